@@ -1,0 +1,40 @@
+package dev.requant.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+
+/**
+ * Turns a failure into one line on stderr: "requant: error: FILE: what is wrong". Bad input (I/O and format errors,
+ * {@link UserError}) is reported without a stack trace; anything else is a bug and gets its trace with --verbose.
+ */
+final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
+    @Override
+    public int handleExecutionException(Exception ex, CommandLine cl, CommandLine.ParseResult parsed) {
+        Throwable e = ex;
+        if (e instanceof UncheckedIOException u) e = u.getCause();
+        var err = cl.getErr();
+        if (e instanceof UserError || e instanceof IOException) {
+            err.println("requant: error: " + describe(e));
+            if (Verbosity.verbose()) e.printStackTrace(err);
+            err.flush();
+            return 1;
+        }
+        err.println("requant: internal error: " + e);
+        if (Verbosity.verbose()) e.printStackTrace(err);
+        else err.println("(run with --verbose for the stack trace)");
+        err.flush();
+        return 1;
+    }
+
+    static String describe(Throwable e) {
+        if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file or directory";
+        if (e instanceof AccessDeniedException a) return a.getFile() + ": permission denied";
+        if (e instanceof FileAlreadyExistsException f) return f.getFile() + ": already exists";
+        String m = e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m;
+    }
+}

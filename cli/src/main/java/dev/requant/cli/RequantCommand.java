@@ -1,0 +1,32 @@
+package dev.requant.cli;
+
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "requant",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = {
+            "Hugging Face checkpoints (BF16, QAT, NVFP4) to GGUF files that llama.cpp runs, exactly.",
+            "Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error."
+        },
+        subcommands = {
+            InspectCommand.class,
+            CommandLine.HelpCommand.class
+        })
+public final class RequantCommand implements Callable<Integer> {
+    @Option(names = {"-v", "--verbose"}, scope = CommandLine.ScopeType.INHERIT,
+            description = "Debug logging and stack traces on errors.")
+    void verbose(boolean v) { Verbosity.set(v); }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+        return 0;
+    }
+}

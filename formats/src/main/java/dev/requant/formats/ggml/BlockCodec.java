@@ -1,0 +1,37 @@
+package dev.requant.formats.ggml;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Encodes and decodes rows of one GGML type; knows nothing about files. Rows are the unit because llama.cpp's
+ * importance-weighted quantizers use statistics of the whole row (Q4_0's sigma^2), and blocks never cross rows.
+ *
+ * <p>Every codec has a scalar reference implementation that is bit-exact with ggml-quants.c on x86-64; faster paths
+ * are checked against it, never the other way round.
+ */
+public interface BlockCodec {
+    GgmlType type();
+
+    /** Decodes {@code n} elements (a multiple of the block size) starting at byte {@code srcOffset}. */
+    void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n);
+
+    /**
+     * Encodes one row of {@code n} elements into {@code dst} at byte {@code dstOffset}.
+     *
+     * @param importance per-column weights of this row (the imatrix mean of x^2, length {@code n}), or null for the
+     *     reference path; codecs whose llama.cpp quantizer ignores an imatrix (Q8_0, MXFP4, NVFP4, float types)
+     *     ignore it too
+     */
+    void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset);
+
+    /** Whether {@link #encodeRow} gives different bytes with an importance vector (llama.cpp's quantize_* do). */
+    default boolean usesImportance() { return false; }
+
+    /** Bytes of a row of {@code n} elements. */
+    default long rowBytes(int n) { return type().rowBytes(n); }
+
+    /** The codec for a type, or an {@link UnsupportedOperationException} naming the type. */
+    static BlockCodec of(GgmlType type) {
+        return BlockCodecs.of(type);
+    }
+}

@@ -1,0 +1,90 @@
+package dev.requant.formats.io;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * An output file that only appears under its name once it is complete: bytes go to a hidden temporary file beside
+ * the target, {@link #commit()} syncs it and renames it over the target, and {@link #close()} without a commit deletes
+ * it. A crash at any point leaves either the old target or the new one, never a half-written file.
+ */
+public final class AtomicFile implements AutoCloseable {
+    /** Suffix of the temporary files, so stale ones from a killed process are recognisable. */
+    public static final String TEMP_SUFFIX = ".tmp-requant";
+
+    private final Path target;
+    private final Path temp;
+    private final FileChannel channel;
+    private boolean committed;
+    private boolean closed;
+
+    private AtomicFile(Path target, Path temp, FileChannel channel) {
+        this.target = target;
+        this.temp = temp;
+        this.channel = channel;
+    }
+
+    public static AtomicFile create(Path target) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (dir != null && !Files.isDirectory(dir)) {
+            throw new IOException(target + ": output directory " + dir + " does not exist");
+        }
+        if (Files.isDirectory(abs)) throw new IOException(target + ": is a directory");
+        String name = "." + abs.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX;
+        Path temp = dir == null ? Path.of(name) : dir.resolve(name);
+        FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                StandardOpenOption.READ);
+        return new AtomicFile(abs, temp, ch);
+    }
+
+    public Path target() { return target; }
+
+    public Path tempPath() { return temp; }
+
+    /** The channel to write through; it belongs to this object and is closed by commit or close. */
+    public FileChannel channel() { return channel; }
+
+    /** Flushes the data to the device, renames the file into place, and syncs the directory entry. */
+    public void commit() throws IOException {
+        if (closed) throw new IllegalStateException("already closed");
+        channel.force(true);
+        channel.close();
+        try {
+            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+        committed = true;
+        closed = true;
+        syncDirectory(target.getParent());
+    }
+
+    private static void syncDirectory(Path dir) {
+        if (dir == null) return;
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // Not every file system lets a directory be opened for sync; the rename is still atomic.
+        }
+    }
+
+    public boolean committed() { return committed; }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        try {
+            channel.close();
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+}

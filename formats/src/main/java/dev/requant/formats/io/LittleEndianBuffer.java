@@ -1,0 +1,73 @@
+package dev.requant.formats.io;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/** A growable little-endian byte buffer for headers that are assembled in memory before they are written. */
+public final class LittleEndianBuffer {
+    private byte[] data = new byte[4096];
+    private int size;
+
+    private void ensure(int extra) {
+        if (size + extra > data.length) {
+            data = Arrays.copyOf(data, Math.max(data.length * 2, size + extra));
+        }
+    }
+
+    public LittleEndianBuffer u8(int v) {
+        ensure(1);
+        data[size++] = (byte) v;
+        return this;
+    }
+
+    public LittleEndianBuffer i16(int v) {
+        ensure(2);
+        data[size++] = (byte) v;
+        data[size++] = (byte) (v >>> 8);
+        return this;
+    }
+
+    public LittleEndianBuffer i32(int v) {
+        ensure(4);
+        for (int i = 0; i < 4; i++) data[size++] = (byte) (v >>> (8 * i));
+        return this;
+    }
+
+    public LittleEndianBuffer i64(long v) {
+        ensure(8);
+        for (int i = 0; i < 8; i++) data[size++] = (byte) (v >>> (8 * i));
+        return this;
+    }
+
+    public LittleEndianBuffer f32(float v) { return i32(Float.floatToRawIntBits(v)); }
+
+    public LittleEndianBuffer f64(double v) { return i64(Double.doubleToRawLongBits(v)); }
+
+    public LittleEndianBuffer bytes(byte[] b) {
+        ensure(b.length);
+        System.arraycopy(b, 0, data, size, b.length);
+        size += b.length;
+        return this;
+    }
+
+    /** uint64 length followed by the UTF-8 bytes (the GGUF string encoding). */
+    public LittleEndianBuffer ggufString(String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        i64(b.length);
+        return bytes(b);
+    }
+
+    public LittleEndianBuffer zeros(int n) {
+        ensure(n);
+        size += n; // the array is zero-filled beyond size
+        return this;
+    }
+
+    public int size() { return size; }
+
+    public byte[] toByteArray() { return Arrays.copyOf(data, size); }
+
+    public ByteBuffer asByteBuffer() { return ByteBuffer.wrap(data, 0, size).order(ByteOrder.LITTLE_ENDIAN); }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): builds everything and runs every test, including the interop tests that load
+# our GGUF files in the real llama.cpp (node-llama-cpp, installed here from the npm registry, pinned).
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+cd "$root"
+. scripts/jdk.sh
+requant_find_jdk
+echo "test.sh: JDK $JAVA_HOME" >&2
+for prep in scripts/test-prepare-*.sh; do
+  [ -e "$prep" ] || continue
+  echo "test.sh: $prep" >&2
+  bash "$prep"
+done
+exec mvn -B -ntp verify "$@"
