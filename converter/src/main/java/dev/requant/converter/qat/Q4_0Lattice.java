@@ -35,6 +35,7 @@ public final class Q4_0Lattice {
     private float scale;
     private boolean exact;
     private LatticeRule rule;
+    private int extremeCode;
     private boolean bf16Scale;
     private int zeroSignMismatches;
     private double maxAbsError;
@@ -90,6 +91,7 @@ public final class Q4_0Lattice {
             scale = negZeros > posZeros ? -0.0f : 0.0f;
             zeroSignMismatches = Math.min(negZeros, posZeros);
             rule = LatticeRule.ZERO;
+            extremeCode = 0;
             bf16Scale = true;
             exact = true;
             return true;
@@ -118,6 +120,7 @@ public final class Q4_0Lattice {
                     if (hasPreference && (negative == preferNegativeScale) != (pass == 0)) continue;
                     if (tryCandidate(k, negative)) {
                         exact = true;
+                        extremeCode = k;
                         rule = k == 8 ? LatticeRule.SIGNED_MAX_OVER_NEG8 : k == 7 ? LatticeRule.ABSMAX_OVER_7 : LatticeRule.LEARNED;
                         return true;
                     }
@@ -233,6 +236,7 @@ public final class Q4_0Lattice {
     private boolean fallback(float[] importance, int importanceOff) {
         exact = false;
         rule = LatticeRule.LEARNED;
+        extremeCode = 0;
         bf16Scale = false;
         float xm = extreme >= 0 ? x[extreme] : 0f;
         double bestErr = Double.POSITIVE_INFINITY;
@@ -311,7 +315,15 @@ public final class Q4_0Lattice {
     /** Code of element i, in -8..7. */
     public int code(int i) { return codes[i]; }
 
+    /**
+     * The rule this block alone suggests, from its extreme element's code (8: max/-8, 7: absmax/7, smaller: learned).
+     * One block cannot tell absmax/7 from a learned scale that happened to give 7; {@link LatticeStats} decides per
+     * tensor from the distribution of extreme codes.
+     */
     public LatticeRule rule() { return rule; }
+
+    /** |code| of the block's extreme element in the exact solution (1..8), 0 for zero or inexact blocks. */
+    public int extremeCode() { return extremeCode; }
 
     /** Whether a BF16 value also reproduces the block exactly (true for checkpoints whose QAT scales were BF16). */
     public boolean bf16Scale() { return bf16Scale; }

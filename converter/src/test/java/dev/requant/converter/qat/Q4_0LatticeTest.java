@@ -7,7 +7,11 @@ import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.Float16;
 import dev.requant.formats.ggml.GgmlType;
 import java.lang.foreign.MemorySegment;
+import dev.requant.testmodels.QatWeights;
+import dev.requant.testmodels.QatWeights.ScaleDtype;
+import dev.requant.testmodels.QatWeights.ScaleRule;
 import java.util.Random;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -15,26 +19,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 class Q4_0LatticeTest {
     static final int QK = 32;
 
-    /** How a synthetic QAT block chose its scale. */
-    enum Rule { MAX_NEG8, ABSMAX_7, LEARNED }
-
-    /** A block as QAT training stores it: codes round(w/d) clamped to -8..7, weights bf16(q*d). */
-    static float[] qatBlock(Random r, Rule rule, boolean bf16Scale, float sigma) {
-        float[] w = new float[QK];
-        for (int i = 0; i < QK; i++) w[i] = (float) r.nextGaussian() * sigma;
-        int im = 0;
-        for (int i = 1; i < QK; i++) if (Math.abs(w[i]) > Math.abs(w[im])) im = i;
-        float d = switch (rule) {
-            case MAX_NEG8 -> w[im] / -8f;
-            case ABSMAX_7 -> Math.abs(w[im]) / 7f;
-            case LEARNED -> Math.abs(w[im]) / (6.2f + 1.5f * r.nextFloat());
-        };
-        if (bf16Scale) d = BFloat16.round(d);
+    static float[] qatBlock(SplittableRandom r, ScaleRule rule, boolean bf16Scale, float sigma) {
         float[] s = new float[QK];
-        for (int i = 0; i < QK; i++) {
-            int q = Math.max(-8, Math.min(7, (int) Math.rint(w[i] / d)));
-            s[i] = BFloat16.round((float) q * d);
-        }
+        QatWeights.block(r, rule, bf16Scale ? ScaleDtype.BF16 : ScaleDtype.FP32, sigma, null, s, 0);
         return s;
     }
 
@@ -72,24 +59,24 @@ class Q4_0LatticeTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Rule.class)
-    void bf16HeldScalesAreAlwaysRecoveredBitForBit(Rule rule) {
-        Random r = new Random(rule.ordinal());
+    @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
+    void bf16HeldScalesAreAlwaysRecoveredBitForBit(ScaleRule rule) {
+        SplittableRandom r = new SplittableRandom(rule.ordinal());
         Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
         for (int n = 0; n < 3000; n++) {
             float[] s = qatBlock(r, rule, true, n % 3 == 0 ? 0.002f : 0.03f);
             assertThat(lat.solve(s, 0, null, 0)).as("block %d", n).isTrue();
             assertThat(lat.bf16Scale()).isTrue();
             assertBitIdentical(roundTrip(lat), s);
-            if (rule == Rule.MAX_NEG8) assertThat(lat.rule()).isEqualTo(LatticeRule.SIGNED_MAX_OVER_NEG8);
-            if (rule == Rule.ABSMAX_7) assertThat(lat.rule()).isEqualTo(LatticeRule.ABSMAX_OVER_7);
+            if (rule == ScaleRule.MAX_NEG8) assertThat(lat.rule()).isEqualTo(LatticeRule.SIGNED_MAX_OVER_NEG8);
+            if (rule == ScaleRule.ABSMAX_7) assertThat(lat.rule()).isEqualTo(LatticeRule.ABSMAX_OVER_7);
         }
     }
 
     @ParameterizedTest
-    @EnumSource(Rule.class)
-    void fp32HeldScalesAreExactWheneverAnyF16ScaleIs(Rule rule) {
-        Random r = new Random(100 + rule.ordinal());
+    @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
+    void fp32HeldScalesAreExactWheneverAnyF16ScaleIs(ScaleRule rule) {
+        SplittableRandom r = new SplittableRandom(100 + rule.ordinal());
         Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
         int exact = 0, n = 120;
         for (int k = 0; k < n; k++) {
@@ -155,12 +142,12 @@ class Q4_0LatticeTest {
 
     @Test
     void scalesBelowF16NormalRangeAreFoundOrReportedInexact() {
-        Random r = new Random(3);
+        SplittableRandom r = new SplittableRandom(3);
         Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
         int exact = 0;
         for (int k = 0; k < 60; k++) {
             // d around 2^-17 .. 2^-20: F16 subnormal scales keep only a few significant bits
-            float[] s = qatBlock(r, Rule.MAX_NEG8, true, (float) Math.scalb(1.0, -14 - (k % 5)));
+            float[] s = qatBlock(r, ScaleRule.MAX_NEG8, true, (float) Math.scalb(1.0, -14 - (k % 5)));
             boolean solved = lat.solve(s, 0, null, 0);
             assertThat(solved).isEqualTo(anyF16Reproduces(s));
             if (solved) {
