@@ -32,6 +32,7 @@ public final class LatticeQ4_0Codec implements BlockCodec {
     @Override
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
         Q4_0Lattice l = solvers.get();
+        l.startRow();
         LatticeStats local = new LatticeStats();
         for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
             l.solve(src, srcOffset + b * Q4_0Lattice.QK, importance, b * Q4_0Lattice.QK);

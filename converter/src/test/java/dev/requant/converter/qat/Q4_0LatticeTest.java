@@ -183,4 +183,25 @@ class Q4_0LatticeTest {
         double eWeighted = Math.abs(weighted.code(5) * weighted.scale() - s[5]);
         assertThat(eWeighted).isLessThanOrEqualTo(ePlain);
     }
+
+    /** The vector verification against the scalar reference: same decision, codes and scale on every kind of block. */
+    @Test
+    void vectorPathAgreesWithScalarReference() {
+        SplittableRandom r = new SplittableRandom(42);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
+        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
+        ref.useScalarVerify();
+        float[] s = new float[QK];
+        for (int n = 0; n < 4000; n++) {
+            ScaleRule rule = ScaleRule.values()[n % 4];
+            QatWeights.EdgeBlock edge = n % 7 == 0 ? QatWeights.EdgeBlock.values()[n % 3] : null;
+            QatWeights.block(r, rule, n % 2 == 0 ? ScaleDtype.BF16 : ScaleDtype.FP32, n % 5 == 0 ? 1e-3f : 0.05f, edge, s, 0);
+            if (n % 11 == 0) s[n % QK] = -0.0f;
+            boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
+            assertThat(a).as("block %d", n).isEqualTo(b);
+            assertThat(Float.floatToRawIntBits(vec.scale())).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+            for (int i = 0; i < QK; i++) assertThat(vec.code(i)).isEqualTo(ref.code(i));
+            assertThat(vec.zeroSignMismatches()).isEqualTo(ref.zeroSignMismatches());
+        }
+    }
 }
