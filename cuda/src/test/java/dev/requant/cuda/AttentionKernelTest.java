@@ -64,7 +64,7 @@ class AttentionKernelTest {
             k.attention(d.defaultStream(), a, dq, dk, dv, dout);
             float[] o = d.floats(dout, (int) (a.sequences() * a.oSeqStride()));
             double err = CudaTestSupport.relativeError(o, reference(a, q, kk, v));
-            assertThat(err).as(a.toString()).isLessThan(1e-5);
+            assertThat(err).as(a.toString()).isLessThan(2e-4);
             return err;
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {dq, dk, dv, dout}) d.free(b);

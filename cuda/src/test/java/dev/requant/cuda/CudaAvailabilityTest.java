@@ -31,7 +31,7 @@ class CudaAvailabilityTest {
         assertThat(info.computeMajor()).isGreaterThanOrEqualTo(5);
         assertThat(info.arch()).matches("sm_\\d+");
         assertThat(info.multiprocessors()).isPositive();
-        assertThat(d.memoryInfo()[1]).isEqualTo(info.totalMemory());
+        assertThat(d.memoryInfo()[0]).isPositive().isLessThanOrEqualTo(info.totalMemory());
         CudaTestSupport.report("device", info.name(), info + ", NVRTC " + d.nvrtc().version() + " (" + d.nvrtc().library() + ")");
     }
 

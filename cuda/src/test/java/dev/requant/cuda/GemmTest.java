@@ -50,7 +50,7 @@ class GemmTest {
                     d.fill32(dy, 0x7fc00001);
                     gemm.bf16(dx, dw, dy, m, n, k);
                     double e = CudaTestSupport.relativeError(d.floats(dy, m * n), ref);
-                    assertThat(e).as("bf16 %s", java.util.Arrays.toString(sh)).isLessThan(1e-5);
+                    assertThat(e).as("bf16 %s", java.util.Arrays.toString(sh)).isLessThan(1e-4);
                     worstF32out = Math.max(worstF32out, e);
 
                     gemm.bf16ToBf16(dx, dw, dy, m, n, k);
