@@ -15,5 +15,6 @@ mvn -B -q -o -pl cuda dependency:copy-dependencies -DincludeScope=test -Dexclude
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-cuda.jar" -C cuda/target/classes .
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-cuda-tests.jar" -C cuda/target/test-classes .
 cp bench/cuda-gpu.sh "$dir/"
-[ -f "$dir/jre.tar.xz" ] || bash "$root/../shared/gpu/make-jre.sh" "$dir"
+# jdk.zipfs: the JUnit launcher scans the test jar through the zip file system
+[ -f "$dir/jre.tar.xz" ] || JRE_MODULES=java.base,java.logging,java.management,jdk.unsupported,jdk.zipfs,jdk.incubator.vector bash "$root/../shared/gpu/make-jre.sh" "$dir"
 du -sh "$dir" "$dir/lib"

@@ -98,9 +98,11 @@ public final class Cublas implements AutoCloseable {
     /** Column-major C[m×n] = op(A)·op(B), alpha 1, beta {@code accumulate ? 1 : 0}, float32 accumulation. */
     void gemm(boolean transA, boolean transB, int m, int n, int k, long a, int aType, int lda, long b, int bType, int ldb,
               boolean accumulate, long c, int cType, int ldc) {
+        // A local, not a conditional expression: invokeExact takes the static type, and `x ? one : zero` is Object here.
+        MemorySegment beta = accumulate ? one : zero;
         try {
             int rc = (int) gemmEx.invokeExact(handle, transA ? CUBLAS_OP_T : CUBLAS_OP_N, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    m, n, k, one, a, aType, lda, b, bType, ldb, accumulate ? one : zero, c, cType, ldc,
+                    m, n, k, one, a, aType, lda, b, bType, ldb, beta, c, cType, ldc,
                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             check(rc, "cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ")");
         } catch (RuntimeException e) {
