@@ -1,0 +1,12 @@
+package dev.requant.queue.exec;
+
+/**
+ * Does the work of one kind of step. Must write the complete result to {@link StepWork#output()} and return, or throw.
+ * A thrown exception fails the attempt: the step is retried with exponential backoff until its retry limit, and the
+ * message is kept as the step's error. Executors must be safe to run again on the same inputs (a step whose worker
+ * died is run again by another worker) and should produce the same bytes each time.
+ */
+@FunctionalInterface
+public interface StepExecutor<W extends StepWork> {
+    void execute(W work, StepContext context) throws Exception;
+}
