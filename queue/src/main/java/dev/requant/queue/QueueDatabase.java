@@ -37,6 +37,13 @@ public final class QueueDatabase {
 
     public enum Dialect { SQLITE, POSTGRESQL }
 
+    static {
+        // Flyway reports every migration check at INFO; with slf4j-simple that is noise on every command's stderr.
+        if (System.getProperty("org.slf4j.simpleLogger.log.org.flywaydb") == null) {
+            System.setProperty("org.slf4j.simpleLogger.log.org.flywaydb", "warn");
+        }
+    }
+
     private static final String MIGRATIONS = "classpath:db/requant-queue";
     private static final String HISTORY_TABLE = "queue_schema_history";
 
