@@ -81,6 +81,9 @@ abstract class QueueScenarios {
         }
         assertThat(starts.keySet()).hasSize(200);
         assertNoDebris();
+        Map<String, Integer> perWorker = new java.util.TreeMap<>();
+        for (QueueStatus.Step s : st.steps()) perWorker.merge(s.worker(), 1, Integer::sum);
+        System.out.println(getClass().getSimpleName() + ": 200 steps by worker: " + perWorker);
     }
 
     @Test
