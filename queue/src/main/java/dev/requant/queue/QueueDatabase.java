@@ -8,7 +8,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
@@ -68,8 +67,7 @@ public final class QueueDatabase {
         if (db.dialect == Dialect.SQLITE) {
             Path file = Path.of(db.description);
             if (!create && !Files.exists(file)) {
-                throw new NoSuchFileException(file.toString(), null,
-                        "no queue database (add a job first with `requant queue add`, or pass --db)");
+                throw new IOException(file + ": no queue database here (add a job first with `requant queue add`, or pass --db)");
             }
             Path dir = file.toAbsolutePath().getParent();
             if (dir != null && !Files.isDirectory(dir)) {

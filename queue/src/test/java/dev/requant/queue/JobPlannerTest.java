@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.queue.JobPlan.ImatrixMode;
 import dev.requant.queue.exec.StepKind;
+import dev.requant.testmodels.Golden;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -108,6 +109,18 @@ class JobPlannerTest {
         assertThat(p.steps().get(2)).isEqualTo(new PlannedStep(StepKind.QUANTIZE, QuantType.Q8_0, base, imatrix, null,
                 out.resolve("gemma-tiny-Q8_0.gguf"), List.of(base, imatrix)));
         assertThat(p.steps().get(3).output()).isEqualTo(out.resolve("gemma-tiny-Q4_K_M.gguf"));
+    }
+
+    @Test
+    void realCheckpointAndLlamaCppImatrixFilesInBothFormatsAreAccepted() throws Exception {
+        Path hf = Golden.hf("gemma3-tiny");
+        for (String imatrix : List.of("gemma3-tiny.imatrix.gguf", "gemma3-tiny.imatrix.dat")) {
+            JobPlan p = plan(hf, "q4_0,q6_k", Golden.llamacpp(imatrix).toString(), null);
+            assertThat(p.sourceKind()).isEqualTo(JobPlan.SourceKind.HF);
+            assertThat(p.steps()).extracting(PlannedStep::kind).containsExactly(StepKind.CONVERT, StepKind.QUANTIZE, StepKind.QUANTIZE);
+            assertThat(p.steps().get(2).imatrix()).isEqualTo(Golden.llamacpp(imatrix));
+            assertThat(p.steps().get(2).output().getFileName()).hasToString("gemma3-tiny-Q6_K.gguf");
+        }
     }
 
     @Test
