@@ -149,12 +149,13 @@ final class LeaseStore implements AutoCloseable {
 
     /**
      * Records a failed attempt. The step is queued again after {@code base * 2^(attempt-1)} (at most {@code max}),
-     * or failed for good once it has used its attempts. Returns the new state, or null when the lease was lost.
+     * or failed for good once it has used its attempts or when {@code giveUp}. Returns the new state, or null when the lease was lost.
      */
-    StepState fail(Lease l, String error, String log, long backoffBaseMillis, long backoffMaxMillis) throws SQLException, IOException {
+    StepState fail(Lease l, String error, String log, boolean giveUp, long backoffBaseMillis, long backoffMaxMillis)
+            throws SQLException, IOException {
         return Transactions.run(c, c -> {
             long now = db.now(c);
-            boolean last = l.attempt() >= l.maxAttempts();
+            boolean last = giveUp || l.attempt() >= l.maxAttempts();
             long delay = Math.min(backoffMaxMillis, backoffBaseMillis << Math.min(30, l.attempt() - 1));
             int n = last
                     ? Sql.update(c, "UPDATE steps SET state = 'failed', error = ?, lease_token = NULL, lease_until = NULL,"

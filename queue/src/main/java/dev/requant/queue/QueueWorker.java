@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.FormatException;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.queue.LeaseStore.Lease;
 import dev.requant.queue.LeaseStore.Producer;
@@ -63,6 +64,7 @@ public final class QueueWorker {
     private final Map<Long, Running> running = new ConcurrentHashMap<>();
     private final CountDownLatch finished = new CountDownLatch(1);
     private volatile boolean stopping;
+    private final Object idle = new Object();  // idle threads wait here; a finished step wakes them (it may unblock others)
     private final AtomicInteger done = new AtomicInteger(), skipped = new AtomicInteger(), failed = new AtomicInteger(),
             retrying = new AtomicInteger(), released = new AtomicInteger(), lost = new AtomicInteger();
 
@@ -156,7 +158,9 @@ public final class QueueWorker {
                 store = null;
             }
             try {
-                Thread.sleep(config.poll().toMillis());
+                synchronized (idle) {
+                    idle.wait(config.poll().toMillis());
+                }
             } catch (InterruptedException e) {
                 if (stopping) break;
             }
@@ -237,6 +241,9 @@ public final class QueueWorker {
             onFailure(store, r, t, what);
         } finally {
             running.remove(id);
+            synchronized (idle) {
+                idle.notifyAll();
+            }
         }
     }
 
@@ -269,7 +276,10 @@ public final class QueueWorker {
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         r.log.line("failed: " + trace);
-        StepState s = store.fail(lease, error, r.log.text(), config.backoffBase().toMillis(), config.backoffMax().toMillis());
+        // Bad input files and missing executors do not get better by waiting: fail at once instead of retrying.
+        boolean permanent = t instanceof FormatException || t instanceof UnsupportedOperationException;
+        if (permanent) r.log.line("not retried: " + t.getClass().getSimpleName() + " is permanent");
+        StepState s = store.fail(lease, error, r.log.text(), permanent, config.backoffBase().toMillis(), config.backoffMax().toMillis());
         if (s == StepState.FAILED) {
             failed.incrementAndGet();
             log.warn("step {} ({}): failed for good after {} attempts: {}", lease.stepId(), what, lease.attempt(), error);
