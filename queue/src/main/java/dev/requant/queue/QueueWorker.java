@@ -179,7 +179,7 @@ public final class QueueWorker {
         log.info("step {} ({}): started, attempt {}/{}", id, what, lease.attempt(), lease.maxAttempts());
         long start = System.nanoTime();
         Path out = lease.output();
-        Path staging = StagingFiles.stagingFor(out, id);
+        Path staging = StagingFiles.stagingFor(out, id, lease.token());
         try {
             if (alreadyThere(lease, r)) {
                 if (store.complete(lease, "skipped", "skipped: output already in place with the recorded SHA-256", r.log.text())) {
@@ -218,7 +218,7 @@ public final class QueueWorker {
             OutputDigest digest = OutputDigest.of(staging);
             r.log.line("output complete: " + digest.size() + " bytes, sha256 " + digest.sha256());
             if (!store.recordOutput(lease, digest.size(), digest.sha256())) {
-                Files.deleteIfExists(staging);
+                StagingFiles.removeOwn(staging);
                 leaseLost(store, r);
                 return;
             }
@@ -237,7 +237,7 @@ public final class QueueWorker {
             throw e;  // the database is gone: the lease expires and the step is taken over; the loop reconnects
         } catch (Throwable t) {
             Thread.interrupted();
-            removeDebrisQuietly(out, id);
+            removeDebrisQuietly(staging);
             onFailure(store, r, t, what);
         } finally {
             running.remove(id);
@@ -304,9 +304,9 @@ public final class QueueWorker {
         return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
     }
 
-    private static void removeDebrisQuietly(Path out, long id) {
+    private static void removeDebrisQuietly(Path staging) {
         try {
-            StagingFiles.removeDebris(out, id);
+            StagingFiles.removeOwn(staging);
         } catch (IOException ignored) {
             // the next holder of the lease removes it
         }
