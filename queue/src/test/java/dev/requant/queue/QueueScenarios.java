@@ -194,6 +194,26 @@ abstract class QueueScenarios {
     }
 
     @Test
+    void aStepThatKeepsKillingItsWorkerFailsOnceItHasUsedItsAttempts() throws Exception {
+        JobQueue.AddResult job = queue.add(JobPlanner.plan(new JobRequest(Fixtures.gguf(dir.resolve("m.gguf")),
+                List.of("q8_0"), "none", null, out, 0, 2)));
+        long id = job.steps().getFirst().id();
+        for (String name : List.of("a", "b")) {
+            WorkerProcess w = worker(name, "--once", "--lease-ms", "1000", "--synthetic-rule", "*-Q8_0.gguf:crash=before-rename");
+            assertThat(w.waitFor(60)).as(w.log()).isEqualTo(99);
+        }
+        WorkerProcess c = worker("c", "--once", "--lease-ms", "1000");
+        assertThat(c.waitFor(60)).as(c.log()).isZero();
+        QueueStatus.Step s = step(queue.status(), id);
+        assertThat(s.state()).isEqualTo(StepState.FAILED);
+        assertThat(s.error()).isEqualTo("lease expired: worker b stopped renewing it (died, hung or lost the database); attempt 2 of 2");
+        assertThat(queue.log(id).attempts()).extracting(JobQueue.Attempt::worker).containsExactly("a", "b");
+        assertThat(queue.log(id).attempts()).extracting(JobQueue.Attempt::outcome).containsOnly("lease expired");
+        assertThat(ledgerCount("start").get(id)).isEqualTo(2);
+        assertThat(visibleFiles()).isEmpty();
+    }
+
+    @Test
     void sigtermReleasesTheLeaseAtOnceSoAnotherWorkerNeedNotWaitForItToExpire() throws Exception {
         JobQueue.AddResult job = add(Fixtures.gguf(dir.resolve("m.gguf")), "q8_0");
         long id = job.steps().getFirst().id();
