@@ -23,7 +23,7 @@ final class CliStepExecutors {
         return ExecutorRegistry.builder()
                 .describedAs("requant CLI subcommands")
                 .convert((w, ctx) -> run(ctx, "convert", w.source().toString(), "--outtype", "bf16", "-o", w.output().toString()))
-                .imatrix((w, ctx) -> run(ctx, "imatrix", "-m", w.model().toString(), "-f", w.calibration().toString(),
+                .imatrix((w, ctx) -> run(ctx, "imatrix", w.model().toString(), "--text", w.calibration().toString(),
                         "-o", w.output().toString()))
                 .quantize((w, ctx) -> {
                     List<String> args = new ArrayList<>(List.of("quantize"));
@@ -36,7 +36,10 @@ final class CliStepExecutors {
 
     private static void run(StepContext ctx, String... args) throws IOException {
         CommandLine cl = Main.commandLine();
-        if (!cl.getSubcommands().containsKey(args[0])) {
+        CommandLine sub = cl.getSubcommands().get(args[0]);
+        // `imatrix` exists for its file subcommands before it can compute one (`imatrix MODEL --text FILE`): a command
+        // that takes no positional MODEL/SOURCE argument cannot run a step yet.
+        if (sub == null || sub.getCommandSpec().positionalParameters().isEmpty()) {
             throw new UnsupportedOperationException("this requant build has no `" + args[0] + "` command yet, so "
                     + args[0] + " steps cannot run (see `requant --help`)");
         }

@@ -106,4 +106,15 @@ class QueueCommandTest {
         assertThat(run("queue", "cancel", "--db", db(), "j2").out()).isEqualTo("cancelled: 1 step\n");
         assertThat(run("queue", "retry", "--db", db(), "j2").out()).isEqualTo("queued again: 1 step\n");
     }
+
+    @Test
+    void stepsWhoseCommandThisBuildLacksFailAtOnceWithAClearError() {
+        Path gguf = Golden.llamacpp("gemma3-tiny.imatrix.gguf");  // any GGUF will do as a source
+        assertThat(run("queue", "add", "--db", db(), gguf.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString()).code()).isZero();
+        Result worker = run("queue", "run", "--db", db(), "--once", "--poll", "0.05");
+        assertThat(worker.out()).contains("0 done", "1 failed", "0 to retry");
+        Result status = run("queue", "status", "--db", db());
+        assertThat(status.out()).contains("failed (1/3)")
+                .contains("step 1: failed: this requant build has no `quantize` command yet, so quantize steps cannot run");
+    }
 }

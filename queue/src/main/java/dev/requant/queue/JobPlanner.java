@@ -2,14 +2,14 @@ package dev.requant.queue;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.imatrix.Imatrix;
+import dev.requant.formats.imatrix.ImatrixReader;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
 import dev.requant.queue.JobPlan.ImatrixMode;
 import dev.requant.queue.JobPlan.SourceKind;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -153,30 +153,22 @@ public final class JobPlanner {
     }
 
     /**
-     * An imatrix llama-quantize would load (common/imatrix-loader.cpp): a GGUF imatrix with the three imatrix.* keys,
-     * or a legacy .dat whose first int32 (entry count) is positive.
+     * An imatrix llama-quantize would load: read with {@link ImatrixReader} (GGUF first, then legacy .dat, as
+     * common_imatrix_load does), with entries, and for GGUF the three imatrix.* keys llama-quantize insists on.
      */
     private static void checkImatrix(Path file, String given) throws IOException {
         checkReadableFile(file, given + ": imatrix");
-        if (hasGgufMagic(file)) {
-            try (GgufFile g = GgufFile.open(file)) {
-                for (String key : List.of("imatrix.datasets", "imatrix.chunk_count", "imatrix.chunk_size")) {
-                    if (!g.metadata().contains(key)) {
-                        throw new JobRejectedException(given + ": not an imatrix file (GGUF without " + key + ")");
-                    }
-                }
-            } catch (FormatException e) {
-                throw new JobRejectedException("imatrix " + e.getMessage());
-            }
-            return;
+        Imatrix m;
+        try {
+            m = ImatrixReader.read(file);
+        } catch (FormatException e) {
+            throw new JobRejectedException("not a usable imatrix: " + e.getMessage());
         }
-        byte[] head;
-        try (InputStream in = Files.newInputStream(file)) {
-            head = in.readNBytes(8);
+        if (!m.legacy() && !m.hasMetadata()) {
+            throw new JobRejectedException(given + ": not a usable imatrix: GGUF without the imatrix.datasets, "
+                    + "imatrix.chunk_count and imatrix.chunk_size keys (llama-quantize refuses it)");
         }
-        if (head.length < 8 || ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN).getInt(0) < 1) {
-            throw new JobRejectedException(given + ": not an imatrix file (neither GGUF nor a legacy .dat with entries)");
-        }
+        if (m.entries().isEmpty()) throw new JobRejectedException(given + ": not a usable imatrix: it has no entries");
     }
 
     private static void checkReadableFile(Path file, String what) throws JobRejectedException {

@@ -72,10 +72,11 @@ class JobPlannerTest {
         assertThatThrownBy(() -> plan(src, "q4_0", empty.toString(), null)).hasMessageEndingWith("imatrix is empty");
         Path garbage = Files.write(dir.resolve("garbage.dat"), new byte[] {-1, -1, -1, -1, 0, 0, 0, 0});
         assertThatThrownBy(() -> plan(src, "q4_0", garbage.toString(), null))
-                .hasMessageContaining("not an imatrix file (neither GGUF nor a legacy .dat with entries)");
+                .hasMessageStartingWith("not a usable imatrix: " + garbage);
         Path noKeys = Fixtures.ggufImatrix(dir.resolve("nokeys.gguf"), false);
         assertThatThrownBy(() -> plan(src, "q4_0", noKeys.toString(), null))
-                .hasMessageContaining("not an imatrix file (GGUF without imatrix.datasets)");
+                .hasMessage(noKeys + ": not a usable imatrix: GGUF without the imatrix.datasets, imatrix.chunk_count and"
+                        + " imatrix.chunk_size keys (llama-quantize refuses it)");
         Path good = Fixtures.ggufImatrix(dir.resolve("good.imatrix.gguf"), true);
         JobPlan p = plan(src, "q4_0", good.toString(), null);
         assertThat(p.imatrix()).isEqualTo(ImatrixMode.FILE);
