@@ -7,6 +7,8 @@ cd "$root"
 . scripts/jdk.sh
 requant_find_jdk
 echo "test.sh: JDK $JAVA_HOME" >&2
+# scripts/test-prepare-postgres.sh starts a PostgreSQL for the queue tests: here its absence is a failure, not a skip.
+export REQUANT_REQUIRE_POSTGRES=1
 for prep in scripts/test-prepare-*.sh; do
   [ -e "$prep" ] || continue
   echo "test.sh: $prep" >&2
