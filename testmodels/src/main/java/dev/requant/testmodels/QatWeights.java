@@ -31,6 +31,43 @@ public final class QatWeights {
 
     private QatWeights() {}
 
+    /** How one tensor of a synthetic QAT checkpoint is generated. */
+    public record Assignment(ScaleRule rule, ScaleDtype dtype, double edgeRate) {
+        public static Assignment of(ScaleRule rule, ScaleDtype dtype) { return new Assignment(rule, dtype, 0); }
+    }
+
+    /**
+     * Weights for a synthetic checkpoint: 2-D tensors whose rows are whole blocks follow {@code assign(hfName)} (null
+     * or rule NONE: plain Gaussian bf16), everything else (norms, scalars) comes from {@code base}. Deterministic per
+     * block, so any slice of a tensor can be generated on its own.
+     */
+    public static WeightGenerator generator(long seed, float sigma, java.util.function.Function<String, Assignment> assign, WeightGenerator base) {
+        return new WeightGenerator() {
+            @Override
+            public void fill(SyntheticTensor t, long first, float[] dst, int n) {
+                long[] shape = t.shape();
+                Assignment a = assign.apply(t.name());
+                if (shape.length < 2 || shape[shape.length - 1] % QK != 0 || a == null) {
+                    base.fill(t, first, dst, n);
+                    return;
+                }
+                long nameSeed = seed * 0x9E3779B97F4A7C15L ^ t.name().hashCode() * 0xC2B2AE3D27D4EB4FL;
+                float[] block = new float[QK];
+                long i = first, end = first + n;
+                while (i < end) {
+                    long b = i / QK;
+                    SplittableRandom r = new SplittableRandom(nameSeed + b * 0xBF58476D1CE4E5B9L);
+                    EdgeBlock edge = null;
+                    if (a.edgeRate() > 0 && r.nextDouble() < a.edgeRate()) edge = EdgeBlock.values()[r.nextInt(EdgeBlock.values().length)];
+                    block(r, a.rule(), a.dtype(), sigma, edge, block, 0);
+                    int from = (int) (i - b * QK), to = (int) Math.min(QK, end - b * QK);
+                    System.arraycopy(block, from, dst, (int) (i - first), to - from);
+                    i = b * QK + to;
+                }
+            }
+        };
+    }
+
     /**
      * One row of {@code n} (a multiple of 32) stored values.
      *
