@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
+            QatReportCommand.class,
             ConvertCommand.class,
             ImatrixCommand.class,
             QueueCommand.class,

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
@@ -29,9 +30,19 @@ public final class GgufConversion {
 
     private GgufConversion() {}
 
+    /** Runs after the last tensor, before the file appears: fills in header values that depend on the tensors written. */
+    public interface Finisher {
+        void finish(GgufWriter writer) throws IOException;
+    }
+
     public static void write(ConversionPlan plan, Path out, Listener listener) throws IOException {
+        write(plan, plan.metadata(), out, listener, w -> { });
+    }
+
+    /** Writes the plan with {@code metadata} (the plan's own plus keys a policy adds) and a finishing step. */
+    public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher) throws IOException {
         Map<Path, FileChannel> sources = new HashMap<>();
-        try (GgufWriter w = GgufWriter.create(out, plan.metadata(), plan.specs()); Arena arena = Arena.ofConfined()) {
+        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); Arena arena = Arena.ofConfined()) {
             Batch batch = new Batch(arena);
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
@@ -39,6 +50,7 @@ public final class GgufConversion {
                 }
                 if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
             }
+            finisher.finish(w);
             w.commit();
         } finally {
             for (FileChannel c : sources.values()) c.close();
