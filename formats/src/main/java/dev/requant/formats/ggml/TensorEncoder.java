@@ -41,11 +41,18 @@ public final class TensorEncoder implements AutoCloseable {
     }
 
     private final int threads;
+    private final int chunkBytes;
     private final ExecutorService pool;
     private final ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /** An encoder with {@code threads} worker threads (1 encodes on the calling thread). */
     public TensorEncoder(int threads) {
+        this(threads, CHUNK_BYTES);
+    }
+
+    /** With a chosen chunk size (tests use small chunks to get many of them). */
+    TensorEncoder(int threads, int chunkBytes) {
+        this.chunkBytes = chunkBytes;
         if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         this.threads = threads;
         if (threads == 1) {
@@ -94,7 +101,7 @@ public final class TensorEncoder implements AutoCloseable {
         BlockCodec codec = BlockCodec.of(target);
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
-        int chunkRows = (int) Math.max(1, Math.min(rows, CHUNK_BYTES / Math.max(1, rowBytes)));
+        int chunkRows = (int) Math.max(1, Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)));
         int chunkBytes = Math.toIntExact(chunkRows * rowBytes);
         long chunks = (rows + chunkRows - 1) / chunkRows;
         float[] imatrix = codec.usesImportance() ? importance : null;
