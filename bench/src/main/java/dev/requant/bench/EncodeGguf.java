@@ -51,8 +51,11 @@ public final class EncodeGguf {
             if (FTYPE.containsKey(type)) meta.put("general.file_type", GgufValue.u32(FTYPE.get(type)));
             meta.put("general.quantization_version", GgufValue.u32(2));
             long encoded = 0;
+            boolean verbose = Boolean.getBoolean("requant.bench.verbose");
+            long start = System.nanoTime();
             try (GgufWriter w = GgufWriter.create(out, meta, specs)) {
                 for (GgufTensorInfo t : src.tensors()) {
+                    long t0 = System.nanoTime();
                     if (encodes(t.spec(), type)) {
                         RowSource rows = RowSource.of(src.tensorData(t), t.type(), (int) t.spec().rowLength(), t.spec().rows());
                         encoder.encode(rows, type, null, w.beginTensor(t.name()));
@@ -60,8 +63,13 @@ public final class EncodeGguf {
                     } else {
                         w.writeTensor(t.name(), src.tensorData(t));
                     }
+                    if (verbose) {
+                        System.err.printf("%8.3f s %-28s %6.1f ms%n", (System.nanoTime() - start) / 1e9, t.name(), (System.nanoTime() - t0) / 1e6);
+                    }
                 }
+                long c0 = System.nanoTime();
                 w.commit();
+                if (verbose) System.err.printf("commit (fsync, rename) %.1f ms%n", (System.nanoTime() - c0) / 1e6);
             }
             return new long[] {encoded, src.fileSize(), java.nio.file.Files.size(out)};
         }
