@@ -42,6 +42,20 @@ public final class EncodeGguf {
                 sizes[0], sizes[1] / 1e9, sizes[2] / 1e9, type.ggmlName(), threads, s);
     }
 
+    /** CPU seconds per thread name (Linux /proc), to see what the JIT, the GC and the workers cost. */
+    private static void printThreadCpu() throws IOException {
+        java.util.Map<String, Double> byName = new java.util.TreeMap<>();
+        try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : tasks.toList()) {
+                String stat = java.nio.file.Files.readString(t.resolve("stat"));
+                String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replaceAll("[0-9]+", "#");
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                byName.merge(name, (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0, Double::sum);
+            }
+        }
+        byName.forEach((k, v) -> { if (v > 0.01) System.err.printf("  cpu %-24s %6.2f s%n", k, v); });
+    }
+
     /** Returns {tensors encoded, input bytes, output file bytes}. */
     public static long[] run(Path in, Path out, GgmlType type, int threads) throws IOException {
         try (GgufFile src = GgufFile.open(in); TensorEncoder encoder = new TensorEncoder(threads)) {
@@ -69,7 +83,10 @@ public final class EncodeGguf {
                 }
                 long c0 = System.nanoTime();
                 w.commit();
-                if (verbose) System.err.printf("commit (fsync, rename) %.1f ms%n", (System.nanoTime() - c0) / 1e6);
+                if (verbose) {
+                    System.err.printf("commit (fsync, rename) %.1f ms%n", (System.nanoTime() - c0) / 1e6);
+                    printThreadCpu();
+                }
             }
             return new long[] {encoded, src.fileSize(), java.nio.file.Files.size(out)};
         }
