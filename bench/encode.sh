@@ -34,8 +34,18 @@ if [ -n "${GGML_SRC:-}" ]; then
   pipeline="$("$root/bench/ggml-quantize-pipeline/build.sh" "$GGML_SRC" "$out/ggml-build")"
 fi
 cat "$input" > /dev/null   # warm the page cache, as for a file just written or read before
-now() { date +%s.%N; }
-stats() { sort -g | awk '{v[NR]=$1} END {printf "best %.2f s, median %.2f s", v[1], (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# one timed run: appends "wall cpu" (cpu = user + sys of the process and its threads) to the file $1
+timed() {
+  local file="$1"; shift
+  /usr/bin/time -f "%e %U %S" -o "$out/time.tmp" "$@" >/dev/null 2>&1
+  awk '{printf "%.3f %.3f\n", $1, $2 + $3}' "$out/time.tmp" >> "$file"
+}
+median() { sort -g | awk '{v[NR]=$1} END {printf "best %.2f s, median %.2f s", v[1], (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+stats() { # "wall cpu" lines: best and median of each
+  local f; f="$(cat)"
+  printf "wall %s; cpu %s" "$(cut -d' ' -f1 <<< "$f" | median)" "$(cut -d' ' -f2 <<< "$f" | median)"
+}
+best() { sort -g "$1" | head -n1 | cut -d' ' -f"$2"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: $input ($(stat -c %s "$input") bytes), threads: $threads, repeats: $repeats"
 for type in Q4_0 Q8_0; do
@@ -43,26 +53,24 @@ for type in Q4_0 Q8_0; do
   : > "$out/times.requant.$type"; : > "$out/times.ggml.$type"; : > "$out/times.llama.$type"
   for i in $(seq "$repeats"); do
     rm -f "$out/out.$type.gguf"
-    t0=$(now); "${java[@]}" dev.requant.bench.EncodeGguf "$input" "$out/out.$type.gguf" "$type" "$threads" 2>/dev/null; t1=$(now)
-    echo "$t1 - $t0" | bc -l >> "$out/times.requant.$type"
+    timed "$out/times.requant.$type" "${java[@]}" dev.requant.bench.EncodeGguf "$input" "$out/out.$type.gguf" "$type" "$threads"
     if [ -n "$pipeline" ]; then
       rm -f "$out/ggml.$type.gguf"
-      t0=$(now); "$pipeline" "$input" "$out/ggml.$type.gguf" "$type" "$threads" 2>/dev/null; t1=$(now)
-      echo "$t1 - $t0" | bc -l >> "$out/times.ggml.$type"
+      timed "$out/times.ggml.$type" "$pipeline" "$input" "$out/ggml.$type.gguf" "$type" "$threads"
     fi
     if [ -n "${LLAMA_QUANTIZE:-}" ]; then
       rm -f "$out/llama.$type.gguf"
-      t0=$(now); "$LLAMA_QUANTIZE" --pure "$input" "$out/llama.$type.gguf" "$type" "$threads" >/dev/null 2>&1; t1=$(now)
-      echo "$t1 - $t0" | bc -l >> "$out/times.llama.$type"
+      timed "$out/times.llama.$type" "$LLAMA_QUANTIZE" --pure "$input" "$out/llama.$type.gguf" "$type" "$threads"
     fi
   done
-  best=$(sort -g "$out/times.requant.$type" | head -n1)
-  printf "requant %s: %s (runs: %s); vs llama-quantize's %s s on the issue's machine: %.2fx\n" "$type" \
-      "$(stats < "$out/times.requant.$type")" "$(xargs printf '%.2f ' < "$out/times.requant.$type")" "$ref" "$(echo "$ref / $best" | bc -l)"
+  best=$(best "$out/times.requant.$type" 1)
+  printf "requant %s: %s (wall runs: %s); vs llama-quantize's %s s on the issue's machine: %.2fx\n" "$type" \
+      "$(stats < "$out/times.requant.$type")" "$(cut -d' ' -f1 "$out/times.requant.$type" | xargs printf '%.2f ')" "$ref" "$(echo "$ref / $best" | bc -l)"
   if [ -n "$pipeline" ]; then
-    gbest=$(sort -g "$out/times.ggml.$type" | head -n1)
-    printf "ggml pipeline %s: %s (runs: %s); requant is %.2fx its speed (best vs best)\n" "$type" \
-        "$(stats < "$out/times.ggml.$type")" "$(xargs printf '%.2f ' < "$out/times.ggml.$type")" "$(echo "$gbest / $best" | bc -l)"
+    gbest=$(best "$out/times.ggml.$type" 1)
+    printf "ggml pipeline %s: %s (wall runs: %s); requant is %.2fx its speed (best wall vs best wall), %.2fx (best cpu)\n" "$type" \
+        "$(stats < "$out/times.ggml.$type")" "$(cut -d' ' -f1 "$out/times.ggml.$type" | xargs printf '%.2f ')" "$(echo "$gbest / $best" | bc -l)" \
+        "$(echo "$(sort -g -k2 "$out/times.ggml.$type" | head -n1 | cut -d' ' -f2) / $(sort -g -k2 "$out/times.requant.$type" | head -n1 | cut -d' ' -f2)" | bc -l)"
     # the tensor data must be identical; only the order of two metadata keys differs
     python3 - "$out/out.$type.gguf" "$out/ggml.$type.gguf" <<'PY' || echo "WARNING: tensor data differ"
 import sys
