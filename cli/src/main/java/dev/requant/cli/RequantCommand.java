@@ -14,6 +14,9 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
+            ConvertCommand.class,
+            ImatrixCommand.class,
+            QueueCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {

@@ -209,6 +209,24 @@ public final class GgufWriter implements AutoCloseable {
             write(ByteBuffer.wrap(b, off, len));
         }
 
+        /**
+         * Copies {@code count} bytes of {@code src} from {@code position} with {@link FileChannel#transferTo}, which
+         * on Linux copies inside the kernel (copy_file_range) instead of through user memory: the fast path for tensor
+         * bytes that go into the GGUF unchanged.
+         */
+        public void transferFrom(FileChannel src, long position, long count) throws IOException {
+            account(count);
+            long done = 0;
+            while (done < count) {
+                long n = src.transferTo(position + done, count - done, channel);
+                if (n <= 0) {
+                    if (position + done >= src.size()) throw new java.io.EOFException("source ends before " + count + " bytes were copied");
+                    continue;
+                }
+                done += n;
+            }
+        }
+
         private void account(long n) {
             if (closed) throw new IllegalStateException("tensor '" + spec.name() + "' is closed");
             if (written + n > size) {
