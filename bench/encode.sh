@@ -8,7 +8,8 @@
 #       also builds bench/ggml-quantize-pipeline (ggml's own quantizers in llama-quantize's pipeline) and times it on
 #       the same file, interleaved with requant's runs, for a same-machine ratio
 #   LLAMA_QUANTIZE=/path/to/llama-quantize bench/encode.sh
-#       times a real llama-quantize the same way
+#       times a real llama-quantize the same way (bench/llama-quantize-lib builds one from a llama.cpp build's libllama)
+#   TYPES="Q4_0" and REQUANT_JAVA_OPTS="-XX:..." narrow the run and pass JVM flags
 #
 # The input is a synthetic Gemma-3-1B-shaped BF16 GGUF (testmodels SyntheticGguf), built once under bench/out/.
 # Reports the best and the median of REPEATS runs: on a shared machine the best is the least disturbed.
@@ -23,7 +24,9 @@ mkdir -p "$out"
 (cd "$root" && mvn -B -q -o -pl bench -am package dependency:build-classpath -DskipTests \
     -Dmdep.outputFile="$out/classpath.txt" >/dev/null)
 cp="$root/bench/target/classes:$(cat "$out/classpath.txt")"
-java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx2g -cp "$cp")
+# REQUANT_JAVA_OPTS: extra JVM flags, as the ./requant launcher takes them
+# shellcheck disable=SC2206
+java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx2g ${REQUANT_JAVA_OPTS:-} -cp "$cp")
 input="$out/gemma3-1b-synthetic.bf16.gguf"
 if [ ! -f "$input" ]; then
   echo "building $input (once) ..." >&2
@@ -48,7 +51,8 @@ stats() { # "wall cpu" lines: best and median of each
 best() { sort -g "$1" | head -n1 | cut -d' ' -f"$2"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: $input ($(stat -c %s "$input") bytes), threads: $threads, repeats: $repeats"
-for type in Q4_0 Q8_0; do
+echo "requant JVM flags: ${REQUANT_JAVA_OPTS:-(none)}"
+for type in ${TYPES:-Q4_0 Q8_0}; do
   ref=$([ "$type" = Q4_0 ] && echo 2.35 || echo 3.6)
   : > "$out/times.requant.$type"; : > "$out/times.ggml.$type"; : > "$out/times.llama.$type"
   for i in $(seq "$repeats"); do
