@@ -60,6 +60,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
 
+    @Option(names = "--threads", paramLabel = "N", description = "Threads that encode quantized tensors (default: all cores; the output does not depend on it).")
+    Integer threads;
+
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
@@ -97,7 +100,7 @@ final class ConvertCommand implements Callable<Integer> {
                     .setUnit("MiB", 1 << 20).showSpeed().continuousUpdate().build() : null) {
                 long start = System.nanoTime();
                 GgufConversion.write(plan, qatPolicy.metadata(plan), out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); },
-                        w -> qatPolicy.fillIn(w, plan));
+                        w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());
                 double s = (System.nanoTime() - start) / 1e9;
                 stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
                         plan.tensors().size(), total, plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));

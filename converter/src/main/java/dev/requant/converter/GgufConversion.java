@@ -41,9 +41,15 @@ public final class GgufConversion {
 
     /** Writes the plan with {@code metadata} (the plan's own plus keys a policy adds) and a finishing step. */
     public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher) throws IOException {
+        write(plan, metadata, out, listener, finisher, Runtime.getRuntime().availableProcessors());
+    }
+
+    /** As above, encoding computed tensors on {@code threads} threads (the output does not depend on the count). */
+    public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher,
+                             int threads) throws IOException {
         Map<Path, FileChannel> sources = new HashMap<>();
-        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); Arena arena = Arena.ofConfined()) {
-            Batch batch = new Batch(arena);
+        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); Arena arena = Arena.ofShared();
+             Batch batch = new Batch(arena, threads)) {
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
                     writeTensor(t, sink, batch, sources);
@@ -84,7 +90,10 @@ public final class GgufConversion {
         void accept(MemorySegment bytes) throws IOException;
     }
 
-    /** Streams a tensor's rows through its encoder. */
+    /**
+     * Streams a tensor's rows through its encoder, a batch at a time; within a batch each thread reads and encodes a
+     * contiguous run of rows into its own part of the output, so the bytes do not depend on the thread count.
+     */
     static void encode(PlannedTensor t, Batch batch, Output out) throws IOException {
         TensorRecipe r = t.recipe();
         RowEncoder enc = t.decision().encoderOrReference();
@@ -93,35 +102,76 @@ public final class GgufConversion {
         if (rowLen > Integer.MAX_VALUE) throw new IllegalStateException(t.ggufName() + ": row of " + rowLen + " elements");
         int n = (int) rowLen;
         long rowBytes = spec.type().rowBytes(rowLen);
-        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), BATCH_ELEMENTS / Math.max(1, n)));
-        float[] src = batch.floats((long) rowsPerBatch * n);
+        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), (long) BATCH_ELEMENTS * batch.threads / Math.max(1, n)));
         MemorySegment dst = batch.bytes(rowsPerBatch * rowBytes);
         for (long row = 0; row < r.rows(); row += rowsPerBatch) {
             int count = (int) Math.min(rowsPerBatch, r.rows() - row);
-            r.readRows(row, count, src);
-            for (int i = 0; i < count; i++) enc.encodeRow(src, i * n, n, dst, i * rowBytes);
+            long first = row;
+            int parts = Math.min(batch.threads, count);
+            batch.run(parts, p -> {
+                int from = count * p / parts, to = count * (p + 1) / parts;
+                float[] src = batch.floats(p, (long) (to - from) * n);
+                r.readRows(first + from, to - from, src);
+                for (int i = 0; i < to - from; i++) enc.encodeRow(src, i * n, n, dst, (from + i) * rowBytes);
+            });
             out.accept(dst.asSlice(0, count * rowBytes));
         }
     }
 
-    /** Reusable batch buffers: floats on the heap, encoded bytes off-heap. */
-    static final class Batch {
+    /** Reusable batch buffers (floats per thread on the heap, encoded bytes off-heap) and the threads that fill them. */
+    static final class Batch implements AutoCloseable {
         private final Arena arena;
-        private float[] floats = new float[0];
+        final int threads;
+        private final float[][] floats;
+        private final java.util.concurrent.ExecutorService pool;
         private MemorySegment bytes;
 
-        Batch(Arena arena) {
+        Batch(Arena arena, int threads) {
             this.arena = arena;
+            this.threads = Math.max(1, threads);
+            this.floats = new float[this.threads][0];
+            this.pool = this.threads > 1 ? java.util.concurrent.Executors.newFixedThreadPool(this.threads - 1, r -> {
+                Thread th = new Thread(r, "requant-encode");
+                th.setDaemon(true);
+                return th;
+            }) : null;
         }
 
-        float[] floats(long n) {
-            if (floats.length < n) floats = new float[(int) n];
-            return floats;
+        float[] floats(int part, long n) {
+            if (floats[part].length < n) floats[part] = new float[(int) n];
+            return floats[part];
         }
 
         MemorySegment bytes(long n) {
             if (bytes == null || bytes.byteSize() < n) bytes = arena.allocate(Math.max(n, 1), 64);
             return bytes;
+        }
+
+        /** Runs parts 0..parts-1, part 0 on the calling thread, and waits for all (rethrowing the first failure). */
+        void run(int parts, java.util.function.IntConsumer part) throws IOException {
+            java.util.List<java.util.concurrent.Future<?>> others = new java.util.ArrayList<>();
+            for (int p = 1; p < parts; p++) {
+                int q = p;
+                others.add(pool.submit(() -> part.accept(q)));
+            }
+            part.accept(0);
+            for (var f : others) {
+                try {
+                    f.get();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while encoding");
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException re) throw re;
+                    if (e.getCause() instanceof Error er) throw er;
+                    throw new IOException(e.getCause());
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            if (pool != null) pool.shutdownNow();
         }
     }
 }

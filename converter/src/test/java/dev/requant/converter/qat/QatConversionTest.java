@@ -169,4 +169,21 @@ class QatConversionTest {
         }
         return out;
     }
+
+    @Test
+    void outputDoesNotDependOnTheThreadCount() throws IOException {
+        Path dir = checkpoint(tmp.resolve("hf"), name -> name.contains("mlp")
+                ? Assignment.of(ScaleRule.LEARNED, ScaleDtype.FP32) : Assignment.of(ScaleRule.ABSMAX_7, ScaleDtype.BF16));
+        byte[][] files = new byte[2][];
+        int[] threads = {1, 3};
+        for (int i = 0; i < 2; i++) {
+            Path out = tmp.resolve("t" + threads[i] + ".gguf");
+            QatPolicy qat = new QatPolicy(QatPolicy.Mode.AUTO);
+            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q4_0), qat.apply(TypePolicy.defaults()))) {
+                GgufConversion.write(plan, qat.metadata(plan), out, null, w -> qat.fillIn(w, plan), threads[i]);
+            }
+            files[i] = java.nio.file.Files.readAllBytes(out);
+        }
+        assertThat(files[1]).isEqualTo(files[0]);
+    }
 }
