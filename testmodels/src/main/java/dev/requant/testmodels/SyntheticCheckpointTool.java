@@ -5,7 +5,9 @@ import java.nio.file.Path;
 /**
  * Writes a synthetic checkpoint from the command line (benchmarks):
  * {@code java -cp requant.jar dev.requant.testmodels.SyntheticCheckpointTool --out DIR [--family gemma3|gemma4]
- * [--layers N] [--hidden N] [--ff N] [--heads N] [--kv-heads N] [--head-dim N] [--shard-bytes N] [--seed N]}.
+ * [--layers N] [--hidden N] [--ff N] [--heads N] [--kv-heads N] [--head-dim N] [--shard-bytes N] [--seed N]
+ * [--qat max8|absmax7|learned[:fp32]]}; with --qat every 2-D weight sits on a Q4_0 lattice of that scale rule
+ * ({@link QatWeights}), scales held in BF16 unless ":fp32".
  */
 public final class SyntheticCheckpointTool {
     private SyntheticCheckpointTool() {}
@@ -34,6 +36,18 @@ public final class SyntheticCheckpointTool {
                 case "--head-dim" -> b.headDim(Integer.parseInt(v));
                 case "--shard-bytes" -> b.maxShardBytes(Long.parseLong(v));
                 case "--seed" -> b.seed(Long.parseLong(v));
+                case "--qat" -> {
+                    String[] p = v.split(":");
+                    QatWeights.ScaleRule rule = switch (p[0]) {
+                        case "max8" -> QatWeights.ScaleRule.MAX_NEG8;
+                        case "absmax7" -> QatWeights.ScaleRule.ABSMAX_7;
+                        case "learned" -> QatWeights.ScaleRule.LEARNED;
+                        default -> throw new IllegalArgumentException("qat rule " + p[0]);
+                    };
+                    QatWeights.ScaleDtype dtype = p.length > 1 && p[1].equals("fp32") ? QatWeights.ScaleDtype.FP32 : QatWeights.ScaleDtype.BF16;
+                    QatWeights.Assignment a = QatWeights.Assignment.of(rule, dtype);
+                    b.weights(QatWeights.generator(1, 0.02f, name -> a, WeightGenerator.hashed(1)));
+                }
                 default -> throw new IllegalArgumentException("unknown option " + k);
             }
         }
