@@ -29,6 +29,8 @@ public final class TinyGemma {
     public int ple = 0, sharedKv = 0, nExpert = 0, nExpertUsed = 0, expertFf = 64;
     public boolean kEqV = false;
     public float softcap = 0f;
+    /** Spread of token_embd (and so, tied, of the logits). */
+    public float embdScale = 1f;
     public GgmlType matrixType = GgmlType.F32;
     public long seed = 1;
     /** Layer kinds for Gemma 4 (true = sliding); null = sliding except the last. */
@@ -96,7 +98,7 @@ public final class TinyGemma {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         Arena arena = Arena.ofShared();
         Adder add = (name, type, scale, offset, ne) -> tensors.put(name, Tensor.random(arena, rnd, name, type, scale, offset, ne));
-        add.add("token_embd.weight", matrixType, 1f, 0f, nEmbd, nVocab);
+        add.add("token_embd.weight", matrixType, embdScale, 0f, nEmbd, nVocab);
         add.add("output_norm.weight", GgmlType.F32, 0.3f, 1f, nEmbd);
         if (g4) {
             int nRotProp = headDimGlobal / 8; // partial_rotary_factor 0.25: n_rot/2 = hd*0.25/2 pairs rotate
