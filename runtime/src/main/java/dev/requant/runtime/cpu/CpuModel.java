@@ -21,23 +21,34 @@ public final class CpuModel implements AutoCloseable {
     private final boolean vector;
     private final MatMul matMul;
     private final Rope[] ropes;
+    private final Numerics numerics;
 
     /**
      * @param vector Vector API kernels (true) or the scalar references (false: slow, for tests)
      */
     public CpuModel(GemmaConfig config, GemmaWeights weights, CpuThreads threads, boolean ownsThreads, boolean vector) {
+        this(config, weights, threads, ownsThreads, vector, Numerics.LLAMA_CPP);
+    }
+
+    /**
+     * @param numerics {@link Numerics#LLAMA_CPP} for llama.cpp semantics; the other mode reproduces a
+     *     transformers artifact for comparisons with its logits
+     */
+    public CpuModel(GemmaConfig config, GemmaWeights weights, CpuThreads threads, boolean ownsThreads, boolean vector,
+            Numerics numerics) {
         this.config = config;
         this.weights = weights;
         this.threads = threads;
         this.ownsThreads = ownsThreads;
         this.vector = vector;
         this.matMul = new MatMul(threads, vector);
+        this.numerics = numerics;
         Map<String, Rope> byKey = new HashMap<>();
         ropes = new Rope[config.nLayer()];
         for (LayerConfig l : config.layers()) {
             float[] ff = l.ropeFreqFactors() ? weights.ropeFreqs() : null;
             String key = l.nRot() + "/" + l.ropeBase() + "/" + l.ropeFreqScale() + "/" + (ff != null);
-            ropes[l.index()] = byKey.computeIfAbsent(key, k -> new Rope(l.nRot(), l.ropeBase(), l.ropeFreqScale(), ff));
+            ropes[l.index()] = byKey.computeIfAbsent(key, k -> new Rope(l.nRot(), l.ropeBase(), l.ropeFreqScale(), ff, numerics));
         }
     }
 
@@ -55,6 +66,14 @@ public final class CpuModel implements AutoCloseable {
     public CpuThreads threads() { return threads; }
 
     boolean vector() { return vector; }
+
+    public Numerics numerics() { return numerics; }
+
+    /** An embedding scale sqrtf(n) under this model's numerics. */
+    float embeddingScale(int n) {
+        float s = (float) Math.sqrt(n);
+        return numerics == Numerics.TRANSFORMERS_BF16_BUFFERS ? dev.requant.formats.ggml.BFloat16.round(s) : s;
+    }
 
     MatMul matMul() { return matMul; }
 

@@ -147,7 +147,7 @@ public final class CpuSession {
         float eps = c.rmsEps();
 
         // token embeddings · sqrtf(n_embd) (get_rows + ggml_scale)
-        float embScale = c.embeddingScale();
+        float embScale = model.embeddingScale(c.nEmbd());
         WeightTensor te = w.tokenEmbd();
         RowDecoders.RowDecoder teDec = decoder(te);
         parallelRows(T, (worker, t) -> {
@@ -332,7 +332,7 @@ public final class CpuSession {
         int pw = c.perLayerInputDim() * c.nLayer();
         WeightTensor pe = w.perLayerTokenEmbd();
         RowDecoders.RowDecoder dec = decoder(pe);
-        float scale = (float) Math.sqrt(c.perLayerInputDim());
+        float scale = model.embeddingScale(c.perLayerInputDim());
         parallelRows(T, (worker, t) -> {
             dec.decode(pe.data(), pe.rowOffset(0, tokens[off + t]), ple, t * pw, pw);
             for (int i = 0; i < pw; i++) ple[t * pw + i] *= scale;

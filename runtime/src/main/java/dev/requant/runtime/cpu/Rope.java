@@ -14,11 +14,16 @@ public final class Rope {
     private final double base;
     private final double freqScale;
     private final float[] freqFactors;
+    private final Numerics numerics;
     private float[] cos = new float[0];
     private float[] sin = new float[0];
     private int positions;
 
     public Rope(int nRot, float base, float freqScale, float[] freqFactors) {
+        this(nRot, base, freqScale, freqFactors, Numerics.LLAMA_CPP);
+    }
+
+    public Rope(int nRot, float base, float freqScale, float[] freqFactors, Numerics numerics) {
         if (nRot % 2 != 0) throw new IllegalArgumentException("n_rot must be even: " + nRot);
         if (freqFactors != null && freqFactors.length < nRot / 2) {
             throw new IllegalArgumentException("rope_freqs has " + freqFactors.length + " values, n_rot/2 = " + nRot / 2);
@@ -27,6 +32,7 @@ public final class Rope {
         this.base = base;
         this.freqScale = freqScale;
         this.freqFactors = freqFactors;
+        this.numerics = numerics;
     }
 
     public int nRot() { return nRot; }
@@ -40,7 +46,9 @@ public final class Rope {
         sin = Arrays.copyOf(sin, cap * half);
         for (int p = positions; p < cap; p++) {
             for (int i = 0; i < half; i++) {
-                double theta = freqScale * p * Math.pow(base, -2.0 * i / nRot);
+                double invFreq = Math.pow(base, -2.0 * i / nRot);
+                if (numerics == Numerics.TRANSFORMERS_BF16_BUFFERS) invFreq = dev.requant.formats.ggml.BFloat16.round((float) invFreq);
+                double theta = freqScale * p * invFreq;
                 if (freqFactors != null) theta /= freqFactors[i];
                 cos[p * half + i] = (float) Math.cos(theta);
                 sin[p * half + i] = (float) Math.sin(theta);
