@@ -31,7 +31,7 @@ public final class Ops {
                 FloatVector sq = v.mul(v);
                 for (int p = 0; p < L / dl; p++) acc = acc.add((DoubleVector) sq.convertShape(VectorOperators.F2D, D, p));
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; i < n; i++) sum += x[off + i] * x[off + i];
         float mean = (float) (sum / n);
@@ -68,9 +68,15 @@ public final class Ops {
             for (; i + L <= n; i += L) {
                 FloatVector x = FloatVector.fromArray(F, g, gOff + i);
                 FloatVector inner = x.mul(x).mul(GELU_COEF_A).add(1f).mul(x).mul(SQRT_2_OVER_PI);
-                FloatVector t = inner.lanewise(VectorOperators.TANH);
+                FloatVector t = VectorMath.tanh(inner);
                 x.mul(0.5f).mul(t.add(1f)).mul(FloatVector.fromArray(F, u, uOff + i)).intoArray(g, gOff + i);
             }
+            for (; i < n; i++) {
+                float x = g[gOff + i];
+                float inner = ((x * x * GELU_COEF_A + 1f) * x) * SQRT_2_OVER_PI;
+                g[gOff + i] = ((x * 0.5f) * (VectorMath.tanh(inner) + 1f)) * u[uOff + i];
+            }
+            return;
         }
         for (; i < n; i++) g[gOff + i] = gelu(g[gOff + i]) * u[uOff + i];
     }
@@ -88,14 +94,14 @@ public final class Ops {
             int dl = D.length();
             DoubleVector acc = DoubleVector.zero(D);
             for (; i + L <= n; i += L) {
-                FloatVector e = FloatVector.fromArray(F, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, off + i).sub(max));
                 e.intoArray(x, off + i);
                 for (int p = 0; p < L / dl; p++) acc = acc.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, p));
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = VectorMath.sum(acc);
         }
         for (; i < n; i++) {
-            float e = (float) Math.exp(x[off + i] - max);
+            float e = vector ? VectorMath.exp(x[off + i] - max) : (float) Math.exp(x[off + i] - max);
             x[off + i] = e;
             sum += e;
         }
@@ -109,8 +115,10 @@ public final class Ops {
         if (vector) {
             float inv = 1f / cap;
             for (; i + L <= n; i += L) {
-                FloatVector.fromArray(F, x, off + i).mul(inv).lanewise(VectorOperators.TANH).mul(cap).intoArray(x, off + i);
+                VectorMath.tanh(FloatVector.fromArray(F, x, off + i).mul(inv)).mul(cap).intoArray(x, off + i);
             }
+            for (; i < n; i++) x[off + i] = VectorMath.tanh(x[off + i] * inv) * cap;
+            return;
         }
         for (; i < n; i++) x[off + i] = cap * (float) Math.tanh(x[off + i] * (1f / cap));
     }

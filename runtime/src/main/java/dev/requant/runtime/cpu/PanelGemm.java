@@ -118,7 +118,7 @@ public final class PanelGemm {
         for (; k + L <= n; k += L) {
             acc0 = FloatVector.fromArray(F, a, aOff + k).fma(FloatVector.fromArray(F, b, bOff + k), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc0.add(acc1));
         for (; k < n; k++) s = Math.fma(a[aOff + k], b[bOff + k], s);
         return s;
     }

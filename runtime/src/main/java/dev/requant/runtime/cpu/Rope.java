@@ -6,7 +6,7 @@ import java.util.Arrays;
  * NEOX rotary position embedding for one (n_rot, base, freq_scale, freq_factors) combination, with a cos/sin table
  * grown by position on demand. Pair i (i < n_rot/2) of a head, elements (i, i + n_rot/2), is rotated by
  * θ = freq_scale · pos · base^(-2i/n_rot) / ff[i] (ggml_rope_ext with ext_factor 0, ops.cpp rope_f32 NEOX);
- * dims ≥ n_rot pass through. θ and its cos/sin are computed in double and rounded once, where ggml accumulates
+ * dims ≥ n_rot pass through. θ and its cos/sin are computed in double (StrictMath: the same bits on every run) and rounded once, where ggml accumulates
  * θ by repeated float multiplication; the rotation itself is the same float arithmetic.
  */
 public final class Rope {
@@ -46,12 +46,12 @@ public final class Rope {
         sin = Arrays.copyOf(sin, cap * half);
         for (int p = positions; p < cap; p++) {
             for (int i = 0; i < half; i++) {
-                double invFreq = Math.pow(base, -2.0 * i / nRot);
+                double invFreq = StrictMath.pow(base, -2.0 * i / nRot);
                 if (numerics == Numerics.TRANSFORMERS_BF16_BUFFERS) invFreq = dev.requant.formats.ggml.BFloat16.round((float) invFreq);
                 double theta = freqScale * p * invFreq;
                 if (freqFactors != null) theta /= freqFactors[i];
-                cos[p * half + i] = (float) Math.cos(theta);
-                sin[p * half + i] = (float) Math.sin(theta);
+                cos[p * half + i] = (float) StrictMath.cos(theta);
+                sin[p * half + i] = (float) StrictMath.sin(theta);
             }
         }
         positions = cap;

@@ -1,5 +1,6 @@
 package dev.requant.runtime.eval;
 
+import dev.requant.runtime.cpu.VectorMath;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -8,8 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Vector API version of {@link TokenScores}' per-token KLD (a Gemma vocabulary has 262,144 entries, scored for
- * every token of every compared model). Same formulas and float/double mix; the exponentials come from the vector
- * library and the double sums run lane-parallel, so results agree with the scalar reference to rounding (tested).
+ * every token of every compared model). Same formulas and float/double mix; the exponentials come from
+ * {@link VectorMath} (deterministic, about 1 ulp) and the double sums run lane-parallel, so results agree with the scalar reference to rounding (tested).
  */
 public final class FastTokenScores {
     private FastTokenScores() {}
@@ -66,8 +67,8 @@ public final class FastTokenScores {
 
         private void finish(int n) {
             int i = 0;
-            for (; i + L <= n; i += L) FloatVector.fromArray(F, logProb, i).lanewise(VectorOperators.EXP).intoArray(prob, i);
-            for (; i < n; i++) prob[i] = (float) Math.exp(logProb[i]);
+            for (; i + L <= n; i += L) VectorMath.exp(FloatVector.fromArray(F, logProb, i)).intoArray(prob, i);
+            for (; i < n; i++) prob[i] = VectorMath.exp(logProb[i]);
             float best = logProb[0];
             int arg = 0;
             for (int j = 1; j < n; j++) {
@@ -106,14 +107,14 @@ public final class FastTokenScores {
             term = FloatVector.zero(F).blend(term, use);
             for (int part = 0; part < L / dl; part++) acc = acc.add((DoubleVector) term.convertShape(VectorOperators.F2D, D, part));
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = VectorMath.sum(acc);
         for (; i < n; i++) {
             float lpb = base.logProb[i];
             boolean use = base.floored ? lpb > -TokenScores.LOG_PROB_FLOOR : base.prob[i] > 0f;
             if (use) sum += base.prob[i] * (lpb - l[off + i] + shift);
         }
-        float pBase = (float) Math.exp(-base.nll);
-        float p = (float) Math.exp(-nll);
+        float pBase = VectorMath.exp(-base.nll);
+        float p = VectorMath.exp(-nll);
         return new TokenScores.TokenKld(nll, base.nll, sum, p - pBase, imax == base.argmax);
     }
 
@@ -132,11 +133,11 @@ public final class FastTokenScores {
         int dl = D.length();
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector e = FloatVector.fromArray(F, l, off + i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, l, off + i).sub(max));
             for (int part = 0; part < L / dl; part++) acc = acc.add((DoubleVector) e.convertShape(VectorOperators.F2D, D, part));
         }
-        double s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) s += (float) Math.exp(l[off + i] - max);
+        double s = VectorMath.sum(acc);
+        for (; i < n; i++) s += VectorMath.exp(l[off + i] - max);
         return s;
     }
 }
