@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
+            EvalCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {
