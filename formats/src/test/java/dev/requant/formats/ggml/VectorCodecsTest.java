@@ -44,8 +44,10 @@ class VectorCodecsTest {
     @Test
     void fastEncodersGiveTheReferenceBytes() {
         for (BlockCodec[] pair : List.of(
-                new BlockCodec[] {new VectorCodecs.FastQ8_0(), BlockCodec.reference(GgmlType.Q8_0)},
-                new BlockCodec[] {new VectorCodecs.FastQ4_0(), BlockCodec.reference(GgmlType.Q4_0)})) {
+                new BlockCodec[] {new VectorCodecs.FastQ8_0(true), BlockCodec.reference(GgmlType.Q8_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ8_0(false), BlockCodec.reference(GgmlType.Q8_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ4_0(true), BlockCodec.reference(GgmlType.Q4_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ4_0(false), BlockCodec.reference(GgmlType.Q4_0)})) {
             for (int blocks : new int[] {1, 3, 7, 33, 257}) {
                 for (int rep = 0; rep < 20; rep++) {
                     int n = blocks * 32;
@@ -54,7 +56,7 @@ class VectorCodecsTest {
                     byte[] ref = new byte[fast.length];
                     pair[0].encodeRow(x, 5, n, null, MemorySegment.ofArray(fast), 3);
                     pair[1].encodeRow(x, 5, n, null, MemorySegment.ofArray(ref), 3);
-                    assertThat(fast).as("%s, %d blocks", pair[0].type(), blocks).isEqualTo(ref);
+                    assertThat(fast).as("%s wide=%s, %d blocks", pair[0].type(), pair[0].getClass(), blocks).isEqualTo(ref);
                 }
             }
         }
@@ -63,9 +65,12 @@ class VectorCodecsTest {
     @Test
     void fastDecodersGiveTheReferenceFloats() {
         for (BlockCodec[] pair : List.of(
-                new BlockCodec[] {new VectorCodecs.FastQ8_0(), BlockCodec.reference(GgmlType.Q8_0)},
-                new BlockCodec[] {new VectorCodecs.FastQ4_0(), BlockCodec.reference(GgmlType.Q4_0)},
-                new BlockCodec[] {new VectorCodecs.FastBF16(), BlockCodec.reference(GgmlType.BF16)})) {
+                new BlockCodec[] {new VectorCodecs.FastQ8_0(true), BlockCodec.reference(GgmlType.Q8_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ8_0(false), BlockCodec.reference(GgmlType.Q8_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ4_0(true), BlockCodec.reference(GgmlType.Q4_0)},
+                new BlockCodec[] {new VectorCodecs.FastQ4_0(false), BlockCodec.reference(GgmlType.Q4_0)},
+                new BlockCodec[] {new VectorCodecs.FastBF16(true), BlockCodec.reference(GgmlType.BF16)},
+                new BlockCodec[] {new VectorCodecs.FastBF16(false), BlockCodec.reference(GgmlType.BF16)})) {
             for (int blocks : new int[] {1, 3, 7, 9, 31, 255}) {
                 int n = blocks * pair[0].type().blockSize();
                 byte[] b = new byte[(int) pair[0].rowBytes(n) + 7];
@@ -86,10 +91,14 @@ class VectorCodecsTest {
         for (int n = 0; n < 70; n++) {
             byte[] b = new byte[2 * n + 1];
             for (int i = 0; i < b.length; i++) b[i] = (byte) R.nextInt(256);
-            float[] fast = new float[n], ref = new float[n];
-            VectorCodecs.bf16ToFloat(MemorySegment.ofArray(b), 1, fast, 0, n);
+            float[] wide = new float[n], narrow = new float[n], ref = new float[n];
+            VectorCodecs.bf16ToFloatW(MemorySegment.ofArray(b), 1, wide, 0, n);
+            VectorCodecs.bf16ToFloatN(MemorySegment.ofArray(b), 1, narrow, 0, n);
             Bf16Rows.toFloatScalar(MemorySegment.ofArray(b), 1, ref, 0, n);
-            for (int i = 0; i < n; i++) assertThat(Float.floatToRawIntBits(fast[i])).isEqualTo(Float.floatToRawIntBits(ref[i]));
+            for (int i = 0; i < n; i++) {
+                assertThat(Float.floatToRawIntBits(wide[i])).isEqualTo(Float.floatToRawIntBits(ref[i]));
+                assertThat(Float.floatToRawIntBits(narrow[i])).isEqualTo(Float.floatToRawIntBits(ref[i]));
+            }
         }
     }
 
