@@ -14,6 +14,7 @@ import dev.requant.runtime.eval.EvalResult;
 import dev.requant.runtime.eval.Evaluator;
 import dev.requant.runtime.eval.KldReport;
 import dev.requant.testmodels.Golden;
+import dev.requant.testmodels.NpyArray;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,7 +67,7 @@ class GgufInputsTest {
     @Test
     void q8_0StaysCloseToTransformers() throws Exception {
         int[] ids = GoldenLogitsTest.inputIds();
-        Npy ref = Npy.read(Golden.hf("gemma3-tiny.logits.npy"));
+        NpyArray ref = NpyArray.read(Golden.hf("gemma3-tiny.logits.npy"));
         GoldenLogitsTest.Stats s = GoldenLogitsTest.Stats.of(ref.data(), logits(q8, ids));
         System.out.printf("gemma3-tiny q8_0 GGUF vs transformers: max |logit diff| %.3g (%.3g of the range)%n", s.maxDiff(), s.maxDiff() / s.range());
         assertThat(s.maxDiff() / s.range()).isLessThan(0.03);

@@ -9,6 +9,7 @@ import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.cpu.Numerics;
 import dev.requant.testmodels.Golden;
+import dev.requant.testmodels.NpyArray;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -28,9 +29,9 @@ class GoldenLogitsTest {
     @ParameterizedTest
     @ValueSource(strings = {"gemma3-tiny", "gemma4-tiny", "gemma4-unified-tiny"})
     void logitsMatchTransformers(String model) throws Exception {
-        Npy ref = Npy.read(Golden.hf(model + ".logits.npy"));
+        NpyArray ref = NpyArray.read(Golden.hf(model + ".logits.npy"));
         int[] ids = inputIds();
-        assertThat(ref.rows()).isEqualTo(ids.length);
+        assertThat((int) ref.shape()[0]).isEqualTo(ids.length);
         try (ModelSource src = ModelSources.open(Golden.hf(model)); CpuModel exact = CpuModel.load(src, 2);
              CpuModel hfNumerics = new CpuModel(exact.config(), exact.weights(), exact.threads(), false, true, Numerics.TRANSFORMERS_BF16_BUFFERS)) {
             // transformers made these logits with its bf16-rounded buffers (rope inv_freq, the PLE embed_scale: the model
@@ -45,7 +46,7 @@ class GoldenLogitsTest {
                 StringBuilder sb = new StringBuilder();
                 for (int t = 0; t < ids.length; t++) {
                     double mx = 0;
-                    for (int v = 0; v < ref.cols(); v++) mx = Math.max(mx, Math.abs(ref.data()[t * ref.cols() + v] - got[t * ref.cols() + v]));
+                    for (int v = 0; v < (int) ref.shape()[1]; v++) mx = Math.max(mx, Math.abs(ref.data()[t * (int) ref.shape()[1] + v] - got[t * (int) ref.shape()[1] + v]));
                     sb.append(String.format("%d:%.1e ", t, mx));
                 }
                 System.out.println(sb);
