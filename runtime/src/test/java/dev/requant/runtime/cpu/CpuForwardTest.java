@@ -105,6 +105,25 @@ class CpuForwardTest {
     }
 
     @Test
+    void logitsDoNotDependOnTheThreadCount() throws Exception {
+        TinyGemma spec = TinyGemma.gemma4();
+        spec.nExpert = 4;
+        spec.nExpertUsed = 2;
+        try (ModelSource src = spec.build()) {
+            GemmaConfig c = GemmaConfig.of(src);
+            int[] toks = tokens(13, spec.nVocab, 10);
+            float[] one, three;
+            try (CpuModel m = new CpuModel(c, GemmaWeights.load(src, c), new CpuThreads(1), true, true)) {
+                one = m.newSession(16).logits(toks);
+            }
+            try (CpuModel m = new CpuModel(c, GemmaWeights.load(src, c), new CpuThreads(3), true, true)) {
+                three = m.newSession(16).logits(toks);
+            }
+            assertThat(three).containsExactly(one);
+        }
+    }
+
+    @Test
     void requestedRowsAreExactlyTheRowsOfAFullRun() throws Exception {
         for (TinyGemma spec : List.of(TinyGemma.gemma3(), TinyGemma.gemma4())) {
             try (ModelSource src = spec.build(); CpuModel model = CpuModel.load(src, 2)) {
