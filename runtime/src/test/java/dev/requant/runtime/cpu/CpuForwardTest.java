@@ -41,8 +41,12 @@ class CpuForwardTest {
         g4moe.expertFf = 32;
         g4moe.ple = 32;
         g4moe.type(GgmlType.BF16);
+        TinyGemma g3nv = TinyGemma.gemma3().type(GgmlType.NVFP4);
+        g3nv.nFf = 128; // NVFP4 rows are whole 64-blocks
+        g3nv.outputScales = true;
         return Stream.of(
                 Arguments.of("gemma3 f32", g3),
+                Arguments.of("gemma3 nvfp4 with output scales", g3nv),
                 Arguments.of("gemma3 q8_0", g3q),
                 Arguments.of("gemma3 q4_0", g3q4),
                 Arguments.of("gemma4 ple+softcap", g4),
