@@ -14,8 +14,11 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
+            QatReportCommand.class,
             ConvertCommand.class,
             EvalCommand.class,
+            ImatrixCommand.class,
+            QueueCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {

@@ -65,6 +65,12 @@ public final class CheckpointTensor implements TensorRecipe {
     }
 
     @Override
+    public Optional<FileRegion> storedRegion(GgmlType type) {
+        return stored(type).map(seg -> new FileRegion(entry.file().path(),
+                entry.file().dataStart() + entry.tensor().begin(), seg.byteSize()));
+    }
+
+    @Override
     public void readRows(long row, int count, float[] dst) {
         long n = rowLength() * count;
         long first = row * rowLength();

@@ -1,16 +1,21 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 
 /**
  * Runs a {@link ConversionPlan}: writes the GGUF header, then each tensor in plan order, streamed. A tensor whose stored
- * bytes already are its output type is copied from the checkpoint mapping; any other is read in batches of rows as
+ * bytes already are its output type is copied file to file (in the kernel, like cp); any other is read in batches of rows as
  * float32, encoded by its row encoder and written, so the heap holds one batch (about 4 MiB of floats) whatever the
  * model size. The output appears only when every tensor is written (GgufWriter: temporary file + rename).
  */
@@ -25,24 +30,51 @@ public final class GgufConversion {
 
     private GgufConversion() {}
 
+    /** Runs after the last tensor, before the file appears: fills in header values that depend on the tensors written. */
+    public interface Finisher {
+        void finish(GgufWriter writer) throws IOException;
+    }
+
     public static void write(ConversionPlan plan, Path out, Listener listener) throws IOException {
-        try (GgufWriter w = GgufWriter.create(out, plan.metadata(), plan.specs()); Arena arena = Arena.ofConfined()) {
+        write(plan, plan.metadata(), out, listener, w -> { });
+    }
+
+    /** Writes the plan with {@code metadata} (the plan's own plus keys a policy adds) and a finishing step. */
+    public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher) throws IOException {
+        Map<Path, FileChannel> sources = new HashMap<>();
+        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); Arena arena = Arena.ofConfined()) {
             Batch batch = new Batch(arena);
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
-                    writeTensor(t, sink, batch);
+                    writeTensor(t, sink, batch, sources);
                 }
                 if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
             }
+            finisher.finish(w);
             w.commit();
+        } finally {
+            for (FileChannel c : sources.values()) c.close();
         }
     }
 
-    private static void writeTensor(PlannedTensor t, GgufWriter.TensorSink sink, Batch batch) throws IOException {
-        Optional<MemorySegment> stored = t.recipe().stored(t.decision().type());
-        if (stored.isPresent() && t.decision().encoder() == null) {
-            sink.write(stored.get());
-            return;
+    private static void writeTensor(PlannedTensor t, GgufWriter.TensorSink sink, Batch batch, Map<Path, FileChannel> sources) throws IOException {
+        if (t.decision().encoder() == null) {
+            Optional<TensorRecipe.FileRegion> region = t.recipe().storedRegion(t.decision().type());
+            if (region.isPresent()) {
+                TensorRecipe.FileRegion r = region.get();
+                FileChannel src = sources.get(r.file());
+                if (src == null) {
+                    src = FileChannel.open(r.file(), StandardOpenOption.READ);
+                    sources.put(r.file(), src);
+                }
+                sink.transferFrom(src, r.offset(), r.length());
+                return;
+            }
+            Optional<MemorySegment> stored = t.recipe().stored(t.decision().type());
+            if (stored.isPresent()) {
+                sink.write(stored.get());
+                return;
+            }
         }
         encode(t, batch, (seg) -> sink.write(seg));
     }

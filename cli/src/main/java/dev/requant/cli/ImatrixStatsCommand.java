@@ -1,0 +1,101 @@
+package dev.requant.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.requant.formats.imatrix.Imatrix;
+import dev.requant.formats.imatrix.ImatrixReader;
+import dev.requant.formats.imatrix.ImatrixStatistics;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "stats", mixinStandardHelpOptions = true,
+        description = {
+            "Per-weight statistics of an imatrix, after llama-imatrix --show-statistics: over the mean squares E[x^2]",
+            "of the input columns: min, max, mean, sigma, entropy (bits), ZD (share of columns over 1 sigma from the",
+            "mean), cosine similarity with the same weight one layer earlier, and the most important columns."
+        })
+final class ImatrixStatsCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "FILE", description = "Imatrix file (GGUF or .dat).")
+    Path file;
+
+    @Option(names = "--top", paramLabel = "N", defaultValue = "3", description = "Most important columns to list (default ${DEFAULT-VALUE}).")
+    int top;
+
+    @Option(names = "--json", description = "Print JSON instead of a table.")
+    boolean json;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Override
+    public Integer call() throws IOException {
+        if (top < 0) throw new UserError("--top must not be negative");
+        PrintWriter out = spec.commandLine().getOut();
+        Imatrix im = ImatrixReader.read(file);
+        List<ImatrixStatistics.Entry> stats = new ArrayList<>(ImatrixStatistics.of(im, top));
+        // Layers in numeric order (the file's bytewise order puts blk.10 before blk.2), then by weight.
+        stats.sort(Comparator.comparingInt((ImatrixStatistics.Entry e) -> e.layer().equals("-") ? Integer.MAX_VALUE : Integer.parseInt(e.layer()))
+                .thenComparing(ImatrixStatistics.Entry::name));
+        if (json) {
+            ObjectNode root = JSON.createObjectNode();
+            root.put("file", file.toString());
+            root.put("format", im.format().name().toLowerCase(Locale.ROOT));
+            root.put("chunk_count", im.chunkCount());
+            root.put("chunk_size", im.chunkSize());
+            ArrayNode ds = root.putArray("datasets");
+            im.datasets().forEach(ds::add);
+            ArrayNode arr = root.putArray("entries");
+            for (ImatrixStatistics.Entry e : stats) {
+                ObjectNode n = arr.addObject();
+                n.put("name", e.name());
+                n.put("layer", e.layer());
+                n.put("count", e.count());
+                n.put("elements", e.elements());
+                n.put("sum", e.sum());
+                n.put("min", e.min());
+                n.put("max", e.max());
+                n.put("mean", e.mean());
+                n.put("stddev", e.stdDev());
+                n.put("entropy", e.entropy());
+                n.put("zd", e.zdScore());
+                if (!Double.isNaN(e.cosineToPrevious())) n.put("cossim", e.cosineToPrevious());
+                ArrayNode t = n.putArray("top");
+                for (var c : e.top()) t.addObject().put("column", c.column()).put("mean_sq", c.meanSquare());
+            }
+            out.println(JSON.writeValueAsString(root));
+            out.flush();
+            return 0;
+        }
+        out.printf("%s: %s imatrix, %d entries, %d chunks%s, datasets %s%n", file, im.format().name().toLowerCase(Locale.ROOT),
+                im.entries().size(), im.chunkCount(), im.chunkSize() > 0 ? " of " + im.chunkSize() + " tokens" : "", im.datasets());
+        TextTable t = new TextTable(">layer", "tensor", ">count", ">min", ">max", ">mean", ">sigma", ">H(bits)", ">ZD%", ">cos", "top columns (E[x^2])");
+        for (ImatrixStatistics.Entry e : stats) {
+            t.row(e.layer(), e.tensor(), e.count(), g(e.min()), g(e.max()), g(e.mean()), g(e.stdDev()),
+                    String.format(Locale.ROOT, "%.3f", e.entropy()), String.format(Locale.ROOT, "%.2f", 100 * e.zdScore()),
+                    Double.isNaN(e.cosineToPrevious()) ? "-" : String.format(Locale.ROOT, "%.4f", e.cosineToPrevious()),
+                    e.top().stream().map(c -> c.column() + ":" + g(c.meanSquare())).collect(Collectors.joining(" ")));
+        }
+        t.print(out, "  ");
+        out.flush();
+        return 0;
+    }
+
+    private static String g(double v) {
+        return String.format(Locale.ROOT, "%.4g", v);
+    }
+}

@@ -1,0 +1,48 @@
+package dev.requant.cuda;
+
+/**
+ * Row-major matrix products through cuBLAS: {@code y[m×n] = x[m×k] · wᵀ}, where {@code w} is a weight as GGUF stores
+ * it ({@code ne = [k, n]}: n rows of k). In cuBLAS's column-major terms that is {@code yᵀ = w · xᵀ}, one
+ * cublasGemmEx(T, N) call with float32 accumulation.
+ */
+public final class CudaGemm implements AutoCloseable {
+    private final Cublas cublas;
+
+    /** A cuBLAS handle whose work goes to {@code stream}. */
+    public CudaGemm(CudaDevice device, CudaStream stream) throws CudaUnavailableException {
+        this.cublas = device.createCublas();
+        cublas.stream(stream);
+    }
+
+    public Cublas cublas() { return cublas; }
+
+    /** bf16 · bf16 → float32. */
+    public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        check(x, w, y, m, n, k, 2, 4);
+        cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_16BF, k, x.address(), Cublas.CUDA_R_16BF, k,
+                false, y.address(), Cublas.CUDA_R_32F, n);
+    }
+
+    /** bf16 · bf16 → bf16 (float32 accumulation, one rounding at the end). */
+    public void bf16ToBf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        check(x, w, y, m, n, k, 2, 2);
+        cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_16BF, k, x.address(), Cublas.CUDA_R_16BF, k,
+                false, y.address(), Cublas.CUDA_R_16BF, n);
+    }
+
+    /** float32 throughout (no TF32). */
+    public void f32(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        check(x, w, y, m, n, k, 4, 4);
+        cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_32F, k, x.address(), Cublas.CUDA_R_32F, k,
+                false, y.address(), Cublas.CUDA_R_32F, n);
+    }
+
+    private static void check(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k, int inBytes, int outBytes) {
+        x.require((long) m * k, inBytes, "x");
+        w.require((long) n * k, inBytes, "w");
+        y.require((long) m * n, outBytes, "y");
+    }
+
+    @Override
+    public void close() { cublas.close(); }
+}

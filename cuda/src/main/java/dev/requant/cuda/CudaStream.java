@@ -1,0 +1,26 @@
+package dev.requant.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/** A CUDA stream: work queued on it runs in order. The default stream is {@link CudaDevice#defaultStream()}. */
+public final class CudaStream implements AutoCloseable {
+    private final CudaDriver driver;
+    private final MemorySegment handle;
+    private final boolean owned;
+
+    CudaStream(CudaDriver driver, MemorySegment handle, boolean owned) {
+        this.driver = driver;
+        this.handle = handle;
+        this.owned = owned;
+    }
+
+    MemorySegment handle() { return handle; }
+
+    /** Blocks until everything queued so far has finished; a kernel's asynchronous error surfaces here. */
+    public void synchronize() { driver.streamSynchronize(handle); }
+
+    @Override
+    public void close() {
+        if (owned) driver.streamDestroy(handle);
+    }
+}

@@ -1,0 +1,319 @@
+// requant's CUDA kernels. Compiled at first use by NVRTC into a cubin for the GPU's own architecture
+// (--gpu-architecture=sm_XX) and cached on disk (KernelCache). No #include: NVRTC declares the device intrinsics
+// itself, and the bf16/f16 conversions below need none of cuda_bf16.h / cuda_fp16.h.
+//
+// Conventions: activations are float32 (llama.cpp keeps them in F32 between ops); matrices are row-major with an
+// explicit row stride in elements; element counts that can pass 2^31 are long long. Every kernel is checked against
+// a plain Java scalar reference (cuda/src/test).
+
+typedef unsigned short bf16_t;
+typedef unsigned short f16_t;
+
+// GGML type ids (ggml.h) understood by the dequantizing kernels.
+#define GGML_F32 0
+#define GGML_F16 1
+#define GGML_Q4_0 2
+#define GGML_Q8_0 8
+#define GGML_BF16 30
+
+__device__ __forceinline__ float bf16_to_f32(bf16_t h) { return __uint_as_float(((unsigned) h) << 16); }
+
+// Round to nearest even, NaN kept quiet: ggml_compute_fp32_to_bf16 (ggml-impl.h).
+__device__ __forceinline__ bf16_t f32_to_bf16(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16_t) ((u >> 16) | 0x40u);
+    return (bf16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float f16_to_f32(f16_t h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+// Macros and helpers of math.h spelled out, so the file needs no header under NVRTC.
+#define NEG_INF __int_as_float(0xff800000)
+__device__ __forceinline__ bool finite_f32(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }
+__device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
+__device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over a block of at most 1024 threads; every thread gets the result. `scratch` holds 32 floats.
+__device__ __forceinline__ float block_sum(float v, float * scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < nwarps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+// One element of a GGML row: F32, F16, BF16, Q8_0 (d f16 + 32 int8, x = q*d) or Q4_0 (d f16 + 16 bytes of nibbles,
+// element l < 16 from the low nibble of byte l, l >= 16 from the high nibble of byte l-16, x = (q-8)*d), as
+// dequantize_row_q8_0 / dequantize_row_q4_0 in ggml-quants.c compute it.
+__device__ __forceinline__ float ggml_element(const unsigned char * row, int type, long long j) {
+    switch (type) {
+        case GGML_F32: return ((const float *) row)[j];
+        case GGML_F16: return f16_to_f32(((const f16_t *) row)[j]);
+        case GGML_BF16: return bf16_to_f32(((const bf16_t *) row)[j]);
+        case GGML_Q8_0: {
+            const unsigned char * b = row + (j >> 5) * 34;
+            const float d = f16_to_f32(*(const f16_t *) b);
+            return (float) ((const signed char *) (b + 2))[j & 31] * d;
+        }
+        case GGML_Q4_0: {
+            const unsigned char * b = row + (j >> 5) * 18;
+            const float d = f16_to_f32(*(const f16_t *) b);
+            const int l = (int) (j & 31);
+            const int q = l < 16 ? (b[2 + l] & 0x0F) : (b[2 + l - 16] >> 4);
+            return (float) (q - 8) * d;
+        }
+        default: return __int_as_float(0x7fc00000);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------- imatrix
+
+// llama-imatrix's dense collection (collect_imatrix, MUL_MAT): sums[j] += x[r][j]^2 for every row r, in row order,
+// as separate float32 multiply and add (no FMA: the tool is built without one), starting from the running sum. One
+// thread per column keeps llama.cpp's order, so for the same activations the sums are bit-identical. Loads are
+// batched 8 rows ahead; the additions stay in order. `first_bad` receives the lowest column whose sum is not finite
+// (llama-imatrix aborts on one); initialise it to INT_MAX.
+extern "C" __global__ void imatrix_dense(const float * __restrict__ x, long long row_stride, int rows, int cols,
+                                         float * __restrict__ sums, int * first_bad) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    float acc = sums[j];
+    const float * p = x + j;
+    int r = 0;
+    for (; r + 8 <= rows; r += 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = p[(long long) (r + u) * row_stride];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc = __fadd_rn(acc, __fmul_rn(v[u], v[u]));
+    }
+    for (; r < rows; ++r) {
+        const float v = p[(long long) r * row_stride];
+        acc = __fadd_rn(acc, __fmul_rn(v, v));
+    }
+    sums[j] = acc;
+    if (!finite_f32(acc)) atomicMin(first_bad, j);
+}
+
+// llama-imatrix's MUL_MAT_ID collection: for expert ex, for each slot, for each token whose slot selects ex,
+// sums[ex][j] += x^2 and counts[ex] += 1, in that loop order. x holds `input_rows` rows per token (1: broadcast
+// to every slot, or `slots`). Grid: (ceil(cols/block), experts).
+extern "C" __global__ void imatrix_experts(const float * __restrict__ x, const int * __restrict__ ids, int tokens,
+                                           int slots, int input_rows, int cols, int experts, float * __restrict__ sums,
+                                           unsigned long long * counts, int * first_bad) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    const int ex = blockIdx.y;
+    if (j >= cols || ex >= experts) return;
+    float acc = sums[(long long) ex * cols + j];
+    unsigned long long n = 0;
+    for (int s = 0; s < slots; ++s) {
+        for (int t = 0; t < tokens; ++t) {
+            if (ids[(long long) t * slots + s] != ex) continue;
+            const float v = x[((long long) t * input_rows + (s % input_rows)) * cols + j];
+            acc = __fadd_rn(acc, __fmul_rn(v, v));
+            ++n;
+        }
+    }
+    sums[(long long) ex * cols + j] = acc;
+    if (j == 0) counts[ex] += n;
+    if (!finite_f32(acc)) atomicMin(first_bad, ex * cols + j);
+}
+
+// ------------------------------------------------------------------------------------------------- norms
+
+// y = x / sqrt(mean(x^2) + eps) * w per row (ggml rms_norm followed by mul; w == nullptr for the weightless V norm).
+// One block per row; w has n elements and applies to every row (per-head q/k norms use rows = tokens * heads).
+extern "C" __global__ void rms_norm(const float * __restrict__ x, long long x_stride, const float * __restrict__ w,
+                                    float * __restrict__ y, long long y_stride, int n, float eps) {
+    __shared__ float scratch[32];
+    const float * xr = x + (long long) blockIdx.x * x_stride;
+    float * yr = y + (long long) blockIdx.x * y_stride;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += xr[i] * xr[i];
+    s = block_sum(s, scratch);
+    const float scale = 1.0f / sqrtf(s / (float) n + eps); // ggml: 1.0f/sqrtf(mean + eps)
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = xr[i] * scale;
+        yr[i] = w ? v * w[i] : v;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------- rope
+
+// NEOX rope in place on x[token][head][dim] (ggml_rope_ext with GGML_ROPE_TYPE_NEOX, ext_factor 0): for pair
+// i < n_rot/2, theta = freq_scale * pos * base^(-2i/n_rot) / ff[i], rotating (x[i], x[i + n_rot/2]); dims >= n_rot
+// pass through. ff (rope_freqs) may be nullptr; Gemma 4's proportional rope puts 1e30 there for the pairs it leaves
+// alone.
+extern "C" __global__ void rope_neox(float * x, long long token_stride, const int * __restrict__ pos, int tokens,
+                                     int heads, int head_dim, int n_rot, float freq_base, float freq_scale,
+                                     const float * __restrict__ ff) {
+    const long long idx = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    const int half = n_rot / 2;
+    const long long total = (long long) tokens * heads * half;
+    if (idx >= total) return;
+    const int i = (int) (idx % half);
+    const int h = (int) ((idx / half) % heads);
+    const int t = (int) (idx / ((long long) half * heads));
+    const float theta_scale = powf(freq_base, -2.0f / (float) n_rot);
+    float theta = (float) pos[t] * powf(theta_scale, (float) i);
+    if (ff) theta /= ff[i];
+    theta *= freq_scale;
+    float sn, cs;
+    sincosf(theta, &sn, &cs);
+    float * v = x + (long long) t * token_stride + (long long) h * head_dim;
+    const float x0 = v[i], x1 = v[i + half];
+    v[i] = x0 * cs - x1 * sn;
+    v[i + half] = x0 * sn + x1 * cs;
+}
+
+// ------------------------------------------------------------------------------------------------- attention
+
+#define ATT_WARPS 4
+#define ATT_MAXC 16 // head_dim / 32 at most: head_dim <= 512
+
+// softmax(q·k * scale [softcapped], masked) · v, float32, one block of ATT_WARPS warps per (query, head, sequence).
+// q/o: [seq][q_token][head][dim]; k/v: [seq][kv_token][kv_head][dim] with the given token and sequence strides.
+// Query i sits at position q_pos0 + i and sees key k iff k <= q_pos0 + i and, with window > 0,
+// q_pos0 + i - k < window (llama_hparams::is_masked_swa). GQA: head h reads kv head h / (heads / kv_heads).
+// Each warp walks every ATT_WARPS-th key with an online softmax; the warps' partial results are merged at the end.
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
+attention(const float * __restrict__ q, long long q_tok, long long q_seq,
+          const float * __restrict__ k, const float * __restrict__ v, long long kv_tok, long long kv_seq,
+          float * __restrict__ o, long long o_tok, long long o_seq,
+          int n_kv, int heads, int kv_heads, int head_dim, int q_pos0, int window, float scale, float softcap) {
+    __shared__ float part_m[ATT_WARPS], part_l[ATT_WARPS];
+    extern __shared__ float part_acc[]; // ATT_WARPS * head_dim
+    const int qi = blockIdx.x, h = blockIdx.y, seq = blockIdx.z;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int nc = head_dim >> 5;
+    const int kvh = h / (heads / kv_heads);
+    const float * qr = q + seq * q_seq + qi * q_tok + (long long) h * head_dim;
+    float qv[ATT_MAXC], acc[ATT_MAXC];
+#pragma unroll
+    for (int c = 0; c < ATT_MAXC; ++c) {
+        qv[c] = c < nc ? qr[lane + 32 * c] : 0.0f;
+        acc[c] = 0.0f;
+    }
+    const int qpos = q_pos0 + qi;
+    const int kmax = imin(qpos, n_kv - 1);
+    const int kmin = window > 0 ? imax(0, qpos - window + 1) : 0;
+    float m = NEG_INF, l = 0.0f;
+    for (int kk = kmin + warp; kk <= kmax; kk += ATT_WARPS) {
+        const float * kr = k + seq * kv_seq + kk * kv_tok + (long long) kvh * head_dim;
+        float d = 0.0f;
+#pragma unroll
+        for (int c = 0; c < ATT_MAXC; ++c) if (c < nc) d += qv[c] * kr[lane + 32 * c];
+        float s = warp_sum(d) * scale;
+        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+        const float m_new = fmaxf(m, s);
+        const float corr = expf(m - m_new);
+        const float p = expf(s - m_new);
+        l = l * corr + p;
+        const float * vr = v + seq * kv_seq + kk * kv_tok + (long long) kvh * head_dim;
+#pragma unroll
+        for (int c = 0; c < ATT_MAXC; ++c) if (c < nc) acc[c] = acc[c] * corr + p * vr[lane + 32 * c];
+        m = m_new;
+    }
+    if (lane == 0) {
+        part_m[warp] = m;
+        part_l[warp] = l;
+    }
+#pragma unroll
+    for (int c = 0; c < ATT_MAXC; ++c) if (c < nc) part_acc[warp * head_dim + lane + 32 * c] = acc[c];
+    __syncthreads();
+    float mm = NEG_INF;
+    for (int w = 0; w < ATT_WARPS; ++w) mm = fmaxf(mm, part_m[w]);
+    float ll = 0.0f;
+    for (int w = 0; w < ATT_WARPS; ++w) ll += part_l[w] * (part_l[w] > 0.0f ? expf(part_m[w] - mm) : 0.0f);
+    float * orow = o + seq * o_seq + qi * o_tok + (long long) h * head_dim;
+    for (int dd = threadIdx.x; dd < head_dim; dd += blockDim.x) {
+        float sacc = 0.0f;
+        for (int w = 0; w < ATT_WARPS; ++w) {
+            if (part_l[w] > 0.0f) sacc += part_acc[w * head_dim + dd] * expf(part_m[w] - mm);
+        }
+        orow[dd] = ll > 0.0f ? sacc / ll : 0.0f;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------- ffn
+
+// out = gelu(gate) * up with llama.cpp's tanh GELU, 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))); up == nullptr gives
+// gelu(gate) alone. Rows of n_cols with their own strides, so a fused [gate | up] GEMM output works in place.
+extern "C" __global__ void gelu_tanh_mul(const float * gate, long long gate_stride, const float * up,
+                                         long long up_stride, float * out, long long out_stride, int rows, int cols) {
+    const long long idx = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long) rows * cols) return;
+    const long long r = idx / cols;
+    const int c = (int) (idx % cols);
+    const float x = gate[r * gate_stride + c];
+    const float g = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+    out[r * out_stride + c] = up ? g * up[r * up_stride + c] : g;
+}
+
+// ------------------------------------------------------------------------------------------------- embeddings
+
+// out[t] = row ids[t] of a GGML table (any type ggml_element reads), times scale (Gemma: sqrt(n_embd)).
+// One block per token.
+extern "C" __global__ void get_rows(const unsigned char * __restrict__ table, int type, long long row_bytes,
+                                    const int * __restrict__ ids, int cols, float scale, float * __restrict__ out,
+                                    long long out_stride) {
+    const int t = blockIdx.x;
+    const unsigned char * row = table + (long long) ids[t] * row_bytes;
+    float * o = out + (long long) t * out_stride;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) o[j] = ggml_element(row, type, j) * scale;
+}
+
+// ------------------------------------------------------------------------------------------------- conversions
+
+// n elements of a GGML tensor (whole rows, blocks never cross them) to float32 (out_bf16 = 0) or bfloat16.
+extern "C" __global__ void dequantize(const unsigned char * __restrict__ src, int type, long long n,
+                                      void * __restrict__ dst, int out_bf16) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) return;
+    const float v = ggml_element(src, type, j);
+    if (out_bf16) ((bf16_t *) dst)[j] = f32_to_bf16(v);
+    else ((float *) dst)[j] = v;
+}
+
+extern "C" __global__ void f32_to_bf16_kernel(const float * __restrict__ x, bf16_t * __restrict__ y, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) y[j] = f32_to_bf16(x[j]);
+}
+
+// ------------------------------------------------------------------------------------------------- elementwise
+
+// y += x (residual connections).
+extern "C" __global__ void add_f32(float * y, const float * __restrict__ x, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) y[j] += x[j];
+}
+
+// y *= s.
+extern "C" __global__ void scale_f32(float * y, float s, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) y[j] *= s;
+}
+
+// y = cap * tanh(y / cap): Gemma's final logit softcapping.
+extern "C" __global__ void softcap_f32(float * y, float cap, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) y[j] = cap * tanhf(y[j] / cap);
+}

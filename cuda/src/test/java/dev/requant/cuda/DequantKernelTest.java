@@ -1,0 +1,92 @@
+package dev.requant.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.requant.formats.ggml.BFloat16;
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.GgmlType;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** Dequantization and embedding lookups against the formats module's llama.cpp-exact block codecs. */
+class DequantKernelTest {
+    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0};
+
+    /** A table of rows x cols encoded by the reference codec. */
+    static byte[] encode(GgmlType t, float[] x, int rows, int cols) {
+        BlockCodec c = BlockCodec.of(t);
+        long rowBytes = t.rowBytes(cols);
+        MemorySegment seg = MemorySegment.ofArray(new byte[(int) (rowBytes * rows)]);
+        for (int r = 0; r < rows; r++) c.encodeRow(x, r * cols, cols, null, seg, r * rowBytes);
+        return seg.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
+    static float[] decode(GgmlType t, byte[] table, int rows, int cols) {
+        float[] out = new float[rows * cols];
+        BlockCodec.of(t).decode(MemorySegment.ofArray(table), 0, out, 0, rows * cols);
+        return out;
+    }
+
+    @Test
+    void dequantizeToF32AndBf16IsExact() {
+        CudaDevice d = CudaTestSupport.device();
+        CudaKernels k = CudaTestSupport.kernels();
+        Random r = new Random(12);
+        int rows = 37, cols = 320;
+        for (GgmlType t : TYPES) {
+            float[] x = CudaTestSupport.gaussian(r, rows * cols, 0.05);
+            x[3] = 0f;
+            byte[] table = encode(t, x, rows, cols);
+            float[] want = decode(t, table, rows, cols);
+            DeviceBuffer src = d.allocate(table.length), f32 = d.allocate(4L * want.length), bf = d.allocate(2L * want.length);
+            try {
+                d.copyToDevice(table, src);
+                d.fill32(f32, 0x7fc00001);
+                k.dequantize(d.defaultStream(), src, t, want.length, f32, false);
+                k.dequantize(d.defaultStream(), src, t, want.length, bf, true);
+                assertThat(d.floats(f32, want.length)).as(t.name()).isEqualTo(want);
+                short[] b = d.shorts(bf, want.length);
+                for (int i = 0; i < want.length; i++) assertThat(b[i]).as("%s bf16[%d]", t, i).isEqualTo(BFloat16.fromFloat(want[i]));
+            } finally {
+                d.free(src);
+                d.free(f32);
+                d.free(bf);
+            }
+        }
+        CudaTestSupport.report("dequantize", "F32/F16/BF16/Q8_0/Q4_0 -> f32, bf16", "bit-exact");
+    }
+
+    @Test
+    void embeddingLookupScalesTheDecodedRows() {
+        CudaDevice d = CudaTestSupport.device();
+        CudaKernels k = CudaTestSupport.kernels();
+        Random r = new Random(13);
+        int vocab = 300, cols = 256;
+        int[] ids = {0, 299, 5, 5, 123, 42, 7};
+        float scale = (float) Math.sqrt(cols);
+        for (GgmlType t : TYPES) {
+            float[] x = CudaTestSupport.gaussian(r, vocab * cols, 0.1);
+            byte[] table = encode(t, x, vocab, cols);
+            float[] all = decode(t, table, vocab, cols);
+            int outStride = cols + 32;
+            DeviceBuffer dt = d.allocate(table.length), di = d.allocate(4L * ids.length), dout = d.allocate(4L * ids.length * outStride);
+            try {
+                d.copyToDevice(table, dt);
+                d.copyToDevice(ids, di);
+                k.getRows(d.defaultStream(), dt, t, cols, di, ids.length, scale, dout, outStride);
+                float[] out = d.floats(dout, ids.length * outStride);
+                for (int i = 0; i < ids.length; i++) {
+                    for (int j = 0; j < cols; j++) {
+                        assertThat(out[i * outStride + j]).as("%s token %d col %d", t, ids[i], j).isEqualTo(all[ids[i] * cols + j] * scale);
+                    }
+                }
+            } finally {
+                d.free(dt);
+                d.free(di);
+                d.free(dout);
+            }
+        }
+        CudaTestSupport.report("get_rows", "5 table types x 7 tokens, x sqrt(n_embd)", "bit-exact");
+    }
+}
