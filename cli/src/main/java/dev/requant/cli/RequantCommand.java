@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
             InspectCommand.class,
             QatReportCommand.class,
             ConvertCommand.class,
+            EvalCommand.class,
             ImatrixCommand.class,
             QueueCommand.class,
             CommandLine.HelpCommand.class
