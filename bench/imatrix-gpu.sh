@@ -3,7 +3,8 @@
 #   1. every GPU test of the cuda module and of runtime/cuda (kernels against Java references; the GPU imatrix of
 #      the golden gemma3-tiny / gemma4-tiny against the CPU's: same entries and counts, per-tensor rel. L2 <= 1e-3)
 #   2. a synthetic Gemma 3 4B-shaped BF16 GGUF (SyntheticGguf.Shape.gemma3_4b), written there
-#   3. ImatrixGpuBenchmark on it at -c 512 -b 2048: tokens/s, model TFLOP/s, MFU, device time per phase
+#   3. ImatrixGpuBenchmark on it at -c 512 -b 2048, with split (default) and plain bf16 GEMM inputs: tokens/s,
+#      model TFLOP/s, MFU, device time per phase
 #   4. requant imatrix MODEL --device cuda end to end on it
 #   here:   scripts/imatrix-gpu-bundle.sh DIR
 #   there:  bash DIR/imatrix-gpu.sh DIR [OUT]      (logs in OUT; a table at the end)
@@ -33,8 +34,12 @@ if [[ $steps == *bench* || $steps == *cli* ]]; then
   echo "synthetic model: $(du -h "$model" | cut -f1), written in $(( $(date +%s) - t0 )) s"
 fi
 if [[ $steps == *bench* ]]; then
-  timeout 240 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark "$model" "$text" 512 2048 ${BATCHES:-12} 2>&1 | tee "$out/bench.log"
-  rc=$((rc | PIPESTATUS[0]))
+  : > "$out/bench.log"
+  for inputs in ${INPUTS:-SPLIT_BF16 BF16}; do
+    timeout 240 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark "$model" "$text" 512 2048 ${BATCHES:-12} $inputs 2>&1 \
+      | tee -a "$out/bench.log"
+    rc=$((rc | PIPESTATUS[0]))
+  done
 fi
 if [[ $steps == *cli* ]]; then
   timeout 240 "${java[@]}" dev.requant.cli.Main imatrix "$model" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-96} --device ${CLI_DEVICE:-cuda} \

@@ -18,9 +18,14 @@ public final class CudaGemm implements AutoCloseable {
 
     /** bf16 · bf16 → float32. */
     public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        bf16(x, w, y, m, n, k, false);
+    }
+
+    /** bf16 · bf16 → float32, added to {@code y} when {@code accumulate} (the second GEMM of a hi/lo input split). */
+    public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k, boolean accumulate) {
         check(x, w, y, m, n, k, 2, 4);
         cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_16BF, k, x.address(), Cublas.CUDA_R_16BF, k,
-                false, y.address(), Cublas.CUDA_R_32F, n);
+                accumulate, y.address(), Cublas.CUDA_R_32F, n);
     }
 
     /** bf16 · bf16 → bf16 (float32 accumulation, one rounding at the end). */

@@ -19,7 +19,7 @@ public final class CudaKernels implements AutoCloseable {
     private final KernelArgs args = new KernelArgs();
     private final CudaKernel imatrixDense, imatrixExperts, rmsNorm, rope, attention, gelu, getRows, dequantize, toBf16,
             add, scale, softcap, rmsNormFused, qkvPrep, softmaxCausal, attnGather, geglu, pleCombine, imatrixPartial,
-            imatrixReduce;
+            imatrixReduce, toBf16Split;
     /** Rows per segment of {@link #imatrixRows} (IMX_SEG in kernels.cu). */
     public static final int IMATRIX_SEGMENT_ROWS = 64;
 
@@ -45,6 +45,7 @@ public final class CudaKernels implements AutoCloseable {
         pleCombine = module.kernel("ple_combine");
         imatrixPartial = module.kernel("imatrix_partial");
         imatrixReduce = module.kernel("imatrix_reduce");
+        toBf16Split = module.kernel("f32_to_bf16_split");
     }
 
     /** Compiles (or takes from the default cache) and loads the kernels for {@code device}. */
@@ -211,19 +212,21 @@ public final class CudaKernels implements AutoCloseable {
 
     /**
      * Per row of {@code n}: {@code v = rmsnorm(x) * w} ({@code w} may be null); {@code y = v}, or {@code y += v} with
-     * {@code accumulate}; {@code yb} (may be null) receives v as bf16. {@code y} may be null when only yb is wanted.
+     * {@code accumulate}; {@code yb} (may be null) receives v as bf16 and {@code yl} (may be null) the bf16 of
+     * {@code v - yb}, the low half of a two-GEMM split. {@code y} may be null when only the bf16 rows are wanted.
      */
     public synchronized void rmsNormFused(CudaStream s, DeviceBuffer x, long xStride, DeviceBuffer w, DeviceBuffer y,
-                                          long yStride, DeviceBuffer yb, long ybStride, int rows, int n, float eps,
-                                          boolean accumulate) {
+                                          long yStride, DeviceBuffer yb, DeviceBuffer yl, long ybStride, int rows, int n,
+                                          float eps, boolean accumulate) {
         if (rows <= 0) return;
-        args.reset().ptr(x).i64(xStride).ptr(w).ptr(y).i64(yStride).ptr(yb).i64(ybStride).i32(n).f32(eps).i32(accumulate ? 1 : 0);
+        args.reset().ptr(x).i64(xStride).ptr(w).ptr(y).i64(yStride).ptr(yb).ptr(yl).i64(ybStride).i32(n).f32(eps)
+                .i32(accumulate ? 1 : 0);
         rmsNormFused.launch(rows, 1, 1, BLOCK, 0, s, args);
     }
 
     /** The shape of one layer's {@link #qkvPrep} call. */
     public record QkvShape(int tokens, int seqLen, int heads, int kvHeads, int headDim, int nRot, long ld, int qOffset,
-                           int kOffset, int vOffset, boolean vNorm, float freqBase, float freqScale, float eps) {
+                           int kOffset, int vOffset, boolean vNorm, float eps) {
         public QkvShape {
             if (nRot % 2 != 0 || nRot > headDim) throw new IllegalArgumentException("n_rot " + nRot + " for head_dim " + headDim);
             if (tokens % seqLen != 0) throw new IllegalArgumentException(tokens + " tokens are not whole sequences of " + seqLen);
@@ -232,14 +235,17 @@ public final class CudaKernels implements AutoCloseable {
 
     /**
      * Q/K/V of a fused projection into head-major f16 ({@code q: [seq][head][pos][dim]}, {@code k, v:
-     * [seq][kvHead][pos][dim]}): q and k RMS-normalized with their weights and NEOX-rotated (freqFactors may be
-     * null), v normalized without weight when {@code vNorm}. {@code kvHeads == 0}: Q only (a KV-shared layer).
+     * [seq][kvHead][pos][dim]}): q and k RMS-normalized with their weights and NEOX-rotated with the angles of
+     * {@code ropeCos/ropeSin} ({@code [pos][nRot/2]} floats), v normalized without weight when {@code vNorm}.
+     * {@code kvHeads == 0}: Q only (a KV-shared layer).
      */
     public synchronized void qkvPrep(CudaStream s, QkvShape q, DeviceBuffer qkv, DeviceBuffer qNorm, DeviceBuffer kNorm,
-                                     DeviceBuffer freqFactors, DeviceBuffer qh, DeviceBuffer kh, DeviceBuffer vh) {
+                                     DeviceBuffer ropeCos, DeviceBuffer ropeSin, DeviceBuffer qh, DeviceBuffer kh, DeviceBuffer vh) {
+        ropeCos.require((long) q.seqLen() * (q.nRot() / 2), 4, "rope cos table");
+        ropeSin.require((long) q.seqLen() * (q.nRot() / 2), 4, "rope sin table");
         args.reset().ptr(qkv).i64(q.ld()).i32(q.qOffset()).i32(q.kOffset()).i32(q.vOffset()).ptr(qNorm).ptr(kNorm)
                 .i32(q.vNorm() ? 1 : 0).i32(q.heads()).i32(q.kvHeads()).i32(q.headDim()).i32(q.nRot()).i32(q.seqLen())
-                .f32(q.freqBase()).f32(q.freqScale()).ptr(freqFactors).f32(q.eps()).ptr(qh).ptr(kh).ptr(vh);
+                .ptr(ropeCos).ptr(ropeSin).f32(q.eps()).ptr(qh).ptr(kh).ptr(vh);
         qkvPrep.launch(q.tokens(), q.heads() + 2 * q.kvHeads(), 1, 128, 4 * q.headDim(), s, args);
     }
 
@@ -255,22 +261,37 @@ public final class CudaKernels implements AutoCloseable {
         softmaxCausal.launch(rows, batches, 1, 128, 0, s, args);
     }
 
-    /** Head-major {@code o[seq][head][pos][dim]} to token-major f32 {@code y[token][head*dim]} and its bf16 {@code yb}. */
-    public synchronized void attnGather(CudaStream s, DeviceBuffer o, DeviceBuffer y, DeviceBuffer yb, int tokens,
-                                        int heads, int headDim, int seqLen) {
+    /**
+     * Head-major {@code o[seq][head][pos][dim]} to token-major f32 {@code y[token][head*dim]} and its bf16 split
+     * {@code yb}/{@code yl} ({@code yl} may be null).
+     */
+    public synchronized void attnGather(CudaStream s, DeviceBuffer o, DeviceBuffer y, DeviceBuffer yb, DeviceBuffer yl,
+                                        int tokens, int heads, int headDim, int seqLen) {
         long n = (long) tokens * heads * headDim;
         y.require(n, 4, "attention rows");
         yb.require(n, 2, "attention rows bf16");
-        args.reset().ptr(o).ptr(y).ptr(yb).i32(tokens).i32(heads).i32(headDim).i32(seqLen);
-        attnGather.launch(blocks(n, BLOCK), 1, 1, BLOCK, 0, s, args);
+        args.reset().ptr(o).ptr(y).ptr(yb).ptr(yl).i32(heads).i32(headDim).i32(seqLen);
+        attnGather.launch(tokens, 1, 1, BLOCK, 0, s, args);
     }
 
-    /** {@code out = gelu_tanh(gate) * up} ({@code up} null: gelu alone) per row, also as bf16 into {@code outb}. */
+    /**
+     * {@code out = gelu_tanh(gate) * up} ({@code up} null: gelu alone) per row, also as the bf16 split
+     * {@code outb}/{@code outl} ({@code outl} may be null; both with row stride {@code outbStride}).
+     */
     public synchronized void geglu(CudaStream s, DeviceBuffer gate, long gateStride, DeviceBuffer up, long upStride,
-                                   DeviceBuffer out, long outStride, DeviceBuffer outb, long outbStride, int rows, int cols) {
-        args.reset().ptr(gate).i64(gateStride).ptr(up).i64(upStride).ptr(out).i64(outStride).ptr(outb).i64(outbStride)
-                .i32(rows).i32(cols);
-        geglu.launch(blocks((long) rows * cols, BLOCK), 1, 1, BLOCK, 0, s, args);
+                                   DeviceBuffer out, long outStride, DeviceBuffer outb, DeviceBuffer outl, long outbStride,
+                                   int rows, int cols) {
+        if (rows <= 0) return;
+        args.reset().ptr(gate).i64(gateStride).ptr(up).i64(upStride).ptr(out).i64(outStride).ptr(outb).ptr(outl)
+                .i64(outbStride).i32(cols);
+        geglu.launch(rows, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /** float32 to a bf16 split: {@code hi = bf16(x)}, {@code lo = bf16(x - hi)} ({@code lo} may be null). */
+    public synchronized void f32ToBf16Split(CudaStream s, DeviceBuffer x, DeviceBuffer hi, DeviceBuffer lo, long n) {
+        hi.require(n, 2, "bf16 output");
+        args.reset().ptr(x).ptr(hi).ptr(lo).i64(n);
+        toBf16Split.launch(blocks(n, BLOCK), 1, 1, BLOCK, 0, s, args);
     }
 
     /**

@@ -341,12 +341,21 @@ extern "C" __global__ void softcap_f32(float * y, float cap, long long n) {
 // also write the bf16 GEMM input, Q/K/V preparation into the head-major f16 layout the attention GEMMs read, the
 // causal softmax between those GEMMs, and a two-pass imatrix accumulation that spreads rows over the whole GPU.
 
+// A GEMM input as bf16: hi = bf16(v) and, when lo is given, lo = bf16(v - hi), so that W·hi + W·lo carries v to
+// about 2^-16 instead of bf16's 2^-9 (two bf16 GEMMs instead of float32 ones).
+__device__ __forceinline__ void store_bf16_split(float v, bf16_t * hi, bf16_t * lo, long long i) {
+    const bf16_t h = f32_to_bf16(v);
+    hi[i] = h;
+    if (lo) lo[i] = f32_to_bf16(v - bf16_to_f32(h));
+}
+
 // y = rmsnorm(x) * w per row of n (w may be null), as (x * scale) * w like ggml's rms_norm + mul. With accumulate,
 // y += that (the residual add after Gemma's post-norms); otherwise y = that. yb, when given, receives the bf16 of the
-// normalized row (the next GEMM's input). y may be null (bf16 only). One block per row.
+// normalized row (the next GEMM's input), and yl (may be null) the bf16 of what yb misses (store_bf16_split). y may be
+// null (bf16 only). One block per row.
 extern "C" __global__ void rms_norm_fused(const float * __restrict__ x, long long x_stride, const float * __restrict__ w,
-                                          float * y, long long y_stride, bf16_t * __restrict__ yb, long long yb_stride,
-                                          int n, float eps, int accumulate) {
+                                          float * y, long long y_stride, bf16_t * __restrict__ yb, bf16_t * __restrict__ yl,
+                                          long long yb_stride, int n, float eps, int accumulate) {
     __shared__ float scratch[32];
     const float * xr = x + (long long) blockIdx.x * x_stride;
     float s = 0.0f;
@@ -355,25 +364,27 @@ extern "C" __global__ void rms_norm_fused(const float * __restrict__ x, long lon
     const float scale = 1.0f / sqrtf(s / (float) n + eps);
     float * yr = y ? y + (long long) blockIdx.x * y_stride : nullptr;
     bf16_t * ybr = yb ? yb + (long long) blockIdx.x * yb_stride : nullptr;
+    bf16_t * ylr = yl ? yl + (long long) blockIdx.x * yb_stride : nullptr;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = xr[i] * scale;
         if (w) v = v * w[i];
         if (yr) yr[i] = accumulate ? yr[i] + v : v;
-        if (ybr) ybr[i] = f32_to_bf16(v);
+        if (ybr) store_bf16_split(v, ybr, ylr, i);
     }
 }
 
 // Q, K and V of one layer from the fused projection qkv[token][ld] (Q at column q_off, K at k_off, V at v_off; a
 // k_eq_v layer passes v_off = k_off) into head-major f16 tensors: Q as [seq][head][pos][head_dim], K and V as
 // [seq][kv_head][pos][head_dim], where token t is position t % seq_len of sequence t / seq_len. Q and K heads are
-// RMS-normalized with their weights and rotated (NEOX, theta = freq_scale * pos * base^(-2i/n_rot) / ff[i], in double
-// like the CPU's table); V heads are normalized without weight when v_norm (Gemma 4) and copied otherwise.
+// RMS-normalized with their weights and rotated (NEOX: pair i < n_rot/2 of position p by the angle whose cosine and
+// sine are rope_cos/rope_sin[p * n_rot/2 + i], a table made on the host like the CPU's Rope); V heads are normalized
+// without weight when v_norm (Gemma 4) and copied otherwise.
 // Grid: (tokens, n_head + 2 * n_kv) blocks (n_head alone when n_kv == 0: a KV-shared layer); dynamic shared memory
 // head_dim floats.
 extern "C" __global__ void qkv_prep(const float * __restrict__ qkv, long long ld, int q_off, int k_off, int v_off,
                                     const float * __restrict__ q_norm, const float * __restrict__ k_norm, int v_norm,
-                                    int n_head, int n_kv, int head_dim, int n_rot, int seq_len, float freq_base,
-                                    float freq_scale, const float * __restrict__ ff, float eps,
+                                    int n_head, int n_kv, int head_dim, int n_rot, int seq_len,
+                                    const float * __restrict__ rope_cos, const float * __restrict__ rope_sin, float eps,
                                     f16_t * __restrict__ qh, f16_t * __restrict__ kh, f16_t * __restrict__ vh) {
     extern __shared__ float buf[];
     __shared__ float scratch[32];
@@ -419,12 +430,7 @@ extern "C" __global__ void qkv_prep(const float * __restrict__ qkv, long long ld
     const int half = n_rot / 2;
     for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
         if (rope && i < half) {
-            double theta = (double) p * pow((double) freq_base, -2.0 * i / n_rot);
-            if (ff) theta /= (double) ff[i];
-            theta *= (double) freq_scale;
-            double sd, cd;
-            sincos(theta, &sd, &cd);
-            const float sn = (float) sd, cs = (float) cd;
+            const float cs = rope_cos[(long long) p * half + i], sn = rope_sin[(long long) p * half + i];
             const float x0 = buf[i], x1 = buf[i + half];
             dst[i] = f32_to_f16(x0 * cs - x1 * sn);
             dst[i + half] = f32_to_f16(x0 * sn + x1 * cs);
@@ -459,34 +465,42 @@ extern "C" __global__ void softmax_causal(const float * __restrict__ s, f16_t * 
 }
 
 // Attention output from head-major o[seq][head][pos][head_dim] back to token-major y[token][head * head_dim] (float32,
-// the attn_output weight's observed input) and its bf16 copy yb (that GEMM's input).
+// the attn_output weight's observed input) and its bf16 split yb/yl (that GEMM's input; yl may be null). One block
+// per token.
 extern "C" __global__ void attn_gather(const float * __restrict__ o, float * __restrict__ y, bf16_t * __restrict__ yb,
-                                       int tokens, int n_head, int head_dim, int seq_len) {
-    const long long idx = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    const long long width = (long long) n_head * head_dim;
-    if (idx >= (long long) tokens * width) return;
-    const int t = (int) (idx / width);
-    const int h = (int) ((idx % width) / head_dim);
-    const int d = (int) (idx % head_dim);
+                                       bf16_t * __restrict__ yl, int n_head, int head_dim, int seq_len) {
+    const int t = blockIdx.x;
+    const int width = n_head * head_dim;
     const int seq = t / seq_len, p = t % seq_len;
-    const float v = o[(((long long) seq * n_head + h) * seq_len + p) * head_dim + d];
-    y[idx] = v;
-    yb[idx] = f32_to_bf16(v);
+    const long long row = (long long) t * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const int h = i / head_dim, d = i - h * head_dim;
+        const float v = o[(((long long) seq * n_head + h) * seq_len + p) * head_dim + d];
+        y[row + i] = v;
+        store_bf16_split(v, yb, yl, row + i);
+    }
 }
 
-// out = gelu_tanh(gate) * up (up null: gelu alone) per row of cols, also as bf16 into outb (the next GEMM's input).
+// out = gelu_tanh(gate) * up (up null: gelu alone) per row of cols, also as the bf16 split outb/outl (the next GEMM's
+// input; outl may be null). One block per row.
 extern "C" __global__ void geglu(const float * gate, long long gate_stride, const float * up, long long up_stride,
-                                 float * out, long long out_stride, bf16_t * __restrict__ outb, long long outb_stride,
-                                 int rows, int cols) {
-    const long long idx = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (long long) rows * cols) return;
-    const long long r = idx / cols;
-    const int c = (int) (idx % cols);
-    const float x = gate[r * gate_stride + c];
-    const float g = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
-    const float v = up ? g * up[r * up_stride + c] : g;
-    out[r * out_stride + c] = v;
-    outb[r * outb_stride + c] = f32_to_bf16(v);
+                                 float * out, long long out_stride, bf16_t * __restrict__ outb, bf16_t * __restrict__ outl,
+                                 long long outb_stride, int cols) {
+    const long long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const float x = gate[r * gate_stride + c];
+        const float g = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+        const float v = up ? g * up[r * up_stride + c] : g;
+        out[r * out_stride + c] = v;
+        store_bf16_split(v, outb, outl, r * outb_stride + c);
+    }
+}
+
+// hi/lo bf16 split of n floats (store_bf16_split), lo may be null.
+extern "C" __global__ void f32_to_bf16_split(const float * __restrict__ x, bf16_t * __restrict__ hi,
+                                             bf16_t * __restrict__ lo, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) store_bf16_split(x[j], hi, lo, j);
 }
 
 // Gemma 4 per-layer inputs (project_per_layer_inputs): for token t and layer l, v = proj[t][l*pd + i] * proj_scale,

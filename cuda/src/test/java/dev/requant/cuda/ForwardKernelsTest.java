@@ -25,6 +25,21 @@ class ForwardKernelsTest {
         return f;
     }
 
+    /** hi is bf16(v) exactly, lo is bf16(v - hi) exactly, and hi + lo carries v to 2^-16. */
+    static void checkSplit(float[] v, short[] hi, short[] lo) {
+        double num = 0, den = 0;
+        for (int i = 0; i < v.length; i++) {
+            assertThat(hi[i]).isEqualTo(BFloat16.fromFloat(v[i]));
+            if (lo != null) {
+                assertThat(lo[i]).isEqualTo(BFloat16.fromFloat(v[i] - BFloat16.toFloat(hi[i])));
+                double d = (double) BFloat16.toFloat(hi[i]) + BFloat16.toFloat(lo[i]) - v[i];
+                num += d * d;
+                den += (double) v[i] * v[i];
+            }
+        }
+        if (lo != null) assertThat(Math.sqrt(num / den)).isLessThan(Math.pow(2, -16));
+    }
+
     @Test
     void rmsNormFusedWritesF32Bf16AndResidual() {
         CudaDevice d = CudaTestSupport.device();
@@ -33,26 +48,26 @@ class ForwardKernelsTest {
         int rows = 7, n = 2560;
         float[] x = CudaTestSupport.gaussian(r, rows * n, 3), w = CudaTestSupport.gaussian(r, n, 1), h = CudaTestSupport.gaussian(r, rows * n, 1);
         double[] ref = RmsNormKernelTest.reference(x, w, rows, n, 1e-6f);
-        DeviceBuffer dx = d.allocate(4L * x.length), dw = d.allocate(4L * n), dy = d.allocate(4L * x.length), db = d.allocate(2L * x.length);
+        DeviceBuffer dx = d.allocate(4L * x.length), dw = d.allocate(4L * n), dy = d.allocate(4L * x.length),
+                db = d.allocate(2L * x.length), dl = d.allocate(2L * x.length);
         try {
             d.copyToDevice(x, dx);
             d.copyToDevice(w, dw);
             d.fill32(dy, Float.floatToRawIntBits(Float.NaN));
-            k.rmsNormFused(d.defaultStream(), dx, n, dw, dy, n, db, n, rows, n, 1e-6f, false);
+            k.rmsNormFused(d.defaultStream(), dx, n, dw, dy, n, db, dl, n, rows, n, 1e-6f, false);
             float[] y = d.floats(dy, x.length);
             double e = CudaTestSupport.relativeError(y, ref);
             assertThat(e).isLessThan(1e-6);
-            short[] yb = d.shorts(db, x.length);
-            for (int i = 0; i < y.length; i++) assertThat(yb[i]).isEqualTo(BFloat16.fromFloat(y[i]));
+            checkSplit(y, d.shorts(db, x.length), d.shorts(dl, x.length));
             d.copyToDevice(h, dy);
-            k.rmsNormFused(d.defaultStream(), dx, n, dw, dy, n, null, 0, rows, n, 1e-6f, true);
+            k.rmsNormFused(d.defaultStream(), dx, n, dw, dy, n, null, null, 0, rows, n, 1e-6f, true);
             double[] sum = new double[ref.length];
             for (int i = 0; i < sum.length; i++) sum[i] = h[i] + ref[i];
             double e2 = CudaTestSupport.relativeError(d.floats(dy, x.length), sum);
             assertThat(e2).isLessThan(1e-6);
             CudaTestSupport.report("rms_norm_fused", "rel. error set / residual add; bf16 copy exact", CudaTestSupport.sci(Math.max(e, e2)));
         } finally {
-            for (DeviceBuffer b : new DeviceBuffer[] {dx, dw, dy, db}) d.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[] {dx, dw, dy, db, dl}) d.free(b);
         }
     }
 
@@ -104,18 +119,23 @@ class ForwardKernelsTest {
                 ref[t * ff + j] = g * gu[t * 2 * ff + ff + j];
             }
         }
-        DeviceBuffer dg = d.allocate(4L * gu.length), out = d.allocate(4L * rows * ff), outb = d.allocate(2L * rows * ff);
+        DeviceBuffer dg = d.allocate(4L * gu.length), out = d.allocate(4L * rows * ff), outb = d.allocate(2L * rows * ff),
+                outl = d.allocate(2L * rows * ff), hi = d.allocate(2L * rows * ff);
         try {
             d.copyToDevice(gu, dg);
-            k.geglu(d.defaultStream(), dg, 2L * ff, dg.slice(4L * ff, dg.bytes() - 4L * ff), 2L * ff, out, ff, outb, ff, rows, ff);
+            k.geglu(d.defaultStream(), dg, 2L * ff, dg.slice(4L * ff, dg.bytes() - 4L * ff), 2L * ff, out, ff, outb, outl, ff, rows, ff);
             float[] y = d.floats(out, rows * ff);
             double e = CudaTestSupport.relativeError(y, ref);
             assertThat(e).isLessThan(1e-6);
-            short[] yb = d.shorts(outb, rows * ff);
-            for (int i = 0; i < y.length; i++) assertThat(yb[i]).isEqualTo(BFloat16.fromFloat(y[i]));
-            CudaTestSupport.report("geglu", "rel. error, fused [gate|up] rows", CudaTestSupport.sci(e));
+            checkSplit(y, d.shorts(outb, rows * ff), d.shorts(outl, rows * ff));
+            k.geglu(d.defaultStream(), dg, 2L * ff, dg.slice(4L * ff, dg.bytes() - 4L * ff), 2L * ff, out, ff, outb, null, ff, rows, ff);
+            checkSplit(y, d.shorts(outb, rows * ff), null);
+            // the standalone split
+            k.f32ToBf16Split(d.defaultStream(), out, hi, outl, (long) rows * ff);
+            checkSplit(y, d.shorts(hi, rows * ff), d.shorts(outl, rows * ff));
+            CudaTestSupport.report("geglu", "rel. error, fused [gate|up] rows; bf16 hi/lo exact", CudaTestSupport.sci(e));
         } finally {
-            for (DeviceBuffer b : new DeviceBuffer[] {dg, out, outb}) d.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[] {dg, out, outb, outl, hi}) d.free(b);
         }
     }
 
@@ -152,7 +172,26 @@ class ForwardKernelsTest {
     }
 
     /** Q/K/V preparation in double: norm (with weight for q/k, none or plain for v), NEOX rope, head-major. */
-    static double[][] qkvReference(float[] qkv, CudaKernels.QkvShape s, float[] qn, float[] kn, float[] ff) {
+    static double theta(int p, int i, int nRot, double base, double scale, float[] ff) {
+        double t = p * Math.pow(base, -2.0 * i / nRot);
+        if (ff != null) t /= ff[i];
+        return t * scale;
+    }
+
+    /** The cos or sin table [pos][nRot/2] the runtime builds on the host (runtime.cpu.Rope). */
+    static float[] ropeTable(int positions, int nRot, double base, double scale, float[] ff, boolean cos) {
+        float[] t = new float[positions * (nRot / 2)];
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < nRot / 2; i++) {
+                double th = theta(p, i, nRot, base, scale, ff);
+                t[p * (nRot / 2) + i] = (float) (cos ? Math.cos(th) : Math.sin(th));
+            }
+        }
+        return t;
+    }
+
+    static double[][] qkvReference(float[] qkv, CudaKernels.QkvShape s, float[] qn, float[] kn, float[] ff, double base,
+                                   double scale) {
         int T = s.tokens(), hd = s.headDim(), H = s.heads(), G = s.kvHeads(), L = s.seqLen();
         double[] q = new double[T * H * hd], k = new double[T * G * hd], v = new double[T * G * hd];
         for (int t = 0; t < T; t++) {
@@ -173,9 +212,7 @@ class ForwardKernelsTest {
                 if (kind < 2) {
                     int half = s.nRot() / 2;
                     for (int i = 0; i < half; i++) {
-                        double theta = p * Math.pow(s.freqBase(), -2.0 * i / s.nRot());
-                        if (ff != null) theta /= ff[i];
-                        theta *= s.freqScale();
+                        double theta = theta(p, i, s.nRot(), base, scale, ff);
                         double x0 = x[i], x1 = x[i + half];
                         x[i] = x0 * Math.cos(theta) - x1 * Math.sin(theta);
                         x[i + half] = x0 * Math.sin(theta) + x1 * Math.cos(theta);
@@ -189,7 +226,8 @@ class ForwardKernelsTest {
         return new double[][] {q, k, v};
     }
 
-    private static double attentionCase(CudaKernels.QkvShape s, float scale, int window, boolean factors, long seed) throws Exception {
+    private static double attentionCase(CudaKernels.QkvShape s, double base, double freqScale, float scale, int window,
+                                        boolean factors, long seed) throws Exception {
         CudaDevice d = CudaTestSupport.device();
         CudaKernels k = CudaTestSupport.kernels();
         Random r = new Random(seed);
@@ -201,18 +239,21 @@ class ForwardKernelsTest {
             ff = new float[hd / 2];
             for (int i = 0; i < ff.length; i++) ff[i] = i < s.nRot() / 4 ? 1f : 1e30f; // Gemma 4 proportional rope
         }
-        double[][] ref = qkvReference(qkv, s, qn, kn, ff);
+        double[][] ref = qkvReference(qkv, s, qn, kn, ff, base, freqScale);
+        float[] cos = ropeTable(L, s.nRot(), base, freqScale, ff, true), sin = ropeTable(L, s.nRot(), base, freqScale, ff, false);
         DeviceBuffer dqkv = d.allocate(4L * qkv.length), dqn = d.allocate(4L * hd), dkn = d.allocate(4L * hd),
-                dff = ff == null ? null : d.allocate(4L * ff.length), qh = d.allocate(2L * T * H * hd),
+                dcos = d.allocate(4L * Math.max(1, cos.length)), dsin = d.allocate(4L * Math.max(1, sin.length)), qh = d.allocate(2L * T * H * hd),
                 kh = d.allocate(2L * T * G * hd), vh = d.allocate(2L * T * G * hd),
                 scores = d.allocate(4L * nSeq * H * L * L), probs = d.allocate(2L * nSeq * H * L * L),
-                o = d.allocate(4L * T * H * hd), y = d.allocate(4L * T * H * hd), yb = d.allocate(2L * T * H * hd);
+                o = d.allocate(4L * T * H * hd), y = d.allocate(4L * T * H * hd), yb = d.allocate(2L * T * H * hd),
+                yl = d.allocate(2L * T * H * hd);
         try (CudaGemm gemm = new CudaGemm(d, d.defaultStream())) {
             d.copyToDevice(qkv, dqkv);
             d.copyToDevice(qn, dqn);
             d.copyToDevice(kn, dkn);
-            if (ff != null) d.copyToDevice(ff, dff);
-            k.qkvPrep(d.defaultStream(), s, dqkv, dqn, dkn, dff, qh, kh, vh);
+            d.copyToDevice(cos, dcos);
+            d.copyToDevice(sin, dsin);
+            k.qkvPrep(d.defaultStream(), s, dqkv, dqn, dkn, dcos, dsin, qh, kh, vh);
             float[] q = f16Floats(d.shorts(qh, T * H * hd)), kk = f16Floats(d.shorts(kh, T * G * hd)), v = f16Floats(d.shorts(vh, T * G * hd));
             double eq = CudaTestSupport.relativeError(q, ref[0]), ek = CudaTestSupport.relativeError(kk, ref[1]),
                     ev = CudaTestSupport.relativeError(v, ref[2]);
@@ -224,7 +265,7 @@ class ForwardKernelsTest {
             k.softmaxCausal(d.defaultStream(), scores, probs, rows, L, window, blocks);
             gemm.f16BatchedAB(probs, (long) rows * L, vh, (long) L * hd, o, (long) rows * hd, rows, hd, L, blocks);
             d.fill32(y, Float.floatToRawIntBits(Float.NaN));
-            k.attnGather(d.defaultStream(), o, y, yb, T, H, hd, L);
+            k.attnGather(d.defaultStream(), o, y, yb, yl, T, H, hd, L);
             float[] got = d.floats(y, T * H * hd);
 
             // reference on the f16 q/k/v the GPU used, token-major
@@ -240,11 +281,10 @@ class ForwardKernelsTest {
             AttentionShape a = AttentionShape.packed(nSeq, L, H, G, hd, window, scale);
             double ea = CudaTestSupport.relativeError(got, AttentionKernelTest.reference(a, qt, kt, vt));
             assertThat(ea).as("attention %s", s).isLessThan(3e-3);
-            short[] gb = d.shorts(yb, T * H * hd);
-            for (int i = 0; i < got.length; i += 97) assertThat(gb[i]).isEqualTo(BFloat16.fromFloat(got[i]));
+            checkSplit(got, d.shorts(yb, T * H * hd), d.shorts(yl, T * H * hd));
             return Math.max(ea, Math.max(eq, Math.max(ek, ev)));
         } finally {
-            for (DeviceBuffer b : new DeviceBuffer[] {dqkv, dqn, dkn, dff, qh, kh, vh, scores, probs, o, y, yb}) if (b != null) d.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[] {dqkv, dqn, dkn, dcos, dsin, qh, kh, vh, scores, probs, o, y, yb, yl}) d.free(b);
         }
     }
 
@@ -254,15 +294,15 @@ class ForwardKernelsTest {
         int H = 8, G = 4, hd = 256;
         long ld = (long) (H + 2 * G) * hd;
         double e1 = attentionCase(new CudaKernels.QkvShape(2 * 40, 40, H, G, hd, hd, ld, 0, H * hd, (H + G) * hd, false,
-                10000f, 1f, 1e-6f), 1f / 16f, 16, false, 21);
+                1e-6f), 10000, 1, 1f / 16f, 16, false, 21);
         // Gemma 4 global-like: k_eq_v (V reads the K columns), V norm, partial rotation with rope_freqs, scale 1
         int H2 = 4, G2 = 2, hd2 = 128;
         long ld2 = (long) (H2 + G2) * hd2;
         double e2 = attentionCase(new CudaKernels.QkvShape(3 * 33, 33, H2, G2, hd2, hd2, ld2, 0, H2 * hd2, H2 * hd2, true,
-                1e6f, 1f, 1e-6f), 1f, 0, true, 22);
+                1e-6f), 1e6, 1, 1f, 0, true, 22);
         // n_rot < head_dim, linear freq scale, no GQA, one sequence
-        double e3 = attentionCase(new CudaKernels.QkvShape(50, 50, 2, 2, 64, 32, 6 * 64, 0, 128, 256, false, 1e4f, 0.25f, 1e-5f),
-                0.125f, 0, false, 23);
+        double e3 = attentionCase(new CudaKernels.QkvShape(50, 50, 2, 2, 64, 32, 6 * 64, 0, 128, 256, false, 1e-5f),
+                1e4, 0.25, 0.125f, 0, false, 23);
         CudaTestSupport.report("qkv_prep+attn", "rel. error q/k/v and attention (3 shapes)", CudaTestSupport.sci(Math.max(e1, Math.max(e2, e3))));
     }
 }

@@ -73,10 +73,14 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     private final long scoreFloats;
     private final boolean processOutput;
     private final float[] layerScale;
+    private final boolean splitInputs;
+    /** Per layer: its RoPE cos/sin tables in the workspace (layers with the same RoPE share them). */
+    private final DeviceBuffer[][] ropeTables;
     private Profile profile;
 
     private CudaImatrixBackend(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
-                               CudaGemmaWeights w, ImatrixAccumulator base, boolean processOutput, int nCtx, int maxSeq) {
+                               CudaGemmaWeights w, ImatrixAccumulator base, boolean processOutput, int nCtx, int maxSeq,
+                               GemmInputs inputs) {
         this.device = device;
         this.kernels = kernels;
         this.gemm = gemm;
@@ -87,6 +91,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         this.maxSeq = maxSeq;
         this.chunkSize = base.chunkSize();
         this.processOutput = processOutput;
+        this.splitInputs = inputs == GemmInputs.SPLIT_BF16;
         this.base = base.snapshot(null);
         for (ImatrixEntry e : this.base.entries().values()) baseMax.put(e.name(), e.maxCount());
         layerScale = new float[c.nLayer()];
@@ -143,6 +148,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
                 .floats("h", (long) T * E)
                 .floats("xf", (long) T * maxW)
                 .add("xb", 2L * T * maxW)
+                .add("xlo", splitInputs ? 2L * T * maxW : 0)
                 .floats("proj", (long) T * maxProj)
                 .floats("a", (long) T * E)
                 .add("qh", 2L * T * maxQ)
@@ -159,10 +165,36 @@ public final class CudaImatrixBackend implements ImatrixBackend {
             plan.add("kh." + l, 2L * T * kv).add("vh." + l, 2L * T * kv);
         }
         if (c.hasPerLayerInputs()) {
-            plan.floats("ple", (long) T * pw).floats("ple_proj", (long) T * pw).add("emb_bf16", 2L * T * E);
+            plan.floats("ple", (long) T * pw).floats("ple_proj", (long) T * pw).add("emb_bf16", 2L * T * E)
+                    .add("emb_lo", splitInputs ? 2L * T * E : 0);
+        }
+        // RoPE tables, one per distinct (n_rot, base, scale, factors), exactly the CPU's (runtime.cpu.Rope)
+        Map<String, Integer> ropeIds = new LinkedHashMap<>();
+        Map<Integer, dev.requant.runtime.cpu.Rope> ropes = new HashMap<>();
+        int[] ropeOf = new int[c.nLayer()];
+        for (LayerConfig l : c.layers()) {
+            float[] ff = l.ropeFreqFactors() ? gw.ropeFreqs() : null;
+            String key = l.nRot() + "/" + l.ropeBase() + "/" + l.ropeFreqScale() + "/" + (ff != null);
+            Integer id = ropeIds.get(key);
+            if (id == null) {
+                id = ropeIds.size();
+                ropeIds.put(key, id);
+                ropes.put(id, new dev.requant.runtime.cpu.Rope(l.nRot(), l.ropeBase(), l.ropeFreqScale(), ff));
+                plan.floats("rope_cos." + id, (long) nCtx * Math.max(1, l.nRot() / 2))
+                        .floats("rope_sin." + id, (long) nCtx * Math.max(1, l.nRot() / 2));
+            }
+            ropeOf[l.index()] = id;
         }
         this.ws = CudaWorkspace.allocate(device, plan);
         for (int l : shared) kvPersistent.put(l, new DeviceBuffer[] {ws.get("kh." + l), ws.get("vh." + l)});
+        for (var e : ropes.entrySet()) {
+            device.copyToDevice(e.getValue().table(nCtx, true), ws.get("rope_cos." + e.getKey()));
+            device.copyToDevice(e.getValue().table(nCtx, false), ws.get("rope_sin." + e.getKey()));
+        }
+        ropeTables = new DeviceBuffer[c.nLayer()][];
+        for (int i = 0; i < c.nLayer(); i++) {
+            ropeTables[i] = new DeviceBuffer[] {ws.get("rope_cos." + ropeOf[i]), ws.get("rope_sin." + ropeOf[i])};
+        }
         device.zero(ws.get("sums"));
         device.fill32(ws.get("bad"), Integer.MAX_VALUE);
         hostIds = hostArena.allocate(4L * T, 64);
@@ -182,6 +214,14 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     }
 
     /**
+     * How the float32 activations enter the bf16 weight GEMMs. {@link #SPLIT_BF16} (the default) runs each product
+     * twice, on {@code hi = bf16(x)} and on {@code lo = bf16(x - hi)}, which carries x to about 2^-16: the GPU's
+     * imatrix then stays within ~3e-4 of the CPU's. {@link #BF16} rounds x to bf16 once, as llama.cpp's CUDA backend
+     * does for bf16 weights: about twice as fast, ~2e-3 from the CPU on sensitive tensors.
+     */
+    public enum GemmInputs { SPLIT_BF16, BF16 }
+
+    /**
      * Opens the backend: compiles or loads the kernels, uploads the weights and plans the workspace for batches of up
      * to {@code maxSeq} chunks of {@code nCtx} tokens. Owns {@code device} from here on (closes it).
      *
@@ -189,8 +229,8 @@ public final class CudaImatrixBackend implements ImatrixBackend {
      * @throws CudaUnavailableException when NVRTC or cuBLAS cannot be loaded
      */
     public static CudaImatrixBackend open(CudaDevice device, GemmaConfig c, GemmaWeights w, ImatrixAccumulator base,
-                                          boolean processOutput, int nCtx, int maxSeq, Consumer<String> log)
-            throws CudaUnavailableException {
+                                          boolean processOutput, int nCtx, int maxSeq, GemmInputs inputs,
+                                          Consumer<String> log) throws CudaUnavailableException {
         for (LayerWeights lw : w.layers()) {
             if (lw.hasMoe()) {
                 throw new UnsupportedOperationException("the CUDA imatrix pass does not run mixture-of-experts layers yet (use --device cpu)");
@@ -203,7 +243,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
             weights = CudaGemmaWeights.upload(device, kernels, c, w, log);
-            return new CudaImatrixBackend(device, kernels, gemm, c, w, weights, base, processOutput, nCtx, maxSeq);
+            return new CudaImatrixBackend(device, kernels, gemm, c, w, weights, base, processOutput, nCtx, maxSeq, inputs);
         } catch (RuntimeException | CudaUnavailableException e) {
             if (weights != null) weights.close();
             if (gemm != null) gemm.close();
@@ -214,7 +254,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
 
     @Override
     public String description() {
-        return "cuda, " + device.info().name();
+        return "cuda, " + device.info().name() + (splitInputs ? "" : ", bf16 GEMM inputs");
     }
 
     /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
@@ -251,17 +291,26 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         if (profile != null) profile.collect();
     }
 
+    /** y = x·Wᵀ from the bf16 split of x: W·hi, plus W·lo when the inputs are split. */
+    private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        gemm.bf16(hi, w, y, m, n, k, false);
+        if (lo != null) gemm.bf16(lo, w, y, m, n, k, true);
+    }
+
     private void forward(int T, int nSeq, int[] rows) {
         int E = c.nEmbd();
         float eps = c.rmsEps();
         boolean g4 = c.arch() == GemmaArch.GEMMA4;
         DeviceBuffer ids = ws.get("ids"), h = ws.get("h"), xf = ws.get("xf"), xb = ws.get("xb"), proj = ws.get("proj"),
                 a = ws.get("a"), qh = ws.get("qh"), o = ws.get("o");
+        DeviceBuffer xl = splitInputs ? ws.get("xlo") : null;
         mark("other");
         kernels.getRows(stream, w.tokenEmbd.data(), w.tokenEmbd.type(), E, ids, T, c.embeddingScale(), h, E);
         int pd = c.perLayerInputDim(), pw = pd * c.nLayer();
+        DeviceBuffer embLo = null;
         if (c.hasPerLayerInputs()) {
-            kernels.f32ToBf16(stream, h, ws.get("emb_bf16"), (long) T * E);
+            embLo = splitInputs ? ws.get("emb_lo") : null;
+            kernels.f32ToBf16Split(stream, h, ws.get("emb_bf16"), embLo, (long) T * E);
             kernels.getRows(stream, w.perLayerTokenEmbd.data(), w.perLayerTokenEmbd.type(), pw, ids, T,
                     (float) Math.sqrt(pd), ws.get("ple"), pw);
         }
@@ -273,65 +322,66 @@ public final class CudaImatrixBackend implements ImatrixBackend {
 
             // attention: h += rmsnorm(Wo · attn(rope(norm(Wq x)), rope(norm(Wk x)), Wv x), post_attention_norm)
             mark("other");
-            kernels.rmsNormFused(stream, h, E, lw.attnNorm(), xf, E, xb, E, T, E, eps, false);
+            kernels.rmsNormFused(stream, h, E, lw.attnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "qkv", xf, E, rows);
             mark("gemm");
-            gemm.bf16(xb, lw.qkv(), proj, T, lw.qkvRows(), E);
+            gemm(xb, xl, lw.qkv(), proj, T, lw.qkvRows(), E);
             mark("attention");
             DeviceBuffer[] kv = kvPersistent.getOrDefault(lc.kvLayer(), new DeviceBuffer[] {ws.get("kh"), ws.get("vh")});
             boolean hasV = lc.hasKv() && lw.qkvRows() == qDim + 2 * kvDim;
             CudaKernels.QkvShape shape = new CudaKernels.QkvShape(T, nCtx, lc.nHead(), lc.hasKv() ? lc.nHeadKv() : 0, hd,
-                    lc.nRot(), lw.qkvRows(), 0, qDim, hasV ? qDim + kvDim : qDim, g4, lc.ropeBase(), lc.ropeFreqScale(), eps);
-            kernels.qkvPrep(stream, shape, proj, lw.qNorm(), lw.kNorm(), lc.ropeFreqFactors() ? w.ropeFreqs : null,
-                    qh, kv[0], kv[1]);
+                    lc.nRot(), lw.qkvRows(), 0, qDim, hasV ? qDim + kvDim : qDim, g4, eps);
+            kernels.qkvPrep(stream, shape, proj, lw.qNorm(), lw.kNorm(), ropeTables[li][0], ropeTables[li][1], qh, kv[0], kv[1]);
             attention(lc, nSeq, qh, kv[0], kv[1], o);
-            kernels.attnGather(stream, o, xf, xb, T, lc.nHead(), hd, nCtx);
+            kernels.attnGather(stream, o, xf, xb, xl, T, lc.nHead(), hd, nCtx);
             collect(key + "o", xf, qDim, rows);
             mark("gemm");
-            gemm.bf16(xb, lw.attnOutput(), a, T, E, qDim);
+            gemm(xb, xl, lw.attnOutput(), a, T, E, qDim);
             mark("other");
-            kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, 0, T, E, eps, true);
+            kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, null, 0, T, E, eps, true);
 
             // FFN: h += rmsnorm(down(gelu(gate x) * up x), post_ffw_norm), x = rmsnorm(h, ffn_norm)
-            kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, E, T, E, eps, false);
+            kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "gu", xf, E, rows);
             mark("gemm");
-            gemm.bf16(xb, lw.gateUp(), proj, T, 2 * nFf, E);
+            gemm(xb, xl, lw.gateUp(), proj, T, 2 * nFf, E);
             mark("other");
-            kernels.geglu(stream, proj, 2L * nFf, proj.slice(4L * nFf, proj.bytes() - 4L * nFf), 2L * nFf, xf, nFf, xb, nFf, T, nFf);
+            kernels.geglu(stream, proj, 2L * nFf, proj.slice(4L * nFf, proj.bytes() - 4L * nFf), 2L * nFf, xf, nFf, xb, xl,
+                    nFf, T, nFf);
             collect(key + "down", xf, nFf, rows);
             mark("gemm");
-            gemm.bf16(xb, lw.down(), a, T, E, nFf);
+            gemm(xb, xl, lw.down(), a, T, E, nFf);
             mark("other");
-            kernels.rmsNormFused(stream, a, E, lw.postFfwNorm(), h, E, null, 0, T, E, eps, true);
+            kernels.rmsNormFused(stream, a, E, lw.postFfwNorm(), h, E, null, null, 0, T, E, eps, true);
 
             // Gemma 4 per-layer inputs: h += rmsnorm(proj · (gelu(inp_gate · h) ⊙ P[li]), post_norm)
             if (lw.inpGate() != null) {
-                kernels.f32ToBf16(stream, h, xb, (long) T * E);
+                kernels.f32ToBf16Split(stream, h, xb, xl, (long) T * E);
                 collect(key + "inp_gate", h, E, rows);
                 mark("gemm");
-                gemm.bf16(xb, lw.inpGate(), proj, T, pd, E);
+                gemm(xb, xl, lw.inpGate(), proj, T, pd, E);
                 DeviceBuffer ple = ws.get("ple");
                 if (li == 0) {
-                    gemm.bf16(ws.get("emb_bf16"), w.perLayerModelProj, ws.get("ple_proj"), T, pw, E);
+                    gemm(ws.get("emb_bf16"), embLo, w.perLayerModelProj, ws.get("ple_proj"), T, pw, E);
                     mark("other");
                     kernels.pleCombine(stream, ws.get("ple_proj"), ple, pw, T, c.nLayer(), pd, w.perLayerProjNorm,
                             1f / (float) Math.sqrt(E), 1f / (float) Math.sqrt(2f), eps);
                 }
                 mark("other");
-                kernels.geglu(stream, proj, pd, ple.slice(4L * li * pd, ple.bytes() - 4L * li * pd), pw, xf, pd, xb, pd, T, pd);
+                kernels.geglu(stream, proj, pd, ple.slice(4L * li * pd, ple.bytes() - 4L * li * pd), pw, xf, pd, xb, xl, pd,
+                        T, pd);
                 collect(key + "proj", xf, pd, rows);
                 mark("gemm");
-                gemm.bf16(xb, lw.proj(), a, T, E, pd);
+                gemm(xb, xl, lw.proj(), a, T, E, pd);
                 mark("other");
-                kernels.rmsNormFused(stream, a, E, lw.postNorm(), h, E, null, 0, T, E, eps, true);
+                kernels.rmsNormFused(stream, a, E, lw.postNorm(), h, E, null, null, 0, T, E, eps, true);
             }
             if (!Float.isNaN(layerScale[li])) kernels.scale(stream, h, layerScale[li], (long) T * E);
         }
         Slot out = byKey.get("output");
         if (out != null) {
             mark("other");
-            kernels.rmsNormFused(stream, h, E, w.outputNorm, xf, E, null, 0, T, E, eps, false);
+            kernels.rmsNormFused(stream, h, E, w.outputNorm, xf, E, null, null, 0, T, E, eps, false);
             collect("output", xf, E, rows);
         }
     }

@@ -22,17 +22,19 @@ public final class ImatrixBackends {
      * one is usable and runs this model, else the CPU (the reason goes to {@code log}); with {@code CPU}, the CPU.
      *
      * @param acc the starting state the backend adds to (empty, or a resumed file)
+     * @param gpuInputs how the GPU pass feeds its bf16 GEMMs (see {@link CudaImatrixBackend.GemmInputs})
      * @throws CudaUnavailableException for {@code --device cuda} without a usable GPU, or a model the GPU pass does
      *     not run, with a one-line reason
      */
     public static ImatrixBackend open(ComputeDevice device, ModelSource src, ImatrixAccumulator acc, ImatrixSettings s,
-                                      int threads, Consumer<String> log) throws FormatException, CudaUnavailableException {
+                                      int threads, CudaImatrixBackend.GemmInputs gpuInputs, Consumer<String> log)
+            throws FormatException, CudaUnavailableException {
         GemmaConfig c = GemmaConfig.of(src);
         GemmaWeights w = GemmaWeights.load(src, c);
         CudaDevice gpu = device.open(reason -> log.accept("--device auto: " + reason + "; collecting on the CPU"));
         if (gpu != null) {
             try {
-                return CudaImatrixBackend.open(gpu, c, w, acc, s.processOutput(), s.nCtx(), s.nSeq(), log);
+                return CudaImatrixBackend.open(gpu, c, w, acc, s.processOutput(), s.nCtx(), s.nSeq(), gpuInputs, log);
             } catch (UnsupportedOperationException | CudaUnavailableException e) {
                 gpu.close();
                 if (device == ComputeDevice.CUDA) {

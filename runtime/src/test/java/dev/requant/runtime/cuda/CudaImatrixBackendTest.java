@@ -91,6 +91,11 @@ class CudaImatrixBackendTest {
     }
 
     private static double gpuVsCpu(Path model, ImatrixSettings s, int nTokens, String what) throws Exception {
+        return gpuVsCpu(model, s, nTokens, what, CudaImatrixBackend.GemmInputs.SPLIT_BF16);
+    }
+
+    private static double gpuVsCpu(Path model, ImatrixSettings s, int nTokens, String what,
+                                   CudaImatrixBackend.GemmInputs inputs) throws Exception {
         CudaDevice d = gpu();
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig c = GemmaConfig.of(src);
@@ -104,7 +109,7 @@ class CudaImatrixBackendTest {
             }
             Imatrix gpu;
             try (CudaImatrixBackend b = CudaImatrixBackend.open(d, c, w, new ImatrixAccumulator(s.nCtx()), s.processOutput(),
-                    s.nCtx(), s.nSeq(), m -> {})) {
+                    s.nCtx(), s.nSeq(), inputs, m -> {})) {
                 gpu = collect(b, tokens, bos, s, 0);
             }
             return compare(gpu, cpu, what);
@@ -119,12 +124,17 @@ class CudaImatrixBackendTest {
         // odd sizes: chunks of 100, 3 per batch, the last batch holds 2
         ImatrixSettings odd = new ImatrixSettings(100, 300, 512, 5, 0, false, 10, 0);
         assertThat(gpuVsCpu(Golden.hf("gemma3-tiny"), odd, 4000, "gemma3-tiny bf16, 5 x 100")).isLessThanOrEqualTo(1e-3);
+        // --gpu-bf16-inputs: activations rounded to bf16 once, as llama.cpp's CUDA backend does (~2e-3 measured)
+        assertThat(gpuVsCpu(Golden.hf("gemma3-tiny"), s, 4000, "gemma3-tiny bf16, 8 x 256, bf16 inputs",
+                CudaImatrixBackend.GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
     }
 
     @Test
     void gemma4WithPerLayerInputsMatchesTheCpu() throws Exception {
         ImatrixSettings s = new ImatrixSettings(128, 512, 512, 8, 0, false, 10, 0);
         assertThat(gpuVsCpu(Golden.hf("gemma4-tiny"), s, 4000, "gemma4-tiny bf16 (PLE, p-rope), 8 x 128")).isLessThanOrEqualTo(1e-3);
+        assertThat(gpuVsCpu(Golden.hf("gemma4-tiny"), s, 4000, "gemma4-tiny bf16, 8 x 128, bf16 inputs",
+                CudaImatrixBackend.GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
     }
 
     @Test
@@ -157,7 +167,8 @@ class CudaImatrixBackendTest {
             }
             ImatrixAccumulator base = new ImatrixAccumulator(256);
             base.load(firstHalf);
-            try (CudaImatrixBackend b = CudaImatrixBackend.open(d, c, w, base, false, 256, 2, m -> {})) {
+            try (CudaImatrixBackend b = CudaImatrixBackend.open(d, c, w, base, false, 256, 2,
+                    CudaImatrixBackend.GemmInputs.SPLIT_BF16, m -> {})) {
                 assertThat(b.lastChunk()).isEqualTo(3);
                 Imatrix resumed = collect(b, tokens, bos, s, 3);
                 assertThat(resumed.datasets()).containsExactly("calibration.txt", "calibration.txt");

@@ -18,7 +18,8 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * Speed of the GPU imatrix pass (bench/imatrix-gpu.sh): {@code ImatrixGpuBenchmark MODEL TEXT [c] [b] [batches]}.
+ * Speed of the GPU imatrix pass (bench/imatrix-gpu.sh):
+ * {@code ImatrixGpuBenchmark MODEL TEXT [c] [b] [batches] [SPLIT_BF16|BF16]}.
  * Runs two warm-up batches, one profiled batch (device time per phase from CUDA events), then {@code batches} timed
  * batches (wall time; each ends with a stream synchronize). Model FLOPs per token are the weight GEMMs (2 x params of
  * every collected matrix) plus causal attention (Q·Kᵀ and P·V over the visible keys); no LM head is run or counted.
@@ -34,6 +35,8 @@ public final class ImatrixGpuBenchmark {
         int c = args.length > 2 ? Integer.parseInt(args[2]) : 512;
         int b = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int batches = args.length > 4 ? Integer.parseInt(args[4]) : 10;
+        CudaImatrixBackend.GemmInputs inputs = args.length > 5 ? CudaImatrixBackend.GemmInputs.valueOf(args[5])
+                : CudaImatrixBackend.GemmInputs.SPLIT_BF16;
         ImatrixSettings s = new ImatrixSettings(c, b, 512, -1, 0, false, 10, 0);
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig cfg = GemmaConfig.of(src);
@@ -46,7 +49,7 @@ public final class ImatrixGpuBenchmark {
             if (plan.chunks() < need) throw new IllegalArgumentException("the text gives " + plan.chunks() + " chunks, need " + need);
             long t0 = System.nanoTime();
             try (CudaImatrixBackend be = CudaImatrixBackend.open(CudaDevice.open(), cfg, w, new ImatrixAccumulator(c), false, c, nSeq,
-                    System.out::println)) {
+                    inputs, System.out::println)) {
                 System.out.printf("open: %.1f s; %s; weights %.2f GiB, workspace %.2f GiB%n", (System.nanoTime() - t0) / 1e9,
                         be.description(), be.deviceBytes()[0] / (double) (1L << 30), be.deviceBytes()[1] / (double) (1L << 30));
                 int[] batch = new int[nSeq * c];
@@ -90,15 +93,15 @@ public final class ImatrixGpuBenchmark {
                 double prof = 0;
                 for (double v : phases.values()) prof += v;
                 for (var e : phases.entrySet()) {
-                    String extra = e.getKey().equals("gemm") ? String.format("  (%.0f TFLOP/s)", gemmFlops / (e.getValue() / 1e3) / 1e12) : "";
+                    String extra = e.getKey().equals("gemm") ? String.format("  (%.0f TFLOP/s of model GEMMs)", gemmFlops / (e.getValue() / 1e3) / 1e12) : "";
                     System.out.printf("  %-10s %8.2f ms  %5.1f%%%s%n", e.getKey(), e.getValue(), 100 * e.getValue() / prof, extra);
                 }
                 System.out.printf("  %-10s %8.2f ms%n", "total", prof);
                 System.out.println();
-                System.out.println("| -c | -b | tokens/batch | batches | median s/batch | tokens/s | model TFLOP/s | MFU (of 800) | vs llama-imatrix (600 tok/s) |");
-                System.out.println("|---|---|---|---|---|---|---|---|---|");
-                System.out.printf("| %d | %d | %d | %d | %.4f | %.0f | %.0f | %.1f%% | %.0fx |%n", c, b, T, batches, median, tokS, tflops,
-                        100 * tflops / PEAK_TFLOPS, tokS / LLAMA_IMATRIX_TOK_S);
+                System.out.println("| GEMM inputs | -c | -b | tokens/batch | batches | median s/batch | tokens/s | model TFLOP/s | MFU (of 800) | vs llama-imatrix (600 tok/s) |");
+                System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+                System.out.printf("| %s | %d | %d | %d | %d | %.4f | %.0f | %.0f | %.1f%% | %.0fx |%n", inputs, c, b, T, batches, median,
+                        tokS, tflops, 100 * tflops / PEAK_TFLOPS, tokS / LLAMA_IMATRIX_TOK_S);
                 System.out.printf("(mean over the %d batches: %.0f tokens/s)%n", batches, batches * T / total);
             }
         }
