@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
         subcommands = {
             InspectCommand.class,
             ImatrixCommand.class,
+            ConvertCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {
