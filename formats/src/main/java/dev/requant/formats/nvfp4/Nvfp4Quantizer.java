@@ -16,22 +16,13 @@ import java.lang.foreign.MemorySegment;
  * </pre>
  * For compressed-tensors output the global scale is its own {@code 448·6 / amax} divisor (generate_gparam) and the
  * block scale {@code g · (block_amax / 6)}; the codes follow the same rule against the block scale the
- * compressed-tensors dequantizer computes ({@code e4m3 / g}). {@link GlobalRule#POW2} rounds the global scale up to a
- * power of two, which changes no code's meaning but lets a GGUF fold it into the block scales exactly.
+ * compressed-tensors dequantizer computes ({@code e4m3 / g}).
  *
  * <p>With importance weights (an imatrix's per-column mean of x², llama-quantize's meaning) each block's scale is
  * chosen among the amax scale and the seven E4M3 codes below it and one above, by the smallest importance-weighted
  * squared error of the reconstruction; the amax scale wins ties, so the weighted error never exceeds ModelOpt's.
  */
 public final class Nvfp4Quantizer {
-    /** How the per-tensor scale is derived from the tensor's largest magnitude. */
-    public enum GlobalRule {
-        /** ModelOpt / compressed-tensors: the largest block's scale is exactly 448. */
-        AMAX,
-        /** The ModelOpt multiplier rounded up to a power of two (largest block scale in (224, 448]). */
-        POW2
-    }
-
     /** Block scale candidates below the amax scale tried by the importance search. */
     static final int SEARCH_BELOW = 7;
     /** ... and above it. */
@@ -41,21 +32,21 @@ public final class Nvfp4Quantizer {
     private static final float[] E2M1 = {0f, 0.5f, 1f, 1.5f, 2f, 3f, 4f, 6f};
 
     private final GlobalScale.Convention convention;
-    private final GlobalRule rule;
 
-    public Nvfp4Quantizer(GlobalScale.Convention convention, GlobalRule rule) {
+    public Nvfp4Quantizer(GlobalScale.Convention convention) {
         this.convention = convention;
-        this.rule = rule;
     }
 
-    /** ModelOpt's quantizer (multiplier convention, amax rule). */
+    /** ModelOpt's quantizer (multiplier convention). */
     public static Nvfp4Quantizer modelOpt() {
-        return new Nvfp4Quantizer(GlobalScale.Convention.MULTIPLIER, GlobalRule.AMAX);
+        return new Nvfp4Quantizer(GlobalScale.Convention.MULTIPLIER);
+    }
+
+    public static Nvfp4Quantizer of(Nvfp4Format format) {
+        return new Nvfp4Quantizer(format.convention());
     }
 
     public GlobalScale.Convention convention() { return convention; }
-
-    public GlobalRule rule() { return rule; }
 
     /**
      * The per-tensor weight scale for a tensor whose largest magnitude is {@code amax}. An all-zero tensor gets 1
@@ -66,22 +57,14 @@ public final class Nvfp4Quantizer {
             if (amax == 0f) return new GlobalScale(1f, convention);
             throw new IllegalArgumentException("amax " + amax + " cannot be quantized");
         }
-        float s2 = amax / 2688f;
-        if (rule == GlobalRule.POW2) s2 = ceilPow2(s2);
-        if (convention == GlobalScale.Convention.MULTIPLIER) return GlobalScale.multiplier(s2);
-        return GlobalScale.divisor(rule == GlobalRule.POW2 ? 1f / s2 : 2688f / amax);
+        if (convention == GlobalScale.Convention.MULTIPLIER) return GlobalScale.multiplier(amax / 2688f);
+        return GlobalScale.divisor(2688f / amax);
     }
 
     /** The activation scale for calibrated activation maximum {@code amax} (get_activation_scaling_factor). */
     public GlobalScale inputScale(float amax) {
         if (!(amax > 0f)) return null;
         return convention == GlobalScale.Convention.MULTIPLIER ? GlobalScale.multiplier(amax / 2688f) : GlobalScale.divisor(2688f / amax);
-    }
-
-    static float ceilPow2(float v) {
-        int e = Math.getExponent(v);
-        float p = Math.scalb(1f, e);
-        return p == v ? p : Math.scalb(1f, e + 1);
     }
 
     /**

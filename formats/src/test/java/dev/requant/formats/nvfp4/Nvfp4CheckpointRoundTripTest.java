@@ -31,7 +31,7 @@ class Nvfp4CheckpointRoundTripTest {
     }
 
     private static Nvfp4CheckpointWriter.Plan plan(Nvfp4Format f, Map<String, Float> inputAmax) {
-        return new Nvfp4CheckpointWriter.Plan(f, new Nvfp4Quantizer(f.convention(), Nvfp4Quantizer.GlobalRule.AMAX),
+        return new Nvfp4CheckpointWriter.Plan(f, Nvfp4Quantizer.of(f),
                 Set.of("model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight", "model.layers.0.mlp.down_proj.weight"),
                 null, inputAmax, w -> w.contains("self_attn.") ? "qkv" : null, List.of("lm_head"));
     }
