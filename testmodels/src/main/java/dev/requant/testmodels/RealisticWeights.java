@@ -1,9 +1,10 @@
 package dev.requant.testmodels;
 
 /**
- * Weights shaped like a trained transformer's, for quantization tests: matrices are Gaussian with a per-row and a
+ * Weights shaped like a trained transformer's, for quantization tests: the decoder layers' projection matrices
+ * ({@code layers.N...._proj.weight}) are Gaussian with a per-row and a
  * per-column spread (log-normal, so rows and input channels differ by one to two orders of magnitude), a heavy tail
- * of outliers, and optionally near-silent blocks; norms and scalars as {@link WeightGenerator#hashed}. NVFP4 block
+ * of outliers, and optionally near-silent blocks; embeddings, norms and scalars as {@link WeightGenerator#hashed}. NVFP4 block
  * scales of such a matrix spread over several binades below 448 (the block holding the tensor's largest value); with
  * silent blocks they reach E4M3's subnormal codes. Deterministic per (seed, tensor, element).
  */
@@ -33,7 +34,7 @@ public final class RealisticWeights implements WeightGenerator {
     @Override
     public void fill(SyntheticTensor t, long first, float[] dst, int n) {
         long[] shape = t.shape();
-        if (shape.length < 2 || t.name().endsWith("per_expert_scale") || t.name().endsWith("router.scale")) {
+        if (shape.length < 2 || !t.name().endsWith("_proj.weight") || !t.name().contains("layers.")) {
             small.fill(t, first, dst, n);
             return;
         }
