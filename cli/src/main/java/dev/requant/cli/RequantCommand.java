@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
             InspectCommand.class,
             ImatrixCommand.class,
             ConvertCommand.class,
+            EvalCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {

@@ -99,6 +99,7 @@ public final class TensorEncoder implements AutoCloseable {
         int n = source.rowLength();
         long rows = source.rows();
         BlockCodec codec = BlockCodec.of(target);
+        VectorSupport.warmUp();
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
         int chunkRows = (int) Math.max(1, Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)));

@@ -1,0 +1,99 @@
+package dev.requant.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.requant.converter.ConversionSettings;
+import dev.requant.converter.GemmaPlanner;
+import dev.requant.converter.GgufConversion;
+import dev.requant.converter.OutType;
+import dev.requant.testmodels.Golden;
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** requant eval end to end on the golden gemma3-tiny: table, JSON, PNG, a saved base reused, and bad input. */
+class EvalCommandTest {
+    @TempDir static Path dir;
+    static Path q8, q4, text;
+
+    @BeforeAll
+    static void prepare() throws Exception {
+        Path hf = Golden.hf("gemma3-tiny");
+        q8 = dir.resolve("q8_0.gguf");
+        q4 = dir.resolve("q4_0.gguf");
+        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(OutType.Q8_0)), q8, null);
+        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(OutType.Q4_0)), q4, null);
+        text = dir.resolve("text.txt");
+        Files.writeString(text, Files.readString(Golden.text("calibration.txt"), StandardCharsets.UTF_8).substring(0, 12_000));
+    }
+
+    record Run(int exit, String out, String err) {}
+
+    static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void tableJsonPlotAndSavedBase() throws Exception {
+        Path json = dir.resolve("eval.json"), png = dir.resolve("eval.png"), kld = dir.resolve("base.kld");
+        Run r = run("eval", "--base", Golden.hf("gemma3-tiny").toString(), "--compare", q8.toString(), q4.toString(),
+                "--text", text.toString(), "-c", "64", "--chunks", "5", "--threads", "2", "--no-progress",
+                "--json", json.toString(), "--plot", png.toString(), "--save-base", kld.toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("reference   gemma3-tiny", "5 x 64 tokens, 155 scored per model", "PPL(ref)",
+                "q8_0.gguf", "q4_0.gguf", "mean KLD", "same top %");
+
+        JsonNode j = new ObjectMapper().readTree(json.toFile());
+        assertThat(j.get("scored_tokens").asInt()).isEqualTo(5 * 31);
+        JsonNode m8 = j.get("models").get(0), m4 = j.get("models").get(1);
+        assertThat(m8.get("name").asText()).isEqualTo("q8_0.gguf");
+        assertThat(m8.get("kld").get("value").asDouble()).isLessThan(m4.get("kld").get("value").asDouble());
+        assertThat(m8.get("kld_percentiles").fieldNames()).toIterable().contains("max", "99.9", "99.0", "median", "min");
+        assertThat(m8.get("same_top").get("value").asDouble()).isBetween(0.0, 1.0);
+
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertThat(img.getWidth()).isEqualTo(EvalPlot.WIDTH + EvalPlot.BAR_WIDTH);
+        assertThat(img.getHeight()).isEqualTo(EvalPlot.HEIGHT);
+
+        // the saved base: llama.cpp's file layout, and a compare against it gives (nearly) the same numbers
+        assertThat(Files.size(kld)).isEqualTo(8 + 12 + 4L * 5 * 64 + 2L * 5 * 31 * (1024 + 4));
+        Run again = run("eval", "--base", kld.toString(), "--compare", q8.toString(), "--threads", "2", "--no-progress", "--json", "-");
+        assertThat(again.exit()).as(again.err()).isZero();
+        JsonNode j2 = new ObjectMapper().readTree(again.out());
+        assertThat(j2.get("reference_is_logits_file").asBoolean()).isTrue();
+        double k1 = m8.get("kld").get("value").asDouble(), k2 = j2.get("models").get(0).get("kld").get("value").asDouble();
+        assertThat(k2).isCloseTo(k1, org.assertj.core.data.Offset.offset(0.05 * k1));
+        assertThat(j2.get("models").get(0).get("ppl").get("value").asDouble()).isEqualTo(m8.get("ppl").get("value").asDouble());
+    }
+
+    @Test
+    void badInputIsOneClearLine() {
+        Run noText = run("eval", "--base", q8.toString(), "--compare", q4.toString());
+        assertThat(noText.exit()).isEqualTo(1);
+        assertThat(noText.err()).contains("--text FILE is required");
+        Run tooShort = run("eval", "--base", q8.toString(), "--compare", q4.toString(), "--text", text.toString(), "-c", "4096", "--no-progress");
+        assertThat(tooShort.exit()).isEqualTo(1);
+        assertThat(tooShort.err()).contains("needs at least 8192").doesNotContain("at dev.requant");
+        Run missing = run("eval", "--base", dir.resolve("nope.gguf").toString(), "--compare", q4.toString(), "--text", text.toString());
+        assertThat(missing.exit()).isEqualTo(1);
+        assertThat(missing.err()).contains("nope.gguf");
+        Run notAModel = run("eval", "--base", q8.toString(), "--compare", text.toString(), "--text", text.toString());
+        assertThat(notAModel.exit()).isEqualTo(1);
+        assertThat(notAModel.err()).contains("text.txt");
+    }
+}

@@ -1,0 +1,87 @@
+package dev.requant.formats.tokenizer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.requant.formats.FormatException;
+import dev.requant.formats.SharedFiles;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+class SentencePieceModelTest {
+    static final Path DIR = SharedFiles.golden("hf/gemma3-tiny");
+
+    @Test
+    void readsTheGoldenModel() throws IOException {
+        SentencePieceModel m = SentencePieceModel.read(DIR.resolve("tokenizer.model"));
+        assertThat(m.pieces()).hasSize(1024);
+        assertThat(m.pieces().get(0)).isEqualTo(new SentencePieceModel.Piece("<pad>", 0f, TokenType.CONTROL));
+        assertThat(m.pieces().get(3).type()).isEqualTo(TokenType.UNKNOWN);
+        assertThat(m.pieces().get(4)).isEqualTo(new SentencePieceModel.Piece("<start_of_turn>", 0f, TokenType.USER_DEFINED));
+        assertThat(m.pieces().get(7).text()).isEqualTo("<0x00>");
+        assertThat(m.pieces().get(7).type()).isEqualTo(TokenType.BYTE);
+        assertThat(m.trainer().modelType()).isEqualTo(SentencePieceModel.TrainerSpec.BPE);
+        assertThat(m.trainer().byteFallback()).isTrue();
+        assertThat(new int[] {m.trainer().padId(), m.trainer().eosId(), m.trainer().bosId(), m.trainer().unkId()}).containsExactly(0, 1, 2, 3);
+    }
+
+    /** The token tables equal the arrays convert_hf_to_gguf.py wrote (golden manifest, arrays in full). */
+    @Test
+    void vocabularyTablesEqualTheGoldenGguf() throws IOException {
+        JsonNode kv = new ObjectMapper().readTree(SharedFiles.golden("llamacpp/gemma3-tiny.bf16.manifest.json").toFile()).get("kv");
+        VocabularyTables t = SentencePieceVocab.create(DIR, SentencePieceModel.read(DIR.resolve("tokenizer.model")), 1024);
+        JsonNode tokens = kv.get("tokenizer.ggml.tokens").get("values"), scores = kv.get("tokenizer.ggml.scores").get("values"),
+                types = kv.get("tokenizer.ggml.token_type").get("values");
+        assertThat(t.size()).isEqualTo(tokens.size());
+        for (int i = 0; i < t.size(); i++) {
+            assertThat(t.tokens().get(i)).as("token " + i).isEqualTo(tokens.get(i).asText());
+            assertThat(t.scores()[i]).as("score " + i).isEqualTo((float) scores.get(i).asDouble());
+            assertThat(t.types()[i]).as("type " + i).isEqualTo(types.get(i).asInt());
+        }
+    }
+
+    @Test
+    void padsToTheConfigVocabSize() throws IOException {
+        VocabularyTables t = SentencePieceVocab.create(DIR, SentencePieceModel.read(DIR.resolve("tokenizer.model")), 1030);
+        assertThat(t.size()).isEqualTo(1030);
+        assertThat(t.tokens().get(1029)).isEqualTo("[PAD1029]");
+        assertThat(t.scores()[1029]).isEqualTo(-10000f);
+        assertThat(t.types()[1029]).isEqualTo(TokenType.UNUSED.id());
+    }
+
+    @Test
+    void badBytesAreFormatErrorsNamingTheFileAndOffset() throws IOException {
+        byte[] good = Files.readAllBytes(DIR.resolve("tokenizer.model"));
+        Path f = Path.of("tokenizer.model");
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, Arrays.copyOf(good, 1000)))
+                .isInstanceOf(FormatException.class).hasMessageStartingWith("tokenizer.model: ").hasMessageContaining("at byte");
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, new byte[0])).hasMessageContaining("no pieces");
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, new byte[] {0x0B, 0})).hasMessageContaining("wire type 3");
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, new byte[] {0x0A, 0x05, 0x18, (byte) 0x09}))
+                .hasMessageContaining("pieces[0]");
+        byte[] badType = {0x0A, 0x05, 0x0A, 0x01, 'a', 0x18, 0x09};
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, badType)).hasMessageContaining("unknown piece type 9");
+    }
+
+    @Test
+    void negativeInt32FieldsAreTenByteVarints() throws IOException {
+        // trainer_spec { pad_id: -1 } after one piece
+        byte[] b = {0x0A, 0x03, 0x0A, 0x01, 'a', 0x12, 0x0C, (byte) 0xD8, 0x02,
+                (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x01};
+        SentencePieceModel m = SentencePieceModel.parse(Path.of("t"), b);
+        assertThat(m.trainer().padId()).isEqualTo(-1);
+    }
+
+    @Test
+    void specialVocabOfTheGoldenFolder() throws IOException {
+        SpecialVocab v = SpecialVocab.load(DIR, false, 1024);
+        assertThat(v.specialTokenIds()).containsExactly(java.util.Map.entry("bos", 2), java.util.Map.entry("eos", 1), java.util.Map.entry("pad", 0));
+        assertThat(v.addSpecialToken()).containsExactly(java.util.Map.entry("bos", true), java.util.Map.entry("eos", false));
+        assertThat(v.chatTemplate().single()).startsWith("{{ bos_token }}");
+    }
+}
