@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
             ImatrixCommand.class,
             ConvertCommand.class,
             EvalCommand.class,
+            QuantizeNvfp4Command.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {
