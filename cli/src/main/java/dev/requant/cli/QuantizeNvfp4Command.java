@@ -38,6 +38,8 @@ import picocli.CommandLine.Parameters;
             "without it the checkpoint is weight-only (W4A16_NVFP4)."
         })
 final class QuantizeNvfp4Command implements Callable<Integer> {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(QuantizeNvfp4Command.class);
+
     @Parameters(paramLabel = "HF_DIR", description = "BF16 (or F16/F32) Hugging Face Gemma folder.")
     Path dir;
 
@@ -101,10 +103,9 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
         Map<String, Float> amax = text == null ? Map.of() : calibrate();
         PrintWriter stdout = spec.commandLine().getOut();
         long start = System.nanoTime();
-        Nvfp4Export.write(dir, out, f, gguf, sel, imp, amax, new ConversionSettings.Nvfp4Options(fallback, false), q -> {
-            System.err.printf("quantize-nvfp4: %s [%d x %d] weight_scale_2 %s%s%n", q.sourceName(), q.rows(), q.cols(), q.weightScale(),
-                    q.inputScale() == null ? "" : ", input_scale " + q.inputScale());
-        });
+        Nvfp4Export.write(dir, out, f, gguf, sel, imp, amax, new ConversionSettings.Nvfp4Options(fallback, false), q ->
+                LOG.debug("{} [{} x {}] weight scale {}{}", q.sourceName(), q.rows(), q.cols(), q.weightScale(),
+                        q.inputScale() == null ? "" : ", input scale " + q.inputScale()));
         stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", out, sel.weights().size(), r,
                 imp != null ? ", imatrix" : "", amax.isEmpty() ? ", weight-only W4A16" : ", W4A4 input scales from " + text.getFileName(),
                 sel.excluded().size(), gguf ? "gguf" : fmt, (System.nanoTime() - start) / 1e9);
@@ -126,7 +127,7 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
                 int len = Math.min(nCtx, tokens.length - off);
                 s.clear();
                 s.decode(tokens, off, len, row -> true, (row, l, o) -> { }); // every row, as llama-imatrix: the last layer keeps only requested rows
-                System.err.printf("quantize-nvfp4: calibration chunk %d (%d tokens)%n", done + 1, len);
+                LOG.info("calibration chunk {} of at most {} ({} tokens)", done + 1, chunks, len);
             }
         }
         return amax.values();

@@ -18,6 +18,7 @@ import picocli.CommandLine.Option;
             ConvertCommand.class,
             EvalCommand.class,
             QuantizeNvfp4Command.class,
+            VerifyFp4Command.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {
