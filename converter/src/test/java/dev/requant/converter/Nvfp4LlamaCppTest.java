@@ -86,6 +86,25 @@ class Nvfp4LlamaCppTest {
         return Arrays.stream(l).mapToLong(r -> { long n = 0; for (float v : r) if (!Float.isFinite(v)) n++; return n; }).sum();
     }
 
+    @Test
+    void gemma4AppliesEveryScaleSoTheUpstreamSplitIsExact() throws IOException {
+        Path g4 = SyntheticCheckpoint.gemma4().layers(2).perLayerInput(32).weights(RealisticWeights.of(12)).write(tmp.resolve("g4-bf16"));
+        Map<String, Float> act = new HashMap<>();
+        for (String w : SyntheticNvfp4.decoderLinears(g4)) act.put(w.substring(0, w.length() - ".weight".length()), 8f);
+        Path g4nv = SyntheticNvfp4.write(g4, tmp.resolve("g4-nvfp4"), Nvfp4Format.MODELOPT, act);
+        float[][] w4a16 = probe.logits(convert(g4nv, ConversionSettings.of(OutType.F32), "g4.dequant.f32.gguf"), ids);
+        Path gguf = convert(g4nv, ConversionSettings.of(OutType.AUTO), "g4.nvfp4.gguf");
+        float[][] kept = probe.logits(gguf, ids);
+        try (ConversionPlan plan = GemmaPlanner.plan(g4nv, ConversionSettings.of(OutType.AUTO))) {
+            assertThat(Nvfp4Planning.kept(plan)).isNotEmpty().allMatch(k -> k.split().outcome() == Nvfp4Split.Outcome.UPSTREAM);
+        }
+        double k = kld(w4a16, kept);
+        System.out.println("Nvfp4LlamaCppTest gemma4: KLD nvfp4 vs f32-dequant " + k + ", non-finite " + nonFinite(kept));
+        assertThat(nonFinite(kept)).isZero();
+        // the same function up to llama.cpp's Q8_0 activations in the NVFP4 dot product
+        assertThat(k).isLessThan(1e-3);
+    }
+
     static long nonFinitePositions(float[][] l) {
         return Arrays.stream(l).filter(r -> { for (float v : r) if (!Float.isFinite(v)) return true; return false; }).count();
     }
