@@ -9,6 +9,8 @@ requant_find_jdk
 echo "test.sh: JDK $JAVA_HOME" >&2
 # The interop tests must not skip in CI: with this set, a missing node/node-llama-cpp fails them instead.
 export REQUANT_REQUIRE_INTEROP=1
+# scripts/test-prepare-postgres.sh starts a PostgreSQL for the queue tests: here its absence is a failure, not a skip.
+export REQUANT_REQUIRE_POSTGRES=1
 for prep in scripts/test-prepare-*.sh; do
   [ -e "$prep" ] || continue
   echo "test.sh: $prep" >&2

@@ -1,6 +1,12 @@
 package dev.requant.cli;
 
 import dev.requant.converter.ConversionPlan;
+import dev.requant.converter.TypeOverrides;
+import dev.requant.converter.TypePolicy;
+import dev.requant.converter.qat.LatticeStats;
+import dev.requant.converter.qat.QatPolicy;
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.GgmlType;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
@@ -37,6 +43,18 @@ final class ConvertCommand implements Callable<Integer> {
                     + "1-D tensors and norms are always F32. Default: ${DEFAULT-VALUE}.")
     String type;
 
+    @Option(names = "--qat", paramLabel = "auto|on|off", defaultValue = "auto",
+            description = "With --type q4_0: encode quantization-aware-trained weights on their own Q4_0 lattice. auto measures each "
+                    + "tensor and uses the lattice where it fits (embeddings/output: else Q8_0), on forces it, off is llama.cpp's "
+                    + "max/-8 rule. Default: ${DEFAULT-VALUE}.")
+    String qat;
+
+    @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "Type of token_embd and per_layer_token_embd (llama-quantize's flag).")
+    String tokenEmbeddingType;
+
+    @Option(names = "--output-tensor-type", paramLabel = "TYPE", description = "Type of output.weight (llama-quantize's flag).")
+    String outputTensorType;
+
     @Option(names = "--model-name", paramLabel = "NAME", description = "general.name (default: from the model card, config.json or the folder name).")
     String modelName;
 
@@ -53,6 +71,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Threads that encode quantized tensors (default: all cores; the output does not depend on it).")
+    Integer threads;
 
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
@@ -83,7 +104,15 @@ final class ConvertCommand implements Callable<Integer> {
             }
         }
         ConversionSettings settings = new ConversionSettings(t, modelName, new ConversionSettings.Nvfp4Options(fallback, nvfp4UpstreamSplit));
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, settings)) {
+        QatPolicy qatPolicy;
+        TypePolicy policy;
+        try {
+            qatPolicy = new QatPolicy(QatPolicy.Mode.parse(qat));
+            policy = qatPolicy.apply(TypeOverrides.apply(TypePolicy.defaults(), overrideType(tokenEmbeddingType), overrideType(outputTensorType)));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, settings, policy)) {
             Nvfp4Summary.warn(plan);
             if (dryRun) {
                 printPlan(plan, stdout);
@@ -95,16 +124,42 @@ final class ConvertCommand implements Callable<Integer> {
             try (ProgressBar bar = showBar ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(total)
                     .setUnit("MiB", 1 << 20).showSpeed().continuousUpdate().build() : null) {
                 long start = System.nanoTime();
-                GgufConversion.write(plan, out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); });
+                GgufConversion.write(plan, qatPolicy.metadata(plan), out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); },
+                        w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());
                 double s = (System.nanoTime() - start) / 1e9;
                 stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
                         plan.tensors().size(), total, Nvfp4Planning.kept(plan).isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + "
                         + plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
                 Nvfp4Summary.print(plan, stdout);
             }
+            if (!qatPolicy.latticeClasses().isEmpty()) printLattice(qatPolicy, stdout);
         }
         stdout.flush();
         return 0;
+    }
+
+    private static GgmlType overrideType(String name) {
+        if (name == null) return null;
+        GgmlType t = GgmlType.byName(name).orElseThrow(() -> new IllegalArgumentException("unknown GGML type '" + name + "'"));
+        try {
+            BlockCodec.of(t);
+        } catch (UnsupportedOperationException e) {
+            throw new IllegalArgumentException("requant cannot encode " + t.ggmlName());
+        }
+        return t;
+    }
+
+    /** What the lattice reproduced, per tensor class: the one-screen answer to "did QAT survive?". */
+    static void printLattice(QatPolicy qat, PrintWriter out) {
+        out.println();
+        out.println("QAT lattice (exact = the Q4_0 block dequantizes to the stored weights bit for bit):");
+        TextTable t = new TextTable("class", ">blocks", ">exact", "rule", "scales", ">max error of the rest");
+        for (var e : qat.latticeClasses().entrySet()) {
+            LatticeStats s = e.getValue();
+            t.row(e.getKey(), s.blocks(), String.format(java.util.Locale.ROOT, "%.4f%%", 100 * s.exactFraction()), s.dominantRule().label(),
+                    s.scaleDtype(), s.inexactBlocks() == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.3g", s.maxAbsError()));
+        }
+        t.print(out, "  ");
     }
 
     static void printPlan(ConversionPlan plan, PrintWriter out) {

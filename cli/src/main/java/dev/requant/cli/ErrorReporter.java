@@ -5,11 +5,12 @@ import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
+import java.sql.SQLException;
 import picocli.CommandLine;
 
 /**
  * Turns a failure into one line on stderr: "requant: error: FILE: what is wrong". Bad input (I/O and format errors,
- * {@link UserError}) is reported without a stack trace; anything else is a bug and gets its trace with --verbose.
+ * {@link UserError}, database errors such as an unreachable queue server) is reported without a stack trace; anything else is a bug and gets its trace with --verbose.
  */
 final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
     @Override
@@ -17,7 +18,7 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
         Throwable e = ex;
         if (e instanceof UncheckedIOException u) e = u.getCause();
         var err = cl.getErr();
-        if (e instanceof UserError || e instanceof IOException) {
+        if (e instanceof UserError || e instanceof IOException || e instanceof SQLException) {
             err.println("requant: error: " + describe(e));
             if (Verbosity.verbose()) e.printStackTrace(err);
             err.flush();

@@ -19,6 +19,8 @@ import picocli.CommandLine.Option;
             EvalCommand.class,
             QuantizeNvfp4Command.class,
             VerifyFp4Command.class,
+            QatReportCommand.class,
+            QueueCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {

@@ -1,6 +1,7 @@
 package dev.requant.converter;
 
 import dev.requant.formats.ggml.BFloat16;
+import dev.requant.formats.ggml.Bf16Rows;
 import dev.requant.formats.ggml.Float16;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.io.LittleEndian;
@@ -65,9 +66,19 @@ public final class CheckpointTensor implements TensorRecipe {
     }
 
     @Override
+    public Optional<FileRegion> storedRegion(GgmlType type) {
+        return stored(type).map(seg -> new FileRegion(entry.file().path(),
+                entry.file().dataStart() + entry.tensor().begin(), seg.byteSize()));
+    }
+
+    @Override
     public void readRows(long row, int count, float[] dst) {
         long n = rowLength() * count;
         long first = row * rowLength();
+        if (dtype == SafetensorsDtype.BF16 && !addOne) {
+            Bf16Rows.toFloat(data, 2 * first, dst, 0, Math.toIntExact(n)); // the common case, vectorized
+            return;
+        }
         for (int i = 0; i < n; i++) {
             long e = first + i;
             float v = switch (dtype) {

@@ -87,8 +87,8 @@ public final class HfModelSource implements ModelSource {
             out = arena.allocate(Math.max(1, t.spec().byteSize()), 64);
         }
         long[] pos = {0};
-        try (Arena scratch = Arena.ofConfined()) {
-            GgufConversion.encode(t, new GgufConversion.Batch(scratch), bytes -> {
+        try (Arena scratch = Arena.ofConfined(); GgufConversion.Batch batch = new GgufConversion.Batch(scratch, 1)) {
+            GgufConversion.encode(t, batch, bytes -> {
                 MemorySegment.copy(bytes, 0, out, pos[0], bytes.byteSize());
                 pos[0] += bytes.byteSize();
             });

@@ -30,6 +30,17 @@ public interface TensorRecipe {
     Optional<MemorySegment> stored(GgmlType type);
 
     /**
+     * Where in a file the bytes of {@link #stored} lie, when they are a contiguous region of one (a safetensors
+     * tensor), so that they can be copied file to file inside the kernel; else empty.
+     */
+    default Optional<FileRegion> storedRegion(GgmlType type) {
+        return Optional.empty();
+    }
+
+    /** A byte range of a file. */
+    record FileRegion(java.nio.file.Path file, long offset, long length) {}
+
+    /**
      * Reads rows {@code [row, row + count)} (each {@code ne[0]} values) as float32 into {@code dst} from index 0. Rows
      * run over all dims above the first, in storage order.
      */

@@ -67,6 +67,27 @@ class HfModelSourceTest {
     }
 
     @Test
+    void f16CheckpointAutoTypeCopiesF16AndComputesTheRest() throws IOException {
+        Path dir = dev.requant.testmodels.SyntheticCheckpoint.gemma3().layers(1)
+                .dtype(dev.requant.formats.safetensors.SafetensorsDtype.F16).write(tmp.resolve("f16"));
+        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.of(OutType.AUTO))) {
+            assertThat(m.plan().settings().outType()).isEqualTo(OutType.F16);
+            assertThat(m.metadata().getLong("general.file_type")).contains(1L);
+            assertThat(m.tensor("blk.0.attn_q.weight").orElseThrow().type()).isEqualTo(GgmlType.F16);
+            assertThat(m.data("blk.0.attn_q.weight").isMapped()).isTrue();
+            // Gemma 3 norm + 1 is done in float16 for float16 sources (torch adds in the tensor's dtype)
+            var raw = m.plan().checkpoint().get("model.layers.0.input_layernorm.weight").orElseThrow();
+            short h = raw.file().data(raw.tensor()).get(dev.requant.formats.io.LittleEndian.SHORT, 0);
+            float want = dev.requant.formats.ggml.Float16.round(dev.requant.formats.ggml.Float16.toFloat(h) + 1f);
+            assertThat(m.data("blk.0.attn_norm.weight").get(dev.requant.formats.io.LittleEndian.FLOAT, 0)).isEqualTo(want);
+        }
+        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.of(OutType.F32))) {
+            assertThat(m.data("blk.0.attn_q.weight").isMapped()).isFalse();
+            assertThat(m.data("blk.0.attn_q.weight").byteSize()).isEqualTo(4L * 256 * 256);
+        }
+    }
+
+    @Test
     void modelSourcesOpensFoldersAndGgufFiles() throws IOException {
         Path out = tmp.resolve("m.gguf");
         try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.BF16))) {

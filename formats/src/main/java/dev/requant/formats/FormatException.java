@@ -11,12 +11,14 @@ public final class FormatException extends IOException {
     private final Path file;
     private final long offset;
     private final String field;
+    private final String problem;
 
     public FormatException(Path file, long offset, String field, String problem) {
         super(describe(file, offset, field, problem));
         this.file = file;
         this.offset = offset;
         this.field = field;
+        this.problem = problem;
     }
 
     /** A problem that is about the file as a whole (no single byte offset). */
@@ -49,4 +51,7 @@ public final class FormatException extends IOException {
 
     /** The field being read, or null. */
     public String field() { return field; }
+
+    /** What is wrong, without the file and position. */
+    public String problem() { return problem; }
 }

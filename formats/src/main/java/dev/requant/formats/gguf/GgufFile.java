@@ -309,7 +309,14 @@ public final class GgufFile implements AutoCloseable {
             }
             case STRING -> {
                 String[] v = new String[n];
-                for (int i = 0; i < n; i++) v[i] = readString(in, field + "[" + i + "]");
+                for (int i = 0; i < n; i++) {
+                    try {
+                        v[i] = readString(in, field);
+                    } catch (FormatException e) {
+                        // name the element only on failure: a vocabulary has hundreds of thousands of them
+                        throw new FormatException(e.file(), e.offset(), field + "[" + i + "]", e.problem());
+                    }
+                }
                 yield new GgufArray(elem, v);
             }
             case ARRAY -> {

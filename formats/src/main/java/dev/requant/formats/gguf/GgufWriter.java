@@ -28,6 +28,9 @@ public final class GgufWriter implements AutoCloseable {
     private int next;
     private TensorSink open;
 
+    private GgufMetadata metadata;
+    private java.util.Map<String, Long> valueOffsets;
+
     private GgufWriter(AtomicFile out, List<GgufTensorSpec> tensors, int alignment) {
         this.out = out;
         this.channel = out.channel();
@@ -37,11 +40,15 @@ public final class GgufWriter implements AutoCloseable {
 
     /** Creates the temporary file and writes the header; tensors follow through {@link #writeTensor} or {@link #beginTensor}. */
     public static GgufWriter create(Path target, GgufMetadata metadata, List<GgufTensorSpec> tensors) throws IOException {
-        byte[] header = encodeHeader(metadata, tensors);
+        java.util.Map<String, Long> offsets = new java.util.HashMap<>();
+        byte[] header = encodeHeader(metadata, tensors, offsets);
         AtomicFile out = AtomicFile.create(target);
         try {
             write(out.channel(), ByteBuffer.wrap(header));
-            return new GgufWriter(out, List.copyOf(tensors), metadata.alignment());
+            GgufWriter w = new GgufWriter(out, List.copyOf(tensors), metadata.alignment());
+            w.metadata = new GgufMetadata(metadata);
+            w.valueOffsets = offsets;
+            return w;
         } catch (IOException | RuntimeException e) {
             out.close();
             throw e;
@@ -53,6 +60,10 @@ public final class GgufWriter implements AutoCloseable {
      * section. Refuses what llama.cpp would refuse to read.
      */
     public static byte[] encodeHeader(GgufMetadata metadata, List<GgufTensorSpec> tensors) {
+        return encodeHeader(metadata, tensors, null);
+    }
+
+    private static byte[] encodeHeader(GgufMetadata metadata, List<GgufTensorSpec> tensors, java.util.Map<String, Long> valueOffsets) {
         validate(metadata, tensors);
         int alignment = metadata.alignment();
         LittleEndianBuffer b = new LittleEndianBuffer();
@@ -60,6 +71,7 @@ public final class GgufWriter implements AutoCloseable {
         for (var e : metadata.asMap().entrySet()) {
             b.ggufString(e.getKey());
             b.i32(e.getValue().type().id());
+            if (valueOffsets != null) valueOffsets.put(e.getKey(), (long) b.size());
             writeValue(b, e.getValue());
         }
         long offset = 0;
@@ -136,6 +148,26 @@ public final class GgufWriter implements AutoCloseable {
 
     public Path target() { return out.target(); }
 
+    /**
+     * Replaces a key's value in the header already written, for statistics known only once the tensors are (how many
+     * blocks a QAT lattice reproduced, say). The new value must have the same type and encoded size as the one the
+     * header was written with, so no offset moves; strings and arrays therefore only of equal length.
+     */
+    public void updateValue(String key, GgufValue value) throws IOException {
+        GgufValue old = metadata.get(key).orElseThrow(() -> new IllegalArgumentException("no key '" + key + "' in the header"));
+        LittleEndianBuffer a = new LittleEndianBuffer(), b = new LittleEndianBuffer();
+        writeValue(a, old);
+        writeValue(b, value);
+        if (old.type() != value.type() || a.size() != b.size()) {
+            throw new IllegalArgumentException("'" + key + "': " + value.type() + " of " + b.size() + " bytes cannot replace "
+                    + old.type() + " of " + a.size() + " bytes");
+        }
+        ByteBuffer buf = ByteBuffer.wrap(b.toByteArray());
+        long pos = valueOffsets.get(key);
+        while (buf.hasRemaining()) pos += channel.write(buf, pos);
+        metadata.put(key, value);
+    }
+
     /** The spec of the tensor expected next, or null when all are written. */
     public GgufTensorSpec nextTensor() { return next < tensors.size() ? tensors.get(next) : null; }
 
@@ -207,6 +239,24 @@ public final class GgufWriter implements AutoCloseable {
 
         public void write(byte[] b, int off, int len) throws IOException {
             write(ByteBuffer.wrap(b, off, len));
+        }
+
+        /**
+         * Copies {@code count} bytes of {@code src} from {@code position} with {@link FileChannel#transferTo}, which
+         * on Linux copies inside the kernel (copy_file_range) instead of through user memory: the fast path for tensor
+         * bytes that go into the GGUF unchanged.
+         */
+        public void transferFrom(FileChannel src, long position, long count) throws IOException {
+            account(count);
+            long done = 0;
+            while (done < count) {
+                long n = src.transferTo(position + done, count - done, channel);
+                if (n <= 0) {
+                    if (position + done >= src.size()) throw new java.io.EOFException("source ends before " + count + " bytes were copied");
+                    continue;
+                }
+                done += n;
+            }
         }
 
         private void account(long n) {

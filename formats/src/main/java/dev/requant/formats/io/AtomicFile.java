@@ -66,6 +66,23 @@ public final class AtomicFile implements AutoCloseable {
         syncDirectory(target.getParent());
     }
 
+    /**
+     * Publishes a complete file written by someone else (e.g. a step executor) under its final name the same way
+     * {@link #commit()} does: syncs its data, renames it over {@code target} atomically, syncs the directory.
+     */
+    public static void moveIntoPlace(Path complete, Path target) throws IOException {
+        try (FileChannel ch = FileChannel.open(complete, StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
+        Path abs = target.toAbsolutePath();
+        try {
+            Files.move(complete, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(complete, abs, StandardCopyOption.REPLACE_EXISTING);
+        }
+        syncDirectory(abs.getParent());
+    }
+
     private static void syncDirectory(Path dir) {
         if (dir == null) return;
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {

@@ -96,10 +96,15 @@ public final class SegmentCursor {
         long start = position;
         if (n > Integer.MAX_VALUE - 8) throw error(start, field, "string of " + n + " bytes is too long");
         byte[] b = bytes(n, field);
-        try {
-            return utf8.decode(ByteBuffer.wrap(b)).toString();
-        } catch (CharacterCodingException e) {
-            throw error(start, field, "string is not valid UTF-8");
+        // The JDK's decoder is fast but replaces bad input with U+FFFD; only then is the strict check needed.
+        String s = new String(b, StandardCharsets.UTF_8);
+        if (s.indexOf('\uFFFD') >= 0) {
+            try {
+                utf8.decode(ByteBuffer.wrap(b));
+            } catch (CharacterCodingException e) {
+                throw error(start, field, "string is not valid UTF-8");
+            }
         }
+        return s;
     }
 }

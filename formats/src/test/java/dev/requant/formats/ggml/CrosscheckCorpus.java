@@ -1,7 +1,7 @@
 package dev.requant.formats.ggml;
 
 /**
- * The inputs of the ggml cross-check (bench/ggml-crosscheck/corpus.h), bit for bit: rows of floats of 12 kinds
+ * The inputs of the ggml cross-check (the same rows were fed to ggml's quantizers), bit for bit: rows of floats of 12 kinds
  * (uniform, small, heavy-tailed, small integers with ties, zeros, sparse, subnormals, tiny normals, huge, with Inf,
  * with NaN, arbitrary finite bit patterns) and an importance vector with zeros, all from splitmix64.
  */

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Every codec against ggml's own code on inputs built to hit the edge cases (ties, zeros, subnormals, huge values,
  * Inf, NaN, zero importance): resources/ggml-crosscheck/expected.txt holds the SHA-256 of what libggml-base
- * (Release, no -march, as llama.cpp builds it) produced, per row kind; bench/ggml-crosscheck/crosscheck.sh
+ * (Release, no -march, as llama.cpp builds it) produced, per row kind; a libggml-base built from ggml-org/ggml d99724f
  * regenerates it. Both the scalar reference and the codec {@link BlockCodec#of} hands out must match.
  */
 class GgmlCrosscheckTest {

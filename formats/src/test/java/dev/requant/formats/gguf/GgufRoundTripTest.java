@@ -138,4 +138,27 @@ class GgufRoundTripTest {
                 List.of(new GgufTensorSpec("q", GgmlType.Q4_0, new long[] {30}))))
                 .hasMessageContaining("block size 32");
     }
+
+    @Test
+    void fixedSizeValuesCanBeFilledInAfterTheTensors() throws IOException {
+        GgufMetadata md = new GgufMetadata().put("stat.fraction", GgufValue.f32(0f)).put("stat.count", GgufValue.u64(0))
+                .put("name", GgufValue.string("abc"));
+        List<GgufTensorSpec> specs = List.of(new GgufTensorSpec("t", GgmlType.F32, new long[] {8}));
+        Path out = tmp.resolve("stats.gguf");
+        try (GgufWriter w = GgufWriter.create(out, md, specs)) {
+            w.writeTensor("t", MemorySegment.ofArray(new byte[32]));
+            w.updateValue("stat.fraction", GgufValue.f32(0.75f));
+            w.updateValue("stat.count", GgufValue.u64(12345));
+            w.updateValue("name", GgufValue.string("xyz"));
+            assertThatThrownBy(() -> w.updateValue("name", GgufValue.string("longer"))).hasMessageContaining("cannot replace");
+            assertThatThrownBy(() -> w.updateValue("stat.count", GgufValue.u32(1))).hasMessageContaining("cannot replace");
+            w.commit();
+        }
+        try (GgufFile f = GgufFile.open(out)) {
+            assertThat(f.metadata().getFloat("stat.fraction")).contains(0.75f);
+            assertThat(f.metadata().getLong("stat.count")).contains(12345L);
+            assertThat(f.metadata().getString("name")).contains("xyz");
+            assertThat(f.tensorData(f.tensors().getFirst()).byteSize()).isEqualTo(32);
+        }
+    }
 }

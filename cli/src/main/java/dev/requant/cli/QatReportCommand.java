@@ -1,0 +1,111 @@
+package dev.requant.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.requant.converter.ModelSources;
+import dev.requant.converter.qat.LatticeStats;
+import dev.requant.converter.qat.QatReport;
+import dev.requant.formats.model.ModelSource;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "qat-report", mixinStandardHelpOptions = true,
+        description = {
+            "Which tensors of a checkpoint were trained onto a Q4_0 lattice, without converting anything.",
+            "Per tensor class and per tensor: the fraction of 32-weight blocks that some Q4_0 block reproduces bit for bit,",
+            "the scale rule (max/-8, absmax/7, learned), whether BF16 scales reproduce them, and the largest error of the rest."
+        })
+final class QatReportCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "MODEL", description = "A Hugging Face folder or a GGUF file (BF16/F16/F32 tensors are analysed).")
+    java.nio.file.Path model;
+
+    @Option(names = "--rows", paramLabel = "N", defaultValue = "0",
+            description = "Analyse at most N rows per tensor, spread evenly (0 = every row). Default: ${DEFAULT-VALUE}.")
+    int rows;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--tensors", description = "Also list every tensor, not only the classes.")
+    boolean perTensor;
+
+    @Option(names = "--json", description = "Print JSON instead of text.")
+    boolean json;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        QatReport r;
+        try (ModelSource source = ModelSources.open(model)) {
+            r = QatReport.analyse(source, rows, n, null);
+        }
+        if (json) {
+            ObjectMapper m = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            ObjectNode root = m.createObjectNode();
+            root.put("model", model.toString());
+            root.put("aligned_threshold", LatticeStats.ALIGNED);
+            ObjectNode classes = root.putObject("classes");
+            r.byClass().forEach((c, s) -> classes.set(c, json(m, s)));
+            ObjectNode tensors = root.putObject("tensors");
+            for (QatReport.TensorFit t : r.tensors()) tensors.set(t.name(), json(m, t.stats()));
+            root.putArray("aligned").addAll(r.alignedClasses().stream().map(m.getNodeFactory()::textNode).toList());
+            root.putArray("not_aligned").addAll(r.unalignedClasses().stream().map(m.getNodeFactory()::textNode).toList());
+            out.println(m.writeValueAsString(root));
+            out.flush();
+            return 0;
+        }
+        out.printf("%s: %d tensors analysed%s%n", model, r.tensors().size(), rows > 0 ? " (" + rows + " rows each)" : "");
+        out.println(r.alignedClasses().isEmpty()
+                ? "No tensor class sits on a Q4_0 lattice: this checkpoint was not quantization-aware trained for Q4_0."
+                : "QAT'd for Q4_0 (>= " + (int) (100 * LatticeStats.ALIGNED) + "% exact blocks): " + String.join(", ", r.alignedClasses())
+                  + (r.unalignedClasses().isEmpty() ? "" : "\nNot on a lattice: " + String.join(", ", r.unalignedClasses())));
+        out.println();
+        table(out, r.byClass(), "class");
+        if (perTensor) {
+            out.println();
+            Map<String, LatticeStats> m = new java.util.LinkedHashMap<>();
+            for (QatReport.TensorFit t : r.tensors()) m.put(t.name(), t.stats());
+            table(out, m, "tensor");
+        }
+        if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", String.join(", ", r.skipped()));
+        out.flush();
+        return 0;
+    }
+
+    private static void table(PrintWriter out, Map<String, LatticeStats> rows, String what) {
+        TextTable t = new TextTable(what, ">blocks", ">exact", "rule", "scales", ">max error", "verdict");
+        for (var e : rows.entrySet()) {
+            LatticeStats s = e.getValue();
+            // rule and scale precision mean something only when most blocks sit on a lattice
+            boolean onLattice = s.exactFraction() >= 0.5;
+            t.row(e.getKey(), s.blocks(), String.format(Locale.ROOT, "%.2f%%", 100 * s.exactFraction()),
+                    onLattice ? s.dominantRule().label() : "-", onLattice ? s.scaleDtype() : "-",
+                    s.inexactBlocks() == 0 ? "0" : String.format(Locale.ROOT, "%.3g", s.maxAbsError()), s.aligned() ? "QAT" : "-");
+        }
+        t.print(out, "  ");
+    }
+
+    private static ObjectNode json(ObjectMapper m, LatticeStats s) {
+        ObjectNode n = m.createObjectNode();
+        n.put("blocks", s.blocks());
+        n.put("exact_blocks", s.exactBlocks());
+        n.put("exact_fraction", s.exactFraction());
+        n.put("rule", s.dominantRule().label());
+        n.put("scale_dtype", s.scaleDtype());
+        n.put("max_abs_error", s.maxAbsError());
+        n.put("aligned", s.aligned());
+        return n;
+    }
+}

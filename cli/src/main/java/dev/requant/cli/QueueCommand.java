@@ -1,0 +1,31 @@
+package dev.requant.cli;
+
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+@Command(name = "queue", mixinStandardHelpOptions = true,
+        description = {
+            "Batch requantization queue: many sources x many quant types, run by workers that may crash.",
+            "State lives in a database: a SQLite file (default requant-queue.db) for one machine, or PostgreSQL",
+            "(--db postgresql://...) for workers on several machines. A job expands to steps (convert to a BF16",
+            "base GGUF, imatrix, one quantize per type) that share the base and the imatrix of a source."
+        },
+        subcommands = {
+            QueueAddCommand.class,
+            QueueRunCommand.class,
+            QueueStatusCommand.class,
+            QueueRetryCommand.class,
+            QueueCancelCommand.class,
+            QueueLogCommand.class
+        })
+final class QueueCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+        return 0;
+    }
+}

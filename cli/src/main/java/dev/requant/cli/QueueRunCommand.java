@@ -1,0 +1,93 @@
+package dev.requant.cli;
+
+import dev.requant.queue.QueueDatabase;
+import dev.requant.queue.QueueWorker;
+import dev.requant.queue.WorkerConfig;
+import dev.requant.queue.exec.ExecutorRegistry;
+import dev.requant.queue.exec.SyntheticExecutor;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = {
+            "Work on the queue: lease steps, run them, record their outputs. Start one per machine (or more).",
+            "A worker renews its leases while it runs; the step of a worker that dies is taken over by another",
+            "worker once its lease expires (--lease). Failed steps are retried with exponential backoff.",
+            "SIGTERM (Ctrl-C): running steps are stopped and their leases released at once, so they go back to",
+            "the queue without waiting for the lease to expire; their partial outputs are discarded.",
+            "Progress and logs go to stderr; a summary goes to stdout at the end."
+        })
+final class QueueRunCommand implements Callable<Integer> {
+    @Mixin
+    QueueDbOption db;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "Steps run at the same time by this process (default 1).")
+    int workers;
+
+    @Option(names = "--once", description = "Exit when nothing is left that could run, instead of waiting for new jobs.")
+    boolean once;
+
+    @Option(names = "--lease", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Lease length: a dead worker's step is taken over this long after its last heartbeat (default 60).")
+    double leaseSeconds;
+
+    @Option(names = "--poll", paramLabel = "SECONDS", defaultValue = "2", description = "How often an idle worker looks for work (default 2).")
+    double pollSeconds;
+
+    @Option(names = "--retry-delay", paramLabel = "SECONDS", defaultValue = "30",
+            description = "Delay before the first retry of a failed step, doubled for each further one, at most 30 min (default 30).")
+    double retryDelaySeconds;
+
+    @Option(names = "--name", paramLabel = "NAME", description = "Worker name shown in status (default host:pid).")
+    String name;
+
+    @Option(names = "--executor", paramLabel = "cli|synthetic", defaultValue = "cli",
+            description = {"cli (default): steps run requant's convert, imatrix and quantize.",
+                "synthetic: every step writes a small deterministic file instead (to try a queue setup end to end)."})
+    String executor;
+
+    @Option(names = "--synthetic-settings", hidden = true, defaultValue = "duration=200")
+    String syntheticSettings;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        ExecutorRegistry registry = switch (executor) {
+            case "cli" -> CliStepExecutors.registry();
+            case "synthetic" -> ExecutorRegistry.synthetic(SyntheticExecutor.parse(syntheticSettings));
+            default -> throw new UserError("--executor must be cli or synthetic, not '" + executor + "'");
+        };
+        if (leaseSeconds < 1) throw new UserError("--lease must be at least 1 second");
+        WorkerConfig config = WorkerConfig.defaults()
+                .withThreads(workers)
+                .withOnce(once)
+                .withLease(seconds(leaseSeconds))
+                .withPoll(seconds(pollSeconds))
+                .withBackoff(seconds(retryDelaySeconds), Duration.ofMinutes(30));
+        if (name != null) config = config.withName(name);
+        QueueDatabase database = db.open(true);
+        QueueWorker worker = new QueueWorker(database, registry, config);
+        Thread hook = new Thread(worker::shutdown, "requant-queue-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        QueueWorker.Summary s = worker.run();
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running: it releases the leases
+        }
+        spec.commandLine().getOut().printf("worker %s: %d done, %d skipped (already there), %d failed, %d to retry, %d released, %d lost%n",
+                config.name(), s.done(), s.skipped(), s.failed(), s.retrying(), s.released(), s.lost());
+        spec.commandLine().getOut().flush();
+        return 0;
+    }
+
+    private static Duration seconds(double s) {
+        return Duration.ofMillis(Math.round(s * 1000));
+    }
+}

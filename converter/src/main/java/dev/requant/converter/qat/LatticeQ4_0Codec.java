@@ -1,0 +1,51 @@
+package dev.requant.converter.qat;
+
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.GgmlType;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Q4_0 written through lattice recovery instead of llama.cpp's max/-8 encoder: same block format, so any consumer of
+ * Q4_0 reads it, but a QAT block keeps the codes and scale it was trained on. Usable wherever a {@link BlockCodec}
+ * is (thread-safe: one solver per thread); the statistics of everything it encoded accumulate in {@link #stats()}.
+ */
+public final class LatticeQ4_0Codec implements BlockCodec {
+    private final StoredPrecision precision;
+    private final ThreadLocal<Q4_0Lattice> solvers;
+    private final LatticeStats stats = new LatticeStats();
+
+    public LatticeQ4_0Codec(StoredPrecision precision) {
+        this.precision = precision;
+        this.solvers = ThreadLocal.withInitial(() -> new Q4_0Lattice(precision));
+    }
+
+    public StoredPrecision precision() { return precision; }
+
+    @Override
+    public GgmlType type() { return GgmlType.Q4_0; }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        BlockCodec.of(GgmlType.Q4_0).decode(src, srcOffset, dst, dstOffset, n);
+    }
+
+    @Override
+    public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        Q4_0Lattice l = solvers.get();
+        l.startRow();
+        LatticeStats local = new LatticeStats();
+        for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
+            l.solve(src, srcOffset + b * Q4_0Lattice.QK, importance, b * Q4_0Lattice.QK);
+            l.writeBlock(dst, dstOffset + (long) b * Q4_0Lattice.BLOCK_BYTES);
+            local.add(l);
+        }
+        stats.merge(local);
+    }
+
+    /** The least-error fallback uses the importance; exact blocks do not need it. */
+    @Override
+    public boolean usesImportance() { return true; }
+
+    /** Everything encoded so far. */
+    public LatticeStats stats() { return stats; }
+}

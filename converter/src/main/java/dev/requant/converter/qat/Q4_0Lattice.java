@@ -1,0 +1,544 @@
+package dev.requant.converter.qat;
+
+import dev.requant.formats.ggml.BFloat16;
+import dev.requant.formats.ggml.Float16;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Recovers the Q4_0 lattice of one block of 32 stored weights: codes q[i] in -8..7 and an F16 scale d such that
+ * llama.cpp's dequantization, q[i]*d in float32, rounded to the checkpoint's precision gives back every stored value
+ * bit for bit.
+ *
+ * <p>Why an interval search: a QAT checkpoint stores round(q*d), so each stored value s admits every d with q*d in the
+ * interval of reals that round to s. For the block's extreme element, each candidate code k gives an interval of d;
+ * every other element then has at most one code consistent with it (the interval is about 2^-8 wide relative to d, far
+ * narrower than the spacing of codes), which narrows the interval further. Any F16 value left in the final interval is
+ * a solution. Candidates are tried in order of how QAT defines scales: signed extremum/-8 first (llama.cpp's and
+ * mlx's rule), then absmax/7, then learned scales (smaller extreme codes).
+ *
+ * <p>The product q*d is exact in float32 (|q| <= 8 has 4 bits, an F16 significand 11), so verification is exact. A
+ * block with no exact F16 solution (an FP32 scale that no F16 value reproduces, a scale outside F16's range, or values
+ * not on any lattice) gets the least-error F16 scale among the candidates below and is reported as inexact.
+ *
+ * <p>Not thread-safe: one instance per thread (it keeps scratch arrays and the last block's result).
+ */
+public final class Q4_0Lattice {
+    public static final int QK = 32;
+    public static final int BLOCK_BYTES = 18;
+    private static final double EPS = 1e-9;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
+    private static final float RINT_MAGIC = 12582912f;
+    /** -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). */
+    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() <= QK;
+
+    private final StoredPrecision precision;
+
+    // result of the last block
+    private final byte[] codes = new byte[QK];
+    private float scale;
+    private boolean exact;
+    private LatticeRule rule;
+    private int extremeCode;
+    private boolean bf16Scale;
+    private int zeroSignMismatches;
+    private double maxAbsError;
+
+    // scratch
+    private float[] x;      // the block being solved is x[xo .. xo+32)
+    private int xo;
+    private final float[] mag = new float[QK];
+    private boolean intervalsReady;
+    private final int[] qScratch = new int[QK];
+    private final byte[] savedCodes = new byte[QK];
+    private final byte[] blockBytes = new byte[BLOCK_BYTES];
+    private boolean vectorVerify = VECTOR;
+    private final double[] lo = new double[QK];
+    private final double[] hi = new double[QK];
+    private final double[] iv = new double[2];
+    private boolean preferNegativeScale;
+    private int lastK;
+    private boolean lastOpposite;
+    private int extreme;
+    private boolean candidateNegative;
+    private double feasibleLo, feasibleHi;
+
+    public Q4_0Lattice(StoredPrecision precision) {
+        this.precision = precision;
+    }
+
+    public StoredPrecision precision() { return precision; }
+
+    /**
+     * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
+     * never depends on which thread encoded the rows before it.
+     */
+    public void startRow() {
+        lastK = 0;
+    }
+
+    /**
+     * Solves the block {@code src[off..off+32)}; returns whether an exact lattice was found. Afterwards the accessors
+     * describe the chosen codes and scale (exact or, failing that, least-error).
+     *
+     * @param importance per-column weights for the least-error fallback (may be null = unweighted); read at
+     *     {@code importance[importanceOff + i]}
+     */
+    public boolean solve(float[] src, int off, float[] importance, int importanceOff) {
+        x = src;
+        xo = off;
+        intervalsReady = false;
+        int nonzero = 0, posZeros = 0, negZeros = 0;
+        float amax;
+        if (VECTOR) {
+            // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
+            FloatVector m = FloatVector.zero(F);
+            int zeros = 0;
+            for (int i = 0; i < QK; i += F.length()) {
+                FloatVector v = FloatVector.fromArray(F, src, off + i);
+                m = m.max(v.abs());
+                IntVector b = v.reinterpretAsInts();
+                zeros += b.and(0x7FFFFFFF).compare(VectorOperators.EQ, 0).trueCount();
+                negZeros += b.compare(VectorOperators.EQ, 0x80000000).trueCount();
+            }
+            amax = m.reduceLanes(VectorOperators.MAX);
+            posZeros = zeros - negZeros;
+            nonzero = QK - zeros;
+            extreme = -1;
+            if (nonzero > 0 && Float.isFinite(amax)) {
+                for (int i = 0; i < QK; i++) {
+                    if (Math.abs(src[off + i]) == amax) {
+                        extreme = i;
+                        break;
+                    }
+                }
+            } else if (nonzero > 0) {
+                return fallback(importance, importanceOff);
+            }
+        } else {
+            amax = -1f;
+            extreme = -1;
+            for (int i = 0; i < QK; i++) {
+                float v = src[off + i];
+                float a = Math.abs(v);
+                if (a == 0f) {
+                    if (Float.floatToRawIntBits(v) < 0) negZeros++; else posZeros++;
+                    continue;
+                }
+                nonzero++;
+                if (a > amax) {
+                    amax = a;
+                    extreme = i;
+                }
+            }
+        }
+        zeroSignMismatches = 0;
+        maxAbsError = 0;
+        if (nonzero == 0) {
+            // Any scale works; its sign decides the sign of 0*d, so follow the stored zeros (majority).
+            java.util.Arrays.fill(codes, (byte) 0);
+            scale = negZeros > posZeros ? -0.0f : 0.0f;
+            zeroSignMismatches = Math.min(negZeros, posZeros);
+            rule = LatticeRule.ZERO;
+            extremeCode = 0;
+            bf16Scale = true;
+            exact = true;
+            return true;
+        }
+        if (!Float.isFinite(amax)) {
+            return fallback(importance, importanceOff);
+        }
+        // Stored zeros come from code 0: 0*d carries the sign of d. Bitwise exactness needs d of the zeros' sign.
+        boolean hasPreference = (posZeros > 0) != (negZeros > 0);
+        preferNegativeScale = negZeros > 0 && posZeros == 0;
+        boolean extremeNegative = x[xo + extreme] < 0;
+        // Blocks of a row follow one rule: the candidate that solved the previous block usually solves this one.
+        if (lastK > 0) {
+            boolean negative = lastOpposite != extremeNegative;
+            if ((!hasPreference || negative == preferNegativeScale) && tryCandidate(lastK, negative)) {
+                exact = true;
+                extremeCode = lastK;
+                rule = lastK == 8 ? LatticeRule.SIGNED_MAX_OVER_NEG8 : lastK == 7 ? LatticeRule.ABSMAX_OVER_7 : LatticeRule.LEARNED;
+                return true;
+            }
+        }
+        for (int pass = 0; pass < (hasPreference ? 2 : 1); pass++) {
+            for (int k = 8; k >= 1; k--) {
+                // The extreme element gets code -k when d has the opposite sign (allowed down to -8), +k otherwise (up to 7).
+                for (int variant = 0; variant < 2; variant++) {
+                    // k = 8 exists only as -8 (d opposite to the extreme); below, +k (absmax/7 style) comes first.
+                    if (k == 8 && variant == 1) break;
+                    boolean opposite = k == 8 || variant == 1;
+                    boolean negative = opposite != extremeNegative;
+                    if (hasPreference && (negative == preferNegativeScale) != (pass == 0)) continue;
+                    if (k == lastK && opposite == lastOpposite && lastK > 0) continue; // tried above
+                    if (tryCandidate(k, negative)) {
+                        exact = true;
+                        extremeCode = k;
+                        lastK = k;
+                        lastOpposite = opposite;
+                        rule = k == 8 ? LatticeRule.SIGNED_MAX_OVER_NEG8 : k == 7 ? LatticeRule.ABSMAX_OVER_7 : LatticeRule.LEARNED;
+                        return true;
+                    }
+                }
+            }
+        }
+        return fallback(importance, importanceOff);
+    }
+
+    /** Extreme element code magnitude {@code k}, scale sign {@code negative}. */
+    private boolean tryCandidate(int k, boolean negative) {
+        candidateNegative = negative;
+        float xm = x[xo + extreme];
+        // Fast path: the scale is exactly the extreme value over its code (always so for BF16-held scales).
+        float q = (xm < 0) == negative ? k : -k;
+        float d0 = xm / q;
+        if (Float16.round(d0) == d0 && verify(d0)) {
+            feasibleLo = feasibleHi = Math.abs(d0);
+            bf16Scale = BFloat16.round(d0) == d0 || anyBf16Verifies();
+            return true;
+        }
+        // With a BF16-held scale d, the extreme is round(k*d), so d is xm/k rounded to BF16 (or a neighbour).
+        float db = BFloat16.round(d0);
+        if (db != d0 && Float16.round(db) == db && verify(db)) {
+            feasibleLo = feasibleHi = Math.abs(db);
+            bf16Scale = true;
+            return true;
+        }
+        if (vectorVerify && precision == StoredPrecision.BF16) {
+            int r = intersectBf16Vector(k, negative);
+            if (r >= 0) return r == 1;
+        }
+        ensureIntervals();
+        // One pass with the interval the extreme element allows: each element's code is then almost always unique
+        // (the interval is ~2^-8 wide, codes are a whole step apart), and each narrows the interval further.
+        double dLo = lo[extreme] * RECIP[k], dHi = hi[extreme] * RECIP[k];
+        double invLo = 1 / dLo, invHi = 1 / dHi;
+        boolean ambiguous = false;
+        for (int i = 0; i < QK; i++) {
+            if (i == extreme || mag[i] == 0f) continue;
+            int cap = (x[xo + i] < 0) == negative ? 7 : 8;
+            int kMin = Math.max(1, (int) Math.ceil(lo[i] * invHi * (1 - EPS)));
+            int kMax = Math.min(cap, (int) Math.floor(hi[i] * invLo * (1 + EPS)));
+            if (kMin > kMax) return false;
+            if (kMin < kMax) {
+                ambiguous = true;
+                continue;
+            }
+            dLo = Math.max(dLo, lo[i] * RECIP[kMin]);
+            dHi = Math.min(dHi, hi[i] * RECIP[kMin]);
+            if (dLo > dHi * (1 + EPS)) return false;
+        }
+        return ambiguous ? search(0, dLo, dHi) : pickF16(dLo, dHi);
+    }
+
+    /**
+     * The general candidate pass for BF16 storage, vectorized: guess every element's code from the middle of the
+     * interval the extreme element allows, intersect the intervals those codes give, and try the F16 scales inside.
+     * Returns 1 (solved), 0 (this candidate is impossible) or -1 (a code was ambiguous: let the exact search decide).
+     * Interval bounds are computed in float and widened, so nothing is missed; the verification is exact.
+     */
+    private int intersectBf16Vector(int k, boolean negative) {
+        float am = Math.abs(x[xo + extreme]);
+        int mb = Float.floatToRawIntBits(am) >>> 16;
+        int mhalf = (mb & 1) == 0 ? 0x8000 : 0x7FFF;
+        float d0Lo = Float.intBitsToFloat((mb << 16) - mhalf) / k;
+        float d0Hi = Float.intBitsToFloat((mb << 16) + mhalf) / k;
+        float dMid = (d0Lo + d0Hi) * 0.5f;
+        // Within the extreme's interval a code is pinned unless |x|/d sits this close to a half-way point.
+        float margin = 0.5f - (float) k * (d0Hi - d0Lo) / dMid - 1e-3f;
+        FloatVector inv = FloatVector.broadcast(F, 1f / dMid);
+        FloatVector lo = FloatVector.broadcast(F, d0Lo);
+        FloatVector hi = FloatVector.broadcast(F, d0Hi);
+        boolean ambiguous = false;
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            FloatVector a = v.abs();
+            var zero = a.compare(VectorOperators.EQ, 0f);
+            FloatVector t = a.mul(inv);
+            // zero lanes get code 1 and no say in the interval
+            FloatVector kv = t.add(RINT_MAGIC).sub(RINT_MAGIC).blend(1f, zero);
+            // code magnitude must be 1..cap: 8 where the code is negative (x and d of opposite signs), else 7
+            var negCode = negative ? v.compare(VectorOperators.GT, 0f) : v.compare(VectorOperators.LT, 0f);
+            FloatVector cap = FloatVector.broadcast(F, 7f).blend(8f, negCode);
+            if (kv.compare(VectorOperators.LT, 1f).or(kv.compare(VectorOperators.GT, cap)).anyTrue()) return 0;
+            var amb = t.sub(kv).abs().compare(VectorOperators.GT, margin).andNot(zero);
+            ambiguous |= amb.anyTrue();
+            var skip = zero.or(amb);
+            IntVector b = a.reinterpretAsInts().lanewise(VectorOperators.LSHR, 16);
+            // ties round to even: an even bf16 owns both half-way points (0x8000), an odd one neither (0x7FFF)
+            IntVector half = b.and(1).lanewise(VectorOperators.XOR, 1).add(0x7FFF);
+            IntVector top = b.lanewise(VectorOperators.LSHL, 16);
+            FloatVector eLo = top.sub(half).reinterpretAsFloats().div(kv);
+            FloatVector eHi = top.add(half).reinterpretAsFloats().div(kv);
+            lo = lo.max(eLo.blend(0f, skip));
+            hi = hi.min(eHi.blend(Float.MAX_VALUE, skip));
+        }
+        double dLo = lo.reduceLanes(VectorOperators.MAX) * (1 - 1e-6);
+        double dHi = hi.reduceLanes(VectorOperators.MIN) * (1 + 1e-6);
+        // The codes of unambiguous elements are forced, so an empty interval rules the candidate out either way.
+        if (dLo > dHi) return 0;
+        candidateNegative = negative;
+        if (ambiguous) {
+            ensureIntervals();
+            return search(0, dLo, dHi) ? 1 : 0;
+        }
+        return pickF16(dLo, dHi) ? 1 : 0;
+    }
+
+    private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
+
+    /** The interval of exact products for every non-zero element; only the general search needs them. */
+    private void ensureIntervals() {
+        if (intervalsReady) return;
+        for (int i = 0; i < QK; i++) {
+            float a = Math.abs(x[xo + i]);
+            mag[i] = a;
+            if (a == 0f) continue;
+            precision.interval(a, iv);
+            lo[i] = iv[0];
+            hi[i] = iv[1];
+        }
+        intervalsReady = true;
+    }
+
+    /** Depth-first over the elements from {@code i}, with |d| in [dLo, dHi]. */
+    private boolean search(int i, double dLo, double dHi) {
+        for (; i < QK; i++) {
+            if (i == extreme || mag[i] == 0f) continue;
+            boolean positiveCode = (x[xo + i] < 0) == candidateNegative;
+            int cap = positiveCode ? 7 : 8;
+            int kMin = Math.max(1, (int) Math.ceil(lo[i] / dHi * (1 - EPS)));
+            int kMax = Math.min(cap, (int) Math.floor(hi[i] / dLo * (1 + EPS)));
+            if (kMin > kMax) return false;
+            if (kMin < kMax) {
+                // Ambiguous only while the interval is still wide; try each code.
+                for (int kk = kMin; kk <= kMax; kk++) {
+                    double nLo = Math.max(dLo, lo[i] / kk), nHi = Math.min(dHi, hi[i] / kk);
+                    if (nLo <= nHi * (1 + EPS) && search(i + 1, nLo, nHi)) return true;
+                }
+                return false;
+            }
+            dLo = Math.max(dLo, lo[i] / kMin);
+            dHi = Math.min(dHi, hi[i] / kMin);
+            if (dLo > dHi * (1 + EPS)) return false;
+        }
+        return pickF16(dLo, dHi);
+    }
+
+    /**
+     * Tries the scales in the interval (there are few): BF16 values first, which are F16 values too in F16's normal
+     * range and are what training held when the checkpoint's scales were BF16, then every other F16 value.
+     */
+    private boolean pickF16(double dLo, double dHi) {
+        double from = dLo * (1 - EPS), to = dHi * (1 + EPS);
+        if (from > 65504) return false;
+        feasibleLo = dLo;
+        feasibleHi = dHi;
+        short b = BFloat16.fromFloat((float) from);
+        if (BFloat16.toFloat(b) < from) b++;
+        for (int steps = 0; steps < 8; steps++, b++) {
+            float f = BFloat16.toFloat(b);
+            if (f > to) break;
+            if (f == 0f || Float16.round(f) != f) continue;
+            if (verify(candidateNegative ? -f : f)) {
+                bf16Scale = true;
+                return true;
+            }
+        }
+        short h = Float16.fromFloat((float) from);
+        while (h > 0 && Float16.toFloat(h) > from) h--;
+        for (int steps = 0; steps < 64; steps++, h++) {
+            float f = Float16.toFloat(h);
+            if (!Float.isFinite(f) || f > to) break;
+            if (f < from || f == 0f || BFloat16.round(f) == f) continue; // BF16 values were tried above
+            if (verify(candidateNegative ? -f : f)) {
+                bf16Scale = false;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether some BF16 value near the fast path's scale also reproduces the block (a BF16-held scale fits). */
+    private boolean anyBf16Verifies() {
+        float saveScale = scale;
+        int saveZeros = zeroSignMismatches;
+        System.arraycopy(codes, 0, savedCodes, 0, QK);
+        boolean found = false;
+        float d = Math.abs(saveScale);
+        short b = BFloat16.fromFloat(d);
+        for (int dlt = -2; dlt <= 2 && !found; dlt++) {
+            float f = BFloat16.toFloat((short) (b + dlt));
+            if (f <= 0f || Float16.round(f) != f) continue;
+            found = verify(candidateNegative ? -f : f);
+        }
+        scale = saveScale;
+        zeroSignMismatches = saveZeros;
+        System.arraycopy(savedCodes, 0, codes, 0, QK);
+        return found;
+    }
+
+    /** Exact check of a scale: nearest codes, float32 products, rounded to the stored precision, bit for bit. */
+    private boolean verify(float d) {
+        return vectorVerify && precision == StoredPrecision.BF16 ? verifyBf16Vector(d) : verifyScalar(d);
+    }
+
+    private boolean verifyScalar(float d) {
+        float inv = 1f / d;
+        int zeroMismatch = 0;
+        for (int i = 0; i < QK; i++) {
+            float v = x[xo + i];
+            int q = (int) Math.rint(v * inv);
+            q = q < -8 ? -8 : (q > 7 ? 7 : q);
+            float p = precision.round((float) q * d);
+            if (Float.floatToRawIntBits(p) != Float.floatToRawIntBits(v)) {
+                if (p == 0f && v == 0f) zeroMismatch++;
+                else return false;
+            }
+            codes[i] = (byte) q;
+        }
+        scale = d;
+        zeroSignMismatches = zeroMismatch;
+        return true;
+    }
+
+    /** {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. */
+    private boolean verifyBf16Vector(float d) {
+        FloatVector dv = FloatVector.broadcast(F, d);
+        FloatVector inv = FloatVector.broadcast(F, 1f / d);
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            FloatVector q = v.mul(inv).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);
+            FloatVector p = q.mul(dv);
+            IntVector u = p.reinterpretAsInts();
+            // ggml_compute_fp32_to_bf16 without the NaN branch (products of finite values are finite)
+            IntVector rounded = u.add(0x7FFF).add(u.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
+            if (rounded.compare(VectorOperators.NE, v.reinterpretAsInts()).anyTrue()) {
+                // Either not this lattice or only zeros of the other sign: the scalar check decides (and exits early).
+                return verifyScalar(d);
+            }
+            ((IntVector) q.convert(VectorOperators.F2I, 0)).intoArray(qScratch, i);
+        }
+        for (int i = 0; i < QK; i++) codes[i] = (byte) qScratch[i];
+        scale = d;
+        zeroSignMismatches = 0;
+        return true;
+    }
+
+    /**
+     * No exact lattice: the least (importance-)weighted squared error among F16 scales near the natural hypotheses
+     * (llama.cpp's extremum/-8, absmax/7, and least-squares refits of their codes), each with nearest codes.
+     */
+    private boolean fallback(float[] importance, int importanceOff) {
+        exact = false;
+        rule = LatticeRule.LEARNED;
+        extremeCode = 0;
+        bf16Scale = false;
+        float xm = extreme >= 0 ? x[xo + extreme] : 0f;
+        double bestErr = Double.POSITIVE_INFINITY;
+        float best = 0f;
+        float[] hypotheses = {xm / -8f, xm / 7f, -xm / 7f};
+        for (int round = 0; round < 2; round++) {
+            for (float h : hypotheses) {
+                if (h == 0f || !Float.isFinite(h)) continue;
+                short c = Float16.fromFloat(h);
+                for (int dlt = -3; dlt <= 3; dlt++) {
+                    float d = Float16.toFloat((short) (c + dlt));
+                    if (!Float.isFinite(d) || d == 0f || Math.signum(d) != Math.signum(h)) continue;
+                    double e = weightedError(d, importance, importanceOff);
+                    if (e < bestErr) {
+                        bestErr = e;
+                        best = d;
+                    }
+                }
+            }
+            if (best == 0f) break;
+            // Least-squares refit of the best codes, then search its F16 neighbourhood once more.
+            double num = 0, den = 0;
+            for (int i = 0; i < QK; i++) {
+                int q = nearestCode(x[xo + i], best);
+                double w = importance == null ? 1 : importance[importanceOff + i];
+                num += w * x[xo + i] * q;
+                den += w * (double) q * q;
+            }
+            if (den == 0) break;
+            hypotheses = new float[] {(float) (num / den)};
+        }
+        if (best == 0f || !Float.isFinite(best)) {
+            // Values beyond what any F16 scale can reach: clamp to the largest scale.
+            best = Float16.toFloat((short) 0x7BFF) * (xm < 0 ? 1 : -1);
+        }
+        scale = best;
+        maxAbsError = 0;
+        for (int i = 0; i < QK; i++) {
+            int q = nearestCode(x[xo + i], best);
+            codes[i] = (byte) q;
+            float p = (float) q * best;
+            maxAbsError = Math.max(maxAbsError, Math.abs((double) p - x[xo + i]));
+        }
+        return false;
+    }
+
+    private static int nearestCode(float v, float d) {
+        int q = (int) Math.rint(v / d);
+        return q < -8 ? -8 : (q > 7 ? 7 : q);
+    }
+
+    private double weightedError(float d, float[] importance, int importanceOff) {
+        double e = 0;
+        for (int i = 0; i < QK; i++) {
+            int q = nearestCode(x[xo + i], d);
+            double r = (double) x[xo + i] - (double) ((float) q * d);
+            e += (importance == null ? 1 : importance[importanceOff + i]) * r * r;
+        }
+        return e;
+    }
+
+    /** Writes the last block as llama.cpp's block_q4_0: fp16 d, then element j | element j+16 << 4 as codes+8. */
+    public void writeBlock(MemorySegment dst, long off) {
+        short h = Float16.fromFloat(scale);
+        blockBytes[0] = (byte) h;
+        blockBytes[1] = (byte) (h >> 8);
+        for (int j = 0; j < QK / 2; j++) {
+            int lo4 = codes[j] + 8, hi4 = codes[j + QK / 2] + 8;
+            blockBytes[2 + j] = (byte) (lo4 | (hi4 << 4));
+        }
+        MemorySegment.copy(blockBytes, 0, dst, ValueLayout.JAVA_BYTE, off, BLOCK_BYTES);
+    }
+
+    /** Selects the scalar verification (the reference the vector path is tested against). */
+    void useScalarVerify() { vectorVerify = false; }
+
+    public boolean exact() { return exact; }
+
+    /** The chosen scale (an F16 value). */
+    public float scale() { return scale; }
+
+    /** Code of element i, in -8..7. */
+    public int code(int i) { return codes[i]; }
+
+    /**
+     * The rule this block alone suggests, from its extreme element's code (8: max/-8, 7: absmax/7, smaller: learned).
+     * One block cannot tell absmax/7 from a learned scale that happened to give 7; {@link LatticeStats} decides per
+     * tensor from the distribution of extreme codes.
+     */
+    public LatticeRule rule() { return rule; }
+
+    /** |code| of the block's extreme element in the exact solution (1..8), 0 for zero or inexact blocks. */
+    public int extremeCode() { return extremeCode; }
+
+    /** Whether a BF16 value also reproduces the block exactly (true for checkpoints whose QAT scales were BF16). */
+    public boolean bf16Scale() { return bf16Scale; }
+
+    /** Stored zeros whose sign the chosen scale cannot reproduce (their value is still exact). */
+    public int zeroSignMismatches() { return zeroSignMismatches; }
+
+    /** Largest |dequantized - stored| of the last block (0 when exact). */
+    public double maxAbsError() { return maxAbsError; }
+}

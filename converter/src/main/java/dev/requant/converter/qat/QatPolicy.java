@@ -1,0 +1,171 @@
+package dev.requant.converter.qat;
+
+import dev.requant.converter.ConversionPlan;
+import dev.requant.converter.OutType;
+import dev.requant.converter.PlannedTensor;
+import dev.requant.converter.RowEncoder;
+import dev.requant.converter.TensorCandidate;
+import dev.requant.converter.TypeDecision;
+import dev.requant.converter.TypePolicy;
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.gguf.GgufWriter;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The --qat rules of a Q4_0 conversion. With {@code auto}, each 2-D weight's fit to a Q4_0 lattice is measured on a
+ * sample of its rows when the plan is made: a QAT-aligned tensor is encoded through {@link LatticeQ4_0Codec} (its
+ * trained codes and scales kept), any other one by llama.cpp's Q4_0 encoder, so non-QAT tensors stay bit-identical to
+ * llama-quantize. Embeddings and the output head take the lattice when aligned and Q8_0 otherwise, the choice of
+ * llama.cpp's own QAT recipes (examples/model-conversion, PR 15588). {@code on} uses the lattice for every Q4_0 tensor
+ * (inexact blocks get the least-error F16 scale); {@code off} is llama.cpp's rule throughout.
+ *
+ * <p>The GGUF records what was done under {@code requant.qat.*}: the mode, how many tensors took the lattice, and the
+ * exact-block fraction per tensor class, filled in with the final counts once every tensor is written.
+ */
+public final class QatPolicy {
+    public enum Mode {
+        AUTO, ON, OFF;
+
+        public static Mode parse(String s) {
+            for (Mode m : values()) if (m.name().equalsIgnoreCase(s)) return m;
+            throw new IllegalArgumentException("unknown --qat mode '" + s + "' (choose auto, on or off)");
+        }
+    }
+
+    public static final String RULE = "qat";
+    public static final String KEY_PREFIX = "requant.qat.";
+    static final Set<String> EMBEDDING_LIKE = Set.of("token_embd.weight", "per_layer_token_embd.weight", "output.weight");
+    /** Rows measured per tensor when planning: enough blocks to tell 99% from 90% from 0%. */
+    static final int SAMPLE_ROWS = 64;
+
+    private final Mode mode;
+    private final Map<String, LatticeStats> measured = new LinkedHashMap<>();
+    private final Map<String, LatticeQ4_0Codec> lattice = new LinkedHashMap<>();
+
+    public QatPolicy(Mode mode) {
+        this.mode = mode;
+    }
+
+    public Mode mode() { return mode; }
+
+    /** The policy with the QAT rule placed before --type (after any explicit type overrides). */
+    public TypePolicy apply(TypePolicy policy) {
+        return policy.insertBefore(TypePolicy.OUT_TYPE, TypePolicy.rule(RULE, this::decide));
+    }
+
+    private Optional<TypeDecision> decide(TensorCandidate t) {
+        if (mode == Mode.OFF || t.settings().outType() != OutType.Q4_0) return Optional.empty();
+        Optional<StoredPrecision> precision = precisionOf(t.recipe().sourceType());
+        if (t.nDims() < 2 || t.rowLength() % Q4_0Lattice.QK != 0 || precision.isEmpty()) return Optional.empty();
+        boolean embeddingLike = EMBEDDING_LIKE.contains(t.ggufName());
+        if (mode == Mode.ON) return Optional.of(latticeDecision(t, precision.get(), "qat on: lattice q4_0"));
+        LatticeStats fit = measure(t, precision.get());
+        measured.put(t.ggufName(), fit);
+        String pct = String.format(Locale.ROOT, "%.1f%% exact", 100 * fit.exactFraction());
+        if (fit.aligned()) return Optional.of(latticeDecision(t, precision.get(), "qat: lattice q4_0 (" + pct + ", " + fit.dominantRule().label() + ")"));
+        if (embeddingLike) return Optional.of(new TypeDecision(GgmlType.Q8_0, "qat: q8_0, not on a lattice (" + pct + ")"));
+        return Optional.of(new TypeDecision(GgmlType.Q4_0, "qat: llama.cpp q4_0, not on a lattice (" + pct + ")"));
+    }
+
+    private TypeDecision latticeDecision(TensorCandidate t, StoredPrecision precision, String rule) {
+        LatticeQ4_0Codec codec = new LatticeQ4_0Codec(precision);
+        lattice.put(t.ggufName(), codec);
+        return new TypeDecision(GgmlType.Q4_0, rule, new RowEncoder() {
+            @Override public GgmlType type() { return GgmlType.Q4_0; }
+
+            @Override
+            public void encodeRow(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+                codec.encodeRow(src, srcOffset, n, null, dst, dstOffset);
+            }
+
+            @Override public String name() { return "q4_0 lattice"; }
+        });
+    }
+
+    /** The fit of an evenly spread sample of the tensor's rows. */
+    private static LatticeStats measure(TensorCandidate t, StoredPrecision precision) {
+        long rows = t.recipe().rows();
+        int n = Math.toIntExact(t.rowLength());
+        int sample = (int) Math.min(rows, SAMPLE_ROWS);
+        float[] row = new float[n];
+        Q4_0Lattice l = new Q4_0Lattice(precision);
+        LatticeStats stats = new LatticeStats();
+        for (int i = 0; i < sample; i++) {
+            t.recipe().readRows(rows * i / sample, 1, row);
+            l.startRow();
+            for (int b = 0; b < n; b += Q4_0Lattice.QK) {
+                l.solve(row, b, null, 0);
+                stats.add(l);
+            }
+        }
+        return stats;
+    }
+
+    static Optional<StoredPrecision> precisionOf(String sourceType) {
+        return switch (sourceType.toUpperCase(Locale.ROOT)) {
+            case "BF16" -> Optional.of(StoredPrecision.BF16);
+            case "F16" -> Optional.of(StoredPrecision.F16);
+            case "F32" -> Optional.of(StoredPrecision.F32);
+            default -> Optional.empty();
+        };
+    }
+
+    /** Tensors that took the lattice, with what encoding them found (complete once the conversion has run). */
+    public Map<String, LatticeStats> latticeTensors() {
+        Map<String, LatticeStats> m = new LinkedHashMap<>();
+        lattice.forEach((k, v) -> m.put(k, v.stats()));
+        return m;
+    }
+
+    /** Sampled fit of every tensor the auto mode measured. */
+    public Map<String, LatticeStats> measured() { return measured; }
+
+    /** Per tensor class, the lattice tensors' statistics merged. */
+    public Map<String, LatticeStats> latticeClasses() {
+        Map<String, LatticeStats> m = new LinkedHashMap<>();
+        lattice.forEach((name, codec) -> m.computeIfAbsent(QatReport.tensorClass(name), k -> new LatticeStats()).merge(codec.stats()));
+        return m;
+    }
+
+    /** The plan's metadata plus requant.qat.* keys; the counts are placeholders until {@link #fillIn}. */
+    public GgufMetadata metadata(ConversionPlan plan) {
+        GgufMetadata md = plan.metadata();
+        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return md;
+        md.put(KEY_PREFIX + "mode", GgufValue.string(mode.name().toLowerCase(Locale.ROOT)));
+        md.put(KEY_PREFIX + "lattice_tensors", GgufValue.u32(lattice.size()));
+        md.put(KEY_PREFIX + "blocks", GgufValue.u64(0));
+        md.put(KEY_PREFIX + "exact_blocks", GgufValue.u64(0));
+        for (String c : latticeClasses().keySet()) md.put(classKey(c), GgufValue.f32(0f));
+        return md;
+    }
+
+    static String classKey(String tensorClass) {
+        return KEY_PREFIX + "exact_fraction." + tensorClass;
+    }
+
+    /** Writes the final counts into the header (same sizes as the placeholders). */
+    public void fillIn(GgufWriter w, ConversionPlan plan) throws IOException {
+        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return;
+        long blocks = 0, exact = 0;
+        for (var e : latticeClasses().entrySet()) {
+            blocks += e.getValue().blocks();
+            exact += e.getValue().exactBlocks();
+            w.updateValue(classKey(e.getKey()), GgufValue.f32((float) e.getValue().exactFraction()));
+        }
+        w.updateValue(KEY_PREFIX + "blocks", GgufValue.u64(blocks));
+        w.updateValue(KEY_PREFIX + "exact_blocks", GgufValue.u64(exact));
+    }
+
+    /** Whether a planned tensor is encoded through the lattice. */
+    public boolean usesLattice(PlannedTensor t) {
+        return lattice.containsKey(t.ggufName());
+    }
+}

@@ -1,0 +1,207 @@
+package dev.requant.converter.qat;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.requant.formats.ggml.BFloat16;
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.Float16;
+import dev.requant.formats.ggml.GgmlType;
+import java.lang.foreign.MemorySegment;
+import dev.requant.testmodels.QatWeights;
+import dev.requant.testmodels.QatWeights.ScaleDtype;
+import dev.requant.testmodels.QatWeights.ScaleRule;
+import java.util.Random;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class Q4_0LatticeTest {
+    static final int QK = 32;
+
+    static float[] qatBlock(SplittableRandom r, ScaleRule rule, boolean bf16Scale, float sigma) {
+        float[] s = new float[QK];
+        QatWeights.block(r, rule, bf16Scale ? ScaleDtype.BF16 : ScaleDtype.FP32, sigma, null, s, 0);
+        return s;
+    }
+
+    /** Independent reference: does any F16 scale (nearest codes) reproduce the block bit for bit, zeros by value? */
+    static boolean anyF16Reproduces(float[] s) {
+        for (int h = 1; h < 0x7C00; h++) {
+            for (int sign = 0; sign < 2; sign++) {
+                float d = Float16.toFloat((short) (h | (sign << 15)));
+                boolean ok = true;
+                for (int i = 0; i < QK && ok; i++) {
+                    int q = Math.max(-8, Math.min(7, (int) Math.rint(s[i] / d)));
+                    float p = BFloat16.round((float) q * d);
+                    ok = p == s[i] && (s[i] == 0f || Float.floatToRawIntBits(p) == Float.floatToRawIntBits(s[i]));
+                }
+                if (ok) return true;
+            }
+        }
+        return false;
+    }
+
+    /** Decodes the written block with the Q4_0 codec and rounds to BF16, as the acceptance check does. */
+    static float[] roundTrip(Q4_0Lattice lat) {
+        byte[] block = new byte[Q4_0Lattice.BLOCK_BYTES];
+        lat.writeBlock(MemorySegment.ofArray(block), 0);
+        float[] out = new float[QK];
+        BlockCodec.of(GgmlType.Q4_0).decode(MemorySegment.ofArray(block), 0, out, 0, QK);
+        for (int i = 0; i < QK; i++) out[i] = BFloat16.round(out[i]);
+        return out;
+    }
+
+    static void assertBitIdentical(float[] a, float[] b) {
+        for (int i = 0; i < QK; i++) {
+            assertThat(Float.floatToRawIntBits(a[i])).as("element %d: %s vs %s", i, a[i], b[i]).isEqualTo(Float.floatToRawIntBits(b[i]));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
+    void bf16HeldScalesAreAlwaysRecoveredBitForBit(ScaleRule rule) {
+        SplittableRandom r = new SplittableRandom(rule.ordinal());
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        for (int n = 0; n < 3000; n++) {
+            float[] s = qatBlock(r, rule, true, n % 3 == 0 ? 0.002f : 0.03f);
+            assertThat(lat.solve(s, 0, null, 0)).as("block %d", n).isTrue();
+            assertThat(lat.bf16Scale()).isTrue();
+            assertBitIdentical(roundTrip(lat), s);
+            if (rule == ScaleRule.MAX_NEG8) assertThat(lat.rule()).isEqualTo(LatticeRule.SIGNED_MAX_OVER_NEG8);
+            if (rule == ScaleRule.ABSMAX_7) assertThat(lat.rule()).isEqualTo(LatticeRule.ABSMAX_OVER_7);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
+    void fp32HeldScalesAreExactWheneverAnyF16ScaleIs(ScaleRule rule) {
+        SplittableRandom r = new SplittableRandom(100 + rule.ordinal());
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        int exact = 0, n = 120;
+        for (int k = 0; k < n; k++) {
+            float[] s = qatBlock(r, rule, false, 0.02f);
+            boolean solved = lat.solve(s, 0, null, 0);
+            assertThat(solved).as("block %d: solver agrees with the exhaustive F16 search", k).isEqualTo(anyF16Reproduces(s));
+            if (solved) {
+                exact++;
+                assertBitIdentical(roundTrip(lat), s);
+            } else {
+                assertThat(lat.maxAbsError()).isGreaterThan(0).isLessThan(0.02 * 0.05);
+            }
+        }
+        assertThat(exact).isGreaterThan(n * 9 / 10);
+    }
+
+    @Test
+    void randomNonLatticeBlocksAgreeWithTheExhaustiveSearch() {
+        Random r = new Random(7);
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        for (int k = 0; k < 40; k++) {
+            float[] s = new float[QK];
+            for (int i = 0; i < QK; i++) s[i] = BFloat16.round((float) r.nextGaussian());
+            assertThat(lat.solve(s, 0, null, 0)).isEqualTo(anyF16Reproduces(s));
+        }
+    }
+
+    @Test
+    void zeroBlocksKeepTheSignOfTheirZeros() {
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        assertThat(lat.solve(new float[QK], 0, null, 0)).isTrue();
+        assertBitIdentical(roundTrip(lat), new float[QK]);
+        float[] negZeros = new float[QK];
+        java.util.Arrays.fill(negZeros, -0.0f);
+        assertThat(lat.solve(negZeros, 0, null, 0)).isTrue();
+        assertBitIdentical(roundTrip(lat), negZeros);
+        assertThat(lat.rule()).isEqualTo(LatticeRule.ZERO);
+    }
+
+    @Test
+    void zerosInsideABlockDecideTheScaleSign() {
+        // d < 0 stores code-0 weights as -0.0; a solver choosing d > 0 would flip them.
+        float d = BFloat16.round(-0.01f);
+        float[] s = new float[QK];
+        for (int i = 0; i < QK; i++) s[i] = BFloat16.round((float) ((i % 5) - 2) * d);
+        s[3] = BFloat16.round(-8 * d);
+        assertThat(Float.floatToRawIntBits(s[2])).isEqualTo(0x80000000); // (0)*(negative d) = -0
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        assertThat(lat.solve(s, 0, null, 0)).isTrue();
+        assertThat(lat.scale()).isNegative();
+        assertThat(lat.zeroSignMismatches()).isZero();
+        assertBitIdentical(roundTrip(lat), s);
+    }
+
+    @Test
+    void singleValueBlockIsExact() {
+        float[] s = new float[QK];
+        java.util.Arrays.fill(s, BFloat16.round(0.0371f));
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        assertThat(lat.solve(s, 0, null, 0)).isTrue();
+        assertBitIdentical(roundTrip(lat), s);
+    }
+
+    @Test
+    void scalesBelowF16NormalRangeAreFoundOrReportedInexact() {
+        SplittableRandom r = new SplittableRandom(3);
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        int exact = 0;
+        for (int k = 0; k < 60; k++) {
+            // d around 2^-17 .. 2^-20: F16 subnormal scales keep only a few significant bits
+            float[] s = qatBlock(r, ScaleRule.MAX_NEG8, true, (float) Math.scalb(1.0, -14 - (k % 5)));
+            boolean solved = lat.solve(s, 0, null, 0);
+            assertThat(solved).isEqualTo(anyF16Reproduces(s));
+            if (solved) {
+                exact++;
+                assertBitIdentical(roundTrip(lat), s);
+            }
+        }
+        assertThat(exact).isPositive();
+    }
+
+    @Test
+    void valuesBeyondF16ScalesAreInexactNotBroken() {
+        float[] s = new float[QK];
+        for (int i = 0; i < QK; i++) s[i] = BFloat16.round((i - 16) * 1e6f);
+        Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
+        assertThat(lat.solve(s, 0, null, 0)).isFalse();
+        assertThat(Float.isFinite(lat.scale())).isTrue();
+    }
+
+    @Test
+    void importanceWeightsTheFallbackError() {
+        Random r = new Random(11);
+        float[] s = new float[QK];
+        for (int i = 0; i < QK; i++) s[i] = BFloat16.round((float) r.nextGaussian() * 0.05f);
+        float[] heavy = new float[QK];
+        java.util.Arrays.fill(heavy, 1e-3f);
+        heavy[5] = 1e3f;
+        Q4_0Lattice plain = new Q4_0Lattice(StoredPrecision.BF16);
+        Q4_0Lattice weighted = new Q4_0Lattice(StoredPrecision.BF16);
+        plain.solve(s, 0, null, 0);
+        weighted.solve(s, 0, heavy, 0);
+        double ePlain = Math.abs(plain.code(5) * plain.scale() - s[5]);
+        double eWeighted = Math.abs(weighted.code(5) * weighted.scale() - s[5]);
+        assertThat(eWeighted).isLessThanOrEqualTo(ePlain);
+    }
+
+    /** The vector verification against the scalar reference: same decision, codes and scale on every kind of block. */
+    @Test
+    void vectorPathAgreesWithScalarReference() {
+        SplittableRandom r = new SplittableRandom(42);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
+        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
+        ref.useScalarVerify();
+        float[] s = new float[QK];
+        for (int n = 0; n < 4000; n++) {
+            ScaleRule rule = ScaleRule.values()[n % 4];
+            QatWeights.EdgeBlock edge = n % 7 == 0 ? QatWeights.EdgeBlock.values()[n % 3] : null;
+            QatWeights.block(r, rule, n % 2 == 0 ? ScaleDtype.BF16 : ScaleDtype.FP32, n % 5 == 0 ? 1e-3f : 0.05f, edge, s, 0);
+            if (n % 11 == 0) s[n % QK] = -0.0f;
+            boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
+            assertThat(a).as("block %d", n).isEqualTo(b);
+            assertThat(Float.floatToRawIntBits(vec.scale())).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+            for (int i = 0; i < QK; i++) assertThat(vec.code(i)).isEqualTo(ref.code(i));
+            assertThat(vec.zeroSignMismatches()).isEqualTo(ref.zeroSignMismatches());
+        }
+    }
+}
