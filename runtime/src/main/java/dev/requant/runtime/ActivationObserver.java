@@ -13,9 +13,10 @@ package dev.requant.runtime;
  *       call because V reuses the K product;</li>
  *   <li>{@code attn_output} (the attention result, {@code n_head * head_dim} columns);</li>
  *   <li>{@code ffn_gate}, {@code ffn_up} (same rows, the ffn_norm output), then {@code ffn_down} (gelu(gate) ⊙ up);</li>
- *   <li>MoE layers (Gemma 4 26B-A4B), after the dense FFN: {@code ffn_gate_inp} (router input), then per expert
- *       {@link #onExpertMatMul} for {@code ffn_gate_up_exps} (or {@code ffn_gate_exps} and {@code ffn_up_exps}) and
- *       {@code ffn_down_exps};</li>
+ *   <li>MoE layers (Gemma 4 26B-A4B), after the dense FFN: {@code ffn_gate_inp} (the router input), then
+ *       {@link #onExpertMatMul} for {@code ffn_gate_up_exps} (or {@code ffn_gate_exps} and {@code ffn_up_exps}) of
+ *       every expert that received rows, in ascending expert order, then {@code ffn_down_exps} of each of them (as
+ *       ggml runs one MUL_MAT_ID for all experts' gate/up, then one for their down);</li>
  *   <li>Gemma 4 per-layer inputs: {@code inp_gate} (the layer output before PLE), then in layer 0 only the global
  *       {@code per_layer_model_proj.weight} (the scaled token embeddings, as ggml's graph order places it there),
  *       then {@code proj}.</li>

@@ -29,6 +29,8 @@ public final class TinyGemma {
     public int ple = 0, sharedKv = 0, nExpert = 0, nExpertUsed = 0, expertFf = 64;
     public boolean kEqV = false;
     public float softcap = 0f;
+    /** Whether layer matrices get a per-tensor output scale ({@code <name>.scale}, as NVFP4 checkpoints carry). */
+    public boolean outputScales = false;
     /** Spread of token_embd (and so, tied, of the logits). */
     public float embdScale = 1f;
     public GgmlType matrixType = GgmlType.F32;
@@ -149,6 +151,14 @@ public final class TinyGemma {
                     add.add(p + "ffn_gate_up_exps.weight", matrixType, ws, 0f, nEmbd, 2L * expertFf, nExpert);
                     add.add(p + "ffn_down_exps.weight", matrixType, (float) (1 / Math.sqrt(expertFf)), 0f, expertFf, nEmbd, nExpert);
                     add.add(p + "ffn_down_exps.scale", GgmlType.F32, 0.2f, 1f, nExpert);
+                }
+            }
+        }
+        if (outputScales) {
+            for (String name : new ArrayList<>(tensors.keySet())) {
+                if (name.startsWith("blk.") && tensors.get(name).spec().nDims() >= 2 && !name.contains("_exps")
+                        && !name.contains("ffn_gate_inp")) {
+                    add.add(name.replace(".weight", ".scale"), GgmlType.F32, 0.4f, 1f, 1);
                 }
             }
         }

@@ -14,8 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Decoding a run of weights from their stored GGML type to floats, a few blocks at a time (never a whole tensor).
- * The reference for every type is {@link BlockCodec#decode}; the Vector API paths here (F32, F16, BF16, Q8_0, Q4_0)
- * give the same floats bit for bit, which the tests check on random data.
+ * The reference for every type is {@link BlockCodec#reference}'s decode; the Vector API paths here (F32, F16, BF16,
+ * Q8_0, Q4_0) give the same floats bit for bit, which the tests check on random data; other types (K-quants, MXFP4,
+ * NVFP4, ...) use the formats module's codec.
  */
 public final class RowDecoders {
     private RowDecoders() {}
@@ -35,7 +36,7 @@ public final class RowDecoders {
 
     /** The codec's scalar decoder (the reference). */
     public static RowDecoder scalar(GgmlType type) {
-        BlockCodec codec = BlockCodec.of(type);
+        BlockCodec codec = BlockCodec.reference(type);
         return codec::decode;
     }
 
@@ -47,7 +48,7 @@ public final class RowDecoders {
             case F16 -> RowDecoders::decodeF16;
             case Q8_0 -> RowDecoders::decodeQ8_0;
             case Q4_0 -> F.length() <= 16 ? RowDecoders::decodeQ4_0 : scalar(type);
-            default -> scalar(type);
+            default -> BlockCodec.of(type)::decode; // the formats module's fastest decoder for the other types
         };
     }
 

@@ -41,8 +41,12 @@ class CpuForwardTest {
         g4moe.expertFf = 32;
         g4moe.ple = 32;
         g4moe.type(GgmlType.BF16);
+        TinyGemma g3nv = TinyGemma.gemma3().type(GgmlType.NVFP4);
+        g3nv.nFf = 128; // NVFP4 rows are whole 64-blocks
+        g3nv.outputScales = true;
         return Stream.of(
                 Arguments.of("gemma3 f32", g3),
+                Arguments.of("gemma3 nvfp4 with output scales", g3nv),
                 Arguments.of("gemma3 q8_0", g3q),
                 Arguments.of("gemma3 q4_0", g3q4),
                 Arguments.of("gemma4 ple+softcap", g4),
@@ -101,6 +105,25 @@ class CpuForwardTest {
             assertThat(s.position()).isEqualTo(17);
             double range = range(whole);
             for (int i = 0; i < whole.length; i++) assertThat((double) parts[i]).isCloseTo(whole[i], org.assertj.core.data.Offset.offset(1e-5 * range));
+        }
+    }
+
+    @Test
+    void logitsDoNotDependOnTheThreadCount() throws Exception {
+        TinyGemma spec = TinyGemma.gemma4();
+        spec.nExpert = 4;
+        spec.nExpertUsed = 2;
+        try (ModelSource src = spec.build()) {
+            GemmaConfig c = GemmaConfig.of(src);
+            int[] toks = tokens(13, spec.nVocab, 10);
+            float[] one, three;
+            try (CpuModel m = new CpuModel(c, GemmaWeights.load(src, c), new CpuThreads(1), true, true)) {
+                one = m.newSession(16).logits(toks);
+            }
+            try (CpuModel m = new CpuModel(c, GemmaWeights.load(src, c), new CpuThreads(3), true, true)) {
+                three = m.newSession(16).logits(toks);
+            }
+            assertThat(three).containsExactly(one);
         }
     }
 
