@@ -16,6 +16,7 @@ final class Fp4Report {
     String dynamicNotRun, engineNotRun, device;
     int[] tokens;
     Long engineNonFinite;
+    Double engineKld, engineSameTop;
     int enginePositions, engineVocab;
 
     Fp4Report(String model, String reference) {
@@ -83,7 +84,14 @@ final class Fp4Report {
         }
         out.printf("%nENGINE (llama.cpp via node-llama-cpp): ");
         if (engineNonFinite == null) out.printf("not run (%s)%n", engineNotRun);
-        else out.printf("%d positions x %d logits, %d non-finite%n", enginePositions, engineVocab, engineNonFinite);
+        else {
+            out.printf("%d positions x %d logits, %d non-finite%n", enginePositions, engineVocab, engineNonFinite);
+            if (engineKld != null) {
+                out.printf("  against requant's W4A16 of the same weights (every scale applied): mean KLD %.5f, same top %.2f%%%s%n", engineKld,
+                        100 * engineSameTop, engineKld > 0.01 ? " (llama.cpp does not compute quite the same function: see the llama.cpp factors above)" : "");
+            }
+            out.printf("  threshold: FAIL on any non-finite logit (the KLD is reported, not judged: llama.cpp quantizes activations to Q8_0)%n");
+        }
         List<String> f = failures();
         out.printf("%nVERDICT: %s%n", f.isEmpty() ? "PASS" : "FAIL");
         for (String s : f) out.printf("  %s%n", s);
@@ -108,6 +116,8 @@ final class Fp4Report {
         else {
             e.put("positions", enginePositions);
             e.put("nonFinite", engineNonFinite);
+            e.put("kldVsW4a16", engineKld);
+            e.put("sameTopVsW4a16", engineSameTop);
         }
         m.put("engine", e);
         return m;

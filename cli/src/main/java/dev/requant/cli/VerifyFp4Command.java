@@ -213,6 +213,43 @@ final class VerifyFp4Command implements Callable<Integer> {
         }
     }
 
+    /** llama.cpp's logits against requant's W4A16 run of the same model on the same ids (every scale applied). */
+    private void compareWithW4a16(Fp4Report report, int[] ids, float[][] llama) throws IOException {
+        int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        try (ModelSource src = openModel(); CpuThreads pool = new CpuThreads(nThreads)) {
+            dev.requant.runtime.model.GemmaConfig c = dev.requant.runtime.model.GemmaConfig.of(src);
+            dev.requant.runtime.cpu.CpuModel m = new dev.requant.runtime.cpu.CpuModel(c, dev.requant.runtime.model.GemmaWeights.load(src, c), pool, false, true);
+            float[] ours = m.newSession(ids.length).logits(ids);
+            int nv = c.nVocab();
+            double kld = 0;
+            int same = 0;
+            for (int t = 0; t < ids.length; t++) {
+                float[] q = llama[t];
+                double lp = lse(ours, t * nv, nv), lq = lse(q, 0, nv);
+                int ap = 0, aq = 0;
+                for (int i = 0; i < nv; i++) {
+                    double p = ours[t * nv + i] - lp;
+                    kld += Math.exp(p) * (p - (q[i] - lq));
+                    if (ours[t * nv + i] > ours[t * nv + ap]) ap = i;
+                    if (q[i] > q[aq]) aq = i;
+                }
+                if (ap == aq) same++;
+            }
+            report.engineKld = kld / ids.length;
+            report.engineSameTop = (double) same / ids.length;
+        } catch (FormatException e) {
+            // the checkpoint cannot be viewed as a GGUF (the static check says why)
+        }
+    }
+
+    private static double lse(float[] x, int o, int n) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, x[o + i]);
+        double s = 0;
+        for (int i = 0; i < n; i++) s += Math.exp(x[o + i] - max);
+        return max + Math.log(s);
+    }
+
     private void engine(Fp4Report report) throws IOException {
         LlamaCppProbe.Availability a = LlamaCppProbe.find();
         if (a.probe() == null) {
@@ -239,6 +276,7 @@ final class VerifyFp4Command implements Callable<Integer> {
             report.engineNonFinite = bad;
             report.enginePositions = ids.length;
             report.engineVocab = logits.length == 0 ? 0 : logits[0].length;
+            if (bad == 0) compareWithW4a16(report, ids, logits);
         } finally {
             if (tmp != null) Files.deleteIfExists(tmp);
         }
