@@ -14,10 +14,12 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
-            QatReportCommand.class,
+            ImatrixCommand.class,
             ConvertCommand.class,
             EvalCommand.class,
-            ImatrixCommand.class,
+            QuantizeNvfp4Command.class,
+            VerifyFp4Command.class,
+            QatReportCommand.class,
             QueueCommand.class,
             CommandLine.HelpCommand.class
         })
