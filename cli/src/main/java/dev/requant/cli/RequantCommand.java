@@ -13,6 +13,7 @@ import picocli.CommandLine.Option;
             "Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error."
         },
         subcommands = {
+            DemoCommand.class,
             InspectCommand.class,
             ImatrixCommand.class,
             ConvertCommand.class,
