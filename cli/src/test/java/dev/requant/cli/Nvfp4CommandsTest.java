@@ -11,14 +11,11 @@ import dev.requant.formats.nvfp4.QuantizationConfig;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
 import dev.requant.testmodels.Golden;
 import dev.requant.testmodels.Nvfp4Faults;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** quantize-nvfp4, convert of NVFP4 folders and verify-fp4, end to end on the golden gemma3-tiny. */
 class Nvfp4CommandsTest {
@@ -26,23 +23,13 @@ class Nvfp4CommandsTest {
     @TempDir static Path tmp;
     static Path text, modelopt;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @BeforeAll
     static void quantize() throws Exception {
         text = tmp.resolve("text.txt");
         Files.writeString(text, Files.readString(Golden.text("calibration.txt")).substring(0, 6000));
         modelopt = tmp.resolve("modelopt");
-        Run r = run("quantize-nvfp4", BF16.toString(), "-o", modelopt.toString(), "--imatrix", Golden.llamacpp("gemma3-tiny.imatrix.gguf").toString(),
+        CliRun r = CliRun.of("quantize-nvfp4", BF16.toString(), "-o", modelopt.toString(), "--imatrix", Golden.llamacpp("gemma3-tiny.imatrix.gguf").toString(),
                 "--text", text.toString(), "-c", "64", "--chunks", "2", "--threads", "2");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("42 weights NVFP4 (all, imatrix, W4A4 input scales from text.txt)");
@@ -59,7 +46,7 @@ class Nvfp4CommandsTest {
             assertThat(nv.nvfp4().values()).allMatch(t -> t.inputScale() != null && t.inputScale().value() > 0);
         }
         Path gguf = tmp.resolve("m.gguf");
-        Run c = run("convert", modelopt.toString(), "-o", gguf.toString());
+        CliRun c = CliRun.of("convert", modelopt.toString(), "-o", gguf.toString());
         assertThat(c.code()).as(c.err()).isZero();
         assertThat(c.out()).contains("nvfp4: 42 weights kept as GGML NVFP4", "upstream          24", "shifted_inexact    6");
         try (GgufFile f = GgufFile.open(gguf)) {
@@ -71,12 +58,12 @@ class Nvfp4CommandsTest {
     @Test
     void compressedTensorsAndGgufFormats() throws Exception {
         Path ct = tmp.resolve("ct");
-        Run r = run("quantize-nvfp4", BF16.toString(), "-o", ct.toString(), "--format", "compressed-tensors", "--recipe", "mlp-only");
+        CliRun r = CliRun.of("quantize-nvfp4", BF16.toString(), "-o", ct.toString(), "--format", "compressed-tensors", "--recipe", "mlp-only");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("18 weights NVFP4 (mlp-only, weight-only W4A16)");
         assertThat(QuantizationConfig.read(ct).kind()).isEqualTo(QuantizationConfig.Kind.COMPRESSED_TENSORS_NVFP4);
         Path g = tmp.resolve("q.gguf");
-        Run r2 = run("quantize-nvfp4", BF16.toString(), "-o", g.toString(), "--format", "gguf", "--recipe", "protect-first-last=1",
+        CliRun r2 = CliRun.of("quantize-nvfp4", BF16.toString(), "-o", g.toString(), "--format", "gguf", "--recipe", "protect-first-last=1",
                 "--exclude", "*self_attn.o_proj", "--nvfp4-fallback", "q8_0");
         assertThat(r2.code()).as(r2.err()).isZero();
         try (GgufFile f = GgufFile.open(g)) {
@@ -91,7 +78,7 @@ class Nvfp4CommandsTest {
     @Test
     void verifyPassesTheCorrectModelWithItsThreePaths() throws Exception {
         Path json = tmp.resolve("report.json");
-        Run r = run("verify-fp4", modelopt.toString(), "--reference", BF16.toString(), "--text", text.toString(), "-c", "64", "--chunks", "1",
+        CliRun r = CliRun.of("verify-fp4", modelopt.toString(), "--reference", BF16.toString(), "--text", text.toString(), "-c", "64", "--chunks", "1",
                 "--device", "cpu", "--threads", "2", "--json", json.toString());
         assertThat(r.code()).as(r.out() + r.err()).isZero();
         assertThat(r.out()).contains("VERDICT: PASS", "W4A16 (dequantized weights, float activations)", "W4A4 CPU emulation",
@@ -109,40 +96,40 @@ class Nvfp4CommandsTest {
     void verifyFailsPlantedFaults() throws Exception {
         Path nan = Nvfp4Faults.copy(modelopt, tmp.resolve("nan"));
         Nvfp4Faults.nanBlockScale(nan, "model.layers.2.mlp.down_proj", 17);
-        Run a = run("verify-fp4", nan.toString(), "--reference", BF16.toString());
+        CliRun a = CliRun.of("verify-fp4", nan.toString(), "--reference", BF16.toString());
         assertThat(a.code()).isEqualTo(1);
         assertThat(a.out()).contains("VERDICT: FAIL", "blk.2.ffn_down.weight: 1 block scales are NaN");
 
         Path swap = Nvfp4Faults.copy(modelopt, tmp.resolve("swap"));
         Nvfp4Faults.swapNibbles(swap, "model.layers.3.self_attn.q_proj.weight");
-        Run b = run("verify-fp4", swap.toString(), "--reference", BF16.toString());
+        CliRun b = CliRun.of("verify-fp4", swap.toString(), "--reference", BF16.toString());
         assertThat(b.code()).isEqualTo(1);
         assertThat(b.out()).contains("blk.3.attn_q.weight: relative L2 error");
 
         Path wrong = Nvfp4Faults.copy(modelopt, tmp.resolve("global"));
         Nvfp4Faults.scaleScalar(wrong, "model.layers.1.mlp.down_proj.weight_scale_2", 8f);
-        Run c = run("verify-fp4", wrong.toString(), "--reference", BF16.toString(), "--text", text.toString(), "-c", "64", "--chunks", "1",
+        CliRun c = CliRun.of("verify-fp4", wrong.toString(), "--reference", BF16.toString(), "--text", text.toString(), "-c", "64", "--chunks", "1",
                 "--device", "cpu", "--threads", "2");
         assertThat(c.code()).isEqualTo(1);
         assertThat(c.out()).contains("blk.1.ffn_down.weight: relative L2 error");
 
         Path up = tmp.resolve("upstream.gguf");
-        assertThat(run("convert", modelopt.toString(), "-o", up.toString(), "--nvfp4-upstream-split").code()).isZero();
-        Run d = run("verify-fp4", up.toString(), "--reference", BF16.toString());
+        assertThat(CliRun.of("convert", modelopt.toString(), "-o", up.toString(), "--nvfp4-upstream-split").code()).isZero();
+        CliRun d = CliRun.of("verify-fp4", up.toString(), "--reference", BF16.toString());
         assertThat(d.code()).isEqualTo(1);
         assertThat(d.out()).contains("past the Q8_0 limit");
         Path ours = tmp.resolve("ours.gguf");
-        assertThat(run("convert", modelopt.toString(), "-o", ours.toString()).code()).isZero();
-        Run e = run("verify-fp4", ours.toString(), "--reference", BF16.toString());
+        assertThat(CliRun.of("convert", modelopt.toString(), "-o", ours.toString()).code()).isZero();
+        CliRun e = CliRun.of("verify-fp4", ours.toString(), "--reference", BF16.toString());
         assertThat(e.code()).as(e.out()).isZero();
     }
 
     @Test
     void userErrorsAreOneLine() {
-        Run r = run("quantize-nvfp4", BF16.toString(), "-o", tmp.resolve("x").toString(), "--recipe", "half");
+        CliRun r = CliRun.of("quantize-nvfp4", BF16.toString(), "-o", tmp.resolve("x").toString(), "--recipe", "half");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("unknown recipe 'half'");
-        Run q = run("quantize-nvfp4", modelopt.toString(), "-o", tmp.resolve("y").toString());
+        CliRun q = CliRun.of("quantize-nvfp4", modelopt.toString(), "-o", tmp.resolve("y").toString());
         assertThat(q.code()).isEqualTo(1);
         assertThat(q.err()).contains("declares quantization").doesNotContain("Exception");
     }
