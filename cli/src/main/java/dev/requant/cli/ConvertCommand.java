@@ -10,6 +10,7 @@ import dev.requant.formats.ggml.GgmlType;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
+import dev.requant.converter.Nvfp4Planning;
 import dev.requant.converter.OutType;
 import dev.requant.converter.PlannedTensor;
 import java.io.IOException;
@@ -57,6 +58,17 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--model-name", paramLabel = "NAME", description = "general.name (default: from the model card, config.json or the folder name).")
     String modelName;
 
+    @Option(names = "--nvfp4-fallback", paramLabel = "TYPE",
+            description = "NVFP4 checkpoints: write the NVFP4 weights whose per-tensor scale llama.cpp does not apply (Gemma 3's FFN) "
+                    + "and that cannot be folded into their block scales as TYPE (bf16, f16, f32, q8_0) instead of NVFP4 with a shifted split. "
+                    + "Exact in llama.cpp, larger. Default: keep NVFP4.")
+    String nvfp4Fallback;
+
+    @Option(names = "--nvfp4-upstream-split",
+            description = "NVFP4 checkpoints: keep every block scale as stored and the per-tensor scale in .scale, as convert_hf_to_gguf.py does "
+                    + "(Gemma 3 GGUFs written so give NaN in llama.cpp's CPU backend).")
+    boolean nvfp4UpstreamSplit;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
 
@@ -80,6 +92,18 @@ final class ConvertCommand implements Callable<Integer> {
         if (!dryRun && out == null) throw new CommandLine.ParameterException(spec.commandLine(), "missing -o OUT.gguf (or use --dry-run)");
         if (out != null && Files.isDirectory(out)) throw new UserError(out + ": is a directory; give the output file name");
         PrintWriter stdout = spec.commandLine().getOut();
+        OutType fallback = null;
+        if (nvfp4Fallback != null) {
+            try {
+                fallback = OutType.parse(nvfp4Fallback);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--nvfp4-fallback: " + e.getMessage());
+            }
+            if (fallback == OutType.AUTO || fallback == OutType.Q4_0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--nvfp4-fallback: choose bf16, f16, f32 or q8_0");
+            }
+        }
+        ConversionSettings settings = new ConversionSettings(t, modelName, new ConversionSettings.Nvfp4Options(fallback, nvfp4UpstreamSplit));
         QatPolicy qatPolicy;
         TypePolicy policy;
         try {
@@ -88,7 +112,8 @@ final class ConvertCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, new ConversionSettings(t, modelName), policy)) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, settings, policy)) {
+            Nvfp4Summary.warn(plan);
             if (dryRun) {
                 printPlan(plan, stdout);
                 stdout.flush();
@@ -103,7 +128,9 @@ final class ConvertCommand implements Callable<Integer> {
                         w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());
                 double s = (System.nanoTime() - start) / 1e9;
                 stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
-                        plan.tensors().size(), total, plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
+                        plan.tensors().size(), total, Nvfp4Planning.kept(plan).isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + "
+                        + plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
+                Nvfp4Summary.print(plan, stdout);
             }
             if (!qatPolicy.latticeClasses().isEmpty()) printLattice(qatPolicy, stdout);
         }
@@ -142,6 +169,7 @@ final class ConvertCommand implements Callable<Integer> {
         out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
                 ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
         if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), plan.dropped().getFirst());
+        Nvfp4Summary.print(plan, out);
         out.println();
         TextTable t = new TextTable("source", "dtype", "gguf name", "shape (ne)", "type", "rule", "transform");
         for (PlannedTensor p : plan.tensors()) {

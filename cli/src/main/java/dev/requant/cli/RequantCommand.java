@@ -13,11 +13,14 @@ import picocli.CommandLine.Option;
             "Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error."
         },
         subcommands = {
+            DemoCommand.class,
             InspectCommand.class,
-            QatReportCommand.class,
+            ImatrixCommand.class,
             ConvertCommand.class,
             EvalCommand.class,
-            ImatrixCommand.class,
+            QuantizeNvfp4Command.class,
+            VerifyFp4Command.class,
+            QatReportCommand.class,
             QueueCommand.class,
             CommandLine.HelpCommand.class
         })

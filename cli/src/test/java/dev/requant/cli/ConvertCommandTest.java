@@ -8,8 +8,6 @@ import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.testmodels.Golden;
 import dev.requant.testmodels.SyntheticCheckpoint;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,26 +16,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class ConvertCommandTest {
     @TempDir Path tmp;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @Test
     void writesTheGoldenFile() throws IOException {
         Path out = tmp.resolve("g.gguf");
-        Run r = run("convert", Golden.hf("gemma3-tiny").toString(), "-o", out.toString(), "--type", "bf16", "--model-name", "Tiny Gemma3", "--no-progress");
+        CliRun r = CliRun.of("convert", Golden.hf("gemma3-tiny").toString(), "-o", out.toString(), "--type", "bf16", "--model-name", "Tiny Gemma3", "--no-progress");
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains("80 tensors");
         String want = new ObjectMapper().readTree(Golden.llamacpp("gemma3-tiny.bf16.manifest.json").toFile()).get("file_sha256").asText();
@@ -48,7 +35,7 @@ class ConvertCommandTest {
 
     @Test
     void dryRunPrintsThePlanAndWritesNothing() throws IOException {
-        Run r = run("convert", Golden.hf("gemma4-tiny").toString(), "--dry-run", "--type", "q8_0");
+        CliRun r = CliRun.of("convert", Golden.hf("gemma4-tiny").toString(), "--dry-run", "--type", "q8_0");
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains("GGUF gemma4", "--type q8_0", "108 tensors")
                 .containsPattern("model\\.layers\\.5\\.self_attn\\.q_proj\\.weight\\s+BF16\\s+blk\\.5\\.attn_q\\.weight\\s+256 x 512\\s+Q8_0\\s+--type")
@@ -64,12 +51,12 @@ class ConvertCommandTest {
         Path dir = SyntheticCheckpoint.gemma3().layers(1).write(tmp.resolve("m"));
         Files.writeString(dir.resolve("config.json"), "{\"architectures\": [\"MistralForCausalLM\"]}");
         Path out = tmp.resolve("x.gguf");
-        Run r = run("convert", dir.toString(), "-o", out.toString());
+        CliRun r = CliRun.of("convert", dir.toString(), "-o", out.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip()).doesNotContain("\n").startsWith("requant: error: " + dir.resolve("config.json"))
                 .contains("'MistralForCausalLM' is not supported");
         assertThat(out).doesNotExist();
-        assertThat(run("convert", dir.toString()).code()).isEqualTo(2);
+        assertThat(CliRun.of("convert", dir.toString()).code()).isEqualTo(2);
     }
 
     /**

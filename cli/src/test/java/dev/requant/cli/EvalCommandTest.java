@@ -10,8 +10,6 @@ import dev.requant.converter.GgufConversion;
 import dev.requant.converter.OutType;
 import dev.requant.testmodels.Golden;
 import java.awt.image.BufferedImage;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +17,6 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** requant eval end to end on the golden gemma3-tiny: table, JSON, PNG, a saved base reused, and bad input. */
 class EvalCommandTest {
@@ -37,24 +34,14 @@ class EvalCommandTest {
         Files.writeString(text, Files.readString(Golden.text("calibration.txt"), StandardCharsets.UTF_8).substring(0, 12_000));
     }
 
-    record Run(int exit, String out, String err) {}
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @Test
     void tableJsonPlotAndSavedBase() throws Exception {
         Path json = dir.resolve("eval.json"), png = dir.resolve("eval.png"), kld = dir.resolve("base.kld");
-        Run r = run("eval", "--base", Golden.hf("gemma3-tiny").toString(), "--compare", q8.toString(), q4.toString(),
+        CliRun r = CliRun.of("eval", "--base", Golden.hf("gemma3-tiny").toString(), "--compare", q8.toString(), q4.toString(),
                 "--text", text.toString(), "-c", "64", "--chunks", "5", "--threads", "2", "--no-progress",
                 "--json", json.toString(), "--plot", png.toString(), "--save-base", kld.toString());
-        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("reference   gemma3-tiny", "5 x 64 tokens, 155 scored per model", "PPL(ref)",
                 "q8_0.gguf", "q4_0.gguf", "mean KLD", "same top %");
 
@@ -72,8 +59,8 @@ class EvalCommandTest {
 
         // the saved base: llama.cpp's file layout, and a compare against it gives (nearly) the same numbers
         assertThat(Files.size(kld)).isEqualTo(8 + 12 + 4L * 5 * 64 + 2L * 5 * 31 * (1024 + 4));
-        Run again = run("eval", "--base", kld.toString(), "--compare", q8.toString(), "--threads", "2", "--no-progress", "--json", "-");
-        assertThat(again.exit()).as(again.err()).isZero();
+        CliRun again = CliRun.of("eval", "--base", kld.toString(), "--compare", q8.toString(), "--threads", "2", "--no-progress", "--json", "-");
+        assertThat(again.code()).as(again.err()).isZero();
         JsonNode j2 = new ObjectMapper().readTree(again.out());
         assertThat(j2.get("reference_is_logits_file").asBoolean()).isTrue();
         double k1 = m8.get("kld").get("value").asDouble(), k2 = j2.get("models").get(0).get("kld").get("value").asDouble();
@@ -83,17 +70,17 @@ class EvalCommandTest {
 
     @Test
     void badInputIsOneClearLine() {
-        Run noText = run("eval", "--base", q8.toString(), "--compare", q4.toString());
-        assertThat(noText.exit()).isEqualTo(1);
+        CliRun noText = CliRun.of("eval", "--base", q8.toString(), "--compare", q4.toString());
+        assertThat(noText.code()).isEqualTo(1);
         assertThat(noText.err()).contains("--text FILE is required");
-        Run tooShort = run("eval", "--base", q8.toString(), "--compare", q4.toString(), "--text", text.toString(), "-c", "4096", "--no-progress");
-        assertThat(tooShort.exit()).isEqualTo(1);
+        CliRun tooShort = CliRun.of("eval", "--base", q8.toString(), "--compare", q4.toString(), "--text", text.toString(), "-c", "4096", "--no-progress");
+        assertThat(tooShort.code()).isEqualTo(1);
         assertThat(tooShort.err()).contains("needs at least 8192").doesNotContain("at dev.requant");
-        Run missing = run("eval", "--base", dir.resolve("nope.gguf").toString(), "--compare", q4.toString(), "--text", text.toString());
-        assertThat(missing.exit()).isEqualTo(1);
+        CliRun missing = CliRun.of("eval", "--base", dir.resolve("nope.gguf").toString(), "--compare", q4.toString(), "--text", text.toString());
+        assertThat(missing.code()).isEqualTo(1);
         assertThat(missing.err()).contains("nope.gguf");
-        Run notAModel = run("eval", "--base", q8.toString(), "--compare", text.toString(), "--text", text.toString());
-        assertThat(notAModel.exit()).isEqualTo(1);
+        CliRun notAModel = CliRun.of("eval", "--base", q8.toString(), "--compare", text.toString(), "--text", text.toString());
+        assertThat(notAModel.code()).isEqualTo(1);
         assertThat(notAModel.err()).contains("text.txt");
     }
 }

@@ -39,7 +39,7 @@ class ImatrixCollectCommandTest {
         bf16 = dir.resolve("gemma3-tiny.bf16.gguf");
         GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.BF16)), bf16, null);
         fromGguf = dir.resolve("ours.gguf");
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "256",
+        CliRun r = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "256",
                 "--chunks", "40", "-o", fromGguf.toString(), "--device", "cpu", "--threads", "2", "--no-progress");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("gguf imatrix, 42 entries, 40 chunks of 256 tokens")
@@ -105,7 +105,7 @@ class ImatrixCollectCommandTest {
     @Test
     void huggingFaceFolderGivesTheSameFile() throws Exception {
         Path out = dir.resolve("from-hf.gguf");
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run("imatrix", Golden.hf("gemma3-tiny").toString(), "-f", TEXT.toString(),
+        CliRun r = CliRun.of("imatrix", Golden.hf("gemma3-tiny").toString(), "-f", TEXT.toString(),
                 "-c", "256", "--chunks", "40", "-o", out.toString(), "--device", "cpu", "--threads", "2", "--no-progress");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(Files.readAllBytes(out)).isEqualTo(Files.readAllBytes(fromGguf));
@@ -116,9 +116,9 @@ class ImatrixCollectCommandTest {
         String[] common = {"imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "64", "-b", "128", "--chunks", "8",
                 "--device", "cpu", "--threads", "2", "--no-progress"};
         Path full = dir.resolve("full.gguf"), partial = dir.resolve("partial.gguf"), resumed = dir.resolve("resumed.gguf");
-        assertThat(ImatrixCommandTest.run(concat(common, "-o", full.toString())).code()).isZero();
+        assertThat(CliRun.of(concat(common, "-o", full.toString())).code()).isZero();
         // a run that saved every 4 chunks: partial.gguf.at_4 is what a crash after chunk 5 would leave
-        ImatrixCommandTest.Run p = ImatrixCommandTest.run(concat(common, "-o", partial.toString(), "--save-frequency", "4"));
+        CliRun p = CliRun.of(concat(common, "-o", partial.toString(), "--save-frequency", "4"));
         assertThat(p.code()).as(p.err()).isZero();
         Path at4 = dir.resolve("partial.gguf.at_4");
         assertThat(at4).exists();
@@ -127,7 +127,7 @@ class ImatrixCollectCommandTest {
         assertThat(ImatrixReader.read(at4).entry("blk.0.ffn_down.weight").orElseThrow().counts()).containsExactly(4L * 64);
         assertThat(Files.readAllBytes(partial)).isEqualTo(Files.readAllBytes(full));
 
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run(concat(common, "-o", resumed.toString(), "--resume", at4.toString()));
+        CliRun r = CliRun.of(concat(common, "-o", resumed.toString(), "--resume", at4.toString()));
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("collected 256 tokens");
         assertThat(Files.readAllBytes(resumed)).as("resumed = uninterrupted, byte for byte").isEqualTo(Files.readAllBytes(full));
@@ -136,7 +136,7 @@ class ImatrixCollectCommandTest {
     @Test
     void legacyFormatAndSkippedChunks() throws Exception {
         Path out = dir.resolve("skip.dat");
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "32",
+        CliRun r = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "32",
                 "--chunks", "3", "--chunk", "5", "-o", out.toString(), "--device", "cpu", "--no-progress");
         assertThat(r.code()).as(r.err()).isZero();
         Imatrix im = ImatrixReader.read(out);
@@ -149,15 +149,15 @@ class ImatrixCollectCommandTest {
     void badInputIsOneLine() throws Exception {
         Path shortText = dir.resolve("short.txt");
         Files.writeString(shortText, "too short for two chunks");
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", shortText.toString(), "-o",
+        CliRun r = CliRun.of("imatrix", bf16.toString(), "--text", shortText.toString(), "-o",
                 dir.resolve("x.gguf").toString(), "--device", "cpu");
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip().lines()).hasSize(1);
         assertThat(r.err()).contains("needs at least 1024");
-        ImatrixCommandTest.Run d = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", TEXT.toString(), "--device", "tpu");
+        CliRun d = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "--device", "tpu");
         assertThat(d.code()).isEqualTo(1);
         assertThat(d.err()).contains("unknown device 'tpu'");
-        ImatrixCommandTest.Run m = ImatrixCommandTest.run("imatrix", dir.resolve("missing.gguf").toString(), "--text", TEXT.toString());
+        CliRun m = CliRun.of("imatrix", dir.resolve("missing.gguf").toString(), "--text", TEXT.toString());
         assertThat(m.code()).isEqualTo(1);
         assertThat(m.err().strip().lines()).hasSize(1);
     }
@@ -166,12 +166,12 @@ class ImatrixCollectCommandTest {
     void deviceCudaWithoutAGpuIsACleanError() {
         String reason = CudaDevice.unavailableReason();
         org.junit.jupiter.api.Assumptions.assumeTrue(reason != null, "this machine has a GPU");
-        ImatrixCommandTest.Run r = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "64",
+        CliRun r = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "64",
                 "--chunks", "2", "-o", dir.resolve("gpu.gguf").toString(), "--device", "cuda");
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err().strip().lines()).hasSize(1);
         assertThat(r.err()).contains("--device cuda: ").contains(reason);
-        ImatrixCommandTest.Run auto = ImatrixCommandTest.run("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "64",
+        CliRun auto = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "64",
                 "--chunks", "2", "-o", dir.resolve("auto.gguf").toString(), "--device", "auto", "--no-progress");
         assertThat(auto.code()).as(auto.err()).isZero();
         assertThat(auto.out()).contains("on cpu");

@@ -5,13 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixReader;
 import dev.requant.testmodels.Golden;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class ImatrixCommandTest {
     static final Path GGUF = Golden.llamacpp("gemma3-tiny.imatrix.gguf");
@@ -19,21 +16,11 @@ class ImatrixCommandTest {
 
     @TempDir Path tmp;
 
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @Test
     void convertGgufToDatGivesLlamaImatrixBytes() throws Exception {
         Path out = tmp.resolve("x.dat");
-        Run r = run("imatrix", "convert", GGUF.toString(), "-o", out.toString());
+        CliRun r = CliRun.of("imatrix", "convert", GGUF.toString(), "-o", out.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("dat imatrix, 42 entries, 40 chunks of 256 tokens");
         assertThat(Files.readAllBytes(out)).isEqualTo(Files.readAllBytes(DAT));
@@ -42,7 +29,7 @@ class ImatrixCommandTest {
     @Test
     void convertDatToGgufWithExplicitFormatAndChunkSize() throws Exception {
         Path out = tmp.resolve("x.imatrix");
-        Run r = run("imatrix", "convert", DAT.toString(), "-o", out.toString(), "--format", "gguf", "-c", "128");
+        CliRun r = CliRun.of("imatrix", "convert", DAT.toString(), "-o", out.toString(), "--format", "gguf", "-c", "128");
         assertThat(r.code()).as(r.err()).isZero();
         Imatrix im = ImatrixReader.read(out);
         assertThat(im.chunkSize()).isEqualTo(128);
@@ -53,7 +40,7 @@ class ImatrixCommandTest {
     @Test
     void mergeAddsCountsAndConcatenatesDatasets() throws Exception {
         Path out = tmp.resolve("m.gguf");
-        Run r = run("imatrix", "merge", GGUF.toString(), GGUF.toString(), DAT.toString(), "-o", out.toString());
+        CliRun r = CliRun.of("imatrix", "merge", GGUF.toString(), GGUF.toString(), DAT.toString(), "-o", out.toString());
         assertThat(r.code()).as(r.err()).isZero();
         Imatrix im = ImatrixReader.read(out);
         assertThat(im.chunkCount()).isEqualTo(120);
@@ -63,14 +50,14 @@ class ImatrixCommandTest {
 
     @Test
     void statsListsEveryWeightInLayerOrder() {
-        Run r = run("imatrix", "stats", GGUF.toString(), "--top", "2");
+        CliRun r = CliRun.of("imatrix", "stats", GGUF.toString(), "--top", "2");
         assertThat(r.code()).as(r.err()).isZero();
         String[] lines = r.out().split("\n");
         assertThat(lines[0]).contains("42 entries, 40 chunks of 256 tokens");
         assertThat(lines).hasSize(2 + 42);
         assertThat(lines[2]).matches("\\s+0\\s+attn_k\\s+10240\\s.*");
         assertThat(lines[lines.length - 1]).matches("\\s+5\\s+ffn_up\\s+10240\\s.*");
-        Run json = run("imatrix", "stats", DAT.toString(), "--json");
+        CliRun json = CliRun.of("imatrix", "stats", DAT.toString(), "--json");
         assertThat(json.code()).isZero();
         assertThat(json.out()).contains("\"format\" : \"dat\"").contains("\"count\" : 40");
     }
@@ -79,15 +66,15 @@ class ImatrixCommandTest {
     void badInputIsOneLineAndExitCodeOne() throws Exception {
         Path junk = tmp.resolve("junk.gguf");
         Files.writeString(junk, "GGUF but not really");
-        Run r = run("imatrix", "stats", junk.toString());
+        CliRun r = CliRun.of("imatrix", "stats", junk.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).startsWith("requant: error: " + junk).doesNotContain("Exception").doesNotContain("\tat ");
         assertThat(r.err().strip().lines()).hasSize(1);
 
         Path out = tmp.resolve("never.gguf");
-        Run m = run("imatrix", "merge", GGUF.toString(), junk.toString(), "-o", out.toString());
+        CliRun m = CliRun.of("imatrix", "merge", GGUF.toString(), junk.toString(), "-o", out.toString());
         assertThat(m.code()).isEqualTo(1);
         assertThat(out).doesNotExist();
-        assertThat(run("imatrix", "merge", GGUF.toString(), "-o", out.toString()).code()).isEqualTo(2);
+        assertThat(CliRun.of("imatrix", "merge", GGUF.toString(), "-o", out.toString()).code()).isEqualTo(2);
     }
 }

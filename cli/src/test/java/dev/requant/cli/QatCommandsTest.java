@@ -32,7 +32,7 @@ class QatCommandsTest {
 
     @Test
     void qatReportTellsWhichClassesWereTrained() {
-        ConvertCommandTest.Run r = ConvertCommandTest.run("qat-report", hf.toString());
+        CliRun r = CliRun.of("qat-report", hf.toString());
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains("QAT'd for Q4_0 (>= 90% exact blocks): attn_k, attn_output, attn_q, attn_v")
                 .contains("Not on a lattice: token_embd, ffn_down, ffn_gate, ffn_up");
@@ -42,8 +42,8 @@ class QatCommandsTest {
     @Test
     void qatReportJsonAndGgufInput() throws IOException {
         Path bf16 = tmp.resolve("m-bf16.gguf");
-        assertThat(ConvertCommandTest.run("convert", hf.toString(), "-o", bf16.toString(), "--type", "bf16", "--no-progress").code()).isZero();
-        ConvertCommandTest.Run r = ConvertCommandTest.run("qat-report", bf16.toString(), "--json", "--rows", "16");
+        assertThat(CliRun.of("convert", hf.toString(), "-o", bf16.toString(), "--type", "bf16", "--no-progress").code()).isZero();
+        CliRun r = CliRun.of("qat-report", bf16.toString(), "--json", "--rows", "16");
         assertThat(r.code()).isZero();
         JsonNode j = new ObjectMapper().readTree(r.out());
         assertThat(j.get("classes").get("attn_v").get("exact_fraction").asDouble()).isEqualTo(1.0);
@@ -54,13 +54,13 @@ class QatCommandsTest {
     @Test
     void convertWithQatUsesTheLatticeWhereItFitsAndSaysSo() throws IOException {
         Path dry = tmp.resolve("dry");
-        ConvertCommandTest.Run plan = ConvertCommandTest.run("convert", hf.toString(), "--type", "q4_0", "--dry-run");
+        CliRun plan = CliRun.of("convert", hf.toString(), "--type", "q4_0", "--dry-run");
         assertThat(plan.code()).isZero();
         assertThat(plan.out()).containsPattern("blk\\.0\\.attn_q\\.weight .* Q4_0\\s+qat: lattice q4_0 \\(100\\.0% exact, absmax/7\\)")
                 .containsPattern("blk\\.0\\.ffn_up\\.weight .* Q4_0\\s+qat: llama.cpp q4_0, not on a lattice")
                 .containsPattern("token_embd\\.weight .* Q8_0\\s+qat: q8_0, not on a lattice");
         Path out = tmp.resolve("m-q4_0.gguf");
-        ConvertCommandTest.Run r = ConvertCommandTest.run("convert", hf.toString(), "-o", out.toString(), "--type", "q4_0",
+        CliRun r = CliRun.of("convert", hf.toString(), "-o", out.toString(), "--type", "q4_0",
                 "--token-embedding-type", "f16", "--no-progress");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("QAT lattice").containsPattern("attn_k\\s+\\d+\\s+100\\.0000%\\s+absmax/7");
@@ -69,7 +69,7 @@ class QatCommandsTest {
             assertThat(f.metadata().getFloat("requant.qat.exact_fraction.attn_output")).contains(1.0f);
         }
         assertThat(dry).doesNotExist();
-        ConvertCommandTest.Run bad = ConvertCommandTest.run("convert", hf.toString(), "-o", out.toString(), "--type", "q4_0", "--qat", "maybe");
+        CliRun bad = CliRun.of("convert", hf.toString(), "-o", out.toString(), "--type", "q4_0", "--qat", "maybe");
         assertThat(bad.code()).isEqualTo(2);
         assertThat(bad.err()).contains("unknown --qat mode 'maybe'");
     }

@@ -5,53 +5,38 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.testmodels.Golden;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** `requant queue ...` end to end in-process: messages, exit codes, and a full run with the synthetic executor. */
 class QueueCommandTest {
     @TempDir
     Path dir;
 
-    record Result(int code, String out, String err) {}
-
-    private Result run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Result(code, out.toString(), err.toString());
-    }
-
     private String db() { return dir.resolve("q.db").toString(); }
 
     @Test
     void badJobsAreRefusedWithOneLineAndExitCode1() {
-        Result missing = run("queue", "add", "--db", db(), dir.resolve("nope").toString(), "--types", "q4_0");
+        CliRun missing = CliRun.of("queue", "add", "--db", db(), dir.resolve("nope").toString(), "--types", "q4_0");
         assertThat(missing.code()).isEqualTo(1);
         assertThat(missing.err()).isEqualTo("requant: error: " + dir.resolve("nope") + ": source does not exist\n");
 
         String hf = Golden.hf("gemma3-tiny").toString();
-        Result unknown = run("queue", "add", "--db", db(), hf, "--types", "q4_0,q5_x");
+        CliRun unknown = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0,q5_x");
         assertThat(unknown.code()).isEqualTo(1);
         assertThat(unknown.err()).startsWith("requant: error: unknown quant type 'q5_x' (known: ");
 
-        Result imatrix = run("queue", "add", "--db", db(), hf, "--types", "q4_0", "--imatrix", dir.resolve("x.dat").toString());
+        CliRun imatrix = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0", "--imatrix", dir.resolve("x.dat").toString());
         assertThat(imatrix.code()).isEqualTo(1);
         assertThat(imatrix.err()).isEqualTo("requant: error: " + dir.resolve("x.dat") + ": imatrix does not exist\n");
 
-        Result noTypes = run("queue", "add", "--db", db(), hf);
+        CliRun noTypes = CliRun.of("queue", "add", "--db", db(), hf);
         assertThat(noTypes.code()).isEqualTo(2);
         assertThat(noTypes.err()).contains("Missing required option: '--types=TYPE[,TYPE...]'");
 
-        Result status = run("queue", "status", "--db", db());
+        CliRun status = CliRun.of("queue", "status", "--db", db());
         assertThat(status.code()).as("nothing was added, so there is no queue").isEqualTo(1);
         assertThat(status.err()).contains("no queue database here");
     }
@@ -61,24 +46,24 @@ class QueueCommandTest {
         String hf = Golden.hf("gemma3-tiny").toString();
         Path out = dir.resolve("out");
         Path calibration = Golden.text("calibration.txt");
-        Result add = run("queue", "add", "--db", db(), hf, "--types", "q4_0,q8_0", "--imatrix", "auto",
+        CliRun add = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0,q8_0", "--imatrix", "auto",
                 "--calibration", calibration.toString(), "--out", out.toString());
         assertThat(add.code()).as(add.err()).isZero();
         assertThat(add.out()).startsWith("job 1: gemma3-tiny (Hugging Face folder) -> " + out + ", 4 steps in " + db());
         assertThat(add.out()).contains("gemma3-tiny-BF16.gguf", "gemma3-tiny.imatrix.gguf", "gemma3-tiny-Q4_0.gguf");
 
-        Result before = run("queue", "status", "--db", db());
+        CliRun before = CliRun.of("queue", "status", "--db", db());
         assertThat(before.out()).contains("step  job  source       type     state    worker  progress  ETA  size");
         assertThat(before.out()).endsWith("1 job, 4 steps: 1 queued, 3 waiting; 0 workers busy; 0 B written\n");
 
-        Result worker = run("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--workers", "2",
+        CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--workers", "2",
                 "--synthetic-settings", "duration=0", "--name", "test-worker");
         assertThat(worker.code()).as(worker.err()).isZero();
         assertThat(worker.out()).isEqualTo("worker test-worker: 4 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
         assertThat(Files.list(out).map(p -> p.getFileName().toString()).sorted().toList())
                 .containsExactly("gemma3-tiny-BF16.gguf", "gemma3-tiny-Q4_0.gguf", "gemma3-tiny-Q8_0.gguf", "gemma3-tiny.imatrix.gguf");
 
-        Result json = run("queue", "status", "--db", db(), "--json");
+        CliRun json = CliRun.of("queue", "status", "--db", db(), "--json");
         JsonNode root = new ObjectMapper().readTree(json.out());
         assertThat(root.path("summary").path("done").asInt()).isEqualTo(4);
         assertThat(root.path("summary").path("drained").asBoolean()).isTrue();
@@ -89,31 +74,31 @@ class QueueCommandTest {
         assertThat(q4.path("output_sha256").asText()).hasSize(64);
         assertThat(q4.path("depends_on")).hasSize(2);
 
-        Result log = run("queue", "log", "--db", db(), "3");
+        CliRun log = CliRun.of("queue", "log", "--db", db(), "3");
         assertThat(log.out()).startsWith("step 3: quantize Q4_0 of gemma3-tiny (job [1])\n  state   done, attempt 1 of 3\n");
         assertThat(log.out()).contains("sha256  " + q4.path("output_sha256").asText(), "synthetic quantize -> gemma3-tiny-Q4_0.gguf");
 
-        Result retryDone = run("queue", "retry", "--db", db(), "3");
+        CliRun retryDone = CliRun.of("queue", "retry", "--db", db(), "3");
         assertThat(retryDone.code()).isEqualTo(1);
         assertThat(retryDone.err()).isEqualTo("requant: error: step 3 is done; only failed or cancelled steps can be retried\n");
-        Result both = run("queue", "retry", "--db", db(), "3", "--failed");
+        CliRun both = CliRun.of("queue", "retry", "--db", db(), "3", "--failed");
         assertThat(both.code()).isEqualTo(2);
-        Result badId = run("queue", "cancel", "--db", db(), "x7");
+        CliRun badId = CliRun.of("queue", "cancel", "--db", db(), "x7");
         assertThat(badId.err()).isEqualTo("requant: error: 'x7' is not a step id (e.g. 12) or a job id (e.g. j3)\n");
 
-        Result add2 = run("queue", "add", "--db", db(), hf, "--types", "q6_k", "--out", out.toString());
+        CliRun add2 = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q6_k", "--out", out.toString());
         assertThat(add2.out()).contains("shared with an earlier job (done)");
-        assertThat(run("queue", "cancel", "--db", db(), "j2").out()).isEqualTo("cancelled: 1 step\n");
-        assertThat(run("queue", "retry", "--db", db(), "j2").out()).isEqualTo("queued again: 1 step\n");
+        assertThat(CliRun.of("queue", "cancel", "--db", db(), "j2").out()).isEqualTo("cancelled: 1 step\n");
+        assertThat(CliRun.of("queue", "retry", "--db", db(), "j2").out()).isEqualTo("queued again: 1 step\n");
     }
 
     @Test
     void stepsWhoseCommandThisBuildLacksFailAtOnceWithAClearError() {
         Path gguf = Golden.llamacpp("gemma3-tiny.imatrix.gguf");  // any GGUF will do as a source
-        assertThat(run("queue", "add", "--db", db(), gguf.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString()).code()).isZero();
-        Result worker = run("queue", "run", "--db", db(), "--once", "--poll", "0.05");
+        assertThat(CliRun.of("queue", "add", "--db", db(), gguf.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString()).code()).isZero();
+        CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--poll", "0.05");
         assertThat(worker.out()).contains("0 done", "1 failed", "0 to retry");
-        Result status = run("queue", "status", "--db", db());
+        CliRun status = CliRun.of("queue", "status", "--db", db());
         assertThat(status.out()).contains("failed (1/3)")
                 .contains("step 1: failed: this requant build has no `quantize` command yet, so quantize steps cannot run");
     }

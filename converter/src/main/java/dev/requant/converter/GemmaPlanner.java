@@ -5,6 +5,10 @@ import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.nvfp4.Fp8Linear;
+import dev.requant.formats.nvfp4.Nvfp4Checkpoint;
+import dev.requant.formats.nvfp4.Nvfp4Tensor;
+import dev.requant.formats.nvfp4.QuantizationConfig;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
 import dev.requant.formats.safetensors.SafetensorsDtype;
 import dev.requant.formats.safetensors.SafetensorsTensor;
@@ -52,6 +56,11 @@ public final class GemmaPlanner {
         if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArchitecture.GEMMA4) {
             LOG.warn("{}: no tokenizer.json; writing the SentencePiece vocabulary of tokenizer.model (convert_hf_to_gguf.py needs tokenizer.json for Gemma 4)", config.dir());
         }
+        // pre-quantized checkpoints: NVFP4 / FP8 weights are groups of stored tensors (codes + scales)
+        QuantizationConfig qc = QuantizationConfig.read(config.dir());
+        Nvfp4Checkpoint quant = qc.kind() == QuantizationConfig.Kind.NONE ? null : Nvfp4Checkpoint.scan(ck, qc);
+        boolean keepNvfp4 = settings.outType() == OutType.AUTO;
+        if (quant != null && !quant.nvfp4().isEmpty()) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
         settings = resolveAuto(settings, ck, config);
 
         // map names, keep order
@@ -59,7 +68,8 @@ public final class GemmaPlanner {
         List<String> dropped = new ArrayList<>();
         Map<String, Mapped> byGguf = new LinkedHashMap<>();
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
-            GemmaTensorNames.Result r = GemmaTensorNames.map(e.name(), config.arch());
+            if (quant != null && quant.isAuxiliary(e.name())) continue;
+            GemmaTensorNames.Result r = GemmaTensorNames.map(Nvfp4Checkpoint.canonicalWeightName(e.name()), config.arch());
             switch (r) {
                 case GemmaTensorNames.Dropped d -> dropped.add(d.hfName());
                 case GemmaTensorNames.Skipped s -> { }
@@ -85,6 +95,20 @@ public final class GemmaPlanner {
         }
         for (Mapped m : mapped) {
             SafetensorsTensor t = m.entry.tensor();
+            Nvfp4Tensor nv = quant == null ? null : quant.nvfp4(m.entry.name()).orElse(null);
+            if (nv != null) {
+                shapes.check(m.entry, new long[] {nv.rows(), nv.cols()}, m.result.ggufName());
+                for (Nvfp4Planning.Planned p : Nvfp4Planning.plan(config.arch().ggufName(), m.result.ggufName(), nv, keepNvfp4, settings.nvfp4(), m.entry.file().path())) {
+                    planned.add(decide(policy, settings, p.ggufName(), m.entry.name(), m.result.blockId(), p.recipe()));
+                }
+                continue;
+            }
+            Fp8Linear f8 = quant == null ? null : quant.fp8(m.entry.name()).orElse(null);
+            if (f8 != null) {
+                shapes.check(m.entry, new long[] {f8.rows(), f8.cols()}, m.result.ggufName());
+                planned.add(decide(policy, settings, m.result.ggufName(), m.entry.name(), m.result.blockId(), new QuantizedDequant(f8)));
+                continue;
+            }
             if (!Set.of(SafetensorsDtype.BF16, SafetensorsDtype.F16, SafetensorsDtype.F32, SafetensorsDtype.F64).contains(t.dtype())) {
                 throw new FormatException(m.entry.file().path(), "tensor '" + t.name() + "' is " + t.dtype() + "; only float checkpoints (BF16, F16, F32) are converted");
             }
@@ -96,6 +120,9 @@ public final class GemmaPlanner {
         shapes.checkComplete(ck);
 
         GgufMetadata md = GemmaMetadata.build(config, settings, vocab, planned, shapes.perLayerInputWidth());
+        if (planned.stream().anyMatch(p -> p.decision().type() == dev.requant.formats.ggml.GgmlType.NVFP4)) {
+            md.put("general.file_type", GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
+        }
         return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
     }
 
@@ -157,7 +184,11 @@ public final class GemmaPlanner {
 
         /** Checks one tensor's shape; returns the rows to keep (-1 = all). */
         long check(SafetensorsCheckpoint.Entry e, String gguf) throws FormatException {
-            long[] shape = e.tensor().shape();
+            return check(e, e.tensor().shape(), gguf);
+        }
+
+        /** Checks the logical shape of a tensor stored in another form (packed NVFP4 codes, FP8). */
+        long check(SafetensorsCheckpoint.Entry e, long[] shape, String gguf) throws FormatException {
             long[] want = expected(gguf, shape);
             long keep = -1;
             if (gguf.equals("token_embd.weight")) {
@@ -169,8 +200,8 @@ public final class GemmaPlanner {
                 if (keep >= 0) shape = new long[] {keep, shape[1]};
             }
             if (want != null && !Arrays.equals(want, shape)) {
-                throw new FormatException(e.file().path(), "tensor '" + e.name() + "' has shape " + Arrays.toString(e.tensor().shape())
-                        + " but " + c.file().getFileName() + " implies " + Arrays.toString(want) + " (" + why(gguf) + ")");
+                throw new FormatException(e.file().path(), "tensor '" + e.name() + "' has shape " + Arrays.toString(shape)
+                        + (Arrays.equals(shape, e.tensor().shape()) ? "" : " (stored as " + Arrays.toString(e.tensor().shape()) + ")") + " but " + c.file().getFileName() + " implies " + Arrays.toString(want) + " (" + why(gguf) + ")");
             }
             return keep;
         }

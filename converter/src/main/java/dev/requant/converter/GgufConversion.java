@@ -96,6 +96,10 @@ public final class GgufConversion {
      */
     static void encode(PlannedTensor t, Batch batch, Output out) throws IOException {
         TensorRecipe r = t.recipe();
+        if (r instanceof RawRecipe raw && raw.rawType() == t.decision().type() && t.decision().encoder() == null) {
+            copyRaw(t, raw, batch, out);
+            return;
+        }
         RowEncoder enc = t.decision().encoderOrReference();
         GgufTensorSpec spec = t.spec();
         long rowLen = r.rowLength();
@@ -114,6 +118,18 @@ public final class GgufConversion {
                 r.readRows(first + from, to - from, src);
                 for (int i = 0; i < to - from; i++) enc.encodeRow(src, i * n, n, dst, (from + i) * rowBytes);
             });
+            out.accept(dst.asSlice(0, count * rowBytes));
+        }
+    }
+
+    /** Streams a repacked tensor's rows (no float round trip). */
+    private static void copyRaw(PlannedTensor t, RawRecipe r, Batch batch, Output out) throws IOException {
+        long rowBytes = t.spec().type().rowBytes(r.rowLength());
+        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), (4L * BATCH_ELEMENTS) / Math.max(1, rowBytes)));
+        MemorySegment dst = batch.bytes(rowsPerBatch * rowBytes);
+        for (long row = 0; row < r.rows(); row += rowsPerBatch) {
+            int count = (int) Math.min(rowsPerBatch, r.rows() - row);
+            r.copyRows(row, count, dst, 0);
             out.accept(dst.asSlice(0, count * rowBytes));
         }
     }

@@ -64,6 +64,7 @@ public final class SyntheticCheckpoint {
         SafetensorsDtype dtype = SafetensorsDtype.BF16;
         ConfigStyle style = ConfigStyle.FULL;
         WeightGenerator weights;
+        dev.requant.formats.tokenizer.SentencePieceModel ownTokenizer;
         UnaryOperator<List<SyntheticTensor>> tensorEdit = UnaryOperator.identity();
         UnaryOperator<ObjectNode> configEdit = UnaryOperator.identity();
 
@@ -101,6 +102,13 @@ public final class SyntheticCheckpoint {
         public Builder weights(WeightGenerator g) { weights = g; return this; }
         /** Gemma 4: ship tokenizer.json (BPE with merges derived from the SentencePiece model) instead of tokenizer.model. */
         public Builder tokenizerJson() { tokenizerJson = true; return this; }
+
+        /** Ship this SentencePiece model (and a matching tokenizer_config.json) instead of the golden one; vocab follows it. */
+        public Builder tokenizer(dev.requant.formats.tokenizer.SentencePieceModel model) {
+            ownTokenizer = model;
+            vocab = model.pieces().size();
+            return this;
+        }
         /** An untied lm_head.weight. */
         public Builder lmHead() { lmHead = true; return this; }
         /** Edits the tensor list before writing (add, remove, rename, change dtypes). */
@@ -277,6 +285,14 @@ public final class SyntheticCheckpoint {
         }
 
         private void writeTokenizer(Path dir) throws IOException {
+            if (ownTokenizer != null) {
+                Files.write(dir.resolve("tokenizer.model"), ownTokenizer.toBytes());
+                Files.writeString(dir.resolve("tokenizer_config.json"), """
+                        {"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
+                         "unk_token": "<unk>", "chat_template": "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\\n{{ m['content'] }}<end_of_turn>\\n{% endfor %}"}
+                        """);
+                return;
+            }
             Path golden = Golden.hf("gemma3-tiny");
             if (tokenizerJson && g4()) {
                 writeJson(dir.resolve("tokenizer.json"), TokenizerJsonFromSentencePiece.convert(golden.resolve("tokenizer.model")));

@@ -2,15 +2,12 @@ package dev.requant.formats.gguf;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.io.MappedFile;
 import dev.requant.formats.io.SegmentCursor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -65,17 +62,7 @@ public final class GgufFile implements AutoCloseable {
 
     /** Maps and parses a file. The mapping is shared, so slices can be read from several threads. */
     public static GgufFile open(Path path) throws IOException {
-        if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "no such file");
-        if (Files.isDirectory(path)) throw new FormatException(path, "is a directory, not a GGUF file");
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
-            MemorySegment seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return parse(path, arena, seg);
-        } catch (IOException | RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        return MappedFile.open(path, "GGUF file", GgufFile::parse);
     }
 
     /** Parses a file held in memory (tests); the segment must outlive the result. */

@@ -134,4 +134,62 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
         }
         return new NormalizerSpec(name, dummy, removeWs, escape);
     }
+
+    /**
+     * The model as protobuf bytes, with the fields this record keeps (for generated test and demo tokenizers): what
+     * {@link #parse} reads back to an equal record.
+     */
+    public byte[] toBytes() {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (Piece p : pieces) {
+            java.io.ByteArrayOutputStream m = new java.io.ByteArrayOutputStream();
+            lenField(m, 1, p.text().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            tag(m, 2, 5);
+            int bits = Float.floatToRawIntBits(p.score());
+            for (int k = 0; k < 4; k++) m.write(bits >>> (8 * k));
+            varintField(m, 3, p.type().id());
+            lenField(out, 1, m.toByteArray());
+        }
+        java.io.ByteArrayOutputStream t = new java.io.ByteArrayOutputStream();
+        varintField(t, 3, trainer.modelType());
+        varintField(t, 4, trainer.vocabSize());
+        varintField(t, 24, trainer.treatWhitespaceAsSuffix() ? 1 : 0);
+        varintField(t, 35, trainer.byteFallback() ? 1 : 0);
+        varintField(t, 40, trainer.unkId());
+        varintField(t, 41, trainer.bosId());
+        varintField(t, 42, trainer.eosId());
+        varintField(t, 43, trainer.padId());
+        lenField(out, 2, t.toByteArray());
+        java.io.ByteArrayOutputStream n = new java.io.ByteArrayOutputStream();
+        lenField(n, 1, normalizer.name().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        varintField(n, 3, normalizer.addDummyPrefix() ? 1 : 0);
+        varintField(n, 4, normalizer.removeExtraWhitespaces() ? 1 : 0);
+        varintField(n, 5, normalizer.escapeWhitespaces() ? 1 : 0);
+        lenField(out, 3, n.toByteArray());
+        return out.toByteArray();
+    }
+
+    private static void tag(java.io.ByteArrayOutputStream o, int field, int wire) {
+        varint(o, ((long) field << 3) | wire);
+    }
+
+    /** Negative int32 values are sign-extended to 10-byte varints, as protobuf encodes them. */
+    private static void varintField(java.io.ByteArrayOutputStream o, int field, long v) {
+        tag(o, field, 0);
+        varint(o, v);
+    }
+
+    private static void lenField(java.io.ByteArrayOutputStream o, int field, byte[] b) {
+        tag(o, field, 2);
+        varint(o, b.length);
+        o.writeBytes(b);
+    }
+
+    private static void varint(java.io.ByteArrayOutputStream o, long v) {
+        while ((v & ~0x7FL) != 0) {
+            o.write((int) ((v & 0x7F) | 0x80));
+            v >>>= 7;
+        }
+        o.write((int) v);
+    }
 }

@@ -84,4 +84,15 @@ class SentencePieceModelTest {
         assertThat(v.addSpecialToken()).containsExactly(java.util.Map.entry("bos", true), java.util.Map.entry("eos", false));
         assertThat(v.chatTemplate().single()).startsWith("{{ bos_token }}");
     }
+
+    @Test
+    void writtenModelsReadBackEqual() throws Exception {
+        SentencePieceModel golden = SentencePieceModel.read(dev.requant.formats.SharedFiles.golden("hf/gemma3-tiny/tokenizer.model"));
+        SentencePieceModel again = SentencePieceModel.parse(java.nio.file.Path.of("again.model"), golden.toBytes());
+        org.assertj.core.api.Assertions.assertThat(again).isEqualTo(golden);
+        SentencePieceModel odd = new SentencePieceModel(java.util.List.of(new SentencePieceModel.Piece("<unk>", 0f, TokenType.UNKNOWN),
+                new SentencePieceModel.Piece("\u2581x", -1.5f, TokenType.NORMAL)),
+                new SentencePieceModel.TrainerSpec(2, 2, false, true, 0, -1, -1, -1), new SentencePieceModel.NormalizerSpec("identity", false, false, true));
+        org.assertj.core.api.Assertions.assertThat(SentencePieceModel.parse(java.nio.file.Path.of("odd.model"), odd.toBytes())).isEqualTo(odd);
+    }
 }

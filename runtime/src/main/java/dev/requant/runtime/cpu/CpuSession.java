@@ -1,6 +1,7 @@
 package dev.requant.runtime.cpu;
 
 import dev.requant.runtime.ActivationObserver;
+import dev.requant.runtime.MatMulOverride;
 import dev.requant.runtime.model.GemmaArch;
 import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
@@ -37,6 +38,7 @@ public final class CpuSession {
     private final float[][] vCache;
     private int position;
     private ActivationObserver observer;
+    private MatMulOverride override;
     private float[][] scoreScratch;
 
     // batch buffers, grown on demand
@@ -74,6 +76,9 @@ public final class CpuSession {
 
     /** Sets the observer of matrix-multiplication inputs (null: none). See {@link ActivationObserver}. */
     public void setObserver(ActivationObserver observer) { this.observer = observer; }
+
+    /** Sets what computes chosen dense products instead of the CPU kernels (null: none). See {@link MatMulOverride}. */
+    public void setMatMulOverride(MatMulOverride override) { this.override = override; }
 
     /** Runs the tokens and returns the logits of every one of them, row-major {@code [n x n_vocab]}. */
     public float[] logits(int[] tokens) {
@@ -156,6 +161,7 @@ public final class CpuSession {
     /** observe, then y = x·Wᵀ. */
     private void linear(WeightTensor wt, float[] in, int nRows, float[] out) {
         observe(wt.name(), in, nRows, wt.cols());
+        if (override != null && nRows > 0 && override.multiply(wt, in, nRows, out)) return;
         mm.multiply(wt, 0, in, 0, wt.cols(), nRows, out, 0, wt.rows());
     }
 

@@ -1,0 +1,165 @@
+package dev.requant.formats.nvfp4;
+
+import dev.requant.formats.FormatException;
+import dev.requant.formats.safetensors.SafetensorsCheckpoint;
+import dev.requant.formats.safetensors.SafetensorsDtype;
+import dev.requant.formats.safetensors.SafetensorsTensor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The quantized tensors of an NVFP4 checkpoint, found among its safetensors by the producers' naming (the same
+ * grouping convert_hf_to_gguf.py's _generate_nvfp4_tensors and dequant_model make):
+ * <ul>
+ *   <li>ModelOpt: {@code M.weight} (U8 {@code [out, in/2]}) with a 2-D {@code M.weight_scale} (F8_E4M3
+ *       {@code [out, in/16]}), {@code M.weight_scale_2} and {@code M.input_scale} (F32 scalars, multipliers);</li>
+ *   <li>compressed-tensors {@code nvfp4-pack-quantized}: {@code M.weight_packed}, {@code M.weight_scale},
+ *       {@code M.weight_global_scale} and {@code M.input_global_scale} (F32 {@code [1]}, divisors);</li>
+ *   <li>FP8 linears of mixed checkpoints: {@code M.weight} in F8 with a scalar or per-row {@code M.weight_scale}.</li>
+ * </ul>
+ * Every tensor consumed by such a group, and the unused KV-cache scales ({@code k_scale}, {@code v_scale}), is
+ * {@linkplain #isAuxiliary auxiliary}: it is not a model tensor of its own. Shapes and dtypes are checked here;
+ * values (NaN scales, sign bits) are left to the verifier and to the converter's checks.
+ */
+public final class Nvfp4Checkpoint {
+    private final QuantizationConfig config;
+    private final Map<String, Nvfp4Tensor> nvfp4;
+    private final Map<String, Fp8Linear> fp8;
+    private final Set<String> auxiliary;
+
+    private Nvfp4Checkpoint(QuantizationConfig config, Map<String, Nvfp4Tensor> nvfp4, Map<String, Fp8Linear> fp8, Set<String> auxiliary) {
+        this.config = config;
+        this.nvfp4 = Collections.unmodifiableMap(nvfp4);
+        this.fp8 = Collections.unmodifiableMap(fp8);
+        this.auxiliary = Collections.unmodifiableSet(auxiliary);
+    }
+
+    /** Reads the folder's quantization declaration and groups the tensors of {@code ck} (which stays open). */
+    public static Nvfp4Checkpoint scan(Path dir, SafetensorsCheckpoint ck) throws IOException {
+        return scan(ck, QuantizationConfig.read(dir));
+    }
+
+    public static Nvfp4Checkpoint scan(SafetensorsCheckpoint ck, QuantizationConfig qc) throws FormatException {
+        Map<String, Nvfp4Tensor> nv = new LinkedHashMap<>();
+        Map<String, Fp8Linear> f8 = new LinkedHashMap<>();
+        Set<String> aux = new HashSet<>();
+        boolean ct = qc.kind() == QuantizationConfig.Kind.COMPRESSED_TENSORS_NVFP4;
+        for (SafetensorsCheckpoint.Entry e : ck.entries()) {
+            String name = e.name();
+            if (name.endsWith(".k_scale") || name.endsWith(".v_scale")) {
+                aux.add(name);
+                continue;
+            }
+            String module;
+            if (name.endsWith(".weight_packed")) module = name.substring(0, name.length() - ".weight_packed".length());
+            else if (name.endsWith(".weight")) module = name.substring(0, name.length() - ".weight".length());
+            else continue;
+            Optional<SafetensorsCheckpoint.Entry> scale = ck.get(module + ".weight_scale");
+            SafetensorsTensor w = e.tensor();
+            boolean packedDtype = w.dtype() == SafetensorsDtype.U8 || w.dtype() == SafetensorsDtype.I8;
+            if (scale.isEmpty()) {
+                if (name.endsWith(".weight_packed")) throw bad(e, "is packed NVFP4 but " + module + ".weight_scale is missing");
+                if (packedDtype && qc.isNvfp4()) throw bad(e, "is " + w.dtype() + " (packed NVFP4?) but " + module + ".weight_scale is missing");
+                continue;
+            }
+            SafetensorsTensor s = scale.get().tensor();
+            if (s.rank() == 2 && packedDtype) {
+                nv.put(module + ".weight", nvfp4(ck, e, scale.get(), module, ct));
+                aux.add(scale.get().name());
+                for (String suffix : List.of(".weight_scale_2", ".input_scale", ".weight_global_scale", ".input_global_scale", ".weight_zero_point", ".weight_shape")) {
+                    if (ck.get(module + suffix).isPresent()) aux.add(module + suffix);
+                }
+            } else if (w.dtype() == SafetensorsDtype.F8_E4M3 || w.dtype() == SafetensorsDtype.F8_E5M2) {
+                f8.put(module + ".weight", fp8(e, scale.get(), module));
+                aux.add(scale.get().name());
+                if (ck.get(module + ".input_scale").isPresent()) aux.add(module + ".input_scale");
+            } else if (s.rank() == 2) {
+                throw bad(e, "has a 2-D weight_scale (NVFP4 block scales) but is " + w.dtype() + "; packed NVFP4 codes are U8");
+            }
+        }
+        return new Nvfp4Checkpoint(qc, nv, f8, aux);
+    }
+
+    private static Nvfp4Tensor nvfp4(SafetensorsCheckpoint ck, SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module, boolean ct)
+            throws FormatException {
+        SafetensorsTensor wt = w.tensor(), st = s.tensor();
+        if (wt.rank() != 2) throw bad(w, "is packed NVFP4 with shape " + Arrays.toString(wt.shape()) + "; expected [out, in/2]");
+        if (st.dtype() != SafetensorsDtype.F8_E4M3 && st.dtype() != SafetensorsDtype.U8) {
+            throw bad(s, "is " + st.dtype() + "; NVFP4 block scales are F8_E4M3");
+        }
+        long rows = wt.dim(0), cols = wt.dim(1) * 2;
+        if (st.dim(0) != rows || st.dim(1) * Nvfp4Tensor.BLOCK != cols) {
+            throw bad(s, "has shape " + Arrays.toString(st.shape()) + " but " + w.name() + " " + Arrays.toString(wt.shape())
+                    + " holds " + rows + " x " + cols + " codes, which need [" + rows + ", " + cols / Nvfp4Tensor.BLOCK + "] block scales of 16");
+        }
+        boolean divisor = ct || ck.get(module + ".weight_global_scale").isPresent();
+        GlobalScale ws = divisor ? scalar(ck, module + ".weight_global_scale", true) : scalar(ck, module + ".weight_scale_2", false);
+        GlobalScale is = divisor ? scalar(ck, module + ".input_global_scale", true) : scalar(ck, module + ".input_scale", false);
+        if (ws == null) ws = GlobalScale.ONE;
+        return new Nvfp4Tensor(module, w.name(), rows, cols, w.file().data(wt), s.file().data(st), ws, is);
+    }
+
+    private static GlobalScale scalar(SafetensorsCheckpoint ck, String name, boolean divisor) throws FormatException {
+        Optional<SafetensorsCheckpoint.Entry> e = ck.get(name);
+        if (e.isEmpty()) return null;
+        SafetensorsTensor t = e.get().tensor();
+        if (t.elementCount() != 1) throw bad(e.get(), "has " + t.elementCount() + " values; a per-tensor scale has one");
+        if (!t.dtype().isFloat()) throw bad(e.get(), "is " + t.dtype() + "; a per-tensor scale is a float");
+        float[] v = new float[1];
+        t.dtype().toFloats(e.get().file().data(t), 0, v, 0, 1);
+        return divisor ? GlobalScale.divisor(v[0]) : GlobalScale.multiplier(v[0]);
+    }
+
+    private static Fp8Linear fp8(SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module) throws FormatException {
+        SafetensorsTensor wt = w.tensor(), st = s.tensor();
+        if (wt.rank() != 2) throw bad(w, "is FP8 with shape " + Arrays.toString(wt.shape()) + "; expected [out, in]");
+        long rows = wt.dim(0);
+        long n = st.elementCount();
+        if (n != 1 && n != rows) throw bad(s, "has " + n + " values; an FP8 weight scale has 1 (per tensor) or " + rows + " (per row)");
+        if (!st.dtype().isFloat()) throw bad(s, "is " + st.dtype() + "; expected a float scale");
+        float[] v = new float[(int) n];
+        st.dtype().toFloats(s.file().data(st), 0, v, 0, (int) n);
+        return new Fp8Linear(module, w.name(), wt.dtype(), rows, wt.dim(1), w.file().data(wt), v);
+    }
+
+    private static FormatException bad(SafetensorsCheckpoint.Entry e, String problem) {
+        return new FormatException(e.file().path(), "tensor '" + e.name() + "' " + problem);
+    }
+
+    public QuantizationConfig config() { return config; }
+
+    /** The NVFP4 tensors by canonical weight name ({@code <module>.weight}), in checkpoint order. */
+    public Map<String, Nvfp4Tensor> nvfp4() { return nvfp4; }
+
+    public Map<String, Fp8Linear> fp8() { return fp8; }
+
+    /** The NVFP4 tensor stored under {@code storedName} ({@code M.weight} or {@code M.weight_packed}). */
+    public Optional<Nvfp4Tensor> nvfp4(String storedName) {
+        return Optional.ofNullable(nvfp4.get(canonicalWeightName(storedName)));
+    }
+
+    public Optional<Fp8Linear> fp8(String storedName) {
+        return Optional.ofNullable(fp8.get(storedName));
+    }
+
+    /** Scales and other tensors that belong to a quantized weight (or are unused KV-cache scales). */
+    public boolean isAuxiliary(String storedName) { return auxiliary.contains(storedName); }
+
+    public Collection<String> auxiliaryNames() { return auxiliary; }
+
+    public boolean isEmpty() { return nvfp4.isEmpty() && fp8.isEmpty(); }
+
+    /** compressed-tensors' {@code M.weight_packed} as the model's {@code M.weight}. */
+    public static String canonicalWeightName(String stored) {
+        return stored.endsWith(".weight_packed") ? stored.substring(0, stored.length() - "_packed".length()) : stored;
+    }
+}

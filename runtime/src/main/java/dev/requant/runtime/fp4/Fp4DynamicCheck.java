@@ -1,0 +1,196 @@
+package dev.requant.runtime.fp4;
+
+import dev.requant.formats.FormatException;
+import dev.requant.formats.model.ModelSource;
+import dev.requant.runtime.cpu.CpuModel;
+import dev.requant.runtime.cpu.CpuSession;
+import dev.requant.runtime.cpu.CpuThreads;
+import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.runtime.model.GemmaWeights;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The dynamic half of {@code verify-fp4}: the NVFP4 model run on text in several ways, its logits compared with a
+ * reference's at every position of every chunk (each chunk from an empty cache, BOS first):
+ * <ul>
+ *   <li>W4A16: the dequantized NVFP4 weights with float activations (what llama.cpp and Marlin compute);</li>
+ *   <li>W4A4: every product with an NVFP4 weight takes NVFP4-quantized activations ({@link W4a4MatMul}), on each
+ *       {@link Fp4Gemm} given: the CPU emulation, the CUDA emulation, cuBLASLt's native FP4 GEMM; an engine that
+ *       cannot run here comes with the reason and is reported as not run.</li>
+ * </ul>
+ * The reference is the BF16 model when one is given, else W4A16 (then W4A4 is measured against W4A16). Per path: mean
+ * KL-divergence (nats per position, reference first), same top token, largest |Δlogit|, non-finite logits. The GPU
+ * emulation must reproduce the CPU emulation's logits exactly: same quantization, same float32 operations.
+ */
+public final class Fp4DynamicCheck {
+    /** A W4A4 engine to try, or the reason it cannot run here. */
+    public record Engine(String name, Fp4Gemm gemm, String notRunReason) {
+        public static Engine of(String name, Fp4Gemm gemm) { return new Engine(name, gemm, null); }
+
+        public static Engine notRun(String name, String reason) { return new Engine(name, null, reason); }
+    }
+
+    /**
+     * @param maxKldW4a16 mean KLD limit of W4A16 against the BF16 reference (nats)
+     * @param maxKldW4a4 mean KLD limit of a W4A4 path against the reference
+     * @param maxEmulationDelta largest |Δlogit| allowed between the GPU and the CPU emulation (0: bit-identical)
+     */
+    public record Thresholds(double maxKldW4a16, double maxKldW4a4, double maxEmulationDelta) {
+        public static final Thresholds DEFAULT = new Thresholds(0.10, 0.25, 0.0);
+    }
+
+    public record PathResult(String name, boolean ran, String engine, String notRunReason, double meanKld, double sameTop,
+            double maxAbsDeltaLogit, long nonFinite, long positions, long staticScaleCalls, long dynamicScaleCalls, boolean isReference) {}
+
+    public record Result(String reference, int chunks, int positions, List<PathResult> paths, Double emulationAgreement, Thresholds thresholds) {
+        /** Problems that fail the check, as sentences. */
+        public List<String> failures() {
+            List<String> f = new ArrayList<>();
+            for (PathResult p : paths) {
+                if (!p.ran() || p.isReference()) continue;
+                if (p.nonFinite() > 0) f.add(p.name() + ": " + p.nonFinite() + " non-finite logits");
+                double lim = p.name().startsWith("W4A16") ? thresholds.maxKldW4a16() : thresholds.maxKldW4a4();
+                if (!(p.meanKld() <= lim)) f.add(String.format("%s: mean KLD %.4g above %.3g", p.name(), p.meanKld(), lim));
+            }
+            if (emulationAgreement != null && !(emulationAgreement <= thresholds.maxEmulationDelta())) {
+                f.add(String.format("GPU emulation differs from the CPU emulation by up to %.4g in a logit (limit %s)", emulationAgreement, thresholds.maxEmulationDelta()));
+            }
+            return f;
+        }
+    }
+
+    /** Called after each chunk of each path. */
+    public interface Progress {
+        void chunk(String path, int chunk, int chunks);
+    }
+
+    private Fp4DynamicCheck() {}
+
+    public static Result run(ModelSource model, ModelSource reference, int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines,
+            CpuThreads threads, Thresholds th, Progress progress) throws FormatException {
+        GemmaConfig mc = GemmaConfig.of(model);
+        CpuModel m = new CpuModel(mc, GemmaWeights.load(model, mc), threads, false, true);
+        CpuModel ref = null;
+        if (reference != null) {
+            GemmaConfig rc = GemmaConfig.of(reference);
+            if (rc.nVocab() != mc.nVocab()) throw new FormatException(reference.path(), "has " + rc.nVocab() + " tokens, the model " + mc.nVocab());
+            ref = new CpuModel(rc, GemmaWeights.load(reference, rc), threads, false, true);
+        }
+        int nv = mc.nVocab();
+        int chunks = Math.min(maxChunks <= 0 ? Integer.MAX_VALUE : maxChunks, tokens.length / nCtx);
+        if (chunks < 1) throw new IllegalArgumentException(tokens.length + " tokens make no chunk of " + nCtx);
+        List<Acc> accs = new ArrayList<>();
+        Acc w4a16 = new Acc("W4A16 (dequantized weights, float activations)", "CPU", ref == null);
+        accs.add(w4a16);
+        List<Acc> w4a4 = new ArrayList<>();
+        for (Engine e : engines) {
+            Acc a = e.gemm() == null ? new Acc("W4A4 " + e.name(), null, false) : new Acc("W4A4 " + e.name(), e.gemm().description(), false);
+            a.notRun = e.notRunReason();
+            w4a4.add(a);
+            accs.add(a);
+        }
+        List<W4a4MatMul> overrides = new ArrayList<>();
+        for (Engine e : engines) overrides.add(e.gemm() == null ? null : new W4a4MatMul(model, e.gemm()));
+        double agreement = Double.NaN;
+        boolean compareEmulations = engines.size() >= 2 && engines.get(0).gemm() != null && engines.get(1).gemm() != null;
+        int[] chunk = new int[nCtx];
+        for (int c = 0; c < chunks; c++) {
+            System.arraycopy(tokens, c * nCtx, chunk, 0, nCtx);
+            if (bos >= 0) chunk[0] = bos;
+            float[] refLogits = ref != null ? run(ref, chunk, null) : null;
+            float[] q = run(m, chunk, null);
+            progress.chunk(w4a16.name, c, chunks);
+            if (refLogits == null) refLogits = q;
+            else w4a16.add(refLogits, q, nCtx, nv);
+            float[] first = null;
+            for (int i = 0; i < engines.size(); i++) {
+                if (overrides.get(i) == null) continue;
+                float[] l = run(m, chunk, overrides.get(i));
+                progress.chunk(w4a4.get(i).name, c, chunks);
+                w4a4.get(i).add(refLogits, l, nCtx, nv);
+                if (i == 0) first = l;
+                else if (i == 1 && compareEmulations) {
+                    double d = 0;
+                    for (int k = 0; k < l.length; k++) d = Math.max(d, Math.abs((double) l[k] - first[k]));
+                    agreement = Double.isNaN(agreement) ? d : Math.max(agreement, d);
+                }
+            }
+        }
+        for (int i = 0; i < engines.size(); i++) {
+            if (overrides.get(i) != null) {
+                w4a4.get(i).staticCalls = overrides.get(i).staticCalls();
+                w4a4.get(i).dynamicCalls = overrides.get(i).dynamicCalls();
+            }
+        }
+        List<PathResult> out = new ArrayList<>();
+        for (Acc a : accs) out.add(a.result());
+        return new Result(reference == null ? "W4A16 (no --reference)" : reference.path().toString(), chunks, chunks * nCtx, out,
+                compareEmulations ? agreement : null, th);
+    }
+
+    private static float[] run(CpuModel model, int[] tokens, W4a4MatMul override) {
+        CpuSession s = model.newSession(tokens.length);
+        s.setMatMulOverride(override);
+        return s.logits(tokens);
+    }
+
+    /** Running statistics of one path against the reference. */
+    private static final class Acc {
+        final String name, engine;
+        final boolean isReference;
+        String notRun;
+        double kld;
+        long same, positions, nonFinite, staticCalls, dynamicCalls;
+        double maxDelta;
+
+        Acc(String name, String engine, boolean isReference) {
+            this.name = name;
+            this.engine = engine;
+            this.isReference = isReference;
+        }
+
+        void add(float[] ref, float[] q, int n, int nv) {
+            for (int t = 0; t < n; t++) {
+                int o = t * nv;
+                boolean finite = true;
+                for (int i = 0; i < nv; i++) {
+                    if (!Float.isFinite(q[o + i])) {
+                        nonFinite++;
+                        finite = false;
+                    } else {
+                        maxDelta = Math.max(maxDelta, Math.abs((double) q[o + i] - ref[o + i]));
+                    }
+                }
+                positions++;
+                if (!finite) continue;
+                double lr = logSumExp(ref, o, nv), lq = logSumExp(q, o, nv);
+                double k = 0;
+                int ar = 0, aq = 0;
+                for (int i = 0; i < nv; i++) {
+                    double pr = ref[o + i] - lr;
+                    k += Math.exp(pr) * (pr - (q[o + i] - lq));
+                    if (ref[o + i] > ref[o + ar]) ar = i;
+                    if (q[o + i] > q[o + aq]) aq = i;
+                }
+                kld += k;
+                if (ar == aq) same++;
+            }
+        }
+
+        static double logSumExp(float[] x, int o, int n) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < n; i++) max = Math.max(max, x[o + i]);
+            double s = 0;
+            for (int i = 0; i < n; i++) s += Math.exp(x[o + i] - max);
+            return max + Math.log(s);
+        }
+
+        PathResult result() {
+            boolean ran = notRun == null && engine != null;
+            long finitePositions = positions;
+            return new PathResult(name, ran, engine, notRun, positions > 0 ? kld / Math.max(1, finitePositions) : Double.NaN,
+                    positions > 0 ? (double) same / positions : Double.NaN, maxDelta, nonFinite, positions, staticCalls, dynamicCalls, isReference);
+        }
+    }
+}
