@@ -2,6 +2,7 @@ package dev.requant.runtime.imatrix;
 
 import dev.requant.cuda.ComputeDevice;
 import dev.requant.cuda.CudaDevice;
+import dev.requant.cuda.CudaException;
 import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
@@ -23,8 +24,8 @@ public final class ImatrixBackends {
      *
      * @param acc the starting state the backend adds to (empty, or a resumed file)
      * @param gpuInputs how the GPU pass feeds its bf16 GEMMs (see {@link CudaImatrixBackend.GemmInputs})
-     * @throws CudaUnavailableException for {@code --device cuda} without a usable GPU, or a model the GPU pass does
-     *     not run, with a one-line reason
+     * @throws CudaUnavailableException for {@code --device cuda} without a usable GPU, a model the GPU pass does not
+     *     run, or one that does not fit in GPU memory, with a one-line reason
      */
     public static ImatrixBackend open(ComputeDevice device, ModelSource src, ImatrixAccumulator acc, ImatrixSettings s,
                                       int threads, CudaImatrixBackend.GemmInputs gpuInputs, Consumer<String> log)
@@ -35,7 +36,8 @@ public final class ImatrixBackends {
         if (gpu != null) {
             try {
                 return CudaImatrixBackend.open(gpu, c, w, acc, s.processOutput(), s.nCtx(), s.nSeq(), gpuInputs, log);
-            } catch (UnsupportedOperationException | CudaUnavailableException e) {
+            } catch (UnsupportedOperationException | CudaUnavailableException | CudaException e) {
+                // a model the GPU pass does not run, no NVRTC/cuBLAS, or too little GPU memory for the weights
                 gpu.close();
                 if (device == ComputeDevice.CUDA) {
                     throw e instanceof CudaUnavailableException cu ? cu : new CudaUnavailableException(e.getMessage());
