@@ -30,7 +30,7 @@ public final class Cublas implements AutoCloseable {
     private final MemorySegment handle;
     private final int version;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment one, zero;
+    private final MemorySegment one, zero, alpha;
 
     private Cublas(NativeLibrary lib) throws CudaUnavailableException {
         library = lib.name();
@@ -61,6 +61,7 @@ public final class Cublas implements AutoCloseable {
         }
         one = arena.allocateFrom(JAVA_FLOAT, 1f);
         zero = arena.allocateFrom(JAVA_FLOAT, 0f);
+        alpha = arena.allocate(JAVA_FLOAT);
     }
 
     /** Loads cuBLAS (and its cuBLASLt first, from the same search) and creates a handle in the current context. */
@@ -115,9 +116,19 @@ public final class Cublas implements AutoCloseable {
     /** {@link #gemm} over {@code batch} matrices at fixed element strides. */
     void gemmBatched(boolean transA, boolean transB, int m, int n, int k, long a, int aType, int lda, long strideA,
                      long b, int bType, int ldb, long strideB, long c, int cType, int ldc, long strideC, int batch) {
+        gemmBatched(transA, transB, m, n, k, 1f, a, aType, lda, strideA, b, bType, ldb, strideB, c, cType, ldc, strideC, batch);
+    }
+
+    /**
+     * {@link #gemm} over {@code batch} matrices at fixed element strides, {@code C = alpha·op(A)·op(B)}. alpha is read
+     * from host memory during the call (CUBLAS_POINTER_MODE_HOST), so one reused cell suffices.
+     */
+    void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long a, int aType, int lda,
+                     long strideA, long b, int bType, int ldb, long strideB, long c, int cType, int ldc, long strideC, int batch) {
+        alpha.set(JAVA_FLOAT, 0, alphaValue);
         try {
             int rc = (int) gemmStridedBatchedEx.invokeExact(handle, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    transB ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, one, a, aType, lda, strideA, b, bType, ldb, strideB,
+                    transB ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, alpha, a, aType, lda, strideA, b, bType, ldb, strideB,
                     zero, c, cType, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             check(rc, "cublasGemmStridedBatchedEx(m=" + m + ", n=" + n + ", k=" + k + ", batch=" + batch + ")");
         } catch (RuntimeException e) {

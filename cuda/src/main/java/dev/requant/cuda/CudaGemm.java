@@ -18,9 +18,14 @@ public final class CudaGemm implements AutoCloseable {
 
     /** bf16 · bf16 → float32. */
     public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        bf16(x, w, y, m, n, k, false);
+    }
+
+    /** bf16 · bf16 → float32, added to {@code y} when {@code accumulate} (the second GEMM of a hi/lo input split). */
+    public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k, boolean accumulate) {
         check(x, w, y, m, n, k, 2, 4);
         cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_16BF, k, x.address(), Cublas.CUDA_R_16BF, k,
-                false, y.address(), Cublas.CUDA_R_32F, n);
+                accumulate, y.address(), Cublas.CUDA_R_32F, n);
     }
 
     /** bf16 · bf16 → bf16 (float32 accumulation, one rounding at the end). */
@@ -35,6 +40,31 @@ public final class CudaGemm implements AutoCloseable {
         check(x, w, y, m, n, k, 4, 4);
         cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_32F, k, x.address(), Cublas.CUDA_R_32F, k,
                 false, y.address(), Cublas.CUDA_R_32F, n);
+    }
+
+    /**
+     * Row-major batched {@code C_i[m×n] = alpha · A_i[m×k] · B_i[n×k]ᵀ} for {@code i < batch}, f16 inputs, float32
+     * output; strides in elements between consecutive matrices (attention scores: Q · Kᵀ per head group).
+     */
+    public void f16BatchedABt(DeviceBuffer a, long strideA, DeviceBuffer b, long strideB, DeviceBuffer c, long strideC,
+                              int m, int n, int k, float alpha, int batch) {
+        a.require(strideA * (batch - 1) + (long) m * k, 2, "A");
+        b.require(strideB * (batch - 1) + (long) n * k, 2, "B");
+        c.require(strideC * (batch - 1) + (long) m * n, 4, "C");
+        cublas.gemmBatched(true, false, n, m, k, alpha, b.address(), Cublas.CUDA_R_16F, k, strideB,
+                a.address(), Cublas.CUDA_R_16F, k, strideA, c.address(), Cublas.CUDA_R_32F, n, strideC, batch);
+    }
+
+    /**
+     * Row-major batched {@code C_i[m×n] = A_i[m×k] · B_i[k×n]}, f16 inputs, float32 output (attention: P · V).
+     */
+    public void f16BatchedAB(DeviceBuffer a, long strideA, DeviceBuffer b, long strideB, DeviceBuffer c, long strideC,
+                             int m, int n, int k, int batch) {
+        a.require(strideA * (batch - 1) + (long) m * k, 2, "A");
+        b.require(strideB * (batch - 1) + (long) k * n, 2, "B");
+        c.require(strideC * (batch - 1) + (long) m * n, 4, "C");
+        cublas.gemmBatched(false, false, n, m, k, 1f, b.address(), Cublas.CUDA_R_16F, n, strideB,
+                a.address(), Cublas.CUDA_R_16F, k, strideA, c.address(), Cublas.CUDA_R_32F, n, strideC, batch);
     }
 
     private static void check(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k, int inBytes, int outBytes) {

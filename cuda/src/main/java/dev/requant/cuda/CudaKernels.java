@@ -18,7 +18,10 @@ public final class CudaKernels implements AutoCloseable {
     private final CudaModule module;
     private final KernelArgs args = new KernelArgs();
     private final CudaKernel imatrixDense, imatrixExperts, rmsNorm, rope, attention, gelu, getRows, dequantize, toBf16,
-            add, scale, softcap;
+            add, scale, softcap, rmsNormFused, qkvPrep, softmaxCausal, attnGather, geglu, pleCombine, imatrixPartial,
+            imatrixReduce, toBf16Split;
+    /** Rows per segment of {@link #imatrixRows} (IMX_SEG in kernels.cu). */
+    public static final int IMATRIX_SEGMENT_ROWS = 64;
 
     private CudaKernels(CudaModule module) {
         this.module = module;
@@ -34,6 +37,15 @@ public final class CudaKernels implements AutoCloseable {
         add = module.kernel("add_f32");
         scale = module.kernel("scale_f32");
         softcap = module.kernel("softcap_f32");
+        rmsNormFused = module.kernel("rms_norm_fused");
+        qkvPrep = module.kernel("qkv_prep");
+        softmaxCausal = module.kernel("softmax_causal");
+        attnGather = module.kernel("attn_gather");
+        geglu = module.kernel("geglu");
+        pleCombine = module.kernel("ple_combine");
+        imatrixPartial = module.kernel("imatrix_partial");
+        imatrixReduce = module.kernel("imatrix_reduce");
+        toBf16Split = module.kernel("f32_to_bf16_split");
     }
 
     /** Compiles (or takes from the default cache) and loads the kernels for {@code device}. */
@@ -170,6 +182,126 @@ public final class CudaKernels implements AutoCloseable {
     public synchronized void softcap(CudaStream s, DeviceBuffer y, float cap, long n) {
         args.reset().ptr(y).f32(cap).i64(n);
         softcap.launch(blocks(n, BLOCK), 1, 1, BLOCK, 0, s, args);
+    }
+
+    // ---------------------------------------------------------------- the batched forward pass (runtime/cuda)
+
+    /** Float scratch {@link #imatrixRows} needs for {@code rows} rows of up to {@code cols} columns. */
+    public static long imatrixScratchFloats(int rows, int cols) {
+        return (long) Math.max(1, (rows + IMATRIX_SEGMENT_ROWS - 1) / IMATRIX_SEGMENT_ROWS) * cols;
+    }
+
+    /**
+     * {@code sums[j] += Σ_r x[r][j]²} over {@code rows} rows, spread over the GPU in segments of
+     * {@link #IMATRIX_SEGMENT_ROWS} rows (partial sums in {@code scratch}, then added in segment order). Float
+     * rounding differs from llama-imatrix's row-by-row order ({@link #imatrixDense} keeps that order).
+     *
+     * @param firstBad one int, lowered to the first column whose sum is not finite
+     */
+    public synchronized void imatrixRows(CudaStream s, DeviceBuffer x, long rowStride, int rows, int cols,
+                                         DeviceBuffer scratch, DeviceBuffer sums, DeviceBuffer firstBad) {
+        if (rows <= 0) return;
+        int segments = (rows + IMATRIX_SEGMENT_ROWS - 1) / IMATRIX_SEGMENT_ROWS;
+        scratch.require((long) segments * cols, 4, "imatrix scratch");
+        sums.require(cols, 4, "imatrix sums");
+        args.reset().ptr(x).i64(rowStride).i32(rows).i32(cols).ptr(scratch);
+        imatrixPartial.launch(blocks(cols, 128), segments, 1, 128, 0, s, args);
+        args.reset().ptr(scratch).i32(segments).i32(cols).ptr(sums).ptr(firstBad);
+        imatrixReduce.launch(blocks(cols, 128), 1, 1, 128, 0, s, args);
+    }
+
+    /**
+     * Per row of {@code n}: {@code v = rmsnorm(x) * w} ({@code w} may be null); {@code y = v}, or {@code y += v} with
+     * {@code accumulate}; {@code yb} (may be null) receives v as bf16 and {@code yl} (may be null) the bf16 of
+     * {@code v - yb}, the low half of a two-GEMM split. {@code y} may be null when only the bf16 rows are wanted.
+     */
+    public synchronized void rmsNormFused(CudaStream s, DeviceBuffer x, long xStride, DeviceBuffer w, DeviceBuffer y,
+                                          long yStride, DeviceBuffer yb, DeviceBuffer yl, long ybStride, int rows, int n,
+                                          float eps, boolean accumulate) {
+        if (rows <= 0) return;
+        args.reset().ptr(x).i64(xStride).ptr(w).ptr(y).i64(yStride).ptr(yb).ptr(yl).i64(ybStride).i32(n).f32(eps)
+                .i32(accumulate ? 1 : 0);
+        rmsNormFused.launch(rows, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /** The shape of one layer's {@link #qkvPrep} call. */
+    public record QkvShape(int tokens, int seqLen, int heads, int kvHeads, int headDim, int nRot, long ld, int qOffset,
+                           int kOffset, int vOffset, boolean vNorm, float eps) {
+        public QkvShape {
+            if (nRot % 2 != 0 || nRot > headDim) throw new IllegalArgumentException("n_rot " + nRot + " for head_dim " + headDim);
+            if (tokens % seqLen != 0) throw new IllegalArgumentException(tokens + " tokens are not whole sequences of " + seqLen);
+        }
+    }
+
+    /**
+     * Q/K/V of a fused projection into head-major f16 ({@code q: [seq][head][pos][dim]}, {@code k, v:
+     * [seq][kvHead][pos][dim]}): q and k RMS-normalized with their weights and NEOX-rotated with the angles of
+     * {@code ropeCos/ropeSin} ({@code [pos][nRot/2]} floats), v normalized without weight when {@code vNorm}.
+     * {@code kvHeads == 0}: Q only (a KV-shared layer).
+     */
+    public synchronized void qkvPrep(CudaStream s, QkvShape q, DeviceBuffer qkv, DeviceBuffer qNorm, DeviceBuffer kNorm,
+                                     DeviceBuffer ropeCos, DeviceBuffer ropeSin, DeviceBuffer qh, DeviceBuffer kh, DeviceBuffer vh) {
+        ropeCos.require((long) q.seqLen() * (q.nRot() / 2), 4, "rope cos table");
+        ropeSin.require((long) q.seqLen() * (q.nRot() / 2), 4, "rope sin table");
+        args.reset().ptr(qkv).i64(q.ld()).i32(q.qOffset()).i32(q.kOffset()).i32(q.vOffset()).ptr(qNorm).ptr(kNorm)
+                .i32(q.vNorm() ? 1 : 0).i32(q.heads()).i32(q.kvHeads()).i32(q.headDim()).i32(q.nRot()).i32(q.seqLen())
+                .ptr(ropeCos).ptr(ropeSin).f32(q.eps()).ptr(qh).ptr(kh).ptr(vh);
+        qkvPrep.launch(q.tokens(), q.heads() + 2 * q.kvHeads(), 1, 128, 4 * q.headDim(), s, args);
+    }
+
+    /**
+     * Causal softmax of {@code batches} blocks of {@code rows x n} f32 scores into f16 probabilities; row r of a block
+     * is the query at position {@code r % n}; {@code window > 0} limits it to the last {@code window} keys.
+     */
+    public synchronized void softmaxCausal(CudaStream s, DeviceBuffer scores, DeviceBuffer probs, int rows, int n,
+                                           int window, int batches) {
+        scores.require((long) rows * n * batches, 4, "scores");
+        probs.require((long) rows * n * batches, 2, "probabilities");
+        args.reset().ptr(scores).ptr(probs).i32(rows).i32(n).i32(window);
+        softmaxCausal.launch(rows, batches, 1, 128, 0, s, args);
+    }
+
+    /**
+     * Head-major {@code o[seq][head][pos][dim]} to token-major f32 {@code y[token][head*dim]} and its bf16 split
+     * {@code yb}/{@code yl} ({@code yl} may be null).
+     */
+    public synchronized void attnGather(CudaStream s, DeviceBuffer o, DeviceBuffer y, DeviceBuffer yb, DeviceBuffer yl,
+                                        int tokens, int heads, int headDim, int seqLen) {
+        long n = (long) tokens * heads * headDim;
+        y.require(n, 4, "attention rows");
+        yb.require(n, 2, "attention rows bf16");
+        args.reset().ptr(o).ptr(y).ptr(yb).ptr(yl).i32(heads).i32(headDim).i32(seqLen);
+        attnGather.launch(tokens, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /**
+     * {@code out = gelu_tanh(gate) * up} ({@code up} null: gelu alone) per row, also as the bf16 split
+     * {@code outb}/{@code outl} ({@code outl} may be null; both with row stride {@code outbStride}).
+     */
+    public synchronized void geglu(CudaStream s, DeviceBuffer gate, long gateStride, DeviceBuffer up, long upStride,
+                                   DeviceBuffer out, long outStride, DeviceBuffer outb, DeviceBuffer outl, long outbStride,
+                                   int rows, int cols) {
+        if (rows <= 0) return;
+        args.reset().ptr(gate).i64(gateStride).ptr(up).i64(upStride).ptr(out).i64(outStride).ptr(outb).ptr(outl)
+                .i64(outbStride).i32(cols);
+        geglu.launch(rows, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /** float32 to a bf16 split: {@code hi = bf16(x)}, {@code lo = bf16(x - hi)} ({@code lo} may be null). */
+    public synchronized void f32ToBf16Split(CudaStream s, DeviceBuffer x, DeviceBuffer hi, DeviceBuffer lo, long n) {
+        hi.require(n, 2, "bf16 output");
+        args.reset().ptr(x).ptr(hi).ptr(lo).i64(n);
+        toBf16Split.launch(blocks(n, BLOCK), 1, 1, BLOCK, 0, s, args);
+    }
+
+    /**
+     * Gemma 4 per-layer inputs: for each token and layer, {@code ple = (rmsnorm(proj * projScale) * w + ple) * inScale}
+     * over the layer's {@code pd} columns; rows of {@code stride} floats hold {@code layers * pd}.
+     */
+    public synchronized void pleCombine(CudaStream s, DeviceBuffer proj, DeviceBuffer ple, long stride, int tokens,
+                                        int layers, int pd, DeviceBuffer w, float projScale, float inScale, float eps) {
+        args.reset().ptr(proj).ptr(ple).i64(stride).i32(pd).ptr(w).f32(projScale).f32(inScale).f32(eps);
+        pleCombine.launch(tokens, layers, 1, 128, 4 * pd, s, args);
     }
 
     @Override

@@ -25,6 +25,12 @@
  * g  = gemm(y, [Wgate|Wup]); geluTanhMul(g) -> observe("blk.i.ffn_down.weight", g)
  * h += rmsNorm(gemm(g, Wdown), post_ffw_norm)
  * </pre>
+ * {@code dev.requant.runtime.cuda.CudaImatrixBackend} is this plan built, with these changes: Q|K|V and gate|up run as
+ * one fused GEMM each; the Q/K/V norm, RoPE (host tables) and the move into head-major f16 are one kernel
+ * ({@code qkvPrep}); attention is two cuBLAS strided-batched f16 GEMMs around {@code softmaxCausal}; the fused norms
+ * and GEGLU also write the bf16 GEMM input, by default as a hi/lo split run through two GEMMs; the sums are
+ * accumulated with {@code imatrixRows} (two passes over row segments, all SMs busy) instead of the one-thread-per-column
+ * {@code imatrixDense}.
  * The imatrix sums live in the workspace for the whole run; {@code imatrixDense} adds each observed activation to
  * them in llama-imatrix's order (bit-identical to {@code ImatrixAccumulator.addDense} for the same activations), the
  * host adds the row counts, and the sums are copied back into the accumulator only to save a file.

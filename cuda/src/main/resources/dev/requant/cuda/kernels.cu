@@ -31,6 +31,13 @@ __device__ __forceinline__ float f16_to_f32(f16_t h) {
     return f;
 }
 
+// Round to nearest even (the f16 attention operands, as llama.cpp's F16 KV cache holds K and V).
+__device__ __forceinline__ f16_t f32_to_f16(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+
 // Macros and helpers of math.h spelled out, so the file needs no header under NVRTC.
 #define NEG_INF __int_as_float(0xff800000)
 __device__ __forceinline__ bool finite_f32(float x) { return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u; }
@@ -58,6 +65,17 @@ __device__ __forceinline__ float block_sum(float v, float * scratch) {
     __syncthreads();
     v = lane < nwarps ? scratch[lane] : 0.0f;
     return warp_sum(v);
+}
+
+// Max over a block of at most 1024 threads; every thread gets the result. `scratch` holds 32 floats.
+__device__ __forceinline__ float block_max(float v, float * scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < nwarps ? scratch[lane] : NEG_INF;
+    return warp_max(v);
 }
 
 // One element of a GGML row: F32, F16, BF16, Q8_0 (d f16 + 32 int8, x = q*d) or Q4_0 (d f16 + 16 bytes of nibbles,
@@ -316,4 +334,231 @@ extern "C" __global__ void scale_f32(float * y, float s, long long n) {
 extern "C" __global__ void softcap_f32(float * y, float cap, long long n) {
     const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (j < n) y[j] = cap * tanhf(y[j] / cap);
+}
+
+// ================================================================================================= forward pass
+// Kernels of the batched Gemma forward pass that importance-matrix collection runs (runtime/cuda): fused norms that
+// also write the bf16 GEMM input, Q/K/V preparation into the head-major f16 layout the attention GEMMs read, the
+// causal softmax between those GEMMs, and a two-pass imatrix accumulation that spreads rows over the whole GPU.
+
+// A GEMM input as bf16: hi = bf16(v) and, when lo is given, lo = bf16(v - hi), so that W·hi + W·lo carries v to
+// about 2^-16 instead of bf16's 2^-9 (two bf16 GEMMs instead of float32 ones).
+__device__ __forceinline__ void store_bf16_split(float v, bf16_t * hi, bf16_t * lo, long long i) {
+    const bf16_t h = f32_to_bf16(v);
+    hi[i] = h;
+    if (lo) lo[i] = f32_to_bf16(v - bf16_to_f32(h));
+}
+
+// y = rmsnorm(x) * w per row of n (w may be null), as (x * scale) * w like ggml's rms_norm + mul. With accumulate,
+// y += that (the residual add after Gemma's post-norms); otherwise y = that. yb, when given, receives the bf16 of the
+// normalized row (the next GEMM's input), and yl (may be null) the bf16 of what yb misses (store_bf16_split). y may be
+// null (bf16 only). One block per row.
+extern "C" __global__ void rms_norm_fused(const float * __restrict__ x, long long x_stride, const float * __restrict__ w,
+                                          float * y, long long y_stride, bf16_t * __restrict__ yb, bf16_t * __restrict__ yl,
+                                          long long yb_stride, int n, float eps, int accumulate) {
+    __shared__ float scratch[32];
+    const float * xr = x + (long long) blockIdx.x * x_stride;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += xr[i] * xr[i];
+    s = block_sum(s, scratch);
+    const float scale = 1.0f / sqrtf(s / (float) n + eps);
+    float * yr = y ? y + (long long) blockIdx.x * y_stride : nullptr;
+    bf16_t * ybr = yb ? yb + (long long) blockIdx.x * yb_stride : nullptr;
+    bf16_t * ylr = yl ? yl + (long long) blockIdx.x * yb_stride : nullptr;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = xr[i] * scale;
+        if (w) v = v * w[i];
+        if (yr) yr[i] = accumulate ? yr[i] + v : v;
+        if (ybr) store_bf16_split(v, ybr, ylr, i);
+    }
+}
+
+// Q, K and V of one layer from the fused projection qkv[token][ld] (Q at column q_off, K at k_off, V at v_off; a
+// k_eq_v layer passes v_off = k_off) into head-major f16 tensors: Q as [seq][head][pos][head_dim], K and V as
+// [seq][kv_head][pos][head_dim], where token t is position t % seq_len of sequence t / seq_len. Q and K heads are
+// RMS-normalized with their weights and rotated (NEOX: pair i < n_rot/2 of position p by the angle whose cosine and
+// sine are rope_cos/rope_sin[p * n_rot/2 + i], a table made on the host like the CPU's Rope); V heads are normalized
+// without weight when v_norm (Gemma 4) and copied otherwise.
+// Grid: (tokens, n_head + 2 * n_kv) blocks (n_head alone when n_kv == 0: a KV-shared layer); dynamic shared memory
+// head_dim floats.
+extern "C" __global__ void qkv_prep(const float * __restrict__ qkv, long long ld, int q_off, int k_off, int v_off,
+                                    const float * __restrict__ q_norm, const float * __restrict__ k_norm, int v_norm,
+                                    int n_head, int n_kv, int head_dim, int n_rot, int seq_len,
+                                    const float * __restrict__ rope_cos, const float * __restrict__ rope_sin, float eps,
+                                    f16_t * __restrict__ qh, f16_t * __restrict__ kh, f16_t * __restrict__ vh) {
+    extern __shared__ float buf[];
+    __shared__ float scratch[32];
+    const int t = blockIdx.x, slot = blockIdx.y;
+    const int seq = t / seq_len, p = t % seq_len;
+    const float * src;
+    const float * w;
+    f16_t * dst;
+    bool norm = true, rope = true;
+    if (slot < n_head) {
+        src = qkv + (long long) t * ld + q_off + (long long) slot * head_dim;
+        w = q_norm;
+        dst = qh + (((long long) seq * n_head + slot) * seq_len + p) * head_dim;
+    } else if (slot < n_head + n_kv) {
+        const int h = slot - n_head;
+        src = qkv + (long long) t * ld + k_off + (long long) h * head_dim;
+        w = k_norm;
+        dst = kh + (((long long) seq * n_kv + h) * seq_len + p) * head_dim;
+    } else {
+        const int h = slot - n_head - n_kv;
+        src = qkv + (long long) t * ld + v_off + (long long) h * head_dim;
+        w = nullptr;
+        norm = v_norm != 0;
+        rope = false;
+        dst = vh + (((long long) seq * n_kv + h) * seq_len + p) * head_dim;
+    }
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+        const float v = src[i];
+        buf[i] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, scratch); // also a barrier for buf
+    if (norm) {
+        const float scale = 1.0f / sqrtf(ss / (float) head_dim + eps);
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+            float v = buf[i] * scale;
+            if (w) v = v * w[i];
+            buf[i] = v;
+        }
+    }
+    __syncthreads();
+    const int half = n_rot / 2;
+    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+        if (rope && i < half) {
+            const float cs = rope_cos[(long long) p * half + i], sn = rope_sin[(long long) p * half + i];
+            const float x0 = buf[i], x1 = buf[i + half];
+            dst[i] = f32_to_f16(x0 * cs - x1 * sn);
+            dst[i + half] = f32_to_f16(x0 * sn + x1 * cs);
+        } else if (!rope || i >= n_rot) {
+            dst[i] = f32_to_f16(buf[i]);
+        }
+    }
+}
+
+// Masked softmax of attention scores into f16 probabilities. s and p hold `batches` blocks of `rows` rows of n
+// scores (row-major, block stride rows * n); row r of a block is the query at position r % n (a GQA group's query
+// heads are stacked). It sees keys k <= pos, and with window > 0 only pos - k < window (llama_hparams::is_masked_swa);
+// masked entries get probability 0. Grid: (rows, batches).
+extern "C" __global__ void softmax_causal(const float * __restrict__ s, f16_t * __restrict__ p, int rows, int n,
+                                          int window) {
+    __shared__ float scratch[32];
+    const long long row = (long long) blockIdx.y * rows + blockIdx.x;
+    const float * sr = s + row * n;
+    f16_t * pr = p + row * n;
+    const int pos = blockIdx.x % n;
+    const int lo = window > 0 ? imax(0, pos - window + 1) : 0;
+    float m = NEG_INF;
+    for (int k = lo + threadIdx.x; k <= pos; k += blockDim.x) m = fmaxf(m, sr[k]);
+    m = block_max(m, scratch);
+    float sum = 0.0f;
+    for (int k = lo + threadIdx.x; k <= pos; k += blockDim.x) sum += expf(sr[k] - m);
+    sum = block_sum(sum, scratch);
+    const float inv = 1.0f / sum;
+    for (int k = threadIdx.x; k < n; k += blockDim.x) {
+        pr[k] = f32_to_f16(k >= lo && k <= pos ? expf(sr[k] - m) * inv : 0.0f);
+    }
+}
+
+// Attention output from head-major o[seq][head][pos][head_dim] back to token-major y[token][head * head_dim] (float32,
+// the attn_output weight's observed input) and its bf16 split yb/yl (that GEMM's input; yl may be null). One block
+// per token.
+extern "C" __global__ void attn_gather(const float * __restrict__ o, float * __restrict__ y, bf16_t * __restrict__ yb,
+                                       bf16_t * __restrict__ yl, int n_head, int head_dim, int seq_len) {
+    const int t = blockIdx.x;
+    const int width = n_head * head_dim;
+    const int seq = t / seq_len, p = t % seq_len;
+    const long long row = (long long) t * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const int h = i / head_dim, d = i - h * head_dim;
+        const float v = o[(((long long) seq * n_head + h) * seq_len + p) * head_dim + d];
+        y[row + i] = v;
+        store_bf16_split(v, yb, yl, row + i);
+    }
+}
+
+// out = gelu_tanh(gate) * up (up null: gelu alone) per row of cols, also as the bf16 split outb/outl (the next GEMM's
+// input; outl may be null). One block per row.
+extern "C" __global__ void geglu(const float * gate, long long gate_stride, const float * up, long long up_stride,
+                                 float * out, long long out_stride, bf16_t * __restrict__ outb, bf16_t * __restrict__ outl,
+                                 long long outb_stride, int cols) {
+    const long long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const float x = gate[r * gate_stride + c];
+        const float g = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+        const float v = up ? g * up[r * up_stride + c] : g;
+        out[r * out_stride + c] = v;
+        store_bf16_split(v, outb, outl, r * outb_stride + c);
+    }
+}
+
+// hi/lo bf16 split of n floats (store_bf16_split), lo may be null.
+extern "C" __global__ void f32_to_bf16_split(const float * __restrict__ x, bf16_t * __restrict__ hi,
+                                             bf16_t * __restrict__ lo, long long n) {
+    const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (j < n) store_bf16_split(x[j], hi, lo, j);
+}
+
+// Gemma 4 per-layer inputs (project_per_layer_inputs): for token t and layer l, v = proj[t][l*pd + i] * proj_scale,
+// normalized with w, then ple[t][l*pd + i] = (v + ple[t][l*pd + i]) * in_scale. Grid (tokens, layers); shared pd floats.
+extern "C" __global__ void ple_combine(const float * __restrict__ proj, float * __restrict__ ple, long long stride,
+                                       int pd, const float * __restrict__ w, float proj_scale, float in_scale, float eps) {
+    extern __shared__ float buf[];
+    __shared__ float scratch[32];
+    const long long o = (long long) blockIdx.x * stride + (long long) blockIdx.y * pd;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < pd; i += blockDim.x) {
+        const float v = proj[o + i] * proj_scale;
+        buf[i] = v;
+        ss += v * v;
+    }
+    ss = block_sum(ss, scratch);
+    const float scale = 1.0f / sqrtf(ss / (float) pd + eps);
+    for (int i = threadIdx.x; i < pd; i += blockDim.x) {
+        const float v = (buf[i] * scale) * w[i];
+        ple[o + i] = (v + ple[o + i]) * in_scale;
+    }
+}
+
+// imatrix accumulation in two passes, for many rows: imatrix_partial sums x^2 of each column over segments of
+// IMX_SEG rows (grid (ceil(cols/block), segments), coalesced row reads), then imatrix_reduce adds the segments, in
+// order, to the running float32 sums. Not llama-imatrix's exact summation order (imatrix_dense keeps that); the
+// difference is float rounding, well under the forward pass's own.
+#define IMX_SEG 64
+extern "C" __global__ void imatrix_partial(const float * __restrict__ x, long long row_stride, int rows, int cols,
+                                           float * __restrict__ partial) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    const int r0 = blockIdx.y * IMX_SEG;
+    const int r1 = imin(rows, r0 + IMX_SEG);
+    const float * px = x + (long long) r0 * row_stride + j;
+    float acc = 0.0f;
+    int r = r0;
+    for (; r + 8 <= r1; r += 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = px[(long long) (r - r0 + u) * row_stride];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += v[u] * v[u];
+    }
+    for (; r < r1; ++r) {
+        const float v = px[(long long) (r - r0) * row_stride];
+        acc += v * v;
+    }
+    partial[(long long) blockIdx.y * cols + j] = acc;
+}
+
+extern "C" __global__ void imatrix_reduce(const float * __restrict__ partial, int segments, int cols,
+                                          float * __restrict__ sums, int * first_bad) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    float t = 0.0f;
+    for (int s = 0; s < segments; ++s) t += partial[(long long) s * cols + j];
+    const float acc = sums[j] + t;
+    sums[j] = acc;
+    if (!finite_f32(acc)) atomicMin(first_bad, j);
 }

@@ -15,6 +15,11 @@
  *       {@link dev.requant.runtime.ActivationObserver} (the imatrix hook).</li>
  *   <li>{@link dev.requant.runtime.eval}: llama-perplexity's PPL/KLD over any backend's logits
  *       ({@code Evaluator.run}, {@code TokenScores}, {@code LogitsFile}).</li>
+ *   <li>{@link dev.requant.runtime.imatrix}: llama-imatrix's collection ({@code ChunkPlan}: chunks, batches and the
+ *       rows collected; {@code ImatrixCollector.run}: the loop, periodic saves, resuming) over an
+ *       {@code ImatrixBackend}: {@code CpuImatrixBackend} (the CPU pass with an {@code ImatrixObserver}) or
+ *       {@link dev.requant.runtime.cuda.CudaImatrixBackend} (the batched GPU pass with on-GPU sums);
+ *       {@code ImatrixBackends.open} maps {@code --device cpu|cuda|auto} onto them.</li>
  * </ul>
  */
 package dev.requant.runtime;

@@ -28,6 +28,12 @@ public final class SyntheticGguf {
         /** Gemma 3 1B: 26 layers, hidden 1152, FFN 6912, 4 heads of 256, 1 KV head, vocab 262144: 1.0 B parameters. */
         public static Shape gemma3_1b() { return new Shape(1152, 6912, 26, 262144, 4, 1, 256); }
 
+        /**
+         * Gemma 3 4B's layer shapes (34 layers, hidden 2560, FFN 10240, 8 heads / 4 KV heads of 256) with a small
+         * vocabulary of 16384 (the real one has 262144): 3.25 B parameters in the layers, for GPU benchmarks.
+         */
+        public static Shape gemma3_4b() { return new Shape(2560, 10240, 34, 16384, 8, 4, 256); }
+
         /** A few MiB, for tests. */
         public static Shape tiny() { return new Shape(256, 512, 2, 1024, 4, 2, 64); }
     }

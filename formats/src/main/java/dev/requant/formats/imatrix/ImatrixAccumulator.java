@@ -107,6 +107,11 @@ public final class ImatrixAccumulator {
      * @param x {@code rows * columns} floats, row-major (the F32 input of the matmul, src1)
      */
     public void addDense(String name, float[] x, int rows, int columns) {
+        addDense(name, x, 0, rows, columns);
+    }
+
+    /** {@link #addDense(String, float[], int, int)} over the rows that start at {@code x[offset]}. */
+    public void addDense(String name, float[] x, int offset, int rows, int columns) {
         Stats e = stats(name);
         // A dense weight keeps a single count (llama.cpp collapses equal per-expert counts left by an old file).
         if (e.counts.length > 1) {
@@ -122,13 +127,43 @@ public final class ImatrixAccumulator {
         }
         float[] v = e.values;
         for (int r = 0; r < rows; r++) {
-            int base = r * columns;
+            int base = offset + r * columns;
             for (int j = 0; j < columns; j++) {
                 float xj = x[base + j];
                 v[j] += xj * xj;
             }
         }
         for (int i = 0; i < e.counts.length; i++) e.counts[i] += rows;
+    }
+
+    /**
+     * The rows one expert of a stacked (MUL_MAT_ID) weight received, as a backend that groups rows by expert reports
+     * them: {@code values[expert*columns + j] += x²} per row in order, {@code counts[expert] += rows}. The same sums
+     * as {@link #addExperts} up to the order of additions across tokens.
+     */
+    public void addExpertRows(String name, int expert, int experts, float[] x, int offset, int rows, int columns) {
+        if (expert < 0 || expert >= experts) throw new IllegalArgumentException("expert " + expert + " out of range for " + name);
+        Stats e = stats(name);
+        if (e.counts.length == 1 && experts > 1) {
+            long c = e.counts[0];
+            e.counts = new long[experts];
+            Arrays.fill(e.counts, c);
+        }
+        if (e.isEmpty()) {
+            e.values = new float[columns * experts];
+            e.counts = new long[experts];
+        } else if (e.values.length != columns * experts || e.counts.length != experts) {
+            throw new IllegalArgumentException("inconsistent size for " + name + " (" + e.values.length + " vs " + columns * experts + ")");
+        }
+        int start = expert * columns;
+        for (int r = 0; r < rows; r++) {
+            int base = offset + r * columns;
+            for (int j = 0; j < columns; j++) {
+                float xj = x[base + j];
+                e.values[start + j] += xj * xj;
+            }
+        }
+        e.counts[expert] += rows;
     }
 
     /**

@@ -107,6 +107,24 @@ public final class CpuSession {
         position += n;
     }
 
+    /**
+     * Appends {@code n} tokens like {@link #decode} with every row carried through every layer, but computes no
+     * logits: the pass importance-matrix collection needs (llama-imatrix requests every row's output, so the last
+     * layer keeps all rows; the observer still sees the LM head's input when it asks for it).
+     */
+    public void observe(int[] tokens, int off, int n) {
+        if (n <= 0) return;
+        if (position + n > contextSize) {
+            throw new IllegalArgumentException("batch of " + n + " at position " + position + " exceeds the context of " + contextSize);
+        }
+        for (int i = 0; i < n; i++) {
+            int t = tokens[off + i];
+            if (t < 0 || t >= c.nVocab()) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + c.nVocab());
+        }
+        forward(tokens, off, n, position, java.util.stream.IntStream.range(0, n).toArray(), null);
+        position += n;
+    }
+
     private void ensureBuffers(int T) {
         int maxQ = 0, maxKv = 0, maxFf = 0;
         for (LayerConfig l : c.layers()) {
@@ -181,9 +199,11 @@ public final class CpuSession {
 
         // output norm, LM head, softcap, suppressed tokens
         int nOut = nRows;
+        if (sink == null && (observer == null || !observer.observeOutput())) return;
         parallelRows(nOut, (worker, t) -> Ops.rmsNorm(h, t * E, w.outputNorm(), x, t * E, E, eps, vec));
         WeightTensor out = w.output();
         if (observer != null && observer.observeOutput()) observer.onMatMul(out.name(), x, nOut, E);
+        if (sink == null) return; // observe(): no LM head
         int nv = c.nVocab();
         int[] suppress = c.suppressTokens();
         float cap = c.finalLogitSoftcap();

@@ -57,6 +57,15 @@ public final class Rope {
         positions = cap;
     }
 
+    /**
+     * The cosines ({@code cos = true}) or sines of positions {@code [0, n)}, {@code [pos][nRot/2]}: the table a GPU
+     * backend uploads so that its angles are the CPU's. Not thread-safe (grows the table).
+     */
+    public float[] table(int n, boolean cos) {
+        ensure(n);
+        return Arrays.copyOf(cos ? this.cos : this.sin, n * (nRot / 2));
+    }
+
     /** Rotates one head of {@code headDim} floats at {@code x[off]} for position {@code pos}. */
     public void apply(float[] x, int off, int pos) {
         int half = nRot / 2;

@@ -1,0 +1,512 @@
+package dev.requant.runtime.cuda;
+
+import dev.requant.cuda.CudaDevice;
+import dev.requant.cuda.CudaEvent;
+import dev.requant.cuda.CudaGemm;
+import dev.requant.cuda.CudaKernels;
+import dev.requant.cuda.CudaStream;
+import dev.requant.cuda.CudaUnavailableException;
+import dev.requant.cuda.CudaWorkspace;
+import dev.requant.cuda.DeviceBuffer;
+import dev.requant.cuda.WorkspaceLayout;
+import dev.requant.formats.imatrix.Imatrix;
+import dev.requant.formats.imatrix.ImatrixAccumulator;
+import dev.requant.formats.imatrix.ImatrixEntry;
+import dev.requant.runtime.imatrix.ImatrixBackend;
+import dev.requant.runtime.imatrix.ImatrixObserver;
+import dev.requant.runtime.model.GemmaArch;
+import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.runtime.model.GemmaWeights;
+import dev.requant.runtime.model.LayerConfig;
+import dev.requant.runtime.model.LayerWeights;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Importance-matrix collection on an NVIDIA GPU: the Gemma 3 / Gemma 4 (dense, with per-layer inputs) forward pass
+ * of {@code CpuSession}, batched over all chunks of a batch at once, with bf16 weight GEMMs through cuBLAS, f16
+ * attention through cuBLAS strided-batched GEMMs around a causal softmax kernel, and the Σx² of every collected
+ * matrix input accumulated on the GPU. Activations never leave the GPU; the host keeps only the row counts. Sums are
+ * copied back only for {@link #snapshot}, and added there to the state the backend started from.
+ *
+ * <p>Matrices that share an input (Q/K/V; gate/up) share one GEMM and one set of sums, as their llama-imatrix entries
+ * are identical. Weights are uploaded once ({@link CudaGemmaWeights}); every activation buffer lives in one
+ * {@link CudaWorkspace} sized for the largest batch, so running allocates nothing on the device.
+ *
+ * <p>Differences to the CPU pass are float rounding only: GEMM inputs in bf16 (as llama.cpp's CUDA backend does for
+ * bf16 weights), attention operands in f16 (llama.cpp's default KV cache type), two-level column sums.
+ */
+public final class CudaImatrixBackend implements ImatrixBackend {
+    /** Scores of one attention slab are bounded by this many bytes (float32; the f16 probabilities take half). */
+    private static final long SCORE_BYTES = 1L << 30;
+
+    /** A set of sums on the GPU: the llama.cpp weight names that share them, their width and where they live. */
+    private record Slot(List<String> names, int cols, long offset, int index) {}
+
+    private final CudaDevice device;
+    private final CudaKernels kernels;
+    private final CudaGemm gemm;
+    private final CudaStream stream;
+    private final GemmaConfig c;
+    private final CudaGemmaWeights w;
+    private final CudaWorkspace ws;
+    private final int nCtx;
+    private final int maxSeq;
+    private final int chunkSize;
+    private final List<Slot> slots = new ArrayList<>();
+    private final Map<String, Slot> byKey = new HashMap<>();
+    private final long[] counts;
+    private final Imatrix base;
+    private final Map<String, Long> baseMax = new HashMap<>();
+    private final Map<Integer, DeviceBuffer[]> kvPersistent = new HashMap<>();
+    private final MemorySegment hostIds;
+    private final Arena hostArena = Arena.ofShared();
+    private final long scoreFloats;
+    private final boolean processOutput;
+    private final float[] layerScale;
+    private final boolean splitInputs;
+    /** Per layer: its RoPE cos/sin tables in the workspace (layers with the same RoPE share them). */
+    private final DeviceBuffer[][] ropeTables;
+    private Profile profile;
+
+    private CudaImatrixBackend(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
+                               CudaGemmaWeights w, ImatrixAccumulator base, boolean processOutput, int nCtx, int maxSeq,
+                               GemmInputs inputs) {
+        this.device = device;
+        this.kernels = kernels;
+        this.gemm = gemm;
+        this.stream = device.defaultStream();
+        this.c = c;
+        this.w = w;
+        this.nCtx = nCtx;
+        this.maxSeq = maxSeq;
+        this.chunkSize = base.chunkSize();
+        this.processOutput = processOutput;
+        this.splitInputs = inputs == GemmInputs.SPLIT_BF16;
+        this.base = base.snapshot(null);
+        for (ImatrixEntry e : this.base.entries().values()) baseMax.put(e.name(), e.maxCount());
+        layerScale = new float[c.nLayer()];
+        for (int i = 0; i < c.nLayer(); i++) layerScale[i] = gw.layer(i).layerOutputScale();
+
+        // the collected inputs, in graph order (see ActivationObserver)
+        long offset = 0;
+        int maxCols = c.nEmbd();
+        for (LayerConfig lc : c.layers()) {
+            LayerWeights lw = gw.layer(lc.index());
+            String k = "blk." + lc.index() + ".";
+            List<String> qkv = new ArrayList<>(List.of(lw.attnQ().name()));
+            if (lc.hasKv()) {
+                qkv.add(lw.attnK().name());
+                if (lw.attnV() != null) qkv.add(lw.attnV().name());
+            }
+            offset = slot(k + "qkv", qkv, c.nEmbd(), offset);
+            offset = slot(k + "o", List.of(lw.attnOutput().name()), lc.qDim(), offset);
+            offset = slot(k + "gu", List.of(lw.ffnGate().name(), lw.ffnUp().name()), c.nEmbd(), offset);
+            offset = slot(k + "down", List.of(lw.ffnDown().name()), lc.nFf(), offset);
+            if (lw.inpGate() != null) {
+                offset = slot(k + "inp_gate", List.of(lw.inpGate().name()), c.nEmbd(), offset);
+                offset = slot(k + "proj", List.of(lw.proj().name()), c.perLayerInputDim(), offset);
+            }
+            maxCols = Math.max(maxCols, Math.max(lc.qDim(), lc.nFf()));
+        }
+        if (processOutput && ImatrixObserver.collects(gw.output().name(), true)) {
+            offset = slot("output", List.of(gw.output().name()), c.nEmbd(), offset);
+        }
+        counts = new long[slots.size()];
+
+        int T = maxSeq * nCtx;
+        int E = c.nEmbd();
+        int maxQ = 0, maxKv = 0, maxFf = 0, maxProj = 0, maxGroupRows = 0;
+        Set<Integer> shared = new HashSet<>();
+        for (LayerConfig lc : c.layers()) {
+            maxQ = Math.max(maxQ, lc.qDim());
+            maxKv = Math.max(maxKv, lc.kvDim());
+            maxFf = Math.max(maxFf, lc.nFf());
+            maxProj = Math.max(maxProj, Math.max(CudaGemmaWeights.qkvRows(gw.layer(lc.index())), 2 * lc.nFf()));
+            maxGroupRows = Math.max(maxGroupRows, lc.nHead() / lc.nHeadKv());
+            if (!lc.hasKv()) shared.add(lc.kvLayer());
+        }
+        int pd = c.perLayerInputDim(), pw = pd * c.nLayer();
+        maxProj = Math.max(maxProj, pd);
+        int maxW = Math.max(Math.max(E, maxQ), Math.max(maxFf, pd));
+        // one (sequence, KV head) block of scores: group * nCtx rows of nCtx keys
+        long perBatch = (long) maxGroupRows * nCtx * nCtx;
+        long batches = Math.max(1, Math.min((long) maxSeq * maxKvHeads(c), SCORE_BYTES / 4 / perBatch));
+        scoreFloats = batches * perBatch;
+
+        WorkspaceLayout plan = new WorkspaceLayout()
+                .add("ids", 4L * T)
+                .floats("h", (long) T * E)
+                .floats("xf", (long) T * maxW)
+                .add("xb", 2L * T * maxW)
+                .add("xlo", splitInputs ? 2L * T * maxW : 0)
+                .floats("proj", (long) T * maxProj)
+                .floats("a", (long) T * E)
+                .add("qh", 2L * T * maxQ)
+                .add("kh", 2L * T * Math.max(1, maxKv))
+                .add("vh", 2L * T * Math.max(1, maxKv))
+                .floats("o", (long) T * maxQ)
+                .floats("scores", scoreFloats)
+                .add("probs", 2 * scoreFloats)
+                .floats("sums", Math.max(1, offset))
+                .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T, Math.max(maxCols, pd)))
+                .add("bad", 4L * Math.max(1, slots.size()));
+        for (int l : shared) {
+            int kv = c.layer(l).kvDim();
+            plan.add("kh." + l, 2L * T * kv).add("vh." + l, 2L * T * kv);
+        }
+        if (c.hasPerLayerInputs()) {
+            plan.floats("ple", (long) T * pw).floats("ple_proj", (long) T * pw).add("emb_bf16", 2L * T * E)
+                    .add("emb_lo", splitInputs ? 2L * T * E : 0);
+        }
+        // RoPE tables, one per distinct (n_rot, base, scale, factors), exactly the CPU's (runtime.cpu.Rope)
+        Map<String, Integer> ropeIds = new LinkedHashMap<>();
+        Map<Integer, dev.requant.runtime.cpu.Rope> ropes = new HashMap<>();
+        int[] ropeOf = new int[c.nLayer()];
+        for (LayerConfig l : c.layers()) {
+            float[] ff = l.ropeFreqFactors() ? gw.ropeFreqs() : null;
+            String key = l.nRot() + "/" + l.ropeBase() + "/" + l.ropeFreqScale() + "/" + (ff != null);
+            Integer id = ropeIds.get(key);
+            if (id == null) {
+                id = ropeIds.size();
+                ropeIds.put(key, id);
+                ropes.put(id, new dev.requant.runtime.cpu.Rope(l.nRot(), l.ropeBase(), l.ropeFreqScale(), ff));
+                plan.floats("rope_cos." + id, (long) nCtx * Math.max(1, l.nRot() / 2))
+                        .floats("rope_sin." + id, (long) nCtx * Math.max(1, l.nRot() / 2));
+            }
+            ropeOf[l.index()] = id;
+        }
+        this.ws = CudaWorkspace.allocate(device, plan);
+        for (int l : shared) kvPersistent.put(l, new DeviceBuffer[] {ws.get("kh." + l), ws.get("vh." + l)});
+        for (var e : ropes.entrySet()) {
+            device.copyToDevice(e.getValue().table(nCtx, true), ws.get("rope_cos." + e.getKey()));
+            device.copyToDevice(e.getValue().table(nCtx, false), ws.get("rope_sin." + e.getKey()));
+        }
+        ropeTables = new DeviceBuffer[c.nLayer()][];
+        for (int i = 0; i < c.nLayer(); i++) {
+            ropeTables[i] = new DeviceBuffer[] {ws.get("rope_cos." + ropeOf[i]), ws.get("rope_sin." + ropeOf[i])};
+        }
+        device.zero(ws.get("sums"));
+        device.fill32(ws.get("bad"), Integer.MAX_VALUE);
+        hostIds = hostArena.allocate(4L * T, 64);
+    }
+
+    private static int maxKvHeads(GemmaConfig c) {
+        int m = 1;
+        for (LayerConfig l : c.layers()) m = Math.max(m, l.nHeadKv());
+        return m;
+    }
+
+    private long slot(String key, List<String> names, int cols, long offset) {
+        Slot s = new Slot(List.copyOf(names), cols, offset, slots.size());
+        slots.add(s);
+        byKey.put(key, s);
+        return offset + cols;
+    }
+
+    /**
+     * How the float32 activations enter the bf16 weight GEMMs. {@link #SPLIT_BF16} (the default) runs each product
+     * twice, on {@code hi = bf16(x)} and on {@code lo = bf16(x - hi)}, which carries x to about 2^-16: the GPU's
+     * imatrix then stays within ~3e-4 of the CPU's. {@link #BF16} rounds x to bf16 once, as llama.cpp's CUDA backend
+     * does for bf16 weights: about twice as fast, ~2e-3 from the CPU on sensitive tensors.
+     */
+    public enum GemmInputs { SPLIT_BF16, BF16 }
+
+    /**
+     * Opens the backend: compiles or loads the kernels, uploads the weights and plans the workspace for batches of up
+     * to {@code maxSeq} chunks of {@code nCtx} tokens. Owns {@code device} from here on (closes it).
+     *
+     * @throws UnsupportedOperationException for models this pass does not run (mixture-of-experts layers)
+     * @throws CudaUnavailableException when NVRTC or cuBLAS cannot be loaded
+     */
+    public static CudaImatrixBackend open(CudaDevice device, GemmaConfig c, GemmaWeights w, ImatrixAccumulator base,
+                                          boolean processOutput, int nCtx, int maxSeq, GemmInputs inputs,
+                                          Consumer<String> log) throws CudaUnavailableException {
+        for (LayerWeights lw : w.layers()) {
+            if (lw.hasMoe()) {
+                throw new UnsupportedOperationException("the CUDA imatrix pass does not run mixture-of-experts layers yet (use --device cpu)");
+            }
+        }
+        CudaKernels kernels = null;
+        CudaGemm gemm = null;
+        CudaGemmaWeights weights = null;
+        try {
+            kernels = CudaKernels.load(device);
+            gemm = new CudaGemm(device, device.defaultStream());
+            weights = CudaGemmaWeights.upload(device, kernels, c, w, log);
+            return new CudaImatrixBackend(device, kernels, gemm, c, w, weights, base, processOutput, nCtx, maxSeq, inputs);
+        } catch (RuntimeException | CudaUnavailableException e) {
+            if (weights != null) weights.close();
+            if (gemm != null) gemm.close();
+            if (kernels != null) kernels.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public String description() {
+        return "cuda, " + device.info().name() + (splitInputs ? "" : ", bf16 GEMM inputs");
+    }
+
+    /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
+    public void profile(boolean on) {
+        if (profile != null) profile.close();
+        profile = on ? new Profile(device) : null;
+    }
+
+    /** Milliseconds of device time per phase since {@link #profile} was turned on. */
+    public Map<String, Double> profileMillis() {
+        return profile == null ? Map.of() : profile.totals();
+    }
+
+    private void mark(String phase) {
+        if (profile != null) profile.mark(phase, stream);
+    }
+
+    @Override
+    public void run(int[] tokens, int nSeq, int seqLen, int[] collectedRows) {
+        if (seqLen != nCtx || nSeq > maxSeq) {
+            throw new IllegalArgumentException("batch of " + nSeq + " x " + seqLen + " does not fit the planned " + maxSeq + " x " + nCtx);
+        }
+        int T = nSeq * nCtx;
+        for (int i = 0; i < T; i++) {
+            int t = tokens[i];
+            if (t < 0 || t >= c.nVocab()) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + c.nVocab());
+            hostIds.setAtIndex(ValueLayout.JAVA_INT, i, t);
+        }
+        DeviceBuffer ids = ws.get("ids");
+        device.copyToDevice(hostIds.asSlice(0, 4L * T), ids);
+        forward(T, nSeq, collectedRows);
+        mark(null);
+        stream.synchronize();
+        if (profile != null) profile.collect();
+    }
+
+    /** y = x·Wᵀ from the bf16 split of x: W·hi, plus W·lo when the inputs are split. */
+    private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        gemm.bf16(hi, w, y, m, n, k, false);
+        if (lo != null) gemm.bf16(lo, w, y, m, n, k, true);
+    }
+
+    private void forward(int T, int nSeq, int[] rows) {
+        int E = c.nEmbd();
+        float eps = c.rmsEps();
+        boolean g4 = c.arch() == GemmaArch.GEMMA4;
+        DeviceBuffer ids = ws.get("ids"), h = ws.get("h"), xf = ws.get("xf"), xb = ws.get("xb"), proj = ws.get("proj"),
+                a = ws.get("a"), qh = ws.get("qh"), o = ws.get("o");
+        DeviceBuffer xl = splitInputs ? ws.get("xlo") : null;
+        mark("other");
+        kernels.getRows(stream, w.tokenEmbd.data(), w.tokenEmbd.type(), E, ids, T, c.embeddingScale(), h, E);
+        int pd = c.perLayerInputDim(), pw = pd * c.nLayer();
+        DeviceBuffer embLo = null;
+        if (c.hasPerLayerInputs()) {
+            embLo = splitInputs ? ws.get("emb_lo") : null;
+            kernels.f32ToBf16Split(stream, h, ws.get("emb_bf16"), embLo, (long) T * E);
+            kernels.getRows(stream, w.perLayerTokenEmbd.data(), w.perLayerTokenEmbd.type(), pw, ids, T,
+                    (float) Math.sqrt(pd), ws.get("ple"), pw);
+        }
+        for (LayerConfig lc : c.layers()) {
+            int li = lc.index();
+            CudaGemmaWeights.Layer lw = w.layers.get(li);
+            String key = "blk." + li + ".";
+            int qDim = lc.qDim(), kvDim = lc.kvDim(), hd = lc.headDim(), nFf = lc.nFf();
+
+            // attention: h += rmsnorm(Wo · attn(rope(norm(Wq x)), rope(norm(Wk x)), Wv x), post_attention_norm)
+            mark("other");
+            kernels.rmsNormFused(stream, h, E, lw.attnNorm(), xf, E, xb, xl, E, T, E, eps, false);
+            collect(key + "qkv", xf, E, rows);
+            mark("gemm");
+            gemm(xb, xl, lw.qkv(), proj, T, lw.qkvRows(), E);
+            mark("attention");
+            DeviceBuffer[] kv = kvPersistent.getOrDefault(lc.kvLayer(), new DeviceBuffer[] {ws.get("kh"), ws.get("vh")});
+            boolean hasV = lc.hasKv() && lw.qkvRows() == qDim + 2 * kvDim;
+            CudaKernels.QkvShape shape = new CudaKernels.QkvShape(T, nCtx, lc.nHead(), lc.hasKv() ? lc.nHeadKv() : 0, hd,
+                    lc.nRot(), lw.qkvRows(), 0, qDim, hasV ? qDim + kvDim : qDim, g4, eps);
+            kernels.qkvPrep(stream, shape, proj, lw.qNorm(), lw.kNorm(), ropeTables[li][0], ropeTables[li][1], qh, kv[0], kv[1]);
+            attention(lc, nSeq, qh, kv[0], kv[1], o);
+            kernels.attnGather(stream, o, xf, xb, xl, T, lc.nHead(), hd, nCtx);
+            collect(key + "o", xf, qDim, rows);
+            mark("gemm");
+            gemm(xb, xl, lw.attnOutput(), a, T, E, qDim);
+            mark("other");
+            kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, null, 0, T, E, eps, true);
+
+            // FFN: h += rmsnorm(down(gelu(gate x) * up x), post_ffw_norm), x = rmsnorm(h, ffn_norm)
+            kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, xl, E, T, E, eps, false);
+            collect(key + "gu", xf, E, rows);
+            mark("gemm");
+            gemm(xb, xl, lw.gateUp(), proj, T, 2 * nFf, E);
+            mark("other");
+            kernels.geglu(stream, proj, 2L * nFf, proj.slice(4L * nFf, proj.bytes() - 4L * nFf), 2L * nFf, xf, nFf, xb, xl,
+                    nFf, T, nFf);
+            collect(key + "down", xf, nFf, rows);
+            mark("gemm");
+            gemm(xb, xl, lw.down(), a, T, E, nFf);
+            mark("other");
+            kernels.rmsNormFused(stream, a, E, lw.postFfwNorm(), h, E, null, null, 0, T, E, eps, true);
+
+            // Gemma 4 per-layer inputs: h += rmsnorm(proj · (gelu(inp_gate · h) ⊙ P[li]), post_norm)
+            if (lw.inpGate() != null) {
+                kernels.f32ToBf16Split(stream, h, xb, xl, (long) T * E);
+                collect(key + "inp_gate", h, E, rows);
+                mark("gemm");
+                gemm(xb, xl, lw.inpGate(), proj, T, pd, E);
+                DeviceBuffer ple = ws.get("ple");
+                if (li == 0) {
+                    gemm(ws.get("emb_bf16"), embLo, w.perLayerModelProj, ws.get("ple_proj"), T, pw, E);
+                    mark("other");
+                    kernels.pleCombine(stream, ws.get("ple_proj"), ple, pw, T, c.nLayer(), pd, w.perLayerProjNorm,
+                            1f / (float) Math.sqrt(E), 1f / (float) Math.sqrt(2f), eps);
+                }
+                mark("other");
+                kernels.geglu(stream, proj, pd, ple.slice(4L * li * pd, ple.bytes() - 4L * li * pd), pw, xf, pd, xb, xl, pd,
+                        T, pd);
+                collect(key + "proj", xf, pd, rows);
+                mark("gemm");
+                gemm(xb, xl, lw.proj(), a, T, E, pd);
+                mark("other");
+                kernels.rmsNormFused(stream, a, E, lw.postNorm(), h, E, null, null, 0, T, E, eps, true);
+            }
+            if (!Float.isNaN(layerScale[li])) kernels.scale(stream, h, layerScale[li], (long) T * E);
+        }
+        Slot out = byKey.get("output");
+        if (out != null) {
+            mark("other");
+            kernels.rmsNormFused(stream, h, E, w.outputNorm, xf, E, null, null, 0, T, E, eps, false);
+            collect("output", xf, E, rows);
+        }
+    }
+
+    /**
+     * softmax(scale · Q·Kᵀ + causal/window mask) · V for every (sequence, KV head) block, in slabs of blocks whose
+     * scores fit the workspace. A block stacks the group's query heads: rows = group · nCtx.
+     */
+    private void attention(LayerConfig lc, int nSeq, DeviceBuffer qh, DeviceBuffer kh, DeviceBuffer vh, DeviceBuffer o) {
+        int hd = lc.headDim(), nKv = lc.nHeadKv();
+        int group = lc.nHead() / nKv;
+        int rowsPer = group * nCtx;
+        long perBatch = (long) rowsPer * nCtx;
+        int blocks = nSeq * nKv;
+        int slab = (int) Math.max(1, Math.min(blocks, scoreFloats / perBatch));
+        int window = lc.slidingWindow() && c.slidingWindow() > 0 ? c.slidingWindow() : 0;
+        DeviceBuffer scores = ws.get("scores"), probs = ws.get("probs");
+        for (int b0 = 0; b0 < blocks; b0 += slab) {
+            int nb = Math.min(slab, blocks - b0);
+            DeviceBuffer q = qh.slice(2L * b0 * rowsPer * hd, 2L * nb * rowsPer * hd);
+            DeviceBuffer k = kh.slice(2L * b0 * nCtx * hd, 2L * nb * nCtx * hd);
+            DeviceBuffer v = vh.slice(2L * b0 * nCtx * hd, 2L * nb * nCtx * hd);
+            DeviceBuffer out = o.slice(4L * b0 * rowsPer * hd, 4L * nb * rowsPer * hd);
+            gemm.f16BatchedABt(q, (long) rowsPer * hd, k, (long) nCtx * hd, scores, perBatch, rowsPer, nCtx, hd,
+                    lc.attnScale(), nb);
+            kernels.softmaxCausal(stream, scores, probs, rowsPer, nCtx, window, nb);
+            gemm.f16BatchedAB(probs, perBatch, v, (long) nCtx * hd, out, (long) rowsPer * hd, rowsPer, hd, nCtx, nb);
+        }
+    }
+
+    /** Adds the collected rows of {@code x} (row stride {@code stride} floats) to a slot's sums; counts on the host. */
+    private void collect(String key, DeviceBuffer x, long stride, int[] rows) {
+        Slot s = byKey.get(key);
+        mark("imatrix");
+        DeviceBuffer sums = ws.get("sums").slice(4L * s.offset(), 4L * s.cols());
+        DeviceBuffer bad = ws.get("bad").slice(4L * s.index(), 4);
+        for (int i = 0; i < rows.length; i += 2) {
+            int r0 = rows[i], n = rows[i + 1] - rows[i];
+            kernels.imatrixRows(stream, x.slice(4L * r0 * stride, 4L * n * stride), stride, n, s.cols(),
+                    ws.get("imatrix_scratch"), sums, bad);
+            counts[s.index()] += n;
+        }
+    }
+
+    @Override
+    public int lastChunk() {
+        Map<String, Long> max = new HashMap<>(baseMax);
+        for (Slot s : slots) {
+            for (String n : s.names()) max.merge(n, counts[s.index()], Long::sum);
+        }
+        long m = 0;
+        for (long v : max.values()) m = Math.max(m, v);
+        return (int) (m / chunkSize);
+    }
+
+    @Override
+    public Imatrix snapshot(String dataset) {
+        device.synchronize();
+        int total = (int) (ws.get("sums").bytes() / 4);
+        float[] sums = device.floats(ws.get("sums"), total);
+        int[] bad = device.ints(ws.get("bad"), Math.max(1, slots.size()));
+        Map<String, ImatrixEntry> delta = new LinkedHashMap<>();
+        for (Slot s : slots) {
+            if (bad[s.index()] != Integer.MAX_VALUE) {
+                throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column "
+                        + bad[s.index()] + " (llama-imatrix stops here too)");
+            }
+            if (counts[s.index()] == 0) continue; // never collected: no entry, as on the CPU
+            float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + s.cols());
+            for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), new long[] {counts[s.index()]}));
+        }
+        ImatrixAccumulator merged = new ImatrixAccumulator(chunkSize);
+        merged.load(base);
+        merged.load(Imatrix.raw(delta, List.of(), 0, chunkSize));
+        return merged.snapshot(dataset);
+    }
+
+    /** Bytes of weights and of the activation workspace on the GPU. */
+    public long[] deviceBytes() { return new long[] {w.bytes, ws.layout().totalBytes()}; }
+
+    @Override
+    public void close() {
+        if (profile != null) profile.close();
+        ws.close();
+        w.close();
+        gemm.close();
+        kernels.close();
+        hostArena.close();
+        device.close();
+    }
+
+    /** Device time per phase, from events recorded at each phase change. */
+    private static final class Profile implements AutoCloseable {
+        private final CudaDevice device;
+        private final List<CudaEvent> events = new ArrayList<>();
+        private final List<String> phases = new ArrayList<>();
+        private final Map<String, Double> totals = new LinkedHashMap<>();
+        private int used;
+
+        Profile(CudaDevice device) { this.device = device; }
+
+        void mark(String phase, CudaStream s) {
+            if (used > 0 && phase != null && phase.equals(phases.get(used - 1))) return;
+            if (used == events.size()) {
+                events.add(device.createEvent());
+                phases.add(null);
+            }
+            events.get(used).record(s);
+            phases.set(used, phase);
+            used++;
+        }
+
+        void collect() {
+            for (int i = 1; i < used; i++) {
+                String p = phases.get(i - 1);
+                if (p != null) totals.merge(p, (double) events.get(i).millisSince(events.get(i - 1)), Double::sum);
+            }
+            used = 0;
+        }
+
+        Map<String, Double> totals() { return Map.copyOf(totals); }
+
+        @Override
+        public void close() {
+            for (CudaEvent e : events) e.close();
+        }
+    }
+}

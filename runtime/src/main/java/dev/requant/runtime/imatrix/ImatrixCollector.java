@@ -1,0 +1,88 @@
+package dev.requant.runtime.imatrix;
+
+import dev.requant.formats.imatrix.Imatrix;
+import java.io.IOException;
+
+/**
+ * llama-imatrix's collection loop ({@code compute_imatrix} and the saving in {@code collect_imatrix},
+ * tools/imatrix/imatrix.cpp) over any {@link ImatrixBackend}: batches of {@link ChunkPlan#nSeq()} chunks, then the
+ * periodic saves. After a batch raises m_last_chunk (largest count / chunk size) from {@code m} by {@code step}, the
+ * output is rewritten if {@code (m % output_frequency) / step == 0} and {@code <out>.at_<m>} is written if
+ * {@code save_frequency > 0} and {@code (m % save_frequency) / step == 0}: each time a multiple is crossed. Saves
+ * happen between batches, so every saved file is a consistent state that {@code --resume} can continue from.
+ */
+public final class ImatrixCollector {
+    private ImatrixCollector() {}
+
+    /** Receives the imatrix to write: to the output ({@code atChunk == 0}) or to {@code <out>.at_<atChunk>}. */
+    @FunctionalInterface
+    public interface Saver {
+        void save(Imatrix imatrix, int atChunk) throws IOException;
+    }
+
+    /** Called after each batch with the chunks done so far (resumed ones included) and the tokens of the batch. */
+    @FunctionalInterface
+    public interface Progress {
+        void ranBatch(int chunksDone, int chunksTotal, int tokens, double seconds);
+    }
+
+    /**
+     * @param chunksRun chunks evaluated by this run (resumed chunks excluded)
+     * @param seconds wall time of the batches (loading excluded)
+     */
+    public record Result(Imatrix imatrix, int chunksRun, long tokensRun, double seconds) {
+        public double tokensPerSecond() { return seconds > 0 ? tokensRun / seconds : 0; }
+    }
+
+    /**
+     * Runs the plan from chunk {@code startChunk} (the chunks a resumed file already holds; 0 for a fresh run) and
+     * saves the final imatrix.
+     *
+     * @param tokens the whole tokenized text
+     * @param bos the BOS id that replaces each chunk's first token, or -1 when the vocabulary adds none
+     * @param dataset the name recorded in imatrix.datasets (llama-imatrix records its -f argument as given)
+     */
+    public static Result run(int[] tokens, int bos, ChunkPlan plan, ImatrixBackend backend, int startChunk, String dataset,
+                             Saver saver, Progress progress) throws IOException {
+        if (startChunk < 0 || startChunk > plan.chunks()) {
+            throw new IllegalArgumentException("the resumed imatrix holds " + startChunk + " chunks, the text gives only "
+                    + plan.chunks() + " with these settings");
+        }
+        ImatrixSettings s = plan.settings();
+        int nCtx = s.nCtx();
+        int nSeq = plan.nSeq();
+        int[] batch = new int[nSeq * nCtx];
+        int lastChunk = backend.lastChunk();
+        long tokensRun = 0;
+        int finalAt = 0;
+        long t0 = System.nanoTime();
+        for (int i = startChunk; i < plan.chunks(); i += nSeq) {
+            int n = Math.min(nSeq, plan.chunks() - i);
+            plan.batchTokens(tokens, i, n, bos, batch);
+            long b0 = System.nanoTime();
+            backend.run(batch, n, nCtx, plan.collectedRows(n));
+            tokensRun += (long) n * nCtx;
+            if (progress != null) progress.ranBatch(i + n, plan.chunks(), n * nCtx, (System.nanoTime() - b0) / 1e9);
+            int now = backend.lastChunk();
+            boolean last = i + n >= plan.chunks();
+            if (now > lastChunk) {
+                int step = now - lastChunk;
+                lastChunk = now;
+                boolean out = (lastChunk % s.outputFrequency()) / step == 0;
+                boolean at = s.saveFrequency() > 0 && (lastChunk % s.saveFrequency()) / step == 0;
+                if (last) {
+                    if (at) finalAt = lastChunk; // written below with the final state
+                } else if (out || at) {
+                    Imatrix im = backend.snapshot(dataset);
+                    if (out) saver.save(im, 0);
+                    if (at) saver.save(im, lastChunk);
+                }
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Imatrix result = backend.snapshot(dataset);
+        saver.save(result, 0);
+        if (finalAt > 0) saver.save(result, finalAt);
+        return new Result(result, (int) (tokensRun / nCtx), tokensRun, seconds);
+    }
+}
