@@ -30,8 +30,21 @@ public interface BlockCodec {
     /** Bytes of a row of {@code n} elements. */
     default long rowBytes(int n) { return type().rowBytes(n); }
 
-    /** The codec for a type, or an {@link UnsupportedOperationException} naming the type. */
+    /**
+     * The codec for a type (the vectorized one where there is one and {@link VectorSupport#enabled()}), or an
+     * {@link UnsupportedOperationException} naming the type.
+     */
     static BlockCodec of(GgmlType type) {
         return BlockCodecs.of(type);
+    }
+
+    /** The scalar reference codec for a type, the one every fast path is tested against. */
+    static BlockCodec reference(GgmlType type) {
+        return BlockCodecs.reference(type);
+    }
+
+    /** The types that have a codec (decode and encode). */
+    static java.util.Set<GgmlType> supported() {
+        return BlockCodecs.supported();
     }
 }

@@ -35,7 +35,7 @@ final class FloatCodecs {
         }
     }
 
-    static final class BF16 implements BlockCodec {
+    static class BF16 implements BlockCodec {
         @Override public GgmlType type() { return GgmlType.BF16; }
 
         @Override

@@ -1,0 +1,180 @@
+package dev.requant.formats.ggml;
+
+import static dev.requant.formats.ggml.Rounding.nearestInt;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Q4_K: 144-byte super-blocks of 256 = 8 sub-blocks of 32, {@code fp16 d; fp16 dmin; uint8 scales[12]; uint8
+ * qs[128]}: six-bit scale and min per sub-block packed as get_scale_min_k4 reads them; value = d*sc*q - dmin*m.
+ * Encoders: quantize_row_q4_K_ref (make_qkx2_quants, 6-bit scales by plain rounding) and with importance
+ * quantize_row_q4_K_impl (make_qkx3_quants with imatrix*sqrt(sigma2 + x^2), 6-bit scales by make_qp_quants); both
+ * re-quantize the elements with the fp16-rounded scales.
+ */
+final class Q4_KCodec implements BlockCodec {
+    static final int QK_K = 256;
+    static final int BLOCK_BYTES = 144;
+
+    @Override public GgmlType type() { return GgmlType.Q4_K; }
+
+    @Override public boolean usesImportance() { return true; }
+
+    /** get_scale_min_k4: {scale, min} of sub-block j from the 12 packed bytes at {@code q[qo..]}. */
+    static int scale(int j, byte[] q, int qo) {
+        if (j < 4) return q[qo + j] & 63;
+        return (q[qo + j + 4] & 0xF) | (((q[qo + j - 4] & 0xFF) >> 6) << 4);
+    }
+
+    static int min(int j, byte[] q, int qo) {
+        if (j < 4) return q[qo + j + 4] & 63;
+        return ((q[qo + j + 4] & 0xFF) >> 4) | (((q[qo + j] & 0xFF) >> 6) << 4);
+    }
+
+    /** The packing loop of quantize_row_q4_K_ref/impl (scales[] must start zeroed). */
+    static void packScaleMin(int j, int ls, int lm, byte[] s, int so) {
+        if (j < 4) {
+            s[so + j] = (byte) ls;
+            s[so + j + 4] = (byte) lm;
+        } else {
+            s[so + j + 4] = (byte) ((ls & 0xF) | ((lm & 0xF) << 4));
+            s[so + j - 4] |= (byte) ((ls >> 4) << 6);
+            s[so + j] |= (byte) ((lm >> 4) << 6);
+        }
+    }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        for (int i = 0; i < n / QK_K; i++) {
+            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
+            float d = Float16.toFloat((short) ((blk[0] & 0xFF) | (blk[1] << 8)));
+            float dmin = Float16.toFloat((short) ((blk[2] & 0xFF) | (blk[3] << 8)));
+            int y = dstOffset + i * QK_K;
+            int q = 16;
+            for (int is = 0; is < 8; is += 2) {
+                float d1 = d * scale(is, blk, 4);
+                float m1 = dmin * min(is, blk, 4);
+                float d2 = d * scale(is + 1, blk, 4);
+                float m2 = dmin * min(is + 1, blk, 4);
+                for (int l = 0; l < 32; ++l) dst[y++] = d1 * (blk[q + l] & 0xF) - m1;
+                for (int l = 0; l < 32; ++l) dst[y++] = d2 * ((blk[q + l] & 0xFF) >> 4) - m2;
+                q += 32;
+            }
+        }
+    }
+
+    @Override
+    public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        KQuantScratch s = new KQuantScratch();
+        for (int i = 0; i < n / QK_K; i++) {
+            java.util.Arrays.fill(blk, (byte) 0);
+            if (importance == null) encodeRef(x, xo + i * QK_K, 15, -1f, 0.1f, 20, blk, s);
+            else encodeWeighted(x, xo + i * QK_K, importance, i * QK_K, 15, blk, s);
+            packQs4(s.L, blk, 16);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    /** Per-call scratch of the K-quant encoders (codecs are shared between threads). */
+    static final class KQuantScratch {
+        final byte[] L = new byte[QK_K];
+        final byte[] Laux = new byte[32];
+        final byte[] Ls = new byte[8];
+        final byte[] Lm = new byte[8];
+        final float[] weights = new float[32];
+        final float[] sw = new float[8];
+        final float[] mins = new float[8];
+        final float[] scales = new float[8];
+    }
+
+    /**
+     * quantize_row_q4_K_ref / q5_K_ref for one super-block at x[xo]: fills d, dmin and scales[12] of {@code blk}
+     * (starting at 0) and the codes {@code s.L}.
+     */
+    static void encodeRef(float[] x, int xo, int nmax, float rmin, float rdelta, int nstep, byte[] blk, KQuantScratch s) {
+        float maxScale = 0;
+        float maxMin = 0;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            ImportanceWeights.subBlockRmsWeights(x, xo + 32 * j, s.weights, 0);
+            s.scales[j] = QuantFit.makeQkx2Quants(32, nmax, x, xo + 32 * j, s.weights, 0, s.L, 32 * j, s.mins, j, s.Laux,
+                    rmin, rdelta, nstep, false);
+            float scale = s.scales[j];
+            if (scale > maxScale) maxScale = scale;
+            float min = s.mins[j];
+            if (min > maxMin) maxMin = min;
+        }
+        float invScale = maxScale > 0 ? 63.f / maxScale : 0.f;
+        float invMin = maxMin > 0 ? 63.f / maxMin : 0.f;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            int ls = nearestInt(invScale * s.scales[j]) & 0xFF; // uint8_t ls = nearest_int(...)
+            int lm = nearestInt(invMin * s.mins[j]) & 0xFF;
+            ls = Math.min(63, ls);
+            lm = Math.min(63, lm);
+            packScaleMin(j, ls, lm, blk, 4);
+        }
+        putShort(blk, 0, Float16.fromFloat(maxScale / 63.f));
+        putShort(blk, 2, Float16.fromFloat(maxMin / 63.f));
+        requantize(x, xo, nmax, blk, s.L);
+    }
+
+    /** quantize_row_q4_K_impl / q5_K_impl (with quant_weights) for one super-block. */
+    static void encodeWeighted(float[] x, int xo, float[] qw, int qwo, int nmax, byte[] blk, KQuantScratch s) {
+        float sigma2 = ImportanceWeights.superBlockSigma2(x, xo);
+        for (int j = 0; j < QK_K / 32; ++j) {
+            ImportanceWeights.sigmaWeights(x, xo + 32 * j, qw, qwo + 32 * j, sigma2, s.weights, 0, 32);
+            float sumw = 0;
+            for (int l = 0; l < 32; ++l) sumw += s.weights[l];
+            s.sw[j] = sumw;
+            s.scales[j] = QuantFit.makeQkx3Quants(32, nmax, x, xo + 32 * j, s.weights, 0, s.L, 32 * j, s.mins, j, s.Laux,
+                    -0.9f, 0.05f, 36, false);
+        }
+        float dBlock = QuantFit.makeQpQuants(QK_K / 32, 63, s.scales, 0, s.Ls, 0, s.sw, 0);
+        float mBlock = QuantFit.makeQpQuants(QK_K / 32, 63, s.mins, 0, s.Lm, 0, s.sw, 0);
+        for (int j = 0; j < QK_K / 32; ++j) {
+            int ls = s.Ls[j] & 0xFF;
+            int lm = s.Lm[j] & 0xFF;
+            if (nmax == 31) { // quantize_row_q5_K_impl clamps to 63 here, q4_K_impl does not
+                ls = Math.min(63, ls);
+                lm = Math.min(63, lm);
+            }
+            packScaleMin(j, ls, lm, blk, 4);
+        }
+        putShort(blk, 0, Float16.fromFloat(dBlock));
+        putShort(blk, 2, Float16.fromFloat(mBlock));
+        requantize(x, xo, nmax, blk, s.L);
+    }
+
+    /** The second pass: codes from the fp16-rounded d/dmin and 6-bit scales; sub-blocks with scale 0 keep pass one. */
+    private static void requantize(float[] x, int xo, int nmax, byte[] blk, byte[] L) {
+        float d0 = Float16.toFloat(getShort(blk, 0));
+        float dmin0 = Float16.toFloat(getShort(blk, 2));
+        for (int j = 0; j < QK_K / 32; ++j) {
+            float d = d0 * scale(j, blk, 4);
+            if (d == 0) continue;
+            float dm = dmin0 * min(j, blk, 4);
+            for (int ii = 0; ii < 32; ++ii) {
+                int l = nearestInt((x[xo + 32 * j + ii] + dm) / d);
+                L[32 * j + ii] = (byte) Math.max(0, Math.min(nmax, l));
+            }
+        }
+    }
+
+    /** Q4_K nibble packing: qs[32c + l] = L[64c + l] | L[64c + 32 + l] << 4. */
+    private static void packQs4(byte[] L, byte[] blk, int qo) {
+        for (int j = 0; j < QK_K; j += 64) {
+            for (int l = 0; l < 32; ++l) blk[qo + l] = (byte) (L[j + l] | (L[j + l + 32] << 4));
+            qo += 32;
+        }
+    }
+
+    static void putShort(byte[] b, int o, short v) {
+        b[o] = (byte) v;
+        b[o + 1] = (byte) (v >> 8);
+    }
+
+    static short getShort(byte[] b, int o) {
+        return (short) ((b[o] & 0xFF) | (b[o + 1] << 8));
+    }
+}

@@ -1,0 +1,106 @@
+package dev.requant.formats.ggml;
+
+import static dev.requant.formats.ggml.Rounding.nearestInt;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Q6_K: 210-byte super-blocks of 256 = 16 sub-blocks of 16, {@code uint8 ql[128]; uint8 qh[64]; int8 scales[16];
+ * fp16 d}; value = d*scale*(q-32). Encoders: quantize_row_q6_K_ref (make_qx_quants(16, 32, ..., rmse_type 1,
+ * w = x^2)) and quantize_row_q6_K_impl (the same with the raw imatrix slice as weights, no sigma^2 mixing).
+ */
+final class Q6_KCodec implements BlockCodec {
+    static final int QK_K = 256;
+    static final int BLOCK_BYTES = 210;
+
+    @Override public GgmlType type() { return GgmlType.Q6_K; }
+
+    @Override public boolean usesImportance() { return true; }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        for (int i = 0; i < n / QK_K; i++) {
+            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
+            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
+            int y = dstOffset + i * QK_K;
+            int ql = 0, qh = 128, sc = 192;
+            for (int nn = 0; nn < QK_K; nn += 128) {
+                for (int l = 0; l < 32; ++l) {
+                    int is = l / 16;
+                    int h = blk[qh + l] & 0xFF;
+                    int q1 = ((blk[ql + l] & 0xF) | ((h & 3) << 4)) - 32;
+                    int q2 = ((blk[ql + l + 32] & 0xF) | (((h >> 2) & 3) << 4)) - 32;
+                    int q3 = (((blk[ql + l] & 0xFF) >> 4) | (((h >> 4) & 3) << 4)) - 32;
+                    int q4 = (((blk[ql + l + 32] & 0xFF) >> 4) | (((h >> 6) & 3) << 4)) - 32;
+                    dst[y + l] = d * blk[sc + is] * q1;
+                    dst[y + l + 32] = d * blk[sc + is + 2] * q2;
+                    dst[y + l + 64] = d * blk[sc + is + 4] * q3;
+                    dst[y + l + 96] = d * blk[sc + is + 6] * q4;
+                }
+                y += 128;
+                ql += 64;
+                qh += 32;
+                sc += 8;
+            }
+        }
+    }
+
+    @Override
+    public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        byte[] L = new byte[QK_K];
+        float[] scales = new float[QK_K / 16];
+        for (int i = 0; i < n / QK_K; i++) {
+            java.util.Arrays.fill(blk, (byte) 0);
+            encodeBlock(x, xo + i * QK_K, importance, i * QK_K, blk, L, scales);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    private static void encodeBlock(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales) {
+        float maxScale = 0;
+        float maxAbsScale = 0;
+        for (int ib = 0; ib < QK_K / 16; ++ib) {
+            float scale = QuantFit.makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, qw, qwo + 16 * ib);
+            scales[ib] = scale;
+            float absScale = Math.abs(scale);
+            if (absScale > maxAbsScale) {
+                maxAbsScale = absScale;
+                maxScale = scale;
+            }
+        }
+        if (maxAbsScale < QuantFit.GROUP_MAX_EPS) {
+            return; // all-zero block, d = fp16(0) = 0
+        }
+        float iscale = -128.f / maxScale;
+        Q4_KCodec.putShort(blk, 208, Float16.fromFloat(1 / iscale));
+        for (int ib = 0; ib < QK_K / 16; ++ib) blk[192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[ib]));
+        float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float d = d0 * blk[192 + j];
+            if (d == 0) continue;
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearestInt(x[xo + 16 * j + ii] / d);
+                l = Math.max(-32, Math.min(31, l));
+                L[16 * j + ii] = (byte) (l + 32);
+            }
+        }
+        int ql = 0, qh = 128;
+        for (int j = 0; j < QK_K; j += 128) {
+            for (int l = 0; l < 32; ++l) {
+                int q1 = L[j + l] & 0xF;
+                int q2 = L[j + l + 32] & 0xF;
+                int q3 = L[j + l + 64] & 0xF;
+                int q4 = L[j + l + 96] & 0xF;
+                blk[ql + l] = (byte) (q1 | (q3 << 4));
+                blk[ql + l + 32] = (byte) (q2 | (q4 << 4));
+                blk[qh + l] = (byte) ((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4)
+                        | ((L[j + l + 96] >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+    }
+}

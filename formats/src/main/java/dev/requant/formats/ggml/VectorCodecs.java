@@ -1,0 +1,345 @@
+package dev.requant.formats.ggml;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Map;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API versions of the hot codecs: decode of BF16, Q8_0 and Q4_0, and the reference (no importance) encoders
+ * of Q8_0 and Q4_0. They run on 16 float lanes (512-bit vectors, 2 per 32-element block) where the CPU has them and
+ * on 8 lanes (256-bit, 4 per block) otherwise. Every output is bit-identical to the scalar reference: a block holding
+ * NaN or Inf, a block where +amax and -amax both occur (the first one decides Q4_0's sign), or a scale whose inverse
+ * overflows goes through the scalar code, because C's sequential scans and float-to-int conversions treat those
+ * differently from vector lanes. Only loaded when {@link VectorSupport} says the module is there.
+ */
+final class VectorCodecs {
+    private VectorCodecs() {}
+
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    // The species must be compile-time constants for C2 to turn Vector API calls into instructions (a species held in
+    // a field falls back to boxed Java code), hence two copies of each kernel: W (16 lanes) and N (8 lanes).
+    private static final VectorSpecies<Float> FW = FloatVector.SPECIES_512, FN = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> IW = IntVector.SPECIES_512, IN = IntVector.SPECIES_256;
+    private static final VectorSpecies<Byte> BW = ByteVector.SPECIES_128, BN = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Short> SW = ShortVector.SPECIES_256, SN = ShortVector.SPECIES_128;
+
+    /** True where the CPU has 512-bit vectors: the 16-lane kernels are used. */
+    static final boolean WIDE = FloatVector.SPECIES_PREFERRED.length() >= 16;
+
+    static boolean supported() {
+        return FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+    }
+
+    static void register(Map<GgmlType, BlockCodec> codecs) {
+        codecs.put(GgmlType.BF16, new FastBF16(WIDE));
+        codecs.put(GgmlType.Q8_0, new FastQ8_0(WIDE));
+        codecs.put(GgmlType.Q4_0, new FastQ4_0(WIDE));
+    }
+
+    static void bf16ToFloat(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        if (WIDE) bf16ToFloatW(src, srcOffset, dst, dstOffset, n);
+        else bf16ToFloatN(src, srcOffset, dst, dstOffset, n);
+    }
+
+    static final class FastBF16 extends FloatCodecs.BF16 {
+        final boolean wide;
+
+        FastBF16(boolean wide) { this.wide = wide; }
+
+        @Override
+        public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+            if (wide) bf16ToFloatW(src, srcOffset, dst, dstOffset, n);
+            else bf16ToFloatN(src, srcOffset, dst, dstOffset, n);
+        }
+    }
+
+    static final class FastQ8_0 extends Q8_0Codec {
+        final boolean wide;
+
+        FastQ8_0(boolean wide) { this.wide = wide; }
+
+        @Override
+        public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+            if (wide) decodeQ8_0W(src, srcOffset, dst, dstOffset, n);
+            else decodeQ8_0N(src, srcOffset, dst, dstOffset, n);
+        }
+
+        @Override
+        public void encodeRow(float[] x, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            if (wide) encodeQ8_0W(x, srcOffset, n, dst, dstOffset);
+            else encodeQ8_0N(x, srcOffset, n, dst, dstOffset);
+        }
+    }
+
+    static final class FastQ4_0 extends Q4_0Codec {
+        final boolean wide;
+
+        FastQ4_0(boolean wide) { this.wide = wide; }
+
+        @Override
+        public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+            if (wide) decodeQ4_0W(src, srcOffset, dst, dstOffset, n);
+            else decodeQ4_0N(src, srcOffset, dst, dstOffset, n);
+        }
+
+        @Override
+        public void encodeRow(float[] x, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            if (importance != null) super.encodeRow(x, srcOffset, n, importance, dst, dstOffset);
+            else if (wide) encodeQ4_0W(x, srcOffset, n, dst, dstOffset);
+            else encodeQ4_0N(x, srcOffset, n, dst, dstOffset);
+        }
+    }
+
+    // ---- 16 lanes ----
+
+    static void bf16ToFloatW(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        int i = 0;
+        for (; i + 16 <= n; i += 16) {
+            ShortVector s = ShortVector.fromMemorySegment(SW, src, srcOffset + 2L * i, LE);
+            IntVector v = (IntVector) s.convertShape(VectorOperators.S2I, IW, 0);
+            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOffset + i);
+        }
+        for (; i < n; i++) dst[dstOffset + i] = BFloat16.toFloat(src.get(LittleEndian.SHORT, srcOffset + 2L * i));
+    }
+
+    static void decodeQ8_0W(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            long base = srcOffset + (long) b * Q8_0Codec.BLOCK_BYTES;
+            float d = Float16.toFloat(src.get(LittleEndian.SHORT, base));
+            int o = dstOffset + b * 32;
+            for (int k = 0; k < 32; k += 16) {
+                ByteVector q = ByteVector.fromMemorySegment(BW, src, base + 2 + k, LE);
+                ((FloatVector) q.convertShape(VectorOperators.B2F, FW, 0)).mul(d).intoArray(dst, o + k);
+            }
+        }
+    }
+
+    static void encodeQ8_0W(float[] x, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / 32; b++) {
+            int o = srcOffset + b * 32;
+            long base = dstOffset + (long) b * Q8_0Codec.BLOCK_BYTES;
+            int amaxBits = absBitsMaxW(x, o);
+            float d = Float.intBitsToFloat(amaxBits) / ((1 << 7) - 1);
+            float id = d != 0f ? 1.0f / d : 0.0f;
+            if (amaxBits >= 0x7F800000 || id == Float.POSITIVE_INFINITY) { // Inf or NaN in the block, or 1/d overflows
+                Q8_0Codec.encodeBlock(x, o, dst, base);
+                continue;
+            }
+            dst.set(LittleEndian.SHORT, base, Float16.fromFloat(d));
+            for (int k = 0; k < 32; k += 16) {
+                // roundf (half away from zero) of finite lanes below 2^31, narrowed to int8
+                FloatVector q = FloatVector.fromArray(FW, x, o + k).mul(id);
+                FloatVector a = q.abs();
+                IntVector t = (IntVector) a.convert(VectorOperators.F2I, 0);
+                FloatVector frac = a.sub((FloatVector) t.convert(VectorOperators.I2F, 0)); // exact
+                IntVector r = t.add(1, frac.compare(VectorOperators.GE, 0.5f).cast(IW));
+                r = r.lanewise(VectorOperators.NEG, q.compare(VectorOperators.LT, 0f).cast(IW));
+                ((ByteVector) r.convertShape(VectorOperators.I2B, BW, 0)).intoMemorySegment(dst, base + 2 + k, LE);
+            }
+        }
+    }
+
+    static void decodeQ4_0W(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            long base = srcOffset + (long) b * Q4_0Codec.BLOCK_BYTES;
+            float d = Float16.toFloat(src.get(LittleEndian.SHORT, base));
+            int o = dstOffset + b * 32;
+            for (int k = 0; k < 16; k += 16) {
+                ByteVector q = ByteVector.fromMemorySegment(BW, src, base + 2 + k, LE);
+                IntVector v = ((IntVector) q.convertShape(VectorOperators.B2I, IW, 0)).and(0xFF);
+                ((FloatVector) v.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, o + k);
+                ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d)
+                        .intoArray(dst, o + k + 16);
+            }
+        }
+    }
+
+    static void encodeQ4_0W(float[] x, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / 32; b++) {
+            int o = srcOffset + b * 32;
+            long base = dstOffset + (long) b * Q4_0Codec.BLOCK_BYTES;
+            int amaxBits = absBitsMaxW(x, o);
+            if (amaxBits >= 0x7F800000) { // Inf or NaN in the block
+                Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                continue;
+            }
+            // The signed value of the first element with the largest magnitude (ggml: strict '<', first wins).
+            // When both +amax and -amax occur, which comes first decides: leave that to the scalar code.
+            float max = 0f;
+            if (amaxBits != 0) {
+                boolean pos = hasBitsW(x, o, amaxBits);
+                boolean neg = hasBitsW(x, o, amaxBits | 0x80000000);
+                if (pos && neg) {
+                    Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                    continue;
+                }
+                max = Float.intBitsToFloat(pos ? amaxBits : amaxBits | 0x80000000);
+            }
+            float d = max / -8;
+            float id = d != 0f ? 1.0f / d : 0.0f;
+            if (Float.isInfinite(id)) { // a tiny subnormal max: 1/d overflows
+                Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                continue;
+            }
+            dst.set(LittleEndian.SHORT, base, Float16.fromFloat(d));
+            // element j (low nibble) pairs with j+16 (high nibble); x*id + 8.5 lies in [0.5, 16.5], where Java's
+            // truncation equals C's (int8_t) conversion
+            for (int k = 0; k < 16; k += 16) {
+                IntVector lo = ((IntVector) FloatVector.fromArray(FW, x, o + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0)).min(15);
+                IntVector hi = ((IntVector) FloatVector.fromArray(FW, x, o + 16 + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0)).min(15);
+                ((ByteVector) lo.or(hi.lanewise(VectorOperators.LSHL, 4)).convertShape(VectorOperators.I2B, BW, 0))
+                        .intoMemorySegment(dst, base + 2 + k, LE);
+            }
+        }
+    }
+
+    /**
+     * The largest |x| of the 32 floats at x[o] as float bits: integer max of the bits without sign, which orders every
+     * non-NaN float correctly; a result of 0x7F800000 or more means the block holds Inf or NaN.
+     */
+    private static int absBitsMaxW(float[] x, int o) {
+        IntVector m = FloatVector.fromArray(FW, x, o).reinterpretAsInts().and(0x7FFFFFFF);
+        for (int k = 16; k < 32; k += 16) m = m.max(FloatVector.fromArray(FW, x, o + k).reinterpretAsInts().and(0x7FFFFFFF));
+        return m.reduceLanes(VectorOperators.MAX);
+    }
+
+    /** Whether one of the 32 floats at x[o] has exactly these bits. */
+    private static boolean hasBitsW(float[] x, int o, int bits) {
+        VectorMask<Integer> m = FloatVector.fromArray(FW, x, o).reinterpretAsInts().eq(bits);
+        for (int k = 16; k < 32; k += 16) m = m.or(FloatVector.fromArray(FW, x, o + k).reinterpretAsInts().eq(bits));
+        return m.anyTrue();
+    }
+
+    // ---- 8 lanes ----
+
+    static void bf16ToFloatN(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            ShortVector s = ShortVector.fromMemorySegment(SN, src, srcOffset + 2L * i, LE);
+            IntVector v = (IntVector) s.convertShape(VectorOperators.S2I, IN, 0);
+            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOffset + i);
+        }
+        for (; i < n; i++) dst[dstOffset + i] = BFloat16.toFloat(src.get(LittleEndian.SHORT, srcOffset + 2L * i));
+    }
+
+    static void decodeQ8_0N(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            long base = srcOffset + (long) b * Q8_0Codec.BLOCK_BYTES;
+            float d = Float16.toFloat(src.get(LittleEndian.SHORT, base));
+            int o = dstOffset + b * 32;
+            for (int k = 0; k < 32; k += 8) {
+                ByteVector q = ByteVector.fromMemorySegment(BN, src, base + 2 + k, LE);
+                ((FloatVector) q.convertShape(VectorOperators.B2F, FN, 0)).mul(d).intoArray(dst, o + k);
+            }
+        }
+    }
+
+    static void encodeQ8_0N(float[] x, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / 32; b++) {
+            int o = srcOffset + b * 32;
+            long base = dstOffset + (long) b * Q8_0Codec.BLOCK_BYTES;
+            int amaxBits = absBitsMaxN(x, o);
+            float d = Float.intBitsToFloat(amaxBits) / ((1 << 7) - 1);
+            float id = d != 0f ? 1.0f / d : 0.0f;
+            if (amaxBits >= 0x7F800000 || id == Float.POSITIVE_INFINITY) { // Inf or NaN in the block, or 1/d overflows
+                Q8_0Codec.encodeBlock(x, o, dst, base);
+                continue;
+            }
+            dst.set(LittleEndian.SHORT, base, Float16.fromFloat(d));
+            for (int k = 0; k < 32; k += 8) {
+                // roundf (half away from zero) of finite lanes below 2^31, narrowed to int8
+                FloatVector q = FloatVector.fromArray(FN, x, o + k).mul(id);
+                FloatVector a = q.abs();
+                IntVector t = (IntVector) a.convert(VectorOperators.F2I, 0);
+                FloatVector frac = a.sub((FloatVector) t.convert(VectorOperators.I2F, 0)); // exact
+                IntVector r = t.add(1, frac.compare(VectorOperators.GE, 0.5f).cast(IN));
+                r = r.lanewise(VectorOperators.NEG, q.compare(VectorOperators.LT, 0f).cast(IN));
+                ((ByteVector) r.convertShape(VectorOperators.I2B, BN, 0)).intoMemorySegment(dst, base + 2 + k, LE);
+            }
+        }
+    }
+
+    static void decodeQ4_0N(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        for (int b = 0; b < n / 32; b++) {
+            long base = srcOffset + (long) b * Q4_0Codec.BLOCK_BYTES;
+            float d = Float16.toFloat(src.get(LittleEndian.SHORT, base));
+            int o = dstOffset + b * 32;
+            for (int k = 0; k < 16; k += 8) {
+                ByteVector q = ByteVector.fromMemorySegment(BN, src, base + 2 + k, LE);
+                IntVector v = ((IntVector) q.convertShape(VectorOperators.B2I, IN, 0)).and(0xFF);
+                ((FloatVector) v.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(dst, o + k);
+                ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d)
+                        .intoArray(dst, o + k + 16);
+            }
+        }
+    }
+
+    static void encodeQ4_0N(float[] x, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / 32; b++) {
+            int o = srcOffset + b * 32;
+            long base = dstOffset + (long) b * Q4_0Codec.BLOCK_BYTES;
+            int amaxBits = absBitsMaxN(x, o);
+            if (amaxBits >= 0x7F800000) { // Inf or NaN in the block
+                Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                continue;
+            }
+            // The signed value of the first element with the largest magnitude (ggml: strict '<', first wins).
+            // When both +amax and -amax occur, which comes first decides: leave that to the scalar code.
+            float max = 0f;
+            if (amaxBits != 0) {
+                boolean pos = hasBitsN(x, o, amaxBits);
+                boolean neg = hasBitsN(x, o, amaxBits | 0x80000000);
+                if (pos && neg) {
+                    Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                    continue;
+                }
+                max = Float.intBitsToFloat(pos ? amaxBits : amaxBits | 0x80000000);
+            }
+            float d = max / -8;
+            float id = d != 0f ? 1.0f / d : 0.0f;
+            if (Float.isInfinite(id)) { // a tiny subnormal max: 1/d overflows
+                Q4_0Codec.encodeBlockRef(x, o, dst, base);
+                continue;
+            }
+            dst.set(LittleEndian.SHORT, base, Float16.fromFloat(d));
+            // element j (low nibble) pairs with j+16 (high nibble); x*id + 8.5 lies in [0.5, 16.5], where Java's
+            // truncation equals C's (int8_t) conversion
+            for (int k = 0; k < 16; k += 8) {
+                IntVector lo = ((IntVector) FloatVector.fromArray(FN, x, o + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0)).min(15);
+                IntVector hi = ((IntVector) FloatVector.fromArray(FN, x, o + 16 + k).mul(id).add(8.5f)
+                        .convert(VectorOperators.F2I, 0)).min(15);
+                ((ByteVector) lo.or(hi.lanewise(VectorOperators.LSHL, 4)).convertShape(VectorOperators.I2B, BN, 0))
+                        .intoMemorySegment(dst, base + 2 + k, LE);
+            }
+        }
+    }
+
+    /**
+     * The largest |x| of the 32 floats at x[o] as float bits: integer max of the bits without sign, which orders every
+     * non-NaN float correctly; a result of 0x7F800000 or more means the block holds Inf or NaN.
+     */
+    private static int absBitsMaxN(float[] x, int o) {
+        IntVector m = FloatVector.fromArray(FN, x, o).reinterpretAsInts().and(0x7FFFFFFF);
+        for (int k = 8; k < 32; k += 8) m = m.max(FloatVector.fromArray(FN, x, o + k).reinterpretAsInts().and(0x7FFFFFFF));
+        return m.reduceLanes(VectorOperators.MAX);
+    }
+
+    /** Whether one of the 32 floats at x[o] has exactly these bits. */
+    private static boolean hasBitsN(float[] x, int o, int bits) {
+        VectorMask<Integer> m = FloatVector.fromArray(FN, x, o).reinterpretAsInts().eq(bits);
+        for (int k = 8; k < 32; k += 8) m = m.or(FloatVector.fromArray(FN, x, o + k).reinterpretAsInts().eq(bits));
+        return m.anyTrue();
+    }
+}

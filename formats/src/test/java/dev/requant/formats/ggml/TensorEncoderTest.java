@@ -1,0 +1,162 @@
+package dev.requant.formats.ggml;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.gguf.GgufTensorInfo;
+import dev.requant.formats.gguf.GgufTensorSpec;
+import dev.requant.formats.gguf.GgufWriter;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TensorEncoderTest {
+    @TempDir Path tmp;
+
+    static float[] random(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) (r.nextGaussian() * 0.02);
+        return x;
+    }
+
+    /** The plain loop TensorEncoder must agree with: every row through the reference codec, in order. */
+    static byte[] serial(float[] x, int n, GgmlType t, float[] w) {
+        BlockCodec c = BlockCodec.reference(t);
+        int rows = x.length / n;
+        int rb = (int) c.rowBytes(n);
+        byte[] out = new byte[rb * rows];
+        int matrices = w == null ? 1 : w.length / n;
+        for (int r = 0; r < rows; r++) {
+            float[] wr = w == null ? null : java.util.Arrays.copyOfRange(w, r / (rows / matrices) * n, (r / (rows / matrices) + 1) * n);
+            c.encodeRow(x, r * n, n, wr, MemorySegment.ofArray(out), (long) r * rb);
+        }
+        return out;
+    }
+
+    static byte[] encode(TensorEncoder e, RowSource src, GgmlType t, float[] w) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        e.encode(src, t, w, chunk -> {
+            byte[] b = new byte[chunk.remaining()];
+            chunk.get(b);
+            out.write(b);
+        }, TensorEncoder.Progress.NONE);
+        return out.toByteArray();
+    }
+
+    @Test
+    void outputDoesNotDependOnTheThreadCount() throws IOException {
+        int n = 512, rows = 301; // with 4 KiB chunks: many chunks, a ragged last one
+        float[] x = random(n * rows, 1);
+        float[] w = random(n, 2);
+        for (int i = 0; i < n; i++) w[i] = w[i] * w[i] * 1e4f;
+        for (GgmlType t : List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.NVFP4, GgmlType.F16)) {
+            for (float[] imp : new float[][] {null, w}) {
+                byte[] want = serial(x, n, t, imp);
+                for (int threads : new int[] {1, 2, 3}) {
+                    try (TensorEncoder e = new TensorEncoder(threads, 4096)) {
+                        assertThat(encode(e, RowSource.ofFloats(x, n), t, imp)).as("%s, %d threads", t, threads).isEqualTo(want);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void stackedImportanceGoesWithItsMatrix() throws IOException {
+        int n = 256, rows = 12; // 3 experts of 4 rows
+        float[] x = random(n * rows, 3);
+        float[] w = new float[3 * n];
+        SplittableRandom r = new SplittableRandom(4);
+        for (int i = 0; i < w.length; i++) w[i] = (float) Math.exp(3 * r.nextGaussian());
+        try (TensorEncoder e = new TensorEncoder(2)) {
+            byte[] got = encode(e, RowSource.ofFloats(x, n), GgmlType.Q4_K, w);
+            assertThat(got).isEqualTo(serial(x, n, GgmlType.Q4_K, w));
+            assertThat(got).isNotEqualTo(serial(x, n, GgmlType.Q4_K, java.util.Arrays.copyOf(w, n)));
+            assertThatThrownBy(() -> encode(e, RowSource.ofFloats(x, n), GgmlType.Q4_K, new float[5 * n]))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("matrices");
+        }
+    }
+
+    @Test
+    void encodesBf16AndQuantizedSourcesIntoAGgufThatReadsBack() throws IOException {
+        int n = 256, rows = 300;
+        float[] x = random(n * rows, 5);
+        byte[] bf16 = new byte[2 * x.length];
+        BlockCodec.of(GgmlType.BF16).encodeRow(x, 0, x.length, null, MemorySegment.ofArray(bf16), 0);
+        byte[] q8 = serial(x, n, GgmlType.Q8_0, null);
+        Path file = tmp.resolve("out.gguf");
+        List<GgufTensorSpec> specs = List.of(new GgufTensorSpec("a.weight", GgmlType.Q4_0, new long[] {n, rows}),
+                new GgufTensorSpec("b.weight", GgmlType.Q6_K, new long[] {n, rows}));
+        List<Long> progress = new ArrayList<>();
+        try (TensorEncoder e = new TensorEncoder(2);
+                GgufWriter w = GgufWriter.create(file, new GgufMetadata().put("general.architecture", dev.requant.formats.gguf.GgufValue.string("test")), specs)) {
+            e.encode(RowSource.ofBf16(MemorySegment.ofArray(bf16), n, rows), GgmlType.Q4_0, null, w.beginTensor("a.weight"), progress::add);
+            e.encode(RowSource.of(MemorySegment.ofArray(q8), GgmlType.Q8_0, n, rows), GgmlType.Q6_K, null, w.beginTensor("b.weight"));
+            w.commit();
+        }
+        assertThat(progress).isNotEmpty().isSorted().endsWith((long) rows);
+        try (GgufFile f = GgufFile.open(file)) {
+            GgufTensorInfo a = f.tensor("a.weight").orElseThrow();
+            float[] widened = new float[x.length];
+            BlockCodec.of(GgmlType.BF16).decode(MemorySegment.ofArray(bf16), 0, widened, 0, x.length);
+            assertThat(f.tensorData(a).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(serial(widened, n, GgmlType.Q4_0, null));
+            float[] dq = new float[x.length];
+            BlockCodec.of(GgmlType.Q8_0).decode(MemorySegment.ofArray(q8), 0, dq, 0, x.length);
+            GgufTensorInfo b = f.tensor("b.weight").orElseThrow();
+            assertThat(f.tensorData(b).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(serial(dq, n, GgmlType.Q6_K, null));
+            // and every tensor of the file decodes
+            for (GgufTensorInfo t : f.tensors()) {
+                float[] y = new float[(int) t.spec().elementCount()];
+                BlockCodec.of(t.type()).decode(f.tensorData(t), 0, y, 0, y.length);
+                for (float v : y) assertThat(Float.isFinite(v)).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void refusesASinkOfTheWrongShape() throws IOException {
+        Path file = tmp.resolve("bad.gguf");
+        List<GgufTensorSpec> specs = List.of(new GgufTensorSpec("a.weight", GgmlType.Q8_0, new long[] {64, 3}));
+        try (TensorEncoder e = new TensorEncoder(1);
+                GgufWriter w = GgufWriter.create(file, new GgufMetadata(), specs)) {
+            assertThatThrownBy(() -> e.encode(RowSource.ofFloats(new float[64 * 4], 64), GgmlType.Q8_0, null, w.beginTensor("a.weight")))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("a.weight");
+        }
+        assertThat(Files.exists(file)).isFalse();
+    }
+
+    @Test
+    void aFailingSourceFailsTheEncodeWithoutHanging() {
+        RowSource broken = new RowSource() {
+            @Override public int rowLength() { return 32; }
+
+            @Override public long rows() { return 100_000; }
+
+            @Override
+            public void read(long first, int count, float[] dst) {
+                if (first > 40_000) throw new IllegalStateException("disk on fire at row " + first);
+            }
+        };
+        try (TensorEncoder e = new TensorEncoder(2)) {
+            assertThatThrownBy(() -> encode(e, broken, GgmlType.Q8_0, null)).hasMessageContaining("disk on fire");
+        }
+    }
+
+    @Test
+    void rowLengthMustBeWholeBlocks() {
+        try (TensorEncoder e = new TensorEncoder(1)) {
+            assertThatThrownBy(() -> encode(e, RowSource.ofFloats(new float[48], 48), GgmlType.Q4_0, null))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("block size");
+        }
+    }
+}
