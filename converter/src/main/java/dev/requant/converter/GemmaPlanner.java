@@ -1,0 +1,261 @@
+package dev.requant.converter;
+
+import dev.requant.formats.FormatException;
+import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.safetensors.SafetensorsCheckpoint;
+import dev.requant.formats.safetensors.SafetensorsDtype;
+import dev.requant.formats.safetensors.SafetensorsTensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Plans the conversion of a Gemma 3 / Gemma 4 folder the way convert_hf_to_gguf.py converts it: tensor order (generated
+ * tensors first, then shards in name order with names sorted inside each), names, transforms, shapes checked against
+ * config.json, types by the {@link TypePolicy}, and the complete GGUF metadata in the Python converter's key order.
+ */
+public final class GemmaPlanner {
+    private static final Logger LOG = LoggerFactory.getLogger(GemmaPlanner.class);
+
+    private GemmaPlanner() {}
+
+    public static ConversionPlan plan(Path dir, ConversionSettings settings) throws IOException {
+        return plan(dir, settings, TypePolicy.defaults());
+    }
+
+    public static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy) throws IOException {
+        if (!Files.exists(dir)) throw new java.nio.file.NoSuchFileException(dir.toString(), null, "no such folder");
+        if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
+        GemmaConfig config = GemmaConfig.read(dir);
+        SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir);
+        try {
+            return plan(config, ck, settings, policy);
+        } catch (IOException | RuntimeException e) {
+            ck.close();
+            throw e;
+        }
+    }
+
+    private static ConversionPlan plan(GemmaConfig config, SafetensorsCheckpoint ck, ConversionSettings settings, TypePolicy policy) throws IOException {
+        Vocabulary vocab = Vocabulary.of(config);
+        if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArchitecture.GEMMA4) {
+            LOG.warn("{}: no tokenizer.json; writing the SentencePiece vocabulary of tokenizer.model (convert_hf_to_gguf.py needs tokenizer.json for Gemma 4)", config.dir());
+        }
+        settings = resolveAuto(settings, ck, config);
+
+        // map names, keep order
+        List<Mapped> mapped = new ArrayList<>();
+        List<String> dropped = new ArrayList<>();
+        Map<String, Mapped> byGguf = new LinkedHashMap<>();
+        for (SafetensorsCheckpoint.Entry e : ck.entries()) {
+            GemmaTensorNames.Result r = GemmaTensorNames.map(e.name(), config.arch());
+            switch (r) {
+                case GemmaTensorNames.Dropped d -> dropped.add(d.hfName());
+                case GemmaTensorNames.Skipped s -> { }
+                case GemmaTensorNames.Unknown u -> throw new FormatException(e.file().path(),
+                        "tensor '" + u.hfName() + "' has no " + config.arch().ggufName() + " GGUF name (convert_hf_to_gguf.py cannot map it either)");
+                case GemmaTensorNames.Mapped m -> {
+                    Mapped x = new Mapped(e, m);
+                    Mapped prev = byGguf.put(m.ggufName(), x);
+                    if (prev != null) throw new FormatException(e.file().path(), "tensors '" + prev.entry.name() + "' and '" + e.name() + "' both map to " + m.ggufName());
+                    mapped.add(x);
+                }
+            }
+        }
+        if (!dropped.isEmpty()) {
+            LOG.info("leaving out {} vision/audio tensors (they belong to an mmproj file), e.g. {}", dropped.size(), dropped.getFirst());
+        }
+
+        Shapes shapes = new Shapes(config, vocab, byGguf);
+        List<PlannedTensor> planned = new ArrayList<>();
+        if (config.arch() == GemmaArchitecture.GEMMA4) {
+            GeneratedTensor rf = ropeFreqs(config);
+            planned.add(decide(policy, settings, "rope_freqs.weight", null, null, rf));
+        }
+        for (Mapped m : mapped) {
+            SafetensorsTensor t = m.entry.tensor();
+            if (!Set.of(SafetensorsDtype.BF16, SafetensorsDtype.F16, SafetensorsDtype.F32, SafetensorsDtype.F64).contains(t.dtype())) {
+                throw new FormatException(m.entry.file().path(), "tensor '" + t.name() + "' is " + t.dtype() + "; only float checkpoints (BF16, F16, F32) are converted");
+            }
+            long keep = shapes.check(m.entry, m.result.ggufName());
+            boolean addOne = config.arch() == GemmaArchitecture.GEMMA3 && m.result.hfName().endsWith("norm.weight");
+            CheckpointTensor recipe = new CheckpointTensor(m.entry, keep, addOne);
+            planned.add(decide(policy, settings, m.result.ggufName(), m.entry.name(), m.result.blockId(), recipe));
+        }
+        shapes.checkComplete(ck);
+
+        GgufMetadata md = GemmaMetadata.build(config, settings, vocab, planned, shapes.perLayerInputWidth());
+        return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
+    }
+
+    private record Mapped(SafetensorsCheckpoint.Entry entry, GemmaTensorNames.Mapped result) {}
+
+    private static PlannedTensor decide(TypePolicy policy, ConversionSettings settings, String name, String hfName, Integer bid, TensorRecipe recipe) {
+        TypeDecision d = policy.decide(new TensorCandidate(name, hfName, bid, recipe, settings));
+        return new PlannedTensor(name, hfName, bid, recipe, d);
+    }
+
+    /** --outtype auto: BF16 if the first tensor of 2+ dims is bfloat16, F16 if float16, else keep looking; F16 if none. */
+    static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, GemmaConfig config) {
+        if (s.outType() != OutType.AUTO) return s;
+        for (SafetensorsCheckpoint.Entry e : ck.entries()) {
+            if (e.tensor().rank() < 2 || !(GemmaTensorNames.map(e.name(), config.arch()) instanceof GemmaTensorNames.Mapped)) continue;
+            if (e.tensor().dtype() == SafetensorsDtype.BF16) return s.withOutType(OutType.BF16);
+            if (e.tensor().dtype() == SafetensorsDtype.F16) return s.withOutType(OutType.F16);
+        }
+        return s.withOutType(OutType.F16);
+    }
+
+    /**
+     * Gemma4Model.generate_extra_tensors: proportional RoPE on full layers as frequency factors, 1 for the rotated
+     * pairs and 1e30 (no rotation) for the rest, global_head_dim/2 values.
+     */
+    static GeneratedTensor ropeFreqs(GemmaConfig c) {
+        int hd = c.headDimFull();
+        int nRot = (int) (hd * c.rope().partialRotaryFull() / 2);
+        int n = hd / 2;
+        float[] v = new float[n];
+        Arrays.fill(v, 0, nRot, 1.0f);
+        Arrays.fill(v, nRot, n, 1e30f);
+        return new GeneratedTensor("generated: proportional rope, " + nRot + " of " + n + " pairs rotate", v, n);
+    }
+
+    /** The expected HF shape of every tensor kind, and which ones must be present. */
+    private static final class Shapes {
+        private final GemmaConfig c;
+        private final Vocabulary vocab;
+        private final Map<String, Mapped> byGguf;
+        private final int ple;
+
+        Shapes(GemmaConfig c, Vocabulary vocab, Map<String, Mapped> byGguf) throws FormatException {
+            this.c = c;
+            this.vocab = vocab;
+            this.byGguf = byGguf;
+            Mapped pl = byGguf.get("per_layer_token_embd.weight");
+            Integer given = c.perLayerInputWidth();
+            if (given == null) {
+                ple = pl == null ? 0 : (int) (pl.entry.tensor().dim(pl.entry.tensor().rank() - 1) / c.blockCount());
+            } else {
+                ple = given;
+                if (ple > 0 && pl == null) throw c.error("hidden_size_per_layer_input is " + ple + " but the checkpoint has no embed_tokens_per_layer tensor");
+                if (ple == 0 && pl != null) throw c.error("hidden_size_per_layer_input is 0/null but the checkpoint has " + pl.entry.name());
+            }
+        }
+
+        int perLayerInputWidth() { return ple; }
+
+        /** Checks one tensor's shape; returns the rows to keep (-1 = all). */
+        long check(SafetensorsCheckpoint.Entry e, String gguf) throws FormatException {
+            long[] shape = e.tensor().shape();
+            long[] want = expected(gguf, shape);
+            long keep = -1;
+            if (gguf.equals("token_embd.weight")) {
+                if (shape.length == 2 && shape[0] > vocab.embeddingRows()) keep = vocab.embeddingRows();
+                if (shape.length == 2 && Math.min(shape[0], vocab.embeddingRows()) != vocab.size()) {
+                    throw new FormatException(e.file().path(), "tensor '" + e.name() + "' has " + shape[0] + " rows but the vocabulary has "
+                            + vocab.size() + " tokens (config.json vocab_size " + c.vocabSize() + "); llama.cpp needs one row per token");
+                }
+                if (keep >= 0) shape = new long[] {keep, shape[1]};
+            }
+            if (want != null && !Arrays.equals(want, shape)) {
+                throw new FormatException(e.file().path(), "tensor '" + e.name() + "' has shape " + Arrays.toString(e.tensor().shape())
+                        + " but " + c.file().getFileName() + " implies " + Arrays.toString(want) + " (" + why(gguf) + ")");
+            }
+            return keep;
+        }
+
+        private String why(String gguf) {
+            int b = blockOf(gguf);
+            String kind = b < 0 ? gguf : gguf.substring(gguf.indexOf('.', 4) + 1);
+            String layer = b < 0 ? "" : "layer " + b + " (" + (c.isSliding(b) ? "sliding" : "full") + "): ";
+            return layer + switch (kind) {
+                case "attn_q.weight", "attn_output.weight" -> "num_attention_heads " + c.headCount() + " x head_dim " + c.headDim(b) + ", hidden_size " + c.embeddingLength();
+                case "attn_k.weight", "attn_v.weight" -> "num_key_value_heads " + c.kvHeads(b) + " x head_dim " + c.headDim(b) + ", hidden_size " + c.embeddingLength();
+                case "attn_q_norm.weight", "attn_k_norm.weight" -> "head_dim " + c.headDim(b);
+                case "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight" -> "intermediate_size " + c.feedForward(b) + ", hidden_size " + c.embeddingLength();
+                case "token_embd.weight", "output.weight" -> "vocab " + vocab.size() + ", hidden_size " + c.embeddingLength();
+                default -> "hidden_size " + c.embeddingLength() + (ple > 0 ? ", hidden_size_per_layer_input " + ple : "");
+            };
+        }
+
+        private static int blockOf(String gguf) {
+            if (!gguf.startsWith("blk.")) return -1;
+            return Integer.parseInt(gguf.substring(4, gguf.indexOf('.', 4)));
+        }
+
+        /** The HF (row-major) shape config.json implies, or null for kinds without a fixed expectation. */
+        long[] expected(String gguf, long[] actual) throws FormatException {
+            long d = c.embeddingLength();
+            long v = vocab.size();
+            int b = blockOf(gguf);
+            String kind = b < 0 ? gguf : gguf.substring(gguf.indexOf('.', 4) + 1);
+            if (b >= c.blockCount()) throw c.error("the checkpoint has layer " + b + " but num_hidden_layers is " + c.blockCount());
+            long L = c.blockCount();
+            return switch (kind) {
+                case "token_embd.weight", "output.weight" -> new long[] {v, d};
+                case "output_norm.weight", "attn_norm.weight", "post_attention_norm.weight", "ffn_norm.weight", "post_ffw_norm.weight",
+                        "post_norm.weight", "pre_ffw_norm_2.weight", "post_ffw_norm_1.weight", "post_ffw_norm_2.weight", "ffn_gate_inp.scale" -> new long[] {d};
+                case "attn_q.weight" -> new long[] {(long) c.headCount() * c.headDim(b), d};
+                case "attn_k.weight", "attn_v.weight" -> new long[] {(long) c.kvHeads(b) * c.headDim(b), d};
+                case "attn_output.weight" -> new long[] {d, (long) c.headCount() * c.headDim(b)};
+                case "attn_q_norm.weight", "attn_k_norm.weight" -> new long[] {c.headDim(b)};
+                case "ffn_gate.weight", "ffn_up.weight" -> new long[] {c.feedForward(b), d};
+                case "ffn_down.weight" -> new long[] {d, c.feedForward(b)};
+                case "layer_output_scale.weight" -> new long[] {1};
+                case "per_layer_token_embd.weight" -> new long[] {v, L * ple};
+                case "per_layer_model_proj.weight" -> new long[] {L * ple, d};
+                case "per_layer_proj_norm.weight" -> new long[] {ple};
+                case "inp_gate.weight" -> new long[] {ple, d};
+                case "proj.weight" -> new long[] {d, ple};
+                case "ffn_gate_inp.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d};
+                case "ffn_down_exps.scale" -> c.expertCount() == null ? null : new long[] {c.expertCount()};
+                case "ffn_gate_up_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), 2L * c.expertFeedForward(), d};
+                case "ffn_down_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d, c.expertFeedForward()};
+                default -> null;
+            };
+        }
+
+        /** Every tensor llama.cpp requires is there (missing ones are named with the file that should hold them). */
+        void checkComplete(SafetensorsCheckpoint ck) throws FormatException {
+            List<String> need = new ArrayList<>(List.of("token_embd.weight", "output_norm.weight"));
+            for (int i = 0; i < c.blockCount(); i++) {
+                for (String k : List.of("attn_norm", "attn_q", "attn_q_norm", "attn_output", "post_attention_norm", "ffn_norm", "post_ffw_norm",
+                        "ffn_gate", "ffn_up", "ffn_down")) need.add("blk." + i + "." + k + ".weight");
+                if (c.hasKv(i)) {
+                    need.add("blk." + i + ".attn_k.weight");
+                    need.add("blk." + i + ".attn_k_norm.weight");
+                    if (!(c.kEqV() && !c.isSliding(i))) need.add("blk." + i + ".attn_v.weight");
+                }
+                if (ple > 0) for (String k : List.of("inp_gate", "proj", "post_norm")) need.add("blk." + i + "." + k + ".weight");
+                if (c.moe()) {
+                    for (String k : List.of("ffn_gate_inp.weight", "ffn_gate_inp.scale", "ffn_gate_up_exps.weight", "ffn_down_exps.weight",
+                            "pre_ffw_norm_2.weight", "post_ffw_norm_1.weight", "post_ffw_norm_2.weight")) need.add("blk." + i + "." + k);
+                }
+            }
+            if (ple > 0) need.addAll(List.of("per_layer_token_embd.weight", "per_layer_model_proj.weight", "per_layer_proj_norm.weight"));
+            List<String> missing = need.stream().filter(n -> !byGguf.containsKey(n)).toList();
+            if (!missing.isEmpty()) {
+                Path where = ck.files().size() == 1 ? ck.files().getFirst().path() : ck.root().resolve(SafetensorsCheckpoint.INDEX);
+                if (!Files.exists(where)) where = ck.root();
+                throw new FormatException(where, "is missing " + missing.size() + " tensor" + (missing.size() == 1 ? "" : "s")
+                        + " the model needs, e.g. " + missing.getFirst() + (missing.size() > 1 ? " and " + missing.get(1) : ""));
+            }
+        }
+    }
+
+    /** The GGUF array form of an int list as gguf-py writes Python int lists (INT32). */
+    static GgufValue int32Array(int[] v) {
+        return GgufValue.array(new GgufArray(GgufValueType.INT32, v.clone()));
+    }
+}

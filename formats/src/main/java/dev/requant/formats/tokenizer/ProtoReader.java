@@ -1,0 +1,132 @@
+package dev.requant.formats.tokenizer;
+
+import dev.requant.formats.FormatException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/**
+ * The protobuf wire format, just enough to read a SentencePiece {@code ModelProto}: varints, fixed32/fixed64 and
+ * length-delimited fields, and skipping of unknown fields by wire type. Every read is bounds-checked; errors name the
+ * file, the byte offset and the field being read.
+ */
+final class ProtoReader {
+    static final int VARINT = 0;
+    static final int FIXED64 = 1;
+    static final int LEN = 2;
+    static final int FIXED32 = 5;
+
+    private final Path file;
+    private final byte[] buf;
+    private final int end;
+    private int pos;
+
+    ProtoReader(Path file, byte[] buf) {
+        this(file, buf, 0, buf.length);
+    }
+
+    private ProtoReader(Path file, byte[] buf, int start, int end) {
+        this.file = file;
+        this.buf = buf;
+        this.pos = start;
+        this.end = end;
+    }
+
+    boolean hasMore() { return pos < end; }
+
+    int position() { return pos; }
+
+    FormatException error(int at, String field, String problem) {
+        return new FormatException(file, at, field, problem);
+    }
+
+    /** The next field key: {@code (field << 3) | wireType}. */
+    int key(String field) throws FormatException {
+        int at = pos;
+        long k = varint(field);
+        if (k <= 0 || k > Integer.MAX_VALUE) throw error(at, field, "invalid protobuf field key " + k);
+        return (int) k;
+    }
+
+    long varint(String field) throws FormatException {
+        int at = pos;
+        long result = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (pos >= end) throw error(at, field, "truncated varint");
+            int b = buf[pos++] & 0xFF;
+            result |= (long) (b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return result;
+        }
+        throw error(at, field, "varint longer than 10 bytes");
+    }
+
+    /** An int32 field: negative values are sign-extended 10-byte varints. */
+    int int32(String field) throws FormatException {
+        return (int) varint(field);
+    }
+
+    boolean bool(String field) throws FormatException {
+        return varint(field) != 0;
+    }
+
+    int fixed32(String field) throws FormatException {
+        need(4, field);
+        int v = (buf[pos] & 0xFF) | (buf[pos + 1] & 0xFF) << 8 | (buf[pos + 2] & 0xFF) << 16 | (buf[pos + 3] & 0xFF) << 24;
+        pos += 4;
+        return v;
+    }
+
+    float float32(String field) throws FormatException {
+        return Float.intBitsToFloat(fixed32(field));
+    }
+
+    /** A length-delimited field as a reader over its bytes. */
+    ProtoReader message(String field) throws FormatException {
+        int n = length(field);
+        ProtoReader r = new ProtoReader(file, buf, pos, pos + n);
+        pos += n;
+        return r;
+    }
+
+    byte[] bytes(String field) throws FormatException {
+        int n = length(field);
+        byte[] b = java.util.Arrays.copyOfRange(buf, pos, pos + n);
+        pos += n;
+        return b;
+    }
+
+    String string(String field) throws FormatException {
+        int at = pos;
+        byte[] b = bytes(field);
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+        } catch (CharacterCodingException e) {
+            throw error(at, field, "string is not valid UTF-8");
+        }
+    }
+
+    /** Skips a field of the given wire type (groups, wire types 3 and 4, are not used by sentencepiece). */
+    void skip(int wireType, String field) throws FormatException {
+        switch (wireType) {
+            case VARINT -> varint(field);
+            case FIXED64 -> { need(8, field); pos += 8; }
+            case LEN -> { int n = length(field); pos += n; }
+            case FIXED32 -> { need(4, field); pos += 4; }
+            default -> throw error(pos, field, "unsupported protobuf wire type " + wireType);
+        }
+    }
+
+    private int length(String field) throws FormatException {
+        int at = pos;
+        long n = varint(field);
+        if (n < 0 || n > end - pos) throw error(at, field, "length " + n + " runs past the end of its message (" + (end - pos) + " bytes left)");
+        return (int) n;
+    }
+
+    private void need(int n, String field) throws FormatException {
+        if (end - pos < n) throw error(pos, field, "truncated: needs " + n + " bytes, " + (end - pos) + " left");
+    }
+}

@@ -1,0 +1,137 @@
+package dev.requant.formats.tokenizer;
+
+import dev.requant.formats.FormatException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A SentencePiece {@code tokenizer.model} (proto2 {@code ModelProto} of google/sentencepiece
+ * src/sentencepiece_model.proto), read with a hand-written wire-format parser. Only the fields a GGUF conversion or a
+ * tokenizer needs are kept; unknown fields are skipped by wire type.
+ */
+public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, NormalizerSpec normalizer) {
+    public SentencePieceModel {
+        pieces = List.copyOf(pieces);
+    }
+
+    /** {@code message SentencePiece { optional string piece = 1; optional float score = 2; optional Type type = 3 [default = NORMAL]; }} */
+    public record Piece(String text, float score, TokenType type) {}
+
+    /**
+     * The TrainerSpec fields worth reading: {@code model_type = 3} (UNIGRAM=1, BPE=2, WORD=3, CHAR=4),
+     * {@code vocab_size = 4}, {@code treat_whitespace_as_suffix = 24}, {@code byte_fallback = 35},
+     * {@code unk_id = 40} (default 0), {@code bos_id = 41} (1), {@code eos_id = 42} (2), {@code pad_id = 43} (-1).
+     */
+    public record TrainerSpec(int modelType, int vocabSize, boolean treatWhitespaceAsSuffix, boolean byteFallback,
+                              int unkId, int bosId, int eosId, int padId) {
+        public static final int UNIGRAM = 1;
+        public static final int BPE = 2;
+    }
+
+    /**
+     * {@code name = 1}, {@code add_dummy_prefix = 3} (default true), {@code remove_extra_whitespaces = 4} (true),
+     * {@code escape_whitespaces = 5} (true). The precompiled charsmap (field 2) is not kept.
+     */
+    public record NormalizerSpec(String name, boolean addDummyPrefix, boolean removeExtraWhitespaces, boolean escapeWhitespaces) {}
+
+    public static SentencePieceModel read(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no such file");
+        return parse(file, Files.readAllBytes(file));
+    }
+
+    /** Parses the bytes of a tokenizer.model; {@code file} only names it in errors. */
+    public static SentencePieceModel parse(Path file, byte[] bytes) throws FormatException {
+        ProtoReader r = new ProtoReader(file, bytes);
+        List<Piece> pieces = new ArrayList<>();
+        TrainerSpec trainer = new TrainerSpec(1, 8000, false, false, 0, 1, 2, -1);
+        NormalizerSpec normalizer = new NormalizerSpec("", true, true, true);
+        while (r.hasMore()) {
+            int key = r.key("ModelProto");
+            int field = key >>> 3, wire = key & 7;
+            if (field == 1 && wire == ProtoReader.LEN) {
+                pieces.add(piece(r.message("pieces[" + pieces.size() + "]"), pieces.size()));
+            } else if (field == 2 && wire == ProtoReader.LEN) {
+                trainer = trainer(r.message("trainer_spec"));
+            } else if (field == 3 && wire == ProtoReader.LEN) {
+                normalizer = normalizer(r.message("normalizer_spec"));
+            } else {
+                r.skip(wire, "ModelProto field " + field);
+            }
+        }
+        if (pieces.isEmpty()) throw new FormatException(file, "is not a SentencePiece model: it has no pieces");
+        return new SentencePieceModel(pieces, trainer, normalizer);
+    }
+
+    private static Piece piece(ProtoReader r, int index) throws FormatException {
+        String name = "pieces[" + index + "]";
+        String text = null;
+        float score = 0f;
+        TokenType type = TokenType.NORMAL;
+        while (r.hasMore()) {
+            int key = r.key(name);
+            int field = key >>> 3, wire = key & 7;
+            if (field == 1 && wire == ProtoReader.LEN) {
+                text = r.string(name + ".piece");
+            } else if (field == 2 && wire == ProtoReader.FIXED32) {
+                score = r.float32(name + ".score");
+            } else if (field == 3 && wire == ProtoReader.VARINT) {
+                int at = r.position();
+                long t = r.varint(name + ".type");
+                type = t >= 1 && t <= 6 ? TokenType.byId((int) t).orElseThrow()
+                        : failType(r, at, name, t);
+            } else {
+                r.skip(wire, name + " field " + field);
+            }
+        }
+        if (text == null) throw r.error(r.position(), name, "piece " + index + " has no text");
+        return new Piece(text, score, type);
+    }
+
+    private static TokenType failType(ProtoReader r, int at, String name, long t) throws FormatException {
+        throw r.error(at, name + ".type", "unknown piece type " + t);
+    }
+
+    private static TrainerSpec trainer(ProtoReader r) throws FormatException {
+        int modelType = 1, vocabSize = 8000, unk = 0, bos = 1, eos = 2, pad = -1;
+        boolean suffix = false, byteFallback = false;
+        while (r.hasMore()) {
+            int key = r.key("trainer_spec");
+            int field = key >>> 3, wire = key & 7;
+            if (wire == ProtoReader.VARINT) {
+                switch (field) {
+                    case 3 -> modelType = r.int32("trainer_spec.model_type");
+                    case 4 -> vocabSize = r.int32("trainer_spec.vocab_size");
+                    case 24 -> suffix = r.bool("trainer_spec.treat_whitespace_as_suffix");
+                    case 35 -> byteFallback = r.bool("trainer_spec.byte_fallback");
+                    case 40 -> unk = r.int32("trainer_spec.unk_id");
+                    case 41 -> bos = r.int32("trainer_spec.bos_id");
+                    case 42 -> eos = r.int32("trainer_spec.eos_id");
+                    case 43 -> pad = r.int32("trainer_spec.pad_id");
+                    default -> r.varint("trainer_spec field " + field);
+                }
+            } else {
+                r.skip(wire, "trainer_spec field " + field);
+            }
+        }
+        return new TrainerSpec(modelType, vocabSize, suffix, byteFallback, unk, bos, eos, pad);
+    }
+
+    private static NormalizerSpec normalizer(ProtoReader r) throws FormatException {
+        String name = "";
+        boolean dummy = true, removeWs = true, escape = true;
+        while (r.hasMore()) {
+            int key = r.key("normalizer_spec");
+            int field = key >>> 3, wire = key & 7;
+            if (field == 1 && wire == ProtoReader.LEN) name = r.string("normalizer_spec.name");
+            else if (field == 3 && wire == ProtoReader.VARINT) dummy = r.bool("normalizer_spec.add_dummy_prefix");
+            else if (field == 4 && wire == ProtoReader.VARINT) removeWs = r.bool("normalizer_spec.remove_extra_whitespaces");
+            else if (field == 5 && wire == ProtoReader.VARINT) escape = r.bool("normalizer_spec.escape_whitespaces");
+            else r.skip(wire, "normalizer_spec field " + field);
+        }
+        return new NormalizerSpec(name, dummy, removeWs, escape);
+    }
+}
