@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
         },
         subcommands = {
             InspectCommand.class,
+            ConvertCommand.class,
             ImatrixCommand.class,
             CommandLine.HelpCommand.class
         })

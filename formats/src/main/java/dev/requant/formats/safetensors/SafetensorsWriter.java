@@ -118,6 +118,58 @@ public final class SafetensorsWriter implements AutoCloseable {
         write(name, MemorySegment.ofArray(data));
     }
 
+    /**
+     * Starts the next tensor, which must be {@code name}, for writing in pieces (a tensor larger than memory); close
+     * the sink after exactly its byte size.
+     */
+    public TensorSink beginTensor(String name) throws IOException {
+        if (next >= specs.size()) throw new IllegalStateException("all tensors are already written");
+        Spec s = specs.get(next);
+        if (!s.name().equals(name)) throw new IllegalStateException("tensor '" + name + "' out of order: '" + s.name() + "' comes next");
+        return new TensorSink(s);
+    }
+
+    /** Receives one tensor's bytes in order; closing it checks the count. */
+    public final class TensorSink implements AutoCloseable {
+        private final Spec spec;
+        private long written;
+        private boolean closed;
+
+        private TensorSink(Spec spec) {
+            this.spec = spec;
+        }
+
+        public void write(ByteBuffer buf) throws IOException {
+            account(buf.remaining());
+            SafetensorsWriter.write(channel, buf);
+        }
+
+        public void write(MemorySegment seg) throws IOException {
+            account(seg.byteSize());
+            for (long off = 0; off < seg.byteSize(); off += COPY_CHUNK) {
+                SafetensorsWriter.write(channel, seg.asSlice(off, Math.min(COPY_CHUNK, seg.byteSize() - off)).asByteBuffer());
+            }
+        }
+
+        private void account(long n) {
+            if (closed) throw new IllegalStateException("tensor '" + spec.name() + "' is closed");
+            if (written + n > spec.byteSize()) {
+                throw new IllegalStateException("tensor '" + spec.name() + "' takes " + spec.byteSize() + " bytes; " + (written + n) + " were written");
+            }
+            written += n;
+        }
+
+        @Override
+        public void close() {
+            if (closed) return;
+            closed = true;
+            if (written != spec.byteSize()) {
+                throw new IllegalStateException("tensor '" + spec.name() + "' takes " + spec.byteSize() + " bytes; only " + written + " were written");
+            }
+            next++;
+        }
+    }
+
     public void commit() throws IOException {
         if (next != specs.size()) throw new IllegalStateException("only " + next + " of " + specs.size() + " tensors were written");
         out.commit();
