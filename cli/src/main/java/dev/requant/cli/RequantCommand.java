@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
             InspectCommand.class,
             ConvertCommand.class,
             ImatrixCommand.class,
+            QuantizeCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class RequantCommand implements Callable<Integer> {
