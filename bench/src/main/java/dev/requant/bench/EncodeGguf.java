@@ -42,6 +42,20 @@ public final class EncodeGguf {
                 sizes[0], sizes[1] / 1e9, sizes[2] / 1e9, type.ggmlName(), threads, s);
     }
 
+    /** CPU seconds per thread name (Linux /proc), to see what the JIT, the GC and the workers cost. */
+    private static void printThreadCpu() throws IOException {
+        java.util.Map<String, Double> byName = new java.util.TreeMap<>();
+        try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : tasks.toList()) {
+                String stat = java.nio.file.Files.readString(t.resolve("stat"));
+                String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replaceAll("[0-9]+", "#");
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                byName.merge(name, (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0, Double::sum);
+            }
+        }
+        byName.forEach((k, v) -> { if (v > 0.01) System.err.printf("  cpu %-24s %6.2f s%n", k, v); });
+    }
+
     /** Returns {tensors encoded, input bytes, output file bytes}. */
     public static long[] run(Path in, Path out, GgmlType type, int threads) throws IOException {
         try (GgufFile src = GgufFile.open(in); TensorEncoder encoder = new TensorEncoder(threads)) {
@@ -51,8 +65,11 @@ public final class EncodeGguf {
             if (FTYPE.containsKey(type)) meta.put("general.file_type", GgufValue.u32(FTYPE.get(type)));
             meta.put("general.quantization_version", GgufValue.u32(2));
             long encoded = 0;
+            boolean verbose = Boolean.getBoolean("requant.bench.verbose");
+            long start = System.nanoTime();
             try (GgufWriter w = GgufWriter.create(out, meta, specs)) {
                 for (GgufTensorInfo t : src.tensors()) {
+                    long t0 = System.nanoTime();
                     if (encodes(t.spec(), type)) {
                         RowSource rows = RowSource.of(src.tensorData(t), t.type(), (int) t.spec().rowLength(), t.spec().rows());
                         encoder.encode(rows, type, null, w.beginTensor(t.name()));
@@ -60,8 +77,16 @@ public final class EncodeGguf {
                     } else {
                         w.writeTensor(t.name(), src.tensorData(t));
                     }
+                    if (verbose) {
+                        System.err.printf("%8.3f s %-28s %6.1f ms%n", (System.nanoTime() - start) / 1e9, t.name(), (System.nanoTime() - t0) / 1e6);
+                    }
                 }
+                long c0 = System.nanoTime();
                 w.commit();
+                if (verbose) {
+                    System.err.printf("commit (fsync, rename) %.1f ms%n", (System.nanoTime() - c0) / 1e6);
+                    printThreadCpu();
+                }
             }
             return new long[] {encoded, src.fileSize(), java.nio.file.Files.size(out)};
         }

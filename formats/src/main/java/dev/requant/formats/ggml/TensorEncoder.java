@@ -109,6 +109,7 @@ public final class TensorEncoder implements AutoCloseable {
         GgmlType target = codec.type();
         int n = source.rowLength();
         long rows = source.rows();
+        VectorSupport.warmUp();
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
         int chunkRows = (int) Math.max(1, Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)));

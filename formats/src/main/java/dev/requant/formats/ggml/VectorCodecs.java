@@ -16,8 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  * Vector API versions of the hot codecs: decode of BF16, Q8_0 and Q4_0, and the reference (no importance) encoders
  * of Q8_0 and Q4_0. They run on 16 float lanes (512-bit vectors, 2 per 32-element block) where the CPU has them and
  * on 8 lanes (256-bit, 4 per block) otherwise. Every output is bit-identical to the scalar reference: a block holding
- * NaN or Inf, a block where +amax and -amax both occur (the first one decides Q4_0's sign), or a scale whose inverse
- * overflows goes through the scalar code, because C's sequential scans and float-to-int conversions treat those
+ * NaN or Inf, or a scale whose inverse overflows goes through the scalar code, because C's sequential scans and float-to-int conversions treat those
  * differently from vector lanes. Only loaded when {@link VectorSupport} says the module is there.
  */
 final class VectorCodecs {
@@ -43,6 +42,33 @@ final class VectorCodecs {
         codecs.put(GgmlType.BF16, new FastBF16(WIDE));
         codecs.put(GgmlType.Q8_0, new FastQ8_0(WIDE));
         codecs.put(GgmlType.Q4_0, new FastQ4_0(WIDE));
+    }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean WARM = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Runs each kernel a few thousand times on one block so that C2 compiles it now. Until then the Vector API runs
+     * interpreted at hundreds of ns per element: without this the first megabyte of every encoder thread costs about
+     * half a second. About 50 ms, once per process; called by {@link TensorEncoder}.
+     */
+    static void warmUp() {
+        if (!WARM.compareAndSet(false, true)) return;
+        float[] x = new float[64];
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i * 0.7) * (i % 5 + 1);
+        MemorySegment bytes = java.lang.foreign.Arena.ofAuto().allocate(256);
+        MemorySegment out = MemorySegment.ofBuffer(java.nio.ByteBuffer.allocateDirect(256));
+        float[] y = new float[64];
+        for (int i = 0; i < 12_000; i++) {
+            if (WIDE) {
+                bf16ToFloatW(bytes, 0, y, 0, 64);
+                encodeQ4_0W(x, 0, 64, out, 0);
+                encodeQ8_0W(x, 0, 64, out, 0);
+            } else {
+                bf16ToFloatN(bytes, 0, y, 0, 64);
+                encodeQ4_0N(x, 0, 64, out, 0);
+                encodeQ8_0N(x, 0, 64, out, 0);
+            }
+        }
     }
 
     static void bf16ToFloat(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
@@ -172,18 +198,8 @@ final class VectorCodecs {
                 Q4_0Codec.encodeBlockRef(x, o, dst, base);
                 continue;
             }
-            // The signed value of the first element with the largest magnitude (ggml: strict '<', first wins).
-            // When both +amax and -amax occur, which comes first decides: leave that to the scalar code.
-            float max = 0f;
-            if (amaxBits != 0) {
-                boolean pos = hasBitsW(x, o, amaxBits);
-                boolean neg = hasBitsW(x, o, amaxBits | 0x80000000);
-                if (pos && neg) {
-                    Q4_0Codec.encodeBlockRef(x, o, dst, base);
-                    continue;
-                }
-                max = Float.intBitsToFloat(pos ? amaxBits : amaxBits | 0x80000000);
-            }
+            // the signed value of the first element with the largest magnitude (ggml: strict '<', first wins)
+            float max = amaxBits == 0 ? 0f : x[o + firstWithAbsBitsW(x, o, amaxBits)];
             float d = max / -8;
             float id = d != 0f ? 1.0f / d : 0.0f;
             if (Float.isInfinite(id)) { // a tiny subnormal max: 1/d overflows
@@ -214,11 +230,13 @@ final class VectorCodecs {
         return m.reduceLanes(VectorOperators.MAX);
     }
 
-    /** Whether one of the 32 floats at x[o] has exactly these bits. */
-    private static boolean hasBitsW(float[] x, int o, int bits) {
-        VectorMask<Integer> m = FloatVector.fromArray(FW, x, o).reinterpretAsInts().eq(bits);
-        for (int k = 16; k < 32; k += 16) m = m.or(FloatVector.fromArray(FW, x, o + k).reinterpretAsInts().eq(bits));
-        return m.anyTrue();
+    /** The index of the first of the 32 floats at x[o] whose magnitude has exactly these bits (one must). */
+    private static int firstWithAbsBitsW(float[] x, int o, int absBits) {
+        for (int k = 0; k < 32; k += 16) {
+            VectorMask<Integer> m = FloatVector.fromArray(FW, x, o + k).reinterpretAsInts().and(0x7FFFFFFF).eq(absBits);
+            if (m.anyTrue()) return k + m.firstTrue();
+        }
+        throw new AssertionError("no element has the maximum magnitude");
     }
 
     // ---- 8 lanes ----
@@ -294,18 +312,8 @@ final class VectorCodecs {
                 Q4_0Codec.encodeBlockRef(x, o, dst, base);
                 continue;
             }
-            // The signed value of the first element with the largest magnitude (ggml: strict '<', first wins).
-            // When both +amax and -amax occur, which comes first decides: leave that to the scalar code.
-            float max = 0f;
-            if (amaxBits != 0) {
-                boolean pos = hasBitsN(x, o, amaxBits);
-                boolean neg = hasBitsN(x, o, amaxBits | 0x80000000);
-                if (pos && neg) {
-                    Q4_0Codec.encodeBlockRef(x, o, dst, base);
-                    continue;
-                }
-                max = Float.intBitsToFloat(pos ? amaxBits : amaxBits | 0x80000000);
-            }
+            // the signed value of the first element with the largest magnitude (ggml: strict '<', first wins)
+            float max = amaxBits == 0 ? 0f : x[o + firstWithAbsBitsN(x, o, amaxBits)];
             float d = max / -8;
             float id = d != 0f ? 1.0f / d : 0.0f;
             if (Float.isInfinite(id)) { // a tiny subnormal max: 1/d overflows
@@ -336,10 +344,12 @@ final class VectorCodecs {
         return m.reduceLanes(VectorOperators.MAX);
     }
 
-    /** Whether one of the 32 floats at x[o] has exactly these bits. */
-    private static boolean hasBitsN(float[] x, int o, int bits) {
-        VectorMask<Integer> m = FloatVector.fromArray(FN, x, o).reinterpretAsInts().eq(bits);
-        for (int k = 8; k < 32; k += 8) m = m.or(FloatVector.fromArray(FN, x, o + k).reinterpretAsInts().eq(bits));
-        return m.anyTrue();
+    /** The index of the first of the 32 floats at x[o] whose magnitude has exactly these bits (one must). */
+    private static int firstWithAbsBitsN(float[] x, int o, int absBits) {
+        for (int k = 0; k < 32; k += 8) {
+            VectorMask<Integer> m = FloatVector.fromArray(FN, x, o + k).reinterpretAsInts().and(0x7FFFFFFF).eq(absBits);
+            if (m.anyTrue()) return k + m.firstTrue();
+        }
+        throw new AssertionError("no element has the maximum magnitude");
     }
 }

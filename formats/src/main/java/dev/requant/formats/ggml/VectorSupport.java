@@ -19,6 +19,11 @@ public final class VectorSupport {
     /** True when {@link BlockCodec#of} hands out the vectorized codecs. */
     public static boolean enabled() { return ENABLED; }
 
+    /** Gets the vector kernels compiled before bulk work starts (see VectorCodecs.warmUp); no-op when disabled. */
+    public static void warmUp() {
+        if (ENABLED) VectorCodecs.warmUp();
+    }
+
     static void registerFastCodecs(Map<GgmlType, BlockCodec> codecs) {
         VectorCodecs.register(codecs);
     }
