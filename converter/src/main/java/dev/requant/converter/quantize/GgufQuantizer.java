@@ -4,6 +4,7 @@ import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
+import dev.requant.converter.quantize.search.ExhaustiveCodecs;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
