@@ -1,6 +1,7 @@
 package dev.requant.converter.quantize;
 
 import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.FiniteCheck;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
@@ -114,8 +115,8 @@ public final class GgufQuantizer {
             public void read(long first, int count, float[] dst) {
                 rows.read(first, count, dst);
                 int len = count * rows.rowLength();
-                if (!RowDataCheck.allFinite(dst, 0, len)) {
-                    int i = RowDataCheck.firstNonFinite(dst, 0, len);
+                if (!FiniteCheck.allFinite(dst, 0, len)) {
+                    int i = FiniteCheck.firstNonFinite(dst, 0, len);
                     throw new InvalidTensorData(in.path() + ": tensor '" + t.name() + "' has invalid data (element "
                             + (first * rows.rowLength() + i) + " is " + dst[i] + ")");
                 }

@@ -55,19 +55,6 @@ public final class RowDataCheck {
         }
     }
 
-    /** True when every float is finite (checked on values already widened from BF16/F16/F32 rows). */
-    public static boolean allFinite(float[] x, int from, int to) {
-        int maxExp = 0;
-        for (int i = from; i < to; i++) maxExp = Math.max(maxExp, Float.floatToRawIntBits(x[i]) & 0x7f800000);
-        return maxExp != 0x7f800000;
-    }
-
-    /** The first non-finite index in {@code x[from, to)}, or -1. */
-    public static int firstNonFinite(float[] x, int from, int to) {
-        for (int i = from; i < to; i++) if (!Float.isFinite(x[i])) return i;
-        return -1;
-    }
-
     private static boolean nonFinite32(int bits) {
         return (bits & 0x7f800000) == 0x7f800000;
     }

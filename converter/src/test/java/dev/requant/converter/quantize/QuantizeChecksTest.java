@@ -233,9 +233,6 @@ class QuantizeChecksTest {
             MemorySegment bf = a.allocate(8);
             bf.set(LittleEndian.SHORT, 6, (short) 0xff81);
             assertThat(RowDataCheck.firstInvalid(GgmlType.BF16, bf, 0, 8)).isEqualTo(3);
-            assertThat(RowDataCheck.allFinite(new float[] {1, -0f, Float.MIN_VALUE, Float.MAX_VALUE}, 0, 4)).isTrue();
-            assertThat(RowDataCheck.allFinite(new float[] {1, Float.NEGATIVE_INFINITY}, 0, 2)).isFalse();
-            assertThat(RowDataCheck.allFinite(new float[] {Float.NaN}, 0, 1)).isFalse();
         }
     }
 }
