@@ -31,22 +31,34 @@ fi
 if [ ! -f "$imatrix" ]; then
   "${java[@]}" -cp "$cp" dev.requant.bench.SyntheticImatrix "$input" "$imatrix" 2>&1 | grep -v 'incubat' >&2
 fi
+# JVM start-up: an AOT cache (JDK 25, JEP 483/515: classes loaded and linked, method profiles) trained by one
+# quantization of a tiny model; ./requant uses cli/target/requant.aot too when it is newer than the jar.
+# NO_AOT=1 measures without it.
+jar="$root/cli/target/requant.jar"
+aot="$root/cli/target/requant.aot"
+if [ -z "${NO_AOT:-}" ] && { [ ! -f "$aot" ] || [ "$jar" -nt "$aot" ]; }; then
+  tiny="$out/tiny.bf16.gguf"
+  [ -f "$tiny" ] || "${java[@]}" -cp "$cp" dev.requant.testmodels.SyntheticGguf "$tiny" tiny 1 "$threads" 2>/dev/null
+  rm -f "$aot" "$out/tiny.q.gguf"
+  "${java[@]}" -XX:AOTCacheOutput="$aot" -jar "$jar" quantize --no-progress "$tiny" "$out/tiny.q.gguf" Q4_0 "$threads" >/dev/null 2>&1
+fi
+aotopt=()
+if [ -z "${NO_AOT:-}" ]; then aotopt=(-XX:AOTCache="$aot"); fi
 cat "$input" > /dev/null   # warm the page cache
-now() { date +%s.%N; }
-timed() { # FILE CMD...: appends the wall seconds of CMD to FILE
+timed() { # FILE CMD...: appends "wall_seconds cpu_seconds" of CMD to FILE
   local file=$1; shift
-  local t0 t1; t0=$(now); "$@" >/dev/null 2>"$out/last.err" || { cat "$out/last.err" >&2; exit 1; }; t1=$(now)
-  echo "$t1 - $t0" | bc -l >> "$file"
+  /usr/bin/time -f "%e %U %S" -o "$out/last.time" "$@" >/dev/null 2>"$out/last.err" || { cat "$out/last.err" >&2; exit 1; }
+  awk '{printf "%s %.2f\n", $1, $2 + $3}' "$out/last.time" >> "$file"
 }
-stats() { sort -g | awk '{a[NR]=$1} END {printf "best %.2f s, median %.2f s", a[1], a[int((NR+1)/2)]}'; }
+stats() { sort -g | awk '{a[NR]=$1; if (NR == 1 || $2 < c) c=$2} END {printf "best %.2f s, median %.2f s (least cpu %.2f s)", a[1], a[int((NR+1)/2)], c}'; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
-echo "input: $input ($(stat -c %s "$input") bytes), threads: $threads, repeats: $repeats"
+echo "input: $input ($(stat -c %s "$input") bytes), threads: $threads, repeats: $repeats, AOT cache: ${aotopt[*]:-none}"
 run_case() { # NAME TYPE FLAGS...
   local name=$1 type=$2; shift 2
   rm -f "$out/times.q.requant.$name" "$out/times.q.llama.$name"
   for i in $(seq "$repeats"); do
     rm -f "$out/q.requant.$name.gguf"
-    timed "$out/times.q.requant.$name" "${java[@]}" -jar "$root/cli/target/requant.jar" quantize --no-progress "$@" \
+    timed "$out/times.q.requant.$name" "${java[@]}" "${aotopt[@]}" -jar "$jar" quantize --no-progress "$@" \
         "$input" "$out/q.requant.$name.gguf" "$type" "$threads"
     if [ -n "${LLAMA_QUANTIZE:-}" ]; then
       rm -f "$out/q.llama.$name.gguf"
@@ -56,7 +68,7 @@ run_case() { # NAME TYPE FLAGS...
   local line="requant $name: $(stats < "$out/times.q.requant.$name")"
   if [ -n "${LLAMA_QUANTIZE:-}" ]; then
     local rb lb
-    rb=$(sort -g "$out/times.q.requant.$name" | head -n1); lb=$(sort -g "$out/times.q.llama.$name" | head -n1)
+    rb=$(sort -g "$out/times.q.requant.$name" | head -n1 | cut -d' ' -f1); lb=$(sort -g "$out/times.q.llama.$name" | head -n1 | cut -d' ' -f1)
     line="$line | llama-quantize: $(stats < "$out/times.q.llama.$name") | ratio (best/best) $(printf %.2f "$(echo "$rb / $lb" | bc -l)")"
     if cmp -s "$out/q.requant.$name.gguf" "$out/q.llama.$name.gguf"; then line="$line | identical output"; else line="$line | OUTPUT DIFFERS"; fi
   fi
@@ -71,7 +83,7 @@ if [ -z "${SKIP_EXHAUSTIVE:-}" ]; then
   for c in "Q4_0" "Q8_0" "Q4_0 --imatrix $imatrix"; do
     set -- $c
     rm -f "$out/x.gguf" "$out/times.x"
-    timed "$out/times.x" "${java[@]}" -jar "$root/cli/target/requant.jar" quantize --no-progress --search exhaustive "${@:2}" \
+    timed "$out/times.x" "${java[@]}" "${aotopt[@]}" -jar "$jar" quantize --no-progress --search exhaustive "${@:2}" \
         "$input" "$out/x.gguf" "$1" "$threads"
     echo "requant --search exhaustive $c: $(stats < "$out/times.x") (one run)"
   done

@@ -34,6 +34,15 @@ public final class FiniteCheck {
     private static final class Vectorized {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
+        static {
+            // Get the loop compiled by C2 before the first large row: interpreted, the Vector API costs hundreds of
+            // ns per element (the same reason VectorCodecs.warmUp exists).
+            float[] x = new float[64];
+            boolean all = true;
+            for (int i = 0; i < 20_000; i++) all &= allFinite(x, 0, 64);
+            if (!all) throw new AssertionError();
+        }
+
         static boolean allFinite(float[] x, int from, int to) {
             FloatVector acc = FloatVector.zero(S);
             int i = from;
