@@ -75,13 +75,14 @@ public final class GgufQuantizer {
         int n = Math.toIntExact(t.input().spec().rowLength());
         long rows = t.input().spec().rows();
         if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
-        RowSource rowsIn = finiteChecked(RowSource.of(data, src, n, rows), in, t, src.quantized());
+        RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
+                : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
         BlockCodec codec = search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs.forType(dst) : BlockCodec.of(dst);
         long rowBytes = dst.rowBytes(n);
         long[] chunkRow = {0};
         try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {
             encodeRows(encoder, rowsIn, codec, t, sink, chunkRow, rowBytes, n, in, dst, doneBefore, progress);
-        } catch (InvalidTensorData e) {
+        } catch (CheckedRows.InvalidData e) {
             throw new QuantizeException(e.getMessage());
         }
     }
@@ -101,31 +102,5 @@ public final class GgufQuantizer {
                 sink.write(chunk);
             }, r -> progress.elementsDone(doneBefore + r * n, t));
         }
-    }
-
-    /** Rows widened from F32/F16/BF16 must be finite (llama.cpp validates them when it loads the tensor). */
-    private static RowSource finiteChecked(RowSource rows, GgufFile in, PlannedQuantTensor t, boolean alreadyChecked) {
-        if (alreadyChecked) return rows;
-        return new RowSource() {
-            @Override public int rowLength() { return rows.rowLength(); }
-
-            @Override public long rows() { return rows.rows(); }
-
-            @Override
-            public void read(long first, int count, float[] dst) {
-                rows.read(first, count, dst);
-                int len = count * rows.rowLength();
-                if (!FiniteCheck.allFinite(dst, 0, len)) {
-                    int i = FiniteCheck.firstNonFinite(dst, 0, len);
-                    throw new InvalidTensorData(in.path() + ": tensor '" + t.name() + "' has invalid data (element "
-                            + (first * rows.rowLength() + i) + " is " + dst[i] + ")");
-                }
-            }
-        };
-    }
-
-    /** Thrown from encoder threads; turned back into a {@link QuantizeException}. */
-    static final class InvalidTensorData extends RuntimeException {
-        InvalidTensorData(String message) { super(message); }
     }
 }
