@@ -107,4 +107,22 @@ class QuantizeCommandTest {
         assertThat(missing.code()).isEqualTo(1);
         assertThat(missing.err()).contains("nope.gguf: no such file").doesNotContain("Exception");
     }
+
+    @Test
+    void exhaustiveSearchKeepsTheLayoutAndChangesBlocks() throws Exception {
+        Path def = tmp.resolve("k.default.gguf"), ex = tmp.resolve("k.exhaustive.gguf");
+        assertThat(run("quantize", bf16.toString(), def.toString(), "Q4_K_M", "2").code()).isZero();
+        Run r = run("quantize", "--search", "exhaustive", bf16.toString(), ex.toString(), "Q4_K_M", "2");
+        assertThat(r.code()).as(r.err()).isZero();
+        try (GgufFile a = GgufFile.open(def); GgufFile b = GgufFile.open(ex)) {
+            assertThat(b.metadata()).isEqualTo(a.metadata());
+            assertThat(b.tensors()).isEqualTo(a.tensors());
+            int differ = 0;
+            for (var t : a.tensors()) {
+                if (!GgufManifest.sha256(a.tensorData(t)).equals(GgufManifest.sha256(b.tensorData(b.tensor(t.name()).orElseThrow())))) differ++;
+            }
+            assertThat(differ).as("every quantized tensor has blocks the search improved").isEqualTo(43);
+        }
+        assertThat(run("quantize", "--search", "fast", bf16.toString(), ex.toString(), "Q4_K_M").code()).isEqualTo(2);
+    }
 }
