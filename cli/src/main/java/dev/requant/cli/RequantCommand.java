@@ -15,12 +15,13 @@ import picocli.CommandLine.Option;
         subcommands = {
             DemoCommand.class,
             InspectCommand.class,
-            ImatrixCommand.class,
             ConvertCommand.class,
+            QuantizeCommand.class,
+            QatReportCommand.class,
+            ImatrixCommand.class,
             EvalCommand.class,
             QuantizeNvfp4Command.class,
             VerifyFp4Command.class,
-            QatReportCommand.class,
             QueueCommand.class,
             CommandLine.HelpCommand.class
         })

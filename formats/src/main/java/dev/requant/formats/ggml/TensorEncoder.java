@@ -96,9 +96,19 @@ public final class TensorEncoder implements AutoCloseable {
      */
     public void encode(RowSource source, GgmlType target, float[] importance, ChunkSink out, Progress progress)
             throws IOException {
+        encode(source, BlockCodec.of(target), importance, out, progress);
+    }
+
+    /**
+     * As {@link #encode(RowSource, GgmlType, float[], ChunkSink, Progress)} with a chosen codec for the target type
+     * (for example an encoder that searches scales harder than llama.cpp's); the codec must be safe to call from
+     * several threads at once.
+     */
+    public void encode(RowSource source, BlockCodec codec, float[] importance, ChunkSink out, Progress progress)
+            throws IOException {
+        GgmlType target = codec.type();
         int n = source.rowLength();
         long rows = source.rows();
-        BlockCodec codec = BlockCodec.of(target);
         VectorSupport.warmUp();
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);

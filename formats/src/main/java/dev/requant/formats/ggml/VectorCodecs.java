@@ -119,8 +119,10 @@ final class VectorCodecs {
 
         @Override
         public void encodeRow(float[] x, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
-            if (importance != null) super.encodeRow(x, srcOffset, n, importance, dst, dstOffset);
-            else if (wide) encodeQ4_0W(x, srcOffset, n, dst, dstOffset);
+            if (importance != null) {
+                if (VectorQxQuants.supported()) VectorQxQuants.encodeRow(8, x, srcOffset, n, importance, dst, dstOffset);
+                else super.encodeRow(x, srcOffset, n, importance, dst, dstOffset);
+            } else if (wide) encodeQ4_0W(x, srcOffset, n, dst, dstOffset);
             else encodeQ4_0N(x, srcOffset, n, dst, dstOffset);
         }
     }

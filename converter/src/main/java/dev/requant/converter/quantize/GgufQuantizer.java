@@ -1,0 +1,106 @@
+package dev.requant.converter.quantize;
+
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.FiniteCheck;
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.ggml.RowSource;
+import dev.requant.formats.ggml.TensorEncoder;
+import dev.requant.converter.quantize.search.ExhaustiveCodecs;
+import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufWriter;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Runs a {@link QuantizePlan}: writes the header, then each tensor in plan order, copied when its type stays and
+ * otherwise widened to float32 and encoded row by row on {@link TensorEncoder}'s threads. Input data is validated as
+ * llama.cpp's loader does (no NaN/Inf in float data, no bad block scales) and encoded blocks as its quantizer does
+ * (no NaN/Inf fp16 scales). The output appears under its name only when every tensor is written.
+ */
+public final class GgufQuantizer {
+    /** Told about progress: elements encoded or copied so far, of {@link QuantizePlan#elements()}. */
+    @FunctionalInterface
+    public interface Progress {
+        void elementsDone(long elements, PlannedQuantTensor current);
+
+        Progress NONE = (e, t) -> {};
+    }
+
+    private GgufQuantizer() {}
+
+    public static void write(QuantizePlan plan, Path out, Progress progress) throws IOException {
+        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.input().path() + ": " + plan.problems().getFirst());
+        if (plan.requiresImatrix()) {
+            throw new QuantizeException(plan.input().path() + ": this quantization requires an imatrix");
+        }
+        if (Files.exists(out) && Files.isSameFile(plan.input().path(), out)) {
+            throw new QuantizeException("input and output files are the same: '" + out + "'");
+        }
+        GgufFile in = plan.input();
+        QuantizeSettings s = plan.settings();
+        try (GgufWriter w = GgufWriter.create(out, plan.metadata(), plan.outputSpecs());
+             TensorEncoder encoder = new TensorEncoder(s.threads())) {
+            long done = 0;
+            for (PlannedQuantTensor t : plan.tensors()) {
+                MemorySegment data = in.tensorData(t.input());
+                long elements = t.input().spec().elementCount();
+                if (t.copied()) {
+                    checkInput(in, t, data);
+                    w.writeTensor(t.name(), data);
+                } else {
+                    encode(in, t, data, encoder, w, s.search(), done, progress);
+                }
+                done += elements;
+                progress.elementsDone(done, t);
+            }
+            w.commit();
+        }
+    }
+
+    private static void checkInput(GgufFile in, PlannedQuantTensor t, MemorySegment data) throws QuantizeException {
+        long bad = RowDataCheck.firstInvalid(t.input().type(), data, 0, data.byteSize());
+        if (bad >= 0) {
+            throw new QuantizeException(in.path() + ": tensor '" + t.name() + "' has invalid data (" + t.input().type().ggmlName()
+                    + (t.input().type().quantized() ? " block " : " element ") + bad + " is NaN or infinite)");
+        }
+    }
+
+    private static void encode(GgufFile in, PlannedQuantTensor t, MemorySegment data, TensorEncoder encoder, GgufWriter w,
+            ScaleSearch search, long doneBefore, Progress progress) throws IOException {
+        GgmlType src = t.input().type();
+        GgmlType dst = t.output().type();
+        int n = Math.toIntExact(t.input().spec().rowLength());
+        long rows = t.input().spec().rows();
+        if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
+        RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
+                : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
+        BlockCodec codec = search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs.forType(dst) : BlockCodec.of(dst);
+        long rowBytes = dst.rowBytes(n);
+        long[] chunkRow = {0};
+        try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {
+            encodeRows(encoder, rowsIn, codec, t, sink, chunkRow, rowBytes, n, in, dst, doneBefore, progress);
+        } catch (CheckedRows.InvalidData e) {
+            throw new QuantizeException(e.getMessage());
+        }
+    }
+
+    private static void encodeRows(TensorEncoder encoder, RowSource rowsIn, BlockCodec codec, PlannedQuantTensor t,
+            GgufWriter.TensorSink sink, long[] chunkRow, long rowBytes, int n, GgufFile in, GgmlType dst, long doneBefore,
+            Progress progress) throws IOException {
+        {
+            encoder.encode(rowsIn, codec, t.importance(), chunk -> {
+                long bad = RowDataCheck.firstInvalid(dst, MemorySegment.ofBuffer(chunk), 0, chunk.remaining());
+                if (bad >= 0) {
+                    long row = chunkRow[0] + (dst.quantized() ? bad * dst.blockSize() : bad) / n;
+                    throw new QuantizeException(in.path() + ": tensor '" + t.name() + "' row " + row + ": quantized data validation failed ("
+                            + dst.ggmlName() + " scale is not finite; values too large for an fp16 scale?)");
+                }
+                chunkRow[0] += chunk.remaining() / rowBytes;
+                sink.write(chunk);
+            }, r -> progress.elementsDone(doneBefore + r * n, t));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package dev.requant.converter.quantize;
+
+import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.gguf.GgufTensorSpec;
+import java.util.List;
+
+/**
+ * A quantization you can print before it runs (--dry-run): every tensor in output order with its input and output
+ * type and the rule that chose it, and the output metadata. Made by {@link QuantizePlanner}, run by
+ * {@link GgufQuantizer}. It reads the input file, which the caller keeps open.
+ */
+public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts model, GgufMetadata metadata,
+                           List<PlannedQuantTensor> tensors, int fallbacks) {
+    public QuantizePlan {
+        metadata = new GgufMetadata(metadata);
+        tensors = List.copyOf(tensors);
+    }
+
+    @Override
+    public GgufMetadata metadata() { return new GgufMetadata(metadata); }
+
+    public List<GgufTensorSpec> outputSpecs() {
+        return tensors.stream().map(PlannedQuantTensor::output).toList();
+    }
+
+    /** The tensors that cannot be written as planned, with why (empty when the plan can run). */
+    public List<String> problems() {
+        return tensors.stream().filter(t -> t.problem() != null).map(t -> t.name() + ": " + t.problem()).toList();
+    }
+
+    /** Whether some tensor's target needs an imatrix that was not given (llama.cpp's dry run warns about it). */
+    public boolean requiresImatrix() {
+        return !settings.hasImatrix() && tensors.stream().anyMatch(t -> t.decision().quantizable() && t.decision().requiresImatrix());
+    }
+
+    public long inputBytes() { return tensors.stream().mapToLong(t -> t.input().byteSize()).sum(); }
+
+    public long outputBytes() { return tensors.stream().mapToLong(t -> t.output().byteSize()).sum(); }
+
+    public long elements() { return tensors.stream().mapToLong(t -> t.input().spec().elementCount()).sum(); }
+
+    /** Elements that are encoded (not copied), for progress. */
+    public long encodedElements() {
+        return tensors.stream().filter(t -> !t.copied()).mapToLong(t -> t.input().spec().elementCount()).sum();
+    }
+}

@@ -1,0 +1,79 @@
+package dev.requant.converter.quantize;
+
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * ggml_validate_row_data (ggml/src/ggml-quants.c): float data must hold no NaN or infinity, and quantized blocks no
+ * fp16 scale (d, m, dmin) that is NaN or infinite, nor an MXFP4 exponent of 0xFF. llama-quantize runs it on every
+ * tensor it loads (check_tensors) and on every row it writes ("quantized data validation failed").
+ */
+public final class RowDataCheck {
+    private RowDataCheck() {}
+
+    /** The index of the first bad element (float types) or block (quantized types), or -1 when the data is valid. */
+    public static long firstInvalid(GgmlType type, MemorySegment data, long offset, long bytes) {
+        switch (type) {
+            case F32 -> {
+                for (long i = 0; i < bytes / 4; i++) {
+                    if (nonFinite32(data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 4 * i))) return i;
+                }
+                return -1;
+            }
+            case F64 -> {
+                for (long i = 0; i < bytes / 8; i++) {
+                    if (!Double.isFinite(data.get(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 8 * i))) return i;
+                }
+                return -1;
+            }
+            case F16 -> {
+                for (long i = 0; i < bytes / 2; i++) if (!finiteF16(data.get(LittleEndian.SHORT, offset + 2 * i))) return i;
+                return -1;
+            }
+            case BF16 -> {
+                for (long i = 0; i < bytes / 2; i++) if ((data.get(LittleEndian.SHORT, offset + 2 * i) & 0x7f80) == 0x7f80) return i;
+                return -1;
+            }
+            case MXFP4 -> {
+                for (long b = 0; b < bytes / type.typeSize(); b++) {
+                    if ((data.get(LittleEndian.BYTE, offset + b * type.typeSize()) & 0xFF) == 0xFF) return b;
+                }
+                return -1;
+            }
+            default -> {
+                int[] scales = fp16Scales(type);
+                int size = type.typeSize();
+                if (scales.length == 0 || size == 0) return -1;
+                for (long b = 0; b < bytes / size; b++) {
+                    long base = offset + b * size;
+                    for (int s : scales) if (!finiteF16(data.get(LittleEndian.SHORT, base + s))) return b;
+                }
+                return -1;
+            }
+        }
+    }
+
+    private static boolean nonFinite32(int bits) {
+        return (bits & 0x7f800000) == 0x7f800000;
+    }
+
+    private static boolean finiteF16(short h) {
+        return (h & 0x7c00) != 0x7c00;
+    }
+
+    /** Byte offsets of the fp16 scale fields of one block (ggml-common.h block layouts). */
+    static int[] fp16Scales(GgmlType type) {
+        return switch (type) {
+            case Q4_0, Q5_0, Q8_0, Q1_0, Q2_0, IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS -> new int[] {0};
+            case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
+            case Q2_K -> new int[] {80, 82};
+            case Q3_K -> new int[] {108};
+            case Q6_K -> new int[] {208};
+            case TQ1_0 -> new int[] {52};
+            case TQ2_0 -> new int[] {64};
+            default -> new int[0]; // NVFP4 (any UE4M3 byte is valid), integer types, IQ1_M (not written by requant)
+        };
+    }
+}

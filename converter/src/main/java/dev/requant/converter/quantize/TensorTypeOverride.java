@@ -1,0 +1,38 @@
+package dev.requant.converter.quantize;
+
+import dev.requant.formats.ggml.GgmlType;
+import java.util.Locale;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * One {@code --tensor-type PATTERN=TYPE} of llama-quantize (parse_tensor_type in tools/quantize/quantize.cpp): the
+ * pattern is lower-cased and searched for anywhere in the tensor name (std::regex_search). The first matching option
+ * wins. llama.cpp compiles ECMAScript regexes; Java's syntax agrees on everything tensor patterns use (classes,
+ * alternation, anchors, quantifiers, escapes).
+ */
+public record TensorTypeOverride(String pattern, Pattern regex, GgmlType type) {
+    /** Parses {@code PATTERN=TYPE}; TYPE is a ggml type name, case-insensitive ("q8_0", "Q6_K", "f16"). */
+    public static TensorTypeOverride parse(String option) {
+        int eq = option.indexOf('=');
+        if (eq < 0) throw new IllegalArgumentException("malformed tensor type '" + option + "': expected PATTERN=TYPE");
+        if (eq == 0) throw new IllegalArgumentException("missing tensor name in '" + option + "'");
+        if (eq == option.length() - 1) throw new IllegalArgumentException("missing quantization type in '" + option + "'");
+        String pattern = option.substring(0, eq).toLowerCase(Locale.ROOT);
+        String typeName = option.substring(eq + 1);
+        GgmlType type = GgmlType.byName(typeName)
+                .orElseThrow(() -> new IllegalArgumentException("invalid ggml type '" + typeName + "' in '" + option + "'"));
+        try {
+            return new TensorTypeOverride(pattern, Pattern.compile(pattern), type);
+        } catch (PatternSyntaxException e) {
+            throw new IllegalArgumentException("bad pattern '" + pattern + "': " + e.getDescription());
+        }
+    }
+
+    public boolean matches(String tensorName) {
+        return regex.matcher(tensorName).find();
+    }
+
+    @Override
+    public String toString() { return pattern + "=" + type.ggmlName(); }
+}
