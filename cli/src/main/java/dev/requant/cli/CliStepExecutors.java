@@ -8,13 +8,11 @@ import java.util.List;
 import picocli.CommandLine;
 
 /**
- * The queue's executors for a real run: each step runs the matching requant subcommand in this process, with its
- * stdout and stderr going to the step's log. A subcommand that this build does not have yet fails the step with a
- * message that says so.
- *
- * <p>This is the stop-gap until the converter, imatrix and quantize modules land: then each line below becomes a
- * direct call of that module's API (with {@code ctx::progress} and {@code ctx.cancelled()}), which also gives progress
- * and cancellation that a command line cannot.
+ * The queue's executors for a real run: each step runs the matching requant subcommand in this process (`convert
+ * SOURCE --outtype bf16`, `imatrix MODEL --text CALIBRATION`, `quantize [--imatrix F] IN OUT TYPE`), writing to the
+ * step's staging path, with the command's stdout and stderr going to the step's log. The commands are the same code a
+ * user runs by hand, so a queue output is byte for byte what `requant` would write. A step is cancelled between
+ * commands, not inside one; its progress is reported when it finishes.
  */
 final class CliStepExecutors {
     private CliStepExecutors() {}
@@ -37,8 +35,7 @@ final class CliStepExecutors {
     private static void run(StepContext ctx, String... args) throws IOException {
         CommandLine cl = Main.commandLine();
         CommandLine sub = cl.getSubcommands().get(args[0]);
-        // `imatrix` exists for its file subcommands before it can compute one (`imatrix MODEL --text FILE`): a command
-        // that takes no positional MODEL/SOURCE argument cannot run a step yet.
+        // A build without the command (or whose command takes no MODEL/SOURCE) cannot run such a step: say so.
         if (sub == null || sub.getCommandSpec().positionalParameters().isEmpty()) {
             throw new UnsupportedOperationException("this requant build has no `" + args[0] + "` command yet, so "
                     + args[0] + " steps cannot run (see `requant --help`)");

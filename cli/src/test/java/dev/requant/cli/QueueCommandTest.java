@@ -92,14 +92,31 @@ class QueueCommandTest {
         assertThat(CliRun.of("queue", "retry", "--db", db(), "j2").out()).isEqualTo("queued again: 1 step\n");
     }
 
+    /** The real steps: an HF folder becomes a BF16 base, an imatrix and two quantized files, each verified and hashed. */
     @Test
-    void stepsWhoseCommandThisBuildLacksFailAtOnceWithAClearError() {
-        Path gguf = Golden.llamacpp("gemma3-tiny.imatrix.gguf");  // any GGUF will do as a source
-        assertThat(CliRun.of("queue", "add", "--db", db(), gguf.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString()).code()).isZero();
+    void realStepsTurnACheckpointIntoQuantizedFiles() throws Exception {
+        Path calibration = dir.resolve("calibration.txt");
+        Files.writeString(calibration, Files.readString(Golden.text("calibration.txt")).substring(0, 24_000));
+        Path out = dir.resolve("out");
+        CliRun add = CliRun.of("queue", "add", "--db", db(), Golden.hf("gemma3-tiny").toString(), "--types", "q8_0,q4_0",
+                "--imatrix", "auto", "--calibration", calibration.toString(), "--out", out.toString());
+        assertThat(add.code()).as(add.err()).isZero();
         CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--poll", "0.05");
-        assertThat(worker.out()).contains("0 done", "1 failed", "0 to retry");
-        CliRun status = CliRun.of("queue", "status", "--db", db());
-        assertThat(status.out()).contains("failed (1/3)")
-                .contains("step 1: failed: this requant build has no `quantize` command yet, so quantize steps cannot run");
+        assertThat(worker.out()).as(worker.err()).contains("4 done", "0 failed");
+        JsonNode status = new ObjectMapper().readTree(CliRun.of("queue", "status", "--db", db(), "--json").out());
+        int checked = 0;
+        for (JsonNode step : status.get("steps")) {
+            assertThat(step.get("state").asText()).isEqualTo("done");
+            Path file = Path.of(step.get("output").asText());
+            assertThat(Files.size(file)).isEqualTo(step.get("output_size").asLong());
+            String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
+            assertThat(sha).isEqualTo(step.get("output_sha256").asText());
+            checked++;
+        }
+        assertThat(checked).isEqualTo(4);
+        try (var q4 = dev.requant.formats.gguf.GgufFile.open(out.resolve("gemma3-tiny-Q4_0.gguf"))) {
+            assertThat(q4.metadata().getLong("general.file_type")).contains(2L);
+            assertThat(q4.metadata().getString("quantize.imatrix.file")).isPresent();
+        }
     }
 }
