@@ -19,7 +19,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -120,9 +119,7 @@ final class ConvertCommand implements Callable<Integer> {
                 return 0;
             }
             long total = plan.dataBytes();
-            boolean showBar = !noProgress && System.console() != null;
-            try (ProgressBar bar = showBar ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(total)
-                    .setUnit("MiB", 1 << 20).showSpeed().continuousUpdate().build() : null) {
+            try (ProgressBar bar = ProgressBars.start("convert", total, "MiB", 1 << 20, noProgress)) {
                 long start = System.nanoTime();
                 GgufConversion.write(plan, qatPolicy.metadata(plan), out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); },
                         w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());

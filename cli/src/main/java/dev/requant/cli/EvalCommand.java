@@ -24,8 +24,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -180,9 +178,7 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private ProgressBar progressBar(long total) {
-        if (noProgress) return null;
-        return new ProgressBarBuilder().setTaskName("eval").setInitialMax(total).setUnit(" tok", 1).showSpeed()
-                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build();
+        return ProgressBars.start("eval", total, " tok", 1, noProgress);
     }
 
     private static CpuModel load(ModelSource src, CpuThreads pool) throws IOException {

@@ -81,6 +81,8 @@ final class EvalPlot {
         c.getStyler().setChartBackgroundColor(Color.WHITE);
         c.getStyler().setYAxisMin(0.0);
         c.getStyler().setYAxisMax(100.0);
+        // model file names are long and alike: slant them so that every one stays readable
+        c.getStyler().setXAxisLabelRotation(30);
         List<String> names = new ArrayList<>();
         List<Double> values = new ArrayList<>(), errors = new ArrayList<>();
         for (EvalResult.Compared m : r.compared()) {

@@ -28,8 +28,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -254,8 +252,6 @@ final class ImatrixCommand implements Callable<Integer> {
     }
 
     private ProgressBar progressBar(long total) {
-        if (noProgress) return null;
-        return new ProgressBarBuilder().setTaskName("imatrix").setInitialMax(total).setUnit(" tok", 1).showSpeed()
-                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build();
+        return ProgressBars.start("imatrix", total, " tok", 1, noProgress);
     }
 }

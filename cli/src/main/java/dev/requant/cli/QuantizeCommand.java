@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -146,11 +145,9 @@ final class QuantizeCommand implements Callable<Integer> {
                 stdout.flush();
                 return 0;
             }
-            boolean showBar = !noProgress && System.console() != null;
             long total = plan.elements();
             long start = System.nanoTime();
-            try (ProgressBar bar = showBar ? new ProgressBarBuilder().setTaskName("quantize").setInitialMax(total / 1_000_000)
-                    .setUnit("M weights", 1).continuousUpdate().build() : null) {
+            try (ProgressBar bar = ProgressBars.start("quantize", total / 1_000_000, "M weights", 1, noProgress)) {
                 GgufQuantizer.write(plan, out, (done, t) -> { if (bar != null) bar.stepTo(done / 1_000_000); });
             }
             double secs = (System.nanoTime() - start) / 1e9;
