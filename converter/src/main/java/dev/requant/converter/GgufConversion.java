@@ -1,7 +1,8 @@
 package dev.requant.converter;
 
+import dev.requant.formats.ggml.RowSource;
+import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufMetadata;
-import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -15,13 +16,14 @@ import java.util.Optional;
 
 /**
  * Runs a {@link ConversionPlan}: writes the GGUF header, then each tensor in plan order, streamed. A tensor whose stored
- * bytes already are its output type is copied file to file (in the kernel, like cp); any other is read in batches of rows as
- * float32, encoded by its row encoder and written, so the heap holds one batch (about 4 MiB of floats) whatever the
- * model size. The output appears only when every tensor is written (GgufWriter: temporary file + rename).
+ * bytes already are its output type is copied file to file (in the kernel, like cp); any other is read in chunks of rows
+ * as float32 and encoded by its codec on {@link TensorEncoder}'s threads while the calling thread writes the chunks
+ * before them, so the heap holds a few chunks whatever the model size. The output appears only when every tensor is
+ * written (GgufWriter: temporary file + rename).
  */
 public final class GgufConversion {
-    /** Elements per batch of the computed path. */
-    static final int BATCH_ELEMENTS = 1 << 20;
+    /** Bytes per batch of a repacked tensor's copy. */
+    private static final long COPY_BYTES = 4L << 20;
 
     /** Told about each tensor when it has been written. */
     public interface Listener {
@@ -48,11 +50,10 @@ public final class GgufConversion {
     public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher,
                              int threads) throws IOException {
         Map<Path, FileChannel> sources = new HashMap<>();
-        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); Arena arena = Arena.ofShared();
-             Batch batch = new Batch(arena, threads)) {
+        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); TensorEncoder encoder = new TensorEncoder(Math.max(1, threads))) {
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
-                    writeTensor(t, sink, batch, sources);
+                    writeTensor(t, sink, encoder, sources);
                 }
                 if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
             }
@@ -63,7 +64,7 @@ public final class GgufConversion {
         }
     }
 
-    private static void writeTensor(PlannedTensor t, GgufWriter.TensorSink sink, Batch batch, Map<Path, FileChannel> sources) throws IOException {
+    private static void writeTensor(PlannedTensor t, GgufWriter.TensorSink sink, TensorEncoder encoder, Map<Path, FileChannel> sources) throws IOException {
         if (t.decision().encoder() == null) {
             Optional<TensorRecipe.FileRegion> region = t.recipe().storedRegion(t.decision().type());
             if (region.isPresent()) {
@@ -82,112 +83,43 @@ public final class GgufConversion {
                 return;
             }
         }
-        encode(t, batch, (seg) -> sink.write(seg));
-    }
-
-    /** Receives encoded bytes batch by batch. */
-    interface Output {
-        void accept(MemorySegment bytes) throws IOException;
+        encode(t, encoder, sink::write);
     }
 
     /**
-     * Streams a tensor's rows through its encoder, a batch at a time; within a batch each thread reads and encodes a
-     * contiguous run of rows into its own part of the output, so the bytes do not depend on the thread count.
+     * Streams a tensor's rows through its encoder on the encoder's threads, in order; the bytes do not depend on the
+     * thread count. A repacked tensor already in its output type is copied instead (no float round trip).
      */
-    static void encode(PlannedTensor t, Batch batch, Output out) throws IOException {
+    static void encode(PlannedTensor t, TensorEncoder encoder, TensorEncoder.ChunkSink out) throws IOException {
         TensorRecipe r = t.recipe();
         if (r instanceof RawRecipe raw && raw.rawType() == t.decision().type() && t.decision().encoder() == null) {
-            copyRaw(t, raw, batch, out);
+            copyRaw(t, raw, out);
             return;
         }
-        RowEncoder enc = t.decision().encoderOrReference();
-        GgufTensorSpec spec = t.spec();
         long rowLen = r.rowLength();
         if (rowLen > Integer.MAX_VALUE) throw new IllegalStateException(t.ggufName() + ": row of " + rowLen + " elements");
         int n = (int) rowLen;
-        long rowBytes = spec.type().rowBytes(rowLen);
-        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), (long) BATCH_ELEMENTS * batch.threads / Math.max(1, n)));
-        MemorySegment dst = batch.bytes(rowsPerBatch * rowBytes);
-        for (long row = 0; row < r.rows(); row += rowsPerBatch) {
-            int count = (int) Math.min(rowsPerBatch, r.rows() - row);
-            long first = row;
-            int parts = Math.min(batch.threads, count);
-            batch.run(parts, p -> {
-                int from = count * p / parts, to = count * (p + 1) / parts;
-                float[] src = batch.floats(p, (long) (to - from) * n);
-                r.readRows(first + from, to - from, src);
-                for (int i = 0; i < to - from; i++) enc.encodeRow(src, i * n, n, dst, (from + i) * rowBytes);
-            });
-            out.accept(dst.asSlice(0, count * rowBytes));
-        }
+        RowSource rows = new RowSource() {
+            @Override public int rowLength() { return n; }
+
+            @Override public long rows() { return r.rows(); }
+
+            @Override public void read(long first, int count, float[] dst) { r.readRows(first, count, dst); }
+        };
+        encoder.encode(rows, t.decision().encoderOrReference(), null, out, TensorEncoder.Progress.NONE);
     }
 
     /** Streams a repacked tensor's rows (no float round trip). */
-    private static void copyRaw(PlannedTensor t, RawRecipe r, Batch batch, Output out) throws IOException {
+    private static void copyRaw(PlannedTensor t, RawRecipe r, TensorEncoder.ChunkSink out) throws IOException {
         long rowBytes = t.spec().type().rowBytes(r.rowLength());
-        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), (4L * BATCH_ELEMENTS) / Math.max(1, rowBytes)));
-        MemorySegment dst = batch.bytes(rowsPerBatch * rowBytes);
-        for (long row = 0; row < r.rows(); row += rowsPerBatch) {
-            int count = (int) Math.min(rowsPerBatch, r.rows() - row);
-            r.copyRows(row, count, dst, 0);
-            out.accept(dst.asSlice(0, count * rowBytes));
-        }
-    }
-
-    /** Reusable batch buffers (floats per thread on the heap, encoded bytes off-heap) and the threads that fill them. */
-    static final class Batch implements AutoCloseable {
-        private final Arena arena;
-        final int threads;
-        private final float[][] floats;
-        private final java.util.concurrent.ExecutorService pool;
-        private MemorySegment bytes;
-
-        Batch(Arena arena, int threads) {
-            this.arena = arena;
-            this.threads = Math.max(1, threads);
-            this.floats = new float[this.threads][0];
-            this.pool = this.threads > 1 ? java.util.concurrent.Executors.newFixedThreadPool(this.threads - 1, r -> {
-                Thread th = new Thread(r, "requant-encode");
-                th.setDaemon(true);
-                return th;
-            }) : null;
-        }
-
-        float[] floats(int part, long n) {
-            if (floats[part].length < n) floats[part] = new float[(int) n];
-            return floats[part];
-        }
-
-        MemorySegment bytes(long n) {
-            if (bytes == null || bytes.byteSize() < n) bytes = arena.allocate(Math.max(n, 1), 64);
-            return bytes;
-        }
-
-        /** Runs parts 0..parts-1, part 0 on the calling thread, and waits for all (rethrowing the first failure). */
-        void run(int parts, java.util.function.IntConsumer part) throws IOException {
-            java.util.List<java.util.concurrent.Future<?>> others = new java.util.ArrayList<>();
-            for (int p = 1; p < parts; p++) {
-                int q = p;
-                others.add(pool.submit(() -> part.accept(q)));
+        int rowsPerBatch = (int) Math.max(1, Math.min(r.rows(), COPY_BYTES / Math.max(1, rowBytes)));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment dst = arena.allocate(rowsPerBatch * rowBytes, 64);
+            for (long row = 0; row < r.rows(); row += rowsPerBatch) {
+                int count = (int) Math.min(rowsPerBatch, r.rows() - row);
+                r.copyRows(row, count, dst, 0);
+                out.write(dst.asSlice(0, count * rowBytes).asByteBuffer());
             }
-            part.accept(0);
-            for (var f : others) {
-                try {
-                    f.get();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("interrupted while encoding");
-                } catch (java.util.concurrent.ExecutionException e) {
-                    if (e.getCause() instanceof RuntimeException re) throw re;
-                    if (e.getCause() instanceof Error er) throw er;
-                    throw new IOException(e.getCause());
-                }
-            }
-        }
-
-        @Override
-        public void close() {
-            if (pool != null) pool.shutdownNow();
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.model.ModelSource;
@@ -87,10 +88,11 @@ public final class HfModelSource implements ModelSource {
             out = arena.allocate(Math.max(1, t.spec().byteSize()), 64);
         }
         long[] pos = {0};
-        try (Arena scratch = Arena.ofConfined(); GgufConversion.Batch batch = new GgufConversion.Batch(scratch, 1)) {
-            GgufConversion.encode(t, batch, bytes -> {
-                MemorySegment.copy(bytes, 0, out, pos[0], bytes.byteSize());
-                pos[0] += bytes.byteSize();
+        try (TensorEncoder encoder = new TensorEncoder(1)) {
+            GgufConversion.encode(t, encoder, bytes -> {
+                long n = bytes.remaining();
+                MemorySegment.copy(MemorySegment.ofBuffer(bytes), 0, out, pos[0], n);
+                pos[0] += n;
             });
         } catch (IOException e) {
             throw new UncheckedIOException(e);

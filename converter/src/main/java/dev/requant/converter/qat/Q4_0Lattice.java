@@ -2,11 +2,15 @@ package dev.requant.converter.qat;
 
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.Float16;
+import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,10 +36,16 @@ public final class Q4_0Lattice {
     public static final int BLOCK_BYTES = 18;
     private static final double EPS = 1e-9;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Bytes, one per float lane: the codes of one vector of elements. */
+    private static final VectorSpecies<Byte> CODE_BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+    /** Half a block of codes: the 16 nibble pairs of block_q4_0. */
+    private static final VectorSpecies<Byte> NIBBLES = ByteVector.SPECIES_128;
+    /** Blocks whose largest magnitude is below this could hold BF16 subnormals, outside the bound of plausible(). */
+    private static final float MIN_PLAUSIBLE_EXTREME = 0x1p-100f;
     /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
     private static final float RINT_MAGIC = 12582912f;
     /** -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). */
-    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() <= QK;
+    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() >= 8 && F.length() <= QK;
 
     private final StoredPrecision precision;
 
@@ -54,7 +64,6 @@ public final class Q4_0Lattice {
     private int xo;
     private final float[] mag = new float[QK];
     private boolean intervalsReady;
-    private final int[] qScratch = new int[QK];
     private final byte[] savedCodes = new byte[QK];
     private final byte[] blockBytes = new byte[BLOCK_BYTES];
     private boolean vectorVerify = VECTOR;
@@ -67,12 +76,47 @@ public final class Q4_0Lattice {
     private int extreme;
     private boolean candidateNegative;
     private double feasibleLo, feasibleHi;
+    private boolean quickReject;
+    private final float[] ratio = new float[QK];
 
     public Q4_0Lattice(StoredPrecision precision) {
         this.precision = precision;
     }
 
     public StoredPrecision precision() { return precision; }
+
+    private static final java.util.concurrent.atomic.AtomicBoolean WARM = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Solves and writes some thousands of synthetic QAT blocks (BF16 scales, extreme codes 5 to 8, so every candidate
+     * path runs) to get the solver compiled by C2: interpreted, its Vector API code costs tens of microseconds per
+     * block, and a conversion's first tensors would pay that on every encoder thread. Once per process; meant for a
+     * background thread at start-up.
+     */
+    public static void warmUp() {
+        if (!VECTOR || !WARM.compareAndSet(false, true)) return;
+        int blocks = 64;
+        float[] x = new float[blocks * QK];
+        long seed = 0x9E3779B97F4A7C15L;
+        for (int b = 0; b < blocks; b++) {
+            int k = 5 + b % 4;
+            float d = BFloat16.round(1e-3f * (1 + (b % 11) / 11f));
+            for (int i = 0; i < QK; i++) {
+                seed = seed * 6364136223846793005L + 1442695040888963407L;
+                int q = (int) ((seed >>> 33) % (2 * k + 1)) - k;
+                x[b * QK + i] = BFloat16.round(Math.min(q, 7) * d);
+            }
+        }
+        Q4_0Lattice l = new Q4_0Lattice(StoredPrecision.BF16);
+        MemorySegment out = MemorySegment.ofArray(new byte[blocks * BLOCK_BYTES]);
+        for (int rep = 0; rep < 200; rep++) {
+            l.startRow();
+            for (int b = 0; b < blocks; b++) {
+                l.solve(x, b * QK, null, 0);
+                l.writeBlock(out, (long) b * BLOCK_BYTES);
+            }
+        }
+    }
 
     /**
      * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
@@ -111,16 +155,16 @@ public final class Q4_0Lattice {
             nonzero = QK - zeros;
             extreme = -1;
             if (nonzero > 0 && Float.isFinite(amax)) {
-                for (int i = 0; i < QK; i++) {
-                    if (Math.abs(src[off + i]) == amax) {
-                        extreme = i;
-                        break;
-                    }
+                for (int i = 0; i < QK && extreme < 0; i += F.length()) {
+                    var at = FloatVector.fromArray(F, src, off + i).abs().compare(VectorOperators.EQ, amax);
+                    if (at.anyTrue()) extreme = i + at.firstTrue();
                 }
+                prepareQuickReject(src, off, amax);
             } else if (nonzero > 0) {
                 return fallback(importance, importanceOff);
             }
         } else {
+            quickReject = false;
             amax = -1f;
             extreme = -1;
             for (int i = 0; i < QK; i++) {
@@ -193,6 +237,7 @@ public final class Q4_0Lattice {
 
     /** Extreme element code magnitude {@code k}, scale sign {@code negative}. */
     private boolean tryCandidate(int k, boolean negative) {
+        if (quickReject && !plausible(k)) return false;
         candidateNegative = negative;
         float xm = x[xo + extreme];
         // Fast path: the scale is exactly the extreme value over its code (always so for BF16-held scales).
@@ -289,6 +334,36 @@ public final class Q4_0Lattice {
             return search(0, dLo, dHi) ? 1 : 0;
         }
         return pickF16(dLo, dHi) ? 1 : 0;
+    }
+
+    /**
+     * Sets up {@link #plausible}: the magnitudes relative to the extreme element, |x[i]| / |x[extreme]|. Only for BF16
+     * storage and blocks far from the subnormal range, where the bound in {@link #plausible} holds: with |x[extreme]|
+     * at least 2^-100, any lattice has |d| >= 2^-104, so every non-zero product q*d is a normal number. (A non-zero
+     * value below that cannot be on such a lattice at all, and the exact search rejects it too.) The scalar reference
+     * ({@link #useScalarVerify}) never takes this shortcut, so the tests compare the two.
+     */
+    private void prepareQuickReject(float[] src, int off, float amax) {
+        quickReject = vectorVerify && precision == StoredPrecision.BF16 && amax >= MIN_PLAUSIBLE_EXTREME;
+        if (!quickReject) return;
+        float inv = 1f / amax;
+        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
+    }
+
+    /**
+     * A necessary condition for a lattice whose extreme code has magnitude {@code k}, a few vector operations instead
+     * of an exact search. If x[i] = bf16(q[i]*d) for every i and x[extreme] = bf16(k*d), each stored value is within a
+     * relative 2^-9 of its product, so t = |x[i]|*k/|x[extreme]| = |q[i]|(1+e)/(1+e') lies within 8*2*2^-9*(1+2^-8)
+     * < 0.032 of the integer |q[i]|. A t farther than 1/16 from every integer rules k out; a wrong k leaves some t a
+     * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
+     */
+    private boolean plausible(int k) {
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
+            FloatVector off = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
+            if (off.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
+        }
+        return true;
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
@@ -419,13 +494,16 @@ public final class Q4_0Lattice {
             IntVector u = p.reinterpretAsInts();
             // ggml_compute_fp32_to_bf16 without the NaN branch (products of finite values are finite)
             IntVector rounded = u.add(0x7FFF).add(u.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
-            if (rounded.compare(VectorOperators.NE, v.reinterpretAsInts()).anyTrue()) {
-                // Either not this lattice or only zeros of the other sign: the scalar check decides (and exits early).
+            IntVector vb = v.reinterpretAsInts();
+            var differ = rounded.compare(VectorOperators.NE, vb);
+            if (differ.anyTrue()) {
+                // A zero of the other sign still counts (the scalar check counts those); any other difference fails.
+                var bothZero = rounded.or(vb).and(0x7FFFFFFF).compare(VectorOperators.EQ, 0);
+                if (differ.andNot(bothZero).anyTrue()) return false;
                 return verifyScalar(d);
             }
-            ((IntVector) q.convert(VectorOperators.F2I, 0)).intoArray(qScratch, i);
+            ((ByteVector) q.convert(VectorOperators.F2I, 0).convertShape(VectorOperators.I2B, CODE_BYTES, 0)).intoArray(codes, i);
         }
-        for (int i = 0; i < QK; i++) codes[i] = (byte) qScratch[i];
         scale = d;
         zeroSignMismatches = 0;
         return true;
@@ -502,6 +580,13 @@ public final class Q4_0Lattice {
 
     /** Writes the last block as llama.cpp's block_q4_0: fp16 d, then element j | element j+16 << 4 as codes+8. */
     public void writeBlock(MemorySegment dst, long off) {
+        if (VECTOR) {
+            dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
+            ByteVector lo = ByteVector.fromArray(NIBBLES, codes, 0).add((byte) 8);
+            ByteVector hi = ByteVector.fromArray(NIBBLES, codes, QK / 2).add((byte) 8);
+            lo.or(hi.lanewise(VectorOperators.LSHL, 4)).intoMemorySegment(dst, off + 2, ByteOrder.LITTLE_ENDIAN);
+            return;
+        }
         short h = Float16.fromFloat(scale);
         blockBytes[0] = (byte) h;
         blockBytes[1] = (byte) (h >> 8);

@@ -3,7 +3,6 @@ package dev.requant.converter.qat;
 import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.OutType;
 import dev.requant.converter.PlannedTensor;
-import dev.requant.converter.RowEncoder;
 import dev.requant.converter.TensorCandidate;
 import dev.requant.converter.TypeDecision;
 import dev.requant.converter.TypePolicy;
@@ -12,7 +11,6 @@ import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -78,16 +76,7 @@ public final class QatPolicy {
     private TypeDecision latticeDecision(TensorCandidate t, StoredPrecision precision, String rule) {
         LatticeQ4_0Codec codec = new LatticeQ4_0Codec(precision);
         lattice.put(t.ggufName(), codec);
-        return new TypeDecision(GgmlType.Q4_0, rule, new RowEncoder() {
-            @Override public GgmlType type() { return GgmlType.Q4_0; }
-
-            @Override
-            public void encodeRow(float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
-                codec.encodeRow(src, srcOffset, n, null, dst, dstOffset);
-            }
-
-            @Override public String name() { return "q4_0 lattice"; }
-        });
+        return new TypeDecision(GgmlType.Q4_0, rule, codec);
     }
 
     /** The fit of an evenly spread sample of the tensor's rows. */

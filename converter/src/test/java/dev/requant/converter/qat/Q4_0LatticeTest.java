@@ -204,4 +204,38 @@ class Q4_0LatticeTest {
             assertThat(vec.zeroSignMismatches()).isEqualTo(ref.zeroSignMismatches());
         }
     }
+
+    /**
+     * The quick rejection of candidate codes (vector path only) must never drop a lattice the exact search finds:
+     * blocks whose codes share a factor (several lattices fit, the largest extreme code wins), blocks with few distinct
+     * codes, scales across the whole F16 range down to values near the BF16 subnormals, and perturbed blocks that fit
+     * no lattice, against the scalar reference that never rejects early.
+     */
+    @Test
+    void quickRejectionNeverDropsALattice() {
+        SplittableRandom r = new SplittableRandom(7);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
+        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
+        ref.useScalarVerify();
+        float[] s = new float[QK];
+        int exact = 0;
+        for (int n = 0; n < 30000; n++) {
+            int step = 1 + n % 4;                                   // codes are multiples of step
+            int exp = n % 13 == 0 ? -(110 + r.nextInt(20)) : -r.nextInt(30);
+            float d = BFloat16.round((float) (Math.scalb(1.0 + r.nextDouble(), exp) * (r.nextBoolean() ? 1 : -1)));
+            d = Float16.round(d) == 0f ? Float.MIN_NORMAL : d;
+            for (int i = 0; i < QK; i++) {
+                int q = (r.nextInt(16) - 8) / step * step;
+                if (n % 5 == 0) q = r.nextBoolean() ? 0 : q;        // mostly zeros
+                s[i] = BFloat16.round((float) q * d);
+            }
+            if (n % 3 == 0) s[r.nextInt(QK)] = BFloat16.round(s[r.nextInt(QK)] * (1 + 0.02f * r.nextInt(1, 8)));
+            boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
+            assertThat(a).as("block %d", n).isEqualTo(b);
+            assertThat(Float.floatToRawIntBits(vec.scale())).as("block %d", n).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+            for (int i = 0; i < QK; i++) assertThat(vec.code(i)).isEqualTo(ref.code(i));
+            if (a) exact++;
+        }
+        assertThat(exact).as("both exact and inexact blocks were exercised").isBetween(10000, 29000);
+    }
 }

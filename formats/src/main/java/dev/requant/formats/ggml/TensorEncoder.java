@@ -44,6 +44,8 @@ public final class TensorEncoder implements AutoCloseable {
     private final int chunkBytes;
     private final ExecutorService pool;
     private final ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[1][0]);
+    /** Chunk buffers (2 per thread in flight), reused across tensors; see {@link #buffer}. */
+    private final ByteBuffer[] buffers;
 
     /** An encoder with {@code threads} worker threads (1 encodes on the calling thread). */
     public TensorEncoder(int threads) {
@@ -55,6 +57,7 @@ public final class TensorEncoder implements AutoCloseable {
         this.chunkBytes = chunkBytes;
         if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         this.threads = threads;
+        this.buffers = new ByteBuffer[threads == 1 ? 1 : 2 * threads];
         if (threads == 1) {
             pool = null;
         } else {
@@ -109,7 +112,7 @@ public final class TensorEncoder implements AutoCloseable {
         GgmlType target = codec.type();
         int n = source.rowLength();
         long rows = source.rows();
-        VectorSupport.warmUp();
+        VectorSupport.warmUp(target);
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
         int chunkRows = (int) Math.max(1, Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)));
@@ -118,7 +121,7 @@ public final class TensorEncoder implements AutoCloseable {
         float[] imatrix = codec.usesImportance() ? importance : null;
 
         if (pool == null) {
-            ByteBuffer buf = ByteBuffer.allocateDirect(chunkBytes);
+            ByteBuffer buf = buffer(0, chunkBytes);
             for (long c = 0; c < chunks; c++) {
                 long first = c * chunkRows;
                 int count = (int) Math.min(chunkRows, rows - first);
@@ -130,7 +133,7 @@ public final class TensorEncoder implements AutoCloseable {
         }
         int inFlight = 2 * threads;
         BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(inFlight);
-        for (int i = 0; i < inFlight; i++) free.add(ByteBuffer.allocateDirect(chunkBytes));
+        for (int i = 0; i < inFlight; i++) free.add(buffer(i, chunkBytes));
         ArrayDeque<Future<ByteBuffer>> pending = new ArrayDeque<>();
         long next = 0;
         long written = 0;
@@ -169,6 +172,15 @@ public final class TensorEncoder implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * The i-th chunk buffer, kept from tensor to tensor: allocating and zeroing fresh direct buffers for each of a
+     * model's hundreds of tensors cost more than writing them.
+     */
+    private ByteBuffer buffer(int i, int bytes) {
+        if (buffers[i] == null || buffers[i].capacity() < bytes) buffers[i] = ByteBuffer.allocateDirect(Math.max(bytes, chunkBytes));
+        return buffers[i].clear();
     }
 
     private static long rowsPerMatrix(float[] importance, int n, long rows) {

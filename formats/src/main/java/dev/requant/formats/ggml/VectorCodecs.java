@@ -44,29 +44,34 @@ final class VectorCodecs {
         codecs.put(GgmlType.Q4_0, new FastQ4_0(WIDE));
     }
 
-    private static final java.util.concurrent.atomic.AtomicBoolean WARM = new java.util.concurrent.atomic.AtomicBoolean();
+    private static final java.util.concurrent.atomic.AtomicBoolean WARM_BF16 = new java.util.concurrent.atomic.AtomicBoolean(),
+            WARM_Q4_0 = new java.util.concurrent.atomic.AtomicBoolean(), WARM_Q8_0 = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Runs each kernel a few thousand times on one block so that C2 compiles it now. Until then the Vector API runs
-     * interpreted at hundreds of ns per element: without this the first megabyte of every encoder thread costs about
-     * half a second. About 50 ms, once per process; called by {@link TensorEncoder}.
+     * Runs the BF16 widening kernel and the encoder of {@code target} (Q4_0 or Q8_0; any other type warms only the
+     * widening) a few thousand times on one block, so that C2 compiles them now: until then the Vector API runs
+     * interpreted at hundreds of ns per element and the first megabytes of every encoder thread crawl. Each kernel is
+     * warmed once per process, by whichever thread asks first; the others go on without waiting.
      */
-    static void warmUp() {
-        if (!WARM.compareAndSet(false, true)) return;
+    static void warmUp(GgmlType target) {
+        boolean bf16 = WARM_BF16.compareAndSet(false, true);
+        boolean q4 = target == GgmlType.Q4_0 && WARM_Q4_0.compareAndSet(false, true);
+        boolean q8 = target == GgmlType.Q8_0 && WARM_Q8_0.compareAndSet(false, true);
+        if (!bf16 && !q4 && !q8) return;
         float[] x = new float[64];
         for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i * 0.7) * (i % 5 + 1);
         MemorySegment bytes = java.lang.foreign.Arena.ofAuto().allocate(256);
         MemorySegment out = MemorySegment.ofBuffer(java.nio.ByteBuffer.allocateDirect(256));
         float[] y = new float[64];
         for (int i = 0; i < 12_000; i++) {
-            if (WIDE) {
-                bf16ToFloatW(bytes, 0, y, 0, 64);
-                encodeQ4_0W(x, 0, 64, out, 0);
-                encodeQ8_0W(x, 0, 64, out, 0);
-            } else {
-                bf16ToFloatN(bytes, 0, y, 0, 64);
-                encodeQ4_0N(x, 0, 64, out, 0);
-                encodeQ8_0N(x, 0, 64, out, 0);
+            if (bf16) bf16ToFloat(bytes, 0, y, 0, 64);
+            if (q4) {
+                if (WIDE) encodeQ4_0W(x, 0, 64, out, 0);
+                else encodeQ4_0N(x, 0, 64, out, 0);
+            }
+            if (q8) {
+                if (WIDE) encodeQ8_0W(x, 0, 64, out, 0);
+                else encodeQ8_0N(x, 0, 64, out, 0);
             }
         }
     }

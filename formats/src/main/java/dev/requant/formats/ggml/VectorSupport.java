@@ -19,9 +19,26 @@ public final class VectorSupport {
     /** True when {@link BlockCodec#of} hands out the vectorized codecs. */
     public static boolean enabled() { return ENABLED; }
 
-    /** Gets the vector kernels compiled before bulk work starts (see VectorCodecs.warmUp); no-op when disabled. */
-    public static void warmUp() {
-        if (ENABLED) VectorCodecs.warmUp();
+    /**
+     * Gets the BF16 widening kernel and {@code target}'s encoder compiled before bulk work starts (see
+     * VectorCodecs.warmUp); no-op when disabled or already done.
+     */
+    public static void warmUp(GgmlType target) {
+        if (ENABLED) VectorCodecs.warmUp(target);
+    }
+
+    /**
+     * Starts {@link #warmUp} of each target, and of the NaN/Inf check, on a daemon thread: called as a process starts,
+     * it overlaps the JIT's work with start-up and planning on a second core instead of delaying the first tensor.
+     */
+    public static void warmUpInBackground(GgmlType... targets) {
+        if (!ENABLED) return;
+        Thread t = new Thread(() -> {
+            FiniteCheck.allFinite(new float[64], 0, 64);
+            for (GgmlType target : targets) warmUp(target);
+        }, "requant-warm-up");
+        t.setDaemon(true);
+        t.start();
     }
 
     static void registerFastCodecs(Map<GgmlType, BlockCodec> codecs) {

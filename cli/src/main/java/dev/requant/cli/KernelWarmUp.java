@@ -1,0 +1,42 @@
+package dev.requant.cli;
+
+import dev.requant.converter.qat.Q4_0Lattice;
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.ggml.VectorSupport;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Starts compiling the vector kernels a command is about to need while the JVM is still starting and the command
+ * plans its work. The JIT turns Vector API code into vector instructions only in C2, after some thousands of calls;
+ * on a 2-core machine that warm-up is a second or more of a quantization that takes two, so it runs on the second
+ * core during start-up instead of before the first tensor. Judged from the raw arguments, because the point is to
+ * start before picocli has built the command; a wrong guess costs only some CPU time on a daemon thread.
+ */
+final class KernelWarmUp {
+    private KernelWarmUp() {}
+
+    static void startFor(String[] args) {
+        if (args.length == 0) return;
+        String command = args[0];
+        if (!command.equals("quantize") && !command.equals("convert")) return;
+        boolean q4 = false, q8 = false, qatOff = false;
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i].toLowerCase(Locale.ROOT);
+            q4 |= a.equals("q4_0") || a.equals("--type=q4_0");
+            q8 |= a.equals("q8_0") || a.equals("--type=q8_0");
+            qatOff |= a.equals("--qat=off") || (a.equals("off") && args[i - 1].equals("--qat"));
+        }
+        List<GgmlType> targets = new ArrayList<>();
+        if (q4) targets.add(GgmlType.Q4_0);
+        if (q8) targets.add(GgmlType.Q8_0);
+        if (targets.isEmpty()) return;
+        VectorSupport.warmUpInBackground(targets.toArray(GgmlType[]::new));
+        if (command.equals("convert") && q4 && !qatOff) {
+            Thread t = new Thread(Q4_0Lattice::warmUp, "requant-warm-up-lattice");
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+}
