@@ -1,7 +1,6 @@
 package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.requant.converter.ModelSources;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.formats.model.ModelSource;
@@ -187,7 +186,7 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private void writeJson(EvalResult r) throws IOException {
-        ObjectMapper m = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectMapper m = PrettyJson.mapper();
         Object tree = EvalReport.toJson(r);
         if (json.toString().equals("-")) {
             PrintWriter out = spec.commandLine().getOut();

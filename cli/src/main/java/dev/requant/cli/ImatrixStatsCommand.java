@@ -1,7 +1,5 @@
 package dev.requant.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.imatrix.Imatrix;
@@ -40,7 +38,6 @@ final class ImatrixStatsCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Override
     public Integer call() throws IOException {
@@ -52,7 +49,7 @@ final class ImatrixStatsCommand implements Callable<Integer> {
         stats.sort(Comparator.comparingInt((ImatrixStatistics.Entry e) -> e.layer().equals("-") ? Integer.MAX_VALUE : Integer.parseInt(e.layer()))
                 .thenComparing(ImatrixStatistics.Entry::name));
         if (json) {
-            ObjectNode root = JSON.createObjectNode();
+            ObjectNode root = PrettyJson.mapper().createObjectNode();
             root.put("file", file.toString());
             root.put("format", im.format().name().toLowerCase(Locale.ROOT));
             root.put("chunk_count", im.chunkCount());
@@ -77,7 +74,7 @@ final class ImatrixStatsCommand implements Callable<Integer> {
                 ArrayNode t = n.putArray("top");
                 for (var c : e.top()) t.addObject().put("column", c.column()).put("mean_sq", c.meanSquare());
             }
-            out.println(JSON.writeValueAsString(root));
+            out.println(PrettyJson.mapper().writeValueAsString(root));
             out.flush();
             return 0;
         }

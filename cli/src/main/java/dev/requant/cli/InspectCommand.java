@@ -1,7 +1,5 @@
 package dev.requant.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
@@ -52,7 +50,6 @@ final class InspectCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Override
     public Integer call() throws IOException {
@@ -79,7 +76,7 @@ final class InspectCommand implements Callable<Integer> {
             if (json) {
                 ObjectNode root = GgufManifest.of(f, hash, fullArrays);
                 root.put("format", "gguf");
-                out.println(JSON.writeValueAsString(root));
+                out.println(PrettyJson.mapper().writeValueAsString(root));
                 return;
             }
             out.printf("GGUF v%d  %s%n", f.version(), file);
@@ -116,7 +113,7 @@ final class InspectCommand implements Callable<Integer> {
             String arch = null;
             if (config != null && Files.isRegularFile(config)) {
                 try {
-                    var c = JSON.readTree(config.toFile());
+                    var c = PrettyJson.mapper().readTree(config.toFile());
                     var archs = c.path("architectures");
                     arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";
                 } catch (IOException e) {
@@ -124,7 +121,7 @@ final class InspectCommand implements Callable<Integer> {
                 }
             }
             if (json) {
-                ObjectNode root = JSON.createObjectNode();
+                ObjectNode root = PrettyJson.mapper().createObjectNode();
                 root.put("format", "safetensors");
                 root.put("path", file.toString());
                 if (arch != null) root.put("architecture", arch);
@@ -150,7 +147,7 @@ final class InspectCommand implements Callable<Integer> {
                     n.put("n_bytes", t.byteSize());
                     if (hash) n.put("sha256", GgufManifest.sha256(e.file().data(t)));
                 }
-                out.println(JSON.writeValueAsString(root));
+                out.println(PrettyJson.mapper().writeValueAsString(root));
                 return;
             }
             out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", file, ck.files().size(),

@@ -17,10 +17,26 @@ import java.util.Locale;
 final class KernelWarmUp {
     private KernelWarmUp() {}
 
+    /** What to warm: the block codecs' kernels, and whether the QAT lattice solver too. */
+    record Plan(List<GgmlType> kernels, boolean lattice) {
+        static final Plan NONE = new Plan(List.of(), false);
+    }
+
     static void startFor(String[] args) {
-        if (args.length == 0) return;
+        Plan plan = plan(args);
+        if (!plan.kernels().isEmpty()) VectorSupport.warmUpInBackground(plan.kernels().toArray(GgmlType[]::new));
+        if (plan.lattice()) {
+            Thread t = new Thread(Q4_0Lattice::warmUp, "requant-warm-up-lattice");
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
+    /** quantize and convert to Q4_0/Q8_0 warm that encoder; convert to Q4_0 also the lattice unless --qat is off. */
+    static Plan plan(String[] args) {
+        if (args.length == 0) return Plan.NONE;
         String command = args[0];
-        if (!command.equals("quantize") && !command.equals("convert")) return;
+        if (!command.equals("quantize") && !command.equals("convert")) return Plan.NONE;
         boolean q4 = false, q8 = false, qatOff = false;
         for (int i = 1; i < args.length; i++) {
             String a = args[i].toLowerCase(Locale.ROOT);
@@ -28,15 +44,9 @@ final class KernelWarmUp {
             q8 |= a.equals("q8_0") || a.equals("--type=q8_0");
             qatOff |= a.equals("--qat=off") || (a.equals("off") && args[i - 1].equals("--qat"));
         }
-        List<GgmlType> targets = new ArrayList<>();
-        if (q4) targets.add(GgmlType.Q4_0);
-        if (q8) targets.add(GgmlType.Q8_0);
-        if (targets.isEmpty()) return;
-        VectorSupport.warmUpInBackground(targets.toArray(GgmlType[]::new));
-        if (command.equals("convert") && q4 && !qatOff) {
-            Thread t = new Thread(Q4_0Lattice::warmUp, "requant-warm-up-lattice");
-            t.setDaemon(true);
-            t.start();
-        }
+        List<GgmlType> kernels = new ArrayList<>();
+        if (q4) kernels.add(GgmlType.Q4_0);
+        if (q8) kernels.add(GgmlType.Q8_0);
+        return new Plan(List.copyOf(kernels), command.equals("convert") && q4 && !qatOff);
     }
 }

@@ -1,7 +1,6 @@
 package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.converter.ModelSources;
 import dev.requant.converter.qat.LatticeStats;
@@ -52,7 +51,7 @@ final class QatReportCommand implements Callable<Integer> {
             r = QatReport.analyse(source, rows, n, null);
         }
         if (json) {
-            ObjectMapper m = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            ObjectMapper m = PrettyJson.mapper();
             ObjectNode root = m.createObjectNode();
             root.put("model", model.toString());
             root.put("aligned_threshold", LatticeStats.ALIGNED);

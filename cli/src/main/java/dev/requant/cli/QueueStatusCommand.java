@@ -1,7 +1,5 @@
 package dev.requant.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.requant.queue.QueueStatus;
 import dev.requant.queue.Sizes;
 import java.io.PrintWriter;
@@ -30,14 +28,13 @@ final class QueueStatusCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Override
     public Integer call() throws Exception {
         QueueStatus st = db.queue(false).status();
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
-            out.println(JSON.writeValueAsString(st.toJson(JSON)));
+            out.println(PrettyJson.mapper().writeValueAsString(st.toJson(PrettyJson.mapper())));
             out.flush();
             return 0;
         }

@@ -1,7 +1,6 @@
 package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
@@ -134,7 +133,7 @@ final class VerifyFp4Command implements Callable<Integer> {
         boolean jsonOnly = json != null && json.toString().equals("-");
         if (!jsonOnly) report.print(out);
         if (json != null) {
-            ObjectMapper m = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            ObjectMapper m = PrettyJson.mapper();
             byte[] bytes = m.writeValueAsBytes(report.toJson());
             if (jsonOnly) out.println(new String(bytes, StandardCharsets.UTF_8));
             else {

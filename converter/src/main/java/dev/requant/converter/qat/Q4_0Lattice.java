@@ -66,7 +66,8 @@ public final class Q4_0Lattice {
     private boolean intervalsReady;
     private final byte[] savedCodes = new byte[QK];
     private final byte[] blockBytes = new byte[BLOCK_BYTES];
-    private boolean vectorVerify = VECTOR;
+    /** Whether this instance uses the Vector API paths (false: the scalar reference, see {@link #useScalarPath}). */
+    private boolean vector = VECTOR;
     private final double[] lo = new double[QK];
     private final double[] hi = new double[QK];
     private final double[] iv = new double[2];
@@ -139,7 +140,7 @@ public final class Q4_0Lattice {
         intervalsReady = false;
         int nonzero = 0, posZeros = 0, negZeros = 0;
         float amax;
-        if (VECTOR) {
+        if (vector) {
             // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
             FloatVector m = FloatVector.zero(F);
             int zeros = 0;
@@ -255,7 +256,7 @@ public final class Q4_0Lattice {
             bf16Scale = true;
             return true;
         }
-        if (vectorVerify && precision == StoredPrecision.BF16) {
+        if (vector && precision == StoredPrecision.BF16) {
             int r = intersectBf16Vector(k, negative);
             if (r >= 0) return r == 1;
         }
@@ -341,10 +342,10 @@ public final class Q4_0Lattice {
      * storage and blocks far from the subnormal range, where the bound in {@link #plausible} holds: with |x[extreme]|
      * at least 2^-100, any lattice has |d| >= 2^-104, so every non-zero product q*d is a normal number. (A non-zero
      * value below that cannot be on such a lattice at all, and the exact search rejects it too.) The scalar reference
-     * ({@link #useScalarVerify}) never takes this shortcut, so the tests compare the two.
+     * ({@link #useScalarPath}) never takes this shortcut, so the tests compare the two.
      */
     private void prepareQuickReject(float[] src, int off, float amax) {
-        quickReject = vectorVerify && precision == StoredPrecision.BF16 && amax >= MIN_PLAUSIBLE_EXTREME;
+        quickReject = vector && precision == StoredPrecision.BF16 && amax >= MIN_PLAUSIBLE_EXTREME;
         if (!quickReject) return;
         float inv = 1f / amax;
         for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
@@ -461,7 +462,7 @@ public final class Q4_0Lattice {
 
     /** Exact check of a scale: nearest codes, float32 products, rounded to the stored precision, bit for bit. */
     private boolean verify(float d) {
-        return vectorVerify && precision == StoredPrecision.BF16 ? verifyBf16Vector(d) : verifyScalar(d);
+        return vector && precision == StoredPrecision.BF16 ? verifyBf16Vector(d) : verifyScalar(d);
     }
 
     private boolean verifyScalar(float d) {
@@ -580,7 +581,7 @@ public final class Q4_0Lattice {
 
     /** Writes the last block as llama.cpp's block_q4_0: fp16 d, then element j | element j+16 << 4 as codes+8. */
     public void writeBlock(MemorySegment dst, long off) {
-        if (VECTOR) {
+        if (vector) {
             dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
             ByteVector lo = ByteVector.fromArray(NIBBLES, codes, 0).add((byte) 8);
             ByteVector hi = ByteVector.fromArray(NIBBLES, codes, QK / 2).add((byte) 8);
@@ -597,8 +598,12 @@ public final class Q4_0Lattice {
         MemorySegment.copy(blockBytes, 0, dst, ValueLayout.JAVA_BYTE, off, BLOCK_BYTES);
     }
 
-    /** Selects the scalar verification (the reference the vector path is tested against). */
-    void useScalarVerify() { vectorVerify = false; }
+    /**
+     * Selects the scalar code throughout: the reference the vector path is tested against, and what a short job on a
+     * cold JVM should use (the JIT compiles plain Java within a few hundred calls; Vector API code is slow until C2
+     * has compiled it, after some thousands).
+     */
+    void useScalarPath() { vector = false; }
 
     public boolean exact() { return exact; }
 

@@ -190,7 +190,7 @@ class Q4_0LatticeTest {
         SplittableRandom r = new SplittableRandom(42);
         Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
         Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
-        ref.useScalarVerify();
+        ref.useScalarPath();
         float[] s = new float[QK];
         for (int n = 0; n < 4000; n++) {
             ScaleRule rule = ScaleRule.values()[n % 4];
@@ -216,7 +216,7 @@ class Q4_0LatticeTest {
         SplittableRandom r = new SplittableRandom(7);
         Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
         Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
-        ref.useScalarVerify();
+        ref.useScalarPath();
         float[] s = new float[QK];
         int exact = 0;
         for (int n = 0; n < 30000; n++) {
