@@ -184,24 +184,34 @@ class Q4_0LatticeTest {
         assertThat(eWeighted).isLessThanOrEqualTo(ePlain);
     }
 
+    static Q4_0Lattice scalarReference() {
+        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
+        ref.useScalarPath();
+        return ref;
+    }
+
+    /** Solves block s with both solvers: the same decision, scale, codes and zero-sign count. Returns whether exact. */
+    static boolean solveBothAndCompare(Q4_0Lattice vec, Q4_0Lattice ref, float[] s, int n) {
+        boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
+        assertThat(a).as("block %d", n).isEqualTo(b);
+        assertThat(Float.floatToRawIntBits(vec.scale())).as("block %d", n).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+        for (int i = 0; i < QK; i++) assertThat(vec.code(i)).as("block %d", n).isEqualTo(ref.code(i));
+        assertThat(vec.zeroSignMismatches()).as("block %d", n).isEqualTo(ref.zeroSignMismatches());
+        return a;
+    }
+
     /** The vector verification against the scalar reference: same decision, codes and scale on every kind of block. */
     @Test
     void vectorPathAgreesWithScalarReference() {
         SplittableRandom r = new SplittableRandom(42);
-        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
-        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
-        ref.useScalarPath();
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
         float[] s = new float[QK];
         for (int n = 0; n < 4000; n++) {
             ScaleRule rule = ScaleRule.values()[n % 4];
             QatWeights.EdgeBlock edge = n % 7 == 0 ? QatWeights.EdgeBlock.values()[n % 3] : null;
             QatWeights.block(r, rule, n % 2 == 0 ? ScaleDtype.BF16 : ScaleDtype.FP32, n % 5 == 0 ? 1e-3f : 0.05f, edge, s, 0);
             if (n % 11 == 0) s[n % QK] = -0.0f;
-            boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
-            assertThat(a).as("block %d", n).isEqualTo(b);
-            assertThat(Float.floatToRawIntBits(vec.scale())).isEqualTo(Float.floatToRawIntBits(ref.scale()));
-            for (int i = 0; i < QK; i++) assertThat(vec.code(i)).isEqualTo(ref.code(i));
-            assertThat(vec.zeroSignMismatches()).isEqualTo(ref.zeroSignMismatches());
+            solveBothAndCompare(vec, ref, s, n);
         }
     }
 
@@ -214,9 +224,7 @@ class Q4_0LatticeTest {
     @Test
     void quickRejectionNeverDropsALattice() {
         SplittableRandom r = new SplittableRandom(7);
-        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16);
-        Q4_0Lattice ref = new Q4_0Lattice(StoredPrecision.BF16);
-        ref.useScalarPath();
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
         float[] s = new float[QK];
         int exact = 0;
         for (int n = 0; n < 30000; n++) {
@@ -230,11 +238,7 @@ class Q4_0LatticeTest {
                 s[i] = BFloat16.round((float) q * d);
             }
             if (n % 3 == 0) s[r.nextInt(QK)] = BFloat16.round(s[r.nextInt(QK)] * (1 + 0.02f * r.nextInt(1, 8)));
-            boolean a = vec.solve(s, 0, null, 0), b = ref.solve(s, 0, null, 0);
-            assertThat(a).as("block %d", n).isEqualTo(b);
-            assertThat(Float.floatToRawIntBits(vec.scale())).as("block %d", n).isEqualTo(Float.floatToRawIntBits(ref.scale()));
-            for (int i = 0; i < QK; i++) assertThat(vec.code(i)).isEqualTo(ref.code(i));
-            if (a) exact++;
+            if (solveBothAndCompare(vec, ref, s, n)) exact++;
         }
         assertThat(exact).as("both exact and inexact blocks were exercised").isBetween(10000, 29000);
     }
