@@ -249,13 +249,27 @@ public final class Q4_0Lattice {
             bf16Scale = BFloat16.round(d0) == d0 || anyBf16Verifies();
             return true;
         }
-        // With a BF16-held scale d, the extreme is round(k*d), so d is xm/k rounded to BF16 (or a neighbour).
+        // With a BF16-held scale d, the extreme is round(k*d), so d is xm/k rounded to BF16 or the BF16 neighbour on
+        // d0's side of it (|xm/k - d| <= 2^-9 |d|, less than a BF16 step).
         float db = BFloat16.round(d0);
-        if (db != d0 && Float16.round(db) == db && verify(db)) {
-            feasibleLo = feasibleHi = Math.abs(db);
-            bf16Scale = true;
-            return true;
+        if (db != d0) {
+            if (tryBf16(db)) return true;
+            short bits = BFloat16.fromFloat(db); // sign and magnitude: +1 steps away from zero, -1 towards it
+            if (tryBf16(BFloat16.toFloat((short) (Math.abs(d0) > Math.abs(db) ? bits + 1 : bits - 1)))) return true;
         }
+        return trySlow(k, negative);
+    }
+
+    /** A BF16 (and F16) value as the scale: verified exactly. */
+    private boolean tryBf16(float d) {
+        if (d == 0f || Float16.round(d) != d || !verify(d)) return false;
+        feasibleLo = feasibleHi = Math.abs(d);
+        bf16Scale = true;
+        return true;
+    }
+
+    /** The general search for extreme code {@code k}, when no direct guess of the scale verified. */
+    private boolean trySlow(int k, boolean negative) {
         if (vector && precision == StoredPrecision.BF16) {
             int r = intersectBf16Vector(k, negative);
             if (r >= 0) return r == 1;
