@@ -32,7 +32,10 @@ final class KernelWarmUp {
         }
     }
 
-    /** quantize and convert to Q4_0/Q8_0 warm that encoder; convert to Q4_0 also the lattice unless --qat is off. */
+    /**
+     * quantize and convert to Q4_0/Q8_0 warm that encoder; convert to Q4_0 also the lattice unless --qat is off; a dry
+     * run or a help request warms nothing.
+     */
     static Plan plan(String[] args) {
         if (args.length == 0) return Plan.NONE;
         String command = args[0];
@@ -40,6 +43,7 @@ final class KernelWarmUp {
         boolean q4 = false, q8 = false, qatOff = false;
         for (int i = 1; i < args.length; i++) {
             String a = args[i].toLowerCase(Locale.ROOT);
+            if (a.equals("--dry-run") || a.equals("--help") || a.equals("-h")) return Plan.NONE; // encodes nothing
             q4 |= a.equals("q4_0") || a.equals("--type=q4_0");
             q8 |= a.equals("q8_0") || a.equals("--type=q8_0");
             qatOff |= a.equals("--qat=off") || (a.equals("off") && args[i - 1].equals("--qat"));

@@ -27,5 +27,7 @@ class KernelWarmUpTest {
         assertThat(KernelWarmUp.plan(new String[] {"inspect", "q4_0"})).isEqualTo(KernelWarmUp.Plan.NONE);
         assertThat(KernelWarmUp.plan(new String[0])).isEqualTo(KernelWarmUp.Plan.NONE);
         assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type", "bf16"})).isEqualTo(KernelWarmUp.Plan.NONE);
+        assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type", "q4_0", "--dry-run"})).isEqualTo(KernelWarmUp.Plan.NONE);
+        assertThat(KernelWarmUp.plan(new String[] {"quantize", "--help", "Q4_0"})).isEqualTo(KernelWarmUp.Plan.NONE);
     }
 }
