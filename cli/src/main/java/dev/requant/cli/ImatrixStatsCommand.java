@@ -38,7 +38,6 @@ final class ImatrixStatsCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-
     @Override
     public Integer call() throws IOException {
         if (top < 0) throw new UserError("--top must not be negative");

@@ -50,7 +50,6 @@ final class InspectCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();

@@ -1,6 +1,6 @@
 package dev.requant.cli;
 
-import dev.requant.converter.qat.Q4_0Lattice;
+import dev.requant.converter.qat.LatticeQ4_0Codec;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.VectorSupport;
 import java.util.ArrayList;
@@ -26,7 +26,7 @@ final class KernelWarmUp {
         Plan plan = plan(args);
         if (!plan.kernels().isEmpty()) VectorSupport.warmUpInBackground(plan.kernels().toArray(GgmlType[]::new));
         if (plan.lattice()) {
-            Thread t = new Thread(Q4_0Lattice::warmUp, "requant-warm-up-lattice");
+            Thread t = new Thread(LatticeQ4_0Codec::warmUp, "requant-warm-up-lattice");
             t.setDaemon(true);
             t.start();
         }

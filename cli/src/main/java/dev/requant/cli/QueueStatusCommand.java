@@ -28,7 +28,6 @@ final class QueueStatusCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-
     @Override
     public Integer call() throws Exception {
         QueueStatus st = db.queue(false).status();

@@ -54,11 +54,7 @@ public final class LatticeAnalysis {
             for (long i = from; i < to; i++) {
                 long r = sampled == rows ? i : i * rows / sampled;
                 codec.decode(data, r * rowBytes, row, 0, n);
-                l.startRow();
-                for (int b = 0; b < n; b += Q4_0Lattice.QK) {
-                    l.solve(row, b, null, 0);
-                    local.add(l);
-                }
+                l.measureRow(row, 0, n, local);
             }
             total.merge(local);
         })).join();

@@ -86,45 +86,21 @@ public final class Q4_0Lattice {
 
     public StoredPrecision precision() { return precision; }
 
-    private static final java.util.concurrent.atomic.AtomicBoolean WARM = new java.util.concurrent.atomic.AtomicBoolean();
-
-    /**
-     * Solves and writes some thousands of synthetic QAT blocks (BF16 scales, extreme codes 5 to 8, so every candidate
-     * path runs) to get the solver compiled by C2: interpreted, its Vector API code costs tens of microseconds per
-     * block, and a conversion's first tensors would pay that on every encoder thread. Once per process; meant for a
-     * background thread at start-up.
-     */
-    public static void warmUp() {
-        if (!VECTOR || !WARM.compareAndSet(false, true)) return;
-        int blocks = 64;
-        float[] x = new float[blocks * QK];
-        long seed = 0x9E3779B97F4A7C15L;
-        for (int b = 0; b < blocks; b++) {
-            int k = 5 + b % 4;
-            float d = BFloat16.round(1e-3f * (1 + (b % 11) / 11f));
-            for (int i = 0; i < QK; i++) {
-                seed = seed * 6364136223846793005L + 1442695040888963407L;
-                int q = (int) ((seed >>> 33) % (2 * k + 1)) - k;
-                x[b * QK + i] = BFloat16.round(Math.min(q, 7) * d);
-            }
-        }
-        Q4_0Lattice l = new Q4_0Lattice(StoredPrecision.BF16);
-        MemorySegment out = MemorySegment.ofArray(new byte[blocks * BLOCK_BYTES]);
-        for (int rep = 0; rep < 200; rep++) {
-            l.startRow();
-            for (int b = 0; b < blocks; b++) {
-                l.solve(x, b * QK, null, 0);
-                l.writeBlock(out, (long) b * BLOCK_BYTES);
-            }
-        }
-    }
-
     /**
      * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
      * never depends on which thread encoded the rows before it.
      */
     public void startRow() {
         lastK = 0;
+    }
+
+    /** Solves each block of the row {@code x[off .. off+n)} as a fresh row and counts it into {@code stats}. */
+    public void measureRow(float[] x, int off, int n, LatticeStats stats) {
+        startRow();
+        for (int b = 0; b < n; b += QK) {
+            solve(x, off + b, null, 0);
+            stats.add(this);
+        }
     }
 
     /**

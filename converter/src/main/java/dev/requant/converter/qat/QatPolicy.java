@@ -98,11 +98,7 @@ public final class QatPolicy {
         LatticeStats stats = new LatticeStats();
         for (int i = 0; i < sample; i++) {
             t.recipe().readRows(rows * i / sample, 1, row);
-            l.startRow();
-            for (int b = 0; b < n; b += Q4_0Lattice.QK) {
-                l.solve(row, b, null, 0);
-                stats.add(l);
-            }
+            l.measureRow(row, 0, n, stats);
         }
         return stats;
     }

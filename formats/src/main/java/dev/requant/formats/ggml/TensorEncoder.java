@@ -131,7 +131,7 @@ public final class TensorEncoder implements AutoCloseable {
             }
             return;
         }
-        int inFlight = 2 * threads;
+        int inFlight = buffers.length;
         BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(inFlight);
         for (int i = 0; i < inFlight; i++) free.add(buffer(i, chunkBytes));
         ArrayDeque<Future<ByteBuffer>> pending = new ArrayDeque<>();

@@ -63,16 +63,10 @@ final class VectorCodecs {
         MemorySegment bytes = java.lang.foreign.Arena.ofAuto().allocate(256);
         MemorySegment out = MemorySegment.ofBuffer(java.nio.ByteBuffer.allocateDirect(256));
         float[] y = new float[64];
+        BlockCodec encoder = q4 || q8 ? BlockCodec.of(target) : null; // the vector codec, as encoders will call it
         for (int i = 0; i < 12_000; i++) {
             if (bf16) bf16ToFloat(bytes, 0, y, 0, 64);
-            if (q4) {
-                if (WIDE) encodeQ4_0W(x, 0, 64, out, 0);
-                else encodeQ4_0N(x, 0, 64, out, 0);
-            }
-            if (q8) {
-                if (WIDE) encodeQ8_0W(x, 0, 64, out, 0);
-                else encodeQ8_0N(x, 0, 64, out, 0);
-            }
+            if (encoder != null) encoder.encodeRow(x, 0, 64, null, out, 0);
         }
     }
 
