@@ -2,12 +2,12 @@ package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.io.JsonFile;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.formats.manifest.PythonJson;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
@@ -111,13 +111,9 @@ final class InspectCommand implements Callable<Integer> {
             Path config = Files.isDirectory(file) ? file.resolve("config.json") : null;
             String arch = null;
             if (config != null && Files.isRegularFile(config)) {
-                try {
-                    var c = PrettyJson.mapper().readTree(config.toFile());
-                    var archs = c.path("architectures");
-                    arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";
-                } catch (IOException e) {
-                    throw new FormatException(config, "is not valid JSON: " + e.getMessage());
-                }
+                var c = JsonFile.read(config);
+                var archs = c.path("architectures");
+                arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";
             }
             if (json) {
                 ObjectNode root = PrettyJson.mapper().createObjectNode();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -151,12 +152,7 @@ public final class GemmaConfig {
     public static GemmaConfig read(Path dir) throws IOException {
         Path file = dir.resolve("config.json");
         if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
-        JsonNode root;
-        try {
-            root = JSON.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new FormatException(file, "is not valid JSON: " + e.getMessage());
-        }
+        JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         String arch = hfArchitecture(file, root);
         GemmaArchitecture.HfClass cls = GemmaArchitecture.byHfClass(arch).orElseThrow(() -> new FormatException(file,

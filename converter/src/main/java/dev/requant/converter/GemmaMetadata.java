@@ -5,6 +5,7 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -88,12 +89,7 @@ final class GemmaMetadata {
     private static void suppressTokens(Path dir, GgufMetadata md) throws IOException {
         Path f = dir.resolve("generation_config.json");
         if (!Files.isRegularFile(f)) return;
-        JsonNode n;
-        try {
-            n = GemmaConfig.JSON.readTree(f.toFile()).get("suppress_tokens");
-        } catch (IOException e) {
-            throw new FormatException(f, "is not valid JSON: " + e.getMessage());
-        }
+        JsonNode n = JsonFile.read(f).get("suppress_tokens");
         if (n == null || n.isNull()) return;
         if (!n.isArray()) throw new FormatException(f, "suppress_tokens must be a list of token ids");
         int[] ids = new int[n.size()];

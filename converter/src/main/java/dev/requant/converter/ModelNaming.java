@@ -8,6 +8,7 @@ import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
@@ -87,13 +88,13 @@ public final class ModelNaming {
         return m;
     }
 
-    private static JsonNode json(Path f, boolean lenient) throws FormatException {
+    private static JsonNode json(Path f, boolean lenient) throws IOException {
         if (!Files.isRegularFile(f)) return null;
         try {
-            return new ObjectMapper().readTree(f.toFile());
+            return JsonFile.read(f);
         } catch (IOException e) {
             if (lenient) return null; // "not all models have valid generation_config.json"
-            throw new FormatException(f, "is not valid JSON: " + e.getMessage());
+            throw e;
         }
     }
 

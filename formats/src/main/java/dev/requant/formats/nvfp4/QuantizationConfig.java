@@ -1,8 +1,7 @@
 package dev.requant.formats.nvfp4;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.requant.formats.FormatException;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,7 +28,6 @@ import java.util.regex.Pattern;
  */
 public record QuantizationConfig(Path source, String method, String algo, String format, Map<String, String> groupFormats,
         Map<String, String> layerAlgos, List<String> excluded) {
-    private static final ObjectMapper JSON = new ObjectMapper();
     public static final String HF_QUANT_CONFIG = "hf_quant_config.json";
 
     /** What a folder holds, as far as this project is concerned. */
@@ -52,7 +50,7 @@ public record QuantizationConfig(Path source, String method, String algo, String
         JsonNode qc = null;
         Path source = null;
         if (Files.isRegularFile(configFile)) {
-            JsonNode root = readJson(configFile);
+            JsonNode root = JsonFile.read(configFile);
             qc = root.path("quantization_config");
             if (!qc.isObject()) qc = root.path("text_config").path("quantization_config");
             if (qc.isObject()) source = configFile;
@@ -70,7 +68,7 @@ public record QuantizationConfig(Path source, String method, String algo, String
         }
         Path hq = dir.resolve(HF_QUANT_CONFIG);
         if ((algo == null || layers == null || !layers.isObject()) && Files.isRegularFile(hq)) {
-            JsonNode h = readJson(hq);
+            JsonNode h = JsonFile.read(hq);
             JsonNode q = h.path("quantization");
             if (method == null) {
                 String producer = text(h.path("producer"), "name");
@@ -160,13 +158,6 @@ public record QuantizationConfig(Path source, String method, String algo, String
         return Pattern.compile(sb.toString());
     }
 
-    private static JsonNode readJson(Path f) throws IOException {
-        try {
-            return JSON.readTree(f.toFile());
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new FormatException(f, "is not valid JSON: " + e.getOriginalMessage());
-        }
-    }
 
     private static String text(JsonNode n, String key) {
         JsonNode v = n == null ? null : n.get(key);

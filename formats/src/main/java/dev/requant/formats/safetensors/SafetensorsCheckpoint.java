@@ -2,6 +2,7 @@ package dev.requant.formats.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -64,12 +65,7 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
     }
 
     private static SafetensorsCheckpoint fromIndex(Path dir, Path index) throws IOException {
-        JsonNode root;
-        try {
-            root = SafetensorsFile.JSON.readTree(index.toFile());
-        } catch (IOException e) {
-            throw new FormatException(index, "is not valid JSON: " + e.getMessage());
-        }
+        JsonNode root = JsonFile.read(index);
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) throw new FormatException(index, "has no weight_map object");
         Map<String, String> weightMap = new TreeMap<>();

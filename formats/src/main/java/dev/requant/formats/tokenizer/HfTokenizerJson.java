@@ -1,9 +1,9 @@
 package dev.requant.formats.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -21,7 +21,6 @@ import java.util.Map;
  * newer [left, right] pair form is joined with one space after mapping any space inside a part to U+0120.
  */
 public final class HfTokenizerJson {
-    static final ObjectMapper JSON = new ObjectMapper();
 
     /** One entry of {@code added_tokens}. */
     public record AddedToken(int id, String content, boolean special, boolean normalized, boolean lstrip, boolean rstrip, boolean singleWord) {}
@@ -45,12 +44,7 @@ public final class HfTokenizerJson {
 
     public static HfTokenizerJson read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no such file");
-        JsonNode root;
-        try {
-            root = JSON.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new FormatException(file, "is not valid JSON: " + e.getMessage());
-        }
+        JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         JsonNode model = root.get("model");
         if (model == null || !model.isObject()) throw new FormatException(file, "has no \"model\" object");

@@ -6,6 +6,7 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -375,14 +376,10 @@ public final class SpecialVocab {
         merges = out;
     }
 
-    static JsonNode readJson(Path file) throws FormatException {
-        try {
-            JsonNode n = HfTokenizerJson.JSON.readTree(file.toFile());
-            if (n == null) throw new FormatException(file, "is empty");
-            return n;
-        } catch (IOException e) {
-            throw new FormatException(file, "is not valid JSON: " + e.getMessage());
-        }
+    static JsonNode readJson(Path file) throws IOException {
+        JsonNode n = JsonFile.read(file);
+        if (n == null) throw new FormatException(file, "is empty");
+        return n;
     }
 
     private static Object tcGet(ObjectNode tc, String key) {
