@@ -137,12 +137,10 @@ public final class ImatrixAccumulator {
     }
 
     /**
-     * The rows one expert of a stacked (MUL_MAT_ID) weight received, as a backend that groups rows by expert reports
-     * them: {@code values[expert*columns + j] += x²} per row in order, {@code counts[expert] += rows}. The same sums
-     * as {@link #addExperts} up to the order of additions across tokens.
+     * The entry of a stacked expert weight, sized for {@code experts} matrices of {@code columns} on first use (a single
+     * count already there, from a file or a dense call, is copied to every expert), and checked on every later call.
      */
-    public void addExpertRows(String name, int expert, int experts, float[] x, int offset, int rows, int columns) {
-        if (expert < 0 || expert >= experts) throw new IllegalArgumentException("expert " + expert + " out of range for " + name);
+    private Stats expertStats(String name, int experts, int columns) {
         Stats e = stats(name);
         if (e.counts.length == 1 && experts > 1) {
             long c = e.counts[0];
@@ -152,9 +150,22 @@ public final class ImatrixAccumulator {
         if (e.isEmpty()) {
             e.values = new float[columns * experts];
             e.counts = new long[experts];
-        } else if (e.values.length != columns * experts || e.counts.length != experts) {
+        } else if (e.values.length != columns * experts) {
             throw new IllegalArgumentException("inconsistent size for " + name + " (" + e.values.length + " vs " + columns * experts + ")");
+        } else if (e.counts.length != experts) {
+            throw new IllegalArgumentException("inconsistent expert count for " + name + " (" + e.counts.length + " vs " + experts + ")");
         }
+        return e;
+    }
+
+    /**
+     * The rows one expert of a stacked (MUL_MAT_ID) weight received, as a backend that groups rows by expert reports
+     * them: {@code values[expert*columns + j] += x²} per row in order, {@code counts[expert] += rows}. The same sums
+     * as {@link #addExperts} up to the order of additions across tokens.
+     */
+    public void addExpertRows(String name, int expert, int experts, float[] x, int offset, int rows, int columns) {
+        if (expert < 0 || expert >= experts) throw new IllegalArgumentException("expert " + expert + " out of range for " + name);
+        Stats e = expertStats(name, experts, columns);
         int start = expert * columns;
         for (int r = 0; r < rows; r++) {
             int base = offset + r * columns;
@@ -176,20 +187,7 @@ public final class ImatrixAccumulator {
      */
     public void addExperts(String name, float[] x, int tokens, int inputRows, int columns, int[] ids, int slots, int experts) {
         if (inputRows != 1 && inputRows != slots) throw new IllegalArgumentException("inputRows must be 1 or " + slots);
-        Stats e = stats(name);
-        if (e.counts.length == 1 && experts > 1) {
-            long c = e.counts[0];
-            e.counts = new long[experts];
-            Arrays.fill(e.counts, c);
-        }
-        if (e.isEmpty()) {
-            e.values = new float[columns * experts];
-            e.counts = new long[experts];
-        } else if (e.values.length != columns * experts) {
-            throw new IllegalArgumentException("inconsistent size for " + name + " (" + e.values.length + " vs " + columns * experts + ")");
-        } else if (e.counts.length != experts) {
-            throw new IllegalArgumentException("inconsistent expert count for " + name + " (" + e.counts.length + " vs " + experts + ")");
-        }
+        Stats e = expertStats(name, experts, columns);
         for (int ex = 0; ex < experts; ex++) {
             int start = ex * columns;
             for (int slot = 0; slot < slots; slot++) {
