@@ -94,6 +94,15 @@ public final class CpuSession {
      */
     public void decode(int[] tokens, int off, int n, IntPredicate wantLogits, LogitsSink sink) {
         if (n <= 0) return;
+        checkBatch(tokens, off, n);
+        int[] outRows = java.util.stream.IntStream.range(0, n).filter(wantLogits).toArray();
+        int p0 = position;
+        forward(tokens, off, n, p0, outRows, sink);
+        position += n;
+    }
+
+    /** A batch must fit the context left and hold only ids of the vocabulary. */
+    private void checkBatch(int[] tokens, int off, int n) {
         if (position + n > contextSize) {
             throw new IllegalArgumentException("batch of " + n + " at position " + position + " exceeds the context of " + contextSize);
         }
@@ -101,10 +110,6 @@ public final class CpuSession {
             int t = tokens[off + i];
             if (t < 0 || t >= c.nVocab()) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + c.nVocab());
         }
-        int[] outRows = java.util.stream.IntStream.range(0, n).filter(wantLogits).toArray();
-        int p0 = position;
-        forward(tokens, off, n, p0, outRows, sink);
-        position += n;
     }
 
     /**
@@ -114,13 +119,7 @@ public final class CpuSession {
      */
     public void observe(int[] tokens, int off, int n) {
         if (n <= 0) return;
-        if (position + n > contextSize) {
-            throw new IllegalArgumentException("batch of " + n + " at position " + position + " exceeds the context of " + contextSize);
-        }
-        for (int i = 0; i < n; i++) {
-            int t = tokens[off + i];
-            if (t < 0 || t >= c.nVocab()) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + c.nVocab());
-        }
+        checkBatch(tokens, off, n);
         forward(tokens, off, n, position, java.util.stream.IntStream.range(0, n).toArray(), null);
         position += n;
     }
