@@ -1,6 +1,6 @@
 package dev.requant.cli;
 
-import java.io.IOException;
+import dev.requant.ops.OperationException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -26,8 +26,8 @@ final class ImatrixConvertCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        output.combineAndWrite(List.of(input), spec.commandLine().getOut());
+    public Integer call() throws OperationException {
+        output.combineAndWrite(List.of(input), spec.commandLine().getOut(), CliContext.of(spec.commandLine().getErr(), true));
         return 0;
     }
 }

@@ -3,13 +3,11 @@ package dev.requant.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.imatrix.Imatrix;
-import dev.requant.formats.imatrix.ImatrixReader;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.imatrix.ImatrixStats;
 import dev.requant.formats.imatrix.ImatrixStatistics;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -39,14 +37,11 @@ final class ImatrixStatsCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        if (top < 0) throw new UserError("--top must not be negative");
+    public Integer call() throws OperationException, java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
-        Imatrix im = ImatrixReader.read(file);
-        List<ImatrixStatistics.Entry> stats = new ArrayList<>(ImatrixStatistics.of(im, top));
-        // Layers in numeric order (the file's bytewise order puts blk.10 before blk.2), then by weight.
-        stats.sort(Comparator.comparingInt((ImatrixStatistics.Entry e) -> e.layer().equals("-") ? Integer.MAX_VALUE : Integer.parseInt(e.layer()))
-                .thenComparing(ImatrixStatistics.Entry::name));
+        ImatrixStats.Result r = new ImatrixStats().run(new ImatrixStats.Request(file, top), CliContext.of(spec.commandLine().getErr(), true));
+        Imatrix im = r.imatrix();
+        List<ImatrixStatistics.Entry> stats = r.entries();
         if (json) {
             ObjectNode root = PrettyJson.mapper().createObjectNode();
             root.put("file", file.toString());

@@ -2,7 +2,7 @@ package dev.requant.cli;
 
 import picocli.CommandLine;
 
-/** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage). */
+/** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage, 130 cancelled). */
 public final class Main {
     private Main() {}
 
@@ -18,8 +18,11 @@ public final class Main {
     }
 
     public static CommandLine commandLine() {
+        System.setProperty("requant.quantize.types", QuantizeCommand.typeTable());
         CommandLine cl = new CommandLine(new RequantCommand());
-        cl.setExecutionExceptionHandler(new ErrorReporter());
+        ErrorReporter errors = new ErrorReporter();
+        cl.setExecutionExceptionHandler(errors);
+        cl.setParameterExceptionHandler(errors);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         return cl;
     }

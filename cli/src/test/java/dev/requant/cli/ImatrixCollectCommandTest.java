@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.cuda.CudaDevice;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
@@ -37,7 +37,7 @@ class ImatrixCollectCommandTest {
     @BeforeAll
     static void convertAndCollect() throws Exception {
         bf16 = dir.resolve("gemma3-tiny.bf16.gguf");
-        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.BF16)), bf16, null);
+        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.BF16)), bf16, null);
         fromGguf = dir.resolve("ours.gguf");
         CliRun r = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "-c", "256",
                 "--chunks", "40", "-o", fromGguf.toString(), "--device", "cpu", "--threads", "2", "--no-progress");

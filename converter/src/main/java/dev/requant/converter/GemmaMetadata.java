@@ -50,7 +50,7 @@ final class GemmaMetadata {
         if (c.expertUsedCount() != null) u32(md, a + ".expert_used_count", c.expertUsedCount());
         u32(md, a + ".attention.key_length", c.hparams().get("head_dim").asLong());
         u32(md, a + ".attention.value_length", c.hparams().get("head_dim").asLong());
-        u32(md, "general.file_type", settings.outType().fileType());
+        u32(md, "general.file_type", settings.outType().id());
 
         // Gemma3Model.set_gguf_parameters
         u32(md, a + ".context_length", c.contextLength());

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
@@ -59,7 +60,7 @@ public final class GemmaPlanner {
         // pre-quantized checkpoints: NVFP4 / FP8 weights are groups of stored tensors (codes + scales)
         QuantizationConfig qc = QuantizationConfig.read(config.dir());
         Nvfp4Checkpoint quant = qc.kind() == QuantizationConfig.Kind.NONE ? null : Nvfp4Checkpoint.scan(ck, qc);
-        boolean keepNvfp4 = settings.outType() == OutType.AUTO;
+        boolean keepNvfp4 = settings.isAuto();
         if (quant != null && !quant.nvfp4().isEmpty()) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
         settings = resolveAuto(settings, ck, config);
 
@@ -135,13 +136,13 @@ public final class GemmaPlanner {
 
     /** --outtype auto: BF16 if the first tensor of 2+ dims is bfloat16, F16 if float16, else keep looking; F16 if none. */
     static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, GemmaConfig config) {
-        if (s.outType() != OutType.AUTO) return s;
+        if (!s.isAuto()) return s;
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             if (e.tensor().rank() < 2 || !(GemmaTensorNames.map(e.name(), config.arch()) instanceof GemmaTensorNames.Mapped)) continue;
-            if (e.tensor().dtype() == SafetensorsDtype.BF16) return s.withOutType(OutType.BF16);
-            if (e.tensor().dtype() == SafetensorsDtype.F16) return s.withOutType(OutType.F16);
+            if (e.tensor().dtype() == SafetensorsDtype.BF16) return s.withOutType(FileType.BF16);
+            if (e.tensor().dtype() == SafetensorsDtype.F16) return s.withOutType(FileType.F16);
         }
-        return s.withOutType(OutType.F16);
+        return s.withOutType(FileType.F16);
     }
 
     /**

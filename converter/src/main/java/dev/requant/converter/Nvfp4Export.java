@@ -109,7 +109,7 @@ public final class Nvfp4Export {
         Path tmp = parent.resolve("." + out.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".nvfp4.tmp-requant");
         try {
             Nvfp4CheckpointWriter.write(dir, tmp, plan, listener);
-            try (ConversionPlan p = GemmaPlanner.plan(tmp, ConversionSettings.of(OutType.AUTO).withNvfp4(convertOptions))) {
+            try (ConversionPlan p = GemmaPlanner.plan(tmp, ConversionSettings.auto().withNvfp4(convertOptions))) {
                 GgufConversion.write(p, out, null);
             }
         } finally {

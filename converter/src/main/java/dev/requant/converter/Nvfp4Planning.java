@@ -45,7 +45,7 @@ public final class Nvfp4Planning {
     static List<Planned> plan(String arch, String ggufName, Nvfp4Tensor t, boolean keep, ConversionSettings.Nvfp4Options options, Path file)
             throws FormatException {
         boolean normalized = LlamaCppScaleUse.factorNormalizedAway(arch, ggufName);
-        GgmlType fallback = options.fallback() == null ? null : options.fallback().ggmlType();
+        GgmlType fallback = options.fallback() == null ? null : options.fallback().defaultType();
         if (!keep) return List.of(new Planned(ggufName, new QuantizedDequant(t, "NVFP4 dequantize", null)));
         BlockScaleCensus census = BlockScaleCensus.of(t);
         if (!census.valid()) {

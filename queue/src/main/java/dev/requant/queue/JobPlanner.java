@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.imatrix.Imatrix;
@@ -34,7 +35,7 @@ public final class JobPlanner {
         SourceKind kind = Files.isDirectory(source) ? SourceKind.HF : SourceKind.GGUF;
         if (kind == SourceKind.HF) checkHfFolder(source); else checkGguf(source);
 
-        List<QuantType> types = parseTypes(r.types());
+        List<FileType> types = parseTypes(r.types());
         String mode = r.imatrix() == null ? "none" : r.imatrix().trim();
         ImatrixMode imatrix = switch (mode.toLowerCase(Locale.ROOT)) {
             case "none" -> ImatrixMode.NONE;
@@ -57,7 +58,7 @@ public final class JobPlanner {
             throw new JobRejectedException("--calibration is only used with --imatrix auto");
         }
         if (imatrix == ImatrixMode.NONE) {
-            for (QuantType t : types) {
+            for (FileType t : types) {
                 if (t.needsImatrix()) {
                     throw new JobRejectedException("type " + t + " needs an importance matrix: pass --imatrix auto --calibration FILE, or --imatrix FILE");
                 }
@@ -95,7 +96,7 @@ public final class JobPlanner {
             deps.add(quantImatrix);
             quantDeps = List.copyOf(deps);
         }
-        for (QuantType t : types) {
+        for (FileType t : types) {
             Path output = out.resolve(name + "-" + t.name() + ".gguf");
             if (output.equals(base) && kind == SourceKind.HF) continue;  // BF16 of an HF source is the base itself
             if (output.equals(source)) {
@@ -107,13 +108,16 @@ public final class JobPlanner {
                 r.maxAttempts(), List.copyOf(steps));
     }
 
-    static List<QuantType> parseTypes(List<String> names) throws JobRejectedException {
+    static List<FileType> parseTypes(List<String> names) throws JobRejectedException {
         if (names == null || names.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
-        Set<QuantType> types = new LinkedHashSet<>();
+        Set<FileType> types = new LinkedHashSet<>();
         for (String n : names) {
             if (n.isBlank()) continue;
-            types.add(QuantType.parse(n).orElseThrow(() -> new JobRejectedException(
-                    "unknown quant type '" + n.trim() + "' (known: " + QuantType.names() + ")")));
+            FileType t = FileType.parse(n).orElseThrow(() -> new JobRejectedException(
+                    "unknown quant type '" + n.trim() + "' (this build can make " + FileType.producibleNames() + ")"));
+            // refused here, not at the quantize step after convert and imatrix have run
+            if (!t.producible()) throw new JobRejectedException(t.notProducibleMessage());
+            types.add(t);
         }
         if (types.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
         return List.copyOf(types);

@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,7 +41,7 @@ public final class JobQueue {
         return Transactions.run(db, c -> {
             long now = db.now(c);
             StringBuilder types = new StringBuilder();
-            for (QuantType t : plan.types()) types.append(types.isEmpty() ? "" : ",").append(t.name());
+            for (FileType t : plan.types()) types.append(types.isEmpty() ? "" : ",").append(t.name());
             long jobId = Sql.insert(c, "INSERT INTO jobs (source, source_kind, model_name, out_dir, types, imatrix, imatrix_file,"
                             + " calibration, priority, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                     plan.source(), plan.sourceKind().name().toLowerCase(), plan.modelName(), plan.outDir(), types,

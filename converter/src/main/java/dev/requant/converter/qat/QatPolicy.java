@@ -1,7 +1,7 @@
 package dev.requant.converter.qat;
 
 import dev.requant.converter.ConversionPlan;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.PlannedTensor;
 import dev.requant.converter.TensorCandidate;
 import dev.requant.converter.TypeDecision;
@@ -65,7 +65,7 @@ public final class QatPolicy {
     }
 
     private Optional<TypeDecision> decide(TensorCandidate t) {
-        if (mode == Mode.OFF || t.settings().outType() != OutType.Q4_0) return Optional.empty();
+        if (mode == Mode.OFF || t.settings().outType() != FileType.Q4_0) return Optional.empty();
         Optional<StoredPrecision> precision = precisionOf(t.recipe().sourceType());
         if (t.nDims() < 2 || t.rowLength() % Q4_0Lattice.QK != 0 || precision.isEmpty()) return Optional.empty();
         boolean embeddingLike = EMBEDDING_LIKE.contains(t.ggufName());
@@ -132,7 +132,7 @@ public final class QatPolicy {
     /** The plan's metadata plus requant.qat.* keys; the counts are placeholders until {@link #fillIn}. */
     public GgufMetadata metadata(ConversionPlan plan) {
         GgufMetadata md = plan.metadata();
-        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return md;
+        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return md;
         md.put(KEY_PREFIX + "mode", GgufValue.string(mode.name().toLowerCase(Locale.ROOT)));
         md.put(KEY_PREFIX + "lattice_tensors", GgufValue.u32(lattice.size()));
         md.put(KEY_PREFIX + "blocks", GgufValue.u64(0));
@@ -147,7 +147,7 @@ public final class QatPolicy {
 
     /** Writes the final counts into the header (same sizes as the placeholders). */
     public void fillIn(GgufWriter w, ConversionPlan plan) throws IOException {
-        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return;
+        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return;
         long blocks = 0, exact = 0;
         for (var e : latticeClasses().entrySet()) {
             blocks += e.getValue().blocks();

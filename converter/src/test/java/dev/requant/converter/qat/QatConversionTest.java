@@ -6,7 +6,7 @@ import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.PlannedTensor;
 import dev.requant.converter.TypePolicy;
 import dev.requant.formats.ggml.BFloat16;
@@ -43,7 +43,7 @@ class QatConversionTest {
     /** convert --type q4_0 --qat MODE, as the CLI does it. */
     static Map<String, PlannedTensor> convert(Path dir, Path out, QatPolicy.Mode mode) throws IOException {
         QatPolicy qat = new QatPolicy(mode);
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q4_0), qat.apply(TypePolicy.defaults()))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.Q4_0), qat.apply(TypePolicy.defaults()))) {
             GgufConversion.write(plan, qat.metadata(plan), out, null, w -> qat.fillIn(w, plan));
             Map<String, PlannedTensor> m = new HashMap<>();
             for (PlannedTensor t : plan.tensors()) m.put(t.ggufName(), t);
@@ -179,7 +179,7 @@ class QatConversionTest {
         for (int i = 0; i < 2; i++) {
             Path out = tmp.resolve("t" + threads[i] + ".gguf");
             QatPolicy qat = new QatPolicy(QatPolicy.Mode.AUTO);
-            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q4_0), qat.apply(TypePolicy.defaults()))) {
+            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.Q4_0), qat.apply(TypePolicy.defaults()))) {
                 GgufConversion.write(plan, qat.metadata(plan), out, null, w -> qat.fillIn(w, plan), threads[i]);
             }
             files[i] = java.nio.file.Files.readAllBytes(out);

@@ -7,7 +7,7 @@ import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
 import dev.requant.converter.ModelSources;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.cuda.CudaDevice;
 import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.imatrix.Imatrix;
@@ -140,13 +140,13 @@ class CudaImatrixBackendTest {
     @Test
     void quantizedWeightsAreDequantizedOnTheGpu() throws Exception {
         Path q8 = dir.resolve("gemma3-tiny.q8_0.gguf");
-        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.Q8_0)), q8, null);
+        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.Q8_0)), q8, null);
         ImatrixSettings s = new ImatrixSettings(256, 1024, 512, 4, 0, false, 10, 0);
         // Quantized weights become bf16 on the GPU: q * d with an f16 scale d needs more than bf16's 8 significant bits,
         // so the GPU's weights differ from the CPU's exact dequantization by bf16 rounding (measured 4e-3 on the H100)
         assertThat(gpuVsCpu(q8, s, 4000, "gemma3-tiny q8_0 -> bf16, 4 x 256")).isLessThanOrEqualTo(1e-2);
         Path q4 = dir.resolve("gemma3-tiny.q4_0.gguf");
-        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.Q4_0)), q4, null);
+        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.Q4_0)), q4, null);
         assertThat(gpuVsCpu(q4, s, 4000, "gemma3-tiny q4_0 -> bf16, 4 x 256")).isLessThanOrEqualTo(1e-2);
     }
 

@@ -6,7 +6,7 @@ import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
 import dev.requant.converter.ModelSources;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.runtime.cpu.CpuModel;
@@ -35,13 +35,13 @@ class GgufInputsTest {
     @BeforeAll
     static void convert() throws Exception {
         Path hf = Golden.hf("gemma3-tiny");
-        bf16 = write(hf, OutType.BF16);
-        f32 = write(hf, OutType.F32);
-        q8 = write(hf, OutType.Q8_0);
-        q4 = write(hf, OutType.Q4_0);
+        bf16 = write(hf, FileType.BF16);
+        f32 = write(hf, FileType.F32);
+        q8 = write(hf, FileType.Q8_0);
+        q4 = write(hf, FileType.Q4_0);
     }
 
-    private static Path write(Path hf, OutType t) throws Exception {
+    private static Path write(Path hf, FileType t) throws Exception {
         Path out = dir.resolve("gemma3-tiny." + t.cliName() + ".gguf");
         GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(t)), out, null);
         return out;
