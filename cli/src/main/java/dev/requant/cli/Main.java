@@ -19,6 +19,7 @@ public final class Main {
 
     public static CommandLine commandLine() {
         System.setProperty("requant.quantize.types", QuantizeCommand.typeTable());
+        System.setProperty("requant.producible.types", dev.requant.formats.gguf.FileType.producibleNames());
         CommandLine cl = new CommandLine(new RequantCommand());
         ErrorReporter errors = new ErrorReporter();
         cl.setExecutionExceptionHandler(errors);

@@ -31,7 +31,7 @@ import picocli.CommandLine.Parameters;
             "<dir of IN>/ggml-model-TYPE.gguf. The output appears only when complete.",
             "TYPE: a name below (any case; Q3_K, Q4_K, Q5_K mean the _M mixes) or the numeric llama_ftype.",
             "Types this build makes, with llama-quantize's own description:",
-            "%n${requant.quantize.types}"
+            "%n${sys:requant.quantize.types}"
         })
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARGS", arity = "2..4", description = "IN.gguf [OUT.gguf] TYPE [NTHREADS]")

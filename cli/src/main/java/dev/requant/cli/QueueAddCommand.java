@@ -29,7 +29,7 @@ final class QueueAddCommand implements Callable<Integer> {
     Path source;
 
     @Option(names = "--types", split = ",", required = true, paramLabel = "TYPE[,TYPE...]",
-            description = "llama-quantize type names, any case: q4_0, q8_0, q4_k_m, iq4_xs, ...")
+            description = "llama-quantize type names, any case. This build makes: ${sys:requant.producible.types}.")
     List<String> types;
 
     @Option(names = "--imatrix", paramLabel = "auto|FILE|none", defaultValue = "none",

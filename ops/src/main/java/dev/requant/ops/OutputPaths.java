@@ -25,7 +25,7 @@ public final class OutputPaths {
     }
 
     public static void checkFile(Path output, Path... inputs) throws BadInputException {
-        checkFile(output, List.of(inputs).stream().filter(java.util.Objects::nonNull).toList());
+        checkFile(output, java.util.Arrays.stream(inputs).filter(java.util.Objects::nonNull).toList());
     }
 
     /** A folder the operation will create (or fill, when it exists and is empty). */

@@ -10,7 +10,9 @@ import dev.requant.formats.imatrix.ImatrixWriter;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
 import dev.requant.formats.tokenizer.Tokenizer;
+import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.ops.BadInputException;
+import dev.requant.ops.EnvironmentException;
 import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
 import dev.requant.ops.OperationException;
@@ -99,7 +101,13 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
                     throw new BadInputException(r.resume() + " holds " + startChunk + " chunks; " + r.text() + " gives only "
                             + plan.chunks() + " with these settings");
                 }
-                try (ImatrixBackend backend = ImatrixBackends.open(r.device(), src, acc, r.settings(), r.threads(), r.gpuInputs(), ctx::notice)) {
+                ImatrixBackend opened;
+                try {
+                    opened = ImatrixBackends.open(r.device(), src, acc, r.settings(), r.threads(), r.gpuInputs(), ctx::notice);
+                } catch (CudaUnavailableException e) {
+                    throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
+                }
+                try (ImatrixBackend backend = opened) {
                     long total = (long) (plan.chunks() - startChunk) * nCtx;
                     ctx.progress().begin("imatrix", Math.max(1, total), "tok");
                     long[] done = {0};
