@@ -31,6 +31,7 @@ import picocli.CommandLine.Option;
  * divergence against BF16.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
+        header = "Run the main job on a bundled default: a synthetic QAT Gemma 3 through qat-report, four conversions and eval.",
         description = {
             "Run requant's main job on a bundled default: a synthetic QAT Gemma 3 checkpoint is checked (qat-report),",
             "converted to BF16, Q8_0, llama.cpp-rule Q4_0 and lattice Q4_0 (convert), and compared by KL divergence",

@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
+        header = "Measure the perplexity and KL divergence of models against a reference, as llama-perplexity does.",
         description = {
             "Perplexity and KL-divergence of models against a reference, with llama-perplexity's definitions.",
             "The text is tokenized (BOS added, special tokens not parsed) and cut into chunks of -c tokens; each chunk",
@@ -27,13 +28,26 @@ import picocli.CommandLine.Option;
             "or by llama-perplexity --kl-divergence-base (then KLD uses its 16-bit log-probs, as llama.cpp does)."
         })
 final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--base", required = true, paramLabel = "REF",
+    @Option(names = "--base", paramLabel = "REF",
             description = "Reference: a .gguf file, a Hugging Face folder, or a logits file (--save-base / --kl-divergence-base).")
     Path base;
 
-    @Option(names = "--compare", required = true, arity = "1..*", paramLabel = "Q",
+    @Option(names = "--compare", arity = "1..*", paramLabel = "Q",
             description = "Models to compare with the reference (.gguf files or Hugging Face folders).")
-    List<Path> compare;
+    List<Path> compare = new ArrayList<>();
+
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL",
+            description = {"As llama-perplexity -m: alone, the perplexity of MODEL; with --base, one more model to compare;",
+                "with --kl-divergence-base FILE, the model whose log-probs are saved to FILE (the base run),",
+                "or, with --kl-divergence too, the model compared with FILE."})
+    Path model;
+
+    @Option(names = "--kl-divergence-base", paramLabel = "FILE",
+            description = "As llama-perplexity: the logits file to write (with -m) or, with --kl-divergence, to compare against.")
+    Path klBase;
+
+    @Option(names = "--kl-divergence", description = "As llama-perplexity: compare -m MODEL with the --kl-divergence-base FILE.")
+    boolean klDivergence;
 
     @Option(names = {"-f", "--text"}, paramLabel = "FILE", description = "UTF-8 text to evaluate on (not needed with a logits-file reference).")
     Path text;
@@ -44,7 +58,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--chunks", paramLabel = "N", defaultValue = "-1", description = "Evaluate at most N chunks (default: all).")
     int chunks;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--json", paramLabel = "OUT", description = "Also write every statistic as JSON to OUT ('-': JSON alone on stdout, no table).")
@@ -65,6 +79,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws OperationException, IOException {
+        llamaPerplexityForm();
         // the files written after the evaluation are checked before it starts
         List<Path> inputs = new ArrayList<>(compare);
         inputs.add(base);
@@ -81,6 +96,33 @@ final class EvalCommand implements Callable<Integer> {
         if (json != null) writeJson(result);
         if (plot != null) EvalPlot.write(result, plot);
         return 0;
+    }
+
+    /** llama-perplexity's -m / --kl-divergence-base / --kl-divergence, mapped onto --base, --compare and --save-base. */
+    private void llamaPerplexityForm() {
+        if (klDivergence && (klBase == null || model == null)) throw usage("--kl-divergence needs -m MODEL and --kl-divergence-base FILE");
+        if (model != null) {
+            if (klBase != null && klDivergence) {
+                if (base != null) throw usage("--kl-divergence compares with the --kl-divergence-base file; drop --base");
+                base = klBase;
+                compare.addFirst(model);
+            } else if (klBase != null) {
+                if (base != null || saveBase != null) throw usage("-m with --kl-divergence-base writes the base; drop --base / --save-base");
+                base = model;
+                saveBase = klBase;
+            } else if (base != null) {
+                compare.addFirst(model);
+            } else {
+                base = model; // the perplexity of one model
+            }
+        } else if (klBase != null) {
+            throw usage("--kl-divergence-base needs -m MODEL");
+        }
+        if (base == null) throw usage("give --base REF and --compare Q... (or -m MODEL as llama-perplexity)");
+    }
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(spec.commandLine(), message);
     }
 
     private void writeJson(EvalResult r) throws IOException {

@@ -26,6 +26,7 @@ import picocli.CommandLine.Parameters;
  * options and reports.
  */
 @Command(name = "imatrix", mixinStandardHelpOptions = true,
+        header = "Collect, merge, convert and summarize importance matrices in llama.cpp's formats.",
         description = {
             "Importance matrices in llama.cpp's formats (GGUF imatrix and legacy .dat).",
             "requant imatrix MODEL --text FILE -o OUT collects one as llama-imatrix does (same chunking, same tensors,",
@@ -40,6 +41,17 @@ import picocli.CommandLine.Parameters;
 final class ImatrixCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "A .gguf file or a Hugging Face folder.")
     Path model;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL", description = "The model, as llama-imatrix -m (instead of MODEL).")
+    Path modelOption;
+
+    @Option(names = "--in-file", paramLabel = "FILE",
+            description = "As llama-imatrix --in-file (repeatable): without --text, combine these imatrix files into -o (as imatrix merge);"
+                    + " with --show-statistics, print their statistics (as imatrix stats).")
+    java.util.List<Path> inFiles = new java.util.ArrayList<>();
+
+    @Option(names = "--show-statistics", description = "As llama-imatrix --show-statistics: statistics of the --in-file imatrix files.")
+    boolean showStatistics;
 
     @Option(names = {"--text", "-f"}, paramLabel = "FILE", description = "UTF-8 calibration text (llama-imatrix -f).")
     Path text;
@@ -96,7 +108,7 @@ final class ImatrixCommand implements Callable<Integer> {
             description = "Continue an interrupted run from its saved imatrix (OUT or OUT.at_<chunk>): skip the chunks it holds, keep its sums, counts and datasets.")
     Path resume;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
@@ -106,7 +118,13 @@ final class ImatrixCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws OperationException {
+    public Integer call() throws OperationException, java.io.IOException {
+        if (modelOption != null) {
+            if (model != null) throw new CommandLine.ParameterException(spec.commandLine(), "give the model once: MODEL or -m MODEL");
+            model = modelOption;
+        }
+        if (!inFiles.isEmpty() && text == null) return fromFiles();
+        if (showStatistics) throw new CommandLine.ParameterException(spec.commandLine(), "--show-statistics needs --in-file FILE");
         if (model == null) {
             if (text != null) throw new CommandLine.ParameterException(spec.commandLine(), "MODEL is missing: requant imatrix MODEL --text FILE -o OUT");
             spec.commandLine().usage(spec.commandLine().getOut());
@@ -129,6 +147,24 @@ final class ImatrixCommand implements Callable<Integer> {
                 r.format().name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(), im.datasets());
         out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
                 r.tokensPerSecond(), r.backend());
+        out.flush();
+        return 0;
+    }
+
+    /** llama-imatrix's file modes: --in-file A --in-file B -o OUT (merge) and --in-file F --show-statistics. */
+    private int fromFiles() throws OperationException, java.io.IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        var ctx = CliContext.of(spec.commandLine().getErr(), true);
+        if (showStatistics) {
+            for (Path f : inFiles) ImatrixStatsCommand.print(f, new dev.requant.ops.imatrix.ImatrixStats().run(
+                    new dev.requant.ops.imatrix.ImatrixStats.Request(f, 3), ctx), false, out);
+            return 0;
+        }
+        var r = new dev.requant.ops.imatrix.CombineImatrix().run(new dev.requant.ops.imatrix.CombineImatrix.Request(inFiles, output, format,
+                spec.commandLine().getParseResult().hasMatchedOption("-c") ? nCtx : null), ctx);
+        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
+                r.format().name().toLowerCase(Locale.ROOT), r.imatrix().entries().size(), r.imatrix().chunkCount(),
+                r.imatrix().chunkSize(), r.imatrix().datasets());
         out.flush();
         return 0;
     }

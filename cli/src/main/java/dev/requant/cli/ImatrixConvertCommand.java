@@ -10,6 +10,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "convert", mixinStandardHelpOptions = true,
+        header = "Convert an imatrix between GGUF and legacy .dat, as llama-imatrix does.",
         description = {
             "Convert an imatrix between GGUF and legacy .dat as llama-imatrix --in-file IN -c N --output-format F does.",
             "GGUF to .dat gives llama-imatrix's bytes exactly. A .dat file does not store its chunk size; going back to",

@@ -10,6 +10,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "merge", mixinStandardHelpOptions = true,
+        header = "Combine imatrix files as llama-imatrix --in-file A --in-file B does.",
         description = {
             "Combine imatrix files as llama-imatrix --in-file A --in-file B ... does: sums and token counts add up, so",
             "each input weighs by the tokens it saw; datasets are concatenated; chunk_count = max(count) / chunk size.",

@@ -18,6 +18,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "stats", mixinStandardHelpOptions = true,
+        header = "Print per-weight statistics of an imatrix, after llama-imatrix --show-statistics.",
         description = {
             "Per-weight statistics of an imatrix, after llama-imatrix --show-statistics: over the mean squares E[x^2]",
             "of the input columns: min, max, mean, sigma, entropy (bits), ZD (share of columns over 1 sigma from the",
@@ -39,7 +40,12 @@ final class ImatrixStatsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws OperationException, java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
-        ImatrixStats.Result r = new ImatrixStats().run(new ImatrixStats.Request(file, top), CliContext.of(spec.commandLine().getErr(), true));
+        print(file, new ImatrixStats().run(new ImatrixStats.Request(file, top), CliContext.of(spec.commandLine().getErr(), true)), json, out);
+        return 0;
+    }
+
+    /** The statistics as a table or JSON (also llama-imatrix's --in-file F --show-statistics). */
+    static void print(Path file, ImatrixStats.Result r, boolean json, PrintWriter out) throws java.io.IOException {
         Imatrix im = r.imatrix();
         List<ImatrixStatistics.Entry> stats = r.entries();
         if (json) {
@@ -70,7 +76,7 @@ final class ImatrixStatsCommand implements Callable<Integer> {
             }
             out.println(PrettyJson.mapper().writeValueAsString(root));
             out.flush();
-            return 0;
+            return;
         }
         out.printf("%s: %s imatrix, %d entries, %d chunks%s, datasets %s%n", file, im.format().name().toLowerCase(Locale.ROOT),
                 im.entries().size(), im.chunkCount(), im.chunkSize() > 0 ? " of " + im.chunkSize() + " tokens" : "", im.datasets());
@@ -83,7 +89,6 @@ final class ImatrixStatsCommand implements Callable<Integer> {
         }
         t.print(out, "  ");
         out.flush();
-        return 0;
     }
 
     private static String g(double v) {

@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "qat-report", mixinStandardHelpOptions = true,
+        header = "Report which tensors of a model sit on a Q4_0 lattice (were quantization-aware trained).",
         description = {
             "Which tensors of a checkpoint were trained onto a Q4_0 lattice, without converting anything.",
             "Per tensor class and per tensor: the fraction of 32-weight blocks that some Q4_0 block reproduces bit for bit,",
@@ -30,7 +31,7 @@ final class QatReportCommand implements Callable<Integer> {
             description = "Analyse at most N rows per tensor, spread evenly (0 = every row). Default: ${DEFAULT-VALUE}.")
     int rows;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--tensors", description = "Also list every tensor, not only the classes.")

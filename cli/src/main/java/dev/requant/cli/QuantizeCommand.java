@@ -24,6 +24,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
+        header = "Quantize a GGUF file as llama-quantize does, bit for bit.",
         description = {
             "Quantize a GGUF file as llama-quantize does, bit for bit: the same per-tensor types (output/token_embd",
             "rules, attn_v/ffn_down promotions, row-size fallbacks), tensor order, metadata and bytes.",
@@ -34,8 +35,11 @@ import picocli.CommandLine.Parameters;
             "%n${sys:requant.quantize.types}"
         })
 final class QuantizeCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "ARGS", arity = "2..4", description = "IN.gguf [OUT.gguf] TYPE [NTHREADS]")
+    @Parameters(paramLabel = "ARGS", arity = "1..4", description = "IN.gguf [OUT.gguf] TYPE [NTHREADS] (or IN.gguf -o OUT.gguf TYPE [NTHREADS])")
     List<String> args;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "OUT.gguf", description = "The output file (instead of the positional OUT.gguf).")
+    Path outputOption;
 
     @Option(names = "--imatrix", paramLabel = "FILE", description = "Importance matrix (llama-imatrix GGUF or legacy .dat).")
     Path imatrix;
@@ -86,12 +90,18 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws OperationException {
+        // arity 1 above lets -o stand between the positionals; two are still needed
+        if (args.size() < 2) throw usage("missing TYPE: requant quantize IN.gguf [OUT.gguf] TYPE [NTHREADS]");
         Path in = Path.of(args.get(0));
         Path out;
         FileType type;
         int next;
         Optional<FileType> second = FileType.parse(args.get(1));
-        if (second.isPresent()) {
+        if (outputOption != null) {
+            type = second.orElseThrow(() -> usage("invalid TYPE '" + args.get(1) + "' (" + FileType.producibleNames() + ")"));
+            out = outputOption;
+            next = 2;
+        } else if (second.isPresent()) {
             type = second.get();
             out = null; // llama-quantize's default name beside the input
             next = 2;

@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "quantize-nvfp4", mixinStandardHelpOptions = true,
+        header = "Quantize a BF16 Hugging Face folder to NVFP4 with ModelOpt's math.",
         description = {
             "Quantize a BF16 Gemma 3/4 Hugging Face folder to NVFP4 (which llama.cpp cannot do), with NVIDIA ModelOpt's math:",
             "weight_scale_2 = amax/(6*448), block scale = e4m3(block_amax/(6*weight_scale_2)), codes nearest E2M1 (ModelOpt's ties).",
@@ -72,7 +73,7 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
             description = "--format gguf: as requant convert --nvfp4-fallback.")
     FileType nvfp4Fallback;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
     Integer threads;
 
     @CommandLine.Spec

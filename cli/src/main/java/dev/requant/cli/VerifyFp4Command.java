@@ -19,6 +19,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "verify-fp4", mixinStandardHelpOptions = true,
+        header = "Verify an NVFP4 model: static checks, W4A16/W4A4 logits against a reference, and a llama.cpp run.",
         description = {
             "Verify an NVFP4 model (ModelOpt / compressed-tensors folder, or an NVFP4 GGUF):",
             " 1. static: every code and block scale decodable, no NaN/Inf, scale ranges, fused-shard scales, llama.cpp headroom",
@@ -56,7 +57,7 @@ final class VerifyFp4Command implements Callable<Integer> {
             description = "Write the report as JSON to OUT ('-' or no value: JSON alone on stdout).")
     Path json;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
     @CommandLine.Spec

@@ -50,7 +50,6 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
         if (r.nCtx() < 4) throw new BadInputException("-c must be at least 4, got " + r.nCtx());
         if (r.chunks() == 0 || r.chunks() < -1) throw new BadInputException("--chunks must be positive, got " + r.chunks());
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
-        if (r.compare().isEmpty()) throw new BadInputException("no model to compare with the reference");
         if (!Files.exists(r.base())) throw new BadInputException(r.base() + ": no such file or folder");
         for (Path q : r.compare()) if (!Files.exists(q)) throw new BadInputException(q + ": no such file or folder");
         boolean baseIsFile = LogitsFile.looksLikeLogitsFile(r.base());
@@ -80,6 +79,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
                 LogitsFile lf = LogitsFile.open(r.base());
                 open.add(lf);
                 ref = new Evaluator.FileReference(displayName(r.base()), lf);
+                if (compareSources.isEmpty()) throw new BadInputException(r.base() + ": a logits file needs a model to compare with it");
                 tokenizerSource = compareSources.getFirst();
                 if (r.text() != null) ctx.notice("eval: --text is ignored: the tokens come from " + r.base());
             } else {

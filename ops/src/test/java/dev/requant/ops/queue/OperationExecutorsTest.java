@@ -57,6 +57,7 @@ class OperationExecutorsTest {
         assertThat(st.steps().stream().filter(x -> x.kind() == StepKind.QUANTIZE))
                 .hasSize(2).allSatisfy(q -> assertThat(q.display()).isEqualTo("blocked"));
         assertThat(dir.resolve("out")).isEmptyDirectory();
+        assertThat(st.jobs()).singleElement().satisfies(j -> assertThat(j.state()).isEqualTo("failed"));
     }
 
     @Test
@@ -70,5 +71,6 @@ class OperationExecutorsTest {
         assertThat(queue.status().steps()).allSatisfy(x -> assertThat(x.state()).isEqualTo(StepState.DONE));
         assertThat(dir.resolve("out/model-BF16.gguf")).exists();
         assertThat(dir.resolve("out/model-Q8_0.gguf")).exists();
+        assertThat(queue.status().jobs()).singleElement().satisfies(j -> assertThat(j.state()).isEqualTo("done"));
     }
 }
