@@ -115,7 +115,7 @@ final class VerifyFp4Command implements Callable<Integer> {
                 }
             } else {
                 try (GgufModelSource g = GgufModelSource.open(model)) {
-                    arch = g.metadata().getString("general.architecture").orElse("?");
+                    arch = g.metadata().architecture().orElse("?");
                     st = Nvfp4StaticCheck.run(arch, Nvfp4View.ofModel(g), ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
                 }
             }

@@ -2,6 +2,7 @@ package dev.requant.converter;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -121,7 +122,7 @@ public final class GemmaPlanner {
 
         GgufMetadata md = GemmaMetadata.build(config, settings, vocab, planned, shapes.perLayerInputWidth());
         if (planned.stream().anyMatch(p -> p.decision().type() == dev.requant.formats.ggml.GgmlType.NVFP4)) {
-            md.put("general.file_type", GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
+            md.put(GgufKeys.General.FILE_TYPE, GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
         }
         return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
     }

@@ -3,11 +3,11 @@ package dev.requant.converter;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.tokenizer.Gemma4Vocab;
+import dev.requant.formats.tokenizer.GgufVocabulary;
 import dev.requant.formats.tokenizer.HfTokenizerJson;
 import dev.requant.formats.tokenizer.SentencePieceModel;
 import dev.requant.formats.tokenizer.SentencePieceVocab;
 import dev.requant.formats.tokenizer.SpecialVocab;
-import dev.requant.formats.tokenizer.TokenizerKeys;
 import dev.requant.formats.tokenizer.VocabularyTables;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -54,8 +54,8 @@ public record Vocabulary(Kind kind, VocabularyTables tables, SpecialVocab specia
 
     /** The tokenizer.* keys, in the order Gemma3Model / Gemma4Model.set_vocab write them. */
     void writeTo(GgufMetadata md) {
-        if (kind == Kind.GEMMA4_BPE) TokenizerKeys.writeGemma4(md, tables, special);
-        else TokenizerKeys.writeSentencePiece(md, tables, special);
+        if (kind == Kind.GEMMA4_BPE) GgufVocabulary.writeGemma4(md, tables, special);
+        else GgufVocabulary.writeSentencePiece(md, tables, special);
     }
 
     public int size() { return tables.size(); }

@@ -3,6 +3,8 @@ package dev.requant.converter.quantize;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys.Attention;
+import dev.requant.formats.gguf.GgufKeys.LLM;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -26,14 +28,15 @@ public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
     public static ModelFacts of(GgufMetadata m, Path file) throws FormatException {
         String arch = m.architecture().orElseThrow(() -> new FormatException(file,
                 "no general.architecture: not a llama.cpp model file (llama-quantize cannot load it either)"));
-        long layers = m.getLong(arch + ".block_count").orElseThrow(() -> new FormatException(file,
-                "no " + arch + ".block_count: llama-quantize needs the layer count for its type rules"));
-        if (layers <= 0 || layers > 512) throw new FormatException(file, arch + ".block_count is " + layers + " (llama.cpp allows 1..512)");
-        int experts = (int) (long) m.getLong(arch + ".expert_count").orElse(0L);
+        String blockCount = LLM.blockCount(arch);
+        long layers = m.getLong(blockCount).orElseThrow(() -> new FormatException(file,
+                "no " + blockCount + ": llama-quantize needs the layer count for its type rules"));
+        if (layers <= 0 || layers > 512) throw new FormatException(file, blockCount + " is " + layers + " (llama.cpp allows 1..512)");
+        int experts = (int) (long) m.getLong(LLM.expertCount(arch)).orElse(0L);
         // llama_model_loader's llama arch: 80 layers with grouped-query attention is LLM_TYPE_70B (65B has n_head == n_head_kv).
         boolean is70B = arch.equals("llama") && layers == 80
-                && firstInt(m, arch + ".attention.head_count").orElse(0L) != firstInt(m, arch + ".attention.head_count_kv")
-                        .orElse(firstInt(m, arch + ".attention.head_count").orElse(0L));
+                && firstInt(m, Attention.headCount(arch)).orElse(0L) != firstInt(m, Attention.headCountKv(arch))
+                        .orElse(firstInt(m, Attention.headCount(arch)).orElse(0L));
         return new ModelFacts(arch, (int) layers, Math.max(experts, 0), is70B);
     }
 

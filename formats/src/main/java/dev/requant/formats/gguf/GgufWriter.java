@@ -88,9 +88,9 @@ public final class GgufWriter implements AutoCloseable {
     }
 
     private static void validate(GgufMetadata metadata, List<GgufTensorSpec> tensors) {
-        metadata.get(GgufMetadata.ALIGNMENT).ifPresent(a -> {
+        metadata.get(GgufKeys.General.ALIGNMENT).ifPresent(a -> {
             if (a.type() != GgufValueType.UINT32 || a.asLong() == 0 || Long.bitCount(a.asLong()) != 1) {
-                throw new IllegalArgumentException("general.alignment must be a UINT32 power of two, got " + a);
+                throw new IllegalArgumentException(GgufKeys.General.ALIGNMENT + " must be a UINT32 power of two, got " + a);
             }
         });
         for (var e : metadata.asMap().entrySet()) {
