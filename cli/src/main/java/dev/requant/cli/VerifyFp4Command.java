@@ -110,7 +110,7 @@ final class VerifyFp4Command implements Callable<Integer> {
             if (hf) {
                 try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(model)) {
                     List<Nvfp4View> views = Nvfp4View.ofCheckpoint(model, ck);
-                    arch = dev.requant.converter.GemmaConfig.read(model).arch().ggufName();
+                    arch = dev.requant.converter.HfConfig.read(model).arch().ggufName();
                     st = Nvfp4StaticCheck.run(arch, views, ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
                 }
             } else {
@@ -216,7 +216,7 @@ final class VerifyFp4Command implements Callable<Integer> {
     private void compareWithW4a16(Fp4Report report, int[] ids, float[][] llama) throws IOException {
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         try (ModelSource src = openModel(); CpuThreads pool = new CpuThreads(nThreads)) {
-            dev.requant.runtime.model.GemmaConfig c = dev.requant.runtime.model.GemmaConfig.of(src);
+            dev.requant.formats.model.GemmaConfig c = dev.requant.formats.model.GemmaConfig.of(src);
             dev.requant.runtime.cpu.CpuModel m = new dev.requant.runtime.cpu.CpuModel(c, dev.requant.runtime.model.GemmaWeights.load(src, c), pool, false, true);
             float[] ours = m.newSession(ids.length).logits(ids);
             int nv = c.nVocab();

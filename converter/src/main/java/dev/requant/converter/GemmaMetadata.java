@@ -11,6 +11,7 @@ import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.io.JsonFile;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,9 +26,9 @@ import java.util.List;
 final class GemmaMetadata {
     private GemmaMetadata() {}
 
-    static GgufMetadata build(GemmaConfig c, ConversionSettings settings, Vocabulary vocab, List<PlannedTensor> tensors, int ple) throws IOException {
+    static GgufMetadata build(HfConfig c, ConversionSettings settings, Vocabulary vocab, List<PlannedTensor> tensors, int ple) throws IOException {
         String a = c.arch().ggufName();
-        boolean g4 = c.arch() == GemmaArchitecture.GEMMA4;
+        boolean g4 = c.arch() == GemmaArch.GEMMA4;
         GgufMetadata md = new GgufMetadata();
         md.put(General.ARCHITECTURE, GgufValue.string(a));
         md.put(General.TYPE, GgufValue.string("model"));
@@ -43,7 +44,7 @@ final class GemmaMetadata {
         if (c.hparams().path("is_causal").isBoolean() && !c.hparams().get("is_causal").asBoolean()) {
             md.put(Attention.causal(a), GgufValue.bool(false));
         }
-        GemmaConfig.Rope rope = c.rope();
+        HfConfig.Rope rope = c.rope();
         if ("linear".equals(rope.fullType()) && rope.factor() != null) {
             md.put(Rope.scalingType(a), GgufValue.string("linear"));
             f32(md, Rope.scalingFactor(a), rope.factor());

@@ -11,6 +11,7 @@ import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufWriter;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -70,7 +71,7 @@ public final class SyntheticGguf {
     /** gemma3.* hyperparameters as convert_hf_to_gguf writes them, general.file_type MOSTLY_BF16 (32). */
     public static GgufMetadata metadata(Shape s, long seed) {
         GgufMetadata m = new GgufMetadata();
-        String a = "gemma3";
+        String a = GemmaArch.GEMMA3.ggufName();
         m.put(General.ARCHITECTURE, GgufValue.string(a));
         m.put(General.TYPE, GgufValue.string("model"));
         m.put(General.NAME, GgufValue.string("requant synthetic gemma3 (seed " + seed + ")"));

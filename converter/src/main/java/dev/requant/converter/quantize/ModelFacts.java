@@ -15,7 +15,9 @@ import java.util.Optional;
  * The hyperparameters llama-quantize's type rules look at (llama_tensor_get_type_impl): the architecture (Falcon and
  * BailingMoE3 have their own rules), the layer count ({@code n_layer_all}, i.e. {@code <arch>.block_count}), the
  * expert count ({@code <arch>.expert_count}; 8 experts promote attn_v/attn_k to Q8_0) and whether llama.cpp classes
- * the model as LLaMA-2 70B (attn_v Q4_K becomes Q5_K).
+ * the model as LLaMA-2 70B (attn_v Q4_K becomes Q5_K). Deliberately not {@link dev.requant.formats.model.GemmaConfig}:
+ * llama-quantize reads these few keys of any architecture (llama, falcon, ...), and the full Gemma reader would refuse
+ * files llama-quantize accepts.
  */
 public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
     public static final String FALCON = "falcon";

@@ -1,4 +1,4 @@
-package dev.requant.runtime.model;
+package dev.requant.formats.model;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
@@ -10,15 +10,16 @@ import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
-import dev.requant.formats.model.ModelSource;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Everything a backend needs to know about a Gemma 3 / Gemma 4 text model, read from GGUF metadata the way llama.cpp's
- * loader reads it (llama_model::load_hparams and src/models/gemma3.cpp, gemma4.cpp). Backend-neutral: the CPU forward
- * pass and a CUDA one build from the same record.
+ * loader reads it (llama_model::load_hparams and src/models/gemma3.cpp, gemma4.cpp). The one description of a Gemma
+ * model: the CPU forward pass and a CUDA one build from the same record, and the converter's output is checked
+ * against it (what it wrote is what llama.cpp will read). Hugging Face config.json is read by the converter's
+ * HfConfig, whose values the converter writes as these keys.
  *
  * @param nVocab rows of token_embd (the loader requires it to equal the tokenizer's token count)
  * @param contextLength the trained context ({arch}.context_length)
@@ -72,7 +73,7 @@ public record GemmaConfig(
         Keys k = new Keys(md, file);
         String archName = md.architecture().orElseThrow(() -> new FormatException(file, "no " + General.ARCHITECTURE + " key"));
         GemmaArch arch = GemmaArch.byGgufName(archName).orElseThrow(() -> new FormatException(file,
-                "architecture '" + archName + "' is not supported (supported: gemma3, gemma4)"));
+                "architecture '" + archName + "' is not supported (supported: " + GemmaArch.supportedGgufNames() + ")"));
         String a = arch.ggufName();
 
         int nLayer = k.u32(LLM.blockCount(a));
