@@ -1,5 +1,7 @@
 package dev.requant.formats.gguf;
 
+import dev.requant.formats.ggml.EncoderSink;
+import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.formats.io.LittleEndianBuffer;
 import java.io.IOException;
@@ -208,8 +210,11 @@ public final class GgufWriter implements AutoCloseable {
         while (buf.hasRemaining()) ch.write(buf);
     }
 
-    /** Receives one tensor's bytes in order; closing it checks the count and writes the padding. */
-    public final class TensorSink implements AutoCloseable {
+    /**
+     * Receives one tensor's bytes in order; closing it checks the count and writes the padding. It is the
+     * {@link EncoderSink} the block codecs' encoder writes to, so the codecs need not know the container.
+     */
+    public final class TensorSink implements EncoderSink {
         private final GgufTensorSpec spec;
         private final long size;
         private long written;
@@ -222,8 +227,16 @@ public final class GgufWriter implements AutoCloseable {
 
         public GgufTensorSpec spec() { return spec; }
 
+        @Override
+        public String name() { return spec.name(); }
+
+        @Override
+        public GgmlType type() { return spec.type(); }
+
+        @Override
         public long remaining() { return size - written; }
 
+        @Override
         public void write(ByteBuffer buf) throws IOException {
             account(buf.remaining());
             GgufWriter.write(channel, buf);
