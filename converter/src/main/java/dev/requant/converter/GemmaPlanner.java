@@ -3,9 +3,11 @@ package dev.requant.converter;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.nvfp4.Fp8Linear;
 import dev.requant.formats.nvfp4.Nvfp4Checkpoint;
 import dev.requant.formats.nvfp4.Nvfp4Tensor;
@@ -42,7 +44,7 @@ public final class GemmaPlanner {
     public static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy) throws IOException {
         if (!Files.exists(dir)) throw new java.nio.file.NoSuchFileException(dir.toString(), null, "no such folder");
         if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
-        GemmaConfig config = GemmaConfig.read(dir);
+        HfConfig config = HfConfig.read(dir);
         SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir);
         try {
             return plan(config, ck, settings, policy);
@@ -52,9 +54,9 @@ public final class GemmaPlanner {
         }
     }
 
-    private static ConversionPlan plan(GemmaConfig config, SafetensorsCheckpoint ck, ConversionSettings settings, TypePolicy policy) throws IOException {
+    private static ConversionPlan plan(HfConfig config, SafetensorsCheckpoint ck, ConversionSettings settings, TypePolicy policy) throws IOException {
         Vocabulary vocab = Vocabulary.of(config);
-        if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArchitecture.GEMMA4) {
+        if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArch.GEMMA4) {
             LOG.warn("{}: no tokenizer.json; writing the SentencePiece vocabulary of tokenizer.model (convert_hf_to_gguf.py needs tokenizer.json for Gemma 4)", config.dir());
         }
         // pre-quantized checkpoints: NVFP4 / FP8 weights are groups of stored tensors (codes + scales)
@@ -90,7 +92,7 @@ public final class GemmaPlanner {
 
         Shapes shapes = new Shapes(config, vocab, byGguf);
         List<PlannedTensor> planned = new ArrayList<>();
-        if (config.arch() == GemmaArchitecture.GEMMA4) {
+        if (config.arch() == GemmaArch.GEMMA4) {
             GeneratedTensor rf = ropeFreqs(config);
             planned.add(decide(policy, settings, "rope_freqs.weight", null, null, rf));
         }
@@ -114,7 +116,7 @@ public final class GemmaPlanner {
                 throw new FormatException(m.entry.file().path(), "tensor '" + t.name() + "' is " + t.dtype() + "; only float checkpoints (BF16, F16, F32) are converted");
             }
             long keep = shapes.check(m.entry, m.result.ggufName());
-            boolean addOne = config.arch() == GemmaArchitecture.GEMMA3 && m.result.hfName().endsWith("norm.weight");
+            boolean addOne = config.arch() == GemmaArch.GEMMA3 && m.result.hfName().endsWith("norm.weight");
             CheckpointTensor recipe = new CheckpointTensor(m.entry, keep, addOne);
             planned.add(decide(policy, settings, m.result.ggufName(), m.entry.name(), m.result.blockId(), recipe));
         }
@@ -122,7 +124,7 @@ public final class GemmaPlanner {
 
         GgufMetadata md = GemmaMetadata.build(config, settings, vocab, planned, shapes.perLayerInputWidth());
         if (planned.stream().anyMatch(p -> p.decision().type() == dev.requant.formats.ggml.GgmlType.NVFP4)) {
-            md.put("general.file_type", GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
+            md.put(GgufKeys.General.FILE_TYPE, GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
         }
         return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
     }
@@ -135,7 +137,7 @@ public final class GemmaPlanner {
     }
 
     /** --outtype auto: BF16 if the first tensor of 2+ dims is bfloat16, F16 if float16, else keep looking; F16 if none. */
-    static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, GemmaConfig config) {
+    static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, HfConfig config) {
         if (!s.isAuto()) return s;
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             if (e.tensor().rank() < 2 || !(GemmaTensorNames.map(e.name(), config.arch()) instanceof GemmaTensorNames.Mapped)) continue;
@@ -149,7 +151,7 @@ public final class GemmaPlanner {
      * Gemma4Model.generate_extra_tensors: proportional RoPE on full layers as frequency factors, 1 for the rotated
      * pairs and 1e30 (no rotation) for the rest, global_head_dim/2 values.
      */
-    static GeneratedTensor ropeFreqs(GemmaConfig c) {
+    static GeneratedTensor ropeFreqs(HfConfig c) {
         int hd = c.headDimFull();
         int nRot = (int) (hd * c.rope().partialRotaryFull() / 2);
         int n = hd / 2;
@@ -161,12 +163,12 @@ public final class GemmaPlanner {
 
     /** The expected HF shape of every tensor kind, and which ones must be present. */
     private static final class Shapes {
-        private final GemmaConfig c;
+        private final HfConfig c;
         private final Vocabulary vocab;
         private final Map<String, Mapped> byGguf;
         private final int ple;
 
-        Shapes(GemmaConfig c, Vocabulary vocab, Map<String, Mapped> byGguf) throws FormatException {
+        Shapes(HfConfig c, Vocabulary vocab, Map<String, Mapped> byGguf) throws FormatException {
             this.c = c;
             this.vocab = vocab;
             this.byGguf = byGguf;

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.model.GemmaArch;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -70,8 +71,8 @@ final class GemmaTensorNames {
             Map.entry("post_feedforward_layernorm_2", "post_ffw_norm_2"));
     private static final Pattern LAYER_NAME = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
 
-    static Result map(String original, GemmaArchitecture arch) {
-        boolean g4 = arch == GemmaArchitecture.GEMMA4;
+    static Result map(String original, GemmaArch arch) {
+        boolean g4 = arch == GemmaArch.GEMMA4;
         String name = original;
         if (g4) {
             if (name.endsWith("per_dim_scale") || name.endsWith("layer_scalar")) name = name + ".weight";

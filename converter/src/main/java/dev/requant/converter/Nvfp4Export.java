@@ -39,7 +39,7 @@ public final class Nvfp4Export {
      *     {@code *layers.0.*} or {@code *self_attn.o_proj}
      */
     public static Selection select(Path dir, Nvfp4Recipe recipe, List<String> exclude) throws IOException {
-        GemmaConfig config = GemmaConfig.read(dir);
+        HfConfig config = HfConfig.read(dir);
         QuantizationConfig qc = QuantizationConfig.read(dir);
         if (qc.kind() != QuantizationConfig.Kind.NONE) {
             throw new FormatException(qc.source(), "declares quantization (" + (qc.algo() != null ? qc.algo() : qc.method())

@@ -3,6 +3,7 @@ package dev.requant.converter;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.Float8;
 import dev.requant.formats.gguf.GgufTensorSpec;
+import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.nvfp4.BlockScaleCensus;
 import dev.requant.formats.nvfp4.GlobalScale;
@@ -217,7 +218,7 @@ public final class Nvfp4StaticCheck {
     /** Gemma 3's FFN in this llama.cpp: predicted amax of ffn_down's input against the Q8_0 FP16 limit. */
     private static void ffnOverflow(String arch, Map<String, Nvfp4View> byName, Map<String, LlamaCpp> lc, boolean fromGguf, Thresholds th,
             List<Problem> problems) {
-        if (!"gemma3".equals(arch)) return;
+        if (!GemmaArch.GEMMA3.ggufName().equals(arch)) return;
         java.util.SortedSet<Integer> blocks = new java.util.TreeSet<>();
         for (String k : byName.keySet()) {
             Matcher m = LAYER.matcher(k);

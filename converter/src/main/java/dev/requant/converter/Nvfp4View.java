@@ -67,7 +67,7 @@ public final class Nvfp4View {
 
     /** The NVFP4 weights of an NVFP4 Hugging Face folder, by GGUF name, in checkpoint order. */
     public static List<Nvfp4View> ofCheckpoint(Path dir, SafetensorsCheckpoint ck) throws IOException {
-        GemmaConfig config = GemmaConfig.read(dir);
+        HfConfig config = HfConfig.read(dir);
         Nvfp4Checkpoint nv = Nvfp4Checkpoint.scan(dir, ck);
         List<Nvfp4View> out = new ArrayList<>();
         for (Nvfp4Tensor t : nv.nvfp4().values()) {

@@ -3,6 +3,7 @@ package dev.requant.queue;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixReader;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
@@ -169,8 +170,8 @@ public final class JobPlanner {
             throw new JobRejectedException("not a usable imatrix: " + e.getMessage());
         }
         if (!m.legacy() && !m.hasMetadata()) {
-            throw new JobRejectedException(given + ": not a usable imatrix: GGUF without the imatrix.datasets, "
-                    + "imatrix.chunk_count and imatrix.chunk_size keys (llama-quantize refuses it)");
+            throw new JobRejectedException(given + ": not a usable imatrix: GGUF without the " + GgufKeys.IMatrix.DATASETS + ", "
+                    + GgufKeys.IMatrix.CHUNK_COUNT + " and " + GgufKeys.IMatrix.CHUNK_SIZE + " keys (llama-quantize refuses it)");
         }
         if (m.entries().isEmpty()) throw new JobRejectedException(given + ": not a usable imatrix: it has no entries");
     }

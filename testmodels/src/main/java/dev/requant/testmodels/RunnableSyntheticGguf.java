@@ -3,6 +3,8 @@ package dev.requant.testmodels;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys.General;
+import dev.requant.formats.gguf.GgufKeys.Tokenizer;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
@@ -33,7 +35,7 @@ public final class RunnableSyntheticGguf {
             case F32 -> 0;
             default -> throw new IllegalArgumentException("no llama ftype for " + matrixType);
         };
-        m.put("general.file_type", GgufValue.u32(fileType));
+        m.put(General.FILE_TYPE, GgufValue.u32(fileType));
         int n = shape.vocab();
         String[] tokens = new String[n];
         float[] scores = new float[n];
@@ -52,17 +54,17 @@ public final class RunnableSyntheticGguf {
                 scores[i] = -i;
             }
         }
-        m.put("tokenizer.ggml.model", GgufValue.string("llama"));
-        m.put("tokenizer.ggml.pre", GgufValue.string("default"));
-        m.put("tokenizer.ggml.tokens", GgufValue.array(GgufArray.ofStrings(tokens)));
-        m.put("tokenizer.ggml.scores", GgufValue.array(GgufArray.ofFloat32(scores)));
-        m.put("tokenizer.ggml.token_type", GgufValue.array(GgufArray.ofInt32(types)));
-        m.put("tokenizer.ggml.bos_token_id", GgufValue.u32(2));
-        m.put("tokenizer.ggml.eos_token_id", GgufValue.u32(1));
-        m.put("tokenizer.ggml.unknown_token_id", GgufValue.u32(3));
-        m.put("tokenizer.ggml.padding_token_id", GgufValue.u32(0));
-        m.put("tokenizer.ggml.add_bos_token", GgufValue.bool(true));
-        m.put("tokenizer.ggml.add_eos_token", GgufValue.bool(false));
+        m.put(Tokenizer.MODEL, GgufValue.string("llama"));
+        m.put(Tokenizer.PRE, GgufValue.string("default"));
+        m.put(Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens)));
+        m.put(Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
+        m.put(Tokenizer.TOKEN_TYPE, GgufValue.array(GgufArray.ofInt32(types)));
+        m.put(Tokenizer.BOS_ID, GgufValue.u32(2));
+        m.put(Tokenizer.EOS_ID, GgufValue.u32(1));
+        m.put(Tokenizer.UNK_ID, GgufValue.u32(3));
+        m.put(Tokenizer.PAD_ID, GgufValue.u32(0));
+        m.put(Tokenizer.ADD_BOS, GgufValue.bool(true));
+        m.put(Tokenizer.ADD_EOS, GgufValue.bool(false));
         return m;
     }
 

@@ -3,10 +3,15 @@ package dev.requant.testmodels;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
+import dev.requant.formats.gguf.GgufKeys.Attention;
+import dev.requant.formats.gguf.GgufKeys.General;
+import dev.requant.formats.gguf.GgufKeys.LLM;
+import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufWriter;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -66,22 +71,23 @@ public final class SyntheticGguf {
     /** gemma3.* hyperparameters as convert_hf_to_gguf writes them, general.file_type MOSTLY_BF16 (32). */
     public static GgufMetadata metadata(Shape s, long seed) {
         GgufMetadata m = new GgufMetadata();
-        m.put("general.architecture", GgufValue.string("gemma3"));
-        m.put("general.type", GgufValue.string("model"));
-        m.put("general.name", GgufValue.string("requant synthetic gemma3 (seed " + seed + ")"));
-        m.put("gemma3.context_length", GgufValue.u32(32768));
-        m.put("gemma3.embedding_length", GgufValue.u32(s.hidden));
-        m.put("gemma3.block_count", GgufValue.u32(s.layers));
-        m.put("gemma3.feed_forward_length", GgufValue.u32(s.ffn));
-        m.put("gemma3.attention.head_count", GgufValue.u32(s.heads));
-        m.put("gemma3.attention.head_count_kv", GgufValue.u32(s.kvHeads));
-        m.put("gemma3.attention.key_length", GgufValue.u32(s.headDim));
-        m.put("gemma3.attention.value_length", GgufValue.u32(s.headDim));
-        m.put("gemma3.attention.layer_norm_rms_epsilon", GgufValue.f32(1e-6f));
-        m.put("gemma3.attention.sliding_window", GgufValue.u32(512));
-        m.put("gemma3.rope.freq_base", GgufValue.f32(1e6f));
-        m.put("general.file_type", GgufValue.u32(32));
-        m.put("general.quantization_version", GgufValue.u32(2));
+        String a = GemmaArch.GEMMA3.ggufName();
+        m.put(General.ARCHITECTURE, GgufValue.string(a));
+        m.put(General.TYPE, GgufValue.string("model"));
+        m.put(General.NAME, GgufValue.string("requant synthetic gemma3 (seed " + seed + ")"));
+        m.put(LLM.contextLength(a), GgufValue.u32(32768));
+        m.put(LLM.embeddingLength(a), GgufValue.u32(s.hidden));
+        m.put(LLM.blockCount(a), GgufValue.u32(s.layers));
+        m.put(LLM.feedForwardLength(a), GgufValue.u32(s.ffn));
+        m.put(Attention.headCount(a), GgufValue.u32(s.heads));
+        m.put(Attention.headCountKv(a), GgufValue.u32(s.kvHeads));
+        m.put(Attention.keyLength(a), GgufValue.u32(s.headDim));
+        m.put(Attention.valueLength(a), GgufValue.u32(s.headDim));
+        m.put(Attention.layerNormRmsEpsilon(a), GgufValue.f32(1e-6f));
+        m.put(Attention.slidingWindow(a), GgufValue.u32(512));
+        m.put(Rope.freqBase(a), GgufValue.f32(1e6f));
+        m.put(General.FILE_TYPE, GgufValue.u32(32));
+        m.put(General.QUANTIZATION_VERSION, GgufValue.u32(2));
         return m;
     }
 

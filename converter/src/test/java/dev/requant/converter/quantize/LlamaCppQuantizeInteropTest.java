@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.imatrix.ImatrixImportance;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.testmodels.Golden;
@@ -147,10 +148,10 @@ class LlamaCppQuantizeInteropTest {
         List<Map.Entry<String, Object>> kv = new ArrayList<>();
         if (s.hasImatrix()) {
             im.putAll(s.imatrix().importance().values());
-            kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_FILE, s.imatrix().fileAsGiven()));
-            if (!s.imatrix().importance().datasets().isEmpty()) kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_DATASET, s.imatrix().importance().datasets().getFirst()));
-            kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_ENTRIES, (long) s.imatrix().importance().size()));
-            if (s.imatrix().importance().chunkCount() > 0) kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_CHUNKS, (long) s.imatrix().importance().chunkCount()));
+            kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_FILE, s.imatrix().fileAsGiven()));
+            if (!s.imatrix().importance().datasets().isEmpty()) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_DATASET, s.imatrix().importance().datasets().getFirst()));
+            kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_ENTRIES_COUNT, (long) s.imatrix().importance().size()));
+            if (s.imatrix().importance().chunkCount() > 0) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_CHUNKS_COUNT, (long) s.imatrix().importance().chunkCount()));
         }
         List<Map.Entry<String, Integer>> tt = s.tensorTypes().stream().map(o -> Map.entry(o.pattern(), o.type().id())).toList();
         return new LlamaCppQuantizer.Params(s.fileType().id(), s.threads(), s.pure(), s.quantizeOutputTensor(),

@@ -14,7 +14,7 @@ import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.eval.EvalResult;
 import dev.requant.runtime.eval.Evaluator;
 import dev.requant.runtime.eval.LogitsFile;
-import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -33,7 +33,7 @@ import dev.requant.runtime.fp4.CublasLtFp4Gemm;
 import dev.requant.runtime.fp4.CudaFp4Gemm;
 import dev.requant.runtime.fp4.Fp4DynamicCheck;
 import dev.requant.runtime.fp4.Fp4Gemm;
-import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -96,7 +96,7 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
         if (Files.isDirectory(r.model())) {
             try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(r.model())) {
                 List<Nvfp4View> views = Nvfp4View.ofCheckpoint(r.model(), ck);
-                String arch = dev.requant.converter.GemmaConfig.read(r.model()).arch().ggufName();
+                String arch = dev.requant.converter.HfConfig.read(r.model()).arch().ggufName();
                 return Nvfp4StaticCheck.run(arch, views, ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
             }
         }

@@ -1,13 +1,13 @@
 package dev.requant.runtime.fp4;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.eval.KldAccumulator;
 import dev.requant.runtime.eval.KldReport;
 import dev.requant.runtime.cpu.CpuSession;
 import dev.requant.runtime.cpu.CpuThreads;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.util.ArrayList;
 import java.util.List;

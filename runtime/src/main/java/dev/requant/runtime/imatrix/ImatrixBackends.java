@@ -6,11 +6,11 @@ import dev.requant.cuda.CudaException;
 import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.cuda.CudaImatrixBackend;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.util.function.Consumer;
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.JsonFile;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -21,13 +22,14 @@ import java.util.Set;
  * rope parameters normalised (conversion/base.py TextModel.__init__), and the per-layer values (head dims, KV heads,
  * feed-forward widths, sliding/full pattern) resolved from {@code layer_types}, {@code per_layer_config},
  * {@code global_head_dim} and friends. Anything unknown or contradictory is a {@link FormatException} naming
- * config.json.
+ * config.json. GemmaMetadata writes these values as GGUF keys; {@link dev.requant.formats.model.GemmaConfig} is the
+ * same model as llama.cpp's loader reads those keys back.
  */
-public final class GemmaConfig {
+public final class HfConfig {
     static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
-    private final GemmaArchitecture.HfClass hfClass;
+    private final GemmaArch.HfClass hfClass;
     private final ObjectNode hp; // merged root + text_config
     private final int blockCount;
     private final long contextLength;
@@ -59,11 +61,11 @@ public final class GemmaConfig {
      */
     public record Rope(String fullType, Double factor, double thetaFull, Double thetaSwa, double partialRotaryFull, double partialRotaryTopLevel) {}
 
-    private GemmaConfig(Path file, GemmaArchitecture.HfClass hfClass, ObjectNode hp) throws FormatException {
+    private HfConfig(Path file, GemmaArch.HfClass hfClass, ObjectNode hp) throws FormatException {
         this.file = file;
         this.hfClass = hfClass;
         this.hp = hp;
-        boolean g4 = hfClass.arch() == GemmaArchitecture.GEMMA4;
+        boolean g4 = hfClass.arch() == GemmaArch.GEMMA4;
         applyDefaults(g4, hfClass.unified());
 
         blockCount = positiveInt(firstKey("n_layers", "num_hidden_layers", "n_layer", "num_layers"));
@@ -149,18 +151,18 @@ public final class GemmaConfig {
     }
 
     /** Reads config.json in a folder. */
-    public static GemmaConfig read(Path dir) throws IOException {
+    public static HfConfig read(Path dir) throws IOException {
         Path file = dir.resolve("config.json");
         if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
         JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         String arch = hfArchitecture(file, root);
-        GemmaArchitecture.HfClass cls = GemmaArchitecture.byHfClass(arch).orElseThrow(() -> new FormatException(file,
-                "architecture '" + arch + "' is not supported (supported: " + GemmaArchitecture.supportedClasses() + ")"));
+        GemmaArch.HfClass cls = GemmaArch.byHfClass(arch).orElseThrow(() -> new FormatException(file,
+                "architecture '" + arch + "' is not supported (supported: " + GemmaArch.supportedClasses() + ")"));
         ObjectNode hp = ((ObjectNode) root).deepCopy();
         JsonNode text = root.get("text_config");
         if (text != null && text.isObject()) hp.setAll((ObjectNode) text.deepCopy());
-        return new GemmaConfig(file, cls, hp);
+        return new HfConfig(file, cls, hp);
     }
 
     /** conversion/base.py get_model_architecture: architectures[0], or text_config.architectures[0]. */
@@ -388,7 +390,7 @@ public final class GemmaConfig {
 
     public Path dir() { return file.getParent(); }
 
-    public GemmaArchitecture arch() { return hfClass.arch(); }
+    public GemmaArch arch() { return hfClass.arch(); }
 
     public String hfClass() { return hfClass.name(); }
 

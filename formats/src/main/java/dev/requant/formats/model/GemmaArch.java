@@ -1,27 +1,38 @@
-package dev.requant.converter;
+package dev.requant.formats.model;
 
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 
 /**
- * The GGUF architectures this converter writes, and the Hugging Face classes ({@code architectures[0]} of
- * config.json) that map to them (conversion/gemma.py registrations, plus Gemma4UnifiedForCausalLM, the text-only
- * class of the unified model).
+ * The Gemma architectures requant converts and runs, by their {@code general.architecture} string, and the Hugging
+ * Face classes ({@code architectures[0]} of config.json) that map to them (conversion/gemma.py registrations, plus
+ * Gemma4UnifiedForCausalLM, the text-only class of the unified model).
  */
-public enum GemmaArchitecture {
+public enum GemmaArch {
     GEMMA3("gemma3"),
     GEMMA4("gemma4");
 
     private final String ggufName;
 
-    GemmaArchitecture(String ggufName) { this.ggufName = ggufName; }
+    GemmaArch(String ggufName) { this.ggufName = ggufName; }
 
-    /** general.architecture and the prefix of the arch keys. */
+    /** The string in {@code general.architecture} and the prefix of the arch keys ({@code gemma3.block_count}). */
     public String ggufName() { return ggufName; }
 
+    public static Optional<GemmaArch> byGgufName(String name) {
+        for (GemmaArch a : values()) if (a.ggufName.equals(name)) return Optional.of(a);
+        return Optional.empty();
+    }
+
+    /** "gemma3, gemma4": for error messages. */
+    public static String supportedGgufNames() {
+        return String.join(", ", Arrays.stream(values()).map(GemmaArch::ggufName).toList());
+    }
+
     /** A supported HF class: its architecture and whether it is the unified Gemma 4 family. */
-    public record HfClass(String name, GemmaArchitecture arch, boolean unified) {}
+    public record HfClass(String name, GemmaArch arch, boolean unified) {}
 
     private static final Map<String, HfClass> CLASSES = new LinkedHashMap<>();
 

@@ -1,4 +1,4 @@
-package dev.requant.runtime.model;
+package dev.requant.formats.model;
 
 /**
  * The shape and constants of one decoder layer, resolved from the per-layer GGUF keys (llama_hparams' per-layer
