@@ -2,12 +2,16 @@ package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.converter.ModelSources;
+import dev.requant.cuda.ComputeDevice;
+import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
 import dev.requant.formats.tokenizer.Tokenizer;
-import dev.requant.runtime.cpu.CpuModel;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.cpu.CpuThreads;
+import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.eval.EvalResult;
 import dev.requant.runtime.eval.Evaluator;
 import dev.requant.runtime.eval.LogitsFile;
@@ -22,7 +26,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.Locale;
 import me.tongfei.progressbar.ProgressBar;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -37,6 +44,10 @@ import picocli.CommandLine.Option;
             "or by llama-perplexity --kl-divergence-base (then KLD uses its 16-bit log-probs, as llama.cpp does)."
         })
 final class EvalCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(EvalCommand.class);
+    /** Tokens per GPU batch (llama-perplexity's default -b 2048: n_batch / n_ctx chunks at once). */
+    private static final int GPU_BATCH_TOKENS = 2048;
+
     @Option(names = "--base", required = true, paramLabel = "REF",
             description = "Reference: a .gguf file, a Hugging Face folder, or a logits file (--save-base / --kl-divergence-base).")
     Path base;
@@ -67,6 +78,10 @@ final class EvalCommand implements Callable<Integer> {
             description = "Write the reference's log-probs in llama.cpp's --kl-divergence-base format, for later --base FILE runs.")
     Path saveBase;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto",
+            description = "Where to run the models: cuda (an NVIDIA GPU), cpu, or auto: the GPU when one is usable (default ${DEFAULT-VALUE}).")
+    String device;
+
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
@@ -84,37 +99,59 @@ final class EvalCommand implements Callable<Integer> {
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         if (nThreads < 1) throw new UserError("--threads must be at least 1");
 
+        ComputeDevice dev;
+        try {
+            dev = ComputeDevice.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        }
+
         List<AutoCloseable> open = new ArrayList<>();
         try (CpuThreads pool = new CpuThreads(nThreads)) {
-            List<Evaluator.Model> compares = new ArrayList<>();
             List<ModelSource> compareSources = new ArrayList<>();
             for (Path q : compare) {
                 ModelSource src = ModelSources.open(q);
                 open.add(src);
                 compareSources.add(src);
-                compares.add(new Evaluator.Model(displayName(q), load(src, pool)));
             }
             Evaluator.Reference ref;
             ModelSource tokenizerSource;
             LogitsFile.Writer writer = null;
             int[] tokens = null;
+            ModelSource baseSource = null;
+            LogitsFile baseFile = null;
             if (baseIsFile) {
-                LogitsFile lf = LogitsFile.open(base);
-                open.add(lf);
-                ref = new Evaluator.FileReference(displayName(base), lf);
+                baseFile = LogitsFile.open(base);
+                open.add(baseFile);
                 tokenizerSource = compareSources.get(0);
                 if (text != null) System.err.println("eval: --text is ignored: the tokens come from " + base);
             } else {
-                ModelSource src = ModelSources.open(base);
-                open.add(src);
-                tokenizerSource = src;
-                tokens = tokenize(src);
+                baseSource = ModelSources.open(base);
+                open.add(baseSource);
+                tokenizerSource = baseSource;
+                tokens = tokenize(baseSource);
+            }
+            int ctx = baseIsFile ? baseFile.nCtx() : nCtx;
+            List<ForwardSession> sessions = new ArrayList<>();
+            List<Evaluator.Model> compares = new ArrayList<>();
+            for (int i = 0; i < compare.size(); i++) {
+                ForwardSession s = session(compareSources.get(i), dev, ctx, pool);
+                open.add(s);
+                sessions.add(s);
+                compares.add(new Evaluator.Model(displayName(compare.get(i)), s));
+            }
+            if (baseIsFile) {
+                ref = new Evaluator.FileReference(displayName(base), baseFile);
+            } else {
                 int nChunk = Evaluator.chunkCount(tokens.length, nCtx, chunks);
                 if (saveBase != null && nChunk > 0 && tokens.length >= 2 * nCtx) {
-                    writer = new LogitsFile.Writer(saveBase, nCtx, GemmaConfig.of(src).nVocab(), nChunk, tokens);
+                    writer = new LogitsFile.Writer(saveBase, nCtx, GemmaConfig.of(baseSource).nVocab(), nChunk, tokens);
                     open.add(writer);
                 }
-                ref = new Evaluator.ModelReference(new Evaluator.Model(displayName(base), load(src, pool)), writer);
+                ForwardSession s = session(baseSource, dev, ctx, pool);
+                open.add(s);
+                sessions.add(s);
+                ref = new Evaluator.ModelReference(new Evaluator.Model(displayName(base), s), writer);
             }
             LlamaVocab vocab = Tokenizer.fromMetadata(tokenizerSource.metadata()).vocab();
             int bos = vocab.addBos() ? vocab.bos() : -1;
@@ -136,7 +173,9 @@ final class EvalCommand implements Callable<Integer> {
 
             PrintWriter out = spec.commandLine().getOut();
             boolean jsonToStdout = json != null && json.toString().equals("-");
-            if (!jsonToStdout) EvalReport.print(result, nThreads, out); // with --json -, stdout is JSON only
+            if (!jsonToStdout) EvalReport.print(result, backend(sessions, nThreads), out); // with --json -, stdout is JSON only
+            long peak = sessions.stream().mapToLong(ForwardSession::peakDeviceBytes).max().orElse(0);
+            if (peak > 0) System.err.printf(Locale.ROOT, "eval: peak GPU memory %.2f GiB%n", peak / (double) (1L << 30));
             out.flush();
             if (json != null) writeJson(result);
             if (plot != null) EvalPlot.write(result, plot);
@@ -180,9 +219,23 @@ final class EvalCommand implements Callable<Integer> {
         return ProgressBars.start("eval", total, " tok", 1, noProgress);
     }
 
-    private static CpuModel load(ModelSource src, CpuThreads pool) throws IOException {
+    /** A session of -c tokens per sequence scoring the second half of each, on the device asked for. */
+    private ForwardSession session(ModelSource src, ComputeDevice dev, int ctx, CpuThreads pool) throws IOException {
         GemmaConfig c = GemmaConfig.of(src);
-        return new CpuModel(c, GemmaWeights.load(src, c), pool, false, true);
+        SessionSpec spec = SessionSpec.eval(ctx, Math.max(1, GPU_BATCH_TOKENS / ctx), LogitsFile.scoredPerChunk(ctx), null);
+        try {
+            return Sessions.open(dev, c, GemmaWeights.load(src, c), spec, pool, LOG::info);
+        } catch (CudaUnavailableException e) {
+            throw new UserError("--device cuda: " + e.getMessage());
+        }
+    }
+
+    /** The table's footnote: the CPU's thread count as before, or the GPU session's description. */
+    private static String backend(List<ForwardSession> sessions, int threads) {
+        String d = sessions.isEmpty() ? "cpu" : sessions.getFirst().description();
+        if (d.startsWith("cpu")) return "CPU backend, " + threads + " threads";
+        long peak = sessions.stream().mapToLong(ForwardSession::peakDeviceBytes).max().orElse(0);
+        return String.format(Locale.ROOT, "GPU backend: %s, peak GPU memory %.2f GiB", d, peak / (double) (1L << 30));
     }
 
     private void writeJson(EvalResult r) throws IOException {

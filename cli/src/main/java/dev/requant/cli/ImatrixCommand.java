@@ -11,11 +11,15 @@ import dev.requant.formats.imatrix.ImatrixWriter;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
 import dev.requant.formats.tokenizer.Tokenizer;
-import dev.requant.runtime.cuda.CudaImatrixBackend;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.runtime.cpu.CpuThreads;
+import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.imatrix.ChunkPlan;
-import dev.requant.runtime.imatrix.ImatrixBackend;
-import dev.requant.runtime.imatrix.ImatrixBackends;
 import dev.requant.runtime.imatrix.ImatrixCollector;
+import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.runtime.model.GemmaWeights;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -167,7 +171,8 @@ final class ImatrixCommand implements Callable<Integer> {
                 throw new UserError(resume + " holds " + startChunk + " chunks; " + text + " gives only " + plan.chunks()
                         + " with these settings");
             }
-            try (ImatrixBackend backend = openBackend(src, acc, settings, nThreads)) {
+            try (CpuThreads pool = new CpuThreads(nThreads);
+                    ForwardSession backend = openSession(src, acc, settings, pool)) {
                 LOG.info("collecting {} chunks of {} tokens ({} per batch) on {}{}", plan.chunks() - startChunk, nCtx,
                         plan.nSeq(), backend.description(), startChunk > 0 ? ", resuming after chunk " + startChunk : "");
                 ImatrixCollector.Result r;
@@ -189,13 +194,16 @@ final class ImatrixCommand implements Callable<Integer> {
                         im.datasets());
                 out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
                         r.tokensPerSecond(), backend.description());
+                if (backend.peakDeviceBytes() > 0) {
+                    out.printf(Locale.ROOT, "peak GPU memory: %.2f GiB%n", backend.peakDeviceBytes() / (double) (1L << 30));
+                }
                 out.flush();
             }
         }
         return 0;
     }
 
-    private ImatrixBackend openBackend(ModelSource src, ImatrixAccumulator acc, ImatrixSettings settings, int nThreads)
+    private ForwardSession openSession(ModelSource src, ImatrixAccumulator acc, ImatrixSettings settings, CpuThreads pool)
             throws IOException {
         ComputeDevice dev;
         try {
@@ -203,9 +211,12 @@ final class ImatrixCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }
+        GemmaConfig c = GemmaConfig.of(src);
+        GemmaWeights w = GemmaWeights.load(src, c);
+        SessionSpec s = SessionSpec.imatrix(settings.nCtx(), settings.nSeq(), acc, settings.processOutput(),
+                gpuBf16Inputs ? GemmInputs.BF16 : GemmInputs.SPLIT_BF16);
         try {
-            return ImatrixBackends.open(dev, src, acc, settings, nThreads,
-                    gpuBf16Inputs ? CudaImatrixBackend.GemmInputs.BF16 : CudaImatrixBackend.GemmInputs.SPLIT_BF16, LOG::info);
+            return Sessions.open(dev, c, w, s, pool, LOG::info);
         } catch (CudaUnavailableException e) {
             throw new UserError("--device cuda: " + e.getMessage());
         }

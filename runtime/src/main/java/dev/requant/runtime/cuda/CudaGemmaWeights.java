@@ -23,11 +23,14 @@ import java.util.function.Consumer;
 /**
  * A Gemma model's weights on one GPU, uploaded once into a single allocation: every matrix as bf16 (the cuBLAS GEMM
  * operand), with the matrices that share an input fused ({@code attn_q|attn_k|attn_v} and {@code ffn_gate|ffn_up},
- * rows stacked), norms and RoPE factors as float32, and the embedding tables in their stored type when the
- * {@code get_rows} kernel reads it (F32/F16/BF16/Q8_0/Q4_0: an exact lookup) or else as bf16.
+ * rows stacked), norms and RoPE factors as float32, the embedding tables in their stored type when the
+ * {@code get_rows} kernel reads it (an exact lookup) or else as bf16, and, for sessions that compute logits, the LM
+ * head as bf16 (the token embedding table itself when the head is tied and stored in BF16).
  *
- * <p>Conversion to bf16 happens on the GPU for the types the {@code dequantize} kernel reads (the raw bytes go
- * through a staging buffer); other types (K-quants, MXFP4, NVFP4...) are decoded on the host with the formats
+ * <p>Conversion to bf16 happens on the GPU for the types the {@code dequantize} kernel reads
+ * ({@link CudaKernels#reads}: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, MXFP4, NVFP4; the raw
+ * bytes go through a staging buffer, each matrix times its output scale): every value exactly as ggml's
+ * {@code dequantize_row_*} gives it, then rounded to bf16. Other types are decoded on the host with the formats
  * module's codecs, times their output scales, and rounded to bf16 there.
  */
 final class CudaGemmaWeights implements AutoCloseable {
@@ -47,11 +50,14 @@ final class CudaGemmaWeights implements AutoCloseable {
     final DeviceBuffer perLayerProjNorm;
     final DeviceBuffer outputNorm;
     final DeviceBuffer ropeFreqs;
+    /** The LM head as bf16 [n_vocab x n_embd], or null when not uploaded. */
+    final DeviceBuffer output;
     final List<Layer> layers;
     final long bytes;
 
     private CudaGemmaWeights(CudaWorkspace memory, Table tokenEmbd, Table perLayerTokenEmbd, DeviceBuffer perLayerModelProj,
-                             DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs, List<Layer> layers) {
+                             DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs,
+                             DeviceBuffer output, List<Layer> layers) {
         this.memory = memory;
         this.tokenEmbd = tokenEmbd;
         this.perLayerTokenEmbd = perLayerTokenEmbd;
@@ -59,28 +65,37 @@ final class CudaGemmaWeights implements AutoCloseable {
         this.perLayerProjNorm = perLayerProjNorm;
         this.outputNorm = outputNorm;
         this.ropeFreqs = ropeFreqs;
+        this.output = output;
         this.layers = List.copyOf(layers);
         this.bytes = memory.layout().totalBytes();
     }
 
     /** Whether {@code get_rows} and {@code dequantize} read this type on the GPU. */
-    static boolean gpuReadable(GgmlType t) {
-        return switch (t) {
-            case F32, F16, BF16, Q8_0, Q4_0 -> true;
-            default -> false;
-        };
+    static boolean gpuReadable(GgmlType t) { return CudaKernels.reads(t); }
+
+    /** Whether the token embedding table, as uploaded, is the tied LM head's bf16 matrix too. */
+    private static boolean tiedBf16(GemmaWeights w) {
+        WeightTensor t = w.tokenEmbd();
+        return w.output() == t && t.type() == GgmlType.BF16 && t.outputScales() == null;
     }
 
     private static long elements(WeightTensor t) { return (long) t.cols() * t.rows() * t.matrices(); }
 
     private static long tableBytes(WeightTensor t) {
-        return gpuReadable(t.type()) ? (long) t.rows() * t.rowBytes() : elements(t) * 2;
+        return gpuReadable(t.type()) && t.outputScales() == null ? (long) t.rows() * t.rowBytes() : elements(t) * 2;
     }
 
-    /** Plans, allocates and uploads; {@code log} hears one line per phase. */
-    static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w, Consumer<String> log) {
+    /**
+     * Plans, allocates and uploads; {@code log} hears one line per phase.
+     *
+     * @param lmHead whether the LM head is needed (sessions that compute logits)
+     */
+    static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w, boolean lmHead,
+                                   Consumer<String> log) {
         WorkspaceLayout plan = new WorkspaceLayout();
         plan.add("token_embd", tableBytes(w.tokenEmbd()));
+        boolean ownHead = lmHead && !tiedBf16(w);
+        if (ownHead) plan.add("output", 2 * elements(w.output()));
         plan.floats("output_norm", c.nEmbd());
         if (w.ropeFreqs() != null) plan.floats("rope_freqs", w.ropeFreqs().length);
         if (c.hasPerLayerInputs()) {
@@ -111,6 +126,13 @@ final class CudaGemmaWeights implements AutoCloseable {
         long t0 = System.nanoTime();
         try (Uploader up = new Uploader(device, kernels)) {
             Table te = up.table(w.tokenEmbd(), mem.get("token_embd"));
+            DeviceBuffer head = null;
+            if (ownHead) {
+                head = mem.get("output");
+                up.matrix(w.output(), head, 0);
+            } else if (lmHead) {
+                head = te.data();
+            }
             DeviceBuffer outNorm = up.floats(w.outputNorm(), mem.get("output_norm"));
             DeviceBuffer rope = w.ropeFreqs() == null ? null : up.floats(w.ropeFreqs(), mem.get("rope_freqs"));
             Table ple = null;
@@ -153,7 +175,7 @@ final class CudaGemmaWeights implements AutoCloseable {
             device.synchronize();
             log.accept(String.format("uploaded %.2f GiB of weights in %.1f s", plan.totalBytes() / (double) (1L << 30),
                     (System.nanoTime() - t0) / 1e9));
-            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, layers);
+            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers);
         } catch (RuntimeException e) {
             mem.close();
             throw e;
@@ -205,7 +227,7 @@ final class CudaGemmaWeights implements AutoCloseable {
             long raw = (long) t.rows() * t.matrices() * t.rowBytes();
             if (t.type() == GgmlType.BF16 && t.outputScales() == null) {
                 device.copyToDevice(t.data().asSlice(0, raw), out);
-            } else if (gpuReadable(t.type()) && t.outputScales() == null) {
+            } else if (gpuReadable(t.type())) {
                 if (staging == null || staging.bytes() < raw) {
                     if (staging != null) {
                         device.synchronize();
@@ -215,7 +237,11 @@ final class CudaGemmaWeights implements AutoCloseable {
                 }
                 device.synchronize(); // the previous dequantize may still read the staging buffer
                 device.copyToDevice(t.data().asSlice(0, raw), staging.slice(0, raw));
-                kernels.dequantize(device.defaultStream(), staging, t.type(), n, out, true);
+                long perMatrix = (long) t.rows() * t.cols(), perMatrixBytes = (long) t.rows() * t.rowBytes();
+                for (int m = 0; m < t.matrices(); m++) {
+                    kernels.dequantize(device.defaultStream(), staging.slice(m * perMatrixBytes, perMatrixBytes), t.type(),
+                            perMatrix, out.slice(2 * m * perMatrix, 2 * perMatrix), true, t.outputScale(m));
+                }
             } else {
                 hostDecode(t, out);
             }

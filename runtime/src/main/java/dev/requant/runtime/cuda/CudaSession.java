@@ -12,8 +12,11 @@ import dev.requant.cuda.WorkspaceLayout;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
 import dev.requant.formats.imatrix.ImatrixEntry;
-import dev.requant.runtime.imatrix.ImatrixBackend;
-import dev.requant.runtime.imatrix.ImatrixObserver;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.ImatrixObserver;
+import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.model.GemmaArch;
 import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
@@ -32,20 +35,27 @@ import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * Importance-matrix collection on an NVIDIA GPU: the Gemma 3 / Gemma 4 (dense, with per-layer inputs) forward pass
- * of {@code CpuSession}, batched over all chunks of a batch at once, with bf16 weight GEMMs through cuBLAS, f16
- * attention through cuBLAS strided-batched GEMMs around a causal softmax kernel, and the Σx² of every collected
- * matrix input accumulated on the GPU. Activations never leave the GPU; the host keeps only the row counts. Sums are
- * copied back only for {@link #snapshot}, and added there to the state the backend started from.
+ * {@link ForwardSession} on an NVIDIA GPU: the Gemma 3 / Gemma 4 (dense, with per-layer inputs) forward pass of
+ * {@code CpuSession}, batched over all sequences of a batch at once, with bf16 weight GEMMs through cuBLAS (float32
+ * accumulation; float32 activations split into two bf16 halves by default, see {@link GemmInputs}), f16 attention
+ * through cuBLAS strided-batched GEMMs around a causal softmax kernel. Activations never leave the GPU:
+ * <ul>
+ *   <li>imatrix: the Σx² of every collected matrix input accumulate on the GPU; the host keeps only the row counts.
+ *       Sums are copied back only for {@link #collected}, and added there to the state the session started from.
+ *       Matrices that share an input (Q/K/V; gate/up) share one GEMM and one set of sums, as their llama-imatrix
+ *       entries are identical.</li>
+ *   <li>eval: the output norm and the LM head run on the scored positions only; softcap and suppressed tokens on the
+ *       GPU; then either per-row scores on the GPU ({@code score_base}/{@code score_kld}: only a few numbers per row
+ *       come back) or the logits rows copied to a host sink.</li>
+ * </ul>
+ * Weights are uploaded once ({@link CudaGemmaWeights}); every activation buffer lives in one {@link CudaWorkspace}
+ * sized for the largest batch, so running allocates nothing on the device.
  *
- * <p>Matrices that share an input (Q/K/V; gate/up) share one GEMM and one set of sums, as their llama-imatrix entries
- * are identical. Weights are uploaded once ({@link CudaGemmaWeights}); every activation buffer lives in one
- * {@link CudaWorkspace} sized for the largest batch, so running allocates nothing on the device.
- *
- * <p>Differences to the CPU pass are float rounding only: GEMM inputs in bf16 (as llama.cpp's CUDA backend does for
- * bf16 weights), attention operands in f16 (llama.cpp's default KV cache type), two-level column sums.
+ * <p>Differences to the CPU pass are float rounding only: GEMM operands in bf16 (weights of other types are
+ * dequantized exactly and then rounded to bf16), attention operands in f16 (llama.cpp's default KV cache type),
+ * two-level column sums, GPU exponentials in the scores.
  */
-public final class CudaImatrixBackend implements ImatrixBackend {
+public final class CudaSession implements ForwardSession {
     /** Scores of one attention slab are bounded by this many bytes (float32; the f16 probabilities take half). */
     private static final long SCORE_BYTES = 1L << 30;
 
@@ -53,6 +63,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     private record Slot(List<String> names, int cols, long offset, int index) {}
 
     private final CudaDevice device;
+    private final SessionSpec spec;
     private final CudaKernels kernels;
     private final CudaGemm gemm;
     private final CudaStream stream;
@@ -72,16 +83,28 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     private final Arena hostArena = Arena.ofShared();
     private final long scoreFloats;
     private final boolean processOutput;
+    private final boolean collecting;
     private final float[] layerScale;
     private final boolean splitInputs;
+    /** Logits rows a batch may ask for: sequences x positions. */
+    private final int maxOutRows;
+    private final int nSuppress;
+    private MemorySegment hostLogits;
+    private float[] hostRow;
+    private long peakBytes;
     /** Per layer: its RoPE cos/sin tables in the workspace (layers with the same RoPE share them). */
     private final DeviceBuffer[][] ropeTables;
     private Profile profile;
 
-    private CudaImatrixBackend(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
-                               CudaGemmaWeights w, ImatrixAccumulator base, boolean processOutput, int nCtx, int maxSeq,
-                               GemmInputs inputs) {
+    private CudaSession(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
+                        CudaGemmaWeights w, SessionSpec spec) {
         this.device = device;
+        this.spec = spec;
+        ImatrixAccumulator base = spec.collects() ? spec.collectInto() : new ImatrixAccumulator(spec.sequenceLength());
+        boolean processOutput = spec.processOutput();
+        int nCtx = spec.sequenceLength(), maxSeq = spec.maxSequences();
+        GemmInputs inputs = spec.gemmInputs();
+        this.collecting = spec.collects();
         this.kernels = kernels;
         this.gemm = gemm;
         this.stream = device.defaultStream();
@@ -92,6 +115,8 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         this.chunkSize = base.chunkSize();
         this.processOutput = processOutput;
         this.splitInputs = inputs == GemmInputs.SPLIT_BF16;
+        this.maxOutRows = maxSeq * spec.logitsRows();
+        this.nSuppress = c.suppressTokens().length;
         this.base = base.snapshot(null);
         for (ImatrixEntry e : this.base.entries().values()) baseMax.put(e.name(), e.maxCount());
         layerScale = new float[c.nLayer()];
@@ -100,7 +125,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         // the collected inputs, in graph order (see ActivationObserver)
         long offset = 0;
         int maxCols = c.nEmbd();
-        for (LayerConfig lc : c.layers()) {
+        for (LayerConfig lc : collecting ? c.layers() : List.<LayerConfig>of()) {
             LayerWeights lw = gw.layer(lc.index());
             String k = "blk." + lc.index() + ".";
             List<String> qkv = new ArrayList<>(List.of(lw.attnQ().name()));
@@ -118,7 +143,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
             }
             maxCols = Math.max(maxCols, Math.max(lc.qDim(), lc.nFf()));
         }
-        if (processOutput && ImatrixObserver.collects(gw.output().name(), true)) {
+        if (collecting && processOutput && ImatrixObserver.collects(gw.output().name(), true)) {
             offset = slot("output", List.of(gw.output().name()), c.nEmbd(), offset);
         }
         counts = new long[slots.size()];
@@ -160,6 +185,16 @@ public final class CudaImatrixBackend implements ImatrixBackend {
                 .floats("sums", Math.max(1, offset))
                 .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T, Math.max(maxCols, pd)))
                 .add("bad", 4L * Math.max(1, slots.size()));
+        if (maxOutRows > 0) {
+            long r = maxOutRows, v = c.nVocab();
+            plan.floats("logits", r * v)
+                    .add("lm_b", 2L * r * E)
+                    .add("lm_lo", splitInputs ? 2L * r * E : 0)
+                    .add("targets", 4L * r)
+                    .add("suppress", 4L * Math.max(1, nSuppress))
+                    .floats("s_nll", r).add("s_nll_exact", 8L * r).floats("s_nll_base", r).add("s_kld", 8L * r)
+                    .floats("s_pdiff", r).add("s_same", 4L * r);
+        }
         for (int l : shared) {
             int kv = c.layer(l).kvDim();
             plan.add("kh." + l, 2L * T * kv).add("vh." + l, 2L * T * kv);
@@ -197,7 +232,15 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         }
         device.zero(ws.get("sums"));
         device.fill32(ws.get("bad"), Integer.MAX_VALUE);
+        if (maxOutRows > 0 && nSuppress > 0) device.copyToDevice(c.suppressTokens(), ws.get("suppress"));
         hostIds = hostArena.allocate(4L * T, 64);
+        samplePeak();
+    }
+
+    /** Device memory in use now (all of the GPU's, this process's context and others), kept if it is the most yet. */
+    private void samplePeak() {
+        long[] info = device.memoryInfo();
+        peakBytes = Math.max(peakBytes, info[1] - info[0]);
     }
 
     private static int maxKvHeads(GemmaConfig c) {
@@ -213,27 +256,20 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         return offset + cols;
     }
 
-    /**
-     * How the float32 activations enter the bf16 weight GEMMs. {@link #SPLIT_BF16} (the default) runs each product
-     * twice, on {@code hi = bf16(x)} and on {@code lo = bf16(x - hi)}, which carries x to about 2^-16: the GPU's
-     * imatrix then stays within ~3e-4 of the CPU's. {@link #BF16} rounds x to bf16 once, as llama.cpp's CUDA backend
-     * does for bf16 weights: about twice as fast, ~2e-3 from the CPU on sensitive tensors.
-     */
-    public enum GemmInputs { SPLIT_BF16, BF16 }
+
 
     /**
-     * Opens the backend: compiles or loads the kernels, uploads the weights and plans the workspace for batches of up
-     * to {@code maxSeq} chunks of {@code nCtx} tokens. Owns {@code device} from here on (closes it).
+     * Opens the session: compiles or loads the kernels, uploads the weights and plans the workspace for batches of up
+     * to {@code spec.maxSequences()} sequences. Owns {@code device} from here on (closes it).
      *
      * @throws UnsupportedOperationException for models this pass does not run (mixture-of-experts layers)
      * @throws CudaUnavailableException when NVRTC or cuBLAS cannot be loaded
      */
-    public static CudaImatrixBackend open(CudaDevice device, GemmaConfig c, GemmaWeights w, ImatrixAccumulator base,
-                                          boolean processOutput, int nCtx, int maxSeq, GemmInputs inputs,
-                                          Consumer<String> log) throws CudaUnavailableException {
+    public static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec,
+                                   Consumer<String> log) throws CudaUnavailableException {
         for (LayerWeights lw : w.layers()) {
             if (lw.hasMoe()) {
-                throw new UnsupportedOperationException("the CUDA imatrix pass does not run mixture-of-experts layers yet (use --device cpu)");
+                throw new UnsupportedOperationException("the CUDA forward pass does not run mixture-of-experts layers yet (use --device cpu)");
             }
         }
         CudaKernels kernels = null;
@@ -242,8 +278,8 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         try {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
-            weights = CudaGemmaWeights.upload(device, kernels, c, w, log);
-            return new CudaImatrixBackend(device, kernels, gemm, c, w, weights, base, processOutput, nCtx, maxSeq, inputs);
+            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0, log);
+            return new CudaSession(device, kernels, gemm, c, w, weights, spec);
         } catch (RuntimeException | CudaUnavailableException e) {
             if (weights != null) weights.close();
             if (gemm != null) gemm.close();
@@ -256,6 +292,18 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     public String description() {
         return "cuda, " + device.info().name() + (splitInputs ? "" : ", bf16 GEMM inputs");
     }
+
+    @Override
+    public GemmaConfig config() { return c; }
+
+    @Override
+    public SessionSpec spec() { return spec; }
+
+    @Override
+    public boolean scoresOnDevice() { return true; }
+
+    @Override
+    public long peakDeviceBytes() { return peakBytes; }
 
     /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
     public void profile(boolean on) {
@@ -273,9 +321,17 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     }
 
     @Override
-    public void run(int[] tokens, int nSeq, int seqLen, int[] collectedRows) {
-        if (seqLen != nCtx || nSeq > maxSeq) {
-            throw new IllegalArgumentException("batch of " + nSeq + " x " + seqLen + " does not fit the planned " + maxSeq + " x " + nCtx);
+    public void run(ForwardBatch b) {
+        int nSeq = b.sequences();
+        int[] tokens = b.tokens();
+        int[] collectedRows = b.collectedRows();
+        if (nSeq > maxSeq || tokens.length < nSeq * nCtx) {
+            throw new IllegalArgumentException("batch of " + nSeq + " x " + nCtx + " does not fit the planned " + maxSeq + " x " + nCtx);
+        }
+        if (collectedRows != null && !collecting) throw new IllegalStateException("this session was not opened to collect");
+        if (b.outRows() > spec.logitsRows() || b.outTo() > nCtx) {
+            throw new IllegalArgumentException("logits of positions " + b.outFrom() + ".." + b.outTo() + " exceed the session's "
+                    + spec.logitsRows() + " rows");
         }
         int T = nSeq * nCtx;
         for (int i = 0; i < T; i++) {
@@ -285,10 +341,115 @@ public final class CudaImatrixBackend implements ImatrixBackend {
         }
         DeviceBuffer ids = ws.get("ids");
         device.copyToDevice(hostIds.asSlice(0, 4L * T), ids);
-        forward(T, nSeq, collectedRows);
+        forward(T, nSeq, collectedRows == null ? new int[0] : collectedRows);
+        if (b.outRows() > 0) logits(b, nSeq);
         mark(null);
         stream.synchronize();
         if (profile != null) profile.collect();
+        if (b.outRows() > 0 && b.logits() != null) deliver(b, nSeq);
+        samplePeak();
+    }
+
+    /**
+     * The LM head on the wanted positions: output norm (into the bf16 split), logits = x·Wᵀ, softcap, suppressed
+     * tokens at -inf; then the scores, when asked for.
+     */
+    private void logits(ForwardBatch b, int nSeq) {
+        int E = c.nEmbd(), V = c.nVocab(), R = nSeq * b.outRows();
+        DeviceBuffer h = ws.get("h"), lmB = ws.get("lm_b"), lmLo = splitInputs ? ws.get("lm_lo") : null, lg = ws.get("logits");
+        mark("lm_head");
+        for (int s = 0; s < nSeq; s++) {
+            long src = (long) s * nCtx + b.outFrom(), dst = (long) s * b.outRows();
+            kernels.rmsNormFused(stream, h.slice(4L * src * E, 4L * b.outRows() * E), E, w.outputNorm, null, 0,
+                    lmB.slice(2L * dst * E, 2L * b.outRows() * E),
+                    lmLo == null ? null : lmLo.slice(2L * dst * E, 2L * b.outRows() * E), E, b.outRows(), E, c.rmsEps(), false);
+        }
+        gemm(lmB, lmLo, w.output, lg, R, V, E);
+        if (c.finalLogitSoftcap() > 0f) kernels.softcap(stream, lg, c.finalLogitSoftcap(), (long) R * V);
+        kernels.suppressTokens(stream, lg, V, R, ws.get("suppress"), nSuppress);
+        ForwardBatch.Scoring sc = b.scoring();
+        if (sc == null) return;
+        if (sc.targets().length < R) throw new IllegalArgumentException(sc.targets().length + " targets for " + R + " rows");
+        if (!(sc.base() instanceof CudaScoreBase base) || base.rows() < R) {
+            throw new IllegalArgumentException("the score base must come from a CUDA session's newScoreBase, with room for " + R + " rows");
+        }
+        for (int t : sc.targets()) if (t < 0 || t >= V) throw new IllegalArgumentException("target token " + t + " outside the vocabulary");
+        mark("scores");
+        DeviceBuffer targets = ws.get("targets");
+        device.copyToDevice(MemorySegment.ofArray(sc.targets()).asSlice(0, 4L * R), targets.slice(0, 4L * R));
+        if (sc.reference()) {
+            kernels.scoreBase(stream, lg, R, V, targets, base.logProbs, base.argmax, base.nll, ws.get("s_nll"), ws.get("s_nll_exact"));
+        } else {
+            kernels.scoreKld(stream, lg, R, V, targets, base.logProbs, base.argmax, base.nll, ws.get("s_nll"),
+                    ws.get("s_nll_base"), ws.get("s_kld"), ws.get("s_pdiff"), ws.get("s_same"));
+        }
+        stream.synchronize();
+        ForwardBatch.RowScores out = sc.out();
+        System.arraycopy(device.floats(ws.get("s_nll"), R), 0, out.nll(), 0, R);
+        if (sc.reference()) {
+            MemorySegment.copy(hostDoubles(ws.get("s_nll_exact"), R), java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, out.nllExact(), 0, R);
+        } else {
+            System.arraycopy(device.floats(ws.get("s_nll_base"), R), 0, out.nllBase(), 0, R);
+            MemorySegment.copy(hostDoubles(ws.get("s_kld"), R), java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, out.kld(), 0, R);
+            System.arraycopy(device.floats(ws.get("s_pdiff"), R), 0, out.pDiff(), 0, R);
+            int[] same = device.ints(ws.get("s_same"), R);
+            for (int i = 0; i < R; i++) out.sameTop()[i] = same[i] != 0;
+        }
+    }
+
+    private MemorySegment hostDoubles(DeviceBuffer src, int n) {
+        MemorySegment m = MemorySegment.ofArray(new double[n]);
+        device.copyToHost(src.slice(0, 8L * n), m);
+        return m;
+    }
+
+    /** Copies the logits rows to pinned host memory and hands them to the sink, row by row in batch order. */
+    private void deliver(ForwardBatch b, int nSeq) {
+        int V = c.nVocab(), R = nSeq * b.outRows();
+        long bytes = 4L * R * V;
+        if (hostLogits == null) {
+            hostLogits = device.allocateHost(4L * maxOutRows * V);
+            hostRow = new float[V];
+        }
+        device.copyToHost(ws.get("logits").slice(0, bytes), hostLogits.asSlice(0, bytes));
+        for (int r = 0; r < R; r++) {
+            MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 4L * r * V, hostRow, 0, V);
+            b.logits().accept(r / b.outRows(), b.outFrom() + r % b.outRows(), hostRow, 0);
+        }
+    }
+
+    @Override
+    public ScoreBase newScoreBase(int rows) {
+        if (rows < 1) throw new IllegalArgumentException("a score base needs at least one row");
+        ScoreBase sb = new CudaScoreBase(device, rows, c.nVocab());
+        samplePeak();
+        return sb;
+    }
+
+    /** A reference's log-probs [rows x n_vocab], first arg-maxes and NLLs on this GPU. */
+    private static final class CudaScoreBase implements ScoreBase {
+        private final CudaDevice device;
+        private final int rows;
+        final DeviceBuffer logProbs, argmax, nll;
+
+        CudaScoreBase(CudaDevice device, int rows, int nVocab) {
+            this.device = device;
+            this.rows = rows;
+            logProbs = device.allocate(4L * rows * nVocab);
+            argmax = device.allocate(4L * rows);
+            nll = device.allocate(4L * rows);
+        }
+
+        @Override
+        public int rows() { return rows; }
+
+        @Override
+        public void close() {
+            device.synchronize();
+            device.free(logProbs);
+            device.free(argmax);
+            device.free(nll);
+        }
     }
 
     /** y = x·Wᵀ from the bf16 split of x: W·hi, plus W·lo when the inputs are split. */
@@ -414,6 +575,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
 
     /** Adds the collected rows of {@code x} (row stride {@code stride} floats) to a slot's sums; counts on the host. */
     private void collect(String key, DeviceBuffer x, long stride, int[] rows) {
+        if (rows.length == 0) return;
         Slot s = byKey.get(key);
         mark("imatrix");
         DeviceBuffer sums = ws.get("sums").slice(4L * s.offset(), 4L * s.cols());
@@ -438,7 +600,8 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     }
 
     @Override
-    public Imatrix snapshot(String dataset) {
+    public Imatrix collected(String dataset) {
+        if (!collecting) throw new IllegalStateException("this session was not opened to collect");
         device.synchronize();
         int total = (int) (ws.get("sums").bytes() / 4);
         float[] sums = device.floats(ws.get("sums"), total);
@@ -465,6 +628,7 @@ public final class CudaImatrixBackend implements ImatrixBackend {
     @Override
     public void close() {
         if (profile != null) profile.close();
+        if (hostLogits != null) device.freeHost(hostLogits);
         ws.close();
         w.close();
         gemm.close();
