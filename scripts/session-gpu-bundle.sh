@@ -16,8 +16,11 @@ cd "$root"
 requant_find_jdk
 export JAVA_HOME
 [ "${SKIP_BUILD:-}" = 1 ] || mvn -B -q -o package -DskipTests -pl cli -am
-[ "${SKIP_BUILD:-}" = 1 ] || mvn -B -q -o test-compile -pl runtime,cuda,testmodels
 rm -rf "$dir/lib" && mkdir -p "$dir/lib"
+# test classes and the test dependencies (JUnit, AssertJ); in one reactor so that sibling modules resolve to target/
+mvn -B -q -o -pl runtime -am test-compile dependency:copy-dependencies -DincludeScope=test \
+  -DexcludeGroupIds=dev.requant,com.fasterxml.jackson.core,com.fasterxml.jackson.dataformat,org.yaml,org.slf4j,org.jspecify,info.picocli,org.apache.commons \
+  -DoutputDirectory="$dir/lib"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && "$JAVA_HOME/bin/jar" xf "$root/cli/target/requant.jar" \
   && rm -rf org/sqlite org/postgresql org/flywaydb org/apache/pdfbox org/apache/fontbox de/rototor de/erichseifert \
@@ -26,7 +29,6 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-cuda-tests.jar" -C cuda/target/test-classes .
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-runtime-tests.jar" -C runtime/target/test-classes .
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-testmodels.jar" -C testmodels/target/classes .
-mvn -B -q -o -pl runtime dependency:copy-dependencies -DincludeScope=test -DexcludeGroupIds=dev.requant,com.fasterxml.jackson.core,com.fasterxml.jackson.dataformat,org.yaml,org.slf4j,org.jspecify -DoutputDirectory="$dir/lib"
 shared=$(cd "$root/.." && pwd)/shared/golden
 tar cJf "$dir/golden.tar.xz" -C "$shared/.." golden/hf/gemma3-tiny golden/hf/gemma4-tiny golden/text/calibration.txt
 llsrc=${LLSRC:-/tmp/llsrc}

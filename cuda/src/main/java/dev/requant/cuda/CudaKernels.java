@@ -19,7 +19,7 @@ public final class CudaKernels implements AutoCloseable {
     private final KernelArgs args = new KernelArgs();
     private final CudaKernel imatrixDense, imatrixExperts, rmsNorm, rope, attention, gelu, getRows, dequantize, toBf16,
             add, scale, softcap, rmsNormFused, qkvPrep, softmaxCausal, attnGather, geglu, pleCombine, imatrixPartial,
-            imatrixReduce, toBf16Split, suppressTokens, scoreBase, scoreKld;
+            imatrixReduce, toBf16Split, suppressTokens, scoreBase, scoreKld, moeRoute, gatherRows, moeCombine;
     /** Rows per segment of {@link #imatrixRows} (IMX_SEG in kernels.cu). */
     public static final int IMATRIX_SEGMENT_ROWS = 64;
 
@@ -49,6 +49,9 @@ public final class CudaKernels implements AutoCloseable {
         suppressTokens = module.kernel("suppress_tokens");
         scoreBase = module.kernel("score_base");
         scoreKld = module.kernel("score_kld");
+        moeRoute = module.kernel("moe_route");
+        gatherRows = module.kernel("gather_rows");
+        moeCombine = module.kernel("moe_combine");
     }
 
     /** Compiles (or takes from the default cache) and loads the kernels for {@code device}. */
@@ -357,6 +360,40 @@ public final class CudaKernels implements AutoCloseable {
         args.reset().ptr(logits).i32(n).ptr(targets).ptr(base).ptr(argmax).ptr(baseNll).ptr(nll).ptr(nllBase).ptr(kld)
                 .ptr(pDiff).ptr(sameTop);
         scoreKld.launch(rows, 1, 1, 1024, 0, s, args);
+    }
+
+    // ---------------------------------------------------------------- mixture of experts
+
+    /**
+     * Gemma 4 routing of {@code tokens} rows of {@code nExp} router logits: softmax, the top {@code k} (ties: lower
+     * expert first), weights normalized over the chosen; {@code ids} and {@code weights} are {@code tokens x k}.
+     */
+    public synchronized void moeRoute(CudaStream s, DeviceBuffer logits, int tokens, int nExp, int k, DeviceBuffer ids,
+                                      DeviceBuffer weights) {
+        if (nExp > 256 || k > 16 || k > nExp) throw new IllegalArgumentException(k + " of " + nExp + " experts");
+        ids.require((long) tokens * k, 4, "expert ids");
+        weights.require((long) tokens * k, 4, "expert weights");
+        args.reset().ptr(logits).i32(tokens).i32(nExp).i32(k).ptr(ids).ptr(weights);
+        moeRoute.launch(blocks(tokens, 128), 1, 1, 128, 0, s, args);
+    }
+
+    /** {@code dst[i] = src[rows[i]]} for {@code count} rows of {@code n} floats, with the bf16 split ({@code dstl} may be null). */
+    public synchronized void gatherRows(CudaStream s, DeviceBuffer src, DeviceBuffer rows, int count, int n, DeviceBuffer dst,
+                                        DeviceBuffer dstb, DeviceBuffer dstl) {
+        if (count <= 0) return;
+        dst.require((long) count * n, 4, "gathered rows");
+        dstb.require((long) count * n, 2, "gathered rows bf16");
+        args.reset().ptr(src).ptr(rows).i32(n).ptr(dst).ptr(dstb).ptr(dstl);
+        gatherRows.launch(count, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /** {@code out[t] = Σ_j w[t][j] · d[pos[t][j]]} for {@code tokens} rows of {@code n}, the terms in ascending row order. */
+    public synchronized void moeCombine(CudaStream s, DeviceBuffer d, DeviceBuffer pos, DeviceBuffer w, int tokens, int k,
+                                        int n, DeviceBuffer out) {
+        if (k > 16) throw new IllegalArgumentException(k + " experts per token");
+        out.require((long) tokens * n, 4, "combined rows");
+        args.reset().ptr(d).ptr(pos).ptr(w).i32(k).i32(n).ptr(out);
+        moeCombine.launch(tokens, 1, 1, BLOCK, 0, s, args);
     }
 
     @Override

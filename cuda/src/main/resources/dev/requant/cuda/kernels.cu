@@ -804,3 +804,69 @@ extern "C" __global__ void score_kld(const float * __restrict__ logits, int n, c
         same_top[r] = imax == argmax[r] ? 1 : 0;
     }
 }
+
+// ------------------------------------------------------------------------------------------------- mixture of experts
+
+// The Gemma 4 router after its GEMM (MoeBlock): per token, softmax over the n_exp logits (max, expf, the sum in
+// double, one float reciprocal), the top k by probability (ties: the lower expert first), weights p / Σ_top p (the
+// sum in double). ids and weights in selection order. One thread per token; n_exp <= 256.
+extern "C" __global__ void moe_route(const float * __restrict__ logits, int tokens, int n_exp, int k,
+                                     int * __restrict__ ids, float * __restrict__ weights) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= tokens) return;
+    const float * l = logits + (long long) t * n_exp;
+    float max = NEG_INF;
+    for (int e = 0; e < n_exp; ++e) max = fmaxf(max, l[e]);
+    double sum = 0.0;
+    for (int e = 0; e < n_exp; ++e) sum += (double) expf(l[e] - max);
+    const float inv = (float) (1.0 / sum);
+    unsigned taken[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double top = 0.0;
+    for (int j = 0; j < k; ++j) {
+        int best = -1;
+        float bp = 0.0f;
+        for (int e = 0; e < n_exp; ++e) {
+            if (taken[e >> 5] & (1u << (e & 31))) continue;
+            const float p = expf(l[e] - max) * inv;
+            if (best < 0 || p > bp) { best = e; bp = p; }
+        }
+        taken[best >> 5] |= 1u << (best & 31);
+        ids[(long long) t * k + j] = best;
+        weights[(long long) t * k + j] = bp;
+        top += (double) bp;
+    }
+    for (int j = 0; j < k; ++j) weights[(long long) t * k + j] = (float) ((double) weights[(long long) t * k + j] / top);
+}
+
+// dst[i] = src[rows[i]] (f32 rows of n), with its bf16 split into dstb / dstl (dstl may be null). One block per row.
+extern "C" __global__ void gather_rows(const float * __restrict__ src, const int * __restrict__ rows, int n,
+                                       float * __restrict__ dst, bf16_t * __restrict__ dstb, bf16_t * __restrict__ dstl) {
+    const long long i = blockIdx.x;
+    const float * s = src + (long long) rows[i] * n;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float v = s[j];
+        dst[i * n + j] = v;
+        store_bf16_split(v, dstb, dstl, i * n + j);
+    }
+}
+
+// out[t] = Σ_j w[t][j] · d[pos[t][j]] over the k rows a token was routed to, added in ascending row order (the
+// expert order of MoeBlock, as the rows are grouped by expert). One block per token.
+extern "C" __global__ void moe_combine(const float * __restrict__ d, const int * __restrict__ pos,
+                                       const float * __restrict__ w, int k, int n, float * __restrict__ out) {
+    const long long t = blockIdx.x;
+    int p[16];
+    float ww[16];
+    for (int j = 0; j < k; ++j) { p[j] = pos[t * k + j]; ww[j] = w[t * k + j]; }
+    for (int a = 1; a < k; ++a) {
+        for (int b = a; b > 0 && p[b - 1] > p[b]; --b) {
+            const int tp = p[b]; p[b] = p[b - 1]; p[b - 1] = tp;
+            const float tw = ww[b]; ww[b] = ww[b - 1]; ww[b - 1] = tw;
+        }
+    }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < k; ++j) acc += ww[j] * d[(long long) p[j] * n + i];
+        out[t * n + i] = acc;
+    }
+}

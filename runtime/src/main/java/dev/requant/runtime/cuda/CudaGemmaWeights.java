@@ -41,7 +41,16 @@ final class CudaGemmaWeights implements AutoCloseable {
     record Layer(DeviceBuffer attnNorm, DeviceBuffer qkv, int qkvRows, DeviceBuffer qNorm, DeviceBuffer kNorm,
                  DeviceBuffer attnOutput, DeviceBuffer postAttentionNorm, DeviceBuffer ffnNorm, DeviceBuffer gateUp,
                  DeviceBuffer down, DeviceBuffer postFfwNorm, DeviceBuffer inpGate, DeviceBuffer proj,
-                 DeviceBuffer postNorm) {}
+                 DeviceBuffer postNorm, Moe moe) {}
+
+    /**
+     * A Gemma 4 mixture-of-experts block: the router's folded input scale ({@code ffn_gate_inp.scale / sqrt(n_embd)})
+     * and matrix in float32 (the top-k choice is sensitive to it), the norms, and the stacked expert matrices in bf16
+     * with their per-expert output scales applied: {@code gateUp} holds each expert's gate rows then up rows, or only
+     * the gate rows when {@code up} is separate.
+     */
+    record Moe(DeviceBuffer routerScale, DeviceBuffer gateInp, DeviceBuffer preFfwNorm2, DeviceBuffer postFfwNorm1,
+               DeviceBuffer postFfwNorm2, DeviceBuffer gateUp, DeviceBuffer up, DeviceBuffer down) {}
 
     private final CudaWorkspace memory;
     final Table tokenEmbd;
@@ -121,6 +130,15 @@ final class CudaGemmaWeights implements AutoCloseable {
                 plan.add(p + "proj", 2 * elements(lw.proj()));
                 plan.floats(p + "post_norm", c.nEmbd());
             }
+            if (lw.hasMoe()) {
+                LayerWeights.Moe m = lw.moe();
+                plan.floats(p + "router_scale", c.nEmbd()).floats(p + "gate_inp", elements(m.gateInp()))
+                        .floats(p + "pre_ffw_norm_2", c.nEmbd()).floats(p + "post_ffw_norm_1", c.nEmbd())
+                        .floats(p + "post_ffw_norm_2", c.nEmbd())
+                        .add(p + "gate_up_exps", 2 * elements(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps()))
+                        .add(p + "up_exps", m.gateUpExps() != null ? 0 : 2 * elements(m.upExps()))
+                        .add(p + "down_exps", 2 * elements(m.downExps()));
+            }
         }
         CudaWorkspace mem = CudaWorkspace.allocate(device, plan);
         long t0 = System.nanoTime();
@@ -161,6 +179,26 @@ final class CudaGemmaWeights implements AutoCloseable {
                     up.matrix(lw.proj(), proj, 0);
                     postNorm = up.floats(lw.postNorm(), mem.get(p + "post_norm"));
                 }
+                Moe moe = null;
+                if (lw.hasMoe()) {
+                    LayerWeights.Moe m = lw.moe();
+                    float[] scale = new float[c.nEmbd()];
+                    float inv = 1f / (float) Math.sqrt(c.nEmbd());
+                    for (int i = 0; i < scale.length; i++) scale[i] = inv * m.gateInpScale()[i];
+                    DeviceBuffer gu = mem.get(p + "gate_up_exps");
+                    up.matrix(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps(), gu, 0);
+                    DeviceBuffer upExps = null;
+                    if (m.gateUpExps() == null) {
+                        upExps = mem.get(p + "up_exps");
+                        up.matrix(m.upExps(), upExps, 0);
+                    }
+                    DeviceBuffer downExps = mem.get(p + "down_exps");
+                    up.matrix(m.downExps(), downExps, 0);
+                    moe = new Moe(up.floats(scale, mem.get(p + "router_scale")), up.matrixF32(m.gateInp(), mem.get(p + "gate_inp")),
+                            up.floats(m.preFfwNorm2(), mem.get(p + "pre_ffw_norm_2")),
+                            up.floats(m.postFfwNorm1(), mem.get(p + "post_ffw_norm_1")),
+                            up.floats(m.postFfwNorm2(), mem.get(p + "post_ffw_norm_2")), gu, upExps, downExps);
+                }
                 DeviceBuffer attnOut = mem.get(p + "attn_output");
                 up.matrix(lw.attnOutput(), attnOut, 0);
                 DeviceBuffer down = mem.get(p + "down");
@@ -170,7 +208,7 @@ final class CudaGemmaWeights implements AutoCloseable {
                         lw.attnKNorm() == null ? null : up.floats(lw.attnKNorm(), mem.get(p + "k_norm")),
                         attnOut, up.floats(lw.postAttentionNorm(), mem.get(p + "post_attention_norm")),
                         up.floats(lw.ffnNorm(), mem.get(p + "ffn_norm")), gateUp, down,
-                        up.floats(lw.postFfwNorm(), mem.get(p + "post_ffw_norm")), inpGate, proj, postNorm));
+                        up.floats(lw.postFfwNorm(), mem.get(p + "post_ffw_norm")), inpGate, proj, postNorm, moe));
             }
             device.synchronize();
             log.accept(String.format("uploaded %.2f GiB of weights in %.1f s", plan.totalBytes() / (double) (1L << 30),
@@ -246,6 +284,41 @@ final class CudaGemmaWeights implements AutoCloseable {
                 hostDecode(t, out);
             }
             return offset + 2 * n;
+        }
+
+        /** Writes t as float32 (a router matrix): its bytes when F32, else dequantized on the GPU or the host. */
+        DeviceBuffer matrixF32(WeightTensor t, DeviceBuffer dst) {
+            long n = elements(t);
+            long raw = (long) t.rows() * t.matrices() * t.rowBytes();
+            if (t.type() == GgmlType.F32 && t.outputScales() == null) {
+                device.copyToDevice(t.data().asSlice(0, raw), dst.slice(0, 4 * n));
+            } else if (gpuReadable(t.type())) {
+                DeviceBuffer tmp = device.allocate(raw);
+                try {
+                    device.copyToDevice(t.data().asSlice(0, raw), tmp);
+                    long perMatrix = (long) t.rows() * t.cols(), perMatrixBytes = (long) t.rows() * t.rowBytes();
+                    for (int m = 0; m < t.matrices(); m++) {
+                        kernels.dequantize(device.defaultStream(), tmp.slice(m * perMatrixBytes, perMatrixBytes), t.type(),
+                                perMatrix, dst.slice(4 * m * perMatrix, 4 * perMatrix), false, t.outputScale(m));
+                    }
+                    device.synchronize();
+                } finally {
+                    device.free(tmp);
+                }
+            } else {
+                BlockCodec codec = BlockCodec.of(t.type());
+                float[] all = new float[(int) n];
+                for (int m = 0; m < t.matrices(); m++) {
+                    for (int r = 0; r < t.rows(); r++) {
+                        int o = (m * t.rows() + r) * t.cols();
+                        codec.decode(t.data(), t.rowOffset(m, r), all, o, t.cols());
+                        float s = t.outputScale(m);
+                        if (s != 1f) for (int j = 0; j < t.cols(); j++) all[o + j] *= s;
+                    }
+                }
+                device.copyToDevice(all, dst.slice(0, 4 * n));
+            }
+            return dst;
         }
 
         /** Decodes row by row with the formats codecs, applies output scales, rounds to bf16, uploads in chunks. */

@@ -76,6 +76,15 @@ public final class CudaSession implements ForwardSession {
     private final List<Slot> slots = new ArrayList<>();
     private final Map<String, Slot> byKey = new HashMap<>();
     private final long[] counts;
+    /** Per-expert sums of a stacked expert tensor: {@code experts x cols} floats at {@code offset}; counts on the host. */
+    private record ExpertSlot(List<String> names, int cols, int experts, long offset, int badIndex, long[] counts) {}
+    private final Map<String, ExpertSlot> expertSlots = new LinkedHashMap<>();
+    /** Dense and expert slots in graph order (the CPU's order of first collection: the imatrix's entry order). */
+    private final List<Object> entryOrder = new ArrayList<>();
+    private final boolean moe;
+    /** Host copies of a MoE layer's routing (tokens x k) and the rows grouped by expert. */
+    private int[] routeIds, routeRows, routePos;
+    private int[] expertStart;
     private final Imatrix base;
     private final Map<String, Long> baseMax = new HashMap<>();
     private final Map<Integer, DeviceBuffer[]> kvPersistent = new HashMap<>();
@@ -137,6 +146,14 @@ public final class CudaSession implements ForwardSession {
             offset = slot(k + "o", List.of(lw.attnOutput().name()), lc.qDim(), offset);
             offset = slot(k + "gu", List.of(lw.ffnGate().name(), lw.ffnUp().name()), c.nEmbd(), offset);
             offset = slot(k + "down", List.of(lw.ffnDown().name()), lc.nFf(), offset);
+            if (lw.hasMoe()) {
+                LayerWeights.Moe m = lw.moe();
+                offset = slot(k + "gate_inp", List.of(m.gateInp().name()), c.nEmbd(), offset);
+                List<String> guNames = m.gateUpExps() != null ? List.of(m.gateUpExps().name())
+                        : List.of(m.gateExps().name(), m.upExps().name());
+                offset = expertSlot(k + "exps_gu", guNames, c.nEmbd(), c.nExpert(), offset);
+                offset = expertSlot(k + "exps_down", List.of(m.downExps().name()), c.expertFf(), c.nExpert(), offset);
+            }
             if (lw.inpGate() != null) {
                 offset = slot(k + "inp_gate", List.of(lw.inpGate().name()), c.nEmbd(), offset);
                 offset = slot(k + "proj", List.of(lw.proj().name()), c.perLayerInputDim(), offset);
@@ -147,6 +164,7 @@ public final class CudaSession implements ForwardSession {
             offset = slot("output", List.of(gw.output().name()), c.nEmbd(), offset);
         }
         counts = new long[slots.size()];
+        moe = c.nExpert() > 0 && gw.layers().stream().anyMatch(LayerWeights::hasMoe);
 
         int T = maxSeq * nCtx;
         int E = c.nEmbd();
@@ -183,8 +201,23 @@ public final class CudaSession implements ForwardSession {
                 .floats("scores", scoreFloats)
                 .add("probs", 2 * scoreFloats)
                 .floats("sums", Math.max(1, offset))
-                .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T, Math.max(maxCols, pd)))
-                .add("bad", 4L * Math.max(1, slots.size()));
+                .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T * Math.max(1, c.nExpertUsed()), Math.max(maxCols, Math.max(pd, c.expertFf()))))
+                .add("bad", 4L * Math.max(1, slots.size() + expertSlots.size()));
+        if (moe) {
+            long N = (long) T * c.nExpertUsed();
+            int ff = c.expertFf();
+            plan.floats("moe_router_in", (long) T * E).floats("moe_logits", (long) T * c.nExpert())
+                    .add("moe_ids", 4L * N).floats("moe_w", N).add("moe_rows", 4L * N).add("moe_pos", 4L * N)
+                    .floats("moe_u", (long) T * E).floats("moe_x", N * E).add("moe_xb", 2 * N * E)
+                    .add("moe_xl", splitInputs ? 2 * N * E : 0).floats("moe_gu", N * 2 * ff).floats("moe_act", N * ff)
+                    .add("moe_actb", 2 * N * ff).add("moe_actl", splitInputs ? 2 * N * ff : 0).floats("moe_d", N * E)
+                    .floats("moe_out", (long) T * E).floats("moe_shared", (long) T * E);
+            maxCols = Math.max(maxCols, ff);
+            routeIds = new int[(int) N];
+            routeRows = new int[(int) N];
+            routePos = new int[(int) N];
+            expertStart = new int[c.nExpert() + 1];
+        }
         if (maxOutRows > 0) {
             long r = maxOutRows, v = c.nVocab();
             plan.floats("logits", r * v)
@@ -249,9 +282,17 @@ public final class CudaSession implements ForwardSession {
         return m;
     }
 
+    private long expertSlot(String key, List<String> names, int cols, int experts, long offset) {
+        ExpertSlot es = new ExpertSlot(List.copyOf(names), cols, experts, offset, expertSlots.size(), new long[experts]);
+        expertSlots.put(key, es);
+        entryOrder.add(es);
+        return offset + (long) cols * experts;
+    }
+
     private long slot(String key, List<String> names, int cols, long offset) {
         Slot s = new Slot(List.copyOf(names), cols, offset, slots.size());
         slots.add(s);
+        entryOrder.add(s);
         byKey.put(key, s);
         return offset + cols;
     }
@@ -262,16 +303,10 @@ public final class CudaSession implements ForwardSession {
      * Opens the session: compiles or loads the kernels, uploads the weights and plans the workspace for batches of up
      * to {@code spec.maxSequences()} sequences. Owns {@code device} from here on (closes it).
      *
-     * @throws UnsupportedOperationException for models this pass does not run (mixture-of-experts layers)
      * @throws CudaUnavailableException when NVRTC or cuBLAS cannot be loaded
      */
     public static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec,
                                    Consumer<String> log) throws CudaUnavailableException {
-        for (LayerWeights lw : w.layers()) {
-            if (lw.hasMoe()) {
-                throw new UnsupportedOperationException("the CUDA forward pass does not run mixture-of-experts layers yet (use --device cpu)");
-            }
-        }
         CudaKernels kernels = null;
         CudaGemm gemm = null;
         CudaGemmaWeights weights = null;
@@ -513,7 +548,9 @@ public final class CudaSession implements ForwardSession {
             mark("gemm");
             gemm(xb, xl, lw.down(), a, T, E, nFf);
             mark("other");
-            kernels.rmsNormFused(stream, a, E, lw.postFfwNorm(), h, E, null, null, 0, T, E, eps, true);
+            DeviceBuffer ffnOut = a;
+            if (lw.moe() != null) ffnOut = moeBlock(lc, lw.moe(), key, T, rows, a);
+            kernels.rmsNormFused(stream, ffnOut, E, lw.postFfwNorm(), h, E, null, null, 0, T, E, eps, true);
 
             // Gemma 4 per-layer inputs: h += rmsnorm(proj · (gelu(inp_gate · h) ⊙ P[li]), post_norm)
             if (lw.inpGate() != null) {
@@ -544,6 +581,107 @@ public final class CudaSession implements ForwardSession {
             mark("other");
             kernels.rmsNormFused(stream, h, E, w.outputNorm, xf, E, null, null, 0, T, E, eps, false);
             collect("output", xf, E, rows);
+        }
+    }
+
+    /**
+     * The Gemma 4 expert branch beside the dense FFN, whose output {@code shared} it joins (runtime.cpu.MoeBlock):
+     * rmsnorm(shared, post_ffw_norm_1) + rmsnorm(Σ_k w_k · s_e · down_e(gelu(gate_e u) ⊙ up_e u), post_ffw_norm_2),
+     * with u = rmsnorm(h, pre_ffw_norm_2) and the router on rmsnorm(h) / sqrt(n_embd) ⊙ ffn_gate_inp.scale (a float32
+     * GEMM: the top-k choice follows the router's rounding). The routing comes to the host once per layer, which
+     * groups the rows by expert (as the CPU does) and runs one GEMM per expert that received rows. Returns the buffer
+     * holding the joined output.
+     */
+    private DeviceBuffer moeBlock(LayerConfig lc, CudaGemmaWeights.Moe m, String key, int T, int[] rows, DeviceBuffer shared) {
+        int E = c.nEmbd(), nExp = c.nExpert(), k = c.nExpertUsed(), ff = c.expertFf(), N = T * k;
+        float eps = c.rmsEps();
+        DeviceBuffer out = ws.get("moe_shared");
+        mark("other");
+        kernels.rmsNormFused(stream, shared, E, m.postFfwNorm1(), out, E, null, null, 0, T, E, eps, false);
+        DeviceBuffer h = ws.get("h"), rin = ws.get("moe_router_in"), logits = ws.get("moe_logits");
+        kernels.rmsNormFused(stream, h, E, m.routerScale(), rin, E, null, null, 0, T, E, eps, false);
+        collect(key + "gate_inp", rin, E, rows);
+        mark("gemm");
+        gemm.f32(rin, m.gateInp(), logits, T, nExp, E);
+        mark("moe_route");
+        DeviceBuffer ids = ws.get("moe_ids"), wts = ws.get("moe_w");
+        kernels.moeRoute(stream, logits, T, nExp, k, ids, wts);
+        stream.synchronize();
+        device.copyToHost(ids.slice(0, 4L * N), MemorySegment.ofArray(routeIds).asSlice(0, 4L * N));
+        // rows grouped by expert, tokens in order within an expert (MoeBlock's rowsOf)
+        java.util.Arrays.fill(expertStart, 0);
+        for (int i = 0; i < N; i++) expertStart[routeIds[i] + 1]++;
+        for (int e = 0; e < nExp; e++) expertStart[e + 1] += expertStart[e];
+        int[] fill = java.util.Arrays.copyOf(expertStart, nExp);
+        for (int t = 0; t < T; t++) {
+            for (int j = 0; j < k; j++) {
+                int e = routeIds[t * k + j];
+                int r = fill[e]++;
+                routeRows[r] = t;
+                routePos[t * k + j] = r;
+            }
+        }
+        DeviceBuffer rowsBuf = ws.get("moe_rows"), posBuf = ws.get("moe_pos");
+        device.copyToDevice(MemorySegment.ofArray(routeRows).asSlice(0, 4L * N), rowsBuf.slice(0, 4L * N));
+        device.copyToDevice(MemorySegment.ofArray(routePos).asSlice(0, 4L * N), posBuf.slice(0, 4L * N));
+        mark("other");
+        DeviceBuffer u = ws.get("moe_u"), x = ws.get("moe_x"), xb = ws.get("moe_xb"), xl = splitInputs ? ws.get("moe_xl") : null;
+        kernels.rmsNormFused(stream, h, E, m.preFfwNorm2(), u, E, null, null, 0, T, E, eps, false);
+        kernels.gatherRows(stream, u, rowsBuf, N, E, x, xb, xl);
+        boolean fused = m.up() == null;
+        DeviceBuffer gu = ws.get("moe_gu"), act = ws.get("moe_act"), actb = ws.get("moe_actb"),
+                actl = splitInputs ? ws.get("moe_actl") : null, d = ws.get("moe_d");
+        collectExperts(key + "exps_gu", x, E, rows != null && rows.length > 0);
+        mark("gemm");
+        long guRows = fused ? 2L * ff : ff;
+        for (int e = 0; e < nExp; e++) {
+            int r0 = expertStart[e], n = expertStart[e + 1] - r0;
+            if (n == 0) continue;
+            DeviceBuffer xe = xb.slice(2L * r0 * E, 2L * n * E), le = xl == null ? null : xl.slice(2L * r0 * E, 2L * n * E);
+            DeviceBuffer we = m.gateUp().slice(2L * e * guRows * E, 2L * guRows * E);
+            if (fused) {
+                gemm(xe, le, we, gu.slice(4L * r0 * 2 * ff, 4L * n * 2 * ff), n, 2 * ff, E);
+            } else {
+                gemm(xe, le, we, gu.slice(4L * r0 * ff, 4L * n * ff), n, ff, E);
+                gemm(xe, le, m.up().slice(2L * e * ff * E, 2L * ff * E), gu.slice(4L * ((long) N * ff + (long) r0 * ff), 4L * n * ff), n, ff, E);
+            }
+        }
+        mark("other");
+        if (fused) {
+            kernels.geglu(stream, gu, 2L * ff, gu.slice(4L * ff, gu.bytes() - 4L * ff), 2L * ff, act, ff, actb, actl, ff, N, ff);
+        } else {
+            kernels.geglu(stream, gu, ff, gu.slice(4L * N * ff, 4L * N * ff), ff, act, ff, actb, actl, ff, N, ff);
+        }
+        collectExperts(key + "exps_down", act, ff, rows != null && rows.length > 0);
+        mark("gemm");
+        for (int e = 0; e < nExp; e++) {
+            int r0 = expertStart[e], n = expertStart[e + 1] - r0;
+            if (n == 0) continue;
+            gemm(actb.slice(2L * r0 * ff, 2L * n * ff), actl == null ? null : actl.slice(2L * r0 * ff, 2L * n * ff),
+                    m.down().slice(2L * e * E * ff, 2L * E * ff), d.slice(4L * r0 * E, 4L * n * E), n, E, ff);
+        }
+        mark("other");
+        DeviceBuffer mo = ws.get("moe_out");
+        kernels.moeCombine(stream, d, posBuf, wts, T, k, E, mo);
+        kernels.rmsNormFused(stream, mo, E, m.postFfwNorm2(), out, E, null, null, 0, T, E, eps, true);
+        return out;
+    }
+
+    /**
+     * Adds each expert's grouped rows of {@code x} ({@code cols} floats each) to its sums, as llama-imatrix collects
+     * MUL_MAT_ID inputs (every routed row; see ImatrixObserver.onExpertMatMul); counts on the host.
+     */
+    private void collectExperts(String key, DeviceBuffer x, int cols, boolean collecting) {
+        ExpertSlot s = expertSlots.get(key);
+        if (s == null || !collecting) return;
+        mark("imatrix");
+        DeviceBuffer bad = ws.get("bad").slice(4L * (slots.size() + s.badIndex()), 4);
+        for (int e = 0; e < s.experts(); e++) {
+            int r0 = expertStart[e], n = expertStart[e + 1] - r0;
+            if (n == 0) continue;
+            DeviceBuffer sums = ws.get("sums").slice(4L * (s.offset() + (long) e * cols), 4L * cols);
+            kernels.imatrixRows(stream, x.slice(4L * r0 * cols, 4L * n * cols), cols, n, cols, ws.get("imatrix_scratch"), sums, bad);
+            s.counts()[e] += n;
         }
     }
 
@@ -605,16 +743,28 @@ public final class CudaSession implements ForwardSession {
         device.synchronize();
         int total = (int) (ws.get("sums").bytes() / 4);
         float[] sums = device.floats(ws.get("sums"), total);
-        int[] bad = device.ints(ws.get("bad"), Math.max(1, slots.size()));
+        int[] bad = device.ints(ws.get("bad"), Math.max(1, slots.size() + expertSlots.size()));
         Map<String, ImatrixEntry> delta = new LinkedHashMap<>();
-        for (Slot s : slots) {
-            if (bad[s.index()] != Integer.MAX_VALUE) {
-                throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column "
-                        + bad[s.index()] + " (llama-imatrix stops here too)");
+        for (Object o : entryOrder) {
+            if (o instanceof Slot s) {
+                if (bad[s.index()] != Integer.MAX_VALUE) {
+                    throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column "
+                            + bad[s.index()] + " (llama-imatrix stops here too)");
+                }
+                if (counts[s.index()] == 0) continue; // never collected: no entry, as on the CPU
+                float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + s.cols());
+                for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), new long[] {counts[s.index()]}));
+            } else if (o instanceof ExpertSlot s) {
+                int b = bad[slots.size() + s.badIndex()];
+                if (b != Integer.MAX_VALUE) {
+                    throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column " + b
+                            + " (llama-imatrix stops here too)");
+                }
+                if (java.util.Arrays.stream(s.counts()).allMatch(n -> n == 0)) continue;
+                int len = s.cols() * s.experts();
+                float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + len);
+                for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), s.counts().clone()));
             }
-            if (counts[s.index()] == 0) continue; // never collected: no entry, as on the CPU
-            float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + s.cols());
-            for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), new long[] {counts[s.index()]}));
         }
         ImatrixAccumulator merged = new ImatrixAccumulator(chunkSize);
         merged.load(base);
