@@ -93,8 +93,8 @@ final class DemoCommand implements Callable<Integer> {
         step(out, "# 4. What each quantization cost: KL divergence and same-top-token against BF16 (llama-perplexity's definitions)",
                 "eval --base " + bf16 + " --compare " + q8 + " " + q4Llama + " " + q4Lattice + " --text " + textFile + " -c 128 --threads " + t
                         + " --plot " + plot);
-        Eval.Result eval = new Eval().run(new Eval.Request(bf16, List.of(q8, q4Llama, q4Lattice), textFile, 128, -1, null, t), ctx);
-        EvalReport.print(eval.result(), eval.threads(), out);
+        Eval.Result eval = new Eval().run(new Eval.Request(bf16, List.of(q8, q4Llama, q4Lattice), textFile, 128, -1, null, dev.requant.cuda.ComputeDevice.CPU, t), ctx);
+        EvalReport.print(eval.result(), eval.backend(), out);
         EvalPlot.write(eval.result(), plot);
         out.printf("%nThe lattice Q4_0 file holds the trained codes and scales: its values q*d, rounded to BF16, are the checkpoint's"
                 + "%nweights bit for bit (what divergence remains is the BF16 rounding the checkpoint itself applied), while llama.cpp's"

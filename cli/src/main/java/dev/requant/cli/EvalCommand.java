@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.cuda.ComputeDevice;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.OutputPaths;
@@ -61,6 +62,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+            description = "Where the models run: ${COMPLETION-CANDIDATES}; cuda is an NVIDIA GPU, auto the GPU when one is usable (default ${DEFAULT-VALUE}).")
+    ComputeDevice device;
+
     @Option(names = "--json", paramLabel = "OUT", description = "Also write every statistic as JSON to OUT ('-': JSON alone on stdout, no table).")
     Path json;
 
@@ -86,12 +91,15 @@ final class EvalCommand implements Callable<Integer> {
         if (json != null && !json.toString().equals("-")) OutputPaths.checkFile(json, inputs);
         OutputPaths.checkFile(plot, inputs);
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        Eval.Result r = new Eval().run(new Eval.Request(base, compare, text, nCtx, chunks, saveBase, nThreads),
+        Eval.Result r = new Eval().run(new Eval.Request(base, compare, text, nCtx, chunks, saveBase, device, nThreads),
                 CliContext.of(spec.commandLine().getErr(), noProgress));
         EvalResult result = r.result();
         PrintWriter out = spec.commandLine().getOut();
         boolean jsonToStdout = json != null && json.toString().equals("-");
-        if (!jsonToStdout) EvalReport.print(result, r.threads(), out); // with --json -, stdout is JSON only
+        if (!jsonToStdout) EvalReport.print(result, r.backend(), out); // with --json -, stdout is JSON only
+        if (r.peakDeviceBytes() > 0) {
+            spec.commandLine().getErr().printf(java.util.Locale.ROOT, "eval: peak GPU memory %.2f GiB%n", r.peakDeviceBytes() / (double) (1L << 30));
+        }
         out.flush();
         if (json != null) writeJson(result);
         if (plot != null) EvalPlot.write(result, plot);

@@ -5,7 +5,7 @@ import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixFormat;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.imatrix.CollectImatrix;
-import dev.requant.runtime.cuda.CudaImatrixBackend;
+import dev.requant.runtime.GemmInputs;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 
 import java.io.PrintWriter;
@@ -138,7 +138,7 @@ final class ImatrixCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         CollectImatrix.Request request = new CollectImatrix.Request(model, text, output, format, settings, device,
-                gpuBf16Inputs ? CudaImatrixBackend.GemmInputs.BF16 : CudaImatrixBackend.GemmInputs.SPLIT_BF16, parseSpecial, resume,
+                gpuBf16Inputs ? GemmInputs.BF16 : GemmInputs.SPLIT_BF16, parseSpecial, resume,
                 threads != null ? threads : Runtime.getRuntime().availableProcessors());
         CollectImatrix.Result r = new CollectImatrix().run(request, CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter out = spec.commandLine().getOut();
@@ -147,6 +147,7 @@ final class ImatrixCommand implements Callable<Integer> {
                 r.format().name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(), im.datasets());
         out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
                 r.tokensPerSecond(), r.backend());
+        if (r.peakDeviceBytes() > 0) out.printf(Locale.ROOT, "peak GPU memory: %.2f GiB%n", r.peakDeviceBytes() / (double) (1L << 30));
         out.flush();
         return 0;
     }

@@ -85,21 +85,16 @@ public final class RunnableSyntheticGguf {
         }
     }
 
-    /** {@code RunnableSyntheticGguf OUT.gguf TYPE [gemma3-1b|gemma3-4b|tiny] [seed] [threads]}: writes the file unless it exists. */
+    /** {@code RunnableSyntheticGguf OUT.gguf TYPE [SHAPE] [seed] [threads]} (SHAPE as {@link SyntheticGguf.Shape#byName}): writes the file unless it exists. */
     public static void main(String[] args) throws IOException {
         if (args.length < 2) {
-            System.err.println("usage: RunnableSyntheticGguf OUT.gguf q8_0|q4_0|bf16|f16|f32 [gemma3-1b|gemma3-4b|tiny] [seed] [threads]");
+            System.err.println("usage: RunnableSyntheticGguf OUT.gguf q8_0|q4_0|bf16|f16|f32 [tiny|gemma3-1b|gemma3-4b|gemma3-12b|gemma3-27b] [seed] [threads]");
             System.exit(2);
         }
         Path out = Path.of(args[0]);
         if (Files.exists(out)) return;
         GgmlType type = GgmlType.byName(args[1]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[1]));
-        SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : switch (args[2]) {
-            case "tiny" -> SyntheticGguf.Shape.tiny();
-            case "gemma3-4b" -> SyntheticGguf.Shape.gemma3_4b();
-            case "gemma3-1b" -> SyntheticGguf.Shape.gemma3_1b();
-            default -> throw new IllegalArgumentException("unknown shape " + args[2] + " (tiny, gemma3-1b, gemma3-4b)");
-        };
+        SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : SyntheticGguf.Shape.byName(args[2]);
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
         long t0 = System.nanoTime();

@@ -33,11 +33,37 @@ public final class SyntheticGguf {
         /** Gemma 3 1B: 26 layers, hidden 1152, FFN 6912, 4 heads of 256, 1 KV head, vocab 262144: 1.0 B parameters. */
         public static Shape gemma3_1b() { return new Shape(1152, 6912, 26, 262144, 4, 1, 256); }
 
+        /** Every Gemma has this vocabulary; the LM head is about a sixth of a 4B model's arithmetic. */
+        public static final int GEMMA_VOCAB = 262_144;
+
         /**
-         * Gemma 3 4B's layer shapes (34 layers, hidden 2560, FFN 10240, 8 heads / 4 KV heads of 256) with a small
-         * vocabulary of 16384 (the real one has 262144): 3.25 B parameters in the layers, for GPU benchmarks.
+         * Gemma 3 4B (gemma-3-4b-it's text model): 34 layers, hidden 2560, FFN 10240, 8 heads / 4 KV heads of 256,
+         * the real vocabulary: 3.9 B parameters (3.25 B in the layers, 0.67 B in the tied embedding).
          */
-        public static Shape gemma3_4b() { return new Shape(2560, 10240, 34, 16384, 8, 4, 256); }
+        public static Shape gemma3_4b() { return new Shape(2560, 10240, 34, GEMMA_VOCAB, 8, 4, 256); }
+
+        /** Gemma 3 12B: 48 layers, hidden 3840, FFN 15360, 16 heads / 8 KV heads of 256: 11.8 B parameters. */
+        public static Shape gemma3_12b() { return new Shape(3840, 15360, 48, GEMMA_VOCAB, 16, 8, 256); }
+
+        /** Gemma 3 27B: 62 layers, hidden 5376, FFN 21504, 32 heads / 16 KV heads of 128: 27.0 B parameters. */
+        public static Shape gemma3_27b() { return new Shape(5376, 21504, 62, GEMMA_VOCAB, 32, 16, 128); }
+
+        /** A shape by its command-line name: tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b. */
+        public static Shape byName(String name) {
+            return switch (name) {
+                case "tiny" -> tiny();
+                case "gemma3-1b" -> gemma3_1b();
+                case "gemma3-4b" -> gemma3_4b();
+                case "gemma3-12b" -> gemma3_12b();
+                case "gemma3-27b" -> gemma3_27b();
+                default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b)");
+            };
+        }
+
+        /** Parameters of the file's tensors. */
+        public long parameters() {
+            return tensors(this).stream().mapToLong(GgufTensorSpec::elementCount).sum();
+        }
 
         /** A few MiB, for tests. */
         public static Shape tiny() { return new Shape(256, 512, 2, 1024, 4, 2, 64); }

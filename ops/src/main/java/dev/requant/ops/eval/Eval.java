@@ -9,7 +9,12 @@ import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.OutputPaths;
-import dev.requant.runtime.cpu.CpuModel;
+import dev.requant.cuda.ComputeDevice;
+import dev.requant.cuda.CudaUnavailableException;
+import dev.requant.ops.EnvironmentException;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.eval.EvalResult;
 import dev.requant.runtime.eval.Evaluator;
@@ -33,17 +38,24 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
      * @param chunks at most this many chunks, -1 for all
      * @param saveBase where to write the reference's log-probs (llama.cpp's --kl-divergence-base format), or null
      */
-    public record Request(Path base, List<Path> compare, Path text, int nCtx, int chunks, Path saveBase, int threads) {
+    public record Request(Path base, List<Path> compare, Path text, int nCtx, int chunks, Path saveBase, ComputeDevice device, int threads) {
         public Request {
             compare = List.copyOf(compare);
         }
 
         public static Request of(Path base, List<Path> compare, Path text, int nCtx) {
-            return new Request(base, compare, text, nCtx, -1, null, Runtime.getRuntime().availableProcessors());
+            return new Request(base, compare, text, nCtx, -1, null, ComputeDevice.AUTO, Runtime.getRuntime().availableProcessors());
         }
     }
 
-    public record Result(EvalResult result, int threads) {}
+    /**
+     * @param backend "CPU backend, N threads" or the GPU session's description
+     * @param peakDeviceBytes the most GPU memory any model's session held, 0 on the CPU
+     */
+    public record Result(EvalResult result, String backend, long peakDeviceBytes) {}
+
+    /** Sequences of a GPU batch: enough of them to fill about 2,048 tokens, as llama-perplexity's default -b. */
+    private static final int GPU_BATCH_TOKENS = 2048;
 
     @Override
     public Result run(Request r, OperationContext ctx) throws OperationException {
@@ -63,7 +75,6 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
 
         List<AutoCloseable> open = new ArrayList<>();
         try (CpuThreads pool = new CpuThreads(r.threads())) {
-            List<Evaluator.Model> compares = new ArrayList<>();
             List<ModelSource> compareSources = new ArrayList<>();
             for (Path q : r.compare()) {
                 ModelSource src = ModelSources.open(q);
@@ -74,31 +85,42 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
             ModelSource tokenizerSource;
             LogitsFile.Writer writer = null;
             int[] tokens = null;
-            GemmaConfig baseConfig = null;
+            ModelSource baseSource = null;
+            LogitsFile baseFile = null;
             if (baseIsFile) {
-                LogitsFile lf = LogitsFile.open(r.base());
-                open.add(lf);
-                ref = new Evaluator.FileReference(displayName(r.base()), lf);
+                baseFile = LogitsFile.open(r.base());
+                open.add(baseFile);
                 if (compareSources.isEmpty()) throw new BadInputException(r.base() + ": a logits file needs a model to compare with it");
                 tokenizerSource = compareSources.getFirst();
                 if (r.text() != null) ctx.notice("eval: --text is ignored: the tokens come from " + r.base());
             } else {
-                ModelSource src = ModelSources.open(r.base());
-                open.add(src);
-                tokenizerSource = src;
-                baseConfig = GemmaConfig.of(src);
-                checkComparable(r.base(), baseConfig, r.compare(), compareSources, ctx);
-                tokens = tokenize(r, src);
+                baseSource = ModelSources.open(r.base());
+                open.add(baseSource);
+                tokenizerSource = baseSource;
+                checkComparable(r.base(), GemmaConfig.of(baseSource), r.compare(), compareSources, ctx);
+                tokens = tokenize(r, baseSource);
+            }
+            int nCtx = baseIsFile ? baseFile.nCtx() : r.nCtx();
+            List<ForwardSession> sessions = new ArrayList<>();
+            List<Evaluator.Model> compares = new ArrayList<>();
+            for (int i = 0; i < compareSources.size(); i++) {
+                ForwardSession s = session(compareSources.get(i), r.device(), nCtx, pool, ctx);
+                open.add(s);
+                sessions.add(s);
+                compares.add(new Evaluator.Model(displayName(r.compare().get(i)), s));
+            }
+            if (baseIsFile) {
+                ref = new Evaluator.FileReference(displayName(r.base()), baseFile);
+            } else {
                 int nChunk = Evaluator.chunkCount(tokens.length, r.nCtx(), r.chunks());
                 if (r.saveBase() != null && nChunk > 0 && tokens.length >= 2 * r.nCtx()) {
-                    writer = new LogitsFile.Writer(r.saveBase(), r.nCtx(), baseConfig.nVocab(), nChunk, tokens);
+                    writer = new LogitsFile.Writer(r.saveBase(), r.nCtx(), GemmaConfig.of(baseSource).nVocab(), nChunk, tokens);
                     open.add(writer);
                 }
-                ref = new Evaluator.ModelReference(new Evaluator.Model(displayName(r.base()), load(src, baseConfig, pool)), writer);
-            }
-            for (int i = 0; i < compareSources.size(); i++) {
-                ModelSource src = compareSources.get(i);
-                compares.add(new Evaluator.Model(displayName(r.compare().get(i)), load(src, GemmaConfig.of(src), pool)));
+                ForwardSession s = session(baseSource, r.device(), nCtx, pool, ctx);
+                open.add(s);
+                sessions.add(s);
+                ref = new Evaluator.ModelReference(new Evaluator.Model(displayName(r.base()), s), writer);
             }
             LlamaVocab vocab = Tokenizer.fromMetadata(tokenizerSource.metadata()).vocab();
             int bos = vocab.addBos() ? vocab.bos() : -1;
@@ -114,7 +136,8 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
             });
             ctx.progress().end();
             if (writer != null) writer.commit();
-            return new Result(result, r.threads());
+            long peak = sessions.stream().mapToLong(ForwardSession::peakDeviceBytes).max().orElse(0);
+            return new Result(result, backend(sessions, r.threads(), peak), peak);
         } catch (Exception e) {
             throw OperationException.of(e);
         } finally {
@@ -122,10 +145,29 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
                 try {
                     open.get(i).close();
                 } catch (Exception e) {
-                    // closing read-only sources and an uncommitted writer (which deletes its temporary file)
+                    // closing read-only sources, sessions and an uncommitted writer (which deletes its temporary file)
                 }
             }
         }
+    }
+
+    /** A session of n_ctx tokens per sequence scoring the second half of each, on the device asked for. */
+    private static ForwardSession session(ModelSource src, ComputeDevice device, int nCtx, CpuThreads pool, OperationContext ctx)
+            throws IOException, EnvironmentException {
+        GemmaConfig c = GemmaConfig.of(src);
+        SessionSpec spec = SessionSpec.eval(nCtx, Math.max(1, GPU_BATCH_TOKENS / nCtx), LogitsFile.scoredPerChunk(nCtx), null);
+        try {
+            return Sessions.open(device, c, GemmaWeights.load(src, c), spec, pool, ctx::notice);
+        } catch (CudaUnavailableException e) {
+            throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
+        }
+    }
+
+    /** The report's footnote: the CPU's thread count, or the GPU session's description and its peak memory. */
+    private static String backend(List<ForwardSession> sessions, int threads, long peak) {
+        String d = sessions.isEmpty() ? "cpu" : sessions.getFirst().description();
+        if (d.startsWith("cpu")) return "CPU backend, " + threads + " threads";
+        return String.format(java.util.Locale.ROOT, "GPU backend: %s, peak GPU memory %.2f GiB", d, peak / (double) (1L << 30));
     }
 
     /** A KL divergence needs the same vocabulary; another architecture is allowed but rarely meant. */
@@ -165,10 +207,6 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
             n = Evaluator.chunkCount(tokens.length, r.nCtx(), r.chunks());
         }
         return (long) n * ctx * runs;
-    }
-
-    private static CpuModel load(ModelSource src, GemmaConfig c, CpuThreads pool) throws IOException {
-        return new CpuModel(c, GemmaWeights.load(src, c), pool, false, true);
     }
 
     /** The name a model is reported under: its file or folder name. */

@@ -17,10 +17,14 @@ import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.OutputPaths;
-import dev.requant.runtime.cuda.CudaImatrixBackend;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.runtime.cpu.CpuThreads;
+import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.imatrix.ChunkPlan;
-import dev.requant.runtime.imatrix.ImatrixBackend;
-import dev.requant.runtime.imatrix.ImatrixBackends;
+import dev.requant.runtime.model.GemmaWeights;
 import dev.requant.runtime.imatrix.ImatrixCollector;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 import java.io.IOException;
@@ -45,11 +49,11 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
      * @param gpuInputs how the GPU pass feeds its bf16 GEMMs
      */
     public record Request(Path model, Path text, Path output, ImatrixFormat format, ImatrixSettings settings,
-            ComputeDevice device, CudaImatrixBackend.GemmInputs gpuInputs, boolean parseSpecial, Path resume, int threads) {
+            ComputeDevice device, GemmInputs gpuInputs, boolean parseSpecial, Path resume, int threads) {
         /** llama-imatrix's defaults with the device chosen automatically. */
         public static Request of(Path model, Path text, Path output) {
             return new Request(model, text, output, null, ImatrixSettings.defaults(), ComputeDevice.AUTO,
-                    CudaImatrixBackend.GemmInputs.SPLIT_BF16, false, null, Runtime.getRuntime().availableProcessors());
+                    GemmInputs.SPLIT_BF16, false, null, Runtime.getRuntime().availableProcessors());
         }
 
         public Request withSettings(ImatrixSettings s) {
@@ -67,8 +71,12 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
         public ImatrixFormat outputFormat() { return format != null ? format : ImatrixFormat.forFileName(output); }
     }
 
-    /** @param backend where it ran, e.g. "CPU (2 threads)" or the GPU's name */
-    public record Result(Path output, ImatrixFormat format, Imatrix imatrix, long tokensRun, double seconds, String backend) {
+    /**
+     * @param backend where it ran, e.g. "cpu" or the GPU's name
+     * @param peakDeviceBytes the most GPU memory the run held, 0 on the CPU
+     */
+    public record Result(Path output, ImatrixFormat format, Imatrix imatrix, long tokensRun, double seconds, String backend,
+            long peakDeviceBytes) {
         public double tokensPerSecond() { return seconds > 0 ? tokensRun / seconds : 0; }
     }
 
@@ -101,13 +109,10 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
                     throw new BadInputException(r.resume() + " holds " + startChunk + " chunks; " + r.text() + " gives only "
                             + plan.chunks() + " with these settings");
                 }
-                ImatrixBackend opened;
-                try {
-                    opened = ImatrixBackends.open(r.device(), src, acc, r.settings(), r.threads(), r.gpuInputs(), ctx::notice);
-                } catch (CudaUnavailableException e) {
-                    throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
-                }
-                try (ImatrixBackend backend = opened) {
+                GemmaConfig c = GemmaConfig.of(src);
+                GemmaWeights w = GemmaWeights.load(src, c);
+                SessionSpec spec = SessionSpec.imatrix(nCtx, r.settings().nSeq(), acc, r.settings().processOutput(), r.gpuInputs());
+                try (CpuThreads pool = new CpuThreads(r.threads()); ForwardSession backend = open(r, c, w, spec, pool, ctx)) {
                     long total = (long) (plan.chunks() - startChunk) * nCtx;
                     ctx.progress().begin("imatrix", Math.max(1, total), "tok");
                     long[] done = {0};
@@ -120,11 +125,21 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
                                 ctx.progress().message("chunk " + chunk + "/" + all);
                             });
                     ctx.progress().end();
-                    return new Result(r.output(), format, res.imatrix(), res.tokensRun(), res.seconds(), backend.description());
+                    return new Result(r.output(), format, res.imatrix(), res.tokensRun(), res.seconds(), backend.description(),
+                            backend.peakDeviceBytes());
                 }
             }
         } catch (Exception e) {
             throw OperationException.of(e);
+        }
+    }
+
+    private static ForwardSession open(Request r, GemmaConfig c, GemmaWeights w, SessionSpec spec, CpuThreads pool, OperationContext ctx)
+            throws EnvironmentException {
+        try {
+            return Sessions.open(r.device(), c, w, spec, pool, ctx::notice);
+        } catch (CudaUnavailableException e) {
+            throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
         }
     }
 

@@ -1,4 +1,4 @@
-package dev.requant.runtime.imatrix;
+package dev.requant.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,13 +1,12 @@
-package dev.requant.runtime.imatrix;
+package dev.requant.runtime;
 
 import dev.requant.formats.imatrix.ImatrixAccumulator;
-import dev.requant.runtime.ActivationObserver;
 
 /**
  * llama-imatrix's {@code collect_imatrix} callback as an {@link ActivationObserver}: a dense multiplication is
  * collected when its weight name starts with {@code blk.} (or is {@code output.weight} with --process-output; a tied
  * LM head is named {@code token_embd.weight} and is not collected, as in llama.cpp), for the rows of the current
- * batch that a collected ubatch holds ({@link ChunkPlan#collectedRows}); expert multiplications are always collected.
+ * batch that a collected ubatch holds ({@code ChunkPlan.collectedRows}); expert multiplications are always collected.
  */
 public final class ImatrixObserver implements ActivationObserver {
     private final ImatrixAccumulator acc;

@@ -16,11 +16,13 @@ import dev.requant.formats.imatrix.ImatrixEntry;
 import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.Tokenizer;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.runtime.cpu.CpuForwardSession;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.imatrix.ChunkPlan;
-import dev.requant.runtime.imatrix.CpuImatrixBackend;
-import dev.requant.runtime.imatrix.ImatrixBackend;
 import dev.requant.runtime.imatrix.ImatrixCollector;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 import dev.requant.runtime.model.GemmaWeights;
@@ -34,11 +36,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The GPU imatrix pass against the CPU one on the same model and text (skipped without a GPU, with the reason):
+ * Imatrix collection through the GPU session against the CPU session on the same model and text (skipped without a GPU, with the reason):
  * same entries and token counts, per-tensor relative L2 of the sums within 1e-3 for BF16 models (bf16 GEMM inputs and
  * f16 attention operands are the only differences).
  */
-class CudaImatrixBackendTest {
+class CudaSessionImatrixTest {
     @TempDir static Path dir;
     static final List<String> REPORTS = new ArrayList<>();
 
@@ -57,7 +59,7 @@ class CudaImatrixBackendTest {
         return java.util.Arrays.copyOf(t, Math.min(n, t.length));
     }
 
-    static Imatrix collect(ImatrixBackend b, int[] tokens, int bos, ImatrixSettings s, int start) throws Exception {
+    static Imatrix collect(ForwardSession b, int[] tokens, int bos, ImatrixSettings s, int start) throws Exception {
         return ImatrixCollector.run(tokens, bos, ChunkPlan.of(tokens.length, s), b, start, "calibration.txt",
                 (im, at) -> {}, null).imatrix();
     }
@@ -91,11 +93,11 @@ class CudaImatrixBackendTest {
     }
 
     private static double gpuVsCpu(Path model, ImatrixSettings s, int nTokens, String what) throws Exception {
-        return gpuVsCpu(model, s, nTokens, what, CudaImatrixBackend.GemmInputs.SPLIT_BF16);
+        return gpuVsCpu(model, s, nTokens, what, GemmInputs.SPLIT_BF16);
     }
 
     private static double gpuVsCpu(Path model, ImatrixSettings s, int nTokens, String what,
-                                   CudaImatrixBackend.GemmInputs inputs) throws Exception {
+                                   GemmInputs inputs) throws Exception {
         CudaDevice d = gpu();
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig c = GemmaConfig.of(src);
@@ -103,13 +105,13 @@ class CudaImatrixBackendTest {
             int bos = Tokenizer.fromMetadata(src.metadata()).vocab().bos();
             int[] tokens = tokens(src, nTokens);
             Imatrix cpu;
-            try (CpuImatrixBackend b = new CpuImatrixBackend(new CpuModel(c, w, new CpuThreads(4), true, true),
-                    new ImatrixAccumulator(s.nCtx()), s.processOutput(), true)) {
+            try (ForwardSession b = new CpuForwardSession(new CpuModel(c, w, new CpuThreads(4), true, true),
+                    SessionSpec.imatrix(s.nCtx(), 1, new ImatrixAccumulator(s.nCtx()), s.processOutput(), null), true)) {
                 cpu = collect(b, tokens, bos, s, 0);
             }
             Imatrix gpu;
-            try (CudaImatrixBackend b = CudaImatrixBackend.open(d, c, w, new ImatrixAccumulator(s.nCtx()), s.processOutput(),
-                    s.nCtx(), s.nSeq(), inputs, m -> {})) {
+            try (ForwardSession b = CudaSession.open(d, c, w, SessionSpec.imatrix(s.nCtx(), s.nSeq(),
+                    new ImatrixAccumulator(s.nCtx()), s.processOutput(), inputs), m -> {})) {
                 gpu = collect(b, tokens, bos, s, 0);
             }
             return compare(gpu, cpu, what);
@@ -126,7 +128,7 @@ class CudaImatrixBackendTest {
         assertThat(gpuVsCpu(Golden.hf("gemma3-tiny"), odd, 4000, "gemma3-tiny bf16, 5 x 100")).isLessThanOrEqualTo(1e-3);
         // --gpu-bf16-inputs: activations rounded to bf16 once, as llama.cpp's CUDA backend does (~2e-3 measured)
         assertThat(gpuVsCpu(Golden.hf("gemma3-tiny"), s, 4000, "gemma3-tiny bf16, 8 x 256, bf16 inputs",
-                CudaImatrixBackend.GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
+                GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
     }
 
     @Test
@@ -134,7 +136,7 @@ class CudaImatrixBackendTest {
         ImatrixSettings s = new ImatrixSettings(128, 512, 512, 8, 0, false, 10, 0);
         assertThat(gpuVsCpu(Golden.hf("gemma4-tiny"), s, 4000, "gemma4-tiny bf16 (PLE, p-rope), 8 x 128")).isLessThanOrEqualTo(1e-3);
         assertThat(gpuVsCpu(Golden.hf("gemma4-tiny"), s, 4000, "gemma4-tiny bf16, 8 x 128, bf16 inputs",
-                CudaImatrixBackend.GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
+                GemmInputs.BF16)).isLessThanOrEqualTo(5e-3);
     }
 
     @Test
@@ -162,13 +164,13 @@ class CudaImatrixBackendTest {
             ImatrixAccumulator cpuAcc = new ImatrixAccumulator(256);
             Imatrix full, firstHalf;
             try (CpuModel m = new CpuModel(c, w, new CpuThreads(4), true, true)) {
-                firstHalf = collect(new CpuImatrixBackend(m, new ImatrixAccumulator(256), false, false), tokens, bos, s.withMaxChunks(3), 0);
-                full = collect(new CpuImatrixBackend(m, cpuAcc, false, false), tokens, bos, s, 0);
+                firstHalf = collect(new CpuForwardSession(m, SessionSpec.imatrix(256, 1, new ImatrixAccumulator(256), false, null), false),
+                        tokens, bos, s.withMaxChunks(3), 0);
+                full = collect(new CpuForwardSession(m, SessionSpec.imatrix(256, 1, cpuAcc, false, null), false), tokens, bos, s, 0);
             }
             ImatrixAccumulator base = new ImatrixAccumulator(256);
             base.load(firstHalf);
-            try (CudaImatrixBackend b = CudaImatrixBackend.open(d, c, w, base, false, 256, 2,
-                    CudaImatrixBackend.GemmInputs.SPLIT_BF16, m -> {})) {
+            try (ForwardSession b = CudaSession.open(d, c, w, SessionSpec.imatrix(256, 2, base, false, GemmInputs.SPLIT_BF16), m -> {})) {
                 assertThat(b.lastChunk()).isEqualTo(3);
                 Imatrix resumed = collect(b, tokens, bos, s, 3);
                 assertThat(resumed.datasets()).containsExactly("calibration.txt", "calibration.txt");
