@@ -230,7 +230,9 @@ class QuantTypePolicyTest {
         assertThat(FileType.parse("Q5_K")).contains(FileType.Q5_K_M);
         assertThat(FileType.parse("15")).contains(FileType.Q4_K_M);
         assertThat(FileType.parse("mxfp4_moe")).contains(FileType.MXFP4_MOE);
-        assertThat(FileType.parse("IQ2_XXS")).isEmpty();
+        assertThat(FileType.parse("IQ2_XXS")).contains(FileType.IQ2_XXS); // every llama-quantize name is in the table
+        assertThat(FileType.parse("q3_k")).contains(FileType.Q3_K_M);
+        assertThat(FileType.parse("19")).contains(FileType.IQ2_XXS);
         assertThat(FileType.parse("out.gguf")).isEmpty();
     }
 
