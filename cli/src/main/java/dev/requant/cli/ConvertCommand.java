@@ -68,6 +68,9 @@ final class ConvertCommand implements Callable<Integer> {
                     + "(Gemma 3 GGUFs written so give NaN in llama.cpp's CPU backend).")
     boolean nvfp4UpstreamSplit;
 
+    @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
+    boolean fp8AsQ8;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
 
@@ -108,6 +111,7 @@ final class ConvertCommand implements Callable<Integer> {
         try {
             qatPolicy = new QatPolicy(QatPolicy.Mode.parse(qat));
             policy = qatPolicy.apply(TypeOverrides.apply(TypePolicy.defaults(), overrideType(tokenEmbeddingType), overrideType(outputTensorType)));
+            if (fp8AsQ8) policy = dev.requant.converter.Fp8AsQ8.apply(policy);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }

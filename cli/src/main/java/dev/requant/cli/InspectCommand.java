@@ -115,11 +115,13 @@ final class InspectCommand implements Callable<Integer> {
                 var archs = c.path("architectures");
                 arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";
             }
+            QuantizedSummary quant = Files.isDirectory(file) ? QuantizedSummary.of(file, ck) : null;
             if (json) {
                 ObjectNode root = PrettyJson.mapper().createObjectNode();
                 root.put("format", "safetensors");
                 root.put("path", file.toString());
                 if (arch != null) root.put("architecture", arch);
+                if (quant != null) root.set("quantization", quant.json());
                 ArrayNode files = root.putArray("files");
                 for (var f : ck.files()) {
                     ObjectNode fn = files.addObject();
@@ -148,6 +150,7 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", file, ck.files().size(),
                     ck.files().size() == 1 ? "" : "s", ck.entries().size(), ck.totalBytes());
             if (arch != null) out.printf("  config: %s%n", arch);
+            if (quant != null) out.printf("  quantization: %s%n", quant.text());
             for (var f : ck.files()) {
                 out.printf("  %s: %d bytes, data at byte %d%s%n", f.path().getFileName(), f.fileSize(), f.dataStart(),
                         f.metadata().isEmpty() ? "" : ", metadata " + f.metadata());

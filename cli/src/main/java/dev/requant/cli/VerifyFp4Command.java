@@ -111,7 +111,7 @@ final class VerifyFp4Command implements Callable<Integer> {
                 try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(model)) {
                     List<Nvfp4View> views = Nvfp4View.ofCheckpoint(model, ck);
                     arch = dev.requant.converter.GemmaConfig.read(model).arch().ggufName();
-                    st = Nvfp4StaticCheck.run(arch, views, ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
+                    st = Nvfp4StaticCheck.run(arch, views, Nvfp4View.fp8OfCheckpoint(model, ck), ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
                 }
             } else {
                 try (GgufModelSource g = GgufModelSource.open(model)) {

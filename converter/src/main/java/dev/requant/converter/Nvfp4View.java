@@ -78,6 +78,17 @@ public final class Nvfp4View {
         return out;
     }
 
+    /** The FP8 weights of a Hugging Face folder (FP8 or MIXED_PRECISION), by GGUF name, in checkpoint order. */
+    public static java.util.Map<String, dev.requant.formats.nvfp4.Fp8Linear> fp8OfCheckpoint(Path dir, SafetensorsCheckpoint ck) throws IOException {
+        GemmaConfig config = GemmaConfig.read(dir);
+        java.util.Map<String, dev.requant.formats.nvfp4.Fp8Linear> out = new java.util.LinkedHashMap<>();
+        for (var f : Nvfp4Checkpoint.scan(dir, ck).fp8().values()) {
+            String name = f.module() + ".weight";
+            out.put(GemmaTensorNames.map(name, config.arch()) instanceof GemmaTensorNames.Mapped m ? m.ggufName() : name, f);
+        }
+        return out;
+    }
+
     /** The NVFP4 tensors of a GGUF-shaped model, with their {@code .scale} and {@code .input_scale}. */
     public static List<Nvfp4View> ofModel(ModelSource src) {
         List<Nvfp4View> out = new ArrayList<>();

@@ -24,7 +24,9 @@ import java.util.Set;
  *       {@code [out, in/16]}), {@code M.weight_scale_2} and {@code M.input_scale} (F32 scalars, multipliers);</li>
  *   <li>compressed-tensors {@code nvfp4-pack-quantized}: {@code M.weight_packed}, {@code M.weight_scale},
  *       {@code M.weight_global_scale} and {@code M.input_global_scale} (F32 {@code [1]}, divisors);</li>
- *   <li>FP8 linears of mixed checkpoints: {@code M.weight} in F8 with a scalar or per-row {@code M.weight_scale}.</li>
+ *   <li>FP8 linears (ModelOpt FP8 / FP8_PER_CHANNEL_PER_TOKEN / FP8_PB_WO and MIXED_PRECISION, compressed-tensors
+ *       float-quantized, quant_method "fp8"): {@code M.weight} in F8 with {@code M.weight_scale} (or
+ *       {@code M.weight_scale_inv}) per tensor, per row or per block ({@link Fp8Linear}).</li>
  * </ul>
  * Every tensor consumed by such a group, and the unused KV-cache scales ({@code k_scale}, {@code v_scale}), is
  * {@linkplain #isAuxiliary auxiliary}: it is not a model tensor of its own. Shapes and dtypes are checked here;
@@ -50,7 +52,7 @@ public final class Nvfp4Checkpoint {
 
     public static Nvfp4Checkpoint scan(SafetensorsCheckpoint ck, QuantizationConfig qc) throws FormatException {
         Map<String, Nvfp4Tensor> nv = new LinkedHashMap<>();
-        Map<String, Fp8Linear> f8 = new LinkedHashMap<>();
+        Map<String, Fp8Linear> fp8s = new LinkedHashMap<>();
         Set<String> aux = new HashSet<>();
         boolean ct = qc.kind() == QuantizationConfig.Kind.COMPRESSED_TENSORS_NVFP4;
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
@@ -66,9 +68,12 @@ public final class Nvfp4Checkpoint {
             Optional<SafetensorsCheckpoint.Entry> scale = ck.get(module + ".weight_scale");
             SafetensorsTensor w = e.tensor();
             boolean packedDtype = w.dtype() == SafetensorsDtype.U8 || w.dtype() == SafetensorsDtype.I8;
+            boolean f8 = w.dtype() == SafetensorsDtype.F8_E4M3 || w.dtype() == SafetensorsDtype.F8_E5M2;
+            if (scale.isEmpty() && f8) scale = ck.get(module + ".weight_scale_inv"); // quant_method "fp8": a multiplier despite the name
             if (scale.isEmpty()) {
                 if (name.endsWith(".weight_packed")) throw bad(e, "is packed NVFP4 but " + module + ".weight_scale is missing");
                 if (packedDtype && qc.isNvfp4()) throw bad(e, "is " + w.dtype() + " (packed NVFP4?) but " + module + ".weight_scale is missing");
+                if (f8) throw bad(e, "is " + w.dtype() + " but has no " + module + ".weight_scale (or weight_scale_inv) to dequantize it with");
                 continue;
             }
             SafetensorsTensor s = scale.get().tensor();
@@ -78,15 +83,17 @@ public final class Nvfp4Checkpoint {
                 for (String suffix : List.of(".weight_scale_2", ".input_scale", ".weight_global_scale", ".input_global_scale", ".weight_zero_point", ".weight_shape")) {
                     if (ck.get(module + suffix).isPresent()) aux.add(module + suffix);
                 }
-            } else if (w.dtype() == SafetensorsDtype.F8_E4M3 || w.dtype() == SafetensorsDtype.F8_E5M2) {
-                f8.put(module + ".weight", fp8(e, scale.get(), module));
+            } else if (f8) {
+                fp8s.put(module + ".weight", fp8(e, scale.get(), module, qc.weightBlock()));
                 aux.add(scale.get().name());
-                if (ck.get(module + ".input_scale").isPresent()) aux.add(module + ".input_scale");
+                for (String suffix : List.of(".input_scale", ".activation_scale", ".input_zero_point", ".weight_zero_point")) {
+                    if (ck.get(module + suffix).isPresent()) aux.add(module + suffix);
+                }
             } else if (s.rank() == 2) {
                 throw bad(e, "has a 2-D weight_scale (NVFP4 block scales) but is " + w.dtype() + "; packed NVFP4 codes are U8");
             }
         }
-        return new Nvfp4Checkpoint(qc, nv, f8, aux);
+        return new Nvfp4Checkpoint(qc, nv, fp8s, aux);
     }
 
     private static Nvfp4Tensor nvfp4(SafetensorsCheckpoint ck, SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module, boolean ct)
@@ -119,16 +126,44 @@ public final class Nvfp4Checkpoint {
         return divisor ? GlobalScale.divisor(v[0]) : GlobalScale.multiplier(v[0]);
     }
 
-    private static Fp8Linear fp8(SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module) throws FormatException {
+    /**
+     * An FP8 weight and its scale: one value (per tensor), one per output row ({@code [rows]} or {@code [rows, 1]}),
+     * or a 2-D grid of tile scales. The tile size is the config's ({@code weight_block_size},
+     * {@code block_structure}), else the one the grid implies (128 x 128, the only size in use, when the grid is
+     * {@code ceil(rows/128) x ceil(cols/128)}; else an exact division).
+     */
+    private static Fp8Linear fp8(SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module, int[] block) throws FormatException {
         SafetensorsTensor wt = w.tensor(), st = s.tensor();
         if (wt.rank() != 2) throw bad(w, "is FP8 with shape " + Arrays.toString(wt.shape()) + "; expected [out, in]");
-        long rows = wt.dim(0);
+        long rows = wt.dim(0), cols = wt.dim(1);
         long n = st.elementCount();
-        if (n != 1 && n != rows) throw bad(s, "has " + n + " values; an FP8 weight scale has 1 (per tensor) or " + rows + " (per row)");
         if (!st.dtype().isFloat()) throw bad(s, "is " + st.dtype() + "; expected a float scale");
         float[] v = new float[(int) n];
         st.dtype().toFloats(s.file().data(st), 0, v, 0, (int) n);
-        return new Fp8Linear(module, w.name(), wt.dtype(), rows, wt.dim(1), w.file().data(wt), v);
+        boolean channel = n == rows && (st.rank() == 1 || (st.rank() == 2 && st.dim(1) == 1));
+        if (n == 1 || channel) return new Fp8Linear(module, w.name(), wt.dtype(), rows, cols, w.file().data(wt), v);
+        if (st.rank() != 2) {
+            throw bad(s, "has shape " + Arrays.toString(st.shape()) + "; an FP8 weight scale has 1 value (per tensor), " + rows
+                    + " (per row) or a 2-D grid of block scales");
+        }
+        long gr = st.dim(0), gc = st.dim(1);
+        int br, bc;
+        if (block != null) {
+            br = block[0];
+            bc = block[1];
+        } else if (gr == (rows + 127) / 128 && gc == (cols + 127) / 128) {
+            br = bc = 128;
+        } else if (rows % gr == 0 && cols % gc == 0) {
+            br = (int) (rows / gr);
+            bc = (int) (cols / gc);
+        } else {
+            throw bad(s, "is a " + gr + " x " + gc + " grid of block scales for a " + rows + " x " + cols + " weight, and config.json gives no block size");
+        }
+        if ((rows + br - 1) / br != gr || (cols + bc - 1) / bc != gc) {
+            throw bad(s, "has shape " + Arrays.toString(st.shape()) + " but blocks of " + br + " x " + bc + " over " + rows + " x " + cols
+                    + " need [" + (rows + br - 1) / br + ", " + (cols + bc - 1) / bc + "]");
+        }
+        return new Fp8Linear(module, w.name(), wt.dtype(), rows, cols, w.file().data(wt), v, br, bc);
     }
 
     private static FormatException bad(SafetensorsCheckpoint.Entry e, String problem) {
