@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /** What inspect says about a pre-quantized folder: the declaration and the NVFP4 / FP8 weights found, by scale granularity. */
-record QuantizedSummary(QuantizationConfig config, int nvfp4, Map<String, Integer> fp8, int auxiliary) {
+record QuantizedSummary(QuantizationConfig config, int nvfp4, int expertGroups, int experts, Map<String, Integer> fp8, int auxiliary) {
     /** The summary, or null for a float checkpoint. */
     static QuantizedSummary of(Path dir, SafetensorsCheckpoint ck) throws IOException {
         QuantizationConfig qc = QuantizationConfig.read(dir);
@@ -23,7 +23,8 @@ record QuantizedSummary(QuantizationConfig config, int nvfp4, Map<String, Intege
             String g = f.granularity().name().toLowerCase(Locale.ROOT) + (f.blockRows() > 0 ? " " + f.blockRows() + "x" + f.blockCols() : "");
             fp8.merge(f.dtype().name() + " " + g, 1, Integer::sum);
         }
-        return new QuantizedSummary(qc, q.nvfp4().size(), fp8, q.auxiliaryNames().size());
+        int experts = q.experts().stream().mapToInt(dev.requant.formats.nvfp4.Nvfp4Experts::count).sum();
+        return new QuantizedSummary(qc, q.nvfp4().size(), q.experts().size(), experts, fp8, q.auxiliaryNames().size());
     }
 
     String declaration() {
@@ -36,6 +37,7 @@ record QuantizedSummary(QuantizationConfig config, int nvfp4, Map<String, Intege
     String text() {
         StringBuilder sb = new StringBuilder(declaration()).append(" (").append(config.source().getFileName()).append("): ");
         sb.append(nvfp4).append(" NVFP4 weight").append(nvfp4 == 1 ? "" : "s");
+        if (expertGroups > 0) sb.append(", ").append(expertGroups).append(" NVFP4 expert groups (").append(experts).append(" experts)");
         fp8.forEach((k, n) -> sb.append(", ").append(n).append(" FP8 (").append(k).append(")"));
         return sb.append(", ").append(auxiliary).append(" scale tensors").toString();
     }
@@ -47,6 +49,8 @@ record QuantizedSummary(QuantizationConfig config, int nvfp4, Map<String, Intege
         o.put("format", config.format());
         o.put("source", config.source().getFileName().toString());
         o.put("nvfp4_weights", nvfp4);
+        o.put("nvfp4_expert_groups", expertGroups);
+        o.put("nvfp4_experts", experts);
         ObjectNode f = o.putObject("fp8_weights");
         fp8.forEach(f::put);
         o.put("scale_tensors", auxiliary);

@@ -37,13 +37,27 @@ public final class Nvfp4Checkpoint {
     private final Map<String, Nvfp4Tensor> nvfp4;
     private final Map<String, Fp8Linear> fp8;
     private final Set<String> auxiliary;
+    private final List<Nvfp4Experts> experts;
+    private final Map<String, Nvfp4Experts> expertsByStoredName;
 
-    private Nvfp4Checkpoint(QuantizationConfig config, Map<String, Nvfp4Tensor> nvfp4, Map<String, Fp8Linear> fp8, Set<String> auxiliary) {
+    private Nvfp4Checkpoint(QuantizationConfig config, Map<String, Nvfp4Tensor> nvfp4, Map<String, Fp8Linear> fp8, Set<String> auxiliary,
+                            List<Nvfp4Experts> experts) {
         this.config = config;
         this.nvfp4 = Collections.unmodifiableMap(nvfp4);
         this.fp8 = Collections.unmodifiableMap(fp8);
         this.auxiliary = Collections.unmodifiableSet(auxiliary);
+        this.experts = List.copyOf(experts);
+        Map<String, Nvfp4Experts> by = new LinkedHashMap<>();
+        for (Nvfp4Experts x : experts) for (String n : x.storedWeights()) by.put(n, x);
+        this.expertsByStoredName = Collections.unmodifiableMap(by);
     }
+
+    /** A per-expert module: {@code <prefix>.layers.<l>.[moe.]experts.<e>.<proj>}. */
+    private static final java.util.regex.Pattern PER_EXPERT = java.util.regex.Pattern.compile(
+            "(.*\\.layers\\.(\\d+)\\.(?:moe\\.)?experts)\\.(\\d+)\\.(gate_proj|up_proj|down_proj)");
+    /** A stacked module: {@code <prefix>.layers.<l>.[moe.]experts.<proj>}. */
+    private static final java.util.regex.Pattern STACKED = java.util.regex.Pattern.compile(
+            "(.*\\.layers\\.(\\d+)\\.(?:moe\\.)?experts)\\.(gate_up_proj|gate_proj|up_proj|down_proj)");
 
     /** Reads the folder's quantization declaration and groups the tensors of {@code ck} (which stays open). */
     public static Nvfp4Checkpoint scan(Path dir, SafetensorsCheckpoint ck) throws IOException {
@@ -54,6 +68,7 @@ public final class Nvfp4Checkpoint {
         Map<String, Nvfp4Tensor> nv = new LinkedHashMap<>();
         Map<String, Fp8Linear> fp8s = new LinkedHashMap<>();
         Set<String> aux = new HashSet<>();
+        List<Nvfp4Experts> stackedGroups = new java.util.ArrayList<>();
         boolean ct = qc.kind() == QuantizationConfig.Kind.COMPRESSED_TENSORS_NVFP4;
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             String name = e.name();
@@ -64,7 +79,12 @@ public final class Nvfp4Checkpoint {
             String module;
             if (name.endsWith(".weight_packed")) module = name.substring(0, name.length() - ".weight_packed".length());
             else if (name.endsWith(".weight")) module = name.substring(0, name.length() - ".weight".length());
+            else if (STACKED.matcher(name).matches() && ck.get(name + ".weight_scale").isPresent()) module = name; // bare 3-D expert codes
             else continue;
+            if (e.tensor().rank() == 3) {
+                stacked(ck, e, module, ct, stackedGroups, aux);
+                continue;
+            }
             Optional<SafetensorsCheckpoint.Entry> scale = ck.get(module + ".weight_scale");
             SafetensorsTensor w = e.tensor();
             boolean packedDtype = w.dtype() == SafetensorsDtype.U8 || w.dtype() == SafetensorsDtype.I8;
@@ -93,7 +113,36 @@ public final class Nvfp4Checkpoint {
                 throw bad(e, "has a 2-D weight_scale (NVFP4 block scales) but is " + w.dtype() + "; packed NVFP4 codes are U8");
             }
         }
-        return new Nvfp4Checkpoint(qc, nv, fp8s, aux);
+        // per-expert tensors: grouped by (layer, projection), in expert order, and no longer single weights
+        Map<String, java.util.TreeMap<Integer, Nvfp4Tensor>> perExpert = new LinkedHashMap<>();
+        Map<String, List<String>> names = new LinkedHashMap<>();
+        for (var it = nv.entrySet().iterator(); it.hasNext(); ) {
+            var x = it.next();
+            java.util.regex.Matcher m = PER_EXPERT.matcher(x.getValue().module());
+            if (!m.matches()) continue;
+            String key = m.group(1) + "|" + m.group(2) + "|" + m.group(4);
+            perExpert.computeIfAbsent(key, k -> new java.util.TreeMap<>()).put(Integer.parseInt(m.group(3)), x.getValue());
+            names.computeIfAbsent(key, k -> new java.util.ArrayList<>()).add(x.getValue().weightName());
+            it.remove();
+        }
+        List<Nvfp4Experts> groups = new java.util.ArrayList<>(stackedGroups);
+        for (var g : perExpert.entrySet()) {
+            String[] k = g.getKey().split("\\|");
+            java.util.TreeMap<Integer, Nvfp4Tensor> byId = g.getValue();
+            if (byId.firstKey() != 0 || byId.lastKey() != byId.size() - 1) {
+                throw new FormatException(ck.root(), k[0] + "." + k[2] + ": NVFP4 experts " + byId.keySet() + " are not numbered 0.." + (byId.size() - 1)
+                        + " (partial NVFP4 quantization across experts?)");
+            }
+            try {
+                groups.add(new Nvfp4Experts(k[0], Integer.parseInt(k[1]), k[2], List.copyOf(byId.values()), false, names.get(g.getKey())));
+            } catch (IllegalArgumentException ex) {
+                throw new FormatException(ck.root(), ex.getMessage());
+            }
+        }
+        Map<String, Integer> position = new java.util.HashMap<>();
+        for (SafetensorsCheckpoint.Entry e : ck.entries()) position.put(e.name(), position.size());
+        groups.sort(java.util.Comparator.comparingInt(g -> position.getOrDefault(g.firstStoredName(), 0)));
+        return new Nvfp4Checkpoint(qc, nv, fp8s, aux, groups);
     }
 
     private static Nvfp4Tensor nvfp4(SafetensorsCheckpoint ck, SafetensorsCheckpoint.Entry w, SafetensorsCheckpoint.Entry s, String module, boolean ct)
@@ -113,6 +162,61 @@ public final class Nvfp4Checkpoint {
         GlobalScale is = divisor ? scalar(ck, module + ".input_global_scale", true) : scalar(ck, module + ".input_scale", false);
         if (ws == null) ws = GlobalScale.ONE;
         return new Nvfp4Tensor(module, w.name(), rows, cols, w.file().data(wt), s.file().data(st), ws, is);
+    }
+
+    /**
+     * One 3-D NVFP4 tensor holding all experts of a projection: codes {@code [E, rows, cols/2]}, block scales
+     * {@code [E, rows, cols/16]}, per-tensor (and activation) scales with one value per expert or one for all. Each
+     * expert becomes an {@link Nvfp4Tensor} over slices of the mapping.
+     */
+    private static void stacked(SafetensorsCheckpoint ck, SafetensorsCheckpoint.Entry w, String module, boolean ct, List<Nvfp4Experts> out,
+                                Set<String> aux) throws FormatException {
+        java.util.regex.Matcher m = STACKED.matcher(module);
+        Optional<SafetensorsCheckpoint.Entry> se = ck.get(module + ".weight_scale");
+        SafetensorsTensor wt = w.tensor();
+        if (!m.matches() || se.isEmpty() || !(wt.dtype() == SafetensorsDtype.U8 || wt.dtype() == SafetensorsDtype.I8)) {
+            throw bad(w, "is a 3-D " + wt.dtype() + " tensor; 3-D quantized weights are read only as NVFP4 experts (U8 codes with a 3-D weight_scale)");
+        }
+        SafetensorsTensor st = se.get().tensor();
+        int n = Math.toIntExact(wt.dim(0));
+        long rows = wt.dim(1), cols = wt.dim(2) * 2;
+        if (st.rank() != 3 || st.dim(0) != n || st.dim(1) != rows || st.dim(2) * Nvfp4Tensor.BLOCK != cols) {
+            throw bad(se.get(), "has shape " + Arrays.toString(st.shape()) + " but " + w.name() + " " + Arrays.toString(wt.shape()) + " needs ["
+                    + n + ", " + rows + ", " + cols / Nvfp4Tensor.BLOCK + "]");
+        }
+        if (st.dtype() != SafetensorsDtype.F8_E4M3 && st.dtype() != SafetensorsDtype.U8) throw bad(se.get(), "is " + st.dtype() + "; NVFP4 block scales are F8_E4M3");
+        boolean divisor = ct || ck.get(module + ".weight_global_scale").isPresent();
+        float[] ws = perExpert(ck, module + (divisor ? ".weight_global_scale" : ".weight_scale_2"), n);
+        float[] is = perExpert(ck, module + (divisor ? ".input_global_scale" : ".input_scale"), n);
+        aux.add(se.get().name());
+        for (String suffix : List.of(".weight_scale_2", ".input_scale", ".weight_global_scale", ".input_global_scale")) {
+            if (ck.get(module + suffix).isPresent()) aux.add(module + suffix);
+        }
+        var packed = w.file().data(wt);
+        var scales = se.get().file().data(st);
+        long pBytes = rows * (cols / 2), sBytes = rows * (cols / Nvfp4Tensor.BLOCK);
+        List<Nvfp4Tensor> experts = new java.util.ArrayList<>();
+        for (int e = 0; e < n; e++) {
+            GlobalScale g = ws == null ? GlobalScale.ONE : divisor ? GlobalScale.divisor(ws[e]) : GlobalScale.multiplier(ws[e]);
+            GlobalScale in = is == null ? null : divisor ? GlobalScale.divisor(is[e]) : GlobalScale.multiplier(is[e]);
+            experts.add(new Nvfp4Tensor(module + "#" + e, w.name(), rows, cols, packed.asSlice(e * pBytes, pBytes), scales.asSlice(e * sBytes, sBytes), g, in));
+        }
+        out.add(new Nvfp4Experts(m.group(1), Integer.parseInt(m.group(2)), m.group(3), experts, true, List.of(w.name())));
+    }
+
+    /** A scale with one value per expert ({@code [E]}) or one for all ({@code []}, {@code [1]}); null when absent. */
+    private static float[] perExpert(SafetensorsCheckpoint ck, String name, int n) throws FormatException {
+        Optional<SafetensorsCheckpoint.Entry> e = ck.get(name);
+        if (e.isEmpty()) return null;
+        SafetensorsTensor t = e.get().tensor();
+        long c = t.elementCount();
+        if ((c != 1 && c != n) || !t.dtype().isFloat()) throw bad(e.get(), "has " + c + " " + t.dtype() + " values; expected one float per expert (" + n + ") or one");
+        float[] v = new float[(int) c];
+        t.dtype().toFloats(e.get().file().data(t), 0, v, 0, (int) c);
+        if (c == n) return v;
+        float[] all = new float[n];
+        java.util.Arrays.fill(all, v[0]);
+        return all;
     }
 
     private static GlobalScale scalar(SafetensorsCheckpoint ck, String name, boolean divisor) throws FormatException {
@@ -186,12 +290,18 @@ public final class Nvfp4Checkpoint {
         return Optional.ofNullable(fp8.get(storedName));
     }
 
+    /** The NVFP4 mixture-of-experts groups (per-expert or stacked), in checkpoint order of their first tensor. */
+    public List<Nvfp4Experts> experts() { return experts; }
+
+    /** The expert group a stored codes tensor belongs to. */
+    public Optional<Nvfp4Experts> experts(String storedName) { return Optional.ofNullable(expertsByStoredName.get(storedName)); }
+
     /** Scales and other tensors that belong to a quantized weight (or are unused KV-cache scales). */
     public boolean isAuxiliary(String storedName) { return auxiliary.contains(storedName); }
 
     public Collection<String> auxiliaryNames() { return auxiliary; }
 
-    public boolean isEmpty() { return nvfp4.isEmpty() && fp8.isEmpty(); }
+    public boolean isEmpty() { return nvfp4.isEmpty() && fp8.isEmpty() && experts.isEmpty(); }
 
     /** compressed-tensors' {@code M.weight_packed} as the model's {@code M.weight}. */
     public static String canonicalWeightName(String stored) {

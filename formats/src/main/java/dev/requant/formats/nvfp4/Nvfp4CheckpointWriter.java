@@ -306,7 +306,8 @@ public final class Nvfp4CheckpointWriter {
         return h;
     }
 
-    private static ObjectNode compressedTensorsQuantizationConfig(boolean a4, List<String> excludedModules) {
+    /** config.json's {@code quantization_config} of a compressed-tensors nvfp4-pack-quantized checkpoint. */
+    public static ObjectNode compressedTensorsQuantizationConfig(boolean a4, List<String> excludedModules) {
         ArrayNode excluded = JSON.createArrayNode();
         excludedModules.forEach(excluded::add);
         ObjectNode q = JSON.createObjectNode();
