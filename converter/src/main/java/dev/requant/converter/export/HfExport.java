@@ -61,7 +61,11 @@ public final class HfExport {
     private HfExport() {}
 
     /** The tensors of one GGUF weight (one, or an NVFP4 weight with its scales), kept in one shard. */
-    public record Unit(String ggufName, List<ExportedTensor> tensors) {
+    public record Unit(String ggufName, List<ExportedTensor> tensors, boolean placedByName) {
+        public Unit(String ggufName, List<ExportedTensor> tensors) {
+            this(ggufName, tensors, true);
+        }
+
         long bytes() { return tensors.stream().mapToLong(ExportedTensor::byteSize).sum(); }
 
         /** The checkpoint name the converter sorts this weight by. */
@@ -131,14 +135,27 @@ public final class HfExport {
         }
         List<Unit> units = new ArrayList<>();
         List<String> excluded = new ArrayList<>();
+        java.util.Set<Integer> routerScalesToWrite = new java.util.TreeSet<>();
         boolean nvfp4 = false, inputScales = false;
         for (GgufTensorInfo t : gguf.tensors()) {
             if (t.name().equals("rope_freqs.weight") && arch == GemmaArchitecture.GEMMA4) continue; // generated; in config.json
             if (consumed.contains(t.name())) continue;
-            String hf = GemmaTensorNames.checkpointName(t.name(), arch).orElseThrow(() -> new FormatException(gguf.path(),
-                    "tensor '" + t.name() + "' has no name in a " + cls.name() + " checkpoint"));
             long[] shape = reversed(t.ne());
             String base = stripWeight(t.name());
+            java.util.regex.Matcher exps = EXPERTS.matcher(t.name());
+            if (exps.matches() && (t.type() == GgmlType.NVFP4 || !exps.group(2).equals("down"))) {
+                if (t.type() != GgmlType.NVFP4 || !settings.keepNvfp4()) {
+                    throw new FormatException(gguf.path(), "tensor '" + t.name() + "' holds gate and up experts apart (" + t.type()
+                            + "); export writes them only as NVFP4 per-expert tensors (--nvfp4 keep)");
+                }
+                nvfp4 = true;
+                inputScales |= gguf.tensor(base + ".input_scale").isPresent();
+                units.add(expertUnit(gguf, t, exps, shape));
+                if (exps.group(2).equals("down")) routerScalesToWrite.add(Integer.parseInt(exps.group(1)));
+                continue;
+            }
+            String hf = GemmaTensorNames.checkpointName(t.name(), arch).orElseThrow(() -> new FormatException(gguf.path(),
+                    "tensor '" + t.name() + "' has no name in a " + cls.name() + " checkpoint"));
             if (t.type() == GgmlType.NVFP4 && settings.keepNvfp4()) {
                 if (shape.length != 2) throw new FormatException(gguf.path(), "tensor '" + t.name() + "' is NVFP4 with " + shape.length + " dims; not supported yet");
                 nvfp4 = true;
@@ -181,6 +198,21 @@ public final class HfExport {
             units.add(new Unit(t.name(), List.of(new ExportedTensor(hf, out, shape, t.name(), what, bytes))));
         }
 
+        // NVFP4 down experts carry the router's per-expert scale folded in; the checkpoint's router scale is then 1
+        for (int layer : routerScalesToWrite) {
+            int n = Math.toIntExact(keys.u("expert_count"));
+            float[] ones = new float[n];
+            java.util.Arrays.fill(ones, 1f);
+            String name = "model.layers." + layer + ".router.per_expert_scale";
+            SafetensorsDtype d = settings.dtype().safetensors();
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(n * d.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float v : ones) {
+                if (d == SafetensorsDtype.BF16) b.putShort(dev.requant.formats.ggml.BFloat16.fromFloat(v));
+                else b.putFloat(v);
+            }
+            units.add(new Unit("blk." + layer + ".ffn_down_exps.scale", List.of(new ExportedTensor(name, d, new long[] {n}, "-",
+                    "1 (folded into the down experts' scales)", TensorBytes.stored(java.lang.foreign.MemorySegment.ofArray(b.array())))), false));
+        }
         Map<String, byte[]> files = new LinkedHashMap<>();
         if (nvfp4) {
             if (config.path("tie_word_embeddings").asBoolean(false) && !excluded.contains("lm_head")) excluded.addFirst("lm_head");
@@ -265,7 +297,7 @@ public final class HfExport {
         long bytes = 0;
         String prev = null;
         for (Unit u : units) {
-            boolean outOfOrder = prev != null && u.key().compareTo(prev) < 0;
+            boolean outOfOrder = u.placedByName() && prev != null && u.key().compareTo(prev) < 0;
             if (!cur.isEmpty() && (outOfOrder || bytes + u.bytes() > max)) {
                 shards.add(cur);
                 cur = new ArrayList<>();
@@ -273,7 +305,7 @@ public final class HfExport {
             }
             cur.add(u);
             bytes += u.bytes();
-            prev = u.key();
+            if (u.placedByName()) prev = u.key();
         }
         if (!cur.isEmpty()) shards.add(cur);
         return shards;
@@ -292,6 +324,52 @@ public final class HfExport {
             }
         }
         return gen;
+    }
+
+    private static final java.util.regex.Pattern EXPERTS = java.util.regex.Pattern.compile("blk\\.(\\d+)\\.ffn_(gate|up|down)_exps\\.weight");
+
+    /**
+     * A 3-D NVFP4 expert tensor as ModelOpt's per-expert modules ({@code model.layers.N.experts.e.gate_proj}...), the
+     * layout of the published Gemma 4 26B-A4B NVFP4 exports: each expert's codes and block scales, its entry of
+     * {@code .scale} as {@code weight_scale_2} and of {@code .input_scale} as {@code input_scale}.
+     */
+    private static Unit expertUnit(GgufFile gguf, GgufTensorInfo t, java.util.regex.Matcher m, long[] shape) throws FormatException {
+        int n = (int) shape[0];
+        long rows = shape[1], cols = shape[2];
+        String base = stripWeight(t.name());
+        float[] s2 = perExpert(gguf, base + ".scale", n);
+        float[] in = gguf.tensor(base + ".input_scale").isPresent() ? perExpert(gguf, base + ".input_scale", n) : null;
+        long bytes = GgmlType.NVFP4.rowBytes(cols) * rows;
+        List<ExportedTensor> ts = new ArrayList<>();
+        for (int e = 0; e < n; e++) {
+            String module = "model.layers." + m.group(1) + ".experts." + e + "." + m.group(2) + "_proj";
+            var slice = gguf.tensorData(t).asSlice(e * bytes, bytes);
+            ts.add(new ExportedTensor(module + ".weight", SafetensorsDtype.U8, new long[] {rows, cols / 2}, t.name() + "[" + e + "]", "NVFP4 codes",
+                    new Nvfp4Unpacked(slice, rows, cols, Nvfp4Unpacked.Part.CODES)));
+            ts.add(new ExportedTensor(module + ".weight_scale", SafetensorsDtype.F8_E4M3, new long[] {rows, cols / 16}, t.name() + "[" + e + "]",
+                    "NVFP4 block scales", new Nvfp4Unpacked(slice, rows, cols, Nvfp4Unpacked.Part.SCALES)));
+            ts.add(new ExportedTensor(module + ".weight_scale_2", SafetensorsDtype.F32, new long[0], base + ".scale[" + e + "]", "per-expert scale",
+                    TensorBytes.f32(s2[e])));
+            if (in != null) {
+                ts.add(new ExportedTensor(module + ".input_scale", SafetensorsDtype.F32, new long[0], base + ".input_scale[" + e + "]", "activation scale",
+                        TensorBytes.f32(in[e])));
+            }
+        }
+        return new Unit(t.name(), ts);
+    }
+
+    private static float[] perExpert(GgufFile gguf, String name, int n) throws FormatException {
+        float[] v = new float[n];
+        GgufTensorInfo t = gguf.tensor(name).orElse(null);
+        if (t == null) {
+            java.util.Arrays.fill(v, 1f);
+            return v;
+        }
+        if (t.type() != GgmlType.F32 || t.spec().elementCount() != n) {
+            throw new FormatException(gguf.path(), "tensor '" + name + "' is " + t.type() + " with " + t.spec().elementCount() + " values; expected F32 with one per expert (" + n + ")");
+        }
+        for (int e = 0; e < n; e++) v[e] = gguf.tensorData(t).get(LittleEndian.FLOAT, 4L * e);
+        return v;
     }
 
     /** A projection matrix (as opposed to an embedding table): what ModelOpt would have quantized. */

@@ -231,6 +231,29 @@ class HfExportTest {
         }
     }
 
+    /** NVFP4 experts (Gemma 4 MoE) come back as ModelOpt per-expert modules with the same codes, and convert to the same GGUF. */
+    @ParameterizedTest
+    @CsvSource({"MODELOPT,PER_EXPERT", "COMPRESSED_TENSORS,STACKED"})
+    void nvfp4ExpertsComeBackPerExpert(Nvfp4Format format, dev.requant.testmodels.SyntheticNvfp4Moe.Layout layout) throws IOException {
+        Path bf16 = SyntheticCheckpoint.gemma4().hiddenSize(128).intermediateSize(256).layers(2).moe(4, 2, 64).write(tmp.resolve("bf16"));
+        Path nv = dev.requant.testmodels.SyntheticNvfp4Moe.write(bf16, tmp.resolve("nv"), format, layout);
+        Path first = tmp.resolve("first.gguf");
+        convert(nv, first, ConversionSettings.of(OutType.AUTO));
+        Path out = tmp.resolve("exported");
+        export(first, out, ExportSettings.of(ExportSettings.Dtype.BF16));
+        Path second = tmp.resolve("second.gguf");
+        convert(out, second, ConversionSettings.of(OutType.AUTO));
+        assertSameGguf(second, first);
+        if (format == Nvfp4Format.MODELOPT) {
+            try (SafetensorsCheckpoint a = SafetensorsCheckpoint.open(nv); SafetensorsCheckpoint e = SafetensorsCheckpoint.open(out)) {
+                for (String n : new String[] {"model.layers.1.experts.3.down_proj.weight", "model.layers.0.experts.0.gate_proj.weight_scale",
+                        "model.layers.0.experts.2.up_proj.input_scale"}) {
+                    assertThat(bytes(e.get(n).orElseThrow())).as(n).isEqualTo(bytes(a.get(n).orElseThrow()));
+                }
+            }
+        }
+    }
+
     @Test
     void normWeightsComeBackWheneverTheSumWasExact() {
         for (int bits = 0; bits < 0x10000; bits++) {
