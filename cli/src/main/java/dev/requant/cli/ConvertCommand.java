@@ -68,6 +68,10 @@ final class ConvertCommand implements Callable<Integer> {
                     + "(Gemma 3 GGUFs written so give NaN in llama.cpp's CPU backend).")
     boolean nvfp4UpstreamSplit;
 
+    @Option(names = "--mmproj", description = "Write the multimodal projector (vision tower + projector) GGUF that llama.cpp's mtmd loads, "
+            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP), instead of the text model.")
+    boolean mmproj;
+
     @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
     boolean fp8AsQ8;
 
@@ -115,7 +119,7 @@ final class ConvertCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, settings, policy)) {
+        try (ConversionPlan plan = mmproj ? dev.requant.converter.MmprojPlanner.plan(dir, settings) : GemmaPlanner.plan(dir, settings, policy)) {
             Nvfp4Summary.warn(plan);
             if (dryRun) {
                 printPlan(plan, stdout);
@@ -167,8 +171,10 @@ final class ConvertCommand implements Callable<Integer> {
         out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", plan.config().dir(),
                 plan.config().hfClass(), plan.config().arch().ggufName(), plan.settings().outType().cliName(), plan.tensors().size(),
                 plan.dataBytes(), plan.metadata().size());
-        out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
-                ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+        if (plan.vocabulary() != null) {
+            out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
+                    ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+        }
         if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), plan.dropped().getFirst());
         Nvfp4Summary.print(plan, out);
         out.println();
