@@ -65,6 +65,13 @@ final class ConvertCommand implements Callable<Integer> {
                     + "(Gemma 3 GGUFs written so give NaN in llama.cpp's CPU backend).")
     boolean nvfp4UpstreamSplit;
 
+    @Option(names = "--mmproj", description = "Write the multimodal projector (vision tower + projector) GGUF that llama.cpp's mtmd loads, "
+            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP), instead of the text model.")
+    boolean mmproj;
+
+    @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
+    boolean fp8AsQ8;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
 
@@ -83,7 +90,7 @@ final class ConvertCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Convert.Request request = new Convert.Request(dir, out, type, qat, tokenEmbeddingType, outputTensorType, modelName,
-                nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors());
+                nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8);
         Convert convert = new Convert();
         if (dryRun) {
             try (Convert.Planned p = convert.plan(request, ctx)) {

@@ -30,6 +30,16 @@ final class Fp4Report {
                             r.llamaCpp().shift() != 0 ? " (k=" + r.llamaCpp().shift() + ")" : ""));
         }
         t.print(out, "  ");
+        if (!st.fp8().isEmpty()) {
+            out.printf("%n  FP8: %d weights (dequantized exactly by requant convert: fp8 x scale)%n", st.fp8().size());
+            TextTable f = new TextTable("tensor", "rows x cols", "scales", "scale min..max", "NaN codes", "max |w|", "rel L2", "cosine");
+            for (dev.requant.converter.Fp8StaticCheck.TensorReport r : st.fp8()) {
+                f.row(r.name(), r.rows() + " x " + r.cols(), r.granularity(), String.format("%.4g..%.4g", r.minScale(), r.maxScale()), r.nanCodes(),
+                        String.format("%.4g", r.maxAbs()), r.reference() == null ? "-" : String.format("%.4f", r.reference().relL2()),
+                        r.reference() == null ? "-" : String.format("%.5f", r.reference().cosine()));
+            }
+            f.print(out, "  ");
+        }
         for (Nvfp4StaticCheck.Problem p : st.problems()) out.printf("  %-4s %s: %s%n", p.level() == Nvfp4StaticCheck.Level.OK ? "note" : p.level(), p.tensor(), p.what());
         Nvfp4StaticCheck.Thresholds th = st.thresholds();
         out.printf("  thresholds: FAIL on NaN/negative block scales, non-finite or non-positive per-tensor scales, non-finite values,%n"

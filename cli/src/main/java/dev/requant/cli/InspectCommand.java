@@ -15,6 +15,7 @@ import dev.requant.ops.OperationException;
 import dev.requant.ops.inspect.Inspect;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
@@ -54,7 +55,7 @@ final class InspectCommand implements Callable<Integer> {
         try (Inspect.Inspected opened = new Inspect().run(new Inspect.Request(file), CliContext.of(spec.commandLine().getErr(), true))) {
             switch (opened) {
                 case Inspect.Gguf g -> inspectGguf(g.file(), out);
-                case Inspect.Safetensors st -> inspectSafetensors(st.checkpoint(), st.architecture(), out);
+                case Inspect.Safetensors st -> inspectSafetensors(st.path(), st.checkpoint(), st.architecture(), out);
             }
         }
         out.flush();
@@ -97,13 +98,15 @@ final class InspectCommand implements Callable<Integer> {
         }
     }
 
-    private void inspectSafetensors(SafetensorsCheckpoint ck, String arch, PrintWriter out) throws IOException {
+    private void inspectSafetensors(Path file, SafetensorsCheckpoint ck, String arch, PrintWriter out) throws IOException {
         {
+            QuantizedSummary quant = Files.isDirectory(file) ? QuantizedSummary.of(file, ck) : null;
             if (json) {
                 ObjectNode root = PrettyJson.mapper().createObjectNode();
                 root.put("format", "safetensors");
                 root.put("path", file.toString());
                 if (arch != null) root.put("architecture", arch);
+                if (quant != null) root.set("quantization", quant.json());
                 ArrayNode files = root.putArray("files");
                 for (var f : ck.files()) {
                     ObjectNode fn = files.addObject();
@@ -132,6 +135,7 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", file, ck.files().size(),
                     ck.files().size() == 1 ? "" : "s", ck.entries().size(), ck.totalBytes());
             if (arch != null) out.printf("  config: %s%n", arch);
+            if (quant != null) out.printf("  quantization: %s%n", quant.text());
             for (var f : ck.files()) {
                 out.printf("  %s: %d bytes, data at byte %d%s%n", f.path().getFileName(), f.fileSize(), f.dataStart(),
                         f.metadata().isEmpty() ? "" : ", metadata " + f.metadata());

@@ -1,5 +1,7 @@
 package dev.requant.cli;
 
+import dev.requant.formats.gguf.FileType;
+
 import picocli.CommandLine;
 
 /** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage, 130 cancelled). */

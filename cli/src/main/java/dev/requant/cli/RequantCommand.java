@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
             DemoCommand.class,
             InspectCommand.class,
             ConvertCommand.class,
+            ExportCommand.class,
             QuantizeCommand.class,
             QatReportCommand.class,
             ImatrixCommand.class,

@@ -1,5 +1,7 @@
 package dev.requant.cli;
 
+import dev.requant.formats.gguf.FileType;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;

@@ -63,8 +63,24 @@ public final class GemmaPlanner {
         QuantizationConfig qc = QuantizationConfig.read(config.dir());
         Nvfp4Checkpoint quant = qc.kind() == QuantizationConfig.Kind.NONE ? null : Nvfp4Checkpoint.scan(ck, qc);
         boolean keepNvfp4 = settings.isAuto();
-        if (quant != null && !quant.nvfp4().isEmpty()) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
+        if (quant != null && (!quant.nvfp4().isEmpty() || !quant.experts().isEmpty())) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
         settings = resolveAuto(settings, ck, config);
+
+        // NVFP4 experts (kept NVFP4): Gemma 4's router.per_expert_scale goes into the down projections' scales
+        Map<Integer, float[]> foldedRouterScales = new LinkedHashMap<>();
+        if (quant != null && keepNvfp4) {
+            for (dev.requant.formats.nvfp4.Nvfp4Experts g : quant.experts()) {
+                if (!g.projection().equals("down_proj")) continue;
+                String prefix = g.layerPrefix().substring(0, g.layerPrefix().lastIndexOf(".experts"));
+                if (prefix.endsWith(".moe")) prefix = prefix.substring(0, prefix.length() - ".moe".length());
+                var pes = ck.get(prefix + ".router.per_expert_scale");
+                if (pes.isPresent()) {
+                    float[] v = new float[(int) pes.get().tensor().elementCount()];
+                    pes.get().tensor().dtype().toFloats(pes.get().file().data(pes.get().tensor()), 0, v, 0, v.length);
+                    foldedRouterScales.put(g.layer(), v);
+                }
+            }
+        }
 
         // map names, keep order
         List<Mapped> mapped = new ArrayList<>();
@@ -72,6 +88,11 @@ public final class GemmaPlanner {
         Map<String, Mapped> byGguf = new LinkedHashMap<>();
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             if (quant != null && quant.isAuxiliary(e.name())) continue;
+            var experts = quant == null ? java.util.Optional.<dev.requant.formats.nvfp4.Nvfp4Experts>empty() : quant.experts(e.name());
+            if (experts.isPresent()) {
+                if (experts.get().firstStoredName().equals(e.name())) mapped.add(new Mapped(e, null, experts.get()));
+                continue;
+            }
             GemmaTensorNames.Result r = GemmaTensorNames.map(Nvfp4Checkpoint.canonicalWeightName(e.name()), config.arch());
             switch (r) {
                 case GemmaTensorNames.Dropped d -> dropped.add(d.hfName());
@@ -79,7 +100,8 @@ public final class GemmaPlanner {
                 case GemmaTensorNames.Unknown u -> throw new FormatException(e.file().path(),
                         "tensor '" + u.hfName() + "' has no " + config.arch().ggufName() + " GGUF name (convert_hf_to_gguf.py cannot map it either)");
                 case GemmaTensorNames.Mapped m -> {
-                    Mapped x = new Mapped(e, m);
+                    if (m.ggufName().endsWith(".ffn_down_exps.scale") && foldedRouterScales.containsKey(m.blockId())) continue; // folded
+                    Mapped x = new Mapped(e, m, null);
                     Mapped prev = byGguf.put(m.ggufName(), x);
                     if (prev != null) throw new FormatException(e.file().path(), "tensors '" + prev.entry.name() + "' and '" + e.name() + "' both map to " + m.ggufName());
                     mapped.add(x);
@@ -97,6 +119,18 @@ public final class GemmaPlanner {
             planned.add(decide(policy, settings, "rope_freqs.weight", null, null, rf));
         }
         for (Mapped m : mapped) {
+            if (m.experts != null) {
+                var g = m.experts;
+                if (config.expertCount() == null || g.count() != config.expertCount()) {
+                    throw new FormatException(m.entry.file().path(), g.layerPrefix() + "." + g.projection() + " has " + g.count()
+                            + " NVFP4 experts but config.json says num_experts " + config.expertCount());
+                }
+                for (Nvfp4Planning.Planned p : Nvfp4ExpertPlanning.plan(g, keepNvfp4, foldedRouterScales.get(g.layer()), m.entry.file().path())) {
+                    shapes.present(p.ggufName(), p.recipe().ne(), m.entry);
+                    planned.add(decide(policy, settings, p.ggufName(), m.entry.name(), g.layer(), p.recipe()));
+                }
+                continue;
+            }
             SafetensorsTensor t = m.entry.tensor();
             Nvfp4Tensor nv = quant == null ? null : quant.nvfp4(m.entry.name()).orElse(null);
             if (nv != null) {
@@ -129,7 +163,8 @@ public final class GemmaPlanner {
         return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
     }
 
-    private record Mapped(SafetensorsCheckpoint.Entry entry, GemmaTensorNames.Mapped result) {}
+    /** A checkpoint tensor and its GGUF name, or the first tensor of an NVFP4 expert group. */
+    private record Mapped(SafetensorsCheckpoint.Entry entry, GemmaTensorNames.Mapped result, dev.requant.formats.nvfp4.Nvfp4Experts experts) {}
 
     private static PlannedTensor decide(TypePolicy policy, ConversionSettings settings, String name, String hfName, Integer bid, TensorRecipe recipe) {
         TypeDecision d = policy.decide(new TensorCandidate(name, hfName, bid, recipe, settings));
@@ -183,7 +218,21 @@ public final class GemmaPlanner {
             }
         }
 
+        private final java.util.Set<String> generated = new java.util.HashSet<>();
+
         int perLayerInputWidth() { return ple; }
+
+        /** A tensor made from a group of checkpoint tensors (NVFP4 experts): its shape checked, its name counted as present. */
+        void present(String gguf, long[] ne, SafetensorsCheckpoint.Entry e) throws FormatException {
+            long[] shape = new long[ne.length];
+            for (int i = 0; i < ne.length; i++) shape[i] = ne[ne.length - 1 - i];
+            long[] want = expected(gguf, shape);
+            if (want != null && !Arrays.equals(want, shape)) {
+                throw new FormatException(e.file().path(), "NVFP4 experts starting at '" + e.name() + "' make " + gguf + " of shape " + Arrays.toString(shape)
+                        + " but " + c.file().getFileName() + " implies " + Arrays.toString(want) + " (num_experts, moe_intermediate_size, hidden_size)");
+            }
+            generated.add(gguf);
+        }
 
         /** Checks one tensor's shape; returns the rows to keep (-1 = all). */
         long check(SafetensorsCheckpoint.Entry e, String gguf) throws FormatException {
@@ -253,12 +302,16 @@ public final class GemmaPlanner {
                 case "inp_gate.weight" -> new long[] {ple, d};
                 case "proj.weight" -> new long[] {d, ple};
                 case "ffn_gate_inp.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d};
-                case "ffn_down_exps.scale" -> c.expertCount() == null ? null : new long[] {c.expertCount()};
                 case "ffn_gate_up_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), 2L * c.expertFeedForward(), d};
+                case "ffn_gate_exps.weight", "ffn_up_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), c.expertFeedForward(), d};
+                case "ffn_down_exps.scale", "ffn_gate_exps.scale", "ffn_up_exps.scale", "ffn_down_exps.input_scale", "ffn_gate_exps.input_scale",
+                        "ffn_up_exps.input_scale" -> c.expertCount() == null ? null : new long[] {c.expertCount()};
                 case "ffn_down_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d, c.expertFeedForward()};
                 default -> null;
             };
         }
+
+        private boolean has(String gguf) { return byGguf.containsKey(gguf) || generated.contains(gguf); }
 
         /** Every tensor llama.cpp requires is there (missing ones are named with the file that should hold them). */
         void checkComplete(SafetensorsCheckpoint ck) throws FormatException {
@@ -278,7 +331,10 @@ public final class GemmaPlanner {
                 }
             }
             if (ple > 0) need.addAll(List.of("per_layer_token_embd.weight", "per_layer_model_proj.weight", "per_layer_proj_norm.weight"));
-            List<String> missing = need.stream().filter(n -> !byGguf.containsKey(n)).toList();
+            // fused gate_up experts, or gate and up apart (NVFP4 checkpoints store them per expert)
+            need.replaceAll(n -> n.endsWith(".ffn_gate_up_exps.weight") && !has(n) && has(n.replace("gate_up", "gate")) && has(n.replace("gate_up", "up"))
+                    ? n.replace("gate_up", "gate") : n);
+            List<String> missing = need.stream().filter(n -> !has(n)).toList();
             if (!missing.isEmpty()) {
                 Path where = ck.files().size() == 1 ? ck.files().getFirst().path() : ck.root().resolve(SafetensorsCheckpoint.INDEX);
                 if (!Files.exists(where)) where = ck.root();

@@ -59,6 +59,7 @@ public enum LlamaCppScaleUse {
 
     /** "blk.3.ffn_up.weight" gives "ffn_up"; "output.weight" gives "output". */
     static String kind(String ggufWeight) {
+        if (ggufWeight.endsWith("]") && ggufWeight.contains("[")) ggufWeight = ggufWeight.substring(0, ggufWeight.lastIndexOf('[')); // one expert
         String n = ggufWeight.endsWith(".weight") ? ggufWeight.substring(0, ggufWeight.length() - ".weight".length()) : ggufWeight;
         if (n.startsWith("blk.")) {
             int dot = n.indexOf('.', 4);

@@ -29,7 +29,7 @@ public final class Nvfp4Planning {
     /** The rule that keeps repacked weights NVFP4 and sends fallbacks to their type; it goes before every other rule. */
     static TypeRule rule() {
         return TypePolicy.rule(KEEP_RULE, t -> {
-            if (t.recipe() instanceof Nvfp4Repack) return Optional.of(new TypeDecision(GgmlType.NVFP4, KEEP_RULE));
+            if (t.recipe() instanceof Nvfp4Repack || t.recipe() instanceof Nvfp4ExpertsRepack) return Optional.of(new TypeDecision(GgmlType.NVFP4, KEEP_RULE));
             if (t.recipe() instanceof QuantizedDequant q && q.fallback() != null) {
                 return Optional.of(new TypeDecision(q.fallback(), FALLBACK_RULE + " (" + q.fallback().name().toLowerCase(java.util.Locale.ROOT) + ")"));
             }

@@ -99,6 +99,32 @@ class QatConversionTest {
         }
     }
 
+    /** Gemma 4's 3-D expert tensors ([E, rows, cols]) are found on their lattice and encoded on it, every block exact. */
+    @Test
+    void expertTensorsTakeTheLatticeToo() throws IOException {
+        Path dir = SyntheticCheckpoint.gemma4().hiddenSize(128).intermediateSize(256).layers(2).moe(4, 2, 64)
+                .weights(QatWeights.generator(7, 0.02f, n -> Assignment.of(ScaleRule.LEARNED, ScaleDtype.BF16), WeightGenerator.hashed(7)))
+                .write(tmp.resolve("hf"));
+        Path out = tmp.resolve("q4_0.gguf");
+        Map<String, PlannedTensor> plan = convert(dir, out, QatPolicy.Mode.AUTO);
+        try (GgufFile f = GgufFile.open(out); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir)) {
+            for (String name : new String[] {"blk.0.ffn_gate_up_exps.weight", "blk.1.ffn_down_exps.weight"}) {
+                GgufTensorInfo t = f.tensor(name).orElseThrow();
+                assertThat(t.type()).isEqualTo(GgmlType.Q4_0);
+                assertThat(t.ne()).hasSize(3);
+                assertThat(plan.get(name).decision().rule()).as(name).startsWith("qat: lattice q4_0 (100.0% exact");
+                assertThat(exactBlocks(f, t, ck, plan.get(name).hfName())).as(name).isEqualTo(t.spec().elementCount() / 32);
+            }
+            assertThat(f.metadata().getFloat("requant.qat.exact_fraction.ffn_gate_up_exps")).contains(1.0f);
+        }
+        // qat-report reads the 3-D tensors of the checkpoint as well
+        try (var model = dev.requant.converter.ModelSources.open(dir)) {
+            QatReport r = QatReport.analyse(model, 0, 2, null);
+            assertThat(r.byClass().get("ffn_gate_up_exps").exactFraction()).isEqualTo(1.0);
+            assertThat(r.byClass().get("ffn_down_exps").exactFraction()).isEqualTo(1.0);
+        }
+    }
+
     @Test
     void fp32ScalesAreAsExactAsF16Storage() throws IOException {
         Path dir = checkpoint(tmp.resolve("hf"), name -> Assignment.of(ScaleRule.LEARNED, ScaleDtype.FP32));

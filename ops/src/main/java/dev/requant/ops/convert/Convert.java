@@ -2,7 +2,9 @@ package dev.requant.ops.convert;
 
 import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
+import dev.requant.converter.Fp8AsQ8;
 import dev.requant.converter.GemmaPlanner;
+import dev.requant.converter.MmprojPlanner;
 import dev.requant.converter.GgufConversion;
 import dev.requant.converter.Nvfp4Planning;
 import dev.requant.converter.TypeOverrides;
@@ -37,23 +39,26 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
      * @param nvfp4Fallback NVFP4 checkpoints: the type for weights llama.cpp would not compute exactly, or null
      * @param nvfp4UpstreamSplit NVFP4 checkpoints: split scales as convert_hf_to_gguf.py does
      * @param threads encoder threads (the output does not depend on it)
+     * @param mmproj write the multimodal projector (vision tower + projector) instead of the text model
+     * @param fp8AsQ8 FP8 checkpoints: the FP8 weights as Q8_0 whatever the type (convert_hf_to_gguf.py --fp8-as-q8)
      */
     public record Request(Path source, Path output, FileType type, QatPolicy.Mode qat, GgmlType tokenEmbeddingType,
-            GgmlType outputTensorType, String modelName, FileType nvfp4Fallback, boolean nvfp4UpstreamSplit, int threads) {
+            GgmlType outputTensorType, String modelName, FileType nvfp4Fallback, boolean nvfp4UpstreamSplit, int threads,
+            boolean mmproj, boolean fp8AsQ8) {
         /** The defaults a user gets from {@code requant convert SOURCE -o OUTPUT --type TYPE}. */
         public static Request of(Path source, Path output, FileType type) {
             return new Request(source, output, type, QatPolicy.Mode.AUTO, null, null, null, null, false,
-                    Runtime.getRuntime().availableProcessors());
+                    Runtime.getRuntime().availableProcessors(), false, false);
         }
 
         public Request withQat(QatPolicy.Mode mode) {
             return new Request(source, output, type, mode, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
-                    nvfp4UpstreamSplit, threads);
+                    nvfp4UpstreamSplit, threads, mmproj, fp8AsQ8);
         }
 
         public Request withThreads(int n) {
             return new Request(source, output, type, qat, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
-                    nvfp4UpstreamSplit, n);
+                    nvfp4UpstreamSplit, n, mmproj, fp8AsQ8);
         }
     }
 
@@ -79,9 +84,10 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
         try {
             QatPolicy qat = new QatPolicy(r.qat());
             TypePolicy policy = qat.apply(TypeOverrides.apply(TypePolicy.defaults(), r.tokenEmbeddingType(), r.outputTensorType()));
+            if (r.fp8AsQ8()) policy = Fp8AsQ8.apply(policy);
             ConversionSettings settings = new ConversionSettings(r.type(), r.modelName(),
                     new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), r.nvfp4UpstreamSplit()));
-            ConversionPlan plan = GemmaPlanner.plan(r.source(), settings, policy);
+            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings) : GemmaPlanner.plan(r.source(), settings, policy);
             Nvfp4Notices.warn(plan, ctx);
             return new Planned(plan, qat);
         } catch (Exception e) {

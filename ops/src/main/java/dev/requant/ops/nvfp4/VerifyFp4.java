@@ -97,7 +97,7 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
             try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(r.model())) {
                 List<Nvfp4View> views = Nvfp4View.ofCheckpoint(r.model(), ck);
                 String arch = dev.requant.converter.HfConfig.read(r.model()).arch().ggufName();
-                return Nvfp4StaticCheck.run(arch, views, ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
+                return Nvfp4StaticCheck.run(arch, views, Nvfp4View.fp8OfCheckpoint(r.model(), ck), ref, Nvfp4StaticCheck.Thresholds.DEFAULT);
             }
         }
         try (GgufModelSource g = GgufModelSource.open(r.model())) {
