@@ -119,16 +119,16 @@ final class ConvertCommand implements Callable<Integer> {
                 return 0;
             }
             long total = plan.dataBytes();
+            long start = System.nanoTime();
             try (ProgressBar bar = ProgressBars.start("convert", total, "MiB", 1 << 20, noProgress)) {
-                long start = System.nanoTime();
                 GgufConversion.write(plan, qatPolicy.metadata(plan), out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); },
                         w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());
-                double s = (System.nanoTime() - start) / 1e9;
-                stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
-                        plan.tensors().size(), total, Nvfp4Planning.kept(plan).isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + "
-                        + plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
-                Nvfp4Summary.print(plan, stdout);
             }
+            double s = (System.nanoTime() - start) / 1e9;
+            stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
+                    plan.tensors().size(), total, Nvfp4Planning.kept(plan).isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + "
+                    + plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
+            Nvfp4Summary.print(plan, stdout);
             if (!qatPolicy.latticeClasses().isEmpty()) printLattice(qatPolicy, stdout);
         }
         stdout.flush();

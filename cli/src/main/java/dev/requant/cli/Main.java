@@ -7,20 +7,23 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        LauncherStderr.restore();
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // Without picocli: its model costs a cold JVM a quarter of a second, the version line nothing.
+            for (String line : new VersionProvider().getVersion()) System.out.println(line);
+            System.exit(0);
+        }
         KernelWarmUp.startFor(args);
         System.exit(run(args));
     }
 
     /** Runs without exiting (tests). */
     public static int run(String... args) {
-        CommandLine cl = commandLine();
-        return cl.execute(args);
+        return CommandTree.forArgs(args).execute(args);
     }
 
+    /** Every command (for runs of several commands in one JVM); a single run builds only its own, see {@link CommandTree}. */
     public static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new RequantCommand());
-        cl.setExecutionExceptionHandler(new ErrorReporter());
-        cl.setCaseInsensitiveEnumValuesAllowed(true);
-        return cl;
+        return CommandTree.full();
     }
 }

@@ -147,8 +147,8 @@ final class QuantizeCommand implements Callable<Integer> {
             }
             long total = plan.elements();
             long start = System.nanoTime();
-            try (ProgressBar bar = ProgressBars.start("quantize", total / 1_000_000, "M weights", 1, noProgress)) {
-                GgufQuantizer.write(plan, out, (done, t) -> { if (bar != null) bar.stepTo(done / 1_000_000); });
+            try (ProgressBar bar = ProgressBars.start("quantize", total, "M weights", 1_000_000, noProgress)) {
+                GgufQuantizer.write(plan, out, (done, t) -> { if (bar != null) bar.stepTo(done); });
             }
             double secs = (System.nanoTime() - start) / 1e9;
             long quantized = plan.tensors().stream().filter(t -> !t.copied()).count();

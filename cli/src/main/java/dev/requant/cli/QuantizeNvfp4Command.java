@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -75,6 +76,9 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
     Integer threads;
 
+    @Option(names = "--no-progress", description = "No progress bars on stderr.")
+    boolean noProgress;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -103,9 +107,13 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
         Map<String, Float> amax = text == null ? Map.of() : calibrate();
         PrintWriter stdout = spec.commandLine().getOut();
         long start = System.nanoTime();
-        Nvfp4Export.write(dir, out, f, gguf, sel, imp, amax, new ConversionSettings.Nvfp4Options(fallback, false), q ->
+        try (ProgressBar bar = ProgressBars.start("nvfp4", sel.weights().size(), "weights", 1, noProgress)) {
+            Nvfp4Export.write(dir, out, f, gguf, sel, imp, amax, new ConversionSettings.Nvfp4Options(fallback, false), q -> {
                 LOG.debug("{} [{} x {}] weight scale {}{}", q.sourceName(), q.rows(), q.cols(), q.weightScale(),
-                        q.inputScale() == null ? "" : ", input scale " + q.inputScale()));
+                        q.inputScale() == null ? "" : ", input scale " + q.inputScale());
+                if (bar != null) bar.step();
+            });
+        }
         stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", out, sel.weights().size(), r,
                 imp != null ? ", imatrix" : "", amax.isEmpty() ? ", weight-only W4A16" : ", W4A4 input scales from " + text.getFileName(),
                 sel.excluded().size(), gguf ? "gguf" : fmt, (System.nanoTime() - start) / 1e9);
@@ -122,12 +130,18 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
             int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(text, StandardCharsets.UTF_8), true, false);
             CpuSession s = model.newSession(nCtx);
             s.setObserver(amax);
-            int done = 0;
-            for (int off = 0; off + 1 < tokens.length && done < chunks; off += nCtx, done++) {
-                int len = Math.min(nCtx, tokens.length - off);
-                s.clear();
-                s.decode(tokens, off, len, row -> true, (row, l, o) -> { }); // every row, as llama-imatrix: the last layer keeps only requested rows
-                LOG.info("calibration chunk {} of at most {} ({} tokens)", done + 1, chunks, len);
+            long total = 0;
+            int all = 0;
+            for (int off = 0; off + 1 < tokens.length && all < chunks; off += nCtx, all++) total += Math.min(nCtx, tokens.length - off);
+            try (ProgressBar bar = ProgressBars.start("calibrate", total, "tok", 1, noProgress)) {
+                int done = 0;
+                for (int off = 0; off + 1 < tokens.length && done < chunks; off += nCtx, done++) {
+                    int len = Math.min(nCtx, tokens.length - off);
+                    s.clear();
+                    s.decode(tokens, off, len, row -> true, (row, l, o) -> { }); // every row, as llama-imatrix: the last layer keeps only requested rows
+                    LOG.debug("calibration chunk {} of {} ({} tokens)", done + 1, all, len);
+                    if (bar != null) bar.stepBy(len).setExtraMessage("chunk " + (done + 1) + "/" + all);
+                }
             }
         }
         return amax.values();
