@@ -13,6 +13,7 @@ public final class Main {
             for (String line : new VersionProvider().getVersion()) System.out.println(line);
             System.exit(0);
         }
+        if (HelpCache.print(args)) System.exit(0);
         KernelWarmUp.startFor(args);
         System.exit(run(args));
     }
