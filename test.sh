@@ -16,4 +16,10 @@ for prep in scripts/test-prepare-*.sh; do
   echo "test.sh: $prep" >&2
   bash "$prep"
 done
-exec mvn -B -ntp verify "$@"
+# The PostgreSQL that test-prepare-postgres.sh started is stopped at the end (REQUANT_KEEP_POSTGRES=1 keeps it).
+trap 'bash scripts/test-stop-postgres.sh' EXIT
+rc=0
+mvn -B -ntp verify "$@" || rc=$?
+# One line on what ran and what was skipped, and why (the reasons are otherwise only in the XML reports).
+"$JAVA_HOME/bin/java" scripts/TestSummary.java "$root" >&2 || true
+exit "$rc"

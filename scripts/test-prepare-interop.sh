@@ -16,15 +16,19 @@ if ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
-if ! npm ci --omit=optional --ignore-scripts --no-audit --no-fund >&2 2>/tmp/requant-npm-ci.$$; then
+npmlog="$(mktemp)"
+trap 'rm -f "$npmlog"' EXIT
+if ! npm ci --omit=optional --ignore-scripts --no-audit --no-fund >"$npmlog" 2>&1; then
   # npm 11's `ci` insists that every optional platform package node-llama-cpp names is in the lock; some are not
   # published for 3.22.1 (mac-x64, win-x64...), so they cannot be. `install --no-save` installs exactly the lock's
-  # versions (checked below) without rewriting it.
-  grep -v nodedir /tmp/requant-npm-ci.$$ | head -3 >&2 || true
-  echo "test-prepare-interop: npm ci refused the lock file, installing it with npm install --no-save" >&2
-  npm install --omit=optional --ignore-scripts --no-save --no-audit --no-fund >&2
+  # versions (checked below) without rewriting it. npm ci's own error (EUSAGE) is shown only if that fails too.
+  echo "test-prepare-interop: npm ci cannot use this lock file (npm 11 wants every optional platform package in it); using npm install --no-save" >&2
+  if ! npm install --omit=optional --ignore-scripts --no-save --no-audit --no-fund >&2; then
+    echo "test-prepare-interop: npm ci said:" >&2
+    grep -v nodedir "$npmlog" | head -20 >&2 || true
+    exit 1
+  fi
 fi
-rm -f /tmp/requant-npm-ci.$$
 node -e '
 const lock = require("./package-lock.json").packages, got = require("./node_modules/.package-lock.json").packages;
 const bad = Object.keys(got).filter((k) => lock[k] && lock[k].version !== got[k].version);

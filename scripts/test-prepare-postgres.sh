@@ -7,7 +7,8 @@
 # $REQUANT_TEST_PG_PORT (default 54329), trusts loopback connections (it holds nothing but test data), and runs as the
 # `postgres` system user when this script runs as root (initdb refuses root). The URL the tests read is written to
 # $REQUANT_TEST_PG_DIR/url: postgresql://requant@127.0.0.1:PORT/requant (role requant may create databases; each test
-# creates and drops its own).
+# creates and drops its own). test.sh stops the server again at its end (scripts/test-stop-postgres.sh; set
+# REQUANT_KEEP_POSTGRES=1 to keep it for further `mvn -pl queue test` runs).
 set -euo pipefail
 dir="${REQUANT_TEST_PG_DIR:-/tmp/requant-test-postgres}"
 port="${REQUANT_TEST_PG_PORT:-54329}"
@@ -63,6 +64,8 @@ fi
 
 if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null
+  # scripts/test-stop-postgres.sh stops only a server this script started, never one that was up already
+  echo "$bin" >"$dir/started-by-test-prepare"
 fi
 
 psql_admin() { as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres "$@"; }

@@ -1,7 +1,5 @@
 package dev.requant.cli;
 
-import dev.requant.formats.gguf.FileType;
-
 import picocli.CommandLine;
 
 /** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage, 130 cancelled). */
@@ -9,24 +7,24 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        LauncherStderr.restore();
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // Without picocli: its model costs a cold JVM a quarter of a second, the version line nothing.
+            for (String line : new VersionProvider().getVersion()) System.out.println(line);
+            System.exit(0);
+        }
+        if (HelpCache.print(args)) System.exit(0);
         KernelWarmUp.startFor(args);
         System.exit(run(args));
     }
 
     /** Runs without exiting (tests). */
     public static int run(String... args) {
-        CommandLine cl = commandLine();
-        return cl.execute(args);
+        return CommandTree.forArgs(args).execute(args);
     }
 
+    /** Every command (for runs of several commands in one JVM); a single run builds only its own, see {@link CommandTree}. */
     public static CommandLine commandLine() {
-        System.setProperty("requant.quantize.types", QuantizeCommand.typeTable());
-        System.setProperty("requant.producible.types", dev.requant.formats.gguf.FileType.producibleNames());
-        CommandLine cl = new CommandLine(new RequantCommand());
-        ErrorReporter errors = new ErrorReporter();
-        cl.setExecutionExceptionHandler(errors);
-        cl.setParameterExceptionHandler(errors);
-        cl.setCaseInsensitiveEnumValuesAllowed(true);
-        return cl;
+        return CommandTree.full();
     }
 }

@@ -76,6 +76,9 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
     Integer threads;
 
+    @Option(names = "--no-progress", description = "No progress bar on stderr.")
+    boolean noProgress;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -94,7 +97,7 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
         };
         QuantizeNvfp4.Result res = new QuantizeNvfp4().run(new QuantizeNvfp4.Request(dir, out, f, r, exclude, imatrix, text, nCtx, chunks,
                 nvfp4Fallback, threads != null ? threads : Runtime.getRuntime().availableProcessors()),
-                CliContext.of(spec.commandLine().getErr(), false));
+                CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter stdout = spec.commandLine().getOut();
         stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", res.output(), res.weights(), res.recipe(),
                 res.imatrix() ? ", imatrix" : "", res.calibrated() ? ", W4A4 input scales from " + text.getFileName() : ", weight-only W4A16",

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -11,8 +12,10 @@ import picocli.CommandLine.Option;
         description = {
             "Hugging Face checkpoints (BF16, QAT, NVFP4) to GGUF files that llama.cpp runs, exactly.",
             "Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error."
-        },
-        subcommands = {
+        })
+public final class RequantCommand implements Callable<Integer> {
+    /** The subcommands, in help order (then `help`); {@link CommandTree} adds them (all, or only the one a run needs). */
+    static final List<Class<?>> SUBCOMMANDS = List.of(
             DemoCommand.class,
             InspectCommand.class,
             ConvertCommand.class,
@@ -23,10 +26,8 @@ import picocli.CommandLine.Option;
             EvalCommand.class,
             QuantizeNvfp4Command.class,
             VerifyFp4Command.class,
-            QueueCommand.class,
-            CommandLine.HelpCommand.class
-        })
-public final class RequantCommand implements Callable<Integer> {
+            QueueCommand.class);
+
     @Option(names = {"-v", "--verbose"}, scope = CommandLine.ScopeType.INHERIT,
             description = "Debug logging and stack traces on errors.")
     void verbose(boolean v) { Verbosity.set(v); }

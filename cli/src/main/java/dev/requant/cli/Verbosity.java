@@ -1,6 +1,6 @@
 package dev.requant.cli;
 
-/** Whether --verbose was given; set once while parsing, read by the error reporter and the log setup. */
+/** Whether --verbose was given; set once while parsing, read by the error reporter and {@link CliLog}. */
 final class Verbosity {
     private static volatile boolean verbose;
 
@@ -10,6 +10,5 @@ final class Verbosity {
 
     static void set(boolean v) {
         verbose = v;
-        if (v) System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "debug");
     }
 }

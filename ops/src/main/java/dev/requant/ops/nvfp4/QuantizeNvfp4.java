@@ -66,8 +66,14 @@ public final class QuantizeNvfp4 implements Operation<QuantizeNvfp4.Request, Qua
             ImatrixImportance imp = r.imatrix() == null ? null : ImatrixImportance.of(ImatrixReader.read(r.imatrix()), ImatrixFilter.ALL, r.imatrix());
             Map<String, Float> amax = r.text() == null ? Map.of() : calibrate(r, ctx);
             long start = System.nanoTime();
+            ctx.progress().begin("nvfp4", sel.weights().size(), "weights");
+            int[] done = {0};
             Nvfp4Export.write(r.source(), r.output(), r.format(), r.gguf(), sel, imp, amax,
-                    new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), false), q -> ctx.checkCancelled());
+                    new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), false), q -> {
+                        ctx.checkCancelled();
+                        ctx.progress().stepTo(++done[0]);
+                    });
+            ctx.progress().end();
             return new Result(r.output(), sel.weights().size(), sel.excluded().size(), r.recipe(), imp != null, !amax.isEmpty(),
                     (System.nanoTime() - start) / 1e9);
         } catch (Exception e) {
