@@ -56,6 +56,8 @@ class HostileCorpusTest {
 
     static Stream<HostileCase> point1() throws IOException { return cases("18.1"); }
 
+    static Stream<HostileCase> point2() throws IOException { return cases("18.2"); }
+
     /** The valid inputs every case starts from are accepted by every command (else a refusal proves nothing). */
     @ParameterizedTest(name = "{0}")
     @MethodSource("controls")
@@ -74,6 +76,16 @@ class HostileCorpusTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("point1")
     void point1SafetensorsDataSectionIsCoveredExactly(HostileCase c) throws Exception {
+        runAll(c);
+    }
+
+    /**
+     * 18.2: arrays nested 200,000 deep, a 1 GiB string, 120 M empty strings, 600 M bools, 100,000 keys: refused at the
+     * documented limits (docs/limits.md) before recursing or allocating, by inspect, quantize and imatrix.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("point2")
+    void point2RecursionAndMemoryAreBounded(HostileCase c) throws Exception {
         runAll(c);
     }
 
