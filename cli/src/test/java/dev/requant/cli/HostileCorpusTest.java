@@ -58,6 +58,8 @@ class HostileCorpusTest {
 
     static Stream<HostileCase> point2() throws IOException { return cases("18.2"); }
 
+    static Stream<HostileCase> point3() throws IOException { return cases("18.3"); }
+
     /** The valid inputs every case starts from are accepted by every command (else a refusal proves nothing). */
     @ParameterizedTest(name = "{0}")
     @MethodSource("controls")
@@ -86,6 +88,17 @@ class HostileCorpusTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("point2")
     void point2RecursionAndMemoryAreBounded(HostileCase c) throws Exception {
+        runAll(c);
+    }
+
+    /**
+     * 18.3: NaN and infinite weights converted to q8_0/q4_0, and config values (rope_theta, rms_norm_eps,
+     * final_logit_softcapping) that are negative, zero, infinite, not numbers or not float32: refused, config.json or
+     * the shard named.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("point3")
+    void point3EveryValueThatGoesIntoTheFileIsChecked(HostileCase c) throws Exception {
         runAll(c);
     }
 

@@ -29,58 +29,58 @@ final class GemmaMetadata {
         ModelNaming.load(c.dir(), settings.modelName(), parameterCounts(tensors)).writeTo(md);
 
         // TextModel.set_gguf_parameters
-        u32(md, a + ".block_count", c.blockCount());
-        u32(md, a + ".context_length", c.contextLength());
-        u32(md, a + ".embedding_length", c.embeddingLength());
-        u32(md, a + ".feed_forward_length", c.hparams().get("intermediate_size").asLong());
-        u32(md, a + ".attention.head_count", c.headCount());
-        u32(md, a + ".attention.head_count_kv", c.hparams().get("num_key_value_heads").asLong());
+        u32(md, c, a + ".block_count", c.blockCount());
+        u32(md, c, a + ".context_length", c.contextLength());
+        u32(md, c, a + ".embedding_length", c.embeddingLength());
+        u32(md, c, a + ".feed_forward_length", c.hparams().get("intermediate_size").asLong());
+        u32(md, c, a + ".attention.head_count", c.headCount());
+        u32(md, c, a + ".attention.head_count_kv", c.hparams().get("num_key_value_heads").asLong());
         if (c.hparams().path("is_causal").isBoolean() && !c.hparams().get("is_causal").asBoolean()) {
             md.put(a + ".attention.causal", GgufValue.bool(false));
         }
         GemmaConfig.Rope rope = c.rope();
         if ("linear".equals(rope.fullType()) && rope.factor() != null) {
             md.put(a + ".rope.scaling.type", GgufValue.string("linear"));
-            f32(md, a + ".rope.scaling.factor", rope.factor());
+            f32(md, c, a + ".rope.scaling.factor", rope.factor());
         }
-        f32(md, a + ".rope.freq_base", rope.thetaFull());
-        if (rope.thetaSwa() != null) f32(md, a + ".rope.freq_base_swa", rope.thetaSwa());
-        f32(md, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
-        if (c.expertCount() != null) u32(md, a + ".expert_count", c.expertCount());
-        if (c.expertUsedCount() != null) u32(md, a + ".expert_used_count", c.expertUsedCount());
-        u32(md, a + ".attention.key_length", c.hparams().get("head_dim").asLong());
-        u32(md, a + ".attention.value_length", c.hparams().get("head_dim").asLong());
-        u32(md, "general.file_type", settings.outType().fileType());
+        f32(md, c, a + ".rope.freq_base", rope.thetaFull());
+        if (rope.thetaSwa() != null) f32(md, c, a + ".rope.freq_base_swa", rope.thetaSwa());
+        f32(md, c, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
+        if (c.expertCount() != null) u32(md, c, a + ".expert_count", c.expertCount());
+        if (c.expertUsedCount() != null) u32(md, c, a + ".expert_used_count", c.expertUsedCount());
+        u32(md, c, a + ".attention.key_length", c.hparams().get("head_dim").asLong());
+        u32(md, c, a + ".attention.value_length", c.hparams().get("head_dim").asLong());
+        u32(md, c, "general.file_type", settings.outType().fileType());
 
         // Gemma3Model.set_gguf_parameters
-        u32(md, a + ".context_length", c.contextLength());
-        u32(md, a + ".attention.head_count", c.headCount());
-        f32(md, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
-        u32(md, a + ".attention.key_length", c.headDimSwa());
-        u32(md, a + ".attention.value_length", c.headDimSwa());
-        f32(md, a + ".rope.freq_base", rope.thetaFull());
-        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, a + ".final_logit_softcapping", c.finalLogitSoftcap());
-        if (c.slidingWindow() != null) u32(md, a + ".attention.sliding_window", c.slidingWindow());
+        u32(md, c, a + ".context_length", c.contextLength());
+        u32(md, c, a + ".attention.head_count", c.headCount());
+        f32(md, c, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
+        u32(md, c, a + ".attention.key_length", c.headDimSwa());
+        u32(md, c, a + ".attention.value_length", c.headDimSwa());
+        f32(md, c, a + ".rope.freq_base", rope.thetaFull());
+        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, c, a + ".final_logit_softcapping", c.finalLogitSoftcap());
+        if (c.slidingWindow() != null) u32(md, c, a + ".attention.sliding_window", c.slidingWindow());
         if (c.kvHeadsPerLayer()) md.put(a + ".attention.head_count_kv", GemmaPlanner.int32Array(c.kvHeads()));
-        else u32(md, a + ".attention.head_count_kv", c.kvHeads(0));
+        else u32(md, c, a + ".attention.head_count_kv", c.kvHeads(0));
         if (!g4 && c.feedForwardPerLayer()) md.put(a + ".feed_forward_length", GemmaPlanner.int32Array(c.feedForward()));
 
         if (g4) {
             // Gemma4Model.set_gguf_parameters
-            u32(md, a + ".attention.shared_kv_layers", c.sharedKvLayers());
-            u32(md, a + ".embedding_length_per_layer_input", ple);
+            u32(md, c, a + ".attention.shared_kv_layers", c.sharedKvLayers());
+            u32(md, c, a + ".embedding_length_per_layer_input", ple);
             md.put(a + ".attention.sliding_window_pattern", GgufValue.array(GgufArray.ofBool(c.slidingLayers())));
-            u32(md, a + ".attention.key_length", c.headDimFull());
-            u32(md, a + ".attention.value_length", c.headDimFull());
-            u32(md, a + ".attention.key_length_swa", c.headDimSwa());
-            u32(md, a + ".attention.value_length_swa", c.headDimSwa());
-            if (c.expertFeedForward() != null) u32(md, a + ".expert_feed_forward_length", c.expertFeedForward());
+            u32(md, c, a + ".attention.key_length", c.headDimFull());
+            u32(md, c, a + ".attention.value_length", c.headDimFull());
+            u32(md, c, a + ".attention.key_length_swa", c.headDimSwa());
+            u32(md, c, a + ".attention.value_length_swa", c.headDimSwa());
+            if (c.expertFeedForward() != null) u32(md, c, a + ".expert_feed_forward_length", c.expertFeedForward());
             if (c.feedForwardPerLayer()) md.put(a + ".feed_forward_length", GemmaPlanner.int32Array(c.feedForward()));
-            u32(md, a + ".rope.dimension_count", c.headDimFull());
-            u32(md, a + ".rope.dimension_count_swa", (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
+            u32(md, c, a + ".rope.dimension_count", c.headDimFull());
+            u32(md, c, a + ".rope.dimension_count_swa", (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
             if (c.unified()) suppressTokens(c.dir(), md);
         }
-        u32(md, "general.quantization_version", 2);
+        u32(md, c, "general.quantization_version", 2);
         vocab.writeTo(md);
         return md;
     }
@@ -119,11 +119,18 @@ final class GemmaMetadata {
         return new long[] {total, shared, expert, nExpertTensors > 0 ? expertSum / nExpertTensors : 0};
     }
 
-    private static void u32(GgufMetadata md, String key, long v) {
+    /**
+     * The last check of every number that goes into the file: one that does not fit its GGUF type is the config's
+     * fault (a value too large for a UINT32, a float32 infinity), reported against config.json instead of failing
+     * inside the writer.
+     */
+    private static void u32(GgufMetadata md, GemmaConfig c, String key, long v) throws FormatException {
+        if (v < 0 || v > 0xFFFF_FFFFL) throw c.error(key + " would be " + v + ", which does not fit its GGUF type UINT32");
         md.put(key, GgufValue.u32(v));
     }
 
-    private static void f32(GgufMetadata md, String key, double v) {
+    private static void f32(GgufMetadata md, GemmaConfig c, String key, double v) throws FormatException {
+        if (!Float.isFinite((float) v)) throw c.error(key + " would be " + v + ", which is not a finite float32");
         md.put(key, GgufValue.f32((float) v));
     }
 }
