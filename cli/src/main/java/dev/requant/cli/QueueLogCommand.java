@@ -36,8 +36,9 @@ final class QueueLogCommand implements Callable<Integer> {
         JobQueue.StepLog log = db.queue(false).log(ids.id());
         QueueStatus.Step s = log.step();
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("step %d: %s %s of %s (job %s)%n", s.id(), s.kind().label(), s.type(), s.modelName(), s.jobs());
-        out.printf("  state   %s, attempt %d of %d%n", s.display(), s.attempts(), s.maxAttempts());
+        out.printf("step %d: %s %s of %s (job %s)%n", s.id(), s.kindLabel(), s.type(), s.modelName(), s.jobs());
+        out.printf("  state   %s, attempt %d of %d%s%n", s.display(), s.attempts(), s.maxAttempts(),
+                s.lostLeases() > 0 ? ", " + s.lostLeases() + " lost lease" + (s.lostLeases() == 1 ? "" : "s") + " (not counted as attempts)" : "");
         out.printf("  output  %s%n", s.output());
         if (s.outputSha256() != null) out.printf("  sha256  %s (%d bytes)%n", s.outputSha256(), s.outputSize());
         if (s.error() != null) out.printf("  error   %s%n", s.error());

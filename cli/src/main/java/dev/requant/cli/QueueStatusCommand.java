@@ -46,6 +46,7 @@ final class QueueStatusCommand implements Callable<Integer> {
             if (s.attempts() > 1 || state.equals("retrying") || state.equals("failed")) {
                 state += " (" + s.attempts() + "/" + s.maxAttempts() + ")";
             }
+            if (s.lostLeases() > 0) state += " [" + s.lostLeases() + " lost]";
             t.row(s.id(), jobs, s.modelName(), s.type(), state, s.worker() == null ? "" : s.worker(), progress,
                     s.etaSeconds() == null ? "" : Sizes.duration(s.etaSeconds()),
                     s.outputSize() == null || !s.state().name().equals("DONE") ? "" : Sizes.human(s.outputSize()));

@@ -42,6 +42,11 @@ import org.slf4j.LoggerFactory;
  * cancelled and their leases released at once (the step goes back to the queue, the attempt does not count), so
  * another worker can start it without waiting for the lease to expire. Steps can run for hours, so waiting for them
  * to finish is not the default.
+ *
+ * <p>Outputs are owned ({@link OutputOwnership}): a step whose output exists and belongs to another queue (or to no
+ * queue) fails at once instead of overwriting it. A database error is retried (a server restart, a lock timeout);
+ * one that cannot get better (a damaged SQLite file, a missing table) stops the worker with the error, and so does
+ * any database error that lasts longer than {@link WorkerConfig#giveUpAfter()} in {@code once} mode.
  */
 public final class QueueWorker {
     private static final Logger log = LoggerFactory.getLogger(QueueWorker.class);
@@ -67,6 +72,8 @@ public final class QueueWorker {
     private final Object idle = new Object();  // idle threads wait here; a finished step wakes them (it may unblock others)
     private final AtomicInteger done = new AtomicInteger(), skipped = new AtomicInteger(), failed = new AtomicInteger(),
             retrying = new AtomicInteger(), released = new AtomicInteger(), lost = new AtomicInteger();
+    /** The database error that stopped the worker, if one did. */
+    private volatile SQLException fatal;
 
     public QueueWorker(QueueDatabase db, ExecutorRegistry executors, WorkerConfig config) {
         this.db = db;
@@ -79,8 +86,13 @@ public final class QueueWorker {
         return this;
     }
 
-    /** Runs until {@link #shutdown()} or, with {@code once}, until nothing is left that could run. */
-    public Summary run() throws InterruptedException {
+    /**
+     * Runs until {@link #shutdown()} or, with {@code once}, until nothing is left that could run.
+     *
+     * @throws SQLException the database error that stopped the worker: a damaged database, or (with {@code once}) one
+     *     unreachable for longer than {@link WorkerConfig#giveUpAfter()}
+     */
+    public Summary run() throws InterruptedException, SQLException {
         long leaseMillis = config.lease().toMillis();
         ScheduledExecutorService heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "requant-heartbeat");
@@ -107,6 +119,7 @@ public final class QueueWorker {
             beat.close();
             finished.countDown();
         }
+        if (fatal != null) throw fatal;
         return new Summary(done.get(), skipped.get(), failed.get(), retrying.get(), released.get(), lost.get());
     }
 
@@ -140,11 +153,14 @@ public final class QueueWorker {
     private void loop(String name) {
         LeaseStore store = null;
         long dbErrorSince = 0;
+        int errorsInARow = 0;
         while (!stopping) {
+            long wait = config.poll().toMillis();
             try {
                 if (store == null) store = new LeaseStore(db);
-                Optional<Lease> lease = store.claim(name, config.lease().toMillis());
+                Optional<Lease> lease = store.claim(name, config.lease().toMillis(), config.maxLostLeases());
                 dbErrorSince = 0;
+                errorsInARow = 0;
                 if (lease.isPresent()) {
                     runStep(store, lease.get());
                     continue;
@@ -153,19 +169,43 @@ public final class QueueWorker {
             } catch (SQLException | IOException e) {
                 if (stopping) break;
                 if (dbErrorSince == 0) dbErrorSince = System.nanoTime();
-                log.warn("{}: database error ({}); trying again", name, e.getMessage());
+                errorsInARow++;
                 if (store != null) store.close();
                 store = null;
+                SQLException sql = e instanceof SQLException x ? x : null;
+                boolean permanent = sql != null && QueueDatabase.permanent(sql);
+                boolean tooLong = config.once() && System.nanoTime() - dbErrorSince > config.giveUpAfter().toNanos();
+                if (permanent || tooLong) {
+                    String why = permanent ? "the database cannot be used (" + e.getMessage() + "); retrying would not help"
+                            : "the database has been failing for " + Sizes.duration(config.giveUpAfter().toSeconds()) + " (" + e.getMessage() + ")";
+                    stop(new SQLException(db.description() + ": " + why, sql != null ? sql.getSQLState() : null, e));
+                    break;
+                }
+                log.warn("{}: database error ({}); trying again", name, e.getMessage());
+                // back off while the errors last: a restarting server is not helped by a poll every few ms
+                wait = Math.min(30_000, config.poll().toMillis() << Math.min(5, errorsInARow - 1));
             }
             try {
                 synchronized (idle) {
-                    idle.wait(config.poll().toMillis());
+                    idle.wait(wait);
                 }
             } catch (InterruptedException e) {
                 if (stopping) break;
             }
         }
         if (store != null) store.close();
+    }
+
+    /** Stops every thread of this worker because of {@code error} (the first one wins); run() throws it. */
+    private void stop(SQLException error) {
+        synchronized (this) {
+            if (fatal == null) fatal = error;
+        }
+        log.error("{}", error.getMessage());
+        stopping = true;
+        synchronized (idle) {
+            idle.notifyAll();
+        }
     }
 
     private void runStep(LeaseStore store, Lease lease) throws SQLException, IOException {
@@ -179,7 +219,7 @@ public final class QueueWorker {
         log.info("step {} ({}): started, attempt {}/{}", id, what, lease.attempt(), lease.maxAttempts());
         long start = System.nanoTime();
         Path out = lease.output();
-        Path staging = StagingFiles.stagingFor(out, id, lease.token());
+        Path staging = StagingFiles.stagingFor(out, db.queueId(), id, lease.token());
         try {
             if (alreadyThere(lease, r)) {
                 if (store.complete(lease, "skipped", "skipped: output already in place with the recorded SHA-256", r.log.text())) {
@@ -190,7 +230,9 @@ public final class QueueWorker {
                 }
                 return;
             }
-            int debris = StagingFiles.removeDebris(out, id);
+            Optional<String> taken = OutputOwnership.conflict(out, db.queueId(), id);
+            if (taken.isPresent()) throw new OutputOwnership.Refused(taken.get());  // before hours of work, not after
+            int debris = StagingFiles.removeDebris(out, db.queueId(), id);
             if (debris > 0) r.log.line("removed " + debris + " unfinished file(s) of an earlier attempt");
             for (Producer p : lease.producers()) {
                 if (!Files.isRegularFile(p.output()) || (p.size() != null && Files.size(p.output()) != p.size())) {
@@ -223,7 +265,7 @@ public final class QueueWorker {
                 return;
             }
             listener.beforePublish(id, staging, out);
-            AtomicFile.moveIntoPlace(staging, out);
+            OutputOwnership.publish(staging, out, db.queueId(), id, db.description());
             listener.afterPublish(id, out);
             r.log.line("renamed into place: " + out);
             if (store.complete(lease, "done", null, r.log.text())) {
@@ -276,8 +318,9 @@ public final class QueueWorker {
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         r.log.line("failed: " + trace);
-        // Bad input files and missing executors do not get better by waiting: fail at once instead of retrying.
-        boolean permanent = t instanceof FormatException || t instanceof UnsupportedOperationException;
+        // Bad input files, missing executors and outputs owned by someone else do not get better by waiting: fail at
+        // once instead of retrying.
+        boolean permanent = t instanceof FormatException || t instanceof UnsupportedOperationException || t instanceof OutputOwnership.Refused;
         if (permanent) r.log.line("not retried: " + t.getClass().getSimpleName() + " is permanent");
         StepState s = store.fail(lease, error, r.log.text(), permanent, config.backoffBase().toMillis(), config.backoffMax().toMillis());
         if (s == StepState.FAILED) {
