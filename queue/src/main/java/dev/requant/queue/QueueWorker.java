@@ -184,6 +184,10 @@ public final class QueueWorker {
                 log.warn("{}: database error ({}); trying again", name, e.getMessage());
                 // back off while the errors last: a restarting server is not helped by a poll every few ms
                 wait = Math.min(30_000, config.poll().toMillis() << Math.min(5, errorsInARow - 1));
+            } catch (RuntimeException e) {
+                // a bug, not the database: stop the whole worker with it rather than lose this thread silently
+                stop(new SQLException(db.description() + ": worker " + name + " stopped by an internal error: " + e, e));
+                break;
             }
             try {
                 synchronized (idle) {
