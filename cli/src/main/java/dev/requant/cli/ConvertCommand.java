@@ -124,7 +124,7 @@ final class ConvertCommand implements Callable<Integer> {
                 GgufConversion.write(plan, qatPolicy.metadata(plan), out, (tensor, bytes) -> { if (bar != null) bar.stepBy(bytes); },
                         w -> qatPolicy.fillIn(w, plan), threads != null ? threads : Runtime.getRuntime().availableProcessors());
                 double s = (System.nanoTime() - start) / 1e9;
-                stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", out, plan.config().arch().ggufName(),
+                stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", dev.requant.formats.TerminalText.escape(out), plan.config().arch().ggufName(),
                         plan.tensors().size(), total, Nvfp4Planning.kept(plan).isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + "
                         + plan.settings().outType().cliName(), s, total / 1e6 / Math.max(s, 1e-9));
                 Nvfp4Summary.print(plan, stdout);
@@ -160,12 +160,12 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     static void printPlan(ConversionPlan plan, PrintWriter out) {
-        out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", plan.config().dir(),
+        out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", dev.requant.formats.TerminalText.escape(plan.config().dir()),
                 plan.config().hfClass(), plan.config().arch().ggufName(), plan.settings().outType().cliName(), plan.tensors().size(),
                 plan.dataBytes(), plan.metadata().size());
         out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
                 ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
-        if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), plan.dropped().getFirst());
+        if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), dev.requant.formats.TerminalText.escape(plan.dropped().getFirst()));
         Nvfp4Summary.print(plan, out);
         out.println();
         TextTable t = new TextTable("source", "dtype", "gguf name", "shape (ne)", "type", "rule", "transform");

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
@@ -9,7 +10,8 @@ import java.sql.SQLException;
 import picocli.CommandLine;
 
 /**
- * Turns a failure into one line on stderr: "requant: error: FILE: what is wrong". Bad input (I/O and format errors,
+ * Turns a failure into one line on stderr: "requant: error: FILE: what is wrong", control characters escaped (the
+ * message may quote names from the file). Bad input (I/O and format errors,
  * {@link UserError}, database errors such as an unreachable queue server) is reported without a stack trace; anything else is a bug and gets its trace with --verbose.
  */
 final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
@@ -19,12 +21,12 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
         if (e instanceof UncheckedIOException u) e = u.getCause();
         var err = cl.getErr();
         if (e instanceof UserError || e instanceof IOException || e instanceof SQLException) {
-            err.println("requant: error: " + describe(e));
+            err.println("requant: error: " + TerminalText.escape(describe(e)));
             if (Verbosity.verbose()) e.printStackTrace(err);
             err.flush();
             return 1;
         }
-        err.println("requant: internal error: " + e);
+        err.println("requant: internal error: " + TerminalText.escape(e));
         if (Verbosity.verbose()) e.printStackTrace(err);
         else err.println("(run with --verbose for the stack trace)");
         err.flush();

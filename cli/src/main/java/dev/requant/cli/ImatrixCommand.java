@@ -184,9 +184,9 @@ final class ImatrixCommand implements Callable<Integer> {
                 }
                 PrintWriter out = spec.commandLine().getOut();
                 Imatrix im = r.imatrix();
-                out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", output,
+                out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", dev.requant.formats.TerminalText.escape(output),
                         outFormat.name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(),
-                        im.datasets());
+                        dev.requant.formats.TerminalText.escape(im.datasets()));
                 out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
                         r.tokensPerSecond(), backend.description());
                 out.flush();

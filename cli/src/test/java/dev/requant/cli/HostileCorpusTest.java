@@ -60,6 +60,8 @@ class HostileCorpusTest {
 
     static Stream<HostileCase> point3() throws IOException { return cases("18.3"); }
 
+    static Stream<HostileCase> point6() throws IOException { return cases("18.6"); }
+
     /** The valid inputs every case starts from are accepted by every command (else a refusal proves nothing). */
     @ParameterizedTest(name = "{0}")
     @MethodSource("controls")
@@ -99,6 +101,16 @@ class HostileCorpusTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("point3")
     void point3EveryValueThatGoesIntoTheFileIsChecked(HostileCase c) throws Exception {
+        runAll(c);
+    }
+
+    /**
+     * 18.6: ESC, BEL, CR/LF and C1 controls in GGUF keys, values and tensor names, in folder names and in error
+     * messages: inspect, quantize and convert print them escaped (every run of every case is checked for raw controls).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("point6")
+    void point6NothingPrintedIsInterpretedByTheTerminal(HostileCase c) throws Exception {
         runAll(c);
     }
 

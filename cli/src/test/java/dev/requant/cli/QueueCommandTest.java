@@ -167,4 +167,17 @@ class QueueCommandTest {
                 .startsWith("requant: error: " + db() + ": the database cannot be used (").contains("malformed");
         assertThat(broken.err()).doesNotContain("\tat ");
     }
+
+    /** Issue 18.6: model names come from folder names; queue add, status and log print them with escapes. */
+    @Test
+    void namesThatATerminalWouldInterpretArePrintedEscaped() throws Exception {
+        Path source = Files.createSymbolicLink(dir.resolve("evil\u001b[2J\u0007name"), Golden.hf("gemma3-tiny"));
+        CliRun add = CliRun.of("queue", "add", "--db", db(), source.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString());
+        assertThat(add.code()).as(add.err()).isZero();
+        CliRun status = CliRun.of("queue", "status", "--db", db());
+        CliRun log = CliRun.of("queue", "log", "--db", db(), "2");
+        for (CliRun r : java.util.List.of(add, status, log)) {
+            assertThat(r.out() + r.err()).doesNotContain("\u001b", "\u0007").contains("evil\\x1b[2J\\x07name");
+        }
+    }
 }

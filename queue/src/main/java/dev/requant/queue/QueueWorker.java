@@ -1,6 +1,7 @@
 package dev.requant.queue;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.TerminalText;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.queue.LeaseStore.Lease;
 import dev.requant.queue.LeaseStore.Producer;
@@ -181,7 +182,7 @@ public final class QueueWorker {
                     stop(new SQLException(db.description() + ": " + why, sql != null ? sql.getSQLState() : null, e));
                     break;
                 }
-                log.warn("{}: database error ({}); trying again", name, e.getMessage());
+                log.warn("{}: database error ({}); trying again", name, TerminalText.escape(e.getMessage()));
                 // back off while the errors last: a restarting server is not helped by a poll every few ms
                 wait = Math.min(30_000, config.poll().toMillis() << Math.min(5, errorsInARow - 1));
             } catch (RuntimeException e) {
@@ -205,7 +206,7 @@ public final class QueueWorker {
         synchronized (this) {
             if (fatal == null) fatal = error;
         }
-        log.error("{}", error.getMessage());
+        log.error("{}", TerminalText.escape(error.getMessage()));
         stopping = true;
         synchronized (idle) {
             idle.notifyAll();
@@ -245,7 +246,7 @@ public final class QueueWorker {
                     r.log.line(why);
                     store.requeueProducer(p.id(), "queued again: its output was missing or changed when step " + id + " needed it");
                     if (store.release(lease, why, r.log.text())) released.incrementAndGet();
-                    log.warn("step {} ({}): {}", id, what, why);
+                    log.warn("step {} ({}): {}", id, what, TerminalText.escape(why));
                     return;
                 }
             }
@@ -329,10 +330,10 @@ public final class QueueWorker {
         StepState s = store.fail(lease, error, r.log.text(), permanent, config.backoffBase().toMillis(), config.backoffMax().toMillis());
         if (s == StepState.FAILED) {
             failed.incrementAndGet();
-            log.warn("step {} ({}): failed for good after {} attempts: {}", lease.stepId(), what, lease.attempt(), error);
+            log.warn("step {} ({}): failed for good after {} attempts: {}", lease.stepId(), what, lease.attempt(), TerminalText.escape(error));
         } else if (s == StepState.QUEUED) {
             retrying.incrementAndGet();
-            log.warn("step {} ({}): attempt {} failed, will retry: {}", lease.stepId(), what, lease.attempt(), error);
+            log.warn("step {} ({}): attempt {} failed, will retry: {}", lease.stepId(), what, lease.attempt(), TerminalText.escape(error));
         } else {
             leaseLost(store, r);
         }
@@ -359,12 +360,13 @@ public final class QueueWorker {
         }
     }
 
+    /** The step for log lines (file names escaped: they go to a terminal). */
     static String describe(Lease l) {
-        return switch (l.kind()) {
+        return TerminalText.escape(switch (l.kind()) {
             case CONVERT -> "convert " + l.input().getFileName();
             case IMATRIX -> "imatrix " + l.input().getFileName();
             case QUANTIZE -> "quantize " + l.type() + " " + l.input().getFileName();
-        };
+        });
     }
 
     private static StepWork work(Lease l, Path staging) {
