@@ -3,6 +3,7 @@ package dev.requant.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.converter.ModelSources;
 import dev.requant.formats.io.AtomicFile;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
 import dev.requant.formats.tokenizer.Tokenizer;
@@ -15,7 +16,6 @@ import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -153,8 +153,8 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private int[] tokenize(ModelSource src) throws IOException {
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
-        String s = Files.readString(text, StandardCharsets.UTF_8);
+        InputFiles.requireRegular(text, "text file");
+        String s = InputFiles.readText(text, "text file");
         int[] t = Tokenizer.fromMetadata(src.metadata()).encode(s, true, false);
         if (t.length < 2 * nCtx) {
             throw new UserError(text + " tokenizes to " + t.length + " tokens; -c " + nCtx + " needs at least " + 2 * nCtx

@@ -8,6 +8,7 @@ import dev.requant.formats.imatrix.ImatrixAccumulator;
 import dev.requant.formats.imatrix.ImatrixFormat;
 import dev.requant.formats.imatrix.ImatrixReader;
 import dev.requant.formats.imatrix.ImatrixWriter;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
 import dev.requant.formats.tokenizer.Tokenizer;
@@ -19,7 +20,6 @@ import dev.requant.runtime.imatrix.ImatrixCollector;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -143,7 +143,7 @@ final class ImatrixCommand implements Callable<Integer> {
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         if (nThreads < 1) throw new UserError("--threads must be at least 1");
         if (!Files.exists(model)) throw new NoSuchFileException(model.toString(), null, "no such file or folder");
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
+        InputFiles.requireRegular(text, "text file");
         String dataset = text.toString(); // llama-imatrix records its -f argument as given
 
         ImatrixAccumulator acc = new ImatrixAccumulator(nCtx);
@@ -155,7 +155,7 @@ final class ImatrixCommand implements Callable<Integer> {
             LlamaVocab vocab = tokenizer.vocab();
             int bos = vocab.addBos() ? vocab.bos() : -1;
             long tt = System.nanoTime();
-            int[] tokens = tokenizer.encode(Files.readString(text, StandardCharsets.UTF_8), true, parseSpecial);
+            int[] tokens = tokenizer.encode(InputFiles.readText(text, "text file"), true, parseSpecial);
             LOG.info("{}: {} tokens (tokenized in {} ms)", text, tokens.length, (System.nanoTime() - tt) / 1_000_000);
             ChunkPlan plan;
             try {

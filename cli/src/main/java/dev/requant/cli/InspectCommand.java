@@ -8,6 +8,7 @@ import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.JsonFile;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.formats.manifest.PythonJson;
@@ -55,6 +56,8 @@ final class InspectCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         if (!Files.exists(file)) throw new NoSuchFileException(file.toString());
+        // a FIFO or a device would block or never end in isGguf's read
+        if (!Files.isDirectory(file)) InputFiles.requireRegular(file, "model file");
         if (Files.isDirectory(file) || !isGguf(file)) {
             inspectSafetensors(out);
         } else {
@@ -111,7 +114,7 @@ final class InspectCommand implements Callable<Integer> {
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(file)) {
             Path config = Files.isDirectory(file) ? file.resolve("config.json") : null;
             String arch = null;
-            if (config != null && Files.isRegularFile(config)) {
+            if (config != null && InputFiles.present(config, "config file")) {
                 var c = JsonFile.read(config);
                 var archs = c.path("architectures");
                 arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";

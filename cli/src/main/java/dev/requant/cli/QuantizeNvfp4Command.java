@@ -8,6 +8,7 @@ import dev.requant.converter.OutType;
 import dev.requant.formats.imatrix.ImatrixFilter;
 import dev.requant.formats.imatrix.ImatrixImportance;
 import dev.requant.formats.imatrix.ImatrixReader;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.nvfp4.Nvfp4Format;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.runtime.ActivationAmax;
@@ -15,7 +16,6 @@ import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.cpu.CpuSession;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -115,11 +115,11 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
 
     /** Runs the float model over the text and records each weight's largest input magnitude. */
     private Map<String, Float> calibrate() throws IOException {
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
+        InputFiles.requireRegular(text, "text file");
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         ActivationAmax amax = new ActivationAmax();
         try (HfModelSource src = HfModelSource.open(dir, ConversionSettings.of(OutType.BF16)); CpuModel model = CpuModel.load(src, n)) {
-            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(text, StandardCharsets.UTF_8), true, false);
+            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(InputFiles.readText(text, "text file"), true, false);
             CpuSession s = model.newSession(nCtx);
             s.setObserver(amax);
             int done = 0;

@@ -16,6 +16,7 @@ import dev.requant.cuda.CudaDevice;
 import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.AtomicFile;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.model.GgufModelSource;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
@@ -152,7 +153,7 @@ final class VerifyFp4Command implements Callable<Integer> {
     }
 
     private void dynamic(Fp4Report report, ModelSource ref, ComputeDevice dev, int nThreads) throws IOException {
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
+        InputFiles.requireRegular(text, "text file");
         ModelSource src;
         try {
             src = openModel();
@@ -164,7 +165,7 @@ final class VerifyFp4Command implements Callable<Integer> {
         CudaDevice gpu = null;
         try (src; CpuThreads pool = new CpuThreads(nThreads)) {
             LlamaVocab vocab = Tokenizer.fromMetadata(src.metadata()).vocab();
-            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(text, StandardCharsets.UTF_8), true, false);
+            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(InputFiles.readText(text, "text file"), true, false);
             if (tokens.length < nCtx) throw new UserError(text + " tokenizes to " + tokens.length + " tokens, fewer than -c " + nCtx);
             List<Fp4DynamicCheck.Engine> engines = new ArrayList<>();
             CpuFp4Gemm cpu = new CpuFp4Gemm(pool);

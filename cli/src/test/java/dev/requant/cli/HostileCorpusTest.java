@@ -62,6 +62,8 @@ class HostileCorpusTest {
 
     static Stream<HostileCase> point6() throws IOException { return cases("18.6"); }
 
+    static Stream<HostileCase> point7() throws IOException { return cases("18.7"); }
+
     /** The valid inputs every case starts from are accepted by every command (else a refusal proves nothing). */
     @ParameterizedTest(name = "{0}")
     @MethodSource("controls")
@@ -111,6 +113,17 @@ class HostileCorpusTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("point6")
     void point6NothingPrintedIsInterpretedByTheTerminal(HostileCase c) throws Exception {
+        runAll(c);
+    }
+
+    /**
+     * 18.7: shards and config.json linked out of the model folder, FIFOs and /dev/zero as inputs, backtracking
+     * --tensor-type patterns, a GGUF without tensors or with a nested array given to quantize, a NUL in a shard name,
+     * config values too large for a UINT32, an imatrix of another model, text that is not UTF-8.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("point7")
+    void point7FilesPatternsAndValuesOutsideWhatTheReadersExpect(HostileCase c) throws Exception {
         runAll(c);
     }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.JsonFile;
+import dev.requant.formats.io.ModelFolder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -155,7 +156,8 @@ public final class GemmaConfig {
     /** Reads config.json in a folder. */
     public static GemmaConfig read(Path dir) throws IOException {
         Path file = dir.resolve("config.json");
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
+        if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
+        ModelFolder.checkLinks(dir);
         JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         String arch = hfArchitecture(file, root);

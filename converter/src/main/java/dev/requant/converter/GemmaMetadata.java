@@ -5,9 +5,9 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -88,7 +88,7 @@ final class GemmaMetadata {
     /** Gemma4UnifiedModel: generation_config.json suppress_tokens as an INT32 array (gguf-py skips an empty list). */
     private static void suppressTokens(Path dir, GgufMetadata md) throws IOException {
         Path f = dir.resolve("generation_config.json");
-        if (!Files.isRegularFile(f)) return;
+        if (!InputFiles.present(f, "generation config")) return;
         JsonNode n = JsonFile.read(f).get("suppress_tokens");
         if (n == null || n.isNull()) return;
         if (!n.isArray()) throw new FormatException(f, "suppress_tokens must be a list of token ids");

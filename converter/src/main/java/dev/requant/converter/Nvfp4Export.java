@@ -45,7 +45,7 @@ public final class Nvfp4Export {
             throw new FormatException(qc.source(), "declares quantization (" + (qc.algo() != null ? qc.algo() : qc.method())
                     + "); quantize-nvfp4 starts from a float checkpoint");
         }
-        List<Pattern> patterns = exclude.stream().map(QuantizationConfig::globToRegex).toList();
+        List<com.google.re2j.Pattern> patterns = exclude.stream().map(QuantizationConfig::globToRegex).toList();
         Map<String, String> weights = new LinkedHashMap<>();
         List<String> excluded = new ArrayList<>(List.of("lm_head"));
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir)) {
