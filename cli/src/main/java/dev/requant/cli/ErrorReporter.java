@@ -2,6 +2,7 @@ package dev.requant.cli;
 
 import dev.requant.ops.CancelledException;
 import dev.requant.ops.OperationException;
+import dev.requant.formats.TerminalText;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
@@ -15,7 +16,7 @@ import picocli.CommandLine;
  * reason and where the help is, exit 2. A failure prints one line, "requant: error: FILE: what is wrong", exit 1:
  * typed operation failures (bad input, the environment), I/O, {@link UserError} and database errors such as an
  * unreachable queue server. A cancelled operation exits 130. Anything else is a bug and gets its stack trace with
- * --verbose.
+ * --verbose. Control characters in messages are escaped (a message may quote names from the file).
  */
 final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
     static final int USAGE = 2;
@@ -26,7 +27,7 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
     public int handleParseException(CommandLine.ParameterException ex, String[] args) {
         CommandLine cl = ex.getCommandLine();
         var err = cl.getErr();
-        err.println("requant: " + ex.getMessage());
+        err.println("requant: " + TerminalText.escape(ex.getMessage()));
         String path = commandPath(cl);
         err.println("see 'requant " + (path.isEmpty() ? "" : path + " ") + "--help'");
         err.flush();
@@ -45,12 +46,12 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
             return CANCELLED;
         }
         if (e instanceof OperationException || e instanceof UserError || e instanceof IOException || e instanceof SQLException) {
-            err.println("requant: error: " + describe(e));
+            err.println("requant: error: " + TerminalText.escape(describe(e)));
             if (Verbosity.verbose()) e.printStackTrace(err);
             err.flush();
             return FAILURE;
         }
-        err.println("requant: internal error: " + e);
+        err.println("requant: internal error: " + TerminalText.escape(e));
         if (Verbosity.verbose()) e.printStackTrace(err);
         else err.println("(run with --verbose for the stack trace)");
         err.flush();

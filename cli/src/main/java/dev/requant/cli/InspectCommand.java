@@ -2,6 +2,7 @@ package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.requant.formats.TerminalText;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
@@ -70,14 +71,14 @@ final class InspectCommand implements Callable<Integer> {
                 out.println(PrettyJson.mapper().writeValueAsString(root));
                 return;
             }
-            out.printf("GGUF v%d  %s%n", f.version(), file);
+            out.printf("GGUF v%d  %s%n", f.version(), TerminalText.escape(file));
             out.printf("  size %d bytes, alignment %d, data section at byte %d%n", f.fileSize(), f.alignment(), f.dataOffset());
             if (hash) out.printf("  sha256 %s%n", GgufManifest.sha256(f.mapping()));
             out.printf("%nmetadata (%d keys)%n", f.metadata().size());
             TextTable kv = new TextTable("key", "type", "value");
             for (var e : f.metadata().asMap().entrySet()) kv.row(e.getKey(), typeName(e.getValue()), valueText(e.getValue()));
             kv.print(out, "  ");
-            for (String w : f.llamaCppIncompatibilities()) out.println("  warning: " + w);
+            for (String w : f.llamaCppIncompatibilities()) out.println("  warning: " + TerminalText.escape(w));
 
             out.printf("%ntensors (%d)%n", f.tensors().size());
             TextTable tt = hash
@@ -132,13 +133,13 @@ final class InspectCommand implements Callable<Integer> {
                 out.println(PrettyJson.mapper().writeValueAsString(root));
                 return;
             }
-            out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", file, ck.files().size(),
+            out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", TerminalText.escape(file), ck.files().size(),
                     ck.files().size() == 1 ? "" : "s", ck.entries().size(), ck.totalBytes());
             if (arch != null) out.printf("  config: %s%n", arch);
             if (quant != null) out.printf("  quantization: %s%n", quant.text());
             for (var f : ck.files()) {
-                out.printf("  %s: %d bytes, data at byte %d%s%n", f.path().getFileName(), f.fileSize(), f.dataStart(),
-                        f.metadata().isEmpty() ? "" : ", metadata " + f.metadata());
+                out.printf("  %s: %d bytes, data at byte %d%s%n", TerminalText.escape(f.path().getFileName()), f.fileSize(), f.dataStart(),
+                        f.metadata().isEmpty() ? "" : ", metadata " + TerminalText.escape(f.metadata()));
             }
             out.printf("%ntensors (%d)%n", ck.entries().size());
             boolean multi = ck.files().size() > 1;

@@ -20,7 +20,19 @@ public final class Main {
 
     /** Runs without exiting (tests). */
     public static int run(String... args) {
-        return CommandTree.forArgs(args).execute(args);
+        CommandLine cl = CommandTree.forArgs(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            // picocli hands only Exceptions to ErrorReporter; an Error would end in the JVM's stack trace
+            cl.getErr().println("requant: error: out of memory (" + dev.requant.formats.TerminalText.escape(e.getMessage()) + "); the input needs more heap than -Xmx allows"
+                    + " (requant's limits on what one file may ask for are in docs/limits.md)");
+        } catch (StackOverflowError e) {
+            cl.getErr().println("requant: internal error: stack overflow (run with --verbose for the stack trace)");
+            if (Verbosity.verbose()) e.printStackTrace(cl.getErr());
+        }
+        cl.getErr().flush();
+        return 1;
     }
 
     /** Every command (for runs of several commands in one JVM); a single run builds only its own, see {@link CommandTree}. */

@@ -169,10 +169,10 @@ final class QuantizeCommand implements Callable<Integer> {
 
     static void printPlan(QuantizePlan plan, PrintWriter out) {
         QuantizeSettings s = plan.settings();
-        out.printf("%s -> %s (general.file_type %d), arch %s, %d layers%s, %d tensors%s%s%n", plan.input().path(), s.fileType().name(),
-                s.fileType().id(), plan.model().arch(), plan.model().nLayer(),
+        out.printf("%s -> %s (general.file_type %d), arch %s, %d layers%s, %d tensors%s%s%n", dev.requant.formats.TerminalText.escape(plan.input().path()), s.fileType().name(),
+                s.fileType().id(), dev.requant.formats.TerminalText.escape(plan.model().arch()), plan.model().nLayer(),
                 plan.model().nExpert() > 0 ? ", " + plan.model().nExpert() + " experts" : "", plan.tensors().size(),
-                s.pure() ? ", --pure" : "", s.hasImatrix() ? ", imatrix " + s.imatrix().fileAsGiven() + " (" + s.imatrix().importance().size() + " entries)" : "");
+                s.pure() ? ", --pure" : "", s.hasImatrix() ? ", imatrix " + dev.requant.formats.TerminalText.escape(s.imatrix().fileAsGiven()) + " (" + s.imatrix().importance().size() + " entries)" : "");
         out.println();
         TextTable t = new TextTable("tensor", "shape (ne)", "from", "to", "rule", ">MiB in", ">MiB out", "imatrix");
         for (PlannedQuantTensor p : plan.tensors()) {
@@ -191,7 +191,7 @@ final class QuantizeCommand implements Callable<Integer> {
         perType.forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k.ggmlName()).append(": ").append(v));
         out.println("tensors per type: " + sb);
         if (plan.fallbacks() > 0) out.printf("%d of %d tensors required fallback quantization%n", plan.fallbacks(), plan.tensors().size());
-        for (String p : plan.problems()) out.println("error: " + p);
+        for (String p : plan.problems()) out.println("error: " + dev.requant.formats.TerminalText.escape(p));
         if (plan.requiresImatrix()) out.println("warning: this quantization requires an importance matrix (--imatrix)");
     }
 }

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.queue.JobPlan;
 import dev.requant.queue.JobPlanner;
 import dev.requant.queue.JobQueue;
@@ -60,9 +61,9 @@ final class QueueAddCommand implements Callable<Integer> {
         JobQueue queue = db.queue(true);
         JobQueue.AddResult r = queue.add(plan);
         PrintWriter w = spec.commandLine().getOut();
-        w.printf("job %d: %s (%s) -> %s, %d step%s in %s%n", r.jobId(), plan.modelName(),
-                plan.sourceKind() == JobPlan.SourceKind.HF ? "Hugging Face folder" : "GGUF", plan.outDir(),
-                r.steps().size(), r.steps().size() == 1 ? "" : "s", queue.database().description());
+        w.printf("job %d: %s (%s) -> %s, %d step%s in %s%n", r.jobId(), TerminalText.escape(plan.modelName()),
+                plan.sourceKind() == JobPlan.SourceKind.HF ? "Hugging Face folder" : "GGUF", TerminalText.escape(plan.outDir()),
+                r.steps().size(), r.steps().size() == 1 ? "" : "s", TerminalText.escape(queue.database().description()));
         TextTable t = new TextTable(">step", "kind", "type", "output", "note");
         for (JobQueue.AddedStep s : r.steps()) {
             String type = switch (s.kind()) {

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.queue.JobQueue;
 import dev.requant.queue.QueueStatus;
 import java.io.PrintWriter;
@@ -37,18 +38,20 @@ final class QueueLogCommand implements Callable<Integer> {
         JobQueue.StepLog log = db.queue(false).log(ids.id());
         QueueStatus.Step s = log.step();
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("step %d: %s %s of %s (job %s)%n", s.id(), s.kind().label(), s.type(), s.modelName(), s.jobs());
-        out.printf("  state   %s, attempt %d of %d%n", s.display(), s.attempts(), s.maxAttempts());
-        out.printf("  output  %s%n", s.output());
+        out.printf("step %d: %s %s of %s (job %s)%n", s.id(), TerminalText.escape(s.kindLabel()), TerminalText.escape(s.type()),
+                TerminalText.escape(s.modelName()), s.jobs());
+        out.printf("  state   %s, attempt %d of %d%s%n", s.display(), s.attempts(), s.maxAttempts(),
+                s.lostLeases() > 0 ? ", " + s.lostLeases() + " lost lease" + (s.lostLeases() == 1 ? "" : "s") + " (not counted as attempts)" : "");
+        out.printf("  output  %s%n", TerminalText.escape(s.output()));
         if (s.outputSha256() != null) out.printf("  sha256  %s (%d bytes)%n", s.outputSha256(), s.outputSize());
-        if (s.error() != null) out.printf("  error   %s%n", s.error());
-        if (s.note() != null) out.printf("  note    %s%n", s.note());
+        if (s.error() != null) out.printf("  error   %s%n", TerminalText.escape(s.error()));
+        if (s.note() != null) out.printf("  note    %s%n", TerminalText.escape(s.note()));
         for (JobQueue.Attempt a : log.attempts()) {
-            out.printf("%nattempt %d on %s, %s -> %s: %s%s%n", a.attempt(), a.worker(), TIME.format(Instant.ofEpochMilli(a.startedAt())),
+            out.printf("%nattempt %d on %s, %s -> %s: %s%s%n", a.attempt(), TerminalText.escape(a.worker()), TIME.format(Instant.ofEpochMilli(a.startedAt())),
                     a.finishedAt() == null ? "..." : TIME.format(Instant.ofEpochMilli(a.finishedAt())),
-                    a.outcome() == null ? "running" : a.outcome(), a.error() == null ? "" : " (" + a.error() + ")");
+                    a.outcome() == null ? "running" : TerminalText.escape(a.outcome()), a.error() == null ? "" : " (" + TerminalText.escape(a.error()) + ")");
             if (a.log() != null) {
-                for (String line : a.log().split("\n")) out.println("  " + line);
+                for (String line : a.log().split("\n")) out.println("  " + TerminalText.escape(line));
             }
         }
         out.flush();

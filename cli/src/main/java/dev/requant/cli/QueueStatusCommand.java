@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.queue.QueueStatus;
 import dev.requant.queue.Sizes;
 import java.io.PrintWriter;
@@ -46,6 +47,7 @@ final class QueueStatusCommand implements Callable<Integer> {
             if (s.attempts() > 1 || state.equals("retrying") || state.equals("failed")) {
                 state += " (" + s.attempts() + "/" + s.maxAttempts() + ")";
             }
+            if (s.lostLeases() > 0) state += " [" + s.lostLeases() + " lost]";
             t.row(s.id(), jobs, s.modelName(), s.type(), state, s.worker() == null ? "" : s.worker(), progress,
                     s.etaSeconds() == null ? "" : Sizes.duration(s.etaSeconds()),
                     s.outputSize() == null || !s.state().name().equals("DONE") ? "" : Sizes.human(s.outputSize()));
@@ -53,10 +55,10 @@ final class QueueStatusCommand implements Callable<Integer> {
         if (!st.steps().isEmpty()) t.print(out, "");
         for (QueueStatus.Step s : st.steps()) {
             if (s.error() != null && !s.state().name().equals("DONE")) {
-                out.printf("step %d: %s: %s%n", s.id(), s.display(), s.error());
+                out.printf("step %d: %s: %s%n", s.id(), s.display(), TerminalText.escape(s.error()));
             }
         }
-        out.println(st.summaryLine());
+        out.println(TerminalText.escape(st.summaryLine()));
         out.flush();
         return 0;
     }

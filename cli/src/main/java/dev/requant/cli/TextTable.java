@@ -1,10 +1,14 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A plain aligned text table: left-aligned text, right-aligned numbers, two spaces between columns. */
+/**
+ * A plain aligned text table: left-aligned text, right-aligned numbers, two spaces between columns. Cells are printed
+ * through {@link TerminalText#escape}: they hold names from files and databases, which may hold terminal escapes.
+ */
 public final class TextTable {
     private final String[] header;
     private final boolean[] rightAligned;
@@ -22,7 +26,7 @@ public final class TextTable {
 
     public TextTable row(Object... cells) {
         String[] r = new String[header.length];
-        for (int i = 0; i < r.length; i++) r[i] = i < cells.length && cells[i] != null ? cells[i].toString() : "";
+        for (int i = 0; i < r.length; i++) r[i] = i < cells.length && cells[i] != null ? TerminalText.escape(cells[i]) : "";
         rows.add(r);
         return this;
     }

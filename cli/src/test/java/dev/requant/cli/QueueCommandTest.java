@@ -69,7 +69,7 @@ class QueueCommandTest {
                 "--synthetic-settings", "duration=0", "--name", "test-worker");
         assertThat(worker.code()).as(worker.err()).isZero();
         assertThat(worker.out()).isEqualTo("worker test-worker: 4 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
-        assertThat(Files.list(out).map(p -> p.getFileName().toString()).sorted().toList())
+        assertThat(Files.list(out).map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList())
                 .containsExactly("gemma3-tiny-BF16.gguf", "gemma3-tiny-Q4_0.gguf", "gemma3-tiny-Q8_0.gguf", "gemma3-tiny.imatrix.gguf");
 
         CliRun json = CliRun.of("queue", "status", "--db", db(), "--json");
@@ -126,6 +126,67 @@ class QueueCommandTest {
         try (var q4 = dev.requant.formats.gguf.GgufFile.open(out.resolve("gemma3-tiny-Q4_0.gguf"))) {
             assertThat(q4.metadata().getLong("general.file_type")).contains(2L);
             assertThat(q4.metadata().getString("quantize.imatrix.file")).isPresent();
+        }
+    }
+
+    private void sql(String statement) throws Exception {
+        try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db()); var st = c.createStatement()) {
+            st.execute(statement);
+        }
+    }
+
+    /**
+     * Issue 18.5 from the CLI: a step kind this build does not know (a newer requant sharing the database) is shown and
+     * left alone, lost leases are shown apart from attempts, a damaged database stops `queue run --once` with one line
+     * instead of retrying forever, and a second queue cannot take an output folder's finished outputs.
+     */
+    @Test
+    void unknownKindsLostLeasesADamagedDatabaseAndASharedOutputFolder() throws Exception {
+        String hf = Golden.hf("gemma3-tiny").toString();
+        Path out = dir.resolve("out");
+        assertThat(CliRun.of("queue", "add", "--db", db(), hf, "--types", "q8_0", "--out", out.toString()).code()).isZero();
+        sql("UPDATE steps SET kind = 'distill' WHERE id = 1");
+        CliRun status = CliRun.of("queue", "status", "--db", db());
+        assertThat(status.code()).as(status.err()).isZero();
+        assertThat(status.out()).contains("unknown kind").endsWith("1 job, 2 steps: 1 waiting, 1 unknown kind; 0 workers busy; 0 B written\n");
+        CliRun idle = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--name", "old", "--poll", "0.05");
+        assertThat(idle.code()).as(idle.err()).isZero();
+        assertThat(idle.err()).doesNotContain("\tat ", "Exception");
+        assertThat(idle.out()).isEqualTo("worker old: 0 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
+
+        sql("UPDATE steps SET kind = 'convert', lost_leases = 2 WHERE id = 1");
+        assertThat(CliRun.of("queue", "status", "--db", db()).out()).contains("queued [2 lost]");
+        assertThat(CliRun.of("queue", "log", "--db", db(), "1").out()).contains("2 lost leases (not counted as attempts)");
+        CliRun run = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--poll", "0.05");
+        assertThat(run.out()).as(run.err()).contains("2 done");
+
+        String other = dir.resolve("other.db").toString();
+        CliRun taken = CliRun.of("queue", "add", "--db", other, hf, "--types", "q8_0", "--out", out.toString());
+        assertThat(taken.code()).isEqualTo(1);
+        assertThat(taken.err()).isEqualTo("requant: error: " + out.resolve("gemma3-tiny-BF16.gguf") + ": already the output of step 1 of another queue ("
+                + db() + "); pass another --out\n");
+
+        org.assertj.core.api.Assertions.assertThat(CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0", "--out", out.toString()).code()).isZero();
+        dev.requant.testmodels.hostile.SqliteDamage.corruptTable(Path.of(db()), "steps");
+        long start = System.nanoTime();
+        CliRun broken = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--poll", "0.05");
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - start)).isLessThan(java.time.Duration.ofSeconds(60));
+        assertThat(broken.code()).isEqualTo(1);
+        assertThat(broken.err().lines().filter(l -> l.startsWith("requant: error: "))).singleElement().asString()
+                .startsWith("requant: error: " + db() + ": the database cannot be used (").contains("malformed");
+        assertThat(broken.err()).doesNotContain("\tat ");
+    }
+
+    /** Issue 18.6: model names come from folder names; queue add, status and log print them with escapes. */
+    @Test
+    void namesThatATerminalWouldInterpretArePrintedEscaped() throws Exception {
+        Path source = Files.createSymbolicLink(dir.resolve("evil\u001b[2J\u0007name"), Golden.hf("gemma3-tiny"));
+        CliRun add = CliRun.of("queue", "add", "--db", db(), source.toString(), "--types", "q8_0", "--out", dir.resolve("out").toString());
+        assertThat(add.code()).as(add.err()).isZero();
+        CliRun status = CliRun.of("queue", "status", "--db", db());
+        CliRun log = CliRun.of("queue", "log", "--db", db(), "2");
+        for (CliRun r : java.util.List.of(add, status, log)) {
+            assertThat(r.out() + r.err()).doesNotContain("\u001b", "\u0007").contains("evil\\x1b[2J\\x07name");
         }
     }
 }

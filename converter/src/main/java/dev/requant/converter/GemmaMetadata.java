@@ -10,10 +10,10 @@ import dev.requant.formats.gguf.GgufKeys.LLM;
 import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.JsonFile;
 import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -35,58 +35,58 @@ final class GemmaMetadata {
         ModelNaming.load(c.dir(), settings.modelName(), parameterCounts(tensors)).writeTo(md);
 
         // TextModel.set_gguf_parameters
-        u32(md, LLM.blockCount(a), c.blockCount());
-        u32(md, LLM.contextLength(a), c.contextLength());
-        u32(md, LLM.embeddingLength(a), c.embeddingLength());
-        u32(md, LLM.feedForwardLength(a), c.hparams().get("intermediate_size").asLong());
-        u32(md, Attention.headCount(a), c.headCount());
-        u32(md, Attention.headCountKv(a), c.hparams().get("num_key_value_heads").asLong());
+        u32(md, c, LLM.blockCount(a), c.blockCount());
+        u32(md, c, LLM.contextLength(a), c.contextLength());
+        u32(md, c, LLM.embeddingLength(a), c.embeddingLength());
+        u32(md, c, LLM.feedForwardLength(a), c.hparams().get("intermediate_size").asLong());
+        u32(md, c, Attention.headCount(a), c.headCount());
+        u32(md, c, Attention.headCountKv(a), c.hparams().get("num_key_value_heads").asLong());
         if (c.hparams().path("is_causal").isBoolean() && !c.hparams().get("is_causal").asBoolean()) {
             md.put(Attention.causal(a), GgufValue.bool(false));
         }
         HfConfig.Rope rope = c.rope();
         if ("linear".equals(rope.fullType()) && rope.factor() != null) {
             md.put(Rope.scalingType(a), GgufValue.string("linear"));
-            f32(md, Rope.scalingFactor(a), rope.factor());
+            f32(md, c, Rope.scalingFactor(a), rope.factor());
         }
-        f32(md, Rope.freqBase(a), rope.thetaFull());
-        if (rope.thetaSwa() != null) f32(md, Rope.freqBaseSwa(a), rope.thetaSwa());
-        f32(md, Attention.layerNormRmsEpsilon(a), c.rmsEps());
-        if (c.expertCount() != null) u32(md, LLM.expertCount(a), c.expertCount());
-        if (c.expertUsedCount() != null) u32(md, LLM.expertUsedCount(a), c.expertUsedCount());
-        u32(md, Attention.keyLength(a), c.hparams().get("head_dim").asLong());
-        u32(md, Attention.valueLength(a), c.hparams().get("head_dim").asLong());
-        u32(md, General.FILE_TYPE, settings.outType().id());
+        f32(md, c, Rope.freqBase(a), rope.thetaFull());
+        if (rope.thetaSwa() != null) f32(md, c, Rope.freqBaseSwa(a), rope.thetaSwa());
+        f32(md, c, Attention.layerNormRmsEpsilon(a), c.rmsEps());
+        if (c.expertCount() != null) u32(md, c, LLM.expertCount(a), c.expertCount());
+        if (c.expertUsedCount() != null) u32(md, c, LLM.expertUsedCount(a), c.expertUsedCount());
+        u32(md, c, Attention.keyLength(a), c.hparams().get("head_dim").asLong());
+        u32(md, c, Attention.valueLength(a), c.hparams().get("head_dim").asLong());
+        u32(md, c, General.FILE_TYPE, settings.outType().id());
 
         // Gemma3Model.set_gguf_parameters
-        u32(md, LLM.contextLength(a), c.contextLength());
-        u32(md, Attention.headCount(a), c.headCount());
-        f32(md, Attention.layerNormRmsEpsilon(a), c.rmsEps());
-        u32(md, Attention.keyLength(a), c.headDimSwa());
-        u32(md, Attention.valueLength(a), c.headDimSwa());
-        f32(md, Rope.freqBase(a), rope.thetaFull());
-        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, LLM.finalLogitSoftcapping(a), c.finalLogitSoftcap());
-        if (c.slidingWindow() != null) u32(md, Attention.slidingWindow(a), c.slidingWindow());
+        u32(md, c, LLM.contextLength(a), c.contextLength());
+        u32(md, c, Attention.headCount(a), c.headCount());
+        f32(md, c, Attention.layerNormRmsEpsilon(a), c.rmsEps());
+        u32(md, c, Attention.keyLength(a), c.headDimSwa());
+        u32(md, c, Attention.valueLength(a), c.headDimSwa());
+        f32(md, c, Rope.freqBase(a), rope.thetaFull());
+        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, c, LLM.finalLogitSoftcapping(a), c.finalLogitSoftcap());
+        if (c.slidingWindow() != null) u32(md, c, Attention.slidingWindow(a), c.slidingWindow());
         if (c.kvHeadsPerLayer()) md.put(Attention.headCountKv(a), GemmaPlanner.int32Array(c.kvHeads()));
-        else u32(md, Attention.headCountKv(a), c.kvHeads(0));
+        else u32(md, c, Attention.headCountKv(a), c.kvHeads(0));
         if (!g4 && c.feedForwardPerLayer()) md.put(LLM.feedForwardLength(a), GemmaPlanner.int32Array(c.feedForward()));
 
         if (g4) {
             // Gemma4Model.set_gguf_parameters
-            u32(md, Attention.sharedKvLayers(a), c.sharedKvLayers());
-            u32(md, LLM.embeddingLengthPerLayerInput(a), ple);
+            u32(md, c, Attention.sharedKvLayers(a), c.sharedKvLayers());
+            u32(md, c, LLM.embeddingLengthPerLayerInput(a), ple);
             md.put(Attention.slidingWindowPattern(a), GgufValue.array(GgufArray.ofBool(c.slidingLayers())));
-            u32(md, Attention.keyLength(a), c.headDimFull());
-            u32(md, Attention.valueLength(a), c.headDimFull());
-            u32(md, Attention.keyLengthSwa(a), c.headDimSwa());
-            u32(md, Attention.valueLengthSwa(a), c.headDimSwa());
-            if (c.expertFeedForward() != null) u32(md, LLM.expertFeedForwardLength(a), c.expertFeedForward());
+            u32(md, c, Attention.keyLength(a), c.headDimFull());
+            u32(md, c, Attention.valueLength(a), c.headDimFull());
+            u32(md, c, Attention.keyLengthSwa(a), c.headDimSwa());
+            u32(md, c, Attention.valueLengthSwa(a), c.headDimSwa());
+            if (c.expertFeedForward() != null) u32(md, c, LLM.expertFeedForwardLength(a), c.expertFeedForward());
             if (c.feedForwardPerLayer()) md.put(LLM.feedForwardLength(a), GemmaPlanner.int32Array(c.feedForward()));
-            u32(md, Rope.dimensionCount(a), c.headDimFull());
-            u32(md, Rope.dimensionCountSwa(a), (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
+            u32(md, c, Rope.dimensionCount(a), c.headDimFull());
+            u32(md, c, Rope.dimensionCountSwa(a), (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
             if (c.unified()) suppressTokens(c.dir(), md);
         }
-        u32(md, General.QUANTIZATION_VERSION, 2);
+        u32(md, c, General.QUANTIZATION_VERSION, 2);
         vocab.writeTo(md);
         return md;
     }
@@ -94,7 +94,7 @@ final class GemmaMetadata {
     /** Gemma4UnifiedModel: generation_config.json suppress_tokens as an INT32 array (gguf-py skips an empty list). */
     private static void suppressTokens(Path dir, GgufMetadata md) throws IOException {
         Path f = dir.resolve("generation_config.json");
-        if (!Files.isRegularFile(f)) return;
+        if (!InputFiles.present(f, "generation config")) return;
         JsonNode n = JsonFile.read(f).get("suppress_tokens");
         if (n == null || n.isNull()) return;
         if (!n.isArray()) throw new FormatException(f, "suppress_tokens must be a list of token ids");
@@ -125,11 +125,18 @@ final class GemmaMetadata {
         return new long[] {total, shared, expert, nExpertTensors > 0 ? expertSum / nExpertTensors : 0};
     }
 
-    private static void u32(GgufMetadata md, String key, long v) {
+    /**
+     * The last check of every number that goes into the file: one that does not fit its GGUF type is the config's
+     * fault (a value too large for a UINT32, a float32 infinity), reported against config.json instead of failing
+     * inside the writer.
+     */
+    private static void u32(GgufMetadata md, HfConfig c, String key, long v) throws FormatException {
+        if (v < 0 || v > 0xFFFF_FFFFL) throw c.error(key + " would be " + v + ", which does not fit its GGUF type UINT32");
         md.put(key, GgufValue.u32(v));
     }
 
-    private static void f32(GgufMetadata md, String key, double v) {
+    private static void f32(GgufMetadata md, HfConfig c, String key, double v) throws FormatException {
+        if (!Float.isFinite((float) v)) throw c.error(key + " would be " + v + ", which is not a finite float32");
         md.put(key, GgufValue.f32((float) v));
     }
 }

@@ -1,5 +1,7 @@
 package dev.requant.converter;
 
+import dev.requant.formats.FormatException;
+import dev.requant.formats.ggml.FiniteCheck;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufMetadata;
@@ -54,6 +56,8 @@ public final class GgufConversion {
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
                     writeTensor(t, sink, encoder, sources);
+                } catch (NonFiniteWeight e) {
+                    throw new FormatException(e.file != null ? e.file : plan.config().dir(), e.getMessage());
                 }
                 if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
             }
@@ -99,14 +103,41 @@ public final class GgufConversion {
         long rowLen = r.rowLength();
         if (rowLen > Integer.MAX_VALUE) throw new IllegalStateException(t.ggufName() + ": row of " + rowLen + " elements");
         int n = (int) rowLen;
+        // A quantized block cannot hold NaN or an infinity: one such weight spoils its whole block's scale. llama-quantize
+        // refuses such input, and so does this (float outputs keep the values as stored, as convert_hf_to_gguf.py does).
+        boolean check = t.decision().type().quantized();
         RowSource rows = new RowSource() {
             @Override public int rowLength() { return n; }
 
             @Override public long rows() { return r.rows(); }
 
-            @Override public void read(long first, int count, float[] dst) { r.readRows(first, count, dst); }
+            @Override
+            public void read(long first, int count, float[] dst) {
+                r.readRows(first, count, dst);
+                if (check && !FiniteCheck.allFinite(dst, 0, count * n)) {
+                    int bad = FiniteCheck.firstNonFinite(dst, 0, count * n);
+                    long row = first + bad / n;
+                    throw new NonFiniteWeight(sourceFile(r), "tensor '" + String.join(" + ", r.sources()) + "' (" + t.ggufName() + ") holds "
+                            + dst[bad] + " at row " + row + ", column " + bad % n + "; " + t.decision().type().ggmlName()
+                            + " blocks cannot hold NaN or infinity (llama-quantize refuses such weights too)");
+                }
+            }
         };
         encoder.encode(rows, t.decision().encoderOrReference(), null, out, TensorEncoder.Progress.NONE);
+    }
+
+    private static Path sourceFile(TensorRecipe r) {
+        return r instanceof CheckpointTensor c ? c.entry().file().path() : null;
+    }
+
+    /** A NaN or infinity bound for a quantized tensor; thrown from encoder threads, reported as a FormatException. */
+    static final class NonFiniteWeight extends RuntimeException {
+        final Path file;
+
+        NonFiniteWeight(Path file, String message) {
+            super(message);
+            this.file = file;
+        }
     }
 
     /** Streams a repacked tensor's rows (no float round trip). */

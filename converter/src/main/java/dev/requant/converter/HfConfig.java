@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.JsonFile;
 import dev.requant.formats.model.GemmaArch;
+import dev.requant.formats.io.ModelFolder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -70,10 +71,11 @@ public final class HfConfig {
 
         blockCount = positiveInt(firstKey("n_layers", "num_hidden_layers", "n_layer", "num_layers"));
         contextLength = positiveLong("max_position_embeddings");
+        if (contextLength > 0xFFFF_FFFFL) throw error("max_position_embeddings " + contextLength + " does not fit the UINT32 GGUF stores it in");
         embeddingLength = positiveInt("hidden_size");
         headCount = positiveInt("num_attention_heads");
         vocabSize = positiveInt("vocab_size");
-        rmsEps = (float) number("rms_norm_eps");
+        rmsEps = positiveFloat(hp.get("rms_norm_eps"), "rms_norm_eps");
         String act = hp.path("hidden_activation").asText("gelu_pytorch_tanh");
         if (hp.has("hidden_activation") && !hp.get("hidden_activation").isNull() && !act.equals("gelu_pytorch_tanh")) {
             throw error("hidden_activation is '" + act + "'; llama.cpp's Gemma graph only has gelu_pytorch_tanh");
@@ -82,6 +84,9 @@ public final class HfConfig {
             throw error("attn_logit_softcapping is " + hp.get("attn_logit_softcapping") + "; Gemma 3/4 have none (convert_hf_to_gguf asserts it is null)");
         }
         finalLogitSoftcap = optionalNumber("final_logit_softcapping");
+        if (finalLogitSoftcap != null && !(finalLogitSoftcap >= 0 && Float.isFinite(finalLogitSoftcap.floatValue()))) {
+            throw error("final_logit_softcapping must be null or a non-negative float32, is " + hp.get("final_logit_softcapping"));
+        }
         sliding = layerTypes(g4);
         rope = rope(g4);
 
@@ -153,7 +158,8 @@ public final class HfConfig {
     /** Reads config.json in a folder. */
     public static HfConfig read(Path dir) throws IOException {
         Path file = dir.resolve("config.json");
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
+        if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
+        ModelFolder.checkLinks(dir);
         JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         String arch = hfArchitecture(file, root);
@@ -259,17 +265,26 @@ public final class HfConfig {
             if (!rope.has("rope_type") && rope.has("type")) rope.set("rope_type", rope.get("type"));
         }
         JsonNode full = rope.has("full_attention") ? rope.get("full_attention") : rope;
-        String type = full.path("rope_type").isTextual() ? full.get("rope_type").asText() : null;
-        Double factor = full.path("factor").isNumber() ? full.get("factor").asDouble() : null;
+        if (!full.isObject()) throw error("rope_parameters.full_attention must be an object, is " + full);
+        if (rope.has("sliding_attention") && !rope.get("sliding_attention").isObject() && !rope.get("sliding_attention").isNull()) {
+            throw error("rope_parameters.sliding_attention must be an object, is " + rope.get("sliding_attention"));
+        }
+        JsonNode rt = full.get("rope_type");
+        if (rt != null && !rt.isNull() && !rt.isTextual()) throw error("rope type must be a string, is " + rt);
+        String type = rt != null && rt.isTextual() ? rt.asText() : null;
         if (type != null && !Set.of("default", "linear", "proportional").contains(type)) {
             throw error("rope type '" + type + "' is not one Gemma uses (default, linear, proportional)");
         }
-        JsonNode ft = full.get("rope_theta");
-        double thetaFull = ft != null && ft.isNumber() ? ft.asDouble() : 1_000_000.0;
-        JsonNode st = rope.path("sliding_attention").get("rope_theta");
-        Double thetaSwa = st != null && st.isNumber() ? st.asDouble() : null;
-        double prf = full.path("partial_rotary_factor").isNumber() ? full.get("partial_rotary_factor").asDouble() : 1.0;
-        double prfTop = rope.path("partial_rotary_factor").isNumber() ? rope.get("partial_rotary_factor").asDouble() : 1.0;
+        // Every value that goes into the GGUF must be a finite, positive float32: a string here used to be dropped
+        // silently (the default took its place), and -1 or 1e400 (Infinity) went into the file.
+        Double factor = optionalPositiveFloat(full.get("factor"), "rope factor");
+        Double ft = optionalPositiveFloat(full.get("rope_theta"), "rope_theta");
+        double thetaFull = ft != null ? ft : 1_000_000.0;
+        Double thetaSwa = optionalPositiveFloat(rope.path("sliding_attention").get("rope_theta"), "sliding_attention rope_theta");
+        Double prfFull = optionalPositiveFloat(full.get("partial_rotary_factor"), "partial_rotary_factor");
+        Double prfRoot = optionalPositiveFloat(rope.get("partial_rotary_factor"), "partial_rotary_factor");
+        double prf = prfFull != null ? prfFull : 1.0;
+        double prfTop = prfRoot != null ? prfRoot : 1.0;
         if (g4 && !(prf > 0 && prf <= 1)) throw error("rope_parameters.full_attention.partial_rotary_factor " + prf + " must be in (0, 1]");
         return new Rope(type, factor, thetaFull, thetaSwa, prf, prfTop);
     }
@@ -371,17 +386,29 @@ public final class HfConfig {
         return n.asInt();
     }
 
-    private double number(String key) throws FormatException {
-        JsonNode n = hp.get(key);
-        if (n == null || !n.isNumber()) throw error(key + " must be a number, is " + n);
-        return n.asDouble();
-    }
-
     private Double optionalNumber(String key) throws FormatException {
         JsonNode n = hp.get(key);
         if (n == null || n.isNull()) return null;
         if (!n.isNumber()) throw error(key + " must be a number or null, is " + n);
         return n.asDouble();
+    }
+
+    /** A value that goes into the GGUF as a float32 and must be positive: finite and above 0 once rounded to float. */
+    private float positiveFloat(JsonNode n, String name) throws FormatException {
+        Double v = optionalPositiveFloat(n, name);
+        if (v == null) throw error("has no " + name);
+        return v.floatValue();
+    }
+
+    private Double optionalPositiveFloat(JsonNode n, String name) throws FormatException {
+        if (n == null || n.isNull()) return null;
+        if (!n.isNumber()) throw error(name + " must be a number, is " + n);
+        double v = n.asDouble();
+        float f = (float) v;
+        if (!(v > 0) || !Float.isFinite(f) || f == 0) {
+            throw error(name + " is " + n + "; it must be a positive number that a float32 holds (GGUF stores it as one)");
+        }
+        return v;
     }
 
     // ---- accessors

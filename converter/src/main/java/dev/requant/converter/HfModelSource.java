@@ -97,6 +97,8 @@ public final class HfModelSource implements ModelSource {
             });
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        } catch (GgufConversion.NonFiniteWeight e) {
+            throw new UncheckedIOException(new dev.requant.formats.FormatException(e.file != null ? e.file : path(), e.getMessage()));
         }
         return out.asSlice(0, t.spec().byteSize()).asReadOnly();
     }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufKeys.General;
 import dev.requant.formats.gguf.GgufMetadata;
@@ -13,7 +14,6 @@ import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -91,7 +91,7 @@ public final class ModelNaming {
     }
 
     private static JsonNode json(Path f, boolean lenient) throws IOException {
-        if (!Files.isRegularFile(f)) return null;
+        if (!InputFiles.present(f, "JSON file")) return null;
         try {
             return JsonFile.read(f);
         } catch (IOException e) {
@@ -103,8 +103,8 @@ public final class ModelNaming {
     /** YAML front matter of README.md ("---" lines), with metadata.py's Norway and tab fixes. */
     static JsonNode modelCard(Path dir) throws IOException {
         Path readme = dir.resolve("README.md");
-        if (!Files.isRegularFile(readme)) return null;
-        List<String> lines = Files.readString(readme).lines().toList();
+        if (!InputFiles.present(readme, "model card")) return null;
+        List<String> lines = InputFiles.readText(readme, "model card").lines().toList();
         if (lines.isEmpty() || !lines.get(0).equals("---")) return null;
         StringBuilder yaml = new StringBuilder();
         for (int i = 1; i < lines.size() && !lines.get(i).equals("---"); i++) yaml.append(lines.get(i)).append('\n');

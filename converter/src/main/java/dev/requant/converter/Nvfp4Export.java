@@ -2,6 +2,7 @@ package dev.requant.converter;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.imatrix.ImatrixImportance;
+import dev.requant.formats.io.TemporaryFiles;
 import dev.requant.formats.nvfp4.Nvfp4CheckpointWriter;
 import dev.requant.formats.nvfp4.Nvfp4Format;
 import dev.requant.formats.nvfp4.Nvfp4Quantizer;
@@ -15,7 +16,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -45,7 +45,7 @@ public final class Nvfp4Export {
             throw new FormatException(qc.source(), "declares quantization (" + (qc.algo() != null ? qc.algo() : qc.method())
                     + "); quantize-nvfp4 starts from a float checkpoint");
         }
-        List<Pattern> patterns = exclude.stream().map(QuantizationConfig::globToRegex).toList();
+        List<com.google.re2j.Pattern> patterns = exclude.stream().map(QuantizationConfig::globToRegex).toList();
         Map<String, String> weights = new LinkedHashMap<>();
         List<String> excluded = new ArrayList<>(List.of("lm_head"));
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir)) {
@@ -105,8 +105,9 @@ public final class Nvfp4Export {
             Nvfp4CheckpointWriter.write(dir, out, plan, listener);
             return;
         }
-        Path parent = out.toAbsolutePath().getParent();
-        Path tmp = parent.resolve("." + out.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".nvfp4.tmp-requant");
+        TemporaryFiles.sweepStale(out);
+        Path tmp = TemporaryFiles.beside(out, "nvfp4");
+        TemporaryFiles.register(tmp);
         try {
             Nvfp4CheckpointWriter.write(dir, tmp, plan, listener);
             try (ConversionPlan p = GemmaPlanner.plan(tmp, ConversionSettings.auto().withNvfp4(convertOptions))) {
@@ -114,6 +115,7 @@ public final class Nvfp4Export {
             }
         } finally {
             deleteTree(tmp);
+            TemporaryFiles.release(tmp);
         }
     }
 

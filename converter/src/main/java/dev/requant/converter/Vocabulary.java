@@ -1,6 +1,7 @@
 package dev.requant.converter;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.tokenizer.Gemma4Vocab;
@@ -11,7 +12,6 @@ import dev.requant.formats.tokenizer.SentencePieceVocab;
 import dev.requant.formats.tokenizer.SpecialVocab;
 import dev.requant.formats.tokenizer.VocabularyTables;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -34,14 +34,14 @@ public record Vocabulary(Kind kind, VocabularyTables tables, SpecialVocab specia
         Path dir = config.dir();
         Path spmFile = dir.resolve("tokenizer.model");
         Path jsonFile = dir.resolve("tokenizer.json");
-        if (config.arch() == GemmaArch.GEMMA4 && Files.isRegularFile(jsonFile)) {
+        if (config.arch() == GemmaArch.GEMMA4 && InputFiles.present(jsonFile, "tokenizer file")) {
             HfTokenizerJson tj = HfTokenizerJson.read(jsonFile);
             VocabularyTables t = Gemma4Vocab.create(dir, tj);
             SpecialVocab sv = SpecialVocab.load(dir, true, null);
             // Gemma3Model.modify_tensors: len(model.vocab) + len(added_tokens)
             return new Vocabulary(Kind.GEMMA4_BPE, t, sv, tj.vocab().size() + tj.addedTokens().size());
         }
-        if (!Files.isRegularFile(spmFile)) {
+        if (!InputFiles.present(spmFile, "SentencePiece model")) {
             throw new FormatException(dir, config.arch() == GemmaArch.GEMMA3
                     ? "has no tokenizer.model (Gemma 3 conversion needs the SentencePiece model)"
                     : "has neither tokenizer.json nor tokenizer.model");

@@ -150,6 +150,63 @@ class BadInputTest {
         assertThat(failure(dir)).hasMessageContaining("model.safetensors").hasMessageContaining("model.layers.0.mystery.weight");
     }
 
+    /**
+     * Issue 18.3: every number that goes into the GGUF is checked, so -1, 0, Infinity (1e400 parses as that), a value
+     * float32 rounds to 0 or Infinity, a string where a number belongs, or a value too large for a UINT32 fail with
+     * config.json and the key named, instead of going into the file or being replaced by a default.
+     */
+    @Test
+    void everyConfigValueThatGoesIntoTheFileIsChecked() throws IOException {
+        record Edit(String expected, java.util.function.UnaryOperator<ObjectNode> edit) {}
+        java.util.function.Function<ObjectNode, ObjectNode> full = c -> (ObjectNode) c.get("rope_parameters").get("full_attention");
+        java.util.function.Function<ObjectNode, ObjectNode> sliding = c -> (ObjectNode) c.get("rope_parameters").get("sliding_attention");
+        List<Edit> edits = List.of(
+                new Edit("rope_theta is -1.0", c -> { full.apply(c).put("rope_theta", -1.0); return c; }),
+                new Edit("rope_theta is 0.0", c -> { full.apply(c).put("rope_theta", 0.0); return c; }),
+                new Edit("rope_theta must be a number, is \"abc\"", c -> { full.apply(c).put("rope_theta", "abc"); return c; }),
+                new Edit("rope_theta is \"Infinity\"; it must be a positive number that a float32 holds", c -> { full.apply(c).put("rope_theta", new java.math.BigDecimal("1e400")); return c; }),
+                new Edit("sliding_attention rope_theta must be a number", c -> { sliding.apply(c).put("rope_theta", "ten thousand"); return c; }),
+                new Edit("sliding_attention rope_theta is 1.0E39", c -> { sliding.apply(c).put("rope_theta", 1e39); return c; }),
+                new Edit("rms_norm_eps is -1.0", c -> c.put("rms_norm_eps", -1.0)),
+                new Edit("rms_norm_eps is 1.0E-50", c -> c.put("rms_norm_eps", 1e-50)),
+                new Edit("rms_norm_eps is \"Infinity\"", c -> c.put("rms_norm_eps", new java.math.BigDecimal("1e400"))),
+                new Edit("final_logit_softcapping must be null or a non-negative float32", c -> c.put("final_logit_softcapping", -30.0)),
+                new Edit("max_position_embeddings 4294967296 does not fit the UINT32", c -> c.put("max_position_embeddings", 1L << 32)));
+        for (int i = 0; i < edits.size(); i++) {
+            Edit e = edits.get(i);
+            Path dir = SyntheticCheckpoint.gemma3().layers(1).config(e.edit()).write(tmp.resolve("v" + i));
+            assertThat(failure(dir)).as(e.expected()).isInstanceOf(dev.requant.formats.FormatException.class)
+                    .hasMessageStartingWith(dir.resolve("config.json").toString()).hasMessageContaining(e.expected());
+        }
+    }
+
+    /** Issue 18.3: a NaN or infinite weight cannot go into a quantized block (quantize refuses it too); floats copy it. */
+    @Test
+    void nonFiniteWeightsAreRefusedForQuantizedTypes() throws IOException {
+        String tensor = "model.layers.0.mlp.down_proj.weight";
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            Path dir = SyntheticCheckpoint.gemma3().layers(1).weights((t, first, dst, n) -> {
+                dev.requant.testmodels.WeightGenerator.hashed(1).fill(t, first, dst, n);
+                if (t.name().equals(tensor) && first == 0) dst[300] = bad;
+            }).write(tmp.resolve("w" + bad));
+            for (FileType type : List.of(FileType.Q8_0, FileType.Q4_0)) {
+                Path outDir = Files.createDirectories(tmp.resolve("out-" + bad + type));
+                Path out = outDir.resolve("x.gguf");
+                try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(type))) {
+                    assertThatThrownBy(() -> GgufConversion.write(plan, out, null)).isInstanceOf(dev.requant.formats.FormatException.class)
+                            .hasMessageStartingWith(dir.resolve("model.safetensors").toString())
+                            .hasMessageContaining("tensor '" + tensor + "' (blk.0.ffn_down.weight) holds " + bad + " at row 0, column 300");
+                }
+                try (Stream<Path> s = Files.list(outDir)) {
+                    assertThat(s.toList()).as("nothing left behind").isEmpty();
+                }
+            }
+            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.BF16))) {
+                GgufConversion.write(plan, tmp.resolve("bf16-" + bad + ".gguf"), null);
+            }
+        }
+    }
+
     private static String shardCount(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             long n = s.filter(p -> p.getFileName().toString().matches("model-\\d+-of-\\d+\\.safetensors")).count();

@@ -3,6 +3,7 @@ package dev.requant.queue;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -17,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 
@@ -67,7 +69,7 @@ public final class JobQueue {
                         int priority = Math.max(rs.getInt("priority"), plan.priority());
                         if (state == StepState.FAILED || state == StepState.CANCELLED) {
                             // The new job needs it: give it a fresh set of attempts.
-                            Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, not_before = 0, max_attempts = ?,"
+                            Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, lost_leases = 0, not_before = 0, max_attempts = ?,"
                                             + " priority = ?, note = ?, updated_at = ? WHERE id = ?",
                                     plan.maxAttempts(), priority, "queued again by job " + jobId, now, id);
                             state = StepState.QUEUED;
@@ -75,6 +77,13 @@ public final class JobQueue {
                             Sql.update(c, "UPDATE steps SET priority = ?, updated_at = ? WHERE id = ?", priority, now, id);
                         }
                     } else {
+                        // Another queue database writing into the same --out already owns this output: refuse now, not
+                        // when the step has run for hours (a worker would refuse to overwrite it anyway).
+                        Optional<OutputOwnership.Owner> owner = OutputOwnership.ownerOf(ps.output());
+                        if (owner.isPresent() && !owner.get().queueId().equals(db.queueId()) && Files.exists(ps.output())) {
+                            throw new JobRejectedException(ps.output() + ": already the output of step " + owner.get().stepId()
+                                    + " of another queue (" + owner.get().database() + "); pass another --out");
+                        }
                         id = Sql.insert(c, "INSERT INTO steps (kind, quant_type, input, imatrix, calibration, output, state,"
                                         + " priority, attempts, max_attempts, not_before, created_at, updated_at)"
                                         + " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, 0, ?, 0, ?, ?)",
@@ -124,9 +133,9 @@ public final class JobQueue {
             Map<Long, Row> rows = new TreeMap<>();
             try (PreparedStatement q = c.prepareStatement("SELECT * FROM steps ORDER BY id"); ResultSet rs = q.executeQuery()) {
                 while (rs.next()) {
-                    rows.put(rs.getLong("id"), new Row(rs.getLong("id"), StepKind.ofLabel(rs.getString("kind")),
+                    rows.put(rs.getLong("id"), new Row(rs.getLong("id"), knownKind(rs.getString("kind")), rs.getString("kind"),
                             rs.getString("quant_type"), StepState.ofLabel(rs.getString("state")), rs.getString("worker"),
-                            rs.getInt("attempts"), rs.getInt("max_attempts"), Sql.doubleOrNull(rs, "progress"),
+                            rs.getInt("attempts"), rs.getInt("max_attempts"), rs.getInt("lost_leases"), Sql.doubleOrNull(rs, "progress"),
                             rs.getString("output"), Sql.longOrNull(rs, "output_size"), rs.getString("output_sha256"),
                             rs.getString("error"), rs.getString("note"), Sql.longOrNull(rs, "started_at"),
                             Sql.longOrNull(rs, "finished_at"), rs.getLong("not_before"), Sql.longOrNull(rs, "lease_until")));
@@ -151,13 +160,14 @@ public final class JobQueue {
                     eta = Math.round(elapsed * (1 - Math.min(1, r.progress())) / r.progress());
                 }
                 String model = js.isEmpty() || !jobs.containsKey(js.getFirst()) ? "?" : jobs.get(js.getFirst()).modelName();
-                String type = switch (r.kind()) {
+                String type = r.kind() == null ? (r.type() != null ? r.type() : r.kindLabel()) : switch (r.kind()) {
                     case CONVERT -> "BF16";
                     case IMATRIX -> "imatrix";
                     case QUANTIZE -> r.type();
                 };
-                steps.add(new QueueStatus.Step(r.id(), js, model, r.kind(), type, r.state(), display, r.worker(),
-                        r.attempts(), r.maxAttempts(), r.progress(), eta, r.output(), r.size(), r.sha(), r.error(),
+                if (r.kind() == null && r.state() == StepState.QUEUED) display = "unknown kind";
+                steps.add(new QueueStatus.Step(r.id(), js, model, r.kind(), r.kindLabel(), type, r.state(), display, r.worker(),
+                        r.attempts(), r.maxAttempts(), r.lostLeases(), r.progress(), eta, r.output(), r.size(), r.sha(), r.error(),
                         r.note(), r.started(), r.finished(), r.notBefore(), r.leaseUntil(), deps));
             }
             return new QueueStatus(now, db.description(), jobStates(jobs.values(), steps), List.copyOf(steps));
@@ -184,9 +194,15 @@ public final class JobQueue {
         return List.copyOf(out);
     }
 
-    private record Row(long id, StepKind kind, String type, StepState state, String worker, int attempts, int maxAttempts,
-                       Double progress, String output, Long size, String sha, String error, String note, Long started,
+    private record Row(long id, StepKind kind, String kindLabel, String type, StepState state, String worker, int attempts,
+                       int maxAttempts, int lostLeases, Double progress, String output, Long size, String sha, String error, String note, Long started,
                        Long finished, long notBefore, Long leaseUntil) {}
+
+    /** The kind, or null for one this build does not know (a newer requant's, sharing the database). */
+    private static StepKind knownKind(String label) {
+        for (StepKind k : StepKind.values()) if (k.label().equals(label)) return k;
+        return null;
+    }
 
     private static boolean isBlocked(long id, Map<Long, Row> rows, Map<Long, List<Long>> depsOf,
                                          Map<Long, Boolean> memo, Set<Long> visiting) {
@@ -259,7 +275,7 @@ public final class JobQueue {
     }
 
     private static int requeue(Connection c, long id, long now, String note) throws SQLException {
-        return Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, not_before = 0, worker = NULL, lease_token = NULL,"
+        return Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, lost_leases = 0, not_before = 0, worker = NULL, lease_token = NULL,"
                 + " lease_until = NULL, progress = NULL, note = ?, updated_at = ? WHERE id = ? AND state IN ('failed', 'cancelled')",
                 note, now, id);
     }

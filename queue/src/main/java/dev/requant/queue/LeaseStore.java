@@ -24,6 +24,11 @@ import java.util.UUID;
  * <p>Runnable means queued, past its retry backoff, with every step it depends on done; or running with a lease that
  * expired (its worker died or lost the database): that step is taken over. Every later write of the holder names the
  * lease token, so a worker that lost its lease can no longer change the step.
+ *
+ * <p>A taken-over lease does not use up one of the step's attempts (the step did not fail; its worker was killed, hung
+ * or cut off): it is counted in {@code lost_leases}, and only a step that loses {@code maxLostLeases} leases (one that
+ * kills every worker that runs it) is failed for it. Steps of a kind or quantization type this build does not know (a
+ * newer requant sharing the database) are never leased: they wait for a worker that knows them.
  */
 final class LeaseStore implements AutoCloseable {
     private final QueueDatabase db;
@@ -44,49 +49,69 @@ final class LeaseStore implements AutoCloseable {
 
     long now() throws SQLException { return db.now(c); }
 
+    /** Steps this build can run: kinds and quantization types it knows (SQL literals from its own enums). */
+    static final String KNOWN_KIND = "s.kind IN (" + literals(java.util.Arrays.stream(StepKind.values()).map(StepKind::label).toList())
+            + ") AND (s.quant_type IS NULL OR s.quant_type IN (" + literals(java.util.Arrays.stream(FileType.values()).filter(FileType::producible).map(Enum::name).toList()) + "))";
+    private static final String KNOWN = " AND " + KNOWN_KIND;
+
     private static final String RUNNABLE = """
-            SELECT s.id, s.state, s.attempts, s.max_attempts, s.worker FROM steps s
+            SELECT s.id, s.state, s.attempts, s.max_attempts, s.lost_leases, s.worker FROM steps s
             WHERE ((s.state = 'queued' AND s.not_before <= ?) OR (s.state = 'running' AND s.lease_until < ?))
               AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN steps p ON p.id = d.depends_on
-                              WHERE d.step_id = s.id AND p.state <> 'done')
+                              WHERE d.step_id = s.id AND p.state <> 'done')""" + KNOWN + """
+
             ORDER BY s.priority DESC, s.id
             LIMIT 1""";
 
+    private static String literals(List<String> values) {
+        StringBuilder sb = new StringBuilder();
+        for (String v : values) {
+            if (!v.matches("[A-Za-z0-9_]+")) throw new IllegalStateException("not a plain name: " + v);
+            sb.append(sb.isEmpty() ? "" : ", ").append('\'').append(v).append('\'');
+        }
+        return sb.toString();
+    }
+
     /** Leases the best runnable step, or returns empty when there is none now. */
-    Optional<Lease> claim(String worker, long leaseMillis) throws SQLException, IOException {
+    Optional<Lease> claim(String worker, long leaseMillis, int maxLostLeases) throws SQLException, IOException {
         while (true) {
-            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis));
+            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis, maxLostLeases));
             if (r.isPresent()) return r.get();
-            // empty outer: a step whose lease expired too often was failed instead; look again
+            // empty outer: a step that lost too many leases was failed instead; look again
         }
     }
 
-    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis) throws SQLException {
+    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis, int maxLostLeases) throws SQLException {
         long now = db.now(c);
         String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? RUNNABLE + " FOR UPDATE OF s SKIP LOCKED" : RUNNABLE;
         long id;
         String previousWorker = null;
         boolean takeover;
         int attempts;
-        int maxAttempts;
+        int lostLeases;
         try (PreparedStatement q = Sql.prepare(c, sql, now, now); ResultSet rs = q.executeQuery()) {
             if (!rs.next()) return Optional.of(Optional.empty());
             id = rs.getLong("id");
             takeover = "running".equals(rs.getString("state"));
             attempts = rs.getInt("attempts");
-            maxAttempts = rs.getInt("max_attempts");
+            lostLeases = rs.getInt("lost_leases");
             if (takeover) previousWorker = rs.getString("worker");
         }
         if (takeover) {
             String why = "lease expired: worker " + previousWorker + " stopped renewing it (died, hung or lost the database)";
             Sql.update(c, "UPDATE step_attempts SET outcome = 'lease expired', error = ?, finished_at = ?"
                     + " WHERE step_id = ? AND outcome IS NULL", why, now, id);
-            if (attempts >= maxAttempts) {
-                Sql.update(c, "UPDATE steps SET state = 'failed', error = ?, lease_token = NULL, lease_until = NULL,"
-                        + " finished_at = ?, updated_at = ? WHERE id = ?",
-                        why + "; attempt " + attempts + " of " + maxAttempts, now, now, id);
+            int lost = lostLeases + 1;
+            if (lost >= maxLostLeases) {
+                Sql.update(c, "UPDATE steps SET state = 'failed', lost_leases = ?, error = ?, lease_token = NULL, lease_until = NULL,"
+                        + " finished_at = ?, updated_at = ? WHERE id = ?", lost,
+                        why + "; its lease was lost " + lost + " times (limit " + maxLostLeases + "): the step may be what kills its workers",
+                        now, now, id);
                 return Optional.empty();
             }
+            // the attempt that lost its lease did not fail: it is given back, and counted as a lost lease instead
+            Sql.update(c, "UPDATE steps SET lost_leases = ?, attempts = ? WHERE id = ?", lost, Math.max(0, attempts - 1), id);
+            attempts = Math.max(0, attempts - 1);
         }
         String token = UUID.randomUUID().toString();
         Sql.update(c, "UPDATE steps SET state = 'running', worker = ?, lease_token = ?, lease_until = ?, heartbeat_at = ?,"
@@ -186,7 +211,7 @@ final class LeaseStore implements AutoCloseable {
     /** A done step whose output went missing or changed: queue it again so the steps that need it can run. */
     void requeueProducer(long producerId, String note) throws SQLException {
         long now = db.now(c);
-        Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, not_before = 0, output_size = NULL, output_sha256 = NULL,"
+        Sql.update(c, "UPDATE steps SET state = 'queued', attempts = 0, lost_leases = 0, not_before = 0, output_size = NULL, output_sha256 = NULL,"
                 + " note = ?, updated_at = ? WHERE id = ? AND state = 'done'", note, now, producerId);
     }
 
@@ -204,16 +229,14 @@ final class LeaseStore implements AutoCloseable {
 
     /**
      * Whether anything can still run: a running step (it may finish and unblock others, or its lease may expire) or a
-     * queued step none of whose prerequisites, direct or not, failed or was cancelled.
+     * queued step of a kind this build runs none of whose prerequisites, direct or not, failed or was cancelled.
      */
     boolean hasPendingWork() throws SQLException {
-        String sql = """
-                WITH RECURSIVE blocked(id) AS (
-                    SELECT id FROM steps WHERE state IN ('failed', 'cancelled')
-                    UNION
-                    SELECT d.step_id FROM step_deps d JOIN blocked b ON d.depends_on = b.id
-                )
-                SELECT COUNT(*) FROM steps WHERE state IN ('queued', 'running') AND id NOT IN (SELECT id FROM blocked)""";
+        // queued steps this build cannot run count as blocked, and so do the steps that need them
+        String sql = "WITH RECURSIVE blocked(id) AS ("
+                + " SELECT s.id FROM steps s WHERE s.state IN ('failed', 'cancelled') OR (s.state = 'queued' AND NOT (" + KNOWN_KIND + "))"
+                + " UNION SELECT d.step_id FROM step_deps d JOIN blocked b ON d.depends_on = b.id)"
+                + " SELECT COUNT(*) FROM steps s WHERE s.state IN ('queued', 'running') AND s.id NOT IN (SELECT id FROM blocked)";
         try (PreparedStatement q = c.prepareStatement(sql); ResultSet rs = q.executeQuery()) {
             rs.next();
             return rs.getLong(1) > 0;

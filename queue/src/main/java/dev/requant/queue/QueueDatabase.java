@@ -49,6 +49,7 @@ public final class QueueDatabase {
     private final Dialect dialect;
     private final String description;
     private final DataSource dataSource;
+    private volatile String queueId;
 
     private QueueDatabase(Dialect dialect, String description, DataSource ds) {
         this.dialect = dialect;
@@ -75,7 +76,46 @@ public final class QueueDatabase {
             }
         }
         db.migrate();
+        db.queueId = db.identity();
         return db;
+    }
+
+    /**
+     * This queue's id, made once when the schema is created and the same for every process that opens it: staging
+     * files and output ownership markers carry it (two queue databases may share an output folder).
+     */
+    public String queueId() { return queueId; }
+
+    /** Reads the queue's id, making it first if this database has none yet (race-free: the first insert wins). */
+    private String identity() throws SQLException {
+        try (Connection c = connect()) {
+            Sql.update(c, "INSERT INTO queue_identity (name, value) VALUES ('queue_id', ?) ON CONFLICT (name) DO NOTHING",
+                    java.util.UUID.randomUUID().toString());
+            try (var q = Sql.prepare(c, "SELECT value FROM queue_identity WHERE name = 'queue_id'"); ResultSet rs = q.executeQuery()) {
+                if (!rs.next()) throw new SQLException(description + ": the queue has no id");
+                return rs.getString(1);
+            }
+        }
+    }
+
+    /**
+     * Whether an error will not go away by trying again: a damaged or non-SQLite file (SQLITE_CORRUPT, SQLITE_NOTADB),
+     * a read-only database, or on PostgreSQL data corruption (XX), a missing table or column (42), failed
+     * authentication (28) or a missing database (3D). A worker stops on these instead of retrying forever; it keeps
+     * retrying connection failures and lock timeouts, which do end.
+     */
+    public static boolean permanent(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof org.sqlite.SQLiteException s) {
+                int primary = s.getResultCode().code & 0xFF;
+                if (primary == 11 || primary == 26 || primary == 8) return true;
+            }
+            if (t instanceof SQLException q && q.getSQLState() != null) {
+                String state = q.getSQLState();
+                if (state.startsWith("XX") || state.startsWith("42") || state.startsWith("28") || state.startsWith("3D")) return true;
+            }
+        }
+        return false;
     }
 
     /** Parses a --db value without touching the database. */

@@ -18,10 +18,13 @@ public record QueueStatus(long now, String database, List<Job> jobs, List<Step> 
     /**
      * One step. {@code display} refines the stored state: "waiting" (queued behind unfinished steps), "blocked" (a step
      * it needs failed or was cancelled), "retrying" (queued, backing off after a failure), "skipped" (done without
-     * running because its output was already there with the recorded SHA-256).
+     * running because its output was already there with the recorded SHA-256), "unknown kind" (queued by a newer
+     * requant: this build's workers leave it to workers that know it). {@code kind} is null for such a step;
+     * {@code kindLabel} is the stored name either way. {@code lostLeases}: leases that expired while it ran (its
+     * workers were killed or cut off), which do not count as attempts.
      */
-    public record Step(long id, List<Long> jobs, String modelName, StepKind kind, String type, StepState state,
-                       String display, String worker, int attempts, int maxAttempts, Double progress,
+    public record Step(long id, List<Long> jobs, String modelName, StepKind kind, String kindLabel, String type, StepState state,
+                       String display, String worker, int attempts, int maxAttempts, int lostLeases, Double progress,
                        Long etaSeconds, String output, Long outputSize, String outputSha256, String error,
                        String note, Long startedAt, Long finishedAt, long notBefore, Long leaseUntil,
                        List<Long> dependsOn) {}
@@ -29,7 +32,9 @@ public record QueueStatus(long now, String database, List<Job> jobs, List<Step> 
     /** Steps per display state, in a fixed order. */
     public Map<String, Integer> counts() {
         Map<String, Integer> m = new LinkedHashMap<>();
-        for (String s : List.of("done", "skipped", "running", "queued", "waiting", "retrying", "blocked", "failed", "cancelled")) m.put(s, 0);
+        for (String s : List.of("done", "skipped", "running", "queued", "waiting", "retrying", "blocked", "failed", "cancelled", "unknown kind")) {
+            m.put(s, 0);
+        }
         for (Step s : steps) m.merge(s.display(), 1, Integer::sum);
         return m;
     }
@@ -47,7 +52,7 @@ public record QueueStatus(long now, String database, List<Job> jobs, List<Step> 
     /** True when nothing is queued or running that could still run. */
     public boolean drained() {
         return steps.stream().noneMatch(s -> s.state() == StepState.RUNNING
-                || (s.state() == StepState.QUEUED && !s.display().equals("blocked")));
+                || (s.state() == StepState.QUEUED && !s.display().equals("blocked") && !s.display().equals("unknown kind")));
     }
 
     /** e.g. "2 jobs, 9 steps: 5 done, 1 running, 3 waiting; 1 worker; 1.2 GiB written". */
@@ -100,13 +105,14 @@ public record QueueStatus(long now, String database, List<Job> jobs, List<Step> 
             ArrayNode jobIds = n.putArray("jobs");
             s.jobs().forEach(jobIds::add);
             n.put("model", s.modelName());
-            n.put("kind", s.kind().label());
+            n.put("kind", s.kindLabel());
             n.put("type", s.type());
             n.put("state", s.state().label());
             n.put("display_state", s.display());
             n.put("worker", s.worker());
             n.put("attempts", s.attempts());
             n.put("max_attempts", s.maxAttempts());
+            n.put("lost_leases", s.lostLeases());
             if (s.progress() != null) n.put("progress", s.progress()); else n.putNull("progress");
             if (s.etaSeconds() != null) n.put("eta_seconds", s.etaSeconds()); else n.putNull("eta_seconds");
             n.put("output", s.output());

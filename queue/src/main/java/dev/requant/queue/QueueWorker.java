@@ -2,6 +2,7 @@ package dev.requant.queue;
 
 import dev.requant.formats.FormatException;
 import dev.requant.queue.exec.BadStepInputException;
+import dev.requant.formats.TerminalText;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.queue.LeaseStore.Lease;
 import dev.requant.queue.LeaseStore.Producer;
@@ -43,6 +44,11 @@ import org.slf4j.LoggerFactory;
  * cancelled and their leases released at once (the step goes back to the queue, the attempt does not count), so
  * another worker can start it without waiting for the lease to expire. Steps can run for hours, so waiting for them
  * to finish is not the default.
+ *
+ * <p>Outputs are owned ({@link OutputOwnership}): a step whose output exists and belongs to another queue (or to no
+ * queue) fails at once instead of overwriting it. A database error is retried (a server restart, a lock timeout);
+ * one that cannot get better (a damaged SQLite file, a missing table) stops the worker with the error, and so does
+ * any database error that lasts longer than {@link WorkerConfig#giveUpAfter()} in {@code once} mode.
  */
 public final class QueueWorker {
     private static final Logger log = LoggerFactory.getLogger(QueueWorker.class);
@@ -68,6 +74,8 @@ public final class QueueWorker {
     private final Object idle = new Object();  // idle threads wait here; a finished step wakes them (it may unblock others)
     private final AtomicInteger done = new AtomicInteger(), skipped = new AtomicInteger(), failed = new AtomicInteger(),
             retrying = new AtomicInteger(), released = new AtomicInteger(), lost = new AtomicInteger();
+    /** The database error that stopped the worker, if one did. */
+    private volatile SQLException fatal;
 
     public QueueWorker(QueueDatabase db, ExecutorRegistry executors, WorkerConfig config) {
         this.db = db;
@@ -80,8 +88,13 @@ public final class QueueWorker {
         return this;
     }
 
-    /** Runs until {@link #shutdown()} or, with {@code once}, until nothing is left that could run. */
-    public Summary run() throws InterruptedException {
+    /**
+     * Runs until {@link #shutdown()} or, with {@code once}, until nothing is left that could run.
+     *
+     * @throws SQLException the database error that stopped the worker: a damaged database, or (with {@code once}) one
+     *     unreachable for longer than {@link WorkerConfig#giveUpAfter()}
+     */
+    public Summary run() throws InterruptedException, SQLException {
         long leaseMillis = config.lease().toMillis();
         ScheduledExecutorService heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "requant-heartbeat");
@@ -108,6 +121,7 @@ public final class QueueWorker {
             beat.close();
             finished.countDown();
         }
+        if (fatal != null) throw fatal;
         return new Summary(done.get(), skipped.get(), failed.get(), retrying.get(), released.get(), lost.get());
     }
 
@@ -141,11 +155,14 @@ public final class QueueWorker {
     private void loop(String name) {
         LeaseStore store = null;
         long dbErrorSince = 0;
+        int errorsInARow = 0;
         while (!stopping) {
+            long wait = config.poll().toMillis();
             try {
                 if (store == null) store = new LeaseStore(db);
-                Optional<Lease> lease = store.claim(name, config.lease().toMillis());
+                Optional<Lease> lease = store.claim(name, config.lease().toMillis(), config.maxLostLeases());
                 dbErrorSince = 0;
+                errorsInARow = 0;
                 if (lease.isPresent()) {
                     runStep(store, lease.get());
                     continue;
@@ -154,19 +171,47 @@ public final class QueueWorker {
             } catch (SQLException | IOException e) {
                 if (stopping) break;
                 if (dbErrorSince == 0) dbErrorSince = System.nanoTime();
-                log.warn("{}: database error ({}); trying again", name, e.getMessage());
+                errorsInARow++;
                 if (store != null) store.close();
                 store = null;
+                SQLException sql = e instanceof SQLException x ? x : null;
+                boolean permanent = sql != null && QueueDatabase.permanent(sql);
+                boolean tooLong = config.once() && System.nanoTime() - dbErrorSince > config.giveUpAfter().toNanos();
+                if (permanent || tooLong) {
+                    String why = permanent ? "the database cannot be used (" + e.getMessage() + "); retrying would not help"
+                            : "the database has been failing for " + Sizes.duration(config.giveUpAfter().toSeconds()) + " (" + e.getMessage() + ")";
+                    stop(new SQLException(db.description() + ": " + why, sql != null ? sql.getSQLState() : null, e));
+                    break;
+                }
+                log.warn("{}: database error ({}); trying again", name, TerminalText.escape(e.getMessage()));
+                // back off while the errors last: a restarting server is not helped by a poll every few ms
+                wait = Math.min(30_000, config.poll().toMillis() << Math.min(5, errorsInARow - 1));
+            } catch (RuntimeException e) {
+                // a bug, not the database: stop the whole worker with it rather than lose this thread silently
+                stop(new SQLException(db.description() + ": worker " + name + " stopped by an internal error: " + e, e));
+                break;
             }
             try {
                 synchronized (idle) {
-                    idle.wait(config.poll().toMillis());
+                    idle.wait(wait);
                 }
             } catch (InterruptedException e) {
                 if (stopping) break;
             }
         }
         if (store != null) store.close();
+    }
+
+    /** Stops every thread of this worker because of {@code error} (the first one wins); run() throws it. */
+    private void stop(SQLException error) {
+        synchronized (this) {
+            if (fatal == null) fatal = error;
+        }
+        log.error("{}", TerminalText.escape(error.getMessage()));
+        stopping = true;
+        synchronized (idle) {
+            idle.notifyAll();
+        }
     }
 
     private void runStep(LeaseStore store, Lease lease) throws SQLException, IOException {
@@ -180,7 +225,7 @@ public final class QueueWorker {
         log.info("step {} ({}): started, attempt {}/{}", id, what, lease.attempt(), lease.maxAttempts());
         long start = System.nanoTime();
         Path out = lease.output();
-        Path staging = StagingFiles.stagingFor(out, id, lease.token());
+        Path staging = StagingFiles.stagingFor(out, db.queueId(), id, lease.token());
         try {
             if (alreadyThere(lease, r)) {
                 if (store.complete(lease, "skipped", "skipped: output already in place with the recorded SHA-256", r.log.text())) {
@@ -191,7 +236,9 @@ public final class QueueWorker {
                 }
                 return;
             }
-            int debris = StagingFiles.removeDebris(out, id);
+            Optional<String> taken = OutputOwnership.conflict(out, db.queueId(), id);
+            if (taken.isPresent()) throw new OutputOwnership.Refused(taken.get());  // before hours of work, not after
+            int debris = StagingFiles.removeDebris(out, db.queueId(), id);
             if (debris > 0) r.log.line("removed " + debris + " unfinished file(s) of an earlier attempt");
             for (Producer p : lease.producers()) {
                 if (!Files.isRegularFile(p.output()) || (p.size() != null && Files.size(p.output()) != p.size())) {
@@ -200,7 +247,7 @@ public final class QueueWorker {
                     r.log.line(why);
                     store.requeueProducer(p.id(), "queued again: its output was missing or changed when step " + id + " needed it");
                     if (store.release(lease, why, r.log.text())) released.incrementAndGet();
-                    log.warn("step {} ({}): {}", id, what, why);
+                    log.warn("step {} ({}): {}", id, what, TerminalText.escape(why));
                     return;
                 }
             }
@@ -224,7 +271,7 @@ public final class QueueWorker {
                 return;
             }
             listener.beforePublish(id, staging, out);
-            AtomicFile.moveIntoPlace(staging, out);
+            OutputOwnership.publish(staging, out, db.queueId(), id, db.description());
             listener.afterPublish(id, out);
             r.log.line("renamed into place: " + out);
             if (store.complete(lease, "done", null, r.log.text())) {
@@ -277,16 +324,18 @@ public final class QueueWorker {
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         r.log.line("failed: " + trace);
-        // Bad input files and missing executors do not get better by waiting: fail at once instead of retrying.
-        boolean permanent = t instanceof BadStepInputException || t instanceof FormatException || t instanceof UnsupportedOperationException;
+        // Bad input files, missing executors and outputs owned by someone else do not get better by waiting: fail at
+        // once instead of retrying.
+        boolean permanent = t instanceof BadStepInputException || t instanceof FormatException || t instanceof UnsupportedOperationException
+                || t instanceof OutputOwnership.Refused;
         if (permanent) r.log.line("not retried: " + t.getClass().getSimpleName() + " is permanent");
         StepState s = store.fail(lease, error, r.log.text(), permanent, config.backoffBase().toMillis(), config.backoffMax().toMillis());
         if (s == StepState.FAILED) {
             failed.incrementAndGet();
-            log.warn("step {} ({}): failed for good after {} attempts: {}", lease.stepId(), what, lease.attempt(), error);
+            log.warn("step {} ({}): failed for good after {} attempts: {}", lease.stepId(), what, lease.attempt(), TerminalText.escape(error));
         } else if (s == StepState.QUEUED) {
             retrying.incrementAndGet();
-            log.warn("step {} ({}): attempt {} failed, will retry: {}", lease.stepId(), what, lease.attempt(), error);
+            log.warn("step {} ({}): attempt {} failed, will retry: {}", lease.stepId(), what, lease.attempt(), TerminalText.escape(error));
         } else {
             leaseLost(store, r);
         }
@@ -313,12 +362,13 @@ public final class QueueWorker {
         }
     }
 
+    /** The step for log lines (file names escaped: they go to a terminal). */
     static String describe(Lease l) {
-        return switch (l.kind()) {
+        return TerminalText.escape(switch (l.kind()) {
             case CONVERT -> "convert " + l.input().getFileName();
             case IMATRIX -> "imatrix " + l.input().getFileName();
             case QUANTIZE -> "quantize " + l.type() + " " + l.input().getFileName();
-        };
+        });
     }
 
     private static StepWork work(Lease l, Path staging) {

@@ -7,30 +7,33 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Where a step's executor writes before the queue publishes the result: {@code .NAME.stepID.LEASE.tmp-requant} beside
- * the final output (hidden, and with {@link AtomicFile#TEMP_SUFFIX} so it is recognisable as debris after a crash).
- * The step id in the name lets the next holder of the step's lease find and remove what a dead worker left; the lease
- * in the name keeps a worker that lost its lease (but still runs) from touching the new holder's file.
+ * Where a step's executor writes before the queue publishes the result: {@code .NAME.qQUEUE.stepID.LEASE.tmp-requant}
+ * beside the final output (hidden, and with {@link AtomicFile#TEMP_SUFFIX} so it is recognisable as debris after a
+ * crash). The queue and step ids in the name let the next holder of the step's lease find and remove what a dead worker
+ * left, and only that: another queue database writing into the same folder has steps with the same ids, but another
+ * queue id. The lease in the name keeps a worker that lost its lease (but still runs) from touching the new holder's
+ * file.
  */
 final class StagingFiles {
     private StagingFiles() {}
 
-    static Path stagingFor(Path output, long stepId, String leaseToken) {
+    static Path stagingFor(Path output, String queueId, long stepId, String leaseToken) {
         String lease = leaseToken.length() > 8 ? leaseToken.substring(0, 8) : leaseToken;
-        return output.resolveSibling(prefix(output, stepId) + lease + AtomicFile.TEMP_SUFFIX);
+        return output.resolveSibling(prefix(output, queueId, stepId) + lease + AtomicFile.TEMP_SUFFIX);
     }
 
-    private static String prefix(Path output, long stepId) {
-        return "." + output.getFileName() + ".step" + stepId + ".";
+    private static String prefix(Path output, String queueId, long stepId) {
+        String queue = queueId.length() > 8 ? queueId.substring(0, 8) : queueId;
+        return "." + output.getFileName() + ".q" + queue + ".step" + stepId + ".";
     }
 
     /**
-     * Deletes the staging files of every earlier lease of this step and the temporary files of writers that wrote
-     * them through AtomicFile ({@code .<staging name>.<random>.tmp-requant}). Called by the lease holder before it runs
-     * the step.
+     * Deletes the staging files of every earlier lease of this queue's step and the temporary files of writers that
+     * wrote them through AtomicFile ({@code .<staging name>.<owner>.<random>.tmp-requant}). Called by the lease holder
+     * before it runs the step.
      */
-    static int removeDebris(Path output, long stepId) throws IOException {
-        return remove(output, prefix(output, stepId));
+    static int removeDebris(Path output, String queueId, long stepId) throws IOException {
+        return remove(output, prefix(output, queueId, stepId));
     }
 
     /** Deletes this lease's staging file and its writers' temporary files (after a failure). */

@@ -112,7 +112,8 @@ abstract class QueueScenarios {
         QueueStatus st = queue.status();
         assertThat(st.steps()).allSatisfy(s -> assertThat(s.state()).isEqualTo(StepState.DONE));
         QueueStatus.Step c = step(st, convert);
-        assertThat(c.attempts()).isEqualTo(2);
+        assertThat(c.attempts()).as("the lost lease is not an attempt").isEqualTo(1);
+        assertThat(c.lostLeases()).isEqualTo(1);
         assertThat(c.worker()).startsWith("b");
         JobQueue.StepLog log = queue.log(convert);
         assertThat(log.attempts()).extracting(JobQueue.Attempt::outcome).containsExactly("lease expired", "done");
@@ -144,7 +145,8 @@ abstract class QueueScenarios {
         assertThat(b.waitFor(60)).as(b.log()).isZero();
         QueueStatus.Step s = step(queue.status(), id);
         assertThat(s.state()).isEqualTo(StepState.DONE);
-        assertThat(s.attempts()).isEqualTo(2);
+        assertThat(s.attempts()).isEqualTo(1);
+        assertThat(s.lostLeases()).isEqualTo(1);
         assertValidOutput(s);
         assertThat(ledgerCount("wrote").get(id)).isEqualTo(1);
         assertNoDebris();
@@ -193,10 +195,11 @@ abstract class QueueScenarios {
         assertNoDebris();
     }
 
+    /** Issue 18.5: a killed worker's lease expiry is counted apart; kills do not use up the step's attempts. */
     @Test
-    void aStepThatKeepsKillingItsWorkerFailsOnceItHasUsedItsAttempts() throws Exception {
+    void killedWorkersDoNotUseUpTheStepsAttempts() throws Exception {
         JobQueue.AddResult job = queue.add(JobPlanner.plan(new JobRequest(Fixtures.gguf(dir.resolve("m.gguf")),
-                List.of("q8_0"), "none", null, out, 0, 2)));
+                List.of("q8_0"), "none", null, out, 0, 1)));
         long id = job.steps().getFirst().id();
         for (String name : List.of("a", "b")) {
             WorkerProcess w = worker(name, "--once", "--lease-ms", "1000", "--synthetic-rule", "*-Q8_0.gguf:crash=before-rename");
@@ -205,8 +208,30 @@ abstract class QueueScenarios {
         WorkerProcess c = worker("c", "--once", "--lease-ms", "1000");
         assertThat(c.waitFor(60)).as(c.log()).isZero();
         QueueStatus.Step s = step(queue.status(), id);
+        assertThat(s.state()).as("one attempt allowed, two workers killed: still done").isEqualTo(StepState.DONE);
+        assertThat(s.attempts()).isEqualTo(1);
+        assertThat(s.lostLeases()).isEqualTo(2);
+        assertThat(queue.log(id).attempts()).extracting(JobQueue.Attempt::outcome).containsExactly("lease expired", "lease expired", "done");
+        assertValidOutput(s);
+        assertNoDebris();
+    }
+
+    @Test
+    void aStepThatKeepsKillingItsWorkersFailsOnceItHasLostTooManyLeases() throws Exception {
+        JobQueue.AddResult job = queue.add(JobPlanner.plan(new JobRequest(Fixtures.gguf(dir.resolve("m.gguf")),
+                List.of("q8_0"), "none", null, out, 0, 3)));
+        long id = job.steps().getFirst().id();
+        for (String name : List.of("a", "b")) {
+            WorkerProcess w = worker(name, "--once", "--lease-ms", "1000", "--max-lost-leases", "2",
+                    "--synthetic-rule", "*-Q8_0.gguf:crash=before-rename");
+            assertThat(w.waitFor(60)).as(w.log()).isEqualTo(99);
+        }
+        WorkerProcess c = worker("c", "--once", "--lease-ms", "1000", "--max-lost-leases", "2");
+        assertThat(c.waitFor(60)).as(c.log()).isZero();
+        QueueStatus.Step s = step(queue.status(), id);
         assertThat(s.state()).isEqualTo(StepState.FAILED);
-        assertThat(s.error()).isEqualTo("lease expired: worker b stopped renewing it (died, hung or lost the database); attempt 2 of 2");
+        assertThat(s.error()).isEqualTo("lease expired: worker b stopped renewing it (died, hung or lost the database);"
+                + " its lease was lost 2 times (limit 2): the step may be what kills its workers");
         assertThat(queue.log(id).attempts()).extracting(JobQueue.Attempt::worker).containsExactly("a", "b");
         assertThat(queue.log(id).attempts()).extracting(JobQueue.Attempt::outcome).containsOnly("lease expired");
         assertThat(ledgerCount("start").get(id)).isEqualTo(2);
@@ -286,7 +311,7 @@ abstract class QueueScenarios {
         Thread t = Thread.ofPlatform().start(() -> {
             try {
                 worker.run();
-            } catch (InterruptedException ignored) {
+            } catch (InterruptedException | java.sql.SQLException ignored) {
                 // test ends
             }
         });

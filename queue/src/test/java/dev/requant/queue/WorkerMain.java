@@ -10,7 +10,7 @@ import java.time.Duration;
 /**
  * A worker process for the tests: the real {@link QueueWorker} with the {@link SyntheticExecutor}, plus crash points.
  * Arguments: --db URL --synthetic SETTINGS --name NAME --lease-ms N --poll-ms N --backoff-ms N --threads N --once
- * --halt-before-publish GLOB --halt-after-publish GLOB (halt the JVM, exit code 98/97, around the rename of a
+ * --max-lost-leases N --halt-before-publish GLOB --halt-after-publish GLOB (halt the JVM, exit code 98/97, around the rename of a
  * matching output).
  */
 public final class WorkerMain {
@@ -33,6 +33,7 @@ public final class WorkerMain {
                 case "--backoff-ms" -> config = config.withBackoff(Duration.ofMillis(Long.parseLong(args[++i])), Duration.ofSeconds(2));
                 case "--threads" -> config = config.withThreads(Integer.parseInt(args[++i]));
                 case "--once" -> config = config.withOnce(true);
+                case "--max-lost-leases" -> config = config.withMaxLostLeases(Integer.parseInt(args[++i]));
                 case "--halt-before-publish" -> haltBefore = FileSystems.getDefault().getPathMatcher("glob:" + args[++i]);
                 case "--halt-after-publish" -> haltAfter = FileSystems.getDefault().getPathMatcher("glob:" + args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);

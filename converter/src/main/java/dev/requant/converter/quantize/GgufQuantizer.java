@@ -32,7 +32,7 @@ public final class GgufQuantizer {
     private GgufQuantizer() {}
 
     public static void write(QuantizePlan plan, Path out, Progress progress) throws IOException {
-        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.input().path() + ": " + plan.problems().getFirst());
+        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
         if (plan.requiresImatrix()) {
             throw new QuantizeException(plan.input().path() + ": this quantization requires an imatrix");
         }

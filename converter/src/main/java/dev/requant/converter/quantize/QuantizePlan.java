@@ -29,6 +29,18 @@ public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts
         return tensors.stream().filter(t -> t.problem() != null).map(t -> t.name() + ": " + t.problem()).toList();
     }
 
+    /**
+     * The first problem as an error that names the file at fault: the imatrix for an entry that does not fit its
+     * tensor (the model is fine; the imatrix belongs to another model), else the input model.
+     */
+    public String firstProblemMessage() {
+        PlannedQuantTensor t = tensors.stream().filter(x -> x.problem() != null).findFirst().orElseThrow();
+        boolean imatrixAtFault = settings.hasImatrix() && t.problem().equals(t.imatrixNote());
+        return imatrixAtFault
+                ? settings.imatrix().fileAsGiven() + ": " + t.name() + ": " + t.problem() + " in " + input.path() + " (an imatrix of another model?)"
+                : input.path() + ": " + t.name() + ": " + t.problem();
+    }
+
     /** Whether some tensor's target needs an imatrix that was not given (llama.cpp's dry run warns about it). */
     public boolean requiresImatrix() {
         return !settings.hasImatrix() && tensors.stream().anyMatch(t -> t.decision().quantizable() && t.decision().requiresImatrix());

@@ -35,6 +35,11 @@ public final class QuantizePlanner {
             throw new QuantizeException(in.path() + ": is shard " + (inMeta.getLong(GgufKeys.Split.NO).orElse(0L) + 1) + " of " + splits
                     + " of a split GGUF; merge it first (llama-gguf-split --merge)");
         }
+        if (in.tensors().isEmpty()) {
+            throw new QuantizeException(in.path() + ": has no tensors (a vocabulary-only file?); there is nothing to quantize");
+        }
+        // llama.cpp's reader refuses nested arrays, so neither llama-quantize nor llama.cpp could use the output
+        for (String problem : in.llamaCppIncompatibilities()) throw new QuantizeException(in.path() + ": " + problem);
         ModelFacts model = ModelFacts.of(in);
         if (s.hasImatrix()) checkFinite(s.imatrix());
 

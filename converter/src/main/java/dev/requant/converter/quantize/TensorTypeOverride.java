@@ -1,15 +1,17 @@
 package dev.requant.converter.quantize;
 
+import com.google.re2j.Pattern;
+import com.google.re2j.PatternSyntaxException;
 import dev.requant.formats.ggml.GgmlType;
 import java.util.Locale;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 /**
  * One {@code --tensor-type PATTERN=TYPE} of llama-quantize (parse_tensor_type in tools/quantize/quantize.cpp): the
  * pattern is lower-cased and searched for anywhere in the tensor name (std::regex_search). The first matching option
- * wins. llama.cpp compiles ECMAScript regexes; Java's syntax agrees on everything tensor patterns use (classes,
- * alternation, anchors, quantifiers, escapes).
+ * wins. llama.cpp compiles ECMAScript regexes; RE2's syntax agrees on everything tensor patterns use (classes,
+ * alternation, anchors, quantifiers, escapes). RE2/J matches in time linear in the name whatever the pattern, so a
+ * user's "(.*a){20}X" cannot hang a run the way a backtracking engine (java.util.regex, std::regex) does;
+ * backreferences and lookaround, which need backtracking, are refused as bad patterns.
  */
 public record TensorTypeOverride(String pattern, Pattern regex, GgmlType type) {
     /** Parses {@code PATTERN=TYPE}; TYPE is a ggml type name, case-insensitive ("q8_0", "Q6_K", "f16"). */

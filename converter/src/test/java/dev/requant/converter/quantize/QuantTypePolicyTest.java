@@ -248,4 +248,21 @@ class QuantTypePolicyTest {
         assertThatThrownBy(() -> TensorTypeOverride.parse("attn_v=")).hasMessageContaining("missing quantization type");
         assertThatThrownBy(() -> TensorTypeOverride.parse("attn_v=q9_9")).hasMessageContaining("invalid ggml type");
     }
+
+    /**
+     * Issue 18.7: patterns are matched in linear time (RE2/J). "(.*a){20}X" against a 63-byte name takes exponential
+     * time in a backtracking engine (java.util.regex, std::regex); here it must answer at once. A backreference, which
+     * only backtracking can match, is a bad pattern.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(10)
+    void tensorTypePatternsCannotHang() {
+        String name = "a".repeat(62) + "b";
+        for (String p : List.of("(.*a){20}X", "(a+)+$", "(x+x+)+y", "(.*){30}q")) {
+            assertThat(TensorTypeOverride.parse(p + "=q8_0").matches(name)).as(p).isFalse();
+        }
+        assertThat(TensorTypeOverride.parse("(a+)+b=q8_0").matches(name)).isTrue();
+        assertThatThrownBy(() -> TensorTypeOverride.parse("(a)\\1=q8_0")).hasMessageStartingWith("bad pattern '(a)\\1': ");
+        assertThatThrownBy(() -> TensorTypeOverride.parse("(attn=q8_0")).hasMessageStartingWith("bad pattern '(attn': ");
+    }
 }

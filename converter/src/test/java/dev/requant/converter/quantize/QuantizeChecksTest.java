@@ -145,8 +145,10 @@ class QuantizeChecksTest {
         QuantizePlan bad = plan(in, QuantizeSettings.of(FileType.Q4_0).withImatrix(imatrix(Map.of("blk.1.ffn_down.weight", ones(128)), List.of(), 1)));
         assertThat(bad.problems()).containsExactly("blk.1.ffn_down.weight: imatrix size 128 is different from tensor size 64");
         Path out = tmp.resolve("mismatch.out.gguf");
+        // issue 18.7: the error names the imatrix, the file at fault, not the model
         assertThatThrownBy(() -> GgufQuantizer.write(bad, out, GgufQuantizer.Progress.NONE)).isInstanceOf(QuantizeException.class)
-                .hasMessageContaining("imatrix size 128 is different from tensor size 64");
+                .hasMessage("imatrix.gguf: blk.1.ffn_down.weight: imatrix size 128 is different from tensor size 64 in " + in
+                        + " (an imatrix of another model?)");
         assertThat(out).doesNotExist();
     }
 
@@ -235,5 +237,24 @@ class QuantizeChecksTest {
             bf.set(LittleEndian.SHORT, 6, (short) 0xff81);
             assertThat(RowDataCheck.firstInvalid(GgmlType.BF16, bf, 0, 8)).isEqualTo(3);
         }
+    }
+
+    /** Issue 18.7: a GGUF without tensors, or with a nested array llama.cpp cannot read, is refused, not "quantized". */
+    @Test
+    void filesThereIsNothingToQuantizeInOrThatLlamaCppCannotReadAreRefused() throws IOException {
+        dev.requant.formats.io.LittleEndianBuffer b = new dev.requant.formats.io.LittleEndianBuffer();
+        b.i32(GgufFile.MAGIC).i32(3).i64(0).i64(1).ggufString("general.architecture").i32(8).ggufString("llama");
+        Path empty = java.nio.file.Files.write(tmp.resolve("vocab-only.gguf"), b.toByteArray());
+        assertThatThrownBy(() -> plan(empty, QuantizeSettings.of(FileType.Q8_0))).isInstanceOf(QuantizeException.class)
+                .hasMessage(empty + ": has no tensors (a vocabulary-only file?); there is nothing to quantize");
+
+        dev.requant.formats.io.LittleEndianBuffer n = new dev.requant.formats.io.LittleEndianBuffer();
+        n.i32(GgufFile.MAGIC).i32(3).i64(1).i64(2).ggufString("general.architecture").i32(8).ggufString("llama");
+        n.ggufString("x.nested").i32(9).i32(9).i64(1).i32(0).i64(0);
+        n.ggufString("blk.0.attn_q.weight").i32(2).i64(32).i64(32).i32(GgmlType.F32.id()).i64(0);
+        n.zeros(32 - n.size() % 32).zeros(32 * 32 * 4);
+        Path nested = java.nio.file.Files.write(tmp.resolve("nested.gguf"), n.toByteArray());
+        assertThatThrownBy(() -> plan(nested, QuantizeSettings.of(FileType.Q8_0))).isInstanceOf(QuantizeException.class)
+                .hasMessage(nested + ": key 'x.nested' is a nested array, which llama.cpp refuses");
     }
 }

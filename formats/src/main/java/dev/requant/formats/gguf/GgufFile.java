@@ -35,6 +35,44 @@ public final class GgufFile implements AutoCloseable {
     /** gguf.cpp refuses arrays of more than 2^30 elements. */
     static final long MAX_ARRAY_ELEMENTS = 1L << 30;
 
+    // requant's own limits on what a header may make it hold in memory (docs/limits.md). The file format allows far
+    // more (2^63 keys, 1 GiB strings, 2^30 elements per array), and every value is kept in the heap, so without them a
+    // few hundred MB of file could ask for many GB of heap. Real models are far below: Gemma 3's header is ~5 MB, 40
+    // keys and 0.8 M array elements (its vocabulary three times over).
+    /** Key/value pairs in one header. */
+    public static final long MAX_KEYS = 65_536;
+    /** Bytes of the key/value section (keys, strings, arrays). */
+    public static final long MAX_METADATA_BYTES = 256L << 20;
+    /** Array elements over all keys (a string element costs a Java object, several times its encoded size). */
+    public static final long MAX_METADATA_ELEMENTS = 8L << 20;
+    /**
+     * Nesting depth of arrays of arrays (gguf-py writes them, llama.cpp reads none): the parser recurses once per
+     * level, so an unbounded depth is a stack overflow for a file of a few MB.
+     */
+    public static final int MAX_ARRAY_DEPTH = 8;
+
+    /** What the rest of the header may still use of {@link #MAX_METADATA_BYTES} and {@link #MAX_METADATA_ELEMENTS}. */
+    private static final class Budget {
+        long bytes = MAX_METADATA_BYTES;
+        long elements = MAX_METADATA_ELEMENTS;
+
+        void spendElements(SegmentCursor in, long at, String field, long n) throws FormatException {
+            if (n > elements) {
+                throw in.error(at, field, "array elements exceed requant's limit of " + MAX_METADATA_ELEMENTS
+                        + " in one header (docs/limits.md); this array has " + n);
+            }
+            elements -= n;
+        }
+
+        void spendBytes(SegmentCursor in, long at, String field, long n) throws FormatException {
+            if (n > bytes) {
+                throw in.error(at, field, "metadata exceeds requant's limit of " + (MAX_METADATA_BYTES >> 20)
+                        + " MiB (docs/limits.md): this value needs " + n + " bytes");
+            }
+            bytes -= n;
+        }
+    }
+
     private final Path path;
     private final Arena arena;
     private final MemorySegment mapping;
@@ -95,12 +133,16 @@ public final class GgufFile implements AutoCloseable {
         if (nKv < 0 || nKv > in.remaining() / 14) {
             throw in.error(16, "n_kv", "key/value count " + nKv + " cannot fit in the file (" + in.remaining() + " bytes left)");
         }
+        if (nKv > MAX_KEYS) {
+            throw in.error(16, "n_kv", "key/value count " + nKv + " exceeds requant's limit of " + MAX_KEYS + " (docs/limits.md)");
+        }
 
         GgufMetadata metadata = new GgufMetadata();
+        Budget budget = new Budget();
         for (long i = 0; i < nKv; i++) {
             String field = "kv[" + i + "]";
             long keyAt = in.position();
-            String key = readString(in, field + ".key");
+            String key = readString(in, field + ".key", budget);
             if (key.isEmpty()) throw in.error(keyAt, field + ".key", "empty key");
             if (metadata.contains(key)) throw in.error(keyAt, field + ".key", "duplicate key '" + key + "'");
             String valueField = field + " '" + key + "'";
@@ -108,7 +150,7 @@ public final class GgufFile implements AutoCloseable {
             int typeId = in.i32(valueField + ".type");
             GgufValueType type = GgufValueType.byId(typeId)
                     .orElseThrow(() -> in.error(typeAt, valueField + ".type", "unknown value type " + typeId));
-            metadata.put(key, readValue(in, type, valueField));
+            metadata.put(key, readValue(in, type, valueField, budget));
         }
 
         int alignment = GgufMetadata.DEFAULT_ALIGNMENT;
@@ -130,11 +172,13 @@ public final class GgufFile implements AutoCloseable {
         for (long i = 0; i < nTensors; i++) {
             String field = "tensor_info[" + i + "]";
             long nameAt = in.position();
-            String name = readString(in, field + ".name");
-            int nameBytes = name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-            if (nameBytes > MAX_NAME_BYTES) {
-                throw in.error(nameAt, field + ".name", "tensor name '" + name + "' is " + nameBytes + " bytes, llama.cpp allows " + MAX_NAME_BYTES);
+            long nameBytes = in.i64(field + ".name.length");
+            in.seek(nameAt);
+            if (nameBytes > MAX_NAME_BYTES && nameBytes <= in.remaining()) {
+                // refused before the name is read: a tensor name of 1 GiB must not become a 1 GiB String first
+                throw in.error(nameAt, field + ".name", "tensor name is " + nameBytes + " bytes, llama.cpp allows " + MAX_NAME_BYTES);
             }
+            String name = readString(in, field + ".name", null);
             if (seen.putIfAbsent(name, i) != null) {
                 throw in.error(nameAt, field + ".name", "duplicate tensor name '" + name + "'");
             }
@@ -214,7 +258,8 @@ public final class GgufFile implements AutoCloseable {
         return Math.addExact(x, alignment - 1) & -alignment;
     }
 
-    private static String readString(SegmentCursor in, String field) throws FormatException {
+    /** A string; {@code budget} is null for tensor names, whose length the caller limits. */
+    private static String readString(SegmentCursor in, String field, Budget budget) throws FormatException {
         long at = in.position();
         long len = in.i64(field + ".length");
         if (len < 0 || len > MAX_STRING_BYTES) {
@@ -223,10 +268,11 @@ public final class GgufFile implements AutoCloseable {
         if (len > in.remaining()) {
             throw in.error(at, field, "string of " + len + " bytes is longer than the rest of the file (" + in.remaining() + " bytes)");
         }
+        if (budget != null) budget.spendBytes(in, at, field, 8 + len);
         return in.utf8(len, field);
     }
 
-    private static GgufValue readValue(SegmentCursor in, GgufValueType type, String field) throws FormatException {
+    private static GgufValue readValue(SegmentCursor in, GgufValueType type, String field, Budget budget) throws FormatException {
         return switch (type) {
             case UINT8 -> GgufValue.u8(in.i8(field) & 0xFF);
             case INT8 -> GgufValue.i8(in.i8(field));
@@ -239,19 +285,20 @@ public final class GgufFile implements AutoCloseable {
             case FLOAT32 -> GgufValue.f32(in.f32(field));
             case FLOAT64 -> GgufValue.f64(in.f64(field));
             case BOOL -> GgufValue.bool(in.i8(field) != 0);
-            case STRING -> GgufValue.string(readString(in, field));
+            case STRING -> GgufValue.string(readString(in, field, budget));
             case ARRAY -> {
                 long at = in.position();
                 int elemId = in.i32(field + ".element_type");
                 GgufValueType elem = GgufValueType.byId(elemId)
                         .orElseThrow(() -> in.error(at, field + ".element_type", "unknown array element type " + elemId));
-                yield GgufValue.array(readArrayBody(in, elem, field));
+                yield GgufValue.array(readArrayBody(in, elem, field, budget, 1));
             }
         };
     }
 
     /** Count and elements of an array whose element type was already read (gguf-py's nested encoding too). */
-    private static GgufArray readArrayBody(SegmentCursor in, GgufValueType elem, String field) throws FormatException {
+    private static GgufArray readArrayBody(SegmentCursor in, GgufValueType elem, String field, Budget budget, int depth)
+            throws FormatException {
         long at = in.position();
         long count = in.i64(field + ".count");
         if (count < 0 || count > MAX_ARRAY_ELEMENTS) {
@@ -260,6 +307,8 @@ public final class GgufFile implements AutoCloseable {
         if (count * elem.minEncodedSize() > in.remaining()) {
             throw in.error(at, field + ".count", "array of " + count + " " + elem + " elements cannot fit in the rest of the file (" + in.remaining() + " bytes)");
         }
+        budget.spendElements(in, at, field + ".count", count);
+        if (elem.size() > 0) budget.spendBytes(in, at, field + ".count", count * elem.size());
         int n = (int) count;
         return switch (elem) {
             case UINT8, INT8, BOOL -> {
@@ -298,7 +347,7 @@ public final class GgufFile implements AutoCloseable {
                 String[] v = new String[n];
                 for (int i = 0; i < n; i++) {
                     try {
-                        v[i] = readString(in, field);
+                        v[i] = readString(in, field, budget);
                     } catch (FormatException e) {
                         // name the element only on failure: a vocabulary has hundreds of thousands of them
                         throw new FormatException(e.file(), e.offset(), field + "[" + i + "]", e.problem());
@@ -308,6 +357,11 @@ public final class GgufFile implements AutoCloseable {
             }
             case ARRAY -> {
                 // gguf-py writes nested arrays as [uint32 type][uint64 count][elements] per element; llama.cpp rejects them.
+                if (depth >= MAX_ARRAY_DEPTH) {
+                    throw in.error(at, field, "arrays nested more than " + MAX_ARRAY_DEPTH
+                            + " deep (requant's limit, docs/limits.md; llama.cpp reads no nested arrays at all)");
+                }
+                budget.spendBytes(in, at, field, 12L * n);
                 GgufArray[] v = new GgufArray[n];
                 for (int i = 0; i < n; i++) {
                     long tAt = in.position();
@@ -315,7 +369,7 @@ public final class GgufFile implements AutoCloseable {
                     int id = in.i32(ef + ".element_type");
                     GgufValueType t = GgufValueType.byId(id)
                             .orElseThrow(() -> in.error(tAt, ef + ".element_type", "unknown array element type " + id));
-                    v[i] = readArrayBody(in, t, ef);
+                    v[i] = readArrayBody(in, t, ef, budget, depth + 1);
                 }
                 yield new GgufArray(elem, v);
             }

@@ -9,6 +9,7 @@ import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.LittleEndian;
 import dev.requant.formats.io.SegmentCursor;
 import java.io.IOException;
@@ -17,7 +18,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -42,8 +42,7 @@ public final class ImatrixReader {
 
     /** GGUF when the file parses as GGUF, else legacy .dat (common_imatrix_load's order). */
     public static Imatrix read(Path path) throws IOException {
-        if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "no such file");
-        if (Files.isDirectory(path)) throw new FormatException(path, "is a directory, not an imatrix file");
+        InputFiles.requireRegular(path, "imatrix file");
         GgufFile gguf;
         try {
             gguf = GgufFile.open(path);

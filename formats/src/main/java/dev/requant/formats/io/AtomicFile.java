@@ -7,16 +7,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * An output file that only appears under its name once it is complete: bytes go to a hidden temporary file beside
  * the target, {@link #commit()} syncs it and renames it over the target, and {@link #close()} without a commit deletes
- * it. A crash at any point leaves either the old target or the new one, never a half-written file.
+ * it. A crash at any point leaves either the old target or the new one, never a half-written file; and no temporary
+ * file outlives its process for long: it is removed when the process is stopped (SIGTERM, Ctrl-C), and one left by a
+ * killed process is removed by the next writer of the same target ({@link TemporaryFiles}).
  */
 public final class AtomicFile implements AutoCloseable {
     /** Suffix of the temporary files, so stale ones from a killed process are recognisable. */
-    public static final String TEMP_SUFFIX = ".tmp-requant";
+    public static final String TEMP_SUFFIX = TemporaryFiles.SUFFIX;
 
     private final Path target;
     private final Path temp;
@@ -37,11 +38,16 @@ public final class AtomicFile implements AutoCloseable {
             throw new IOException(target + ": output directory " + dir + " does not exist");
         }
         if (Files.isDirectory(abs)) throw new IOException(target + ": is a directory");
-        String name = "." + abs.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX;
-        Path temp = dir == null ? Path.of(name) : dir.resolve(name);
-        FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-                StandardOpenOption.READ);
-        return new AtomicFile(abs, temp, ch);
+        TemporaryFiles.sweepStale(abs);
+        Path temp = TemporaryFiles.beside(abs, null);
+        TemporaryFiles.register(temp);
+        try {
+            FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            return new AtomicFile(abs, temp, ch);
+        } catch (IOException | RuntimeException e) {
+            TemporaryFiles.release(temp);
+            throw e;
+        }
     }
 
     public Path target() { return target; }
@@ -61,6 +67,7 @@ public final class AtomicFile implements AutoCloseable {
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
         }
+        TemporaryFiles.release(temp);
         committed = true;
         closed = true;
         syncDirectory(target.getParent());
@@ -102,6 +109,7 @@ public final class AtomicFile implements AutoCloseable {
             channel.close();
         } finally {
             Files.deleteIfExists(temp);
+            TemporaryFiles.release(temp);
         }
     }
 }

@@ -20,6 +20,7 @@ public final class JsonFile {
 
     /** The file's JSON tree (Jackson's empty-content node for an empty file). */
     public static JsonNode read(Path file) throws IOException {
+        InputFiles.requireRegular(file, "JSON file");
         try {
             return MAPPER.readTree(file.toFile());
         } catch (JacksonException e) {

@@ -10,10 +10,18 @@ public final class LittleEndianBuffer {
     private byte[] data = new byte[4096];
     private int size;
 
+    /** The largest byte[] the JVM allocates. */
+    private static final int MAX_SIZE = Integer.MAX_VALUE - 8;
+
+    /**
+     * Room for {@code extra} more bytes, doubling (so n appends cost O(n) copies). In long arithmetic: with int, the
+     * doubling of a buffer past 1 GiB overflowed to a negative size and every later append copied the whole array.
+     */
     private void ensure(int extra) {
-        if (size + extra > data.length) {
-            data = Arrays.copyOf(data, Math.max(data.length * 2, size + extra));
-        }
+        long need = (long) size + extra;
+        if (need <= data.length) return;
+        if (need > MAX_SIZE) throw new IllegalStateException("buffer of " + need + " bytes exceeds the 2 GiB a Java array holds");
+        data = Arrays.copyOf(data, (int) Math.min(MAX_SIZE, Math.max(need, 2L * data.length)));
     }
 
     public LittleEndianBuffer u8(int v) {

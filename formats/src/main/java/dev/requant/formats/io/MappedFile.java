@@ -1,12 +1,9 @@
 package dev.requant.formats.io;
 
-import dev.requant.formats.FormatException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -25,8 +22,7 @@ public final class MappedFile {
 
     /** @param kind what the file should be, for the message when it is a directory ("GGUF file") */
     public static <T> T open(Path path, String kind, Parser<T> parser) throws IOException {
-        if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "no such file");
-        if (Files.isDirectory(path)) throw new FormatException(path, "is a directory, not a " + kind);
+        InputFiles.requireRegular(path, kind);
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();

@@ -94,6 +94,7 @@ public final class SegmentCursor {
     /** Strict UTF-8 of exactly {@code n} bytes. */
     public String utf8(long n, String field) throws FormatException {
         long start = position;
+        if (n == 0) return "";  // one shared instance: a header of a million empty strings costs a million references
         if (n > Integer.MAX_VALUE - 8) throw error(start, field, "string of " + n + " bytes is too long");
         byte[] b = bytes(n, field);
         // The JDK's decoder is fast but replaces bad input with U+FFFD; only then is the strict check needed.

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.TemporaryFiles;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
 import dev.requant.formats.safetensors.SafetensorsDtype;
 import dev.requant.formats.safetensors.SafetensorsFile;
@@ -26,7 +27,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
@@ -79,16 +79,19 @@ public final class Nvfp4CheckpointWriter {
         }
         Path parent = abs.getParent();
         if (parent != null && !Files.isDirectory(parent)) throw new IOException(target + ": parent folder " + parent + " does not exist");
-        Path tmp = (parent == null ? Path.of(".") : parent).resolve("." + abs.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp-requant");
-        Files.createDirectory(tmp);
+        TemporaryFiles.sweepStale(abs);
+        Path tmp = TemporaryFiles.beside(abs, null);
+        TemporaryFiles.register(tmp);
         boolean done = false;
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(source)) {
+            Files.createDirectory(tmp);
             writeInto(source, ck, tmp, plan, listener);
             if (Files.isDirectory(abs)) Files.delete(abs);
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
             done = true;
         } finally {
             if (!done) deleteTree(tmp);
+            TemporaryFiles.release(tmp);
         }
     }
 

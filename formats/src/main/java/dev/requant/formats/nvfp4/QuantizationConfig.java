@@ -1,16 +1,18 @@
 package dev.requant.formats.nvfp4;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.google.re2j.Pattern;
+import com.google.re2j.PatternSyntaxException;
+import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
  * The quantization a Hugging Face folder declares, read the way convert_hf_to_gguf.py's prepare_tensors reads it
@@ -51,7 +53,7 @@ public record QuantizationConfig(Path source, String method, String algo, String
         Path configFile = dir.resolve("config.json");
         JsonNode qc = null;
         Path source = null;
-        if (Files.isRegularFile(configFile)) {
+        if (InputFiles.present(configFile, "config file")) {
             JsonNode root = JsonFile.read(configFile);
             qc = root.path("quantization_config");
             if (!qc.isObject()) qc = root.path("text_config").path("quantization_config");
@@ -69,7 +71,7 @@ public record QuantizationConfig(Path source, String method, String algo, String
             addAll(excluded, qc.get("exclude_modules"));
         }
         Path hq = dir.resolve(HF_QUANT_CONFIG);
-        if ((algo == null || layers == null || !layers.isObject()) && Files.isRegularFile(hq)) {
+        if ((algo == null || layers == null || !layers.isObject()) && InputFiles.present(hq, "quantization config")) {
             JsonNode h = JsonFile.read(hq);
             JsonNode q = h.path("quantization");
             if (method == null) {
@@ -96,6 +98,13 @@ public record QuantizationConfig(Path source, String method, String algo, String
             layers.properties().forEach(e -> layerAlgos.put(e.getKey(), e.getValue().isObject() ? text(e.getValue(), "quant_algo") : e.getValue().asText(null)));
         }
         if (method == null && algo == null && format == null && groupFormats.isEmpty()) return NONE;
+        for (String p : excluded) {
+            try {
+                pattern(p);
+            } catch (IllegalArgumentException e) {
+                throw new FormatException(source != null ? source : configFile, "ignore/exclude pattern '" + p + "': " + e.getMessage());
+            }
+        }
         int[] block = blockSize(qc == null ? null : qc.get("weight_block_size"));
         if (block == null && groups != null && groups.isObject()) {
             for (var e : groups.properties()) {
@@ -157,9 +166,21 @@ public record QuantizationConfig(Path source, String method, String algo, String
     }
 
     static boolean matches(String pattern, String module) {
-        if (pattern.startsWith("re:")) return Pattern.compile(pattern.substring(3)).matcher(module).matches();
         if (pattern.equals(module)) return true;
-        return globToRegex(pattern).matcher(module).matches();
+        return pattern(pattern).matcher(module).matches();
+    }
+
+    /**
+     * An exclusion as a regular expression, in RE2/J: linear time in the module name whatever the pattern (a
+     * checkpoint's "re:(a+)+$" must not hang the conversion, nor a "*a*a*a*...b" glob). Invalid ones are
+     * IllegalArgumentExceptions.
+     */
+    static Pattern pattern(String pattern) {
+        try {
+            return pattern.startsWith("re:") ? Pattern.compile(pattern.substring(3)) : globToRegex(pattern);
+        } catch (PatternSyntaxException e) {
+            throw new IllegalArgumentException("not a valid regular expression: " + e.getDescription());
+        }
     }
 
     /** fnmatch's translation: * any run, ? one character, [..] a class; everything else literal. */

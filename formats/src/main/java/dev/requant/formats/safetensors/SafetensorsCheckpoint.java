@@ -2,6 +2,8 @@ package dev.requant.formats.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
+import dev.requant.formats.io.ModelFolder;
 import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,13 +51,15 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
     public static SafetensorsCheckpoint open(Path path) throws IOException {
         if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "no such file or folder");
         if (!Files.isDirectory(path)) return fromFiles(path, List.of(path), null);
+        ModelFolder.checkLinks(path);
         Path index = path.resolve(INDEX);
-        if (Files.isRegularFile(index)) return fromIndex(path, index);
+        if (InputFiles.present(index, "safetensors index")) return fromIndex(path, index);
         List<Path> parts;
         try (Stream<Path> s = Files.list(path)) {
+            // not only regular files: a FIFO named like a shard is refused when it is opened, not skipped
             parts = s.filter(p -> {
                 String n = p.getFileName().toString();
-                return n.startsWith("model") && n.endsWith(".safetensors") && Files.isRegularFile(p);
+                return n.startsWith("model") && n.endsWith(".safetensors") && !Files.isDirectory(p);
             }).sorted().toList();
         }
         if (parts.isEmpty()) {
@@ -76,9 +80,15 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
         TreeSet<String> shardNames = new TreeSet<>(weightMap.values());
         List<Path> shards = new ArrayList<>();
         for (String s : shardNames) {
-            Path p = dir.resolve(s).normalize();
+            Path p;
+            try {
+                p = dir.resolve(s).normalize();
+            } catch (java.nio.file.InvalidPathException e) {
+                throw new FormatException(index, "names shard '" + s + "', which is not a valid file name (" + e.getReason() + ")");
+            }
             if (!p.startsWith(dir.normalize())) throw new FormatException(index, "shard '" + s + "' points outside the folder");
-            if (!Files.isRegularFile(p)) throw new FormatException(index, "names shard '" + s + "', which is missing");
+            if (!Files.exists(p)) throw new FormatException(index, "names shard '" + s + "', which is missing");
+            ModelFolder.checkInside(dir, p);
             shards.add(p);
         }
         return fromFiles(dir, shards, new IndexCheck(index, weightMap));

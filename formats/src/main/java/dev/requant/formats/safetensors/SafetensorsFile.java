@@ -1,8 +1,11 @@
 package dev.requant.formats.safetensors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.LittleEndian;
 import dev.requant.formats.io.MappedFile;
@@ -22,12 +25,20 @@ import java.util.Optional;
 
 /**
  * One memory-mapped safetensors file: {@code uint64 N}, N bytes of JSON header, then the data section. The header is
- * checked before anything is trusted: its length, every dtype, shape and byte range, and that no two tensors overlap.
+ * checked before anything is trusted, as strictly as the reference library (safetensors' {@code Metadata::validate}
+ * and {@code read_metadata}): its length, that it is one JSON object starting with '{' (trailing spaces allowed,
+ * nothing else), no duplicate keys, every dtype, shape and byte range, and that the tensors' ranges cover the data
+ * section exactly: the first starts at 0, each starts where the previous ends, the last ends at the end of the file.
+ * A header length off by a few bytes therefore cannot shift every weight unnoticed (the JSON of a padded header would
+ * still parse).
  */
 public final class SafetensorsFile implements AutoCloseable {
     /** The reference implementation refuses headers above 100 MB. */
     static final long MAX_HEADER_BYTES = 100_000_000L;
-    static final ObjectMapper JSON = new ObjectMapper();
+    static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
 
     private final Path path;
     private final Arena arena;
@@ -64,9 +75,14 @@ public final class SafetensorsFile implements AutoCloseable {
         if (size < 8) throw new FormatException(path, 0, "header_size", "not a safetensors file: only " + size + " bytes");
         long n = seg.get(LittleEndian.LONG, 0);
         if (n < 2 || n > size - 8) {
-            throw new FormatException(path, 0, "header_size", "not a safetensors file: header length " + Long.toUnsignedString(n) + " does not fit in the file (" + size + " bytes)");
+            // The value itself is not shown: for a file that is not safetensors it is just its first eight bytes.
+            throw new FormatException(path, 0, "header_size", "not a safetensors file: the header length (first 8 bytes) "
+                    + (n < 2 ? "is below 2" : "is larger than the file (" + size + " bytes)"));
         }
         if (n > MAX_HEADER_BYTES) throw new FormatException(path, 0, "header_size", "header length " + n + " exceeds 100 MB");
+        if (seg.get(LittleEndian.BYTE, 8) != '{') {
+            throw new FormatException(path, 8, "header", "not a safetensors file: the header does not start with '{'");
+        }
         byte[] headerBytes = new byte[(int) n];
         MemorySegment.copy(seg, LittleEndian.BYTE, 8, headerBytes, 0, (int) n);
         JsonNode root;
@@ -100,16 +116,39 @@ public final class SafetensorsFile implements AutoCloseable {
             tensors.add(parseTensor(path, name, v, dataSize));
         }
 
+        checkCoverage(path, tensors, dataStart, dataSize);
+        return new SafetensorsFile(path, arena, seg, dataStart, metadata, tensors);
+    }
+
+    /**
+     * The reference library's rule: sorted by offset, the tensors tile the data section with no gap, no overlap and
+     * nothing after the last one. Any other layout means the header and the data disagree (a header length or an
+     * offset written wrong), and reading on would hand out shifted weights.
+     */
+    private static void checkCoverage(Path path, List<SafetensorsTensor> tensors, long dataStart, long dataSize) throws FormatException {
         List<SafetensorsTensor> byOffset = new ArrayList<>(tensors);
         byOffset.sort(Comparator.comparingLong(SafetensorsTensor::begin).thenComparingLong(SafetensorsTensor::end));
-        for (int i = 1; i < byOffset.size(); i++) {
-            SafetensorsTensor a = byOffset.get(i - 1), b = byOffset.get(i);
-            if (b.begin() < a.end()) {
-                throw new FormatException(path, dataStart + b.begin(), b.name() + ".data_offsets",
-                        "tensor '" + b.name() + "' overlaps tensor '" + a.name() + "' ([" + b.begin() + ", " + b.end() + ") vs [" + a.begin() + ", " + a.end() + "))");
+        long expected = 0;
+        SafetensorsTensor previous = null;
+        for (SafetensorsTensor t : byOffset) {
+            if (t.begin() < expected) {
+                throw new FormatException(path, dataStart + t.begin(), t.name() + ".data_offsets",
+                        "tensor '" + t.name() + "' overlaps tensor '" + previous.name() + "' ([" + t.begin() + ", " + t.end() + ") vs ["
+                                + previous.begin() + ", " + previous.end() + "))");
             }
+            if (t.begin() > expected) {
+                throw new FormatException(path, dataStart + expected, t.name() + ".data_offsets",
+                        "gap of " + (t.begin() - expected) + " bytes in the data section before tensor '" + t.name() + "' ([" + expected
+                                + ", " + t.begin() + ") belongs to no tensor; header length or offsets are wrong)");
+            }
+            expected = t.end();
+            previous = t;
         }
-        return new SafetensorsFile(path, arena, seg, dataStart, metadata, tensors);
+        if (expected != dataSize) {
+            throw new FormatException(path, dataStart + expected, "data",
+                    (dataSize - expected) + " bytes after the last tensor's data (the data section is " + dataSize + " bytes, the tensors cover "
+                            + expected + "; header length or offsets are wrong)");
+        }
     }
 
     private static SafetensorsTensor parseTensor(Path path, String name, JsonNode v, long dataSize) throws FormatException {

@@ -2,8 +2,8 @@ package dev.requant.formats.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -88,7 +88,7 @@ public final class Gemma4Vocab {
             if (a.special()) ids.add(a.id());
         }
         Path configFile = dir.resolve("tokenizer_config.json");
-        if (Files.isRegularFile(configFile)) {
+        if (InputFiles.present(configFile, "tokenizer config")) {
             JsonNode tc = SpecialVocab.readJson(configFile);
             for (String typ : SpecialVocab.DEFAULT_TYPES) addContent(tc.get(typ + "_token"), byContent, ids);
             for (String list : List.of("additional_special_tokens", "extra_special_tokens")) {

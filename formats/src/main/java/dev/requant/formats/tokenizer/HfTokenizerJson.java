@@ -3,10 +3,9 @@ package dev.requant.formats.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -43,7 +42,7 @@ public final class HfTokenizerJson {
     }
 
     public static HfTokenizerJson read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no such file");
+        InputFiles.requireRegular(file, "tokenizer file");
         JsonNode root = JsonFile.read(file);
         if (root == null || !root.isObject()) throw new FormatException(file, "is not a JSON object");
         JsonNode model = root.get("model");

@@ -1,9 +1,9 @@
 package dev.requant.formats.tokenizer;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +39,7 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
     public record NormalizerSpec(String name, boolean addDummyPrefix, boolean removeExtraWhitespaces, boolean escapeWhitespaces) {}
 
     public static SentencePieceModel read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file.toString(), null, "no such file");
+        InputFiles.requireRegular(file, "SentencePiece model");
         return parse(file, Files.readAllBytes(file));
     }
 

@@ -1,8 +1,8 @@
 package dev.requant.formats.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.requant.formats.io.InputFiles;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,7 +49,7 @@ public final class SentencePieceVocab {
             types[id] = t.id();
         }
         Path addedFile = dir.resolve("added_tokens.json");
-        if (Files.isRegularFile(addedFile)) {
+        if (InputFiles.present(addedFile, "added tokens file")) {
             JsonNode added = SpecialVocab.readJson(addedFile);
             for (var e : added.properties()) {
                 int id = e.getValue().asInt();
@@ -63,7 +63,7 @@ public final class SentencePieceVocab {
             }
         }
         Path configFile = dir.resolve("tokenizer_config.json");
-        if (Files.isRegularFile(configFile)) {
+        if (InputFiles.present(configFile, "tokenizer config")) {
             JsonNode decoder = SpecialVocab.readJson(configFile).path("added_tokens_decoder");
             for (var e : decoder.properties()) {
                 int id = Integer.parseInt(e.getKey());

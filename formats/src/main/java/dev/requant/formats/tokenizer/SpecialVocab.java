@@ -3,6 +3,7 @@ package dev.requant.formats.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.InputFiles;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
@@ -168,7 +169,7 @@ public final class SpecialVocab {
         Path tokenizerFile = dir.resolve("tokenizer.json");
         ObjectNode tokenizer = null;
         List<HfTokenizerJson.AddedToken> addedTokens = List.of();
-        if (Files.isRegularFile(tokenizerFile)) {
+        if (InputFiles.present(tokenizerFile, "tokenizer file")) {
             HfTokenizerJson tj = HfTokenizerJson.read(tokenizerFile);
             tokenizer = tj.root();
             if (loadMerges && !tj.merges().isEmpty()) merges = tj.merges();
@@ -178,7 +179,7 @@ public final class SpecialVocab {
         }
         Path configFile = dir.resolve("tokenizer_config.json");
         ObjectNode tc = null;
-        if (Files.isRegularFile(configFile)) {
+        if (InputFiles.present(configFile, "tokenizer config")) {
             JsonNode n = readJson(configFile);
             if (!n.isObject()) throw new FormatException(configFile, "is not a JSON object");
             tc = (ObjectNode) n;
@@ -189,8 +190,8 @@ public final class SpecialVocab {
         Object alt = null;
         Path jinja = dir.resolve("chat_template.jinja");
         Path ctJson = dir.resolve("chat_template.json");
-        if (Files.isRegularFile(jinja)) {
-            String text = Files.readString(jinja);
+        if (InputFiles.present(jinja, "chat template")) {
+            String text = InputFiles.readText(jinja, "chat template");
             List<Path> extra = new ArrayList<>();
             Path extraDir = dir.resolve("additional_chat_templates");
             if (Files.isDirectory(extraDir)) {
@@ -205,11 +206,11 @@ public final class SpecialVocab {
                 named.add(new ChatTemplate.Named("default", text));
                 for (Path p : extra) {
                     String stem = p.getFileName().toString();
-                    named.add(new ChatTemplate.Named(stem.substring(0, stem.length() - ".jinja".length()), Files.readString(p)));
+                    named.add(new ChatTemplate.Named(stem.substring(0, stem.length() - ".jinja".length()), InputFiles.readText(p, "chat template")));
                 }
                 alt = named;
             }
-        } else if (Files.isRegularFile(ctJson)) {
+        } else if (InputFiles.present(ctJson, "chat template")) {
             JsonNode ct = readJson(ctJson).get("chat_template");
             alt = ct == null || ct.isNull() ? null : ct;
         }
@@ -348,7 +349,7 @@ public final class SpecialVocab {
 
     private void loadConfigJson(Path dir) throws IOException {
         Path config = dir.resolve("config.json");
-        if (!Files.isRegularFile(config)) return;
+        if (!InputFiles.present(config, "config file")) return;
         JsonNode c = readJson(config);
         for (String typ : types) {
             JsonNode id = c.get(typ + "_token_id");
@@ -359,8 +360,8 @@ public final class SpecialVocab {
 
     private void loadMergesTxt(Path dir) throws IOException {
         Path f = dir.resolve("merges.txt");
-        if (!Files.isRegularFile(f)) return;
-        List<String> lines = Files.readAllLines(f);
+        if (!InputFiles.present(f, "merges file")) return;
+        List<String> lines = InputFiles.readText(f, "merges file").lines().toList();
         List<String> out = new ArrayList<>();
         int i = 0;
         if (!lines.isEmpty() && lines.get(0).strip().startsWith("#")) i = 1;

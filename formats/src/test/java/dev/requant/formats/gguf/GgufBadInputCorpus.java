@@ -43,7 +43,7 @@ final class GgufBadInputCorpus {
         c.add(new Case("alignment-not-u32", withTail(new GgufBytes().header(3, 0, 1).str("general.alignment"), b -> b.i32(5).i32(32)), "must be UINT32"));
         c.add(new Case("alignment-zero", new GgufBytes().header(3, 0, 1).kvU32("general.alignment", 0).bytes(), "not a power of two"));
         c.add(new Case("alignment-not-power-of-two", new GgufBytes().header(3, 0, 1).kvU32("general.alignment", 48).bytes(), "not a power of two"));
-        c.add(new Case("tensor-name-64-bytes", new GgufBytes().header(3, 1, 0).tensor("x".repeat(64), F32, 0, 4).data(32, 16).bytes(), "llama.cpp allows 63"));
+        c.add(new Case("tensor-name-64-bytes", new GgufBytes().header(3, 1, 0).tensor("x".repeat(64), F32, 0, 4).data(32, 16).bytes(), "is 64 bytes, llama.cpp allows 63"));
         c.add(new Case("tensor-name-duplicate", new GgufBytes().header(3, 2, 0).tensor("t", F32, 0, 4).tensor("t", F32, 32, 4).data(32, 48).bytes(), "duplicate tensor name 't'"));
         c.add(new Case("tensor-n-dims-5", new GgufBytes().header(3, 1, 0).tensor("t", F32, 0, 1, 1, 1, 1, 1).data(32, 32).bytes(), "more than 4"));
         c.add(new Case("tensor-dim-zero", new GgufBytes().header(3, 1, 0).tensor("t", F32, 0, 4, 0).data(32, 32).bytes(), "must be positive"));

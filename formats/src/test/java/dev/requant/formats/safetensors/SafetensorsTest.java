@@ -76,10 +76,10 @@ class SafetensorsTest {
     void rejectsBadHeaders() {
         assertThatThrownBy(() -> parse(new byte[4])).hasMessageContaining("only 4 bytes");
         assertThatThrownBy(() -> parse(file("{\"a\"", 0))).hasMessageContaining("not valid JSON");
-        assertThatThrownBy(() -> parse(file("[1]", 0))).hasMessageContaining("not a JSON object");
+        assertThatThrownBy(() -> parse(file("[1]", 0))).hasMessageContaining("does not start with '{'");
         byte[] huge = file("{}", 0);
         huge[0] = 100;
-        assertThatThrownBy(() -> parse(huge)).hasMessageContaining("does not fit in the file");
+        assertThatThrownBy(() -> parse(huge)).hasMessageContaining("is larger than the file");
         assertThatThrownBy(() -> parse(file("{\"t\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2)))
                 .hasMessageContaining("unsupported dtype Q4");
         assertThatThrownBy(() -> parse(file("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4)))
@@ -93,6 +93,37 @@ class SafetensorsTest {
                 .hasMessageContaining("overlaps tensor 'a'");
         assertThatThrownBy(() -> parse(file("{\"__metadata__\":{\"k\":1}}", 0))).hasMessageContaining("not a string");
         assertThatThrownBy(() -> parse(file("{\"t\":{\"dtype\":\"U8\",\"shape\":[4]}}", 4))).hasMessageContaining("data_offsets");
+    }
+
+    /**
+     * Issue 18.1: the data section must be covered exactly, as the safetensors library requires. A header length two
+     * bytes short still parses (the header ends in padding spaces) but would shift every weight; it must be refused.
+     */
+    @Test
+    void theTensorsMustCoverTheDataSectionExactly() throws FormatException {
+        String h = "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}";
+        try (SafetensorsFile ok = parse(file(h, 8))) {
+            assertThat(ok.tensors()).hasSize(2);
+        }
+        byte[] padded = file(h + "  ", 8);
+        java.nio.ByteBuffer.wrap(padded).order(ByteOrder.LITTLE_ENDIAN).putLong(0, h.length());
+        assertThatThrownBy(() -> parse(padded)).isInstanceOf(FormatException.class)
+                .hasMessageContaining("2 bytes after the last tensor's data");
+        assertThatThrownBy(() -> parse(file(h, 9))).hasMessageContaining("1 bytes after the last tensor's data");
+        assertThatThrownBy(() -> parse(file(h.replace("[4,8]", "[6,10]"), 10)))
+                .hasMessageContaining("gap of 2 bytes in the data section before tensor 'b'");
+        assertThatThrownBy(() -> parse(file(h.replace("[0,4]", "[2,6]").replace("[4,8]", "[6,10]"), 10)))
+                .hasMessageContaining("before tensor 'a'");
+        assertThatThrownBy(() -> parse(file(h.replace("[4,8]", "[2,6]"), 8))).hasMessageContaining("overlaps tensor 'a'");
+        assertThatThrownBy(() -> parse(file("{}", 3))).hasMessageContaining("3 bytes after the last tensor's data");
+    }
+
+    @Test
+    void theHeaderIsOneJsonObjectWithoutDuplicates() {
+        String t = "\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}";
+        assertThatThrownBy(() -> parse(file(" {" + t + "}", 4))).hasMessageContaining("does not start with '{'");
+        assertThatThrownBy(() -> parse(file("{" + t + "}{}", 4))).hasMessageContaining("not valid JSON");
+        assertThatThrownBy(() -> parse(file("{" + t + "," + t + "}", 4))).hasMessageContaining("Duplicate field 't'");
     }
 
     @Test

@@ -23,6 +23,7 @@ import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import dev.requant.formats.io.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -67,7 +68,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
         boolean baseIsFile = LogitsFile.looksLikeLogitsFile(r.base());
         if (baseIsFile && r.saveBase() != null) throw new BadInputException("--save-base needs a model as --base, not a logits file");
         if (!baseIsFile && r.text() == null) throw new BadInputException("--text FILE is required when --base is a model");
-        if (!baseIsFile && !Files.isRegularFile(r.text())) throw new BadInputException(r.text() + ": no such text file");
+        if (!baseIsFile) requireText(r.text());
         List<Path> inputs = new ArrayList<>(r.compare());
         inputs.add(r.base());
         if (r.text() != null) inputs.add(r.text());
@@ -187,7 +188,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
     }
 
     private static int[] tokenize(Request r, ModelSource src) throws IOException, BadInputException {
-        String s = Files.readString(r.text(), StandardCharsets.UTF_8);
+        String s = InputFiles.readText(r.text(), "text file");
         int[] t = Tokenizer.fromMetadata(src.metadata()).encode(s, true, false);
         if (t.length < 2 * r.nCtx()) {
             throw new BadInputException(r.text() + " tokenizes to " + t.length + " tokens; -c " + r.nCtx() + " needs at least "
@@ -213,5 +214,14 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
     public static String displayName(Path p) {
         Path n = p.getFileName();
         return n == null ? p.toString() : n.toString();
+    }
+
+    /** A text input that is a regular file (not missing, not a FIFO that would hang the read). */
+    private static void requireText(Path text) throws OperationException {
+        try {
+            InputFiles.requireRegular(text, "text file");
+        } catch (java.io.IOException e) {
+            throw OperationException.of(e);
+        }
     }
 }

@@ -29,6 +29,7 @@ import dev.requant.runtime.imatrix.ImatrixCollector;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import dev.requant.formats.io.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,7 +85,7 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
     public Result run(Request r, OperationContext ctx) throws OperationException {
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
         if (!Files.exists(r.model())) throw new BadInputException(r.model() + ": no such file or folder");
-        if (!Files.isRegularFile(r.text())) throw new BadInputException(r.text() + ": no such text file");
+        requireText(r.text());
         OutputPaths.checkFile(r.output(), r.model(), r.text(), r.resume());
         ImatrixFormat format = r.outputFormat();
         String dataset = r.text().toString(); // llama-imatrix records its -f argument as given
@@ -97,7 +98,7 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
                 LlamaVocab vocab = tokenizer.vocab();
                 int bos = vocab.addBos() ? vocab.bos() : -1;
                 long tt = System.nanoTime();
-                int[] tokens = tokenizer.encode(Files.readString(r.text(), StandardCharsets.UTF_8), true, r.parseSpecial());
+                int[] tokens = tokenizer.encode(InputFiles.readText(r.text(), "text file"), true, r.parseSpecial());
                 LOG.debug("{}: {} tokens (tokenized in {} ms)", r.text(), tokens.length, (System.nanoTime() - tt) / 1_000_000);
                 ChunkPlan plan;
                 try {
@@ -167,5 +168,14 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
     private static void save(Request r, Imatrix im, int atChunk, ImatrixFormat fmt) throws IOException {
         Path target = atChunk == 0 ? r.output() : r.output().resolveSibling(r.output().getFileName() + ".at_" + atChunk);
         ImatrixWriter.write(target, im, fmt); // an IllegalArgumentException (what the format cannot hold) is bad input
+    }
+
+    /** A text input that is a regular file (not missing, not a FIFO that would hang the read). */
+    private static void requireText(Path text) throws OperationException {
+        try {
+            InputFiles.requireRegular(text, "text file");
+        } catch (java.io.IOException e) {
+            throw OperationException.of(e);
+        }
     }
 }

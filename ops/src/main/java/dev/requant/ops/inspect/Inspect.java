@@ -9,6 +9,7 @@ import dev.requant.ops.OperationContext;
 import dev.requant.ops.OperationException;
 import java.io.IOException;
 import java.io.InputStream;
+import dev.requant.formats.io.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -41,7 +42,7 @@ public final class Inspect implements Operation<Inspect.Request, Inspect.Inspect
         if (!Files.exists(file)) throw new BadInputException(file + ": no such file or folder");
         try {
             if (Files.isDirectory(file)) return safetensors(file);
-            if (!Files.isRegularFile(file)) throw new BadInputException(file + ": not a regular file");
+            InputFiles.requireRegular(file, "model file"); // not a FIFO, device or link out of place
             byte[] head = head(file);
             if (head.length >= 4 && head[0] == 'G' && head[1] == 'G' && head[2] == 'U' && head[3] == 'F') return new Gguf(file, GgufFile.open(file));
             // a safetensors file starts with a little-endian header length and then '{'

@@ -20,6 +20,7 @@ import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.cpu.CpuSession;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import dev.requant.formats.io.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -54,7 +55,7 @@ public final class QuantizeNvfp4 implements Operation<QuantizeNvfp4.Request, Qua
         if (!Files.exists(r.source())) throw new BadInputException(r.source() + ": no such folder");
         if (!Files.isDirectory(r.source())) throw new BadInputException(r.source() + ": not a folder (quantize-nvfp4 takes a Hugging Face model folder)");
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
-        if (r.text() != null && !Files.isRegularFile(r.text())) throw new BadInputException(r.text() + ": no such text file");
+        if (r.text() != null) requireText(r.text());
         if (r.nvfp4Fallback() != null && (r.nvfp4Fallback() == FileType.Q4_0 || !r.nvfp4Fallback().convertible())) {
             throw new BadInputException("--nvfp4-fallback: choose bf16, f16, f32 or q8_0");
         }
@@ -85,7 +86,7 @@ public final class QuantizeNvfp4 implements Operation<QuantizeNvfp4.Request, Qua
     private static Map<String, Float> calibrate(Request r, OperationContext ctx) throws IOException {
         ActivationAmax amax = new ActivationAmax();
         try (HfModelSource src = HfModelSource.open(r.source(), ConversionSettings.of(FileType.BF16)); CpuModel model = CpuModel.load(src, r.threads())) {
-            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(r.text(), StandardCharsets.UTF_8), true, false);
+            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(InputFiles.readText(r.text(), "text file"), true, false);
             CpuSession s = model.newSession(r.nCtx());
             s.setObserver(amax);
             int planned = Math.min(r.chunks(), Math.max(1, (tokens.length + r.nCtx() - 2) / r.nCtx()));
@@ -101,5 +102,14 @@ public final class QuantizeNvfp4 implements Operation<QuantizeNvfp4.Request, Qua
             ctx.progress().end();
         }
         return amax.values();
+    }
+
+    /** A text input that is a regular file (not missing, not a FIFO that would hang the read). */
+    private static void requireText(Path text) throws OperationException {
+        try {
+            InputFiles.requireRegular(text, "text file");
+        } catch (java.io.IOException e) {
+            throw OperationException.of(e);
+        }
     }
 }

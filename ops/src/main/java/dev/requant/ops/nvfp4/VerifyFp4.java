@@ -37,6 +37,7 @@ import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import dev.requant.formats.io.InputFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -65,7 +66,7 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
     public Fp4Verification run(Request r, OperationContext ctx) throws OperationException {
         if (!Files.exists(r.model())) throw new BadInputException(r.model() + ": no such file or folder");
         if (r.reference() != null && !Files.exists(r.reference())) throw new BadInputException(r.reference() + ": no such file or folder");
-        if (r.text() != null && !Files.isRegularFile(r.text())) throw new BadInputException(r.text() + ": no such text file");
+        if (r.text() != null) requireText(r.text());
         if (r.nCtx() < 2) throw new BadInputException("-c must be at least 2");
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
         try (ModelSource ref = r.reference() == null ? null : ModelSources.open(r.reference())) {
@@ -123,7 +124,7 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
         CudaDevice gpu = null;
         try (src; CpuThreads pool = new CpuThreads(r.threads())) {
             LlamaVocab vocab = Tokenizer.fromMetadata(src.metadata()).vocab();
-            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(r.text(), StandardCharsets.UTF_8), true, false);
+            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(InputFiles.readText(r.text(), "text file"), true, false);
             if (tokens.length < r.nCtx()) throw new BadInputException(r.text() + " tokenizes to " + tokens.length + " tokens, fewer than -c " + r.nCtx());
             List<Fp4DynamicCheck.Engine> engines = new ArrayList<>();
             engines.add(Fp4DynamicCheck.Engine.of("CPU emulation", new CpuFp4Gemm(pool)));
@@ -215,6 +216,15 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
             return acc.report();
         } catch (FormatException e) {
             return null; // the checkpoint cannot be viewed as a GGUF (the static check says why)
+        }
+    }
+
+    /** A text input that is a regular file (not missing, not a FIFO that would hang the read). */
+    private static void requireText(Path text) throws OperationException {
+        try {
+            InputFiles.requireRegular(text, "text file");
+        } catch (java.io.IOException e) {
+            throw OperationException.of(e);
         }
     }
 }
