@@ -357,6 +357,7 @@ public final class CudaSession implements ForwardSession {
 
     @Override
     public void run(ForwardBatch b) {
+        device.makeCurrent(); // a sharded run calls from its own threads
         int nSeq = b.sequences();
         int[] tokens = b.tokens();
         int[] collectedRows = b.collectedRows();
@@ -456,6 +457,7 @@ public final class CudaSession implements ForwardSession {
     @Override
     public ScoreBase newScoreBase(int rows) {
         if (rows < 1) throw new IllegalArgumentException("a score base needs at least one row");
+        device.makeCurrent();
         ScoreBase sb = new CudaScoreBase(device, rows, c.nVocab());
         samplePeak();
         return sb;
@@ -740,6 +742,7 @@ public final class CudaSession implements ForwardSession {
     @Override
     public Imatrix collected(String dataset) {
         if (!collecting) throw new IllegalStateException("this session was not opened to collect");
+        device.makeCurrent();
         device.synchronize();
         int total = (int) (ws.get("sums").bytes() / 4);
         float[] sums = device.floats(ws.get("sums"), total);
