@@ -11,6 +11,7 @@
 #   here:   scripts/session-gpu-bundle.sh DIR
 #   there:  STEPS=... bash DIR/session-gpu.sh DIR [OUT]      (logs in OUT; a table at the end)
 set -uo pipefail
+start=$(date +%s)
 dir=$(readlink -f "${1:?bundle folder}")
 out=${2:-${OUT:-/tmp}}
 steps=${STEPS:-llama,tests,models}
@@ -107,7 +108,8 @@ peak_of() {
 }
 
 if [[ $steps == *llamabench* ]]; then
-  while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ]; do sleep 5; done
+  # wait for the build, but not past LLAMA_DEADLINE seconds after this script started
+  while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ] && [ $(( $(date +%s) - start )) -lt ${LLAMA_DEADLINE:-100000} ]; do sleep 5; done
   tail -3 /tmp/llama-build.log
   cp /tmp/llama-build.log "$out/llama-build.log" 2>/dev/null
   if [ -f /tmp/llama-build.ok ]; then
@@ -124,7 +126,8 @@ if [[ $steps == *llamabench* ]]; then
     echo "== llama-imatrix $shape bf16" | tee -a "$out/llama.log"
     grep -E 'seconds per pass|prompt eval time|peak GPU|error|compute_imatrix' /tmp/imx.log | tee -a "$out/llama.log"
   else
-    echo "llama.cpp build failed or did not start" | tee -a "$out/llama.log"
+    echo "llama.cpp build not finished (or failed) after $(( $(date +%s) - start )) s: $(grep -c 'Building' /tmp/llama-build.log 2>/dev/null) objects built" | tee -a "$out/llama.log"
+    cp /tmp/llama-build.log "$out/llama-build.log" 2>/dev/null
     rc=1
   fi
 fi

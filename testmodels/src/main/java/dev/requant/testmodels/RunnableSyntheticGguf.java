@@ -25,16 +25,25 @@ public final class RunnableSyntheticGguf {
     /** SyntheticGguf's metadata plus a llama (SentencePiece) vocabulary of {@code shape.vocab()} tokens. */
     public static GgufMetadata metadata(SyntheticGguf.Shape shape, long seed, GgmlType matrixType) {
         GgufMetadata m = SyntheticGguf.metadata(shape, seed);
-        int fileType = switch (matrixType) {
+        m.put("general.file_type", GgufValue.u32(fileType(matrixType)));
+        addVocabulary(m, shape.vocab());
+        return m;
+    }
+
+    /** general.file_type of a file whose matrices are all {@code t} (llama_ftype). */
+    static int fileType(GgmlType t) {
+        return switch (t) {
             case Q4_0 -> 2;
             case Q8_0 -> 7;
             case F16 -> 1;
             case BF16 -> 32;
             case F32 -> 0;
-            default -> throw new IllegalArgumentException("no llama ftype for " + matrixType);
+            default -> throw new IllegalArgumentException("no llama ftype for " + t);
         };
-        m.put("general.file_type", GgufValue.u32(fileType));
-        int n = shape.vocab();
+    }
+
+    /** A made-up llama (SentencePiece) vocabulary of {@code n} tokens: specials, the 256 bytes, then "▁t{i}". */
+    static void addVocabulary(GgufMetadata m, int n) {
         String[] tokens = new String[n];
         float[] scores = new float[n];
         int[] types = new int[n];
@@ -63,7 +72,6 @@ public final class RunnableSyntheticGguf {
         m.put("tokenizer.ggml.padding_token_id", GgufValue.u32(0));
         m.put("tokenizer.ggml.add_bos_token", GgufValue.bool(true));
         m.put("tokenizer.ggml.add_eos_token", GgufValue.bool(false));
-        return m;
     }
 
     /** SyntheticGguf's tensors with every 2-D one in {@code matrixType} (norms stay F32). */
@@ -92,6 +100,14 @@ public final class RunnableSyntheticGguf {
         Path out = Path.of(args[0]);
         if (Files.exists(out)) return;
         GgmlType type = GgmlType.byName(args[1]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[1]));
+        if (args.length > 2 && args[2].startsWith("gemma4-")) {
+            long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
+            int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
+            long t0 = System.nanoTime();
+            SyntheticGemma4Gguf.write(out, SyntheticGemma4Gguf.Shape.byName(args[2]), seed, type, threads);
+            System.err.printf("wrote %s in %.1f s%n", out, (System.nanoTime() - t0) / 1e9);
+            return;
+        }
         SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : SyntheticGguf.Shape.byName(args[2]);
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
