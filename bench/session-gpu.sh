@@ -31,8 +31,10 @@ mkdir -p "$models"
 date -u '+%Y-%m-%d %H:%M UTC'
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1 | head -2
 rc=0
+# whether STEPS names a step (whole names: "llamabench" is not "bench")
+has() { [[ ,$steps, == *,$1,* ]]; }
 
-if [[ $steps == *llama* ]] && [ ! -f /tmp/llama-build.started ]; then
+if has llama && [ ! -f /tmp/llama-build.started ]; then
   touch /tmp/llama-build.started
   mkdir -p /tmp/llama && tar xJf "$dir/llama-src.tar.xz" -C /tmp/llama
   cat > /tmp/llama/build.sh <<EOF
@@ -55,12 +57,12 @@ EOF
   echo "llama.cpp build started in the background"
 fi
 
-if [[ $steps == *tests* ]]; then
+if has tests; then
   timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun dev.requant.cuda dev.requant.runtime.cuda 2>&1 | tee "$out/tests.log"
   rc=$((rc | PIPESTATUS[0]))
 fi
 
-if [[ $steps == *models* ]]; then
+if has models; then
   for t in $types; do
     m=$models/$shape.$t.gguf
     [ -f "$m" ] && continue
@@ -70,7 +72,7 @@ if [[ $steps == *models* ]]; then
   done
 fi
 
-if [[ $steps == *bench* ]]; then
+if has bench; then
   : >> "$out/bench.log"
   m=$models/$shape.bf16.gguf
   for inputs in ${INPUTS:-SPLIT_BF16 BF16}; do
@@ -84,7 +86,7 @@ if [[ $steps == *bench* ]]; then
   done
 fi
 
-if [[ $steps == *cli* ]]; then
+if has cli; then
   m=$models/$shape.bf16.gguf
   q=$models/$shape.q4_0.gguf
   ( time timeout 240 "${java[@]}" dev.requant.cli.Main eval --base "$m" --compare "$q" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} \
@@ -107,7 +109,7 @@ peak_of() {
   return $r
 }
 
-if [[ $steps == *llamabench* ]]; then
+if has llamabench; then
   # wait for the build, but not past LLAMA_DEADLINE seconds after this script started
   while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ] && [ $(( $(date +%s) - start )) -lt ${LLAMA_DEADLINE:-100000} ]; do sleep 5; done
   tail -3 /tmp/llama-build.log

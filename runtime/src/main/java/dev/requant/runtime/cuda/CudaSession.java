@@ -313,7 +313,8 @@ public final class CudaSession implements ForwardSession {
         try {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
-            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0, log);
+            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0,
+                    spec.gemmInputs() == GemmInputs.SPLIT_BF16, log);
             return new CudaSession(device, kernels, gemm, c, w, weights, spec);
         } catch (RuntimeException | CudaUnavailableException e) {
             if (weights != null) weights.close();
@@ -489,10 +490,15 @@ public final class CudaSession implements ForwardSession {
         }
     }
 
-    /** y = x·Wᵀ from the bf16 split of x: W·hi, plus W·lo when the inputs are split. */
+    /**
+     * y = x·Wᵀ from the bf16 splits of x and W: W·x_hi, plus W·x_lo when the inputs are split, plus W_lo·x_hi when W
+     * has a low half (a matrix bf16 does not hold exactly; see CudaGemmaWeights). W_lo·x_lo (about 2^-32) is left out.
+     */
     private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
         gemm.bf16(hi, w, y, m, n, k, false);
         if (lo != null) gemm.bf16(lo, w, y, m, n, k, true);
+        DeviceBuffer wLo = this.w.low(w);
+        if (wLo != null) gemm.bf16(hi, wLo, y, m, n, k, true);
     }
 
     private void forward(int T, int nSeq, int[] rows) {
