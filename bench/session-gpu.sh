@@ -11,6 +11,7 @@
 #   here:   scripts/session-gpu-bundle.sh DIR
 #   there:  STEPS=... bash DIR/session-gpu.sh DIR [OUT]      (logs in OUT; a table at the end)
 set -uo pipefail
+start=$(date +%s)
 dir=$(readlink -f "${1:?bundle folder}")
 out=${2:-${OUT:-/tmp}}
 steps=${STEPS:-llama,tests,models}
@@ -30,8 +31,10 @@ mkdir -p "$models"
 date -u '+%Y-%m-%d %H:%M UTC'
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1 | head -2
 rc=0
+# whether STEPS names a step (whole names: "llamabench" is not "bench")
+has() { [[ ,$steps, == *,$1,* ]]; }
 
-if [[ $steps == *llama* ]] && [ ! -f /tmp/llama-build.started ]; then
+if has llama && [ ! -f /tmp/llama-build.started ]; then
   touch /tmp/llama-build.started
   mkdir -p /tmp/llama && tar xJf "$dir/llama-src.tar.xz" -C /tmp/llama
   cat > /tmp/llama/build.sh <<EOF
@@ -54,12 +57,12 @@ EOF
   echo "llama.cpp build started in the background"
 fi
 
-if [[ $steps == *tests* ]]; then
+if has tests; then
   timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun dev.requant.cuda dev.requant.runtime.cuda 2>&1 | tee "$out/tests.log"
   rc=$((rc | PIPESTATUS[0]))
 fi
 
-if [[ $steps == *models* ]]; then
+if has models; then
   for t in $types; do
     m=$models/$shape.$t.gguf
     [ -f "$m" ] && continue
@@ -69,7 +72,7 @@ if [[ $steps == *models* ]]; then
   done
 fi
 
-if [[ $steps == *bench* ]]; then
+if has bench; then
   : >> "$out/bench.log"
   m=$models/$shape.bf16.gguf
   for inputs in ${INPUTS:-SPLIT_BF16 BF16}; do
@@ -83,7 +86,7 @@ if [[ $steps == *bench* ]]; then
   done
 fi
 
-if [[ $steps == *cli* ]]; then
+if has cli; then
   m=$models/$shape.bf16.gguf
   q=$models/$shape.q4_0.gguf
   ( time timeout 240 "${java[@]}" dev.requant.cli.Main eval --base "$m" --compare "$q" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} \
@@ -106,8 +109,9 @@ peak_of() {
   return $r
 }
 
-if [[ $steps == *llamabench* ]]; then
-  while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ]; do sleep 5; done
+if has llamabench; then
+  # wait for the build, but not past LLAMA_DEADLINE seconds after this script started
+  while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ] && [ $(( $(date +%s) - start )) -lt ${LLAMA_DEADLINE:-100000} ]; do sleep 5; done
   tail -3 /tmp/llama-build.log
   cp /tmp/llama-build.log "$out/llama-build.log" 2>/dev/null
   if [ -f /tmp/llama-build.ok ]; then
@@ -124,7 +128,8 @@ if [[ $steps == *llamabench* ]]; then
     echo "== llama-imatrix $shape bf16" | tee -a "$out/llama.log"
     grep -E 'seconds per pass|prompt eval time|peak GPU|error|compute_imatrix' /tmp/imx.log | tee -a "$out/llama.log"
   else
-    echo "llama.cpp build failed or did not start" | tee -a "$out/llama.log"
+    echo "llama.cpp build not finished (or failed) after $(( $(date +%s) - start )) s: $(grep -c 'Building' /tmp/llama-build.log 2>/dev/null) objects built" | tee -a "$out/llama.log"
+    cp /tmp/llama-build.log "$out/llama-build.log" 2>/dev/null
     rc=1
   fi
 fi

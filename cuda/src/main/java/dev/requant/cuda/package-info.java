@@ -25,7 +25,7 @@
  * g  = gemm(y, [Wgate|Wup]); geluTanhMul(g) -> observe("blk.i.ffn_down.weight", g)
  * h += rmsNorm(gemm(g, Wdown), post_ffw_norm)
  * </pre>
- * {@code dev.requant.runtime.cuda.CudaImatrixBackend} is this plan built, with these changes: Q|K|V and gate|up run as
+ * {@code dev.requant.runtime.cuda.CudaSession} is this plan built, with these changes: Q|K|V and gate|up run as
  * one fused GEMM each; the Q/K/V norm, RoPE (host tables) and the move into head-major f16 are one kernel
  * ({@code qkvPrep}); attention is two cuBLAS strided-batched f16 GEMMs around {@code softmaxCausal}; the fused norms
  * and GEGLU also write the bf16 GEMM input, by default as a hi/lo split run through two GEMMs; the sums are

@@ -8,7 +8,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The kernels of the batched forward pass (runtime/cuda CudaImatrixBackend) against double references: fused norms,
+ * The kernels of the batched forward pass (runtime/cuda CudaSession) against double references: fused norms,
  * Q/K/V preparation, the cuBLAS attention (Q·Kᵀ, causal softmax, P·V) with the head-major layouts, the bf16 GEGLU,
  * the per-layer-input combination and the two-pass imatrix sums.
  */
@@ -259,7 +259,7 @@ class ForwardKernelsTest {
                     ev = CudaTestSupport.relativeError(v, ref[2]);
             assertThat(Math.max(eq, Math.max(ek, ev))).as("q/k/v %s", s).isLessThan(1e-3);
 
-            // attention exactly as CudaImatrixBackend runs it: blocks of (sequence, KV head), group queries stacked
+            // attention exactly as CudaSession runs it: blocks of (sequence, KV head), group queries stacked
             int group = H / G, rows = group * L, blocks = nSeq * G;
             gemm.f16BatchedABt(qh, (long) rows * hd, kh, (long) L * hd, scores, (long) rows * L, rows, L, hd, scale, blocks);
             k.softmaxCausal(d.defaultStream(), scores, probs, rows, L, window, blocks);

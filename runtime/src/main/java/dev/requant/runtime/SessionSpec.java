@@ -36,4 +36,9 @@ public record SessionSpec(int sequenceLength, int maxSequences, int logitsRows, 
     }
 
     public boolean collects() { return collectInto != null; }
+
+    /** The same with {@code n} sequences per batch (a sharded session's whole batch). */
+    public SessionSpec withSequences(int n) {
+        return new SessionSpec(sequenceLength, n, logitsRows, collectInto, processOutput, gemmInputs);
+    }
 }

@@ -14,13 +14,19 @@
  *       batch to the KV cache and hands the logits of the requested rows to the sink; {@code session.logits(tokens)}
  *       is the all-rows convenience. {@code session.setObserver(...)} installs an
  *       {@link dev.requant.runtime.ActivationObserver} (the imatrix hook).</li>
- *   <li>{@link dev.requant.runtime.eval}: llama-perplexity's PPL/KLD over any backend's logits
- *       ({@code Evaluator.run}, {@code TokenScores}, {@code LogitsFile}).</li>
+ *   <li>The seam: {@link dev.requant.runtime.ForwardSession} runs batches of sequences on one device and delivers
+ *       what a command needs ({@link dev.requant.runtime.ForwardBatch}: imatrix Σx² into the
+ *       {@link dev.requant.runtime.SessionSpec}'s accumulator, logits to a host sink, or per-token scores computed
+ *       next to the logits). {@code cpu.CpuForwardSession} and {@code cuda.CudaSession} implement it;
+ *       {@code device.Sessions.open} maps {@code --device cpu|cuda|auto} onto them and is the only class that knows
+ *       both. Package imports: the root and {@code model} import neither backend; {@code cpu} and {@code cuda} import
+ *       the root and {@code model}; {@code imatrix} and {@code eval} import the root (and {@code eval} the CPU's
+ *       vector math for host scoring), never {@code cuda}; {@code device} imports both backends.</li>
+ *   <li>{@link dev.requant.runtime.eval}: llama-perplexity's PPL/KLD over any session ({@code Evaluator.run},
+ *       {@code TokenScores}, {@code LogitsFile}).</li>
  *   <li>{@link dev.requant.runtime.imatrix}: llama-imatrix's collection ({@code ChunkPlan}: chunks, batches and the
- *       rows collected; {@code ImatrixCollector.run}: the loop, periodic saves, resuming) over an
- *       {@code ImatrixBackend}: {@code CpuImatrixBackend} (the CPU pass with an {@code ImatrixObserver}) or
- *       {@link dev.requant.runtime.cuda.CudaImatrixBackend} (the batched GPU pass with on-GPU sums);
- *       {@code ImatrixBackends.open} maps {@code --device cpu|cuda|auto} onto them.</li>
+ *       rows collected; {@code ImatrixCollector.run}: the loop, periodic saves, resuming) over any session opened to
+ *       collect ({@code ImatrixObserver} is the CPU's observer).</li>
  * </ul>
  */
 package dev.requant.runtime;

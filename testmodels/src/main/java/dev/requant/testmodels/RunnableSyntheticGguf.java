@@ -3,8 +3,7 @@ package dev.requant.testmodels;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufArray;
-import dev.requant.formats.gguf.GgufKeys.General;
-import dev.requant.formats.gguf.GgufKeys.Tokenizer;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
@@ -27,16 +26,25 @@ public final class RunnableSyntheticGguf {
     /** SyntheticGguf's metadata plus a llama (SentencePiece) vocabulary of {@code shape.vocab()} tokens. */
     public static GgufMetadata metadata(SyntheticGguf.Shape shape, long seed, GgmlType matrixType) {
         GgufMetadata m = SyntheticGguf.metadata(shape, seed);
-        int fileType = switch (matrixType) {
+        m.put(GgufKeys.General.FILE_TYPE, GgufValue.u32(fileType(matrixType)));
+        addVocabulary(m, shape.vocab());
+        return m;
+    }
+
+    /** general.file_type of a file whose matrices are all {@code t} (llama_ftype). */
+    static int fileType(GgmlType t) {
+        return switch (t) {
             case Q4_0 -> 2;
             case Q8_0 -> 7;
             case F16 -> 1;
             case BF16 -> 32;
             case F32 -> 0;
-            default -> throw new IllegalArgumentException("no llama ftype for " + matrixType);
+            default -> throw new IllegalArgumentException("no llama ftype for " + t);
         };
-        m.put(General.FILE_TYPE, GgufValue.u32(fileType));
-        int n = shape.vocab();
+    }
+
+    /** A made-up llama (SentencePiece) vocabulary of {@code n} tokens: specials, the 256 bytes, then "▁t{i}". */
+    static void addVocabulary(GgufMetadata m, int n) {
         String[] tokens = new String[n];
         float[] scores = new float[n];
         int[] types = new int[n];
@@ -54,18 +62,17 @@ public final class RunnableSyntheticGguf {
                 scores[i] = -i;
             }
         }
-        m.put(Tokenizer.MODEL, GgufValue.string("llama"));
-        m.put(Tokenizer.PRE, GgufValue.string("default"));
-        m.put(Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens)));
-        m.put(Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
-        m.put(Tokenizer.TOKEN_TYPE, GgufValue.array(GgufArray.ofInt32(types)));
-        m.put(Tokenizer.BOS_ID, GgufValue.u32(2));
-        m.put(Tokenizer.EOS_ID, GgufValue.u32(1));
-        m.put(Tokenizer.UNK_ID, GgufValue.u32(3));
-        m.put(Tokenizer.PAD_ID, GgufValue.u32(0));
-        m.put(Tokenizer.ADD_BOS, GgufValue.bool(true));
-        m.put(Tokenizer.ADD_EOS, GgufValue.bool(false));
-        return m;
+        m.put(GgufKeys.Tokenizer.MODEL, GgufValue.string("llama"));
+        m.put(GgufKeys.Tokenizer.PRE, GgufValue.string("default"));
+        m.put(GgufKeys.Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens)));
+        m.put(GgufKeys.Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
+        m.put(GgufKeys.Tokenizer.TOKEN_TYPE, GgufValue.array(GgufArray.ofInt32(types)));
+        m.put(GgufKeys.Tokenizer.BOS_ID, GgufValue.u32(2));
+        m.put(GgufKeys.Tokenizer.EOS_ID, GgufValue.u32(1));
+        m.put(GgufKeys.Tokenizer.UNK_ID, GgufValue.u32(3));
+        m.put(GgufKeys.Tokenizer.PAD_ID, GgufValue.u32(0));
+        m.put(GgufKeys.Tokenizer.ADD_BOS, GgufValue.bool(true));
+        m.put(GgufKeys.Tokenizer.ADD_EOS, GgufValue.bool(false));
     }
 
     /** SyntheticGguf's tensors with every 2-D one in {@code matrixType} (norms stay F32). */
@@ -94,6 +101,14 @@ public final class RunnableSyntheticGguf {
         Path out = Path.of(args[0]);
         if (Files.exists(out)) return;
         GgmlType type = GgmlType.byName(args[1]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[1]));
+        if (args.length > 2 && args[2].startsWith("gemma4-")) {
+            long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
+            int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
+            long t0 = System.nanoTime();
+            SyntheticGemma4Gguf.write(out, SyntheticGemma4Gguf.Shape.byName(args[2]), seed, type, threads);
+            System.err.printf("wrote %s in %.1f s%n", out, (System.nanoTime() - t0) / 1e9);
+            return;
+        }
         SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : SyntheticGguf.Shape.byName(args[2]);
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();

@@ -46,4 +46,32 @@ class SyntheticGgufTest {
             assertThat(fa.llamaCppIncompatibilities()).isEmpty();
         }
     }
+
+    @Test
+    void realShapesMatchThePublishedSizes() {
+        // Gemma 3 (HF text configs): 4B 3.88 B, 12B 11.77 B, 27B 27.0 B parameters with the 262,144-token vocabulary
+        assertThat(SyntheticGguf.Shape.gemma3_4b().parameters()).isBetween(3_850_000_000L, 3_900_000_000L);
+        assertThat(SyntheticGguf.Shape.gemma3_12b().parameters()).isBetween(11_700_000_000L, 11_800_000_000L);
+        assertThat(SyntheticGguf.Shape.gemma3_27b().parameters()).isBetween(26_900_000_000L, 27_100_000_000L);
+        // Gemma 4: BF16 sizes as published (E4B 15.1 GB, 12B 23.8 GB, 26B-A4B 50.5 GB, 31B 61.4 GB), within 3%
+        assertThat(2.0 * SyntheticGemma4Gguf.Shape.e4b().parameters() / 1e9).isCloseTo(15.1, org.assertj.core.data.Percentage.withPercentage(3));
+        assertThat(2.0 * SyntheticGemma4Gguf.Shape.unified12b().parameters() / 1e9).isCloseTo(23.8, org.assertj.core.data.Percentage.withPercentage(3));
+        assertThat(2.0 * SyntheticGemma4Gguf.Shape.a4b26b().parameters() / 1e9).isCloseTo(50.5, org.assertj.core.data.Percentage.withPercentage(3));
+        assertThat(2.0 * SyntheticGemma4Gguf.Shape.b31().parameters() / 1e9).isCloseTo(61.4, org.assertj.core.data.Percentage.withPercentage(3));
+    }
+
+    @Test
+    void gemma4FilesAreWrittenWithEveryFeatureAndLlamaCppCanReadThem() throws IOException {
+        Path a = tmp.resolve("g4.gguf");
+        SyntheticGemma4Gguf.write(a, SyntheticGemma4Gguf.Shape.tiny(), 3, dev.requant.formats.ggml.GgmlType.Q8_0, 2);
+        try (GgufFile f = GgufFile.open(a)) {
+            assertThat(f.metadata().architecture()).contains("gemma4");
+            assertThat(f.tensor("blk.0.ffn_gate_up_exps.weight").orElseThrow().type()).isEqualTo(dev.requant.formats.ggml.GgmlType.Q8_0);
+            assertThat(f.tensor("blk.0.ffn_gate_inp.weight").orElseThrow().type()).isEqualTo(dev.requant.formats.ggml.GgmlType.F32);
+            assertThat(f.tensor("blk.1.attn_v.weight")).as("k_eq_v on the full layer").isEmpty();
+            assertThat(f.tensor("blk.3.attn_k.weight")).as("KV-shared last layer").isEmpty();
+            assertThat(f.tensor("per_layer_token_embd.weight")).isPresent();
+            assertThat(f.llamaCppIncompatibilities()).isEmpty();
+        }
+    }
 }

@@ -32,6 +32,12 @@ import java.util.function.Consumer;
  * bytes go through a staging buffer, each matrix times its output scale): every value exactly as ggml's
  * {@code dequantize_row_*} gives it, then rounded to bf16. Other types are decoded on the host with the formats
  * module's codecs, times their output scales, and rounded to bf16 there.
+ *
+ * <p>With {@code splitWeights}, a dense matrix whose values bf16 does not hold exactly (every type but BF16, MXFP4
+ * and NVFP4 without output scales: a Q8_0 value q·d needs up to 18 significant bits) also gets its low half,
+ * {@code lo = bf16(w - bf16(w))}, in a second buffer ({@link #low}); the session adds the product with it, so the
+ * GPU's weights are the exact dequantized ones to about 2^-16. Experts of mixture-of-experts layers have no low half.
+ * The halves are left out when weights and halves together would take more than 80% of the GPU's free memory.
  */
 final class CudaGemmaWeights implements AutoCloseable {
     /** A table for {@code get_rows}: its bytes on the GPU and the GGML type they are in. */
@@ -53,6 +59,8 @@ final class CudaGemmaWeights implements AutoCloseable {
                DeviceBuffer postFfwNorm2, DeviceBuffer gateUp, DeviceBuffer up, DeviceBuffer down) {}
 
     private final CudaWorkspace memory;
+    /** The low bf16 halves of inexact matrices, by the address of their high half. */
+    private final java.util.Map<Long, DeviceBuffer> lows;
     final Table tokenEmbd;
     final Table perLayerTokenEmbd;
     final DeviceBuffer perLayerModelProj;
@@ -66,8 +74,9 @@ final class CudaGemmaWeights implements AutoCloseable {
 
     private CudaGemmaWeights(CudaWorkspace memory, Table tokenEmbd, Table perLayerTokenEmbd, DeviceBuffer perLayerModelProj,
                              DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs,
-                             DeviceBuffer output, List<Layer> layers) {
+                             DeviceBuffer output, List<Layer> layers, java.util.Map<Long, DeviceBuffer> lows) {
         this.memory = memory;
+        this.lows = java.util.Map.copyOf(lows);
         this.tokenEmbd = tokenEmbd;
         this.perLayerTokenEmbd = perLayerTokenEmbd;
         this.perLayerModelProj = perLayerModelProj;
@@ -81,6 +90,18 @@ final class CudaGemmaWeights implements AutoCloseable {
 
     /** Whether {@code get_rows} and {@code dequantize} read this type on the GPU. */
     static boolean gpuReadable(GgmlType t) { return CudaKernels.reads(t); }
+
+    /** The low bf16 half of the matrix whose high half is {@code hi} (a whole matrix buffer), or null. */
+    DeviceBuffer low(DeviceBuffer hi) { return lows.get(hi.address()); }
+
+    /** Whether bf16 holds every value of the tensor exactly (then a low half would be zero). */
+    static boolean exactInBf16(WeightTensor t) {
+        if (t.outputScales() != null) return false;
+        return switch (t.type()) {
+            case BF16, MXFP4, NVFP4 -> true; // E2M1 times a power of two or a 3-bit-mantissa UE4M3: at most 6 bits
+            default -> false;
+        };
+    }
 
     /** Whether the token embedding table, as uploaded, is the tied LM head's bf16 matrix too. */
     private static boolean tiedBf16(GemmaWeights w) {
@@ -100,16 +121,44 @@ final class CudaGemmaWeights implements AutoCloseable {
      * @param lmHead whether the LM head is needed (sessions that compute logits)
      */
     static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w, boolean lmHead,
-                                   Consumer<String> log) {
+                                   boolean splitWeights, Consumer<String> log) {
+        WorkspaceLayout plan = plan(c, w, lmHead, splitWeights);
+        long free = device.memoryInfo()[0];
+        if (splitWeights && plan.totalBytes() > 0.8 * free) {
+            WorkspaceLayout without = plan(c, w, lmHead, false);
+            log.accept(String.format("weights with their low bf16 halves take %.1f GiB of %.1f GiB free: using bf16 weights alone (%.1f GiB)",
+                    plan.totalBytes() / (double) (1L << 30), free / (double) (1L << 30), without.totalBytes() / (double) (1L << 30)));
+            plan = without;
+            splitWeights = false;
+        }
+        return upload(device, kernels, c, w, lmHead, splitWeights, plan, log);
+    }
+
+    /** The low half's name of a planned matrix when its sources are not exact in bf16 (and halves are wanted). */
+    private static void lowHalf(WorkspaceLayout plan, boolean split, String name, long bytes, WeightTensor... sources) {
+        if (!split) return;
+        for (WeightTensor t : sources) {
+            if (t != null && !exactInBf16(t)) {
+                plan.add(name + ".lo", bytes);
+                return;
+            }
+        }
+    }
+
+    private static WorkspaceLayout plan(GemmaConfig c, GemmaWeights w, boolean lmHead, boolean split) {
         WorkspaceLayout plan = new WorkspaceLayout();
         plan.add("token_embd", tableBytes(w.tokenEmbd()));
         boolean ownHead = lmHead && !tiedBf16(w);
-        if (ownHead) plan.add("output", 2 * elements(w.output()));
+        if (ownHead) {
+            plan.add("output", 2 * elements(w.output()));
+            lowHalf(plan, split, "output", 2 * elements(w.output()), w.output());
+        }
         plan.floats("output_norm", c.nEmbd());
         if (w.ropeFreqs() != null) plan.floats("rope_freqs", w.ropeFreqs().length);
         if (c.hasPerLayerInputs()) {
             plan.add("per_layer_token_embd", tableBytes(w.perLayerTokenEmbd()));
             plan.add("per_layer_model_proj", 2 * elements(w.perLayerModelProj()));
+            lowHalf(plan, split, "per_layer_model_proj", 2 * elements(w.perLayerModelProj()), w.perLayerModelProj());
             plan.floats("per_layer_proj_norm", w.perLayerProjNorm().length);
         }
         for (LayerConfig lc : c.layers()) {
@@ -117,17 +166,23 @@ final class CudaGemmaWeights implements AutoCloseable {
             String p = "blk." + lc.index() + ".";
             plan.floats(p + "attn_norm", c.nEmbd());
             plan.add(p + "qkv", 2L * c.nEmbd() * qkvRows(lw));
+            lowHalf(plan, split, p + "qkv", 2L * c.nEmbd() * qkvRows(lw), lw.attnQ(), lw.attnK(), lw.attnV());
             plan.floats(p + "q_norm", lw.attnQNorm().length);
             if (lw.attnKNorm() != null) plan.floats(p + "k_norm", lw.attnKNorm().length);
             plan.add(p + "attn_output", 2 * elements(lw.attnOutput()));
+            lowHalf(plan, split, p + "attn_output", 2 * elements(lw.attnOutput()), lw.attnOutput());
             plan.floats(p + "post_attention_norm", c.nEmbd());
             plan.floats(p + "ffn_norm", c.nEmbd());
             plan.add(p + "gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())));
+            lowHalf(plan, split, p + "gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())), lw.ffnGate(), lw.ffnUp());
             plan.add(p + "down", 2 * elements(lw.ffnDown()));
+            lowHalf(plan, split, p + "down", 2 * elements(lw.ffnDown()), lw.ffnDown());
             plan.floats(p + "post_ffw_norm", c.nEmbd());
             if (lw.inpGate() != null) {
                 plan.add(p + "inp_gate", 2 * elements(lw.inpGate()));
+                lowHalf(plan, split, p + "inp_gate", 2 * elements(lw.inpGate()), lw.inpGate());
                 plan.add(p + "proj", 2 * elements(lw.proj()));
+                lowHalf(plan, split, p + "proj", 2 * elements(lw.proj()), lw.proj());
                 plan.floats(p + "post_norm", c.nEmbd());
             }
             if (lw.hasMoe()) {
@@ -140,14 +195,22 @@ final class CudaGemmaWeights implements AutoCloseable {
                         .add(p + "down_exps", 2 * elements(m.downExps()));
             }
         }
+        return plan;
+    }
+
+    private static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w,
+                                           boolean lmHead, boolean split, WorkspaceLayout plan, Consumer<String> log) {
+        boolean ownHead = lmHead && !tiedBf16(w);
         CudaWorkspace mem = CudaWorkspace.allocate(device, plan);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        names.addAll(plan.regions().keySet());
         long t0 = System.nanoTime();
-        try (Uploader up = new Uploader(device, kernels)) {
+        try (Uploader up = new Uploader(device, kernels, mem, names)) {
             Table te = up.table(w.tokenEmbd(), mem.get("token_embd"));
             DeviceBuffer head = null;
             if (ownHead) {
                 head = mem.get("output");
-                up.matrix(w.output(), head, 0);
+                up.matrix(w.output(), head, 0, up.lowOf(head, "output"));
             } else if (lmHead) {
                 head = te.data();
             }
@@ -158,7 +221,7 @@ final class CudaGemmaWeights implements AutoCloseable {
             if (c.hasPerLayerInputs()) {
                 ple = up.table(w.perLayerTokenEmbd(), mem.get("per_layer_token_embd"));
                 pleProj = mem.get("per_layer_model_proj");
-                up.matrix(w.perLayerModelProj(), pleProj, 0);
+                up.matrix(w.perLayerModelProj(), pleProj, 0, up.lowOf(pleProj, "per_layer_model_proj"));
                 pleNorm = up.floats(w.perLayerProjNorm(), mem.get("per_layer_proj_norm"));
             }
             List<Layer> layers = new ArrayList<>();
@@ -166,17 +229,19 @@ final class CudaGemmaWeights implements AutoCloseable {
                 LayerWeights lw = w.layer(lc.index());
                 String p = "blk." + lc.index() + ".";
                 DeviceBuffer qkv = mem.get(p + "qkv");
-                long off = up.matrix(lw.attnQ(), qkv, 0);
-                if (lw.attnK() != null) off = up.matrix(lw.attnK(), qkv, off);
-                if (lw.attnV() != null) up.matrix(lw.attnV(), qkv, off);
+                DeviceBuffer qkvLo = up.lowOf(qkv, p + "qkv");
+                long off = up.matrix(lw.attnQ(), qkv, 0, qkvLo);
+                if (lw.attnK() != null) off = up.matrix(lw.attnK(), qkv, off, qkvLo);
+                if (lw.attnV() != null) up.matrix(lw.attnV(), qkv, off, qkvLo);
                 DeviceBuffer gateUp = mem.get(p + "gate_up");
-                up.matrix(lw.ffnUp(), gateUp, up.matrix(lw.ffnGate(), gateUp, 0));
+                DeviceBuffer guLo = up.lowOf(gateUp, p + "gate_up");
+                up.matrix(lw.ffnUp(), gateUp, up.matrix(lw.ffnGate(), gateUp, 0, guLo), guLo);
                 DeviceBuffer inpGate = null, proj = null, postNorm = null;
                 if (lw.inpGate() != null) {
                     inpGate = mem.get(p + "inp_gate");
-                    up.matrix(lw.inpGate(), inpGate, 0);
+                    up.matrix(lw.inpGate(), inpGate, 0, up.lowOf(inpGate, p + "inp_gate"));
                     proj = mem.get(p + "proj");
-                    up.matrix(lw.proj(), proj, 0);
+                    up.matrix(lw.proj(), proj, 0, up.lowOf(proj, p + "proj"));
                     postNorm = up.floats(lw.postNorm(), mem.get(p + "post_norm"));
                 }
                 Moe moe = null;
@@ -200,9 +265,9 @@ final class CudaGemmaWeights implements AutoCloseable {
                             up.floats(m.postFfwNorm2(), mem.get(p + "post_ffw_norm_2")), gu, upExps, downExps);
                 }
                 DeviceBuffer attnOut = mem.get(p + "attn_output");
-                up.matrix(lw.attnOutput(), attnOut, 0);
+                up.matrix(lw.attnOutput(), attnOut, 0, up.lowOf(attnOut, p + "attn_output"));
                 DeviceBuffer down = mem.get(p + "down");
-                up.matrix(lw.ffnDown(), down, 0);
+                up.matrix(lw.ffnDown(), down, 0, up.lowOf(down, p + "down"));
                 layers.add(new Layer(up.floats(lw.attnNorm(), mem.get(p + "attn_norm")), qkv, qkvRows(lw),
                         up.floats(lw.attnQNorm(), mem.get(p + "q_norm")),
                         lw.attnKNorm() == null ? null : up.floats(lw.attnKNorm(), mem.get(p + "k_norm")),
@@ -211,9 +276,9 @@ final class CudaGemmaWeights implements AutoCloseable {
                         up.floats(lw.postFfwNorm(), mem.get(p + "post_ffw_norm")), inpGate, proj, postNorm, moe));
             }
             device.synchronize();
-            log.accept(String.format("uploaded %.2f GiB of weights in %.1f s", plan.totalBytes() / (double) (1L << 30),
-                    (System.nanoTime() - t0) / 1e9));
-            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers);
+            log.accept(String.format("uploaded %.2f GiB of weights%s in %.1f s", plan.totalBytes() / (double) (1L << 30),
+                    up.lows.isEmpty() ? "" : " (" + up.lows.size() + " matrices with low bf16 halves)", (System.nanoTime() - t0) / 1e9));
+            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers, up.lows);
         } catch (RuntimeException e) {
             mem.close();
             throw e;
@@ -234,13 +299,27 @@ final class CudaGemmaWeights implements AutoCloseable {
     /** Copies tensors to the GPU, converting to bf16 on the GPU where it can and on the host otherwise. */
     private static final class Uploader implements AutoCloseable {
         private static final long HOST_CHUNK_ELEMENTS = 1 << 22;
+        private static final long SPLIT_CHUNK_ELEMENTS = 1L << 26;
         private final CudaDevice device;
         private final CudaKernels kernels;
-        private DeviceBuffer staging;
+        private final CudaWorkspace mem;
+        private final java.util.Set<String> planned;
+        final java.util.Map<Long, DeviceBuffer> lows = new java.util.HashMap<>();
+        private DeviceBuffer staging, staging32;
 
-        Uploader(CudaDevice device, CudaKernels kernels) {
+        Uploader(CudaDevice device, CudaKernels kernels, CudaWorkspace mem, java.util.Set<String> planned) {
             this.device = device;
             this.kernels = kernels;
+            this.mem = mem;
+            this.planned = planned;
+        }
+
+        /** The planned low half of matrix buffer {@code name} (registered under its high half), or null. */
+        private DeviceBuffer lowOf(DeviceBuffer hi, String name) {
+            if (!planned.contains(name + ".lo")) return null;
+            DeviceBuffer lo = mem.get(name + ".lo");
+            lows.put(hi.address(), lo);
+            return lo;
         }
 
         DeviceBuffer floats(float[] v, DeviceBuffer dst) {
@@ -256,6 +335,59 @@ final class CudaGemmaWeights implements AutoCloseable {
             }
             matrix(t, dst, 0);
             return new Table(dst, GgmlType.BF16);
+        }
+
+        /**
+         * Writes t as bf16 at byte {@code offset} of dst and, when {@code lo} is given, the low halves
+         * {@code bf16(w - bf16(w))} at the same offset of lo; returns the offset after it.
+         */
+        long matrix(WeightTensor t, DeviceBuffer dst, long offset, DeviceBuffer lo) {
+            if (lo == null) return matrix(t, dst, offset);
+            long n = elements(t);
+            DeviceBuffer hi = dst.slice(offset, 2 * n), low = lo.slice(offset, 2 * n);
+            if (exactInBf16(t)) {
+                long end = matrix(t, dst, offset);
+                device.zero(low);
+                return end;
+            }
+            if (gpuReadable(t.type())) {
+                long raw = (long) t.rows() * t.matrices() * t.rowBytes();
+                stage(raw);
+                device.copyToDevice(t.data().asSlice(0, raw), staging.slice(0, raw));
+                int rowsPerChunk = (int) Math.max(1, SPLIT_CHUNK_ELEMENTS / t.cols());
+                if (staging32 == null) staging32 = device.allocate(4L * Math.min((long) rowsPerChunk * t.cols(), Math.max(n, 1)));
+                if (staging32.bytes() < 4L * Math.min((long) rowsPerChunk * t.cols(), n)) {
+                    device.synchronize();
+                    device.free(staging32);
+                    staging32 = device.allocate(4L * Math.min((long) rowsPerChunk * t.cols(), n));
+                }
+                for (int m = 0; m < t.matrices(); m++) {
+                    for (int r0 = 0; r0 < t.rows(); r0 += rowsPerChunk) {
+                        int nr = Math.min(rowsPerChunk, t.rows() - r0);
+                        long count = (long) nr * t.cols(), first = ((long) m * t.rows() + r0) * t.cols();
+                        kernels.dequantize(device.defaultStream(), staging.slice(t.rowOffset(m, r0), nr * t.rowBytes()), t.type(),
+                                count, staging32, false, t.outputScale(m));
+                        kernels.f32ToBf16Split(device.defaultStream(), staging32, hi.slice(2 * first, 2 * count),
+                                low.slice(2 * first, 2 * count), count);
+                    }
+                }
+                device.synchronize();
+            } else {
+                hostDecode(t, hi, low);
+            }
+            return offset + 2 * n;
+        }
+
+        /** A staging buffer of at least {@code raw} bytes, once the GPU no longer reads the old one. */
+        private void stage(long raw) {
+            if (staging == null || staging.bytes() < raw) {
+                if (staging != null) {
+                    device.synchronize();
+                    device.free(staging);
+                }
+                staging = device.allocate(raw);
+            }
+            device.synchronize();
         }
 
         /** Writes t as bf16 at byte {@code offset} of dst; returns the offset after it. */
@@ -322,13 +454,17 @@ final class CudaGemmaWeights implements AutoCloseable {
         }
 
         /** Decodes row by row with the formats codecs, applies output scales, rounds to bf16, uploads in chunks. */
-        private void hostDecode(WeightTensor t, DeviceBuffer out) {
+        private void hostDecode(WeightTensor t, DeviceBuffer out) { hostDecode(t, out, null); }
+
+        /** As hostDecode, and the low bf16 halves into {@code low} when it is given. */
+        private void hostDecode(WeightTensor t, DeviceBuffer out, DeviceBuffer low) {
             BlockCodec codec = BlockCodec.of(t.type());
             int cols = t.cols();
             int rowsPerChunk = (int) Math.max(1, HOST_CHUNK_ELEMENTS / cols);
             float[] row = new float[cols];
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment host = a.allocate(2L * rowsPerChunk * cols, 16);
+                MemorySegment hostLo = low == null ? null : a.allocate(2L * rowsPerChunk * cols, 16);
                 long dstOff = 0;
                 for (int m = 0; m < t.matrices(); m++) {
                     float s = t.outputScale(m);
@@ -338,11 +474,15 @@ final class CudaGemmaWeights implements AutoCloseable {
                             codec.decode(t.data(), t.rowOffset(m, r0 + r), row, 0, cols);
                             long base = (long) r * cols;
                             for (int j = 0; j < cols; j++) {
-                                host.setAtIndex(ValueLayout.JAVA_SHORT, base + j, BFloat16.fromFloat(s == 1f ? row[j] : row[j] * s));
+                                float v = s == 1f ? row[j] : row[j] * s;
+                                short h = BFloat16.fromFloat(v);
+                                host.setAtIndex(ValueLayout.JAVA_SHORT, base + j, h);
+                                if (hostLo != null) hostLo.setAtIndex(ValueLayout.JAVA_SHORT, base + j, BFloat16.fromFloat(v - BFloat16.toFloat(h)));
                             }
                         }
                         long bytes = 2L * nr * cols;
                         device.copyToDevice(host.asSlice(0, bytes), out.slice(dstOff, bytes));
+                        if (hostLo != null) device.copyToDevice(hostLo.asSlice(0, bytes), low.slice(dstOff, bytes));
                         dstOff += bytes;
                     }
                 }
@@ -351,10 +491,9 @@ final class CudaGemmaWeights implements AutoCloseable {
 
         @Override
         public void close() {
-            if (staging != null) {
-                device.synchronize();
-                device.free(staging);
-            }
+            device.synchronize();
+            if (staging != null) device.free(staging);
+            if (staging32 != null) device.free(staging32);
         }
     }
 }

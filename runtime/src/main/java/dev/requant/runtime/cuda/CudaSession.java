@@ -313,7 +313,8 @@ public final class CudaSession implements ForwardSession {
         try {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
-            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0, log);
+            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0,
+                    spec.gemmInputs() == GemmInputs.SPLIT_BF16, log);
             return new CudaSession(device, kernels, gemm, c, w, weights, spec);
         } catch (RuntimeException | CudaUnavailableException e) {
             if (weights != null) weights.close();
@@ -357,6 +358,7 @@ public final class CudaSession implements ForwardSession {
 
     @Override
     public void run(ForwardBatch b) {
+        device.makeCurrent(); // a sharded run calls from its own threads
         int nSeq = b.sequences();
         int[] tokens = b.tokens();
         int[] collectedRows = b.collectedRows();
@@ -456,6 +458,7 @@ public final class CudaSession implements ForwardSession {
     @Override
     public ScoreBase newScoreBase(int rows) {
         if (rows < 1) throw new IllegalArgumentException("a score base needs at least one row");
+        device.makeCurrent();
         ScoreBase sb = new CudaScoreBase(device, rows, c.nVocab());
         samplePeak();
         return sb;
@@ -487,10 +490,15 @@ public final class CudaSession implements ForwardSession {
         }
     }
 
-    /** y = x·Wᵀ from the bf16 split of x: W·hi, plus W·lo when the inputs are split. */
+    /**
+     * y = x·Wᵀ from the bf16 splits of x and W: W·x_hi, plus W·x_lo when the inputs are split, plus W_lo·x_hi when W
+     * has a low half (a matrix bf16 does not hold exactly; see CudaGemmaWeights). W_lo·x_lo (about 2^-32) is left out.
+     */
     private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
         gemm.bf16(hi, w, y, m, n, k, false);
         if (lo != null) gemm.bf16(lo, w, y, m, n, k, true);
+        DeviceBuffer wLo = this.w.low(w);
+        if (wLo != null) gemm.bf16(hi, wLo, y, m, n, k, true);
     }
 
     private void forward(int T, int nSeq, int[] rows) {
@@ -740,6 +748,7 @@ public final class CudaSession implements ForwardSession {
     @Override
     public Imatrix collected(String dataset) {
         if (!collecting) throw new IllegalStateException("this session was not opened to collect");
+        device.makeCurrent();
         device.synchronize();
         int total = (int) (ws.get("sums").bytes() / 4);
         float[] sums = device.floats(ws.get("sums"), total);

@@ -67,23 +67,27 @@ class CudaSessionEvalTest {
         for (ForwardSession x : s) x.close();
     }
 
-    /** Relative differences of the GPU eval from the CPU eval; asserts the targets. */
+    /** Relative differences of the GPU eval from the CPU eval, printed; then asserts the targets. */
     private static void compare(EvalResult gpu, EvalResult cpu, String what) {
         assertThat(gpu.scoredTokens()).isEqualTo(cpu.scoredTokens());
         double refPpl = gpu.referencePpl().value() / cpu.referencePpl().value() - 1;
         StringBuilder line = new StringBuilder(String.format("%-34s ref PPL %+.2e", what, refPpl));
-        assertThat(Math.abs(refPpl)).as(what + " reference PPL").isLessThan(0.005);
-        for (int i = 0; i < cpu.compared().size(); i++) {
+        int n = cpu.compared().size();
+        double[] ppl = new double[n], kld = new double[n];
+        for (int i = 0; i < n; i++) {
             KldReport g = gpu.compared().get(i).report(), c = cpu.compared().get(i).report();
-            double ppl = g.ppl().value() / c.ppl().value() - 1;
-            double kld = g.kld().value() / c.kld().value() - 1;
+            ppl[i] = g.ppl().value() / c.ppl().value() - 1;
+            kld[i] = g.kld().value() / c.kld().value() - 1;
             double top = g.sameTop().value() - c.sameTop().value();
             line.append(String.format(";  %s: PPL %+.2e, KLD %.3g vs %.3g (%+.2f%%), same-top %+.2f pt", cpu.compared().get(i).name(),
-                    ppl, g.kld().value(), c.kld().value(), 100 * kld, 100 * top));
-            assertThat(Math.abs(ppl)).as(what + " " + cpu.compared().get(i).name() + " PPL").isLessThan(0.005);
-            assertThat(Math.abs(kld)).as(what + " " + cpu.compared().get(i).name() + " KLD").isLessThan(0.02);
+                    ppl[i], g.kld().value(), c.kld().value(), 100 * kld[i], 100 * top));
         }
         System.out.println("REPORT eval-gpu        " + line);
+        assertThat(Math.abs(refPpl)).as(what + " reference PPL").isLessThan(0.005);
+        for (int i = 0; i < n; i++) {
+            assertThat(Math.abs(ppl[i])).as(what + " " + cpu.compared().get(i).name() + " PPL").isLessThan(0.005);
+            assertThat(Math.abs(kld[i])).as(what + " " + cpu.compared().get(i).name() + " KLD").isLessThan(0.02);
+        }
     }
 
     private static Path convert(String golden, FileType t) throws Exception {
@@ -223,6 +227,44 @@ class CudaSessionEvalTest {
             System.out.printf("REPORT eval-gpu        gemma3-tiny logits-file reference (host scoring): PPL %+.2e, KLD %+.2f%%%n", ppl, 100 * kld);
             assertThat(Math.abs(ppl)).isLessThan(0.005);
             assertThat(Math.abs(kld)).isLessThan(0.02);
+        }
+    }
+
+    @Test
+    void twoLogicalDevicesOnOneGpuGiveTheOneDeviceResult() throws Exception {
+        // N-device chunk splitting, run as two sessions on the one GPU: scores merged in batch order
+        CudaSessionImatrixTest.gpu().close();
+        Path q4 = convert("gemma3-tiny", OutType.Q4_0);
+        int nCtx = 128, chunks = 8;
+        try (ModelSource b = ModelSources.open(Golden.hf("gemma3-tiny")); ModelSource s4 = ModelSources.open(q4);
+                CpuThreads pool = new CpuThreads(2)) {
+            String text = Files.readString(Golden.text("calibration.txt"), StandardCharsets.UTF_8).substring(0, 20_000);
+            Tokenizer tok = Tokenizer.fromMetadata(b.metadata());
+            int[] tokens = tok.encode(text, true, false);
+            List<String> names = List.of("bf16", "q4_0");
+            List<ForwardSession> one = open(List.of(b, s4), true, nCtx, 4, pool);
+            EvalResult r1, r2;
+            try {
+                r1 = eval(one, names, tokens, nCtx, chunks, tok.vocab().bos());
+            } finally {
+                close(one);
+            }
+            List<ForwardSession> sharded = new ArrayList<>();
+            for (ModelSource src : List.of(b, s4)) {
+                List<ForwardSession> parts = open(List.of(src, src), true, nCtx, 2, pool);
+                sharded.add(new dev.requant.runtime.ShardedSession(parts, parts.getFirst().spec().withSequences(4), true));
+            }
+            try {
+                r2 = eval(sharded, names, tokens, nCtx, chunks, tok.vocab().bos());
+            } finally {
+                close(sharded);
+            }
+            KldReport a = r1.compared().getFirst().report(), c = r2.compared().getFirst().report();
+            System.out.printf("REPORT eval-gpu        2 logical devices vs 1: ref PPL %.6f vs %.6f, KLD %.6g vs %.6g, same-top %.4f vs %.4f%n",
+                    r2.referencePpl().value(), r1.referencePpl().value(), c.kld().value(), a.kld().value(), c.sameTop().value(), a.sameTop().value());
+            assertThat(r2.scoredTokens()).isEqualTo(r1.scoredTokens());
+            assertThat(r2.referencePpl().value()).isCloseTo(r1.referencePpl().value(), org.assertj.core.data.Offset.offset(1e-4 * r1.referencePpl().value()));
+            assertThat(c.kld().value()).isCloseTo(a.kld().value(), org.assertj.core.data.Offset.offset(2e-3 * a.kld().value()));
         }
     }
 }
