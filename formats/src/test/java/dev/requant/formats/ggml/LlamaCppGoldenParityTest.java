@@ -88,7 +88,11 @@ class LlamaCppGoldenParityTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"pure.Q8_0", "pure.Q4_0", "pure.Q4_1", "pure.Q4_K", "pure.Q6_K", "pure.MXFP4_MOE",
-            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0"})
+            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0",
+            "pure.Q1_0", "pure.Q2_0", "pure.TQ1_0", "pure.TQ2_0", "pure.Q2_K", "pure.Q3_K", "pure.IQ4_NL", "pure.IQ4_XS",
+            "imat-pure.Q2_K_S", "imat-pure.Q3_K_M", "imat-pure.IQ4_XS", "imat-mix.Q1_0", "imat-mix.Q2_0", "imat-mix.TQ1_0",
+            "imat-mix.TQ2_0", "imat-mix.Q2_K", "imat-mix.Q2_K_S", "imat-mix.Q3_K_S", "imat-mix.Q3_K_M", "imat-mix.Q3_K_L",
+            "imat-mix.IQ4_NL", "imat-mix.IQ4_XS"})
     void everyTwoDimensionalTensorMatchesLlamaQuantize(String mode) throws Exception {
         boolean withImatrix = mode.startsWith("imat-");
         List<String> mismatches = new ArrayList<>();
