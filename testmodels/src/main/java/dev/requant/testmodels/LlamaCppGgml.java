@@ -79,6 +79,18 @@ public final class LlamaCppGgml {
         }
     }
 
+    /**
+     * ggml_quantize_chunk on native memory the caller owns (for timing without the copies): {@code importance} may be
+     * {@link MemorySegment#NULL}. Returns the bytes written.
+     */
+    public long quantize(int typeId, MemorySegment src, MemorySegment dst, int rows, int nPerRow, MemorySegment importance) {
+        try {
+            return (long) quantizeChunk.invokeExact(typeId, src, dst, 0L, (long) rows, (long) nPerRow, importance);
+        } catch (Throwable t) {
+            throw new IllegalStateException("ggml_quantize_chunk failed to run: " + t, t);
+        }
+    }
+
     /** dequantize_row_{@code ggmlName}(bytes, y, n): ggml's decoding of {@code n} elements. */
     public float[] dequantize(String ggmlName, byte[] bytes, int n) {
         MethodHandle h = dequantizers.computeIfAbsent(ggmlName, name -> Linker.nativeLinker().downcallHandle(
