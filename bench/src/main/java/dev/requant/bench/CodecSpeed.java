@@ -13,10 +13,14 @@ import java.util.SplittableRandom;
  * libggml-base, the code llama-quantize runs per chunk) on the same floats, with and without an imatrix, in
  * interleaved rounds: {@code CodecSpeed TYPE [MILLION_WEIGHTS] [ROUNDS]}. Weights are Gaussian rows with log-normal
  * row and column spreads and a tail of outliers; the importance is log-normal per column. Prints the best and the
- * median ns per weight of each and the ratio of the bests (requant / ggml); the bytes of both are checked equal.
+ * median CPU ns per weight of each (thread CPU time, so that other load on a shared machine counts less) and the
+ * ratio of the bests (requant / ggml); the bytes of both are checked equal.
  */
 public final class CodecSpeed {
     private CodecSpeed() {}
+
+    /** CPU time of this thread: on a shared machine, time stolen by other processes does not count against either. */
+    private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
 
     public static void main(String[] args) {
         GgmlType type = GgmlType.byName(args[0]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[0]));
@@ -39,19 +43,22 @@ public final class CodecSpeed {
         System.out.printf("%s: %d rows x %d, codec %s%n", type, rows, n, codec.getClass().getSimpleName());
         for (float[] imp : new float[][] {null, w}) {
             double[] ours = new double[rounds], theirs = new double[rounds];
+            long allocated = ((com.sun.management.ThreadMXBean) CPU).getCurrentThreadAllocatedBytes();
             for (int round = 0; round < rounds; round++) {
-                long t0 = System.nanoTime();
+                long t0 = CPU.getCurrentThreadCpuTime();
                 for (int row = 0; row < rows; row++) codec.encodeRow(x, row * n, n, imp, out, (long) row * rowBytes);
-                ours[round] = (System.nanoTime() - t0) / ((double) rows * n);
-                t0 = System.nanoTime();
+                ours[round] = (CPU.getCurrentThreadCpuTime() - t0) / ((double) rows * n);
+                t0 = CPU.getCurrentThreadCpuTime();
                 ggml.quantize(type.id(), src, theirOut, rows, n, imp == null ? MemorySegment.NULL : nativeW);
-                theirs[round] = (System.nanoTime() - t0) / ((double) rows * n);
+                theirs[round] = (CPU.getCurrentThreadCpuTime() - t0) / ((double) rows * n);
                 if (round == 0 && theirOut.mismatch(out) != -1) throw new AssertionError(type + ": requant's bytes differ from ggml's");
             }
+            allocated = ((com.sun.management.ThreadMXBean) CPU).getCurrentThreadAllocatedBytes() - allocated;
             java.util.Arrays.sort(ours);
             java.util.Arrays.sort(theirs);
-            System.out.printf("  %-9s requant best %6.2f median %6.2f ns/weight | ggml best %6.2f median %6.2f | ratio %.2f%n",
-                    imp == null ? "plain" : "imatrix", ours[0], ours[rounds / 2], theirs[0], theirs[rounds / 2], ours[0] / theirs[0]);
+            System.out.printf("  %-9s requant best %6.2f median %6.2f ns/weight | ggml best %6.2f median %6.2f | ratio %.2f | heap %.1f B/weight%n",
+                    imp == null ? "plain" : "imatrix", ours[0], ours[rounds / 2], theirs[0], theirs[rounds / 2], ours[0] / theirs[0],
+                    allocated / ((double) rows * n * rounds));
         }
     }
 

@@ -17,13 +17,15 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * The codecs against ggml's own quantizers and dequantizers in node-llama-cpp's libggml-base (the build
  * llama_model_quantize runs, see {@link LlamaCppGgml}), on rows built to reach every branch: ordinary weights of
- * several scales, heavy tails, small integers (ties), zeros, sparse rows, subnormals, tiny and huge values, Inf, NaN
- * and arbitrary bit patterns; with no importance, random importance and importance with zeros. Encoded bytes must be
- * identical for the scalar reference and for the codec {@link BlockCodec#of} hands out; decoded floats of random
- * bytes identical bit for bit (NaN payloads aside).
+ * several scales, heavy tails, small integers (ties), zeros, sparse rows, subnormals, tiny and huge values, Inf, NaN,
+ * arbitrary bit patterns and the midpoints of IQ4's grid (ties again); with no importance, random importance and
+ * importance with zeros. Encoded bytes must be identical for the scalar reference and for the codec
+ * {@link BlockCodec#of} hands out; decoded floats of random bytes identical bit for bit (NaN payloads aside).
  */
 class LibGgmlCodecParityTest {
-    static final int N = 768, ROWS_PER_KIND = 6, KINDS = 12;
+    static final int N = 768, ROWS_PER_KIND = 6, KINDS = 13;
+    /** Midpoints of adjacent IQ4 levels: beside a largest magnitude of 127, IQ4's first trial scale lands on ties. */
+    static final float[] IQ4_MIDPOINTS = {-115.5f, -93.5f, -74f, -57f, -42f, -28.5f, -16f, -4.5f, 7f, 19f, 31.5f, 45.5f, 61f, 79f, 101f};
     static LlamaCppGgml ggml;
 
     @BeforeAll
@@ -48,6 +50,7 @@ class LibGgmlCodecParityTest {
                 case 8 -> (float) (r.nextDouble(-1, 1) * 3.0e38);
                 case 9 -> r.nextInt(16) == 0 ? (r.nextBoolean() ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY) : (float) r.nextGaussian();
                 case 10 -> r.nextInt(16) == 0 ? Float.intBitsToFloat(r.nextBoolean() ? 0xFFC00000 : 0x7FC00000) : (float) r.nextGaussian();
+                case 12 -> i % 32 == 0 ? 127f : IQ4_MIDPOINTS[r.nextInt(IQ4_MIDPOINTS.length)] * (r.nextBoolean() ? 1 : -1);
                 default -> {
                     int u = r.nextInt();
                     if (((u >>> 23) & 0xFF) == 0xFF) u &= 0xBFFFFFFF; // finite

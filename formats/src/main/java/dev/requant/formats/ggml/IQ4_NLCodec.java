@@ -13,7 +13,7 @@ import java.util.Arrays;
  * 2*mean x^2 of the block), not quantize_row_iq4_nl_ref (ntry -1), which only ggml's from_float path uses.
  * {@link #encodeSuperBlock} is that impl for any super-block size, shared with IQ4_XS.
  */
-final class IQ4_NLCodec implements BlockCodec {
+class IQ4_NLCodec implements BlockCodec {
     static final int QK = 32;
     static final int BLOCK_BYTES = 18;
     /** kvalues_iq4nl (ggml-common.h): the 16 levels, ascending. */

@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * quantize_iq4_xs (quantize_row_iq4_nl_impl on 256 elements, ntry 7), with or without importance; see
  * {@link IQ4_NLCodec#encodeSuperBlock}.
  */
-final class IQ4_XSCodec implements BlockCodec {
+class IQ4_XSCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 136;
 

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * a set bit and -d otherwise. The encoder is quantize_row_q1_0_ref: d = mean |x|, the bit is x >= 0. llama.cpp's
  * quantize_q1_0 runs the same code with an imatrix, so the importance is ignored here too.
  */
-final class Q1_0Codec implements BlockCodec {
+class Q1_0Codec implements BlockCodec {
     static final int QK = 128;
     static final int BLOCK_BYTES = 18;
 

@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  * roundf(x/d) clamped to [-1, 2]. llama.cpp's quantize_q2_0 runs the same code with an imatrix, so the importance is
  * ignored here too.
  */
-final class Q2_0Codec implements BlockCodec {
+class Q2_0Codec implements BlockCodec {
     static final int QK = 64;
     static final int BLOCK_BYTES = 18;
 

@@ -15,7 +15,7 @@ import java.util.Arrays;
  * sigma2 = 2*mean x^2 of the super-block, scales by make_qx_quants(16, 32, w = sum of weights)); both re-quantize
  * with the fp16-rounded scale.
  */
-final class Q3_KCodec implements BlockCodec {
+class Q3_KCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 110;
     static final int QS = 32, SCALES = 96, D = 108;
@@ -67,50 +67,47 @@ final class Q3_KCodec implements BlockCodec {
         for (int i = 0; i < n / QK_K; i++) {
             Arrays.fill(blk, (byte) 0);
             int xb = xo + i * QK_K;
-            if (importance == null) encodeRef(x, xb, blk, L, scales);
-            else encodeWeighted(x, xb, importance, i * QK_K, blk, L, scales, weight, sw, Ls);
-            requantize(x, xb, blk, L);
-            pack(L, blk);
+            if (importance == null) {
+                for (int j = 0; j < QK_K / 16; ++j) scales[j] = QuantFit.makeQ3Quants(16, 4, x, xb + 16 * j, L, 16 * j);
+                scalesRef(scales, 0, blk);
+            } else {
+                float sigma2 = ImportanceWeights.superBlockSigma2(x, xb); // 2*sumx2/QK_K
+                for (int j = 0; j < QK_K / 16; ++j) {
+                    ImportanceWeights.sigmaWeights(x, xb + 16 * j, importance, i * QK_K + 16 * j, sigma2, weight, 0, 16);
+                    sw[j] = Q2_KCodec.sum16(weight, 0);
+                    scales[j] = QuantFit.makeQxQuants(16, 4, x, xb + 16 * j, L, 16 * j, 1, weight, 0);
+                }
+                scalesWeighted(scales, 0, sw, 0, Ls, blk);
+            }
+            finish(x, xb, L, 0, blk);
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
         }
     }
 
-    /** quantize_row_q3_K_ref up to the re-quantization. */
-    private static void encodeRef(float[] x, int xo, byte[] blk, byte[] L, float[] scales) {
+    /** The 6-bit scales and d of quantize_row_q3_K_ref from the 16 sub-block scales at {@code scales[so..]}. */
+    static void scalesRef(float[] scales, int so, byte[] blk) {
         float maxScale = 0;
         float amax = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = QuantFit.makeQ3Quants(16, 4, x, xo + 16 * j, L, 16 * j);
-            float scale = Math.abs(scales[j]);
+            float scale = Math.abs(scales[so + j]);
             if (scale > amax) {
                 amax = scale;
-                maxScale = scales[j];
+                maxScale = scales[so + j];
             }
         }
         if (maxScale != 0) {
             float iscale = -32.f / maxScale;
             for (int j = 0; j < QK_K / 16; ++j) {
-                int l = (byte) nearestInt(iscale * scales[j]); // int8_t l = nearest_int(...)
+                int l = (byte) nearestInt(iscale * scales[so + j]); // int8_t l = nearest_int(...)
                 packScale(j, Math.max(-32, Math.min(31, l)) + 32, blk);
             }
             Q4_KCodec.putShort(blk, D, Float16.fromFloat(1 / iscale));
         }
     }
 
-    /** quantize_row_q3_K_impl (with quant_weights) up to the re-quantization. */
-    private static void encodeWeighted(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales,
-            float[] weight, float[] sw, byte[] Ls) {
-        float sumx2 = 0;
-        for (int j = 0; j < QK_K; ++j) sumx2 += x[xo + j] * x[xo + j];
-        float sigma2 = 2 * sumx2 / QK_K;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            ImportanceWeights.sigmaWeights(x, xo + 16 * j, qw, qwo + 16 * j, sigma2, weight, 0, 16);
-            float sumw = 0;
-            for (int l = 0; l < 16; ++l) sumw += weight[l];
-            sw[j] = sumw;
-            scales[j] = QuantFit.makeQxQuants(16, 4, x, xo + 16 * j, L, 16 * j, 1, weight, 0);
-        }
-        float dBlock = QuantFit.makeQxQuants(QK_K / 16, 32, scales, 0, Ls, 0, 1, sw, 0);
+    /** The 6-bit scales and d of quantize_row_q3_K_impl: make_qx_quants(16, 32, scales, rmse_type 1, sw). */
+    static void scalesWeighted(float[] scales, int so, float[] sw, int swo, byte[] Ls, byte[] blk) {
+        float dBlock = QuantFit.makeQxQuants(QK_K / 16, 32, scales, so, Ls, 0, 1, sw, swo);
         for (int j = 0; j < QK_K / 16; ++j) packScale(j, Ls[j], blk);
         Q4_KCodec.putShort(blk, D, Float16.fromFloat(dBlock));
     }
@@ -123,33 +120,33 @@ final class Q3_KCodec implements BlockCodec {
         blk[SCALES + 8 + j % 4] |= (byte) (l << (2 * (j / 4)));
     }
 
-    /** Codes 0..7 from the fp16-rounded d and 6-bit scales; sub-blocks whose scale is 0 keep the first pass. */
-    private static void requantize(float[] x, int xo, byte[] blk, byte[] L) {
+    /**
+     * Both encoders' end: codes 0..7 from the fp16-rounded d and 6-bit scales (sub-blocks whose scale is 0 keep the
+     * first-pass codes at {@code L[lo..]}); the third bit of each into hmask (bit j/32 of hmask[j%32]), the low two
+     * into qs.
+     */
+    static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk) {
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, D));
         for (int j = 0; j < QK_K / 16; ++j) {
             float d = d0 * scale(j, blk);
             if (d == 0) continue;
             for (int ii = 0; ii < 16; ++ii) {
                 int l = nearestInt(x[xo + 16 * j + ii] / d);
-                L[16 * j + ii] = (byte) (Math.max(-4, Math.min(3, l)) + 4);
+                L[lo + 16 * j + ii] = (byte) (Math.max(-4, Math.min(3, l)) + 4);
             }
         }
-    }
-
-    /** The third bit of each code into hmask (bit j/32 of hmask[j%32]), the low two into qs. */
-    private static void pack(byte[] L, byte[] blk) {
         int m = 0;
         int hm = 1;
         for (int j = 0; j < QK_K; ++j) {
-            if (L[j] > 3) {
+            if (L[lo + j] > 3) {
                 blk[m] |= (byte) hm;
-                L[j] -= 4;
+                L[lo + j] -= 4;
             }
             if (++m == QK_K / 8) {
                 m = 0;
                 hm <<= 1;
             }
         }
-        Q2_KCodec.packQs2(L, blk, QS);
+        Q2_KCodec.packQs2(L, lo, blk, QS);
     }
 }

@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * (q-1)*d. The encoder is quantize_row_tq1_0_ref (d = largest magnitude, q = lroundf(x/d)); llama.cpp's
  * quantize_tq1_0 ignores an imatrix, so this one does too.
  */
-final class TQ1_0Codec implements BlockCodec {
+class TQ1_0Codec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 54;
     static final int QH = 48, D = 52;

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * of qs[32h + m] as q+1 (0, 1, 2); value = (q-1)*d. The encoder is quantize_row_tq2_0_ref: d = largest magnitude,
  * q = lroundf(x/d). llama.cpp's quantize_tq2_0 ignores an imatrix, so this one does too.
  */
-final class TQ2_0Codec implements BlockCodec {
+class TQ2_0Codec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 66;
     static final int D = 64;
