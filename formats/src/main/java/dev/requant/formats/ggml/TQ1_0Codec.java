@@ -57,7 +57,7 @@ class TQ1_0Codec implements BlockCodec {
     }
 
     /** Base-3 digits q+1 of {@code count} elements {@code stride} apart, then (qh) a zero digit, scaled to a byte. */
-    private static byte pack(float[] x, int o, int stride, int count, float id, boolean padTrit) {
+    static byte pack(float[] x, int o, int stride, int count, float id, boolean padTrit) {
         int q = 0;
         for (int n = 0; n < count; ++n) {
             q = (q * 3) & 0xFF; // uint8_t q; q *= 3; q += xi

@@ -3,6 +3,7 @@ package dev.requant.formats.ggml;
 import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -26,9 +27,10 @@ final class VectorKQuants {
     private static final int V = F.length();
     private static final int G = 16;
     private static final int QK_K = 256;
+    private static final VectorSpecies<Byte> B = V == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
 
     static boolean supported() {
-        return F.length() == I.length() && V >= 8;
+        return F.length() == I.length() && (V == 8 || V == 16);
     }
 
     /** Per-thread scratch: transposed groups and row-sized results, grown as rows need. */
@@ -255,10 +257,52 @@ final class VectorKQuants {
             Arrays.fill(blk, (byte) 0);
             if (qw == null) Q3_KCodec.scalesRef(s.scales, i * 16, blk);
             else Q3_KCodec.scalesWeighted(s.scales, i * 16, s.sw, i * 16, s.Ls, blk);
-            Q3_KCodec.finish(x, xo + i * QK_K, s.L, i * QK_K, blk);
+            finishQ3_K(x, xo + i * QK_K, s.L, i * QK_K, blk);
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * Q3_KCodec.BLOCK_BYTES, Q3_KCodec.BLOCK_BYTES);
         }
         return true;
+    }
+
+    /**
+     * {@link Q3_KCodec#finish} a vector at a time: codes clamp(nearest_int(x / (d*sc)), -4, 3) + 4 of each sub-block
+     * whose scale is not 0 (the others keep the first-pass codes at {@code L[lo..]}), then hmask[m] = the third bits
+     * of codes m, m+32, ..., m+224 and qs as Q2_K packs the low two bits.
+     */
+    private static void finishQ3_K(float[] x, int xo, byte[] L, int lo, byte[] blk) {
+        float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, Q3_KCodec.D));
+        FloatVector magic = FloatVector.broadcast(F, 12582912.0f);
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float d = d0 * Q3_KCodec.scale(j, blk);
+            if (d == 0) continue;
+            for (int l = 0; l < G; l += V) {
+                IntVector q = FloatVector.fromArray(F, x, xo + 16 * j + l).div(d).add(magic).reinterpretAsInts()
+                        .and(0x007FFFFF).sub(0x00400000).max(-4).min(3).add(4);
+                ((ByteVector) q.convertShape(VectorOperators.I2B, B, 0)).intoArray(L, lo + 16 * j + l);
+            }
+        }
+        for (int m = 0; m < 32; m += V) {
+            IntVector hm = IntVector.zero(I);
+            for (int k = 0; k < 8; k++) {
+                IntVector c = codes(L, lo + 32 * k + m);
+                hm = hm.lanewise(VectorOperators.OR, 1 << k, c.compare(VectorOperators.GT, 3));
+            }
+            ((ByteVector) hm.convertShape(VectorOperators.I2B, B, 0)).intoArray(blk, m);
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l += V) {
+                int at = lo + 128 * h + l;
+                IntVector qs = codes(L, at).and(3)
+                        .or(codes(L, at + 32).and(3).lanewise(VectorOperators.LSHL, 2))
+                        .or(codes(L, at + 64).and(3).lanewise(VectorOperators.LSHL, 4))
+                        .or(codes(L, at + 96).and(3).lanewise(VectorOperators.LSHL, 6));
+                ((ByteVector) qs.convertShape(VectorOperators.I2B, B, 0)).intoArray(blk, Q3_KCodec.QS + 32 * h + l);
+            }
+        }
+    }
+
+    /** V codes (0..255) of {@code L} from {@code at}, as ints. */
+    private static IntVector codes(byte[] L, int at) {
+        return ((IntVector) ByteVector.fromArray(B, L, at).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
     }
 
     /**

@@ -11,11 +11,12 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API codecs of Q1_0, Q2_0, TQ1_0, TQ2_0, Q2_K, Q3_K, IQ4_NL and IQ4_XS: every decoder, and the encoders whose
- * searches cost (Q2_K and Q3_K in {@link VectorKQuants}, IQ4_NL and IQ4_XS in {@link VectorIq4}); the encoders of
- * the one-pass types (Q1_0, Q2_0, TQ*) are the scalar ones, already at ggml's speed. Decoders run V float lanes (8 or
- * 16, the preferred species) over the elements a block stores side by side, with the arithmetic of the scalar
- * decoders (same products, same order), so floats are bit-identical.
+ * Vector API codecs of Q1_0, Q2_0, TQ1_0, TQ2_0, Q2_K, Q3_K, IQ4_NL and IQ4_XS: every decoder and every encoder but
+ * Q1_0's (a sum and a sign test, already several times faster than ggml's); the searching encoders are in
+ * {@link VectorKQuants} (Q2_K, Q3_K) and {@link VectorIq4}. Kernels run V float lanes (8 or 16, the preferred species)
+ * over the elements a block stores side by side, with the scalar code's arithmetic (same products, same order, roundf
+ * as C rounds), so floats and bytes are bit-identical; a block holding Inf or NaN, or whose 1/amax overflows, goes
+ * through the scalar code, whose C-style conversions of such values lanes do not reproduce.
  */
 final class VectorLowBitCodecs {
     private VectorLowBitCodecs() {}
@@ -72,6 +73,34 @@ final class VectorLowBitCodecs {
         return idx.selectFrom(IntVector.fromArray(I, LEVELS, 0), IntVector.fromArray(I, LEVELS, 8));
     }
 
+    /** The largest |x| of {@code n} floats (n a multiple of V); Inf or NaN anywhere makes it Inf or NaN-like (>= Inf bits). */
+    private static float absMax(float[] x, int o, int n) {
+        IntVector m = FloatVector.fromArray(F, x, o).reinterpretAsInts().and(0x7FFFFFFF);
+        for (int k = V; k < n; k += V) m = m.max(FloatVector.fromArray(F, x, o + k).reinterpretAsInts().and(0x7FFFFFFF));
+        return Float.intBitsToFloat(m.reduceLanes(VectorOperators.MAX));
+    }
+
+    /**
+     * TQ1_0/TQ2_0's scale for a finite block: stores d = fp16(amax) and returns 1/amax (0 for amax 0); NaN when the
+     * block holds Inf or NaN or 1/amax overflows (a subnormal amax), which the scalar code handles.
+     */
+    private static float ternaryInverseScale(float[] x, int o, MemorySegment dst, long dOffset) {
+        float amax = absMax(x, o, 256);
+        float id = amax != 0 ? 1.0f / amax : 0.0f;
+        if (!(amax < Float.POSITIVE_INFINITY) || id == Float.POSITIVE_INFINITY) return Float.NaN;
+        dst.set(LittleEndian.SHORT, dOffset, Float16.fromFloat(amax));
+        return id;
+    }
+
+    /** C roundf (half away from zero) of finite lanes well inside the int range, as ints. */
+    private static IntVector roundHalfAway(FloatVector v) {
+        FloatVector a = v.abs();
+        IntVector t = (IntVector) a.convert(VectorOperators.F2I, 0);
+        FloatVector frac = a.sub((FloatVector) t.convert(VectorOperators.I2F, 0)); // exact
+        IntVector r = t.add(1, frac.compare(VectorOperators.GE, 0.5f).cast(I));
+        return r.lanewise(VectorOperators.NEG, v.compare(VectorOperators.LT, 0f).cast(I));
+    }
+
     static final class FastQ1_0 extends Q1_0Codec {
         @Override
         public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
@@ -105,6 +134,28 @@ final class VectorLowBitCodecs {
                 }
             }
         }
+
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            IntVector shifts = IntVector.fromArray(I, TWO_BIT_SHIFTS, 0);
+            for (int b = 0; b < n / QK; b++) {
+                int o = xo + b * QK;
+                long base = dstOffset + (long) b * BLOCK_BYTES;
+                float amax = absMax(x, o, QK);
+                float id = amax > 0.0f ? 1.0f / amax : 0.0f;
+                if (!(amax < Float.POSITIVE_INFINITY) || id == Float.POSITIVE_INFINITY) { // Inf or NaN, or 1/amax overflows
+                    encodeBlock(x, o, dst, base);
+                    continue;
+                }
+                dst.set(LittleEndian.SHORT, base, Float16.fromFloat(amax));
+                for (int j = 0; j < QK; j += V) {
+                    IntVector q = roundHalfAway(FloatVector.fromArray(F, x, o + j).mul(id)).add(1).max(0).min(3);
+                    int word = q.lanewise(VectorOperators.LSHL, shifts).reduceLanes(VectorOperators.OR);
+                    if (V == 16) dst.set(LittleEndian.INT, base + 2 + j / 4, word);
+                    else dst.set(LittleEndian.SHORT, base + 2 + j / 4, (short) word);
+                }
+            }
+        }
     }
 
     static final class FastTQ1_0 extends TQ1_0Codec {
@@ -132,6 +183,35 @@ final class VectorLowBitCodecs {
                 }
             }
         }
+
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int b = 0; b < n / QK_K; b++) {
+                int o = xo + b * QK_K;
+                long base = dstOffset + (long) b * BLOCK_BYTES;
+                float id = ternaryInverseScale(x, o, dst, base + D);
+                if (Float.isNaN(id)) {
+                    encodeBlock(x, o, dst, base);
+                    continue;
+                }
+                for (int part = 0; part < 2; part++) { // qs[0..32): elements m + 32n, qs[32..48): 160 + m + 16n
+                    int width = part == 0 ? 32 : 16, first = part == 0 ? 0 : 160;
+                    for (int m = 0; m < width; m += V) {
+                        IntVector q = IntVector.zero(I);
+                        for (int nn = 0; nn < 5; ++nn) {
+                            IntVector trit = roundHalfAway(FloatVector.fromArray(F, x, o + first + m + width * nn).mul(id)).add(1);
+                            q = q.mul(3).add(trit);
+                        }
+                        // ceil(q * 256 / 243): the float quotient of numbers below 2^16 truncates to the integer one
+                        FloatVector num = toFloat(q.mul(256).add(243 - 1));
+                        IntVector packed = (IntVector) num.div(243f).convert(VectorOperators.F2I, 0);
+                        ((ByteVector) packed.convertShape(VectorOperators.I2B, B, 0)).intoMemorySegment(dst, base + (part == 0 ? 0 : 32) + m,
+                                java.nio.ByteOrder.LITTLE_ENDIAN);
+                    }
+                }
+                for (int j = 0; j < 4; ++j) dst.set(LittleEndian.BYTE, base + QH + j, pack(x, o + 240 + j, 4, 4, id, true));
+            }
+        }
     }
 
     static final class FastTQ2_0 extends TQ2_0Codec {
@@ -148,6 +228,30 @@ final class VectorLowBitCodecs {
                             toFloat(q).mul(d).intoArray(dst, y + m);
                         }
                         y += 32;
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int b = 0; b < n / QK_K; b++) {
+                int o = xo + b * QK_K;
+                long base = dstOffset + (long) b * BLOCK_BYTES;
+                float id = ternaryInverseScale(x, o, dst, base + D);
+                if (Float.isNaN(id)) {
+                    encodeBlock(x, o, dst, base);
+                    continue;
+                }
+                for (int j = 0; j < 64; j += 32) { // byte j + m: elements 4j + m + 32n in bits 2n
+                    for (int m = 0; m < 32; m += V) {
+                        IntVector q = IntVector.zero(I);
+                        for (int nn = 0; nn < 4; ++nn) {
+                            IntVector trit = roundHalfAway(FloatVector.fromArray(F, x, o + 4 * j + m + 32 * nn).mul(id)).add(1);
+                            q = q.or(trit.and(3).lanewise(VectorOperators.LSHL, 2 * nn));
+                        }
+                        ((ByteVector) q.convertShape(VectorOperators.I2B, B, 0)).intoMemorySegment(dst, base + j + m,
+                                java.nio.ByteOrder.LITTLE_ENDIAN);
                     }
                 }
             }
