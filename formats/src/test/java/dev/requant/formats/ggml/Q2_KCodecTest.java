@@ -3,5 +3,5 @@ package dev.requant.formats.ggml;
 class Q2_KCodecTest extends BlockCodecContract {
     @Override GgmlType type() { return GgmlType.Q2_K; }
 
-    @Override double blockRelativeError() { return 0.4; }
+    @Override double blockRelativeError() { return 0.5; }
 }
