@@ -2,8 +2,13 @@ package dev.requant.formats.ggml;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -11,7 +16,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * The Vector API codecs of Q1_0, Q2_0, TQ1_0, TQ2_0, Q2_K, Q3_K, IQ4_NL and IQ4_XS against their scalar references:
  * identical bytes from the encoders (no importance, importance, importance with zeros) on rows whose 16-element
  * groups are of every awkward kind, at row lengths that leave the last batch of lanes part-filled; identical float
- * bits from the decoders on random bytes.
+ * bits from the decoders on random bytes. The build's JVM runs the 16-lane kernels where the CPU has AVX-512; a child
+ * JVM limited to 256-bit vectors checks the 8-lane ones.
  */
 class VectorLowBitCodecsTest {
     static final String[] TYPES = {"Q1_0", "Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS"};
@@ -86,6 +92,52 @@ class VectorLowBitCodecsTest {
             for (int i = 0; i <= n; i++) {
                 assertThat(Float.floatToRawIntBits(a[i])).as("%s element %d", type, i).isEqualTo(Float.floatToRawIntBits(b[i]));
             }
+        }
+    }
+
+    /** The 8-lane kernels (-XX:MaxVectorSize=32), checked in a child JVM by {@link EightLanes}. */
+    @Test
+    void eightLaneKernelsGiveTheReferenceBytesToo() throws IOException, InterruptedException {
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(java.toString(), "--add-modules", "jdk.incubator.vector", "-XX:MaxVectorSize=32",
+                "-cp", System.getProperty("java.class.path"), EightLanes.class.getName()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(out).isZero();
+        assertThat(out).contains("lanes=8").contains("fast=true").contains("mismatches=0").contains("checked=" + 2 * TYPES.length * 4);
+    }
+
+    /** Entry point of the child JVM above: fast against reference for every type, encode (with and without importance) and decode. */
+    static final class EightLanes {
+        public static void main(String[] args) {
+            int mismatches = 0, checked = 0;
+            SplittableRandom r = new SplittableRandom(8);
+            for (String name : TYPES) {
+                GgmlType type = GgmlType.valueOf(name);
+                BlockCodec fast = BlockCodec.of(type), ref = BlockCodec.reference(type);
+                for (int rep = 0; rep < 4; rep++) {
+                    int n = (rep + 1) * 768;
+                    float[] x = awkward(r, n, rep == 3);
+                    float[] w = rep % 2 == 0 ? null : new float[n];
+                    if (w != null) for (int i = 0; i < n; i++) w[i] = (float) Math.exp(2 * r.nextGaussian());
+                    byte[] a = new byte[(int) type.rowBytes(n)], b = new byte[a.length];
+                    fast.encodeRow(x, 0, n, w, MemorySegment.ofArray(a), 0);
+                    ref.encodeRow(x, 0, n, w, MemorySegment.ofArray(b), 0);
+                    if (!Arrays.equals(a, b)) mismatches++;
+                    r.nextBytes(a);
+                    float[] ya = new float[n], yb = new float[n];
+                    fast.decode(MemorySegment.ofArray(a), 0, ya, 0, n);
+                    ref.decode(MemorySegment.ofArray(a), 0, yb, 0, n);
+                    for (int i = 0; i < n; i++) {
+                        if (Float.floatToRawIntBits(ya[i]) != Float.floatToRawIntBits(yb[i])) {
+                            mismatches++;
+                            break;
+                        }
+                    }
+                    checked += 2;
+                }
+            }
+            System.out.println("lanes=" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() + " fast=" + VectorSupport.enabled()
+                    + " mismatches=" + mismatches + " checked=" + checked);
         }
     }
 }
