@@ -120,6 +120,14 @@ public final class LlamaCppQuantizer {
 
     /** Runs llama_model_quantize; returns its status (0 = success, 1 = it failed and logged why). */
     public synchronized int quantize(Path in, Path out, Params p) {
+        return quantize(in, out, p, false);
+    }
+
+    /**
+     * The same with --keep-split: a split input is written as shards like its own, named by llama_split_path with
+     * {@code out} as the prefix ({@code out-00001-of-0000N.gguf}).
+     */
+    public synchronized int quantize(Path in, Path out, Params p, boolean keepSplit) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment params = (MemorySegment) defaults.invokeExact((SegmentAllocator) arena);
             params.set(ValueLayout.JAVA_INT, 0, p.threads());
@@ -129,6 +137,7 @@ public final class LlamaCppQuantizer {
             params.set(ValueLayout.JAVA_BOOLEAN, 16, p.allowRequantize());
             params.set(ValueLayout.JAVA_BOOLEAN, 17, p.quantizeOutputTensor());
             params.set(ValueLayout.JAVA_BOOLEAN, 19, p.pure());
+            params.set(ValueLayout.JAVA_BOOLEAN, 20, keepSplit);
             params.set(ValueLayout.JAVA_BOOLEAN, 21, p.dryRun());
             if (!p.imatrix().isEmpty()) {
                 MemorySegment arr = arena.allocate(24L * (p.imatrix().size() + 1), 8);
