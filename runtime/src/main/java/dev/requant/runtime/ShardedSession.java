@@ -2,7 +2,7 @@ package dev.requant.runtime;
 
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
-import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.formats.model.GemmaConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

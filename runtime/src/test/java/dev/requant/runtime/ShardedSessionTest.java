@@ -13,7 +13,7 @@ import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.imatrix.ChunkPlan;
 import dev.requant.runtime.imatrix.ImatrixCollector;
 import dev.requant.runtime.imatrix.ImatrixSettings;
-import dev.requant.runtime.model.GemmaConfig;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import dev.requant.testmodels.Golden;
 import java.util.ArrayList;

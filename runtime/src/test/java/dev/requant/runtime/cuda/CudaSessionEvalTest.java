@@ -234,7 +234,7 @@ class CudaSessionEvalTest {
     void twoLogicalDevicesOnOneGpuGiveTheOneDeviceResult() throws Exception {
         // N-device chunk splitting, run as two sessions on the one GPU: scores merged in batch order
         CudaSessionImatrixTest.gpu().close();
-        Path q4 = convert("gemma3-tiny", OutType.Q4_0);
+        Path q4 = convert("gemma3-tiny", FileType.Q4_0);
         int nCtx = 128, chunks = 8;
         try (ModelSource b = ModelSources.open(Golden.hf("gemma3-tiny")); ModelSource s4 = ModelSources.open(q4);
                 CpuThreads pool = new CpuThreads(2)) {
