@@ -25,6 +25,14 @@ final class BlockCodecs {
         register(new Q5_0Codec());
         register(new Q5_1Codec());
         register(new Q8_0Codec());
+        register(new Q1_0Codec());
+        register(new Q2_0Codec());
+        register(new TQ1_0Codec());
+        register(new TQ2_0Codec());
+        register(new Q2_KCodec());
+        register(new Q3_KCodec());
+        register(new IQ4_NLCodec());
+        register(new IQ4_XSCodec());
         register(new Q4_KCodec());
         register(new Q5_KCodec());
         register(new Q6_KCodec());

@@ -101,6 +101,64 @@ public final class QuantFit {
     }
 
     /**
+     * make_q3_quants (Q3_K without importance): symmetric codes {@code L in [0, 2*nmax)} (int8, offset by nmax) with
+     * weights x^2, refined by up to five rounds of moving single codes to the least-squares optimum; returns the scale
+     * (its sign follows the first largest-magnitude element, as in {@link #makeQxQuants}).
+     */
+    public static float makeQ3Quants(int n, int nmax, float[] x, int xo, byte[] L, int lo) {
+        float max = 0;
+        float amax = 0;
+        for (int i = 0; i < n; ++i) {
+            float ax = Math.abs(x[xo + i]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[xo + i];
+            }
+        }
+        if (amax < GROUP_MAX_EPS) {
+            for (int i = 0; i < n; ++i) L[lo + i] = 0;
+            return 0f;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0;
+        float suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            float xi = x[xo + i];
+            int l = clampSym(nearestInt(iscale * xi), nmax);
+            L[lo + i] = (byte) l;
+            float w = xi * xi;
+            sumlx += w * xi * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; ++itry) {
+            int nChanged = 0;
+            for (int i = 0; i < n; ++i) {
+                float xi = x[xo + i];
+                float w = xi * xi;
+                int li = L[lo + i];
+                float slx = sumlx - w * xi * li;
+                if (slx > 0) {
+                    float sl2 = suml2 - w * li * li;
+                    int newL = clampSym(nearestInt(xi * sl2 / slx), nmax);
+                    if (newL != li) {
+                        slx += w * xi * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                            L[lo + i] = (byte) newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            ++nChanged;
+                        }
+                    }
+                }
+            }
+            if (nChanged == 0) break;
+        }
+        for (int i = 0; i < n; ++i) L[lo + i] += (byte) nmax;
+        return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    }
+
+    /**
      * make_qkx2_quants (reference K-quants): an asymmetric fit {@code x ~ scale * L - theMin} with codes
      * {@code L in [0, nmax]} (uint8), refined over {@code nstep+1} trial scales.
      *

@@ -23,6 +23,15 @@ final class Rounding {
         return (int) f;
     }
 
+    /**
+     * C lroundf (glibc, x86-64): half away from zero into a 64-bit long; NaN, Inf and magnitudes from 2^63 up give
+     * LONG_MIN, as glibc's cast of out-of-range values (cvttss2si) does.
+     */
+    static long lroundf(float f) {
+        if (!(Math.abs(f) < 0x1p63f)) return Long.MIN_VALUE;
+        return (long) roundf(f);
+    }
+
     /** ggml's nearest_int: the float add rounds half to even; valid for |f| <= 4194303, garbage (but the same) beyond. */
     static int nearestInt(float f) {
         float val = f + 12582912.0f;

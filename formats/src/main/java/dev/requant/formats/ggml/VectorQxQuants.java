@@ -54,7 +54,7 @@ final class VectorQxQuants {
                     wxt[j * V + lane] = w * xj;
                 }
             }
-            fit(nmax, xt, wt, wxt, scale, bestIscale);
+            fit(nmax, QK, xt, wt, wxt, scale, bestIscale);
             for (int lane = 0; lane < used; lane++) {
                 float is = bestIscale[lane];
                 for (int j = 0; j < QK; j++) {
@@ -69,14 +69,16 @@ final class VectorQxQuants {
     }
 
     /**
-     * make_qx_quants(32, nmax, x, L, rmse_type 1, w) for V blocks at once; returns per lane the scale and the inverse
-     * scale whose codes were kept (NaN for an all-zero block, whose codes are 0 and scale 0). The running sums are
-     * written out twice, not shared through a helper, so that no vector escapes and C2 keeps them in registers.
+     * make_qx_quants(g, nmax, x, L, rmse_type 1, w) for V groups of g elements at once (element j of lane k at
+     * {@code [j * V + k]} of xt, wt and wxt = w*x); returns per lane the scale and the inverse scale whose codes were
+     * kept (NaN for an all-zero group, whose codes are 0 and scale 0). The running sums are written out twice, not
+     * shared through a helper, so that no vector escapes and C2 keeps them in registers. Q3_K's imatrix path uses it
+     * with g = 16.
      */
-    private static void fit(int nmax, float[] xt, float[] wt, float[] wxt, float[] scaleOut, float[] iscaleOut) {
+    static void fit(int nmax, int g, float[] xt, float[] wt, float[] wxt, float[] scaleOut, float[] iscaleOut) {
         // first largest magnitude and its signed value
         FloatVector amax = FloatVector.zero(F), max = FloatVector.zero(F);
-        for (int j = 0; j < QK; j++) {
+        for (int j = 0; j < g; j++) {
             FloatVector xv = FloatVector.fromArray(F, xt, j * V);
             FloatVector ax = xv.abs();
             VectorMask<Float> bigger = ax.compare(VectorOperators.GT, amax);
@@ -87,7 +89,7 @@ final class VectorQxQuants {
         FloatVector magic = FloatVector.broadcast(F, 12582912.0f);
         FloatVector iscale = FloatVector.broadcast(F, (float) -nmax).div(max);
         FloatVector sumlx = FloatVector.zero(F), suml2 = FloatVector.zero(F);
-        for (int j = 0; j < QK; j++) {
+        for (int j = 0; j < g; j++) {
             FloatVector xv = FloatVector.fromArray(F, xt, j * V);
             IntVector l = iscale.mul(xv).add(magic).reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).max(-nmax).min(nmax - 1);
             FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);
@@ -101,7 +103,7 @@ final class VectorQxQuants {
             if (is == 0) continue;
             FloatVector isc = FloatVector.broadcast(F, -(nmax + 0.1f * is)).div(max);
             FloatVector tlx = FloatVector.zero(F), tl2 = FloatVector.zero(F);
-            for (int j = 0; j < QK; j++) {
+            for (int j = 0; j < g; j++) {
                 FloatVector xv = FloatVector.fromArray(F, xt, j * V);
                 IntVector l = isc.mul(xv).add(magic).reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).max(-nmax).min(nmax - 1);
                 FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);

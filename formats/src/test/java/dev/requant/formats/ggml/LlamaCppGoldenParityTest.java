@@ -88,8 +88,34 @@ class LlamaCppGoldenParityTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"pure.Q8_0", "pure.Q4_0", "pure.Q4_1", "pure.Q4_K", "pure.Q6_K", "pure.MXFP4_MOE",
-            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0"})
+            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0",
+            "pure.Q1_0", "pure.Q2_0", "pure.TQ1_0", "pure.TQ2_0", "pure.Q2_K", "pure.Q3_K", "pure.IQ4_NL", "pure.IQ4_XS",
+            "imat-pure.Q2_K_S", "imat-pure.Q3_K_M", "imat-pure.IQ4_XS", "imat-mix.Q1_0", "imat-mix.Q2_0", "imat-mix.TQ1_0",
+            "imat-mix.TQ2_0", "imat-mix.Q2_K", "imat-mix.Q2_K_S", "imat-mix.Q3_K_S", "imat-mix.Q3_K_M", "imat-mix.Q3_K_L",
+            "imat-mix.IQ4_NL", "imat-mix.IQ4_XS"})
     void everyTwoDimensionalTensorMatchesLlamaQuantize(String mode) throws Exception {
+        Outcome o = reproduce(mode, type -> true);
+        assertThat(o.mismatches()).as(mode).isEmpty();
+        assertThat(o.checked()).isEqualTo(43);
+        assertThat(o.weighted()).isEqualTo(mode.startsWith("imat-") ? 42 : 0); // all but token_embd have an imatrix entry
+    }
+
+    /**
+     * The mixes whose other tensors are in types without a codec yet: the Q2_K tensors that llama-quantize puts beside
+     * the IQ1/IQ2 ones (attn_v, ffn_down of the first layers) must match.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"imat-mix.IQ1_S", "imat-mix.IQ1_M", "imat-mix.IQ2_XXS", "imat-mix.IQ2_XS"})
+    void theQ2_KTensorsOfTheIqMixesMatchLlamaQuantize(String mode) throws Exception {
+        Outcome o = reproduce(mode, type -> type == GgmlType.Q2_K);
+        assertThat(o.mismatches()).as(mode).isEmpty();
+        assertThat(o.checked()).isEqualTo(6);
+    }
+
+    record Outcome(List<String> mismatches, int checked, int weighted) {}
+
+    /** Encodes every 2-D tensor of the manifest whose type passes {@code which} and compares its SHA-256. */
+    static Outcome reproduce(String mode, java.util.function.Predicate<GgmlType> which) throws Exception {
         boolean withImatrix = mode.startsWith("imat-");
         List<String> mismatches = new ArrayList<>();
         int checked = 0, weighted = 0;
@@ -98,6 +124,7 @@ class LlamaCppGoldenParityTest {
                 if (t.get("ne").size() != 2) continue;
                 String name = t.get("name").asText();
                 GgmlType type = GgmlType.valueOf(t.get("type").asText());
+                if (!which.test(type)) continue;
                 SafetensorsTensor src = SOURCE.get(name);
                 int n = t.get("ne").get(0).asInt();
                 long rows = t.get("ne").get(1).asLong();
@@ -115,9 +142,7 @@ class LlamaCppGoldenParityTest {
                 checked++;
             }
         }
-        assertThat(mismatches).as(mode).isEmpty();
-        assertThat(checked).isEqualTo(43);
-        assertThat(weighted).isEqualTo(withImatrix ? 42 : 0); // all but token_embd have an imatrix entry
+        return new Outcome(mismatches, checked, weighted);
     }
 
     /** The golden imatrix's own tensors decode with the codecs (they are F32). */

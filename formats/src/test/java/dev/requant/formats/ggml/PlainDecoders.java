@@ -18,6 +18,29 @@ final class PlainDecoders {
         return code == 8 ? 0f : (code & 8) != 0 ? -mag[code & 7] : mag[code & 7];
     }
 
+    /** kvalues_iq4nl of ggml-common.h. */
+    static final int[] IQ4_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    /**
+     * Trit (0..2) of element e of a TQ1_0 block: five per byte in qs[0..31] (elements m + 32n) and qs[32..47]
+     * (160 + m + 16n), four per byte in qh[0..3] (240 + j + 4n); a byte stores ceil(v * 256 / 243) of the base-3 number
+     * v whose first digit is the most significant, and digit n is recovered as floor(3 * frac(byte * 3^n / 256)).
+     */
+    static int tq1Trit(byte[] b, int o, int e) {
+        int byteIndex, n;
+        if (e < 160) { byteIndex = e % 32; n = e / 32; }
+        else if (e < 240) { byteIndex = 32 + (e - 160) % 16; n = (e - 160) / 16; }
+        else { byteIndex = 48 + (e - 240) % 4; n = (e - 240) / 4; }
+        long shifted = (long) u8(b, o + byteIndex) * (long) Math.pow(3, n);
+        return (int) ((shifted % 256) * 3 / 256);
+    }
+
+    /** Trit of element e of a TQ2_0 block: bits 2n of qs[32h + m] for e = 128h + 32n + m. */
+    static int tq2Trit(byte[] b, int o, int e) {
+        int h = e / 128, n = (e % 128) / 32, m = e % 32;
+        return (u8(b, o + 32 * h + m) >> (2 * n)) & 3;
+    }
+
     /** Decodes one block of {@code type} starting at b[o]. */
     static float[] block(GgmlType type, byte[] b, int o) {
         return switch (type) {
@@ -120,6 +143,70 @@ final class PlainDecoders {
                         y[16 * s + j] = (float) (e2m1(q & 15) * scale);
                         y[16 * s + 8 + j] = (float) (e2m1(q >> 4) * scale);
                     }
+                }
+                yield y;
+            }
+            case Q1_0 -> {
+                float d = half(b, o);
+                float[] y = new float[128];
+                for (int j = 0; j < 128; j++) y[j] = ((u8(b, o + 2 + j / 8) >> (j % 8)) & 1) == 1 ? d : -d;
+                yield y;
+            }
+            case Q2_0 -> {
+                float d = half(b, o);
+                float[] y = new float[64];
+                for (int j = 0; j < 64; j++) y[j] = (((u8(b, o + 2 + j / 4) >> (2 * (j % 4))) & 3) - 1) * d;
+                yield y;
+            }
+            case TQ1_0, TQ2_0 -> {
+                boolean one = type == GgmlType.TQ1_0;
+                float d = half(b, o + (one ? 52 : 64));
+                float[] y = new float[256];
+                for (int e = 0; e < 256; e++) y[e] = (float) ((one ? tq1Trit(b, o, e) : tq2Trit(b, o, e)) - 1) * d;
+                yield y;
+            }
+            case Q2_K -> {
+                float d = half(b, o + 80), dmin = half(b, o + 82);
+                float[] y = new float[256];
+                for (int e = 0; e < 256; e++) {
+                    int sc = u8(b, o + e / 16);
+                    int q = (u8(b, o + 16 + 32 * (e / 128) + e % 32) >> (2 * ((e % 128) / 32))) & 3;
+                    y[e] = (d * (sc & 15)) * q - (dmin * (sc >> 4));
+                }
+                yield y;
+            }
+            case Q3_K -> {
+                float d = half(b, o + 108);
+                float[] y = new float[256];
+                for (int e = 0; e < 256; e++) {
+                    int sub = e / 16;
+                    int low4 = sub < 8 ? u8(b, o + 96 + sub) & 15 : u8(b, o + 96 + sub - 8) >> 4;
+                    int high2 = (u8(b, o + 104 + sub % 4) >> (2 * (sub / 4))) & 3;
+                    int scale = (low4 | high2 << 4) - 32;
+                    int q = (u8(b, o + 32 + 32 * (e / 128) + e % 32) >> (2 * ((e % 128) / 32))) & 3;
+                    boolean highBit = ((u8(b, o + e % 32) >> (e / 32)) & 1) == 1;
+                    y[e] = (d * scale) * (q - (highBit ? 0 : 4));
+                }
+                yield y;
+            }
+            case IQ4_NL -> {
+                float d = half(b, o);
+                float[] y = new float[32];
+                for (int j = 0; j < 16; j++) {
+                    y[j] = d * IQ4_LEVELS[u8(b, o + 2 + j) & 15];
+                    y[j + 16] = d * IQ4_LEVELS[u8(b, o + 2 + j) >> 4];
+                }
+                yield y;
+            }
+            case IQ4_XS -> {
+                float d = half(b, o);
+                int scalesH = u8(b, o + 2) | u8(b, o + 3) << 8;
+                float[] y = new float[256];
+                for (int e = 0; e < 256; e++) {
+                    int blk = e / 32, j = e % 32;
+                    int ls = ((u8(b, o + 4 + blk / 2) >> (4 * (blk % 2))) & 15) | ((scalesH >> (2 * blk)) & 3) << 4;
+                    int qb = u8(b, o + 8 + 16 * blk + j % 16);
+                    y[e] = (d * (ls - 32)) * IQ4_LEVELS[j < 16 ? qb & 15 : qb >> 4];
                 }
                 yield y;
             }

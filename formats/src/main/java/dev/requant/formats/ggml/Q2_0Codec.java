@@ -1,0 +1,55 @@
+package dev.requant.formats.ggml;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Q2_0 (2 bits): 18-byte blocks of 64, {@code fp16 d; uint8 qs[16]}; element j in bits 2*(j%4) of qs[j/4] as q+1,
+ * value = (q-1)*d for q+1 = 0..3 (-d, 0, d, 2d). The encoder is quantize_row_q2_0_ref: d = largest magnitude, q =
+ * roundf(x/d) clamped to [-1, 2]. llama.cpp's quantize_q2_0 runs the same code with an imatrix, so the importance is
+ * ignored here too.
+ */
+class Q2_0Codec implements BlockCodec {
+    static final int QK = 64;
+    static final int BLOCK_BYTES = 18;
+
+    @Override public GgmlType type() { return GgmlType.Q2_0; }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        for (int b = 0; b < n / QK; b++) {
+            long base = srcOffset + (long) b * BLOCK_BYTES;
+            float d = Float16.toFloat(src.get(LittleEndian.SHORT, base));
+            int o = dstOffset + b * QK;
+            for (int j = 0; j < QK; ++j) {
+                int q = ((src.get(LittleEndian.BYTE, base + 2 + j / 4) & 0xFF) >> (2 * (j % 4))) & 3;
+                dst[o + j] = (q - 1) * d;
+            }
+        }
+    }
+
+    @Override
+    public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        for (int b = 0; b < n / QK; b++) encodeBlock(x, xo + b * QK, dst, dstOffset + (long) b * BLOCK_BYTES);
+    }
+
+    /** quantize_row_q2_0_ref for one block. */
+    static void encodeBlock(float[] x, int o, MemorySegment dst, long base) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK; j++) {
+            float a = Math.abs(x[o + j]);
+            if (a > amax) amax = a;
+        }
+        float id = amax > 0.0f ? 1.0f / amax : 0.0f;
+        dst.set(LittleEndian.SHORT, base, Float16.fromFloat(amax));
+        for (int k = 0; k < QK / 4; ++k) {
+            int bits = 0;
+            for (int b = 0; b < 4; ++b) {
+                int q = Rounding.cvtt(Rounding.roundf(x[o + 4 * k + b] * id)) + 1; // (int)roundf(w*id) + 1
+                q = Math.max(0, Math.min(3, q));
+                bits |= q << (2 * b);
+            }
+            dst.set(LittleEndian.BYTE, base + 2 + k, (byte) bits);
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package dev.requant.formats.ggml;
+
+import static dev.requant.formats.ggml.Rounding.nearestInt;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * Q3_K: 110-byte super-blocks of 256 = 16 sub-blocks of 16, {@code uint8 hmask[32]; uint8 qs[64]; uint8
+ * scales[12]; fp16 d}: 6-bit signed scales (stored +32; low nibbles in scales[0..7], two high bits each in
+ * scales[8..11]); value = d*(sc-32)*(q-4) where q's low 2 bits are in qs (packed as Q2_K) and its third bit in hmask
+ * (bit j/32 of hmask[j%32]). Encoders: quantize_row_q3_K_ref (make_q3_quants(16, 4, w = x^2), scales by plain
+ * rounding) and with importance quantize_row_q3_K_impl (make_qx_quants(16, 4, imatrix*sqrt(sigma2 + x^2)) with
+ * sigma2 = 2*mean x^2 of the super-block, scales by make_qx_quants(16, 32, w = sum of weights)); both re-quantize
+ * with the fp16-rounded scale.
+ */
+class Q3_KCodec implements BlockCodec {
+    static final int QK_K = 256;
+    static final int BLOCK_BYTES = 110;
+    static final int QS = 32, SCALES = 96, D = 108;
+
+    @Override public GgmlType type() { return GgmlType.Q3_K; }
+
+    @Override public boolean usesImportance() { return true; }
+
+    /** The signed 6-bit scale of sub-block j (-32..31) from the 12 bytes at {@code blk[SCALES]}. */
+    static int scale(int j, byte[] blk) {
+        int lo = j < 8 ? blk[SCALES + j] & 0xF : (blk[SCALES + j - 8] & 0xFF) >> 4;
+        int hi = ((blk[SCALES + 8 + j % 4] & 0xFF) >> (2 * (j / 4))) & 3;
+        return (lo | (hi << 4)) - 32;
+    }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        for (int i = 0; i < n / QK_K; i++) {
+            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
+            float dAll = Float16.toFloat(Q4_KCodec.getShort(blk, D));
+            int y = dstOffset + i * QK_K;
+            int is = 0;
+            int m = 1;
+            for (int h = 0; h < 2; h++) {
+                int q = QS + 32 * h;
+                for (int shift = 0; shift < 8; shift += 2) {
+                    for (int half = 0; half < 32; half += 16) {
+                        float dl = dAll * scale(is++, blk);
+                        for (int l = 0; l < 16; ++l) {
+                            int lo = ((blk[q + half + l] & 0xFF) >> shift) & 3;
+                            dst[y++] = dl * (lo - ((blk[half + l] & m) != 0 ? 0 : 4));
+                        }
+                    }
+                    m <<= 1;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        byte[] L = new byte[QK_K];
+        float[] scales = new float[16];
+        float[] weight = new float[16];
+        float[] sw = new float[16];
+        byte[] Ls = new byte[16];
+        for (int i = 0; i < n / QK_K; i++) {
+            Arrays.fill(blk, (byte) 0);
+            int xb = xo + i * QK_K;
+            if (importance == null) {
+                for (int j = 0; j < QK_K / 16; ++j) scales[j] = QuantFit.makeQ3Quants(16, 4, x, xb + 16 * j, L, 16 * j);
+                scalesRef(scales, 0, blk);
+            } else {
+                float sigma2 = ImportanceWeights.superBlockSigma2(x, xb); // 2*sumx2/QK_K
+                for (int j = 0; j < QK_K / 16; ++j) {
+                    ImportanceWeights.sigmaWeights(x, xb + 16 * j, importance, i * QK_K + 16 * j, sigma2, weight, 0, 16);
+                    sw[j] = Q2_KCodec.sum16(weight, 0);
+                    scales[j] = QuantFit.makeQxQuants(16, 4, x, xb + 16 * j, L, 16 * j, 1, weight, 0);
+                }
+                scalesWeighted(scales, 0, sw, 0, Ls, blk);
+            }
+            finish(x, xb, L, 0, blk);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    /** The 6-bit scales and d of quantize_row_q3_K_ref from the 16 sub-block scales at {@code scales[so..]}. */
+    static void scalesRef(float[] scales, int so, byte[] blk) {
+        float maxScale = 0;
+        float amax = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float scale = Math.abs(scales[so + j]);
+            if (scale > amax) {
+                amax = scale;
+                maxScale = scales[so + j];
+            }
+        }
+        if (maxScale != 0) {
+            float iscale = -32.f / maxScale;
+            for (int j = 0; j < QK_K / 16; ++j) {
+                int l = (byte) nearestInt(iscale * scales[so + j]); // int8_t l = nearest_int(...)
+                packScale(j, Math.max(-32, Math.min(31, l)) + 32, blk);
+            }
+            Q4_KCodec.putShort(blk, D, Float16.fromFloat(1 / iscale));
+        }
+    }
+
+    /** The 6-bit scales and d of quantize_row_q3_K_impl: make_qx_quants(16, 32, scales, rmse_type 1, sw). */
+    static void scalesWeighted(float[] scales, int so, float[] sw, int swo, byte[] Ls, byte[] blk) {
+        float dBlock = QuantFit.makeQxQuants(QK_K / 16, 32, scales, so, Ls, 0, 1, sw, swo);
+        for (int j = 0; j < QK_K / 16; ++j) packScale(j, Ls[j], blk);
+        Q4_KCodec.putShort(blk, D, Float16.fromFloat(dBlock));
+    }
+
+    /** The scale packing loop of both encoders: l (0..63) into the 12 bytes at {@code blk[SCALES]} (zeroed first). */
+    private static void packScale(int j, int l, byte[] blk) {
+        if (j < 8) blk[SCALES + j] = (byte) (l & 0xF);
+        else blk[SCALES + j - 8] |= (byte) ((l & 0xF) << 4);
+        l >>= 4;
+        blk[SCALES + 8 + j % 4] |= (byte) (l << (2 * (j / 4)));
+    }
+
+    /**
+     * Both encoders' end: codes 0..7 from the fp16-rounded d and 6-bit scales (sub-blocks whose scale is 0 keep the
+     * first-pass codes at {@code L[lo..]}); the third bit of each into hmask (bit j/32 of hmask[j%32]), the low two
+     * into qs.
+     */
+    static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk) {
+        float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, D));
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float d = d0 * scale(j, blk);
+            if (d == 0) continue;
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearestInt(x[xo + 16 * j + ii] / d);
+                L[lo + 16 * j + ii] = (byte) (Math.max(-4, Math.min(3, l)) + 4);
+            }
+        }
+        int m = 0;
+        int hm = 1;
+        for (int j = 0; j < QK_K; ++j) {
+            if (L[lo + j] > 3) {
+                blk[m] |= (byte) hm;
+                L[lo + j] -= 4;
+            }
+            if (++m == QK_K / 8) {
+                m = 0;
+                hm <<= 1;
+            }
+        }
+        Q2_KCodec.packQs2(L, lo, blk, QS);
+    }
+}
