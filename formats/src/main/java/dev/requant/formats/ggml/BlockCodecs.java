@@ -30,6 +30,8 @@ final class BlockCodecs {
         register(new Q6_KCodec());
         register(new Mxfp4Codec());
         register(new Nvfp4Codec());
+        register(new IQ3_XXSCodec());
+        register(new IQ3_SCodec());
         FAST.putAll(REFERENCE);
         if (VectorSupport.enabled()) VectorSupport.registerFastCodecs(FAST);
     }

@@ -88,7 +88,8 @@ class LlamaCppGoldenParityTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"pure.Q8_0", "pure.Q4_0", "pure.Q4_1", "pure.Q4_K", "pure.Q6_K", "pure.MXFP4_MOE",
-            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0"})
+            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0",
+            "imat-pure.IQ3_XXS", "imat-pure.IQ3_S", "imat-mix.IQ3_S", "imat-mix.IQ3_XS", "imat-mix.IQ3_M"})
     void everyTwoDimensionalTensorMatchesLlamaQuantize(String mode) throws Exception {
         boolean withImatrix = mode.startsWith("imat-");
         List<String> mismatches = new ArrayList<>();

@@ -1,0 +1,121 @@
+package dev.requant.formats.ggml;
+
+import static dev.requant.formats.ggml.Rounding.nearestInt;
+
+/**
+ * The steps the IQ1/IQ2/IQ3 encoders of ggml-quants.c share, in their float arithmetic: sign folding, the level of an
+ * element at a trial scale, and the nearest-grid-point searches (iq2_find_best_neighbour, iq3_find_best_neighbour,
+ * iq1_find_best_neighbour2). Binary32 throughout, left to right, no fused multiply-add (docs/llamacpp-formats.md 3.1).
+ */
+final class IqSearch {
+    private IqSearch() {}
+
+    /** 1e-15f, 1e-8f, 1e-8f, 1e-12f, 1e-7f: the GROUP_MAX_EPS* of ggml-quants.c below which a group is all zero. */
+    static final float GROUP_MAX_EPS = 1e-15f, EPS_IQ3_XXS = 1e-8f, EPS_IQ2_S = 1e-8f, EPS_IQ1_S = 1e-12f, EPS_IQ1_M = 1e-7f;
+
+    /** ggml's MAX(a, b): {@code a > b ? a : b} (keeps a on NaN and on -0/+0 ties, unlike Math.max). */
+    static float max(float a, float b) {
+        return a > b ? a : b;
+    }
+
+    /** {@code w[i] = qw[i] * sqrtf(sigma2 + x[i]^2)}: the imatrix weight of every IQ encoder. */
+    static void imatrixWeights(float[] x, int xo, float[] qw, int qwo, float sigma2, float[] w, int n) {
+        for (int i = 0; i < n; i++) {
+            float xi = x[xo + i];
+            w[i] = qw[qwo + i] * (float) Math.sqrt(sigma2 + xi * xi);
+        }
+    }
+
+    /** {@code sumx2} of a 256-element super-block, summed in order. */
+    static float sumOfSquares(float[] x, int xo) {
+        float s = 0;
+        for (int i = 0; i < 256; i++) s += x[xo + i] * x[xo + i];
+        return s;
+    }
+
+    /**
+     * The sign step of IQ2_XXS, IQ2_XS and IQ3_XXS for 8 elements: {@code xval = |x|}, and if an odd number are
+     * negative, the one with the smallest {@code w*x*x} (first on ties) keeps its sign flipped back so that the count
+     * is even and 7 bits store it (the eighth is implied, see {@link IqGrid#signs7}). Returns the 7 sign bits.
+     */
+    static int evenSigns(float[] x, int xo, float[] w, int wo, float[] xval, int vo) {
+        int nflip = 0;
+        int s = 0;
+        for (int i = 0; i < 8; i++) {
+            float v = x[xo + i];
+            if (v >= 0) {
+                xval[vo + i] = v;
+            } else {
+                xval[vo + i] = -v;
+                nflip++;
+                s |= 1 << i;
+            }
+        }
+        if ((nflip & 1) != 0) {
+            int imin = 0;
+            float min = w[wo] * x[xo] * x[xo];
+            for (int i = 1; i < 8; i++) {
+                float ax = w[wo + i] * x[xo + i] * x[xo + i];
+                if (ax < min) {
+                    min = ax;
+                    imin = i;
+                }
+            }
+            xval[vo + imin] = -xval[vo + imin];
+            s ^= 1 << imin;
+        }
+        return s & 127;
+    }
+
+    /** The sign step of IQ2_S and IQ3_S: {@code xval = |x|}; returns the 8 sign bits. */
+    static int plainSigns(float[] x, int xo, float[] xval, int vo) {
+        int s = 0;
+        for (int i = 0; i < 8; i++) {
+            float v = x[xo + i];
+            if (v >= 0) {
+                xval[vo + i] = v;
+            } else {
+                xval[vo + i] = -v;
+                s |= 1 << i;
+            }
+        }
+        return s;
+    }
+
+    /** The level of a magnitude at inverse scale {@code id}: {@code nearest_int(0.5f*(id*x - 1))} clamped to [0, maxLevel]. */
+    static int level(float id, float x, int maxLevel) {
+        int l = nearestInt(0.5f * (id * x - 1));
+        return Math.max(0, Math.min(maxLevel, l));
+    }
+
+    /**
+     * iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbour list at {@code offset}, the grid point
+     * with the smallest {@code sum w*(scale*pos - xval)^2} (first on ties); its levels go to {@code L[lo..]}.
+     * ggml asserts that one was found, which fails only when every distance is NaN (NaN or infinite input); then the
+     * first neighbour is taken here, to keep encoding total (callers reject non-finite rows before encoding).
+     */
+    static int bestNeighbour(IqGrid g, char[] neighbours, int offset, float[] xval, int xo, float[] w, int wo,
+            float scale, byte[] L, int lo) {
+        int count = neighbours[offset];
+        int dims = g.dims;
+        float best = Float.MAX_VALUE;
+        int index = -1;
+        for (int j = 1; j <= count; j++) {
+            int p = neighbours[offset + j];
+            int po = p * dims;
+            float d2 = 0;
+            for (int i = 0; i < dims; i++) {
+                float q = 2 * g.levels[po + i] + 1;
+                float diff = scale * q - xval[xo + i];
+                d2 += w[wo + i] * diff * diff;
+            }
+            if (d2 < best) {
+                best = d2;
+                index = p;
+            }
+        }
+        if (index < 0) index = neighbours[offset + 1];
+        System.arraycopy(g.levels, index * dims, L, lo, dims);
+        return index;
+    }
+}
