@@ -32,6 +32,9 @@ final class BlockCodecs {
         register(new Nvfp4Codec());
         register(new IQ3_XXSCodec());
         register(new IQ3_SCodec());
+        register(new IQ2_XXSCodec());
+        register(new IQ2_XSCodec());
+        register(new IQ2_SCodec());
         FAST.putAll(REFERENCE);
         if (VectorSupport.enabled()) VectorSupport.registerFastCodecs(FAST);
     }

@@ -1,6 +1,5 @@
 package dev.requant.formats.ggml;
 
-import static dev.requant.formats.ggml.IqSearch.level;
 import static dev.requant.formats.ggml.IqSearch.max;
 import static dev.requant.formats.ggml.Rounding.nearestInt;
 
@@ -17,7 +16,6 @@ import java.util.Arrays;
 final class IQ3_SCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 110;
-    private static final int K_MAX_Q = 8;
     private static final int QS = 2, QH = 66, SIGNS = 74, SCALES = 106;
 
     @Override public GgmlType type() { return GgmlType.IQ3_S; }
@@ -55,16 +53,12 @@ final class IQ3_SCodec implements BlockCodec {
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
         IqGrid grid = IqGrid.IQ3_S;
-        IqGrid.Search search = grid.search();
         byte[] blk = new byte[BLOCK_BYTES];
         float[] scales = new float[8];
         float[] weight = new float[32];
         float[] xval = new float[32];
         float[] waux = new float[32];
-        byte[] L = new byte[32];
-        byte[] Laux = new byte[32];
-        boolean[] onGrid = new boolean[8];
-        boolean[] onGridAux = new boolean[8];
+        IqSearch.Trial t = new IqSearch.Trial();
         int[] signs = new int[4];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
@@ -85,71 +79,17 @@ final class IQ3_SCodec implements BlockCodec {
                 for (int k = 0; k < 4; k++) signs[k] = IqSearch.plainSigns(x, xb + 8 * k, xval, 8 * k);
                 float max = xval[0];
                 for (int i = 1; i < 32; i++) max = max(max, xval[i]);
-                Arrays.fill(L, (byte) 0);
                 if (max == 0) {
                     scales[ib] = 0;
                     continue;
                 }
-                float best = 0;
-                float scale = max / (2 * K_MAX_Q - 1);
-                Arrays.fill(onGrid, false);
-                for (int is = -9; is <= 9; is++) {
-                    float id = (2 * K_MAX_Q - 1 + is * 0.2f) / max;
-                    float thisScale = 1 / id;
-                    for (int k = 0; k < 8; k++) {
-                        int u = 0;
-                        for (int i = 0; i < 4; i++) {
-                            int l = level(id, xval[4 * k + i], K_MAX_Q - 1);
-                            Laux[4 * k + i] = (byte) l;
-                            u |= l << (3 * i);
-                        }
-                        int gi = search.map[u];
-                        onGridAux[k] = gi >= 0;
-                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 4 * k, waux, 4 * k, thisScale, Laux, 4 * k);
-                    }
-                    float sumqx = 0, sumq2 = 0;
-                    for (int i = 0; i < 32; i++) {
-                        float w = weight[i];
-                        float q = 2 * Laux[i] + 1;
-                        sumqx += w * xval[i] * q;
-                        sumq2 += w * q * q;
-                    }
-                    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                        scale = sumqx / sumq2;
-                        best = scale * sumqx;
-                        System.arraycopy(Laux, 0, L, 0, 32);
-                        System.arraycopy(onGridAux, 0, onGrid, 0, 8);
-                    }
-                }
-                int notOnGrid = 0;
-                for (int k = 0; k < 8; k++) if (!onGrid[k]) notOnGrid++;
-                if (notOnGrid > 0 && scale > 0) {
-                    // unlike IQ3_XXS, every group is searched again at the final scale, on the grid or not
-                    float id = 1 / scale;
-                    for (int k = 0; k < 8; k++) {
-                        int u = 0;
-                        for (int i = 0; i < 4; i++) u |= level(id, xval[4 * k + i], K_MAX_Q - 1) << (3 * i);
-                        int gi = search.map[u];
-                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 4 * k, waux, 4 * k, scale, L, 4 * k);
-                        System.arraycopy(grid.levels, gi * 4, L, 4 * k, 4);
-                    }
-                    float sumqx = 0, sumq2 = 0;
-                    for (int i = 0; i < 32; i++) {
-                        float w = weight[i];
-                        float q = 2 * L[i] + 1;
-                        sumqx += w * xval[i] * q;
-                        sumq2 += w * q * q;
-                    }
-                    if (sumq2 > 0) scale = sumqx / sumq2;
-                }
+                float scale = IqSearch.searchScale(grid, 32, xval, weight, waux, max, 9, 0.2f, true, t);
                 if (scale < 0) {
                     scale = -scale;
                     for (int k = 0; k < 4; k++) signs[k] = ~signs[k] & 0xFF;
                 }
                 for (int k = 0; k < 8; k++) {
-                    int u = 0;
-                    for (int i = 0; i < 4; i++) u |= L[4 * k + i] << (3 * i);
-                    int gi = search.map[u];
+                    int gi = IqSearch.gridIndex(grid, t.L, k);
                     blk[qs + k] = (byte) gi;
                     blk[QH + ib] |= (byte) ((gi >> 8) << k);
                 }

@@ -118,4 +118,95 @@ final class IqSearch {
         System.arraycopy(g.levels, index * dims, L, lo, dims);
         return index;
     }
+
+    /** Per-call scratch of {@link #searchScale}: codes of the best and the current trial, and which groups were on the grid. */
+    static final class Trial {
+        final byte[] L = new byte[32];
+        final byte[] Laux = new byte[32];
+        final boolean[] onGrid = new boolean[8];
+        final boolean[] onGridAux = new boolean[8];
+    }
+
+    /**
+     * The scale search of the IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S encoders for one sub-block of {@code n} magnitudes
+     * {@code xval} (largest {@code max > 0}): for inverse scales {@code (2*kMaxQ-1 + is*step)/max}, is in
+     * [-steps, steps], every group of {@code g.dims} takes the nearest levels, or the best neighbour on the grid if
+     * those are not a grid point; the trial with the largest {@code sumqx^2/sumq2} wins (first on ties). Groups that
+     * came from neighbours (all groups when {@code researchAll}, as IQ3_S does) are then searched again at the winning
+     * scale, which is refitted. Leaves the levels of grid points in {@code t.L} and returns the scale.
+     */
+    static float searchScale(IqGrid g, int n, float[] xval, float[] weight, float[] waux, float max, int steps, float step,
+            boolean researchAll, Trial t) {
+        IqGrid.Search s = g.search();
+        int dims = g.dims, groups = n / dims, bits = g.bits;
+        int maxLevel = dims == 8 ? 2 : 7; // kMaxQ - 1
+        int top = 2 * maxLevel + 1; // 2*kMaxQ - 1
+        byte[] L = t.L, Laux = t.Laux;
+        java.util.Arrays.fill(L, 0, n, (byte) 0);
+        java.util.Arrays.fill(t.onGrid, 0, groups, !researchAll);
+        float best = 0;
+        float scale = max / top;
+        for (int is = -steps; is <= steps; is++) {
+            float id = (top + is * step) / max;
+            float thisScale = 1 / id;
+            for (int k = 0; k < groups; k++) {
+                int u = 0;
+                for (int i = 0; i < dims; i++) {
+                    int l = level(id, xval[dims * k + i], maxLevel);
+                    Laux[dims * k + i] = (byte) l;
+                    u |= l << (bits * i);
+                }
+                int gi = s.map[u];
+                t.onGridAux[k] = gi >= 0;
+                if (gi < 0) bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, thisScale, Laux, dims * k);
+            }
+            float sumqx = 0, sumq2 = 0;
+            for (int i = 0; i < n; i++) {
+                float w = weight[i];
+                float q = 2 * Laux[i] + 1;
+                sumqx += w * xval[i] * q;
+                sumq2 += w * q * q;
+            }
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                scale = sumqx / sumq2;
+                best = scale * sumqx;
+                System.arraycopy(Laux, 0, L, 0, n);
+                System.arraycopy(t.onGridAux, 0, t.onGrid, 0, groups);
+            }
+        }
+        int notOnGrid = 0;
+        for (int k = 0; k < groups; k++) if (!t.onGrid[k]) notOnGrid++;
+        if (notOnGrid > 0 && scale > 0) {
+            float id = 1 / scale;
+            for (int k = 0; k < groups; k++) {
+                if (!researchAll && t.onGrid[k]) continue;
+                int u = 0;
+                for (int i = 0; i < dims; i++) u |= level(id, xval[dims * k + i], maxLevel) << (bits * i);
+                int gi = s.map[u];
+                if (gi < 0) gi = bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k);
+                System.arraycopy(g.levels, gi * dims, L, dims * k, dims);
+            }
+            float sumqx = 0, sumq2 = 0;
+            for (int i = 0; i < n; i++) {
+                float w = weight[i];
+                float q = 2 * L[i] + 1;
+                sumqx += w * xval[i] * q;
+                sumq2 += w * q * q;
+            }
+            if (sumq2 > 0) scale = sumqx / sumq2;
+        }
+        return scale;
+    }
+
+    /**
+     * The grid point of group {@code k} of {@code L}, whose levels are a grid point by construction for finite input.
+     * After NaN or infinite input they may not be (ggml aborts there: "Oops: found point not on grid"); point 0 is
+     * taken then, to keep encoding total.
+     */
+    static int gridIndex(IqGrid g, byte[] L, int k) {
+        int u = 0;
+        for (int i = 0; i < g.dims; i++) u |= L[g.dims * k + i] << (g.bits * i);
+        int[] map = g.search().map;
+        return u >= 0 && u < map.length && map[u] >= 0 ? map[u] : 0;
+    }
 }
