@@ -35,6 +35,8 @@ final class BlockCodecs {
         register(new IQ2_XXSCodec());
         register(new IQ2_XSCodec());
         register(new IQ2_SCodec());
+        register(new IQ1_SCodec());
+        register(new IQ1_MCodec());
         FAST.putAll(REFERENCE);
         if (VectorSupport.enabled()) VectorSupport.registerFastCodecs(FAST);
     }

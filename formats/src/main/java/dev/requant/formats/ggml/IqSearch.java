@@ -119,6 +119,56 @@ final class IqSearch {
         return index;
     }
 
+    /** IQ1_S/IQ1_M's x_p and x_m: the values of the three levels shifted by +-IQ1S_DELTA (0.125). */
+    static final float[] IQ1_PLUS = {-1 + 0.125f, 0.125f, 1 + 0.125f}, IQ1_MINUS = {-1 - 0.125f, -0.125f, 1 - 0.125f};
+
+    /**
+     * The order in which the IQ1 encoders' qsort of (x, index) pairs, compared by x alone, leaves the indices of
+     * {@code x[xo..xo+n)}: ascending x, ties (-0 and +0 included) in index order, because glibc's qsort is a merge
+     * sort for arrays this small, and merge sort is stable.
+     */
+    static void sortedOrder(float[] x, int xo, int n, int[] idx) {
+        for (int j = 0; j < n; j++) {
+            int v = j;
+            float xv = x[xo + j];
+            int k = j - 1;
+            while (k >= 0 && x[xo + idx[k]] > xv) {
+                idx[k + 1] = idx[k];
+                k--;
+            }
+            idx[k + 1] = v;
+        }
+    }
+
+    /**
+     * iq1_find_best_neighbour2: the neighbour with the smallest {@code sum w*(scale*xg[level] - x)^2} (first on ties);
+     * its levels go to {@code L[lo..]}. ggml searches the whole grid when no neighbour gives a distance below
+     * FLT_MAX, which only NaN or infinite input can cause (and that search reads past its input); the first
+     * neighbour is taken then.
+     */
+    static int bestNeighbourIq1(IqGrid g, char[] neighbours, int offset, float[] x, int xo, float[] w, int wo, float scale,
+            float[] xg, byte[] L, int lo) {
+        int count = neighbours[offset];
+        float best = Float.MAX_VALUE;
+        int index = -1;
+        for (int j = 1; j <= count; j++) {
+            int p = neighbours[offset + j];
+            float d2 = 0;
+            for (int i = 0; i < 8; i++) {
+                float q = xg[g.levels[8 * p + i]];
+                float diff = scale * q - x[xo + i];
+                d2 += w[wo + i] * diff * diff;
+            }
+            if (d2 < best) {
+                best = d2;
+                index = p;
+            }
+        }
+        if (index < 0) index = neighbours[offset + 1];
+        System.arraycopy(g.levels, index * 8, L, lo, 8);
+        return index;
+    }
+
     /** Per-call scratch of {@link #searchScale}: codes of the best and the current trial, and which groups were on the grid. */
     static final class Trial {
         final byte[] L = new byte[32];
