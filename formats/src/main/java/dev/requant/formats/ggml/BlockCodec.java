@@ -27,6 +27,12 @@ public interface BlockCodec {
     /** Whether {@link #encodeRow} gives different bytes with an importance vector (llama.cpp's quantize_* do). */
     default boolean usesImportance() { return false; }
 
+    /**
+     * Whether {@link #encodeRow} needs an importance vector: ggml_quantize_requires_imatrix's types (IQ2_XXS, IQ2_XS,
+     * IQ1_S), whose quantizers assert on a missing one; their codecs throw an IllegalArgumentException instead.
+     */
+    default boolean requiresImportance() { return false; }
+
     /** Bytes of a row of {@code n} elements. */
     default long rowBytes(int n) { return type().rowBytes(n); }
 
