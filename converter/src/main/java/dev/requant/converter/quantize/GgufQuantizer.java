@@ -32,10 +32,7 @@ public final class GgufQuantizer {
     private GgufQuantizer() {}
 
     public static void write(QuantizePlan plan, Path out, Progress progress) throws IOException {
-        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.input().path() + ": " + plan.problems().getFirst());
-        if (plan.requiresImatrix()) {
-            throw new QuantizeException(plan.input().path() + ": this quantization requires an imatrix");
-        }
+        if (plan.refusal().isPresent()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().get());
         if (Files.exists(out) && Files.isSameFile(plan.input().path(), out)) {
             throw new QuantizeException("input and output files are the same: '" + out + "'");
         }

@@ -14,13 +14,19 @@ import java.util.Optional;
 /**
  * The hyperparameters llama-quantize's type rules look at (llama_tensor_get_type_impl): the architecture (Falcon and
  * BailingMoE3 have their own rules), the layer count ({@code n_layer_all}, i.e. {@code <arch>.block_count}), the
- * expert count ({@code <arch>.expert_count}; 8 experts promote attn_v/attn_k to Q8_0) and whether llama.cpp classes
+ * expert count ({@code <arch>.expert_count}; 8 experts promote attn_v/attn_k to Q8_0), the grouped-query factor
+ * ({@code n_gqa()}: n_head / n_head_kv of layer 0; from 4 up the low-bit types give attn_v more bits) and whether llama.cpp classes
  * the model as LLaMA-2 70B (attn_v Q4_K becomes Q5_K). Deliberately not {@link dev.requant.formats.model.GemmaConfig}:
  * llama-quantize reads these few keys of any architecture (llama, falcon, ...), and the full Gemma reader would refuse
  * files llama-quantize accepts.
  */
-public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
+public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B, int nGqa) {
     public static final String FALCON = "falcon";
+
+    /** A model without grouped-query attention (n_gqa 1). */
+    public ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
+        this(arch, nLayer, nExpert, is70B, 1);
+    }
     public static final String BAILINGMOE3 = "bailingmoe3";
 
     public static ModelFacts of(GgufFile f) throws FormatException {
@@ -39,7 +45,11 @@ public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
         boolean is70B = arch.equals("llama") && layers == 80
                 && firstInt(m, Attention.headCount(arch)).orElse(0L) != firstInt(m, Attention.headCountKv(arch))
                         .orElse(firstInt(m, Attention.headCount(arch)).orElse(0L));
-        return new ModelFacts(arch, (int) layers, Math.max(experts, 0), is70B);
+        // hparams.n_gqa(): n_head / n_head_kv of layer 0 (n_head_kv defaults to n_head; 0 when it is 0).
+        long nHead = firstInt(m, Attention.headCount(arch)).orElse(0L);
+        long nHeadKv = firstInt(m, Attention.headCountKv(arch)).orElse(nHead);
+        int gqa = nHeadKv == 0 ? 0 : (int) (nHead / nHeadKv);
+        return new ModelFacts(arch, (int) layers, Math.max(experts, 0), is70B, gqa);
     }
 
     /** A scalar integer, or the first element of a per-layer integer array. */

@@ -34,6 +34,19 @@ public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts
         return !settings.hasImatrix() && tensors.stream().anyMatch(t -> t.decision().quantizable() && t.decision().requiresImatrix());
     }
 
+    /**
+     * Why this plan cannot run, in one line, or empty: without an imatrix, the first tensor whose type needs one
+     * (llama-quantize's preliminary pass stops there too); otherwise the first tensor that cannot be written.
+     */
+    public java.util.Optional<String> refusal() {
+        if (requiresImatrix()) {
+            PlannedQuantTensor t = tensors.stream().filter(p -> p.decision().quantizable() && p.decision().requiresImatrix()).findFirst().orElseThrow();
+            return java.util.Optional.of(settings.fileType().name() + " needs an importance matrix (--imatrix FILE): " + t.name() + " would be "
+                    + t.output().type().ggmlName() + ", which llama.cpp makes only with importance data");
+        }
+        return problems().stream().findFirst();
+    }
+
     public long inputBytes() { return tensors.stream().mapToLong(t -> t.input().byteSize()).sum(); }
 
     public long outputBytes() { return tensors.stream().mapToLong(t -> t.output().byteSize()).sum(); }

@@ -87,8 +87,16 @@ public final class QuantizePlanner {
                 }
             }
         }
-        if (problem == null && importance == null && d.requiresImatrix()) {
+        if (problem == null && importance == null && d.requiresImatrix() && s.hasImatrix()) {
             problem = "Missing importance matrix for tensor " + t.name() + " in a very low-bit quantization";
+        }
+        if (problem == null && importance == null && BlockCodec.supported().contains(d.type()) && BlockCodec.of(d.type()).requiresImportance()) {
+            // ggml_quantize_chunk asserts here (GGML_ASSERT(imatrix != NULL)); tensor_requires_imatrix exempts
+            // token_embd/output, so --pure or --tensor-type can send one of them to such a type without an entry.
+            problem = d.type().ggmlName() + " cannot be made without importance data and "
+                    + (s.hasImatrix() ? "the imatrix " + s.imatrix().fileAsGiven() + " has no entry for " + t.name() : "no imatrix was given")
+                    + " (llama-quantize aborts on it); choose another type for it"
+                    + (TensorCategory.isTokenEmbedding(t.name()) ? " with --token-embedding-type" : t.name().equals("output.weight") ? " with --output-tensor-type" : " with --tensor-type");
         }
         if (problem == null && t.spec().nDims() > 3 && t.spec().dim(3) > 1) {
             problem = "4-D tensors are not quantized (llama-quantize would quantize only the first ne[3] slice)";

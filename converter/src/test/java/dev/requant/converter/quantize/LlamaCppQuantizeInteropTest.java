@@ -51,6 +51,12 @@ class LlamaCppQuantizeInteropTest {
         }
     }
 
+    /** The file types of issue 15 (every llama-quantize type requant did not make before). */
+    static final List<FileType> NEW_TYPES = List.of(FileType.Q1_0, FileType.Q2_0, FileType.Q2_K, FileType.Q2_K_S, FileType.Q3_K_S,
+            FileType.Q3_K_M, FileType.Q3_K_L, FileType.IQ1_S, FileType.IQ1_M, FileType.IQ2_XXS, FileType.IQ2_XS, FileType.IQ2_S,
+            FileType.IQ2_M, FileType.IQ3_XXS, FileType.IQ3_XS, FileType.IQ3_S, FileType.IQ3_M, FileType.IQ4_NL, FileType.IQ4_XS,
+            FileType.TQ1_0, FileType.TQ2_0);
+
     static Stream<Arguments> fileTypes() {
         List<Arguments> a = new ArrayList<>();
         for (FileType t : FileType.values()) {
@@ -62,6 +68,12 @@ class LlamaCppQuantizeInteropTest {
                 FileType.Q5_K_M, FileType.Q6_K)) {
             a.add(Arguments.of("wide8", t, false));
             a.add(Arguments.of("wide8", t, true));
+        }
+        for (FileType t : NEW_TYPES) {
+            for (boolean imatrix : new boolean[] {false, true}) {
+                a.add(Arguments.of("wide8", t, imatrix));
+                a.add(Arguments.of("moe8", t, imatrix));
+            }
         }
         for (FileType t : List.of(FileType.Q4_K_M, FileType.MXFP4_MOE, FileType.Q5_K_S)) a.add(Arguments.of("moe8", t, false));
         a.add(Arguments.of("moe8", FileType.Q4_0, true));
@@ -128,14 +140,30 @@ class LlamaCppQuantizeInteropTest {
         assertSame(q8, QuantizeSettings.of(FileType.Q4_K_M).withThreads(2).withAllowRequantize(true), "narrow16.requant");
     }
 
-    /** Quantizes {@code in} with both and compares the manifests (keys, tensors, file hash). */
+    /**
+     * Quantizes {@code in} with both and compares the manifests (keys, tensors, file hash). Where llama.cpp refuses
+     * (a type that needs an imatrix and none was given; Q1_0 on rows its block does not divide), requant must refuse
+     * too, before writing anything, and the other way round.
+     */
     static void assertSame(Path in, QuantizeSettings s, String label) throws IOException {
         Path ours = tmp.resolve(label + ".requant.gguf");
         Path theirs = tmp.resolve(label + ".llama.gguf");
+        int status = llama.quantize(in, theirs, params(s));
+        String refusal;
         try (GgufFile f = GgufFile.open(in)) {
-            GgufQuantizer.write(QuantizePlanner.plan(f, s), ours, GgufQuantizer.Progress.NONE);
+            QuantizePlan plan = QuantizePlanner.plan(f, s);
+            refusal = plan.refusal().orElse(null);
+            if (refusal == null) GgufQuantizer.write(plan, ours, GgufQuantizer.Progress.NONE);
+        } catch (QuantizeException e) {
+            refusal = e.getMessage(); // the type rules themselves failed (no fallback for a row length)
         }
-        assertThat(llama.quantize(in, theirs, params(s))).as("llama_model_quantize status").isZero();
+        if (status != 0) {
+            assertThat(refusal).as(label + ": llama.cpp refused, requant must too").isNotNull();
+            assertThat(java.nio.file.Files.exists(ours)).isFalse();
+            assertThat(refusal).as(label).containsAnyOf("needs an importance matrix", "no tensor type fallback");
+            return;
+        }
+        assertThat(refusal).as(label + ": llama.cpp quantized it").isNull();
         try (GgufFile a = GgufFile.open(theirs); GgufFile b = GgufFile.open(ours)) {
             JsonNode want = GgufManifest.of(a, true, false), got = GgufManifest.of(b, true, false);
             assertThat(ManifestDiff.of(want, got)).as(label).isEmpty();

@@ -191,7 +191,9 @@ class QuantizeChecksTest {
         Path narrow = model("iq-narrow", GgmlType.BF16, new GgufMetadata(), random(7));
         QuantizePlan fallback = plan(narrow, QuantizeSettings.of(FileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
         assertThat(fallback.requiresImatrix()).as("64 columns: iq2_xxs falls back to iq4_nl").isFalse();
-        assertThat(fallback.problems()).first().asString().contains("no encoder for type iq4_nl");
+        assertThat(fallback.refusal()).isEmpty();
+        assertThat(fallback.tensors().stream().filter(t -> t.name().equals("blk.0.attn_q.weight")).findFirst().orElseThrow().output().type())
+                .isEqualTo(GgmlType.IQ4_NL);
         assertThatThrownBy(() -> GgufQuantizer.write(p, tmp.resolve("iq.out.gguf"), GgufQuantizer.Progress.NONE)).isInstanceOf(QuantizeException.class);
     }
 
@@ -235,5 +237,39 @@ class QuantizeChecksTest {
             bf.set(LittleEndian.SHORT, 6, (short) 0xff81);
             assertThat(RowDataCheck.firstInvalid(GgmlType.BF16, bf, 0, 8)).isEqualTo(3);
         }
+    }
+
+    @Test
+    void aTypeThatNeedsAnImatrixIsRefusedInOneLineBeforeAnythingIsWritten() throws IOException {
+        Path in = model("iq", GgmlType.F32, new GgufMetadata(), random(3), 256);
+        Path out = tmp.resolve("iq2.gguf");
+        QuantizePlan plan = plan(in, QuantizeSettings.of(FileType.IQ2_XXS));
+        assertThat(plan.refusal()).contains("IQ2_XXS needs an importance matrix (--imatrix FILE): blk.0.attn_q.weight would be iq2_xxs,"
+                + " which llama.cpp makes only with importance data");
+        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(FileType.IQ2_XXS)))
+                .isInstanceOf(QuantizeException.class).hasMessage(in + ": " + plan.refusal().orElseThrow());
+        assertThat(out).doesNotExist();
+        // Q2_K needs none, but the same Q2_K tensors in a Q2_K_S file do (tensor_requires_imatrix)
+        assertThat(plan(in, QuantizeSettings.of(FileType.Q2_K)).refusal()).isEmpty();
+        assertThat(plan(in, QuantizeSettings.of(FileType.Q2_K_S)).refusal().orElseThrow()).startsWith("Q2_K_S needs an importance matrix");
+    }
+
+    @Test
+    void pureWithAnImatrixWithoutTokenEmbeddingsSaysWhatIsMissingWhereLlamaQuantizeAsserts() throws IOException {
+        Path in = model("pure-iq", GgmlType.F32, new GgufMetadata(), random(4), 256);
+        Map<String, float[]> entries = new TreeMap<>();
+        for (String n : List.of("output.weight", "blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.1.attn_q.weight", "blk.1.ffn_down.weight")) {
+            entries.put(n, ones(256));
+        }
+        for (FileType t : List.of(FileType.IQ1_S, FileType.IQ2_XXS, FileType.IQ2_XS, FileType.IQ2_S)) {
+            QuantizeSettings s = QuantizeSettings.of(t).withPure(true).withImatrix(imatrix(entries, List.of("c.txt"), 10));
+            assertThat(plan(in, s).refusal()).as(t.name()).contains("token_embd.weight: " + t.defaultType().ggmlName()
+                    + " cannot be made without importance data and the imatrix imatrix.gguf has no entry for token_embd.weight"
+                    + " (llama-quantize aborts on it); choose another type for it with --token-embedding-type");
+            assertThat(plan(in, s.withTokenEmbeddingType(GgmlType.Q4_K)).refusal()).as(t.name()).isEmpty();
+        }
+        // IQ1_M and IQ3_XXS encode without importance data, so token_embd is made as llama-quantize makes it
+        QuantizeSettings m = QuantizeSettings.of(FileType.IQ1_M).withPure(true).withImatrix(imatrix(entries, List.of("c.txt"), 10));
+        assertThat(plan(in, m).refusal()).isEmpty();
     }
 }
