@@ -32,6 +32,15 @@ public final class GgufQuantizer {
     private GgufQuantizer() {}
 
     public static void write(QuantizePlan plan, Path out, Progress progress) throws IOException {
+        write(plan, out, progress, null);
+    }
+
+    /**
+     * @param codecs the encoder per output type, or null for the settings' scale search ({@link BlockCodec#of} by
+     *     default): lets a caller reproduce files of other llama.cpp builds ({@link BlockCodec#iq1mBeforePrefixSums})
+     */
+    public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
+            throws IOException {
         if (plan.refusal().isPresent()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().get());
         if (Files.exists(out) && Files.isSameFile(plan.input().path(), out)) {
             throw new QuantizeException("input and output files are the same: '" + out + "'");
@@ -48,7 +57,7 @@ public final class GgufQuantizer {
                     checkInput(in, t, data);
                     w.writeTensor(t.name(), data);
                 } else {
-                    encode(in, t, data, encoder, w, s.search(), done, progress);
+                    encode(in, t, data, encoder, w, codecs != null ? codecs : codecsFor(s.search()), done, progress);
                 }
                 done += elements;
                 progress.elementsDone(done, t);
@@ -65,8 +74,12 @@ public final class GgufQuantizer {
         }
     }
 
+    private static java.util.function.Function<GgmlType, BlockCodec> codecsFor(ScaleSearch search) {
+        return search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs::forType : BlockCodec::of;
+    }
+
     private static void encode(GgufFile in, PlannedQuantTensor t, MemorySegment data, TensorEncoder encoder, GgufWriter w,
-            ScaleSearch search, long doneBefore, Progress progress) throws IOException {
+            java.util.function.Function<GgmlType, BlockCodec> codecs, long doneBefore, Progress progress) throws IOException {
         GgmlType src = t.input().type();
         GgmlType dst = t.output().type();
         int n = Math.toIntExact(t.input().spec().rowLength());
@@ -74,7 +87,7 @@ public final class GgufQuantizer {
         if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
         RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
                 : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
-        BlockCodec codec = search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs.forType(dst) : BlockCodec.of(dst);
+        BlockCodec codec = codecs.apply(dst);
         long rowBytes = dst.rowBytes(n);
         long[] chunkRow = {0};
         try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {

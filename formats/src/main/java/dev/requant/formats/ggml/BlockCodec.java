@@ -49,6 +49,15 @@ public interface BlockCodec {
         return BlockCodecs.reference(type);
     }
 
+    /**
+     * IQ1_M as llama.cpp encoded it before PR 28706 (September 2026): each split scored by summing its elements
+     * instead of prefix sums, which rounds differently in some blocks. Only for reproducing files of those builds
+     * (the golden gemma3-tiny IQ1_M files); {@link #of} gives the pinned build's encoder.
+     */
+    static BlockCodec iq1mBeforePrefixSums() {
+        return new IQ1_MCodec(true);
+    }
+
     /** The types that have a codec (decode and encode). */
     static java.util.Set<GgmlType> supported() {
         return BlockCodecs.supported();
