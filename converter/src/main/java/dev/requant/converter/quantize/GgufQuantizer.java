@@ -13,6 +13,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Runs a {@link QuantizePlan}: writes the header, then each tensor in plan order, copied when its type stays and
@@ -42,27 +44,40 @@ public final class GgufQuantizer {
     public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
             throws IOException {
         if (plan.refusal().isPresent()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().get());
-        if (Files.exists(out) && Files.isSameFile(plan.input().path(), out)) {
-            throw new QuantizeException("input and output files are the same: '" + out + "'");
-        }
-        GgufFile in = plan.input();
-        QuantizeSettings s = plan.settings();
-        try (GgufWriter w = GgufWriter.create(out, plan.metadata(), plan.outputSpecs());
-             TensorEncoder encoder = new TensorEncoder(s.threads())) {
-            long done = 0;
-            for (PlannedQuantTensor t : plan.tensors()) {
-                MemorySegment data = in.tensorData(t.input());
-                long elements = t.input().spec().elementCount();
-                if (t.copied()) {
-                    checkInput(in, t, data);
-                    w.writeTensor(t.name(), data);
-                } else {
-                    encode(in, t, data, encoder, w, codecs != null ? codecs : codecsFor(s.search()), done, progress);
+        List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+        for (QuantizePlan.OutputShard o : shards) {
+            for (GgufFile f : plan.input().files()) {
+                if (Files.exists(o.path()) && Files.isSameFile(f.path(), o.path())) {
+                    throw new QuantizeException("input and output files are the same: '" + o.path() + "'");
                 }
-                done += elements;
-                progress.elementsDone(done, t);
             }
-            w.commit();
+        }
+        QuantizeSettings s = plan.settings();
+        java.util.function.Function<GgmlType, BlockCodec> codecChoice = codecs != null ? codecs : codecsFor(s.search());
+        List<GgufWriter> writers = new ArrayList<>();
+        try (TensorEncoder encoder = new TensorEncoder(s.threads())) {
+            long done = 0;
+            // every shard is written before any is renamed into place, so a failure leaves none of them
+            for (QuantizePlan.OutputShard o : shards) {
+                GgufWriter w = GgufWriter.create(o.path(), o.metadata(), o.tensors().stream().map(PlannedQuantTensor::output).toList());
+                writers.add(w);
+                for (PlannedQuantTensor t : o.tensors()) {
+                    GgufFile in = plan.input().files().get(t.shard());
+                    MemorySegment data = in.tensorData(t.input());
+                    long elements = t.input().spec().elementCount();
+                    if (t.copied()) {
+                        checkInput(in, t, data);
+                        w.writeTensor(t.name(), data);
+                    } else {
+                        encode(in, t, data, encoder, w, codecChoice, done, progress);
+                    }
+                    done += elements;
+                    progress.elementsDone(done, t);
+                }
+            }
+            for (GgufWriter w : writers) w.commit();
+        } finally {
+            for (GgufWriter w : writers) w.close();
         }
     }
 

@@ -272,4 +272,45 @@ class QuantizeChecksTest {
         QuantizeSettings m = QuantizeSettings.of(FileType.IQ1_M).withPure(true).withImatrix(imatrix(entries, List.of("c.txt"), 10));
         assertThat(plan(in, m).refusal()).isEmpty();
     }
+
+    @Test
+    void kvOverridesParseAsLlamaCppAndFeedTheTypeRules() throws IOException {
+        assertThat(KvOverride.parse("a.b=int:-7").toGgufValue()).isEqualTo(GgufValue.u32(7));
+        assertThat(KvOverride.parse("a.b=float:0.1").toGgufValue()).isEqualTo(GgufValue.f32(0.1f));
+        assertThat(KvOverride.parse("a.b=bool:false").toGgufValue()).isEqualTo(GgufValue.bool(false));
+        assertThat(KvOverride.parse("a.b=str:x=y:z").toGgufValue()).isEqualTo(GgufValue.string("x=y:z"));
+        assertThatThrownBy(() -> KvOverride.parse("a.b")).hasMessageContaining("malformed KV override");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=long:1")).hasMessageContaining("invalid type for KV override");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=bool:yes")).hasMessageContaining("invalid boolean value");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=int:12abc")).hasMessageContaining("invalid int value '12abc'");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=str:" + "x".repeat(128))).hasMessageContaining("cannot exceed 127");
+        assertThatThrownBy(() -> KvOverride.parse("k".repeat(128) + "=int:1")).hasMessageContaining("malformed");
+
+        GgufMetadata m = new GgufMetadata();
+        m.put("general.architecture", GgufValue.string("llama"));
+        m.put("llama.block_count", GgufValue.u32(16));
+        m.put("llama.attention.head_count", GgufValue.u32(4));
+        m.put("llama.attention.head_count_kv", GgufValue.u32(2));
+        Path f = tmp.resolve("facts.gguf");
+        assertThat(ModelFacts.of(m, f).nGqa()).isEqualTo(2);
+        ModelFacts o = ModelFacts.of(m, f, List.of(KvOverride.parse("llama.attention.head_count=int:8"),
+                KvOverride.parse("llama.block_count=int:20"), KvOverride.parse("llama.block_count=int:30"),
+                KvOverride.parse("llama.expert_count=str:8")));
+        assertThat(o.nGqa()).as("8 / 2").isEqualTo(4);
+        assertThat(o.nLayer()).as("the loader keeps the first override of a key").isEqualTo(20);
+        assertThat(o.nExpert()).as("a str override of an int is ignored (with a warning) by the loader").isZero();
+    }
+
+    @Test
+    void pruneLayersRenumbersAsRemapLayer() {
+        LayerPrune p = new LayerPrune(List.of(1, 3));
+        assertThat(p.rename("token_embd.weight")).isEqualTo("token_embd.weight");
+        assertThat(p.rename("blk.0.attn_q.weight")).isEqualTo("blk.0.attn_q.weight");
+        assertThat(p.rename("blk.1.attn_q.weight")).isNull();
+        assertThat(p.rename("blk.2.attn_q.weight")).isEqualTo("blk.1.attn_q.weight");
+        assertThat(p.rename("blk.2.ffn_up.weight")).isEqualTo("blk.1.ffn_up.weight");
+        assertThat(p.rename("blk.3.attn_q.weight")).isNull();
+        assertThat(p.rename("blk.4.attn_q.weight")).isEqualTo("blk.2.attn_q.weight");
+        assertThat(p.blockCount()).isEqualTo(3);
+    }
 }
