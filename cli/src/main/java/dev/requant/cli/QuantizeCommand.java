@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.converter.quantize.KvOverride;
 import dev.requant.converter.quantize.PlannedQuantTensor;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.quantize.QuantizePlan;
@@ -64,9 +65,38 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "GGML type for token_embd.weight.")
     GgmlType tokenEmbeddingType;
 
-    @Option(names = "--tensor-type", paramLabel = "PATTERN=TYPE",
+    @Option(names = "--tensor-type", paramLabel = "PATTERN=TYPE", parameterConsumer = TypeRules.class,
             description = "Quantize tensors whose name matches the regex PATTERN (lower-cased, searched anywhere) to TYPE; repeatable, first match wins.")
     List<String> tensorTypes = new ArrayList<>();
+
+    @Option(names = "--tensor-type-file", paramLabel = "FILE", parameterConsumer = TypeRules.class,
+            description = "PATTERN=TYPE rules as --tensor-type, read from FILE (separated by spaces or newlines); they take their place among the --tensor-type options.")
+    List<String> tensorTypeFiles = new ArrayList<>();
+
+    /** --tensor-type and --tensor-type-file in command-line order (llama-quantize keeps one list: first match wins). */
+    final List<String[]> typeRules = new ArrayList<>();
+
+    /** Collects --tensor-type / --tensor-type-file values into {@link #typeRules} in the order they were given. */
+    static final class TypeRules implements CommandLine.IParameterConsumer {
+        @Override
+        public void consumeParameters(java.util.Stack<String> args, CommandLine.Model.ArgSpec argSpec, CommandLine.Model.CommandSpec commandSpec) {
+            String option = ((CommandLine.Model.OptionSpec) argSpec).longestName();
+            if (args.isEmpty()) throw new CommandLine.ParameterException(commandSpec.commandLine(), "Missing required parameter for option '" + option + "'");
+            ((QuantizeCommand) commandSpec.userObject()).typeRules.add(new String[] {option, args.pop()});
+        }
+    }
+
+    @Option(names = "--override-kv", paramLabel = "KEY=TYPE:VALUE",
+            description = "Set metadata KEY in the output (TYPE int, float, bool or str; int is written as UINT32 of its absolute value, as llama-quantize does); "
+                    + "the type rules read the model's hyperparameters through it too. Repeatable.")
+    List<String> overrideKv = new ArrayList<>();
+
+    @Option(names = "--keep-split", description = "Write one output shard per input shard: OUT-00001-of-0000N.gguf ... (OUT without .gguf), as llama-quantize does.")
+    boolean keepSplit;
+
+    @Option(names = "--prune-layers", paramLabel = "L1,L2,...",
+            description = "Drop these blocks (blk.N.*) and renumber the rest; block_count is updated. Other per-layer metadata is left as it is, as in llama-quantize.")
+    String pruneLayers;
 
     @Option(names = "--allow-requantize", description = "Allow quantized input tensors (dequantized first; this loses quality).")
     boolean allowRequantize;
@@ -126,14 +156,28 @@ final class QuantizeCommand implements Callable<Integer> {
                 .withAllowRequantize(allowRequantize).withOutputTensorType(outputTensorType).withTokenEmbeddingType(tokenEmbeddingType)
                 .withSearch(search);
         List<TensorTypeOverride> overrides = new ArrayList<>();
-        for (String tt : tensorTypes) {
+        for (String[] rule : typeRules) {
             try {
-                overrides.add(TensorTypeOverride.parse(tt));
+                if (rule[0].equals("--tensor-type")) {
+                    overrides.add(TensorTypeOverride.parse(rule[1]));
+                } else {
+                    overrides.addAll(TensorTypeOverride.readFile(Path.of(rule[1])));
+                }
             } catch (IllegalArgumentException e) {
-                throw usage("--tensor-type: " + e.getMessage());
+                throw usage(rule[0] + ": " + e.getMessage());
             }
         }
         s = s.withTensorTypes(overrides);
+        List<KvOverride> kv = new ArrayList<>();
+        for (String o : overrideKv) {
+            try {
+                kv.add(KvOverride.parse(o));
+            } catch (IllegalArgumentException e) {
+                throw usage("--override-kv: " + e.getMessage());
+            }
+        }
+        s = s.withKvOverrides(kv).withKeepSplit(keepSplit);
+        if (pruneLayers != null) s = s.withPruneLayers(parseLayers(pruneLayers));
         Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude));
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
@@ -146,11 +190,28 @@ final class QuantizeCommand implements Callable<Integer> {
             return 0;
         }
         Quantize.Result r = quantize.run(request, ctx);
+        if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), r.output());
         stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", r.output(),
                 r.type().name(), r.tensors(), r.quantized(), r.tensors() - r.quantized(), r.inputBytes() / 1048576.0, r.inputBitsPerWeight(),
                 r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();
         return 0;
+    }
+
+    /** parse_layer_prune: comma-separated block numbers, each a non-negative integer. */
+    private List<Integer> parseLayers(String list) {
+        List<Integer> layers = new ArrayList<>();
+        for (String id : list.split(",", -1)) {
+            int n;
+            try {
+                n = Integer.parseInt(id.trim());
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n < 0) throw usage("--prune-layers: invalid layer id '" + id + "'");
+            layers.add(n);
+        }
+        return layers;
     }
 
     private CommandLine.ParameterException usage(String message) {

@@ -42,7 +42,7 @@ public final class LlamaCppQuantizer {
             ValueLayout.JAVA_LONG.withName("max_buf_size"));
     /** GGML_TYPE_COUNT at v0.5.0: "not set" for the two type options. */
     public static final int TYPE_UNSET = 43;
-    private static final int KV_INT = 0, KV_STR = 3, KV_SIZE = 264, KV_VALUE = 136;
+    private static final int KV_INT = 0, KV_FLOAT = 1, KV_BOOL = 2, KV_STR = 3, KV_SIZE = 264, KV_VALUE = 136;
 
     private static LlamaCppQuantizer instance;
 
@@ -62,11 +62,22 @@ public final class LlamaCppQuantizer {
      * @param tokenEmbeddingType ggml type id or {@link #TYPE_UNSET}
      * @param tensorTypes --tensor-type pairs (pattern already lower-cased) with ggml type ids, in order
      * @param imatrix per weight name the mean-square values (empty: no imatrix)
-     * @param kvOverrides keys written at the end: String values as STR, Long values as INT (llama-quantize's imatrix keys)
+     * @param kvOverrides keys written at the end (--override-kv, then llama-quantize's imatrix keys): String values as
+     *     STR, Long as INT, Double as FLOAT, Boolean as BOOL
+     * @param keepSplit --keep-split (the output path is then the prefix of the shard names)
+     * @param pruneLayers --prune-layers, sorted and distinct
      */
     public record Params(int ftype, int threads, boolean pure, boolean quantizeOutputTensor, int outputTensorType,
                          int tokenEmbeddingType, boolean allowRequantize, List<Map.Entry<String, Integer>> tensorTypes,
-                         Map<String, float[]> imatrix, List<Map.Entry<String, Object>> kvOverrides, boolean dryRun) {
+                         Map<String, float[]> imatrix, List<Map.Entry<String, Object>> kvOverrides, boolean dryRun,
+                         boolean keepSplit, List<Integer> pruneLayers) {
+        public Params(int ftype, int threads, boolean pure, boolean quantizeOutputTensor, int outputTensorType, int tokenEmbeddingType,
+                      boolean allowRequantize, List<Map.Entry<String, Integer>> tensorTypes, Map<String, float[]> imatrix,
+                      List<Map.Entry<String, Object>> kvOverrides, boolean dryRun) {
+            this(ftype, threads, pure, quantizeOutputTensor, outputTensorType, tokenEmbeddingType, allowRequantize, tensorTypes, imatrix,
+                    kvOverrides, dryRun, false, List.of());
+        }
+
         public static Params of(int ftype, int threads) {
             return new Params(ftype, threads, false, true, TYPE_UNSET, TYPE_UNSET, false, List.of(), Map.of(), List.of(), false);
         }
@@ -159,6 +170,12 @@ public final class LlamaCppQuantizer {
                     if (e.getValue() instanceof String s) {
                         kv.set(ValueLayout.JAVA_INT, base, KV_STR);
                         copyCString(kv, base + KV_VALUE, s, 127);
+                    } else if (e.getValue() instanceof Double d) {
+                        kv.set(ValueLayout.JAVA_INT, base, KV_FLOAT);
+                        kv.set(ValueLayout.JAVA_DOUBLE, base + KV_VALUE, d);
+                    } else if (e.getValue() instanceof Boolean b) {
+                        kv.set(ValueLayout.JAVA_INT, base, KV_BOOL);
+                        kv.set(ValueLayout.JAVA_BOOLEAN, base + KV_VALUE, b);
                     } else {
                         kv.set(ValueLayout.JAVA_INT, base, KV_INT);
                         kv.set(ValueLayout.JAVA_LONG, base + KV_VALUE, ((Number) e.getValue()).longValue());
@@ -176,6 +193,13 @@ public final class LlamaCppQuantizer {
                 }
                 tt.set(ValueLayout.JAVA_INT, 16L * i + 8, TYPE_UNSET);
                 params.set(ValueLayout.ADDRESS, 40, tt);
+            }
+            params.set(ValueLayout.JAVA_BOOLEAN, 20, p.keepSplit());
+            if (!p.pruneLayers().isEmpty()) {
+                MemorySegment pl = arena.allocate(4L * (p.pruneLayers().size() + 1), 4);
+                for (int i = 0; i < p.pruneLayers().size(); i++) pl.setAtIndex(ValueLayout.JAVA_INT, i, p.pruneLayers().get(i));
+                pl.setAtIndex(ValueLayout.JAVA_INT, p.pruneLayers().size(), -1);
+                params.set(ValueLayout.ADDRESS, 48, pl);
             }
             return (int) quantize.invokeExact(arena.allocateFrom(in.toString()), arena.allocateFrom(out.toString()), params);
         } catch (Throwable t) {

@@ -13,6 +13,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Runs a {@link QuantizePlan}: writes the header, then each tensor in plan order, copied when its type stays and
@@ -32,31 +34,50 @@ public final class GgufQuantizer {
     private GgufQuantizer() {}
 
     public static void write(QuantizePlan plan, Path out, Progress progress) throws IOException {
-        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
-        if (plan.requiresImatrix()) {
-            throw new QuantizeException(plan.input().path() + ": this quantization requires an imatrix");
-        }
-        if (Files.exists(out) && Files.isSameFile(plan.input().path(), out)) {
-            throw new QuantizeException("input and output files are the same: '" + out + "'");
-        }
-        GgufFile in = plan.input();
-        QuantizeSettings s = plan.settings();
-        try (GgufWriter w = GgufWriter.create(out, plan.metadata(), plan.outputSpecs());
-             TensorEncoder encoder = new TensorEncoder(s.threads())) {
-            long done = 0;
-            for (PlannedQuantTensor t : plan.tensors()) {
-                MemorySegment data = in.tensorData(t.input());
-                long elements = t.input().spec().elementCount();
-                if (t.copied()) {
-                    checkInput(in, t, data);
-                    w.writeTensor(t.name(), data);
-                } else {
-                    encode(in, t, data, encoder, w, s.search(), done, progress);
+        write(plan, out, progress, null);
+    }
+
+    /**
+     * @param codecs the encoder per output type, or null for the settings' scale search ({@link BlockCodec#of} by
+     *     default): lets a caller reproduce files of other llama.cpp builds ({@link BlockCodec#iq1mBeforePrefixSums})
+     */
+    public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
+            throws IOException {
+        if (plan.refusal().isPresent()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().get());
+        List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+        for (QuantizePlan.OutputShard o : shards) {
+            for (GgufFile f : plan.input().files()) {
+                if (Files.exists(o.path()) && Files.isSameFile(f.path(), o.path())) {
+                    throw new QuantizeException("input and output files are the same: '" + o.path() + "'");
                 }
-                done += elements;
-                progress.elementsDone(done, t);
             }
-            w.commit();
+        }
+        QuantizeSettings s = plan.settings();
+        java.util.function.Function<GgmlType, BlockCodec> codecChoice = codecs != null ? codecs : codecsFor(s.search());
+        List<GgufWriter> writers = new ArrayList<>();
+        try (TensorEncoder encoder = new TensorEncoder(s.threads())) {
+            long done = 0;
+            // every shard is written before any is renamed into place, so a failure leaves none of them
+            for (QuantizePlan.OutputShard o : shards) {
+                GgufWriter w = GgufWriter.create(o.path(), o.metadata(), o.tensors().stream().map(PlannedQuantTensor::output).toList());
+                writers.add(w);
+                for (PlannedQuantTensor t : o.tensors()) {
+                    GgufFile in = plan.input().files().get(t.shard());
+                    MemorySegment data = in.tensorData(t.input());
+                    long elements = t.input().spec().elementCount();
+                    if (t.copied()) {
+                        checkInput(in, t, data);
+                        w.writeTensor(t.name(), data);
+                    } else {
+                        encode(in, t, data, encoder, w, codecChoice, done, progress);
+                    }
+                    done += elements;
+                    progress.elementsDone(done, t);
+                }
+            }
+            for (GgufWriter w : writers) w.commit();
+        } finally {
+            for (GgufWriter w : writers) w.close();
         }
     }
 
@@ -68,8 +89,12 @@ public final class GgufQuantizer {
         }
     }
 
+    private static java.util.function.Function<GgmlType, BlockCodec> codecsFor(ScaleSearch search) {
+        return search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs::forType : BlockCodec::of;
+    }
+
     private static void encode(GgufFile in, PlannedQuantTensor t, MemorySegment data, TensorEncoder encoder, GgufWriter w,
-            ScaleSearch search, long doneBefore, Progress progress) throws IOException {
+            java.util.function.Function<GgmlType, BlockCodec> codecs, long doneBefore, Progress progress) throws IOException {
         GgmlType src = t.input().type();
         GgmlType dst = t.output().type();
         int n = Math.toIntExact(t.input().spec().rowLength());
@@ -77,7 +102,7 @@ public final class GgufQuantizer {
         if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
         RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
                 : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
-        BlockCodec codec = search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs.forType(dst) : BlockCodec.of(dst);
+        BlockCodec codec = codecs.apply(dst);
         long rowBytes = dst.rowBytes(n);
         long[] chunkRow = {0};
         try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {

@@ -12,10 +12,12 @@ import dev.requant.formats.gguf.GgufTensorSpec;
  * @param importance the imatrix weights the encoder gets ({@code ne0 * ne2} floats), or null
  * @param imatrixNote what became of the imatrix for this tensor ("", "no imatrix entry", "ignored by q8_0"...)
  * @param problem why the tensor cannot be written as planned (llama-quantize fails on it in its main pass), or null
+ * @param shard the input shard that holds it (0 for a single file); with --keep-split also its output shard
  */
 public record PlannedQuantTensor(GgufTensorInfo input, GgufTensorSpec output, QuantDecision decision, float[] importance,
-                                 String imatrixNote, String problem) {
-    public String name() { return input.name(); }
+                                 String imatrixNote, String problem, int shard) {
+    /** The output name (the input name, renumbered by --prune-layers). */
+    public String name() { return output.name(); }
 
     /** The bytes are copied unchanged (the type stays). */
     public boolean copied() { return input.type() == output.type(); }

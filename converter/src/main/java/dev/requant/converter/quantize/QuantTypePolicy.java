@@ -69,7 +69,10 @@ public final class QuantTypePolicy {
         TensorCategory cat = TensorCategory.of(name);
         GgmlType t;
         String rule;
-        if (settings.tokenEmbeddingType() != null && cat == TensorCategory.TOKEN_EMBD) {
+        // per_layer_token_embd follows --token-embedding-type unless a --tensor-type pattern names it (llama.cpp)
+        boolean namedByPattern = name.equals("per_layer_token_embd.weight")
+                && settings.tensorTypes().stream().anyMatch(o -> o.matches(name));
+        if (settings.tokenEmbeddingType() != null && cat == TensorCategory.TOKEN_EMBD && !namedByPattern) {
             t = settings.tokenEmbeddingType();
             rule = "--token-embedding-type";
         } else if (settings.outputTensorType() != null && cat == TensorCategory.OUTPUT) {
@@ -138,11 +141,23 @@ public final class QuantTypePolicy {
         return counter;
     }
 
-    /** llama_tensor_get_type_impl for the file types requant writes; null rule = the default type stands. */
+    /** The file types llama.cpp treats as "very low bit" (IQ1/IQ2 mixes): their own attn_v/ffn_down/attn_output rules. */
+    private static boolean iq1iq2(FileType f) {
+        return f == FileType.IQ2_XXS || f == FileType.IQ2_XS || f == FileType.IQ1_S || f == FileType.IQ2_S
+                || f == FileType.IQ2_M || f == FileType.IQ1_M;
+    }
+
+    private boolean is(FileType... types) {
+        for (FileType f : types) if (ftype == f) return true;
+        return false;
+    }
+
+    /** llama_tensor_get_type_impl, branch for branch in llama.cpp's order; null rule = the default type stands. */
     private Choice mixture(GgmlType t, GgufTensorSpec tensor, TensorCategory cat) {
         String name = tensor.name();
         String arch = model.arch();
         boolean falcon = arch.equals(ModelFacts.FALCON);
+        int gqa = model.nGqa();
         if (cat == TensorCategory.OUTPUT || (tiedEmbeddings && cat == TensorCategory.TOKEN_EMBD)) {
             String what = cat == TensorCategory.OUTPUT ? "output" : "tied token_embd (as output)";
             if (settings.outputTensorType() != null) return new Choice(settings.outputTensorType(), what + ": --output-tensor-type");
@@ -150,6 +165,9 @@ public final class QuantTypePolicy {
             if (ftype == FileType.MXFP4_MOE) return new Choice(GgmlType.Q8_0, what + ": q8_0 (MXFP4_MOE)");
             if (falcon || nx % t.blockSize() != 0) {
                 return new Choice(GgmlType.Q8_0, what + ": q8_0 (" + (falcon ? "falcon" : "ne0 % " + t.blockSize() + " != 0") + ")");
+            }
+            if (is(FileType.IQ2_XXS, FileType.IQ2_XS, FileType.IQ3_XXS, FileType.IQ1_S, FileType.IQ2_S, FileType.IQ2_M, FileType.IQ1_M)) {
+                return new Choice(GgmlType.Q5_K, what + ": q5_K (" + ftype.name() + ")");
             }
             if (t != GgmlType.Q8_0) return new Choice(GgmlType.Q6_K, what + ": q6_K");
             return new Choice(t, what + ": stays q8_0");
@@ -162,11 +180,44 @@ public final class QuantTypePolicy {
             }
             return new Choice(GgmlType.Q8_0, "MXFP4_MOE: q8_0 (not an expert tensor)");
         }
-        if (cat == TensorCategory.TOKEN_EMBD) return new Choice(t, null); // only IQ/TQ/Q2_0 file types change it
+        if (cat == TensorCategory.TOKEN_EMBD) {
+            // Only reached without --token-embedding-type (decide() takes it first), as in llama.cpp.
+            if (settings.tokenEmbeddingType() != null) return new Choice(settings.tokenEmbeddingType(), "token_embd: --token-embedding-type");
+            if (is(FileType.IQ2_XXS, FileType.IQ2_XS, FileType.IQ1_S, FileType.IQ1_M)) return new Choice(GgmlType.Q2_K, "token_embd: q2_K (" + ftype.name() + ")");
+            if (is(FileType.IQ2_S, FileType.IQ2_M, FileType.IQ3_XXS)) return new Choice(GgmlType.IQ3_S, "token_embd: iq3_s (" + ftype.name() + ")");
+            if (is(FileType.TQ1_0, FileType.TQ2_0, FileType.Q2_0)) return new Choice(GgmlType.Q4_K, "token_embd: q4_K (" + ftype.name() + ")");
+            return new Choice(t, null);
+        }
+        if (iq1iq2(ftype)) return veryLowBit(t, name, cat, gqa);
         if (cat.isAttentionV()) {
             GgmlType nt = t;
             String rule = null;
-            if ((ftype == FileType.Q4_K_M || ftype == FileType.Q5_K_M) && useMoreBits(iAttentionWv, nAttentionWv)) {
+            String at = "attn_v " + iAttentionWv + "/" + nAttentionWv;
+            if (ftype == FileType.Q2_K) {
+                nt = gqa >= 4 ? GgmlType.Q4_K : GgmlType.Q3_K;
+                rule = at + ": n_gqa " + gqa + ": " + nt.ggmlName();
+            } else if (ftype == FileType.Q2_K_S && gqa >= 4) {
+                nt = GgmlType.Q4_K;
+                rule = at + ": n_gqa " + gqa + " >= 4: q4_K";
+            } else if (ftype == FileType.IQ3_XXS) {
+                nt = gqa >= 4 ? GgmlType.Q4_K : !hasImatrix ? GgmlType.IQ3_S : GgmlType.IQ3_XXS;
+                rule = at + (gqa >= 4 ? ": n_gqa " + gqa + " >= 4" : hasImatrix ? ": with imatrix" : ": without imatrix") + ": " + nt.ggmlName();
+            } else if (is(FileType.IQ3_XS, FileType.IQ3_S) && gqa >= 4) {
+                nt = GgmlType.Q4_K;
+                rule = at + ": n_gqa " + gqa + " >= 4: q4_K";
+            } else if (ftype == FileType.IQ3_M) {
+                nt = GgmlType.Q4_K;
+                rule = at + ": q4_K (IQ3_M)";
+            } else if (ftype == FileType.Q3_K_M) {
+                nt = iAttentionWv < 2 ? GgmlType.Q5_K : GgmlType.Q4_K;
+                rule = at + (iAttentionWv < 2 ? ": first 2: q5_K" : ": q4_K");
+            } else if (ftype == FileType.Q3_K_L) {
+                nt = GgmlType.Q5_K;
+                rule = at + ": q5_K (Q3_K_L)";
+            } else if (is(FileType.IQ4_NL, FileType.IQ4_XS) && gqa >= 4) {
+                nt = GgmlType.Q5_K;
+                rule = at + ": n_gqa " + gqa + " >= 4: q5_K";
+            } else if (is(FileType.Q4_K_M, FileType.Q5_K_M) && useMoreBits(iAttentionWv, nAttentionWv)) {
                 nt = GgmlType.Q6_K;
                 rule = "attn_v: use_more_bits(" + iAttentionWv + ", " + nAttentionWv + "): q6_K";
             } else if (ftype == FileType.Q4_K_S && iAttentionWv < 4) {
@@ -186,6 +237,13 @@ public final class QuantTypePolicy {
         }
         if (cat == TensorCategory.ATTENTION_K) {
             if (model.nExpert() == 8) return new Choice(GgmlType.Q8_0, "attn_k: 8 experts: q8_0");
+            if (ftype == FileType.IQ3_XS) return new Choice(GgmlType.IQ3_XXS, "attn_k: iq3_xxs (IQ3_XS)");
+            if (ftype == FileType.IQ3_XXS) return new Choice(GgmlType.IQ2_S, "attn_k: iq2_s (IQ3_XXS)");
+            return new Choice(t, null);
+        }
+        if (cat == TensorCategory.ATTENTION_Q) {
+            if (ftype == FileType.IQ3_XS) return new Choice(GgmlType.IQ3_XXS, "attn_q: iq3_xxs (IQ3_XS)");
+            if (ftype == FileType.IQ3_XXS) return new Choice(GgmlType.IQ2_S, "attn_q: iq2_s (IQ3_XXS)");
             return new Choice(t, null);
         }
         if (cat == TensorCategory.FFN_DOWN) {
@@ -193,7 +251,28 @@ public final class QuantTypePolicy {
             GgmlType nt = t;
             String rule = null;
             String at = "ffn_down layer " + iLayer + "/" + nLayer;
-            if (ftype == FileType.Q4_K_M) {
+            if (ftype == FileType.Q2_K) {
+                nt = GgmlType.Q3_K;
+                rule = at + ": q3_K (Q2_K)";
+            } else if (ftype == FileType.Q2_K_S) {
+                if (iLayer < nLayer / 8) {
+                    nt = GgmlType.Q4_K;
+                    rule = at + ": first 1/8: q4_K";
+                }
+            } else if (ftype == FileType.IQ3_XXS && !hasImatrix) {
+                nt = iLayer < nLayer / 8 ? GgmlType.Q4_K : GgmlType.Q3_K;
+                rule = at + ": without imatrix: " + nt.ggmlName();
+            } else if (ftype == FileType.Q3_K_M) {
+                nt = iLayer < nLayer / 16 ? GgmlType.Q5_K
+                        : !falcon || useMoreBits(iLayer, nLayer) ? GgmlType.Q4_K : GgmlType.Q3_K;
+                rule = at + (iLayer < nLayer / 16 ? ": first 1/16" : "") + ": " + nt.ggmlName();
+            } else if (ftype == FileType.IQ3_M && (iLayer < nLayer / 8 || (model.nExpert() == 8 && useMoreBits(iLayer, nLayer)))) {
+                nt = GgmlType.Q4_K;
+                rule = at + (iLayer < nLayer / 8 ? ": first 1/8" : ": 8 experts, use_more_bits") + ": q4_K";
+            } else if (ftype == FileType.Q3_K_L) {
+                nt = falcon ? GgmlType.Q4_K : GgmlType.Q5_K;
+                rule = at + ": " + nt.ggmlName() + " (Q3_K_L)";
+            } else if (ftype == FileType.Q4_K_M) {
                 if (falcon) {
                     nt = iLayer < nLayer / 16 ? GgmlType.Q6_K : useMoreBits(iLayer, nLayer) ? GgmlType.Q5_K : GgmlType.Q4_K;
                     rule = at + " (falcon): " + nt.ggmlName();
@@ -201,6 +280,9 @@ public final class QuantTypePolicy {
                     nt = GgmlType.Q6_K;
                     rule = at + ": use_more_bits: q6_K";
                 }
+            } else if (iLayer < nLayer / 8 && is(FileType.IQ4_NL, FileType.IQ4_XS) && !hasImatrix) {
+                nt = GgmlType.Q5_K;
+                rule = at + ": first 1/8 without imatrix: q5_K";
             } else if (ftype == FileType.Q5_K_M && useMoreBits(iLayer, nLayer)) {
                 nt = GgmlType.Q6_K;
                 rule = at + ": use_more_bits: q6_K";
@@ -217,18 +299,73 @@ public final class QuantTypePolicy {
             return new Choice(nt, rule);
         }
         if (cat == TensorCategory.ATTENTION_OUTPUT) {
-            if (!falcon && model.nExpert() == 8 && (ftype == FileType.Q4_K_S || ftype == FileType.Q4_K_M)) {
-                return new Choice(GgmlType.Q5_K, "attn_output: 8 experts: q5_K");
+            if (!falcon) {
+                if (model.nExpert() == 8) {
+                    if (is(FileType.Q2_K, FileType.IQ3_XS, FileType.IQ3_XXS, FileType.Q3_K_S, FileType.Q3_K_M, FileType.IQ4_NL,
+                            FileType.Q4_K_S, FileType.Q4_K_M, FileType.IQ3_S, FileType.IQ3_M, FileType.IQ4_XS)) {
+                        return new Choice(GgmlType.Q5_K, "attn_output: 8 experts: q5_K");
+                    }
+                } else {
+                    GgmlType nt = switch (ftype) {
+                        case Q2_K -> GgmlType.Q3_K;
+                        case IQ3_XXS -> GgmlType.IQ3_S;
+                        case Q3_K_M, IQ3_M -> GgmlType.Q4_K;
+                        case Q3_K_L -> GgmlType.Q5_K;
+                        default -> null;
+                    };
+                    if (nt != null) return new Choice(nt, "attn_output: " + nt.ggmlName() + " (" + ftype.name() + ")");
+                }
+            } else if (ftype == FileType.Q3_K_L) {
+                return new Choice(GgmlType.Q4_K, "attn_output (falcon): q4_K (Q3_K_L)");
             }
             return new Choice(t, null);
         }
         // ATTENTION_QKV never gets here (category_is_attn_v takes it first, in llama.cpp too).
-        if (cat == TensorCategory.FFN_GATE) {
-            layerOf(iFfnGate, nFfnGate, name); // only IQ3_XS changes gate/up; the layer check still applies
-            ++iFfnGate;
-        } else if (cat == TensorCategory.FFN_UP) {
-            layerOf(iFfnUp, nFfnUp, name);
-            ++iFfnUp;
+        if (cat == TensorCategory.FFN_GATE || cat == TensorCategory.FFN_UP) {
+            boolean gate = cat == TensorCategory.FFN_GATE;
+            int iLayer = layerOf(gate ? iFfnGate : iFfnUp, gate ? nFfnGate : nFfnUp, name), nLayer = gate ? nFfnGate : nFfnUp;
+            if (gate) ++iFfnGate;
+            else ++iFfnUp;
+            if (ftype == FileType.IQ3_XS && iLayer >= nLayer / 8 && iLayer < 7 * nLayer / 8) {
+                return new Choice(GgmlType.IQ3_XXS, (gate ? "ffn_gate" : "ffn_up") + " layer " + iLayer + "/" + nLayer + ": middle: iq3_xxs (IQ3_XS)");
+            }
+        }
+        return new Choice(t, null);
+    }
+
+    /**
+     * The IQ1_S/IQ1_M/IQ2_XXS/IQ2_XS/IQ2_S/IQ2_M branch of llama_tensor_get_type_impl. Its ffn_down rule counts
+     * ffn_down tensors (not layers, even with experts), and it does not look at ffn_gate/ffn_up at all.
+     */
+    private Choice veryLowBit(GgmlType t, String name, TensorCategory cat, int gqa) {
+        boolean iq2sm = is(FileType.IQ2_S, FileType.IQ2_M);
+        if (cat.isAttentionV()) {
+            GgmlType nt;
+            String rule;
+            if (gqa >= 4 || model.nExpert() >= 4) {
+                nt = GgmlType.Q4_K;
+                rule = "attn_v: " + (gqa >= 4 ? "n_gqa " + gqa : model.nExpert() + " experts") + " >= 4: q4_K";
+            } else {
+                nt = iq2sm ? GgmlType.IQ3_S : GgmlType.Q2_K;
+                rule = "attn_v: " + nt.ggmlName() + " (" + ftype.name() + ")";
+            }
+            ++iAttentionWv;
+            return new Choice(nt, rule);
+        }
+        if (model.nExpert() == 8 && cat == TensorCategory.ATTENTION_K) return new Choice(GgmlType.Q4_K, "attn_k: 8 experts: q4_K");
+        if (cat == TensorCategory.FFN_DOWN) {
+            Choice c = new Choice(t, null);
+            if (iFfnDown < nFfnDown / 8) {
+                GgmlType nt = iq2sm ? GgmlType.IQ3_S : GgmlType.Q2_K;
+                c = new Choice(nt, "ffn_down " + iFfnDown + " < " + nFfnDown + "/8: " + nt.ggmlName());
+            }
+            ++iFfnDown;
+            return c;
+        }
+        if (cat == TensorCategory.ATTENTION_OUTPUT) {
+            if (model.nExpert() == 8) return new Choice(GgmlType.Q5_K, "attn_output: 8 experts: q5_K");
+            if (is(FileType.IQ1_S, FileType.IQ1_M)) return new Choice(GgmlType.IQ2_XXS, "attn_output: iq2_xxs (" + ftype.name() + ")");
+            if (iq2sm) return new Choice(GgmlType.IQ3_S, "attn_output: iq3_s (" + ftype.name() + ")");
         }
         return new Choice(t, null);
     }
@@ -244,20 +381,25 @@ public final class QuantTypePolicy {
             case Q4_K -> GgmlType.Q5_0;
             case Q5_K -> GgmlType.Q5_1;
             case Q6_K -> GgmlType.Q8_0;
-            default -> throw new QuantizePolicyException("tensor " + tensor.name() + ": ne0 " + ncols + " is not a multiple of "
-                    + target.blockSize() + " (required for type " + target.ggmlName() + ") and no tensor type fallback is defined for type "
-                    + target.ggmlName());
+            default -> {
+                // a type of 32-element blocks has no smaller block to demote to: it becomes F16 below
+                if (target.blockSize() <= 32) yield target;
+                throw new QuantizePolicyException("tensor " + tensor.name() + ": ne0 " + ncols + " is not a multiple of "
+                        + target.blockSize() + " (required for type " + target.ggmlName() + ") and no tensor type fallback is defined for type "
+                        + target.ggmlName());
+            }
         };
         if (ncols % r.blockSize() != 0) r = GgmlType.F16; // llama.cpp: "must use F16 due to unusual shape"
         return r;
     }
 
-    /** tensor_requires_imatrix: the very low-bit types, never for token_embd / output. */
+    /** tensor_requires_imatrix: the very low-bit types (and Q2_K in a Q2_K_S file), never for token_embd / output. */
     private boolean requiresImatrix(String name, GgmlType t) {
         if (TensorCategory.isTokenEmbedding(name) || name.equals("output.weight")) return false;
         return switch (t) {
             case IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_M, IQ1_S -> true;
-            default -> false; // Q2_K only inside Q2_K_S files, which requant does not write
+            case Q2_K -> ftype == FileType.Q2_K_S; // the k-quants need no imatrix, except Q2_K in the Q2_K_S mix
+            default -> false;
         };
     }
 }

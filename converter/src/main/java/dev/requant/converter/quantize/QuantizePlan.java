@@ -1,6 +1,9 @@
 package dev.requant.converter.quantize;
 
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
+import dev.requant.formats.gguf.GgufShards;
+import dev.requant.formats.gguf.GgufValue;
+import java.nio.file.Path;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import java.util.List;
@@ -8,9 +11,9 @@ import java.util.List;
 /**
  * A quantization you can print before it runs (--dry-run): every tensor in output order with its input and output
  * type and the rule that chose it, and the output metadata. Made by {@link QuantizePlanner}, run by
- * {@link GgufQuantizer}. It reads the input file, which the caller keeps open.
+ * {@link GgufQuantizer}. It reads the input file (or shards), which the caller keeps open.
  */
-public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts model, GgufMetadata metadata,
+public record QuantizePlan(GgufShards input, QuantizeSettings settings, ModelFacts model, GgufMetadata metadata,
                            List<PlannedQuantTensor> tensors, int fallbacks) {
     public QuantizePlan {
         metadata = new GgufMetadata(metadata);
@@ -19,6 +22,35 @@ public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts
 
     @Override
     public GgufMetadata metadata() { return new GgufMetadata(metadata); }
+
+    /** One output file: its path, its key/values and its tensors in order. */
+    public record OutputShard(Path path, GgufMetadata metadata, List<PlannedQuantTensor> tensors) {}
+
+    /**
+     * The files this plan writes for output {@code out}: {@code out} itself; with --keep-split one per input shard,
+     * named as llama-quantize names them ({@code OUT-00001-of-0000N.gguf}, OUT without a trailing .gguf, even for a
+     * single shard), the first with the model's key/values, every one with split.no, split.count and
+     * split.tensors.count when there are several.
+     */
+    public List<OutputShard> outputShards(Path out) {
+        if (!settings.keepSplit()) return List.of(new OutputShard(out, metadata(), tensors));
+        int n = tensors.stream().mapToInt(t -> t.shard() + 1).max().orElse(1);
+        String name = out.toString();
+        String prefix = name.endsWith(".gguf") ? name.substring(0, name.length() - 5) : name;
+        List<OutputShard> shards = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            final int shard = i;
+            GgufMetadata m = i == 0 ? metadata() : new GgufMetadata();
+            if (n > 1) {
+                m.putLast(GgufKeys.Split.NO, GgufValue.u16(i));
+                m.putLast(GgufKeys.Split.COUNT, GgufValue.u16(n));
+                m.putLast(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(tensors.size()));
+            }
+            shards.add(new OutputShard(Path.of(GgufShards.splitPath(prefix, i, n)), m,
+                    tensors.stream().filter(t -> t.shard() == shard).toList()));
+        }
+        return shards;
+    }
 
     public List<GgufTensorSpec> outputSpecs() {
         return tensors.stream().map(PlannedQuantTensor::output).toList();
@@ -44,6 +76,19 @@ public record QuantizePlan(GgufFile input, QuantizeSettings settings, ModelFacts
     /** Whether some tensor's target needs an imatrix that was not given (llama.cpp's dry run warns about it). */
     public boolean requiresImatrix() {
         return !settings.hasImatrix() && tensors.stream().anyMatch(t -> t.decision().quantizable() && t.decision().requiresImatrix());
+    }
+
+    /**
+     * Why this plan cannot run, in one line, or empty: without an imatrix, the first tensor whose type needs one
+     * (llama-quantize's preliminary pass stops there too); otherwise the first tensor that cannot be written.
+     */
+    public java.util.Optional<String> refusal() {
+        if (requiresImatrix()) {
+            PlannedQuantTensor t = tensors.stream().filter(p -> p.decision().quantizable() && p.decision().requiresImatrix()).findFirst().orElseThrow();
+            return java.util.Optional.of(settings.fileType().name() + " needs an importance matrix (--imatrix FILE): " + t.name() + " would be "
+                    + t.output().type().ggmlName() + ", which llama.cpp makes only with importance data");
+        }
+        return problems().stream().findFirst();
     }
 
     public long inputBytes() { return tensors.stream().mapToLong(t -> t.input().byteSize()).sum(); }

@@ -3,6 +3,12 @@ package dev.requant.converter.quantize;
 import com.google.re2j.Pattern;
 import com.google.re2j.PatternSyntaxException;
 import dev.requant.formats.ggml.GgmlType;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -29,6 +35,30 @@ public record TensorTypeOverride(String pattern, Pattern regex, GgmlType type) {
         } catch (PatternSyntaxException e) {
             throw new IllegalArgumentException("bad pattern '" + pattern + "': " + e.getDescription());
         }
+    }
+
+    /**
+     * {@code --tensor-type-file}: the file's words (separated by spaces or newlines, as {@code file >> arg} reads
+     * them), each a {@code PATTERN=TYPE} (parse_tensor_type_file).
+     */
+    public static List<TensorTypeOverride> readFile(Path file) {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("failed to open file '" + file + "': "
+                    + (e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage()));
+        }
+        List<TensorTypeOverride> out = new ArrayList<>();
+        for (String word : text.split("\\s+")) {
+            if (word.isEmpty()) continue;
+            try {
+                out.add(parse(word));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ": " + e.getMessage());
+            }
+        }
+        return out;
     }
 
     public boolean matches(String tensorName) {

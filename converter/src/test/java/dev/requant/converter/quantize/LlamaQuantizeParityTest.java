@@ -53,27 +53,60 @@ class LlamaQuantizeParityTest {
         QuantizeSettings s = QuantizeSettings.of(FileType.parse(type).orElseThrow()).withThreads(2);
         if (mode.endsWith("pure")) s = s.withPure(true);
         if (mode.startsWith("imat-")) {
-            // llama-quantize ran in golden/llamacpp with "--imatrix gemma3-tiny.imatrix.gguf": the name as given is recorded.
-            s = s.withImatrix(ImatrixInput.load(Golden.llamacpp(IMATRIX), IMATRIX, ImatrixFilter.ALL));
+            // llama-quantize records the imatrix name as it was given: "gemma3-tiny.imatrix.gguf" for the first golden
+            // files (run inside golden/llamacpp), an absolute path for those added later; read it from the golden file.
+            Path file = Golden.llamacpp("gemma3-tiny." + manifest + ".manifest.json");
+            String given = java.nio.file.Files.exists(file)
+                    ? JSON.readTree(file.toFile()).get("kv").get("quantize.imatrix.file").get("value").asText() : IMATRIX;
+            s = s.withImatrix(ImatrixInput.load(Golden.llamacpp(IMATRIX), given, ImatrixFilter.ALL));
         }
         return s;
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"pure.Q8_0", "pure.Q4_0", "pure.Q4_1", "pure.Q4_K", "pure.Q6_K", "pure.MXFP4_MOE",
-            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0"})
+            "mix.Q4_0", "mix.Q8_0", "imat-pure.Q4_0", "imat-pure.Q4_1", "imat-pure.Q4_K", "imat-pure.Q6_K", "imat-mix.Q4_0",
+            // issue 15: the remaining file types (golden/README, "Added 2026-12-05")
+            "imat-mix.Q1_0", "imat-mix.Q2_0", "imat-mix.Q2_K", "imat-mix.Q2_K_S", "imat-mix.Q3_K_S", "imat-mix.Q3_K_M",
+            "imat-mix.Q3_K_L", "imat-mix.IQ1_S", "imat-mix.IQ1_M", "imat-mix.IQ2_XXS", "imat-mix.IQ2_XS", "imat-mix.IQ2_S",
+            "imat-mix.IQ2_M", "imat-mix.IQ3_XXS", "imat-mix.IQ3_XS", "imat-mix.IQ3_S", "imat-mix.IQ3_M", "imat-mix.IQ4_NL",
+            "imat-mix.IQ4_XS", "imat-mix.TQ1_0", "imat-mix.TQ2_0",
+            "pure.Q1_0", "pure.Q2_0", "pure.Q2_K", "pure.Q3_K", "pure.IQ4_NL", "pure.IQ4_XS", "pure.TQ1_0", "pure.TQ2_0",
+            "imat-pure.Q2_K_S", "imat-pure.Q3_K_M", "imat-pure.IQ1_M", "imat-pure.IQ3_XXS", "imat-pure.IQ3_S", "imat-pure.IQ4_XS"})
     void reproducesLlamaQuantizeFileExactly(String manifest) throws IOException {
         JsonNode golden = JSON.readTree(Golden.llamacpp("gemma3-tiny." + manifest + ".manifest.json").toFile());
         Path out = tmp.resolve(manifest + ".gguf");
         try (GgufFile in = GgufFile.open(bf16)) {
             QuantizePlan plan = QuantizePlanner.plan(in, settingsFor(manifest));
-            GgufQuantizer.write(plan, out, GgufQuantizer.Progress.NONE);
+            GgufQuantizer.write(plan, out, GgufQuantizer.Progress.NONE, LlamaQuantizeParityTest::goldenCodec);
         }
         try (GgufFile f = GgufFile.open(out)) {
             JsonNode ours = GgufManifest.of(f, true, false);
             assertThat(ManifestDiff.of(golden, ours)).as(manifest).isEmpty();
             assertThat(ours.get("file_sha256").asText()).isEqualTo(golden.get("file_sha256").asText());
         }
+    }
+
+    /**
+     * The encoders of the llama.cpp build that made the golden files (August 2026): the pinned one's, except IQ1_M,
+     * whose search changed in between (llama.cpp PR 28706; see LlamaCppGoldenIqParityTest). The pinned IQ1_M encoder
+     * is checked against libllama in LlamaCppQuantizeInteropTest instead.
+     */
+    static dev.requant.formats.ggml.BlockCodec goldenCodec(dev.requant.formats.ggml.GgmlType type) {
+        return type == dev.requant.formats.ggml.GgmlType.IQ1_M ? dev.requant.formats.ggml.BlockCodec.iq1mBeforePrefixSums()
+                : dev.requant.formats.ggml.BlockCodec.of(type);
+    }
+
+    /** --pure --imatrix with IQ1_S, IQ2_XXS, IQ2_XS or IQ2_S has no golden file: llama-quantize asserts; requant says why. */
+    @ParameterizedTest
+    @ValueSource(strings = {"IQ1_S", "IQ2_XXS", "IQ2_XS", "IQ2_S"})
+    void pureWithImatrixRefusesWhatLlamaQuantizeAssertsOn(String type) throws IOException {
+        try (GgufFile in = GgufFile.open(bf16)) {
+            QuantizePlan plan = QuantizePlanner.plan(in, settingsFor("imat-pure." + type));
+            assertThat(plan.refusal().orElseThrow()).startsWith("token_embd.weight: ")
+                    .contains("has no entry for token_embd.weight (llama-quantize aborts on it)");
+        }
+        assertThat(Golden.llamacpp("gemma3-tiny.imat-pure." + type + ".manifest.json")).doesNotExist();
     }
 
     @Test

@@ -127,12 +127,82 @@ class QuantTypePolicyTest {
     }
 
     @Test
-    void legacyTypesHaveNoFallback() {
-        // output.weight comes first: Q8_0 for ne0 % 32 != 0, and Q8_0 has no fallback either
-        assertThatThrownBy(() -> decide(QuantizeSettings.of(FileType.Q4_0), DENSE16, dense(2, 48, 256, true)))
-                .isInstanceOf(QuantizePolicyException.class).hasMessageContaining("no tensor type fallback is defined for type q8_0");
-        assertThatThrownBy(() -> decide(QuantizeSettings.of(FileType.Q5_1), DENSE16, List.of(spec("blk.0.attn_q.weight", 48, 48))))
-                .isInstanceOf(QuantizePolicyException.class).hasMessageContaining("no tensor type fallback is defined for type q5_1");
+    void typesOf32ElementBlocksBecomeF16AndLargerBlocksWithoutFallbackFail() {
+        // output.weight comes first: Q8_0 for ne0 % 32 != 0, which has no smaller block: F16 ("unusual shape")
+        Map<String, GgmlType> q4 = decide(QuantizeSettings.of(FileType.Q4_0), DENSE16, dense(2, 48, 256, true));
+        assertThat(q4.get("output.weight")).isEqualTo(GgmlType.F16);
+        assertThat(q4.get("blk.0.attn_q.weight")).isEqualTo(GgmlType.F16);
+        assertThat(q4.get("blk.0.ffn_down.weight")).as("ne0 256").isEqualTo(GgmlType.Q4_0);
+        // Q1_0 (blocks of 128) has no fallback at all
+        assertThatThrownBy(() -> decide(QuantizeSettings.of(FileType.Q1_0).withPure(true), DENSE16, List.of(spec("blk.0.attn_q.weight", 64, 64))))
+                .isInstanceOf(QuantizePolicyException.class).hasMessageContaining("no tensor type fallback is defined for type q1_0");
+    }
+
+    @Test
+    void veryLowBitMixesFollowTheirOwnRules() {
+        // 16 dense layers, n_gqa 1: attn_v and the first 1/8 of ffn_down get q2_K (IQ2_S/IQ2_M: iq3_s), attn_output
+        // iq2_xxs for IQ1_*, token_embd q2_K / iq3_s, output q5_K
+        Map<String, GgmlType> iq1 = decide(withSomeImatrix(QuantizeSettings.of(FileType.IQ1_S)), DENSE16, denseWithOutput(16));
+        assertThat(iq1.get("blk.3.attn_v.weight")).isEqualTo(GgmlType.Q2_K);
+        assertThat(iq1.get("blk.1.ffn_down.weight")).isEqualTo(GgmlType.Q2_K);
+        assertThat(iq1.get("blk.2.ffn_down.weight")).isEqualTo(GgmlType.IQ1_S);
+        assertThat(iq1.get("blk.2.attn_output.weight")).isEqualTo(GgmlType.IQ2_XXS);
+        assertThat(iq1.get("blk.2.ffn_up.weight")).isEqualTo(GgmlType.IQ1_S);
+        assertThat(iq1.get("token_embd.weight")).isEqualTo(GgmlType.Q2_K);
+        assertThat(iq1.get("output.weight")).isEqualTo(GgmlType.Q5_K);
+        Map<String, GgmlType> iq2m = decide(withSomeImatrix(QuantizeSettings.of(FileType.IQ2_M)), DENSE16, denseWithOutput(16));
+        assertThat(iq2m.get("blk.3.attn_v.weight")).isEqualTo(GgmlType.IQ3_S);
+        assertThat(iq2m.get("blk.0.ffn_down.weight")).isEqualTo(GgmlType.IQ3_S);
+        assertThat(iq2m.get("blk.2.attn_output.weight")).isEqualTo(GgmlType.IQ3_S);
+        assertThat(iq2m.get("blk.2.ffn_up.weight")).isEqualTo(GgmlType.IQ2_S);
+        assertThat(iq2m.get("token_embd.weight")).isEqualTo(GgmlType.IQ3_S);
+        ModelFacts gqa4 = new ModelFacts("llama", 16, 0, false, 4);
+        assertThat(decide(withSomeImatrix(QuantizeSettings.of(FileType.IQ2_XS)), gqa4, denseWithOutput(16)).get("blk.3.attn_v.weight"))
+                .isEqualTo(GgmlType.Q4_K);
+    }
+
+    @Test
+    void threeBitMixes() {
+        Map<String, GgmlType> m = decide(QuantizeSettings.of(FileType.Q3_K_M), DENSE16, denseWithOutput(16));
+        assertThat(m.get("blk.0.attn_v.weight")).isEqualTo(GgmlType.Q5_K);
+        assertThat(m.get("blk.2.attn_v.weight")).isEqualTo(GgmlType.Q4_K);
+        assertThat(m.get("blk.0.ffn_down.weight")).as("first 1/16").isEqualTo(GgmlType.Q5_K);
+        assertThat(m.get("blk.5.ffn_down.weight")).isEqualTo(GgmlType.Q4_K);
+        assertThat(m.get("blk.5.attn_output.weight")).isEqualTo(GgmlType.Q4_K);
+        Map<String, GgmlType> xs = decide(QuantizeSettings.of(FileType.IQ3_XS), DENSE16, denseWithOutput(16));
+        assertThat(xs.get("blk.1.ffn_up.weight")).as("first 1/8").isEqualTo(GgmlType.IQ3_S);
+        assertThat(xs.get("blk.2.ffn_up.weight")).isEqualTo(GgmlType.IQ3_XXS);
+        assertThat(xs.get("blk.14.ffn_gate.weight")).as("last 1/8").isEqualTo(GgmlType.IQ3_S);
+        assertThat(xs.get("blk.2.attn_q.weight")).isEqualTo(GgmlType.IQ3_XXS);
+        Map<String, GgmlType> xxs = decide(QuantizeSettings.of(FileType.IQ3_XXS), DENSE16, denseWithOutput(16));
+        assertThat(xxs.get("blk.2.attn_v.weight")).as("without imatrix").isEqualTo(GgmlType.IQ3_S);
+        assertThat(xxs.get("blk.2.attn_q.weight")).isEqualTo(GgmlType.IQ2_S);
+        assertThat(xxs.get("blk.1.ffn_down.weight")).isEqualTo(GgmlType.Q4_K);
+        assertThat(xxs.get("blk.2.ffn_down.weight")).isEqualTo(GgmlType.Q3_K);
+    }
+
+    @Test
+    void q2kSInAFileNeedsAnImatrixButTokenEmbeddingsNever() {
+        QuantizeSettings s = QuantizeSettings.of(FileType.Q2_K_S);
+        List<GgufTensorSpec> sorted = new ArrayList<>(denseWithOutput(2));
+        sorted.sort((a, b) -> WeightOrder.INSTANCE.compare(a.name(), b.name()));
+        QuantTypePolicy p = new QuantTypePolicy(s, DENSE16, sorted.stream().map(GgufTensorSpec::name).toList());
+        for (GgufTensorSpec t : sorted) {
+            QuantDecision d = p.decide(t);
+            boolean embdOrOut = t.name().equals("token_embd.weight") || t.name().equals("output.weight");
+            if (d.quantizable()) assertThat(d.requiresImatrix()).as(t.name()).isEqualTo(!embdOrOut && d.type() == GgmlType.Q2_K);
+        }
+        QuantTypePolicy q2k = new QuantTypePolicy(QuantizeSettings.of(FileType.Q2_K), DENSE16, List.of("blk.0.ffn_up.weight"));
+        assertThat(q2k.decide(spec("blk.0.ffn_up.weight", 256, 512)).requiresImatrix()).isFalse();
+    }
+
+    static List<GgufTensorSpec> denseWithOutput(int layers) {
+        List<GgufTensorSpec> t = new ArrayList<>(dense(layers, 256, 512, true));
+        for (int l = 0; l < layers; l++) {
+            t.add(spec("blk." + l + ".attn_output.weight", 256, 256));
+            t.add(spec("blk." + l + ".ffn_gate.weight", 256, 512));
+        }
+        return t;
     }
 
     @Test
@@ -233,6 +303,7 @@ class QuantTypePolicyTest {
         assertThat(FileType.parse("IQ2_XXS")).contains(FileType.IQ2_XXS); // every llama-quantize name is in the table
         assertThat(FileType.parse("q3_k")).contains(FileType.Q3_K_M);
         assertThat(FileType.parse("19")).contains(FileType.IQ2_XXS);
+        assertThat(FileType.parse("iq2_xxs").orElseThrow().producible()).isTrue();
         assertThat(FileType.parse("out.gguf")).isEmpty();
     }
 

@@ -193,8 +193,9 @@ class QuantizeChecksTest {
         Path narrow = model("iq-narrow", GgmlType.BF16, new GgufMetadata(), random(7));
         QuantizePlan fallback = plan(narrow, QuantizeSettings.of(FileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
         assertThat(fallback.requiresImatrix()).as("64 columns: iq2_xxs falls back to iq4_nl").isFalse();
-        assertThat(fallback.problems()).isEmpty();
-        assertThat(fallback.tensors()).anySatisfy(t -> assertThat(t.output().type()).isEqualTo(GgmlType.IQ4_NL));
+        assertThat(fallback.refusal()).isEmpty();
+        assertThat(fallback.tensors().stream().filter(t -> t.name().equals("blk.0.attn_q.weight")).findFirst().orElseThrow().output().type())
+                .isEqualTo(GgmlType.IQ4_NL);
         assertThatThrownBy(() -> GgufQuantizer.write(p, tmp.resolve("iq.out.gguf"), GgufQuantizer.Progress.NONE)).isInstanceOf(QuantizeException.class);
     }
 
@@ -257,5 +258,80 @@ class QuantizeChecksTest {
         Path nested = java.nio.file.Files.write(tmp.resolve("nested.gguf"), n.toByteArray());
         assertThatThrownBy(() -> plan(nested, QuantizeSettings.of(FileType.Q8_0))).isInstanceOf(QuantizeException.class)
                 .hasMessage(nested + ": key 'x.nested' is a nested array, which llama.cpp refuses");
+    }
+
+    @Test
+    void aTypeThatNeedsAnImatrixIsRefusedInOneLineBeforeAnythingIsWritten() throws IOException {
+        Path in = model("iq", GgmlType.F32, new GgufMetadata(), random(3), 256);
+        Path out = tmp.resolve("iq2.gguf");
+        QuantizePlan plan = plan(in, QuantizeSettings.of(FileType.IQ2_XXS));
+        assertThat(plan.refusal()).contains("IQ2_XXS needs an importance matrix (--imatrix FILE): blk.0.attn_q.weight would be iq2_xxs,"
+                + " which llama.cpp makes only with importance data");
+        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(FileType.IQ2_XXS)))
+                .isInstanceOf(QuantizeException.class).hasMessage(in + ": " + plan.refusal().orElseThrow());
+        assertThat(out).doesNotExist();
+        // Q2_K needs none, but the same Q2_K tensors in a Q2_K_S file do (tensor_requires_imatrix)
+        assertThat(plan(in, QuantizeSettings.of(FileType.Q2_K)).refusal()).isEmpty();
+        assertThat(plan(in, QuantizeSettings.of(FileType.Q2_K_S)).refusal().orElseThrow()).startsWith("Q2_K_S needs an importance matrix");
+    }
+
+    @Test
+    void pureWithAnImatrixWithoutTokenEmbeddingsSaysWhatIsMissingWhereLlamaQuantizeAsserts() throws IOException {
+        Path in = model("pure-iq", GgmlType.F32, new GgufMetadata(), random(4), 256);
+        Map<String, float[]> entries = new TreeMap<>();
+        for (String n : List.of("output.weight", "blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.1.attn_q.weight", "blk.1.ffn_down.weight")) {
+            entries.put(n, ones(256));
+        }
+        for (FileType t : List.of(FileType.IQ1_S, FileType.IQ2_XXS, FileType.IQ2_XS, FileType.IQ2_S)) {
+            QuantizeSettings s = QuantizeSettings.of(t).withPure(true).withImatrix(imatrix(entries, List.of("c.txt"), 10));
+            assertThat(plan(in, s).refusal()).as(t.name()).contains("token_embd.weight: " + t.defaultType().ggmlName()
+                    + " cannot be made without importance data and the imatrix imatrix.gguf has no entry for token_embd.weight"
+                    + " (llama-quantize aborts on it); choose another type for it with --token-embedding-type");
+            assertThat(plan(in, s.withTokenEmbeddingType(GgmlType.Q4_K)).refusal()).as(t.name()).isEmpty();
+        }
+        // IQ1_M and IQ3_XXS encode without importance data, so token_embd is made as llama-quantize makes it
+        QuantizeSettings m = QuantizeSettings.of(FileType.IQ1_M).withPure(true).withImatrix(imatrix(entries, List.of("c.txt"), 10));
+        assertThat(plan(in, m).refusal()).isEmpty();
+    }
+
+    @Test
+    void kvOverridesParseAsLlamaCppAndFeedTheTypeRules() throws IOException {
+        assertThat(KvOverride.parse("a.b=int:-7").toGgufValue()).isEqualTo(GgufValue.u32(7));
+        assertThat(KvOverride.parse("a.b=float:0.1").toGgufValue()).isEqualTo(GgufValue.f32(0.1f));
+        assertThat(KvOverride.parse("a.b=bool:false").toGgufValue()).isEqualTo(GgufValue.bool(false));
+        assertThat(KvOverride.parse("a.b=str:x=y:z").toGgufValue()).isEqualTo(GgufValue.string("x=y:z"));
+        assertThatThrownBy(() -> KvOverride.parse("a.b")).hasMessageContaining("malformed KV override");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=long:1")).hasMessageContaining("invalid type for KV override");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=bool:yes")).hasMessageContaining("invalid boolean value");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=int:12abc")).hasMessageContaining("invalid int value '12abc'");
+        assertThatThrownBy(() -> KvOverride.parse("a.b=str:" + "x".repeat(128))).hasMessageContaining("cannot exceed 127");
+        assertThatThrownBy(() -> KvOverride.parse("k".repeat(128) + "=int:1")).hasMessageContaining("malformed");
+
+        GgufMetadata m = new GgufMetadata();
+        m.put("general.architecture", GgufValue.string("llama"));
+        m.put("llama.block_count", GgufValue.u32(16));
+        m.put("llama.attention.head_count", GgufValue.u32(4));
+        m.put("llama.attention.head_count_kv", GgufValue.u32(2));
+        Path f = tmp.resolve("facts.gguf");
+        assertThat(ModelFacts.of(m, f).nGqa()).isEqualTo(2);
+        ModelFacts o = ModelFacts.of(m, f, List.of(KvOverride.parse("llama.attention.head_count=int:8"),
+                KvOverride.parse("llama.block_count=int:20"), KvOverride.parse("llama.block_count=int:30"),
+                KvOverride.parse("llama.expert_count=str:8")));
+        assertThat(o.nGqa()).as("8 / 2").isEqualTo(4);
+        assertThat(o.nLayer()).as("the loader keeps the first override of a key").isEqualTo(20);
+        assertThat(o.nExpert()).as("a str override of an int is ignored (with a warning) by the loader").isZero();
+    }
+
+    @Test
+    void pruneLayersRenumbersAsRemapLayer() {
+        LayerPrune p = new LayerPrune(List.of(1, 3));
+        assertThat(p.rename("token_embd.weight")).isEqualTo("token_embd.weight");
+        assertThat(p.rename("blk.0.attn_q.weight")).isEqualTo("blk.0.attn_q.weight");
+        assertThat(p.rename("blk.1.attn_q.weight")).isNull();
+        assertThat(p.rename("blk.2.attn_q.weight")).isEqualTo("blk.1.attn_q.weight");
+        assertThat(p.rename("blk.2.ffn_up.weight")).isEqualTo("blk.1.ffn_up.weight");
+        assertThat(p.rename("blk.3.attn_q.weight")).isNull();
+        assertThat(p.rename("blk.4.attn_q.weight")).isEqualTo("blk.2.attn_q.weight");
+        assertThat(p.blockCount()).isEqualTo(3);
     }
 }

@@ -27,8 +27,8 @@ record SyntheticLlama(String name, int layers, int hidden, int ffn, int heads, i
     /** 16 layers, hidden 96 (not a multiple of 256: K-quants fall back), separate output, BF16. */
     static SyntheticLlama narrow16() { return new SyntheticLlama("narrow16", 16, 96, 256, 2, 1, 256, 0, false, GgmlType.BF16); }
 
-    /** 8 layers, every row a multiple of 256, tied embeddings, BF16. */
-    static SyntheticLlama wide8() { return new SyntheticLlama("wide8", 8, 256, 512, 4, 2, 512, 0, true, GgmlType.BF16); }
+    /** 8 layers, every row a multiple of 256, tied embeddings, n_gqa 4 (8 heads of 32, 2 KV heads), BF16. */
+    static SyntheticLlama wide8() { return new SyntheticLlama("wide8", 8, 256, 512, 8, 2, 512, 0, true, GgmlType.BF16); }
 
     /** 4 layers of 8 experts (expert FFN 64 wide), F32 weights. */
     static SyntheticLlama moe8() { return new SyntheticLlama("moe8", 4, 256, 64, 4, 2, 256, 8, false, GgmlType.F32); }

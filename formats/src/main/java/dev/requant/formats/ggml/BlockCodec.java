@@ -27,6 +27,12 @@ public interface BlockCodec {
     /** Whether {@link #encodeRow} gives different bytes with an importance vector (llama.cpp's quantize_* do). */
     default boolean usesImportance() { return false; }
 
+    /**
+     * Whether {@link #encodeRow} needs an importance vector: ggml_quantize_requires_imatrix's types (IQ2_XXS, IQ2_XS,
+     * IQ1_S), whose quantizers assert on a missing one; their codecs throw an IllegalArgumentException instead.
+     */
+    default boolean requiresImportance() { return false; }
+
     /** Bytes of a row of {@code n} elements. */
     default long rowBytes(int n) { return type().rowBytes(n); }
 
@@ -41,6 +47,15 @@ public interface BlockCodec {
     /** The scalar reference codec for a type, the one every fast path is tested against. */
     static BlockCodec reference(GgmlType type) {
         return BlockCodecs.reference(type);
+    }
+
+    /**
+     * IQ1_M as llama.cpp encoded it before PR 28706 (September 2026): each split scored by summing its elements
+     * instead of prefix sums, which rounds differently in some blocks. Only for reproducing files of those builds
+     * (the golden gemma3-tiny IQ1_M files); {@link #of} gives the pinned build's encoder.
+     */
+    static BlockCodec iq1mBeforePrefixSums() {
+        return new IQ1_MCodec(true);
     }
 
     /** The types that have a codec (decode and encode). */

@@ -38,6 +38,13 @@ final class BlockCodecs {
         register(new Q6_KCodec());
         register(new Mxfp4Codec());
         register(new Nvfp4Codec());
+        register(new IQ3_XXSCodec());
+        register(new IQ3_SCodec());
+        register(new IQ2_XXSCodec());
+        register(new IQ2_XSCodec());
+        register(new IQ2_SCodec());
+        register(new IQ1_SCodec());
+        register(new IQ1_MCodec());
         FAST.putAll(REFERENCE);
         if (VectorSupport.enabled()) VectorSupport.registerFastCodecs(FAST);
     }

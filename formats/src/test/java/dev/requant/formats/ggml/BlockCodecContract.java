@@ -34,6 +34,16 @@ abstract class BlockCodecContract {
 
     final int blockSize() { return type().blockSize(); }
 
+    /** Whether ggml's quantizer for this type needs an imatrix (ggml_quantize_requires_imatrix). */
+    final boolean requiresImportance() {
+        return type() == GgmlType.IQ2_XXS || type() == GgmlType.IQ2_XS || type() == GgmlType.IQ1_S;
+    }
+
+    /** The importance vectors a test encodes with: none and {@code w}, or only {@code w} where one is required. */
+    final List<float[]> noneAnd(float[] w) {
+        return requiresImportance() ? List.of(w) : Arrays.asList(null, w);
+    }
+
     /** A row whose length is a whole number of blocks and at least 256 (a K-quant super-block). */
     final int rowLength(int blocks) { return blocks * blockSize(); }
 
@@ -87,7 +97,7 @@ abstract class BlockCodecContract {
         for (BlockCodec c : codecs()) {
             for (int row = 0; row < 20; row++) {
                 float[] x = weights(r, n, row % 2 == 0 ? 0.02 : 3.0);
-                assertWithinBound(x, decode(c, encode(c, x, 0, n, null), n), blockRelativeError());
+                if (!requiresImportance()) assertWithinBound(x, decode(c, encode(c, x, 0, n, null), n), blockRelativeError());
                 float[] w = importance(r, n);
                 assertWithinBound(x, decode(c, encode(c, x, 0, n, w), n), blockRelativeError() * importanceSlack());
             }
@@ -110,7 +120,7 @@ abstract class BlockCodecContract {
             for (int blocks = 1; blocks <= 7; blocks += 2) {
                 int n = rowLength(blocks);
                 float[] x = weights(r, n + 11, 1.0);
-                for (float[] w : new float[][] {null, importance(r, n)}) {
+                for (float[] w : noneAnd(importance(r, n))) {
                     byte[] plain = encode(c, x, 7, n, w);
                     byte[] big = new byte[plain.length + 9];
                     Arrays.fill(big, (byte) 0x5A);
@@ -133,11 +143,12 @@ abstract class BlockCodecContract {
         SplittableRandom r = new SplittableRandom(11);
         int n = rowLength(5);
         float[] x = weights(r, n, 0.05);
+        float[] w = requiresImportance() ? importance(r, n) : null;
         for (BlockCodec c : codecs()) {
-            byte[] whole = encode(c, x, 0, n, null);
+            byte[] whole = encode(c, x, 0, n, w);
             int bs = blockSize(), tb = type().typeSize();
             for (int b = 0; b < 5 * (bs == 1 ? 1 : 1); b++) {
-                byte[] one = encode(c, x, b * bs, bs, null);
+                byte[] one = encode(c, x, b * bs, bs, w == null ? null : Arrays.copyOfRange(w, b * bs, (b + 1) * bs));
                 assertThat(Arrays.copyOfRange(whole, b * tb, (b + 1) * tb)).isEqualTo(one);
             }
         }
@@ -169,7 +180,7 @@ abstract class BlockCodecContract {
         float[] ones = new float[n];
         Arrays.fill(ones, 1f);
         for (BlockCodec c : codecs()) {
-            for (float[] w : new float[][] {null, ones}) {
+            for (float[] w : noneAnd(ones)) {
                 for (float v : decode(c, encode(c, new float[n], 0, n, w), n)) assertThat(v).isZero();
             }
         }
@@ -182,7 +193,7 @@ abstract class BlockCodecContract {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = Float.intBitsToFloat(r.nextInt(0x800000) | (r.nextBoolean() ? 0x80000000 : 0));
         for (BlockCodec c : codecs()) {
-            for (float[] w : new float[][] {null, importance(r, n)}) {
+            for (float[] w : noneAnd(importance(r, n))) {
                 float[] y = decode(c, encode(c, x, 0, n, w), n);
                 for (int i = 0; i < n; i++) {
                     assertThat(Float.isFinite(y[i])).isTrue();
@@ -202,7 +213,7 @@ abstract class BlockCodecContract {
         x[n / 2] = Float.NaN;
         x[n - 1] = Float.NEGATIVE_INFINITY;
         float[] w = importance(r, n);
-        for (float[] imp : new float[][] {null, w}) {
+        for (float[] imp : noneAnd(w)) {
             byte[] ref = encode(BlockCodec.reference(type()), x, 0, n, imp);
             for (BlockCodec c : codecs()) assertThat(encode(c, x, 0, n, imp)).isEqualTo(ref);
         }
@@ -210,6 +221,22 @@ abstract class BlockCodecContract {
             float[] y = decode(BlockCodec.of(type()), encode(BlockCodec.of(type()), x, 0, n, null), n);
             assertThat(y[1]).isEqualTo(Float.POSITIVE_INFINITY);
             assertThat(y[n / 2]).isNaN();
+        }
+    }
+
+    /** The types ggml cannot quantize without an imatrix are refused with a message naming the type; the others are not. */
+    @Test
+    void encodingWithoutImportanceIsRefusedOnlyWhereGgmlRequiresIt() {
+        int n = rowLength(Math.max(1, 256 / blockSize()));
+        float[] x = weights(new SplittableRandom(23), n, 1.0);
+        for (BlockCodec c : codecs()) {
+            assertThat(c.requiresImportance()).as(c.getClass().getSimpleName()).isEqualTo(requiresImportance());
+            if (requiresImportance()) {
+                assertThatThrownBy(() -> encode(c, x, 0, n, null)).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining(type().name()).hasMessageContaining("imatrix");
+            } else {
+                assertThat(encode(c, x, 0, n, null)).hasSize((int) c.rowBytes(n));
+            }
         }
     }
 }

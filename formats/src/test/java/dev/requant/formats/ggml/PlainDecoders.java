@@ -210,6 +210,7 @@ final class PlainDecoders {
                 }
                 yield y;
             }
+            case IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M -> PlainIqDecoders.block(type, b, o);
             default -> throw new IllegalArgumentException(type.toString());
         };
     }

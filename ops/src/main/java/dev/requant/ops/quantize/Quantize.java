@@ -6,7 +6,7 @@ import dev.requant.converter.quantize.QuantizePlan;
 import dev.requant.converter.quantize.QuantizePlanner;
 import dev.requant.converter.quantize.QuantizeSettings;
 import dev.requant.formats.gguf.FileType;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufShards;
 import dev.requant.formats.imatrix.ImatrixFilter;
 import dev.requant.ops.BadInputException;
 import dev.requant.ops.Operation;
@@ -15,6 +15,8 @@ import dev.requant.ops.OperationException;
 import dev.requant.ops.OutputPaths;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /** {@code quantize}: a GGUF file to another file type, as llama-quantize does, bit for bit. */
 public final class Quantize implements Operation<Quantize.Request, Quantize.Result> {
@@ -37,19 +39,25 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
             return new Request(input, output, s, imatrix, imatrixFilter);
         }
 
-        /** The output file, with llama-quantize's default when none was given. */
+        /**
+         * The output file, with llama-quantize's default when none was given ({@code ggml-model-TYPE.gguf}; with
+         * --keep-split the prefix {@code ggml-model-TYPE} of the shards {@code ggml-model-TYPE-00001-of-0000N.gguf}).
+         */
         public Path outputOrDefault() {
-            return output != null ? output : input.toAbsolutePath().getParent().resolve("ggml-model-" + settings.fileType().name() + ".gguf");
+            if (output != null) return output;
+            String name = "ggml-model-" + settings.fileType().name() + (settings.keepSplit() ? "" : ".gguf");
+            return input.toAbsolutePath().getParent().resolve(name);
         }
     }
 
-    /** A plan over the open input; close it to release the input. */
-    public record Planned(GgufFile input, QuantizePlan plan) implements AutoCloseable {
+    /** A plan over the open input (one file or its shards); close it to release the input. */
+    public record Planned(GgufShards input, QuantizePlan plan) implements AutoCloseable {
         @Override public void close() { input.close(); }
     }
 
+    /** @param output the output file, or with --keep-split the first shard */
     public record Result(Path output, FileType type, int tensors, int quantized, long inputBytes, long outputBytes,
-            long elements, int fallbacks, double seconds) {
+            long elements, int fallbacks, double seconds, int files) {
         public double inputBitsPerWeight() { return inputBytes * 8.0 / elements; }
 
         public double outputBitsPerWeight() { return outputBytes * 8.0 / elements; }
@@ -60,11 +68,11 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         FileType type = r.settings().fileType();
         if (!type.producible()) throw new BadInputException(type.notProducibleMessage());
         QuantizeSettings s = r.settings();
-        GgufFile in = null;
+        GgufShards in = null;
         try {
             if (r.imatrix() != null) s = s.withImatrix(ImatrixInput.load(r.imatrix(), r.imatrix().toString(), r.imatrixFilter()));
             if (!Files.exists(r.input())) throw new BadInputException(r.input() + ": no such file");
-            in = GgufFile.open(r.input());
+            in = GgufShards.open(r.input());
             return new Planned(in, QuantizePlanner.plan(in, s));
         } catch (Exception e) {
             if (in != null) in.close();
@@ -78,6 +86,12 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         OutputPaths.checkFile(out, r.input(), r.imatrix());
         try (Planned p = plan(r, ctx)) {
             QuantizePlan plan = p.plan();
+            List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+            List<Path> inputs = new ArrayList<>();
+            for (var f : p.input().files()) inputs.add(f.path());
+            if (r.imatrix() != null) inputs.add(r.imatrix());
+            for (QuantizePlan.OutputShard o : shards) OutputPaths.checkFile(o.path(), inputs);
+            if (plan.refusal().isPresent()) throw new BadInputException(p.input().path() + ": " + plan.refusal().get());
             long start = System.nanoTime();
             ctx.progress().begin("quantize", Math.max(1, plan.elements() / 1_000_000), "M weights");
             GgufQuantizer.write(plan, out, (done, t) -> {
@@ -87,8 +101,8 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
             ctx.progress().end();
             double secs = (System.nanoTime() - start) / 1e9;
             int quantized = (int) plan.tensors().stream().filter(t -> !t.copied()).count();
-            return new Result(out, plan.settings().fileType(), plan.tensors().size(), quantized, plan.inputBytes(),
-                    plan.outputBytes(), plan.elements(), plan.fallbacks(), secs);
+            return new Result(shards.getFirst().path(), plan.settings().fileType(), plan.tensors().size(), quantized, plan.inputBytes(),
+                    plan.outputBytes(), plan.elements(), plan.fallbacks(), secs, shards.size());
         } catch (Exception e) {
             throw OperationException.of(e);
         }

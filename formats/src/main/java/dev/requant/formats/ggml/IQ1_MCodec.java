@@ -1,0 +1,314 @@
+package dev.requant.formats.ggml;
+
+import static dev.requant.formats.ggml.IqSearch.IQ1_MINUS;
+import static dev.requant.formats.ggml.IqSearch.IQ1_PLUS;
+import static dev.requant.formats.ggml.IqSearch.max;
+import static dev.requant.formats.ggml.Rounding.nearestInt;
+
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * IQ1_M: 56-byte super-blocks of 256, {@code uint8 qs[32]; uint8 qh[16]; uint8 scales[8]}, no separate scale field:
+ * the fp16 super-block scale is spread over the top nibbles of the four uint16 in scales, whose low 12 bits hold a
+ * 3-bit scale per 16 elements. Each group of 8 is an 11-bit {@link IqGrid#IQ1} point (low byte in qs, 3 bits in a qh
+ * nibble whose fourth bit is the sign of the group's delta = +-0.125); value = d*(2*scale+1) * (grid + delta).
+ * Encoder: quantize_row_iq1_m_impl, with or without importance: per 16 elements, an exhaustive split of the sorted
+ * elements into -1, 0, +1 with a delta sign per half; then one refit of d over the whole super-block.
+ */
+final class IQ1_MCodec implements BlockCodec {
+    static final int QK_K = 256;
+    static final int BLOCK_BYTES = 56;
+    private static final int BS = 16; // IQ1M_BLOCK_SIZE
+    private static final int QH = 32, SCALES = 48;
+    private static final int[] MASKS = {0x00, 0x80, 0x08, 0x88};
+
+    @Override public GgmlType type() { return GgmlType.IQ1_M; }
+
+    @Override public boolean usesImportance() { return true; }
+
+    @Override
+    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
+        byte[] blk = new byte[BLOCK_BYTES];
+        float[] values = IqGrid.IQ1.values;
+        int[] sc = new int[4];
+        for (int i = 0; i < n / QK_K; i++) {
+            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
+            for (int k = 0; k < 4; k++) sc[k] = Q4_KCodec.getShort(blk, SCALES + 2 * k) & 0xFFFF;
+            float d = Float16.toFloat(superBlockScale(sc));
+            int y = dstOffset + i * QK_K;
+            for (int ib = 0; ib < 8; ib++) {
+                float dl1 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1);
+                float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
+                for (int l = 0; l < 4; l++) {
+                    int qh = blk[QH + 2 * ib + l / 2] & 0xFF;
+                    int g = ((blk[4 * ib + l] & 0xFF) | ((qh << ((l & 1) == 0 ? 8 : 4)) & 0x700)) * 8;
+                    float delta = (qh & ((l & 1) == 0 ? 0x08 : 0x80)) != 0 ? -0.125f : 0.125f;
+                    float dl = l < 2 ? dl1 : dl2;
+                    for (int j = 0; j < 8; j++) dst[y + j] = dl * (values[g + j] + delta);
+                    y += 8;
+                }
+            }
+        }
+    }
+
+    /** The fp16 bits spread over the top nibbles of the four scale words. */
+    private static short superBlockScale(int[] sc) {
+        return (short) ((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) | ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+    }
+
+    /** x_p or x_m for group k (0: first 8, 1: last 8) of a sub-block with shift code {@code shift} (0..3). */
+    private static float[] deltas(int shift, int k) {
+        if (k == 0) return shift < 2 ? IQ1_PLUS : IQ1_MINUS;
+        return shift % 2 == 0 ? IQ1_PLUS : IQ1_MINUS;
+    }
+
+    private final boolean perElementSums;
+
+    IQ1_MCodec() {
+        this(false);
+    }
+
+    /**
+     * @param perElementSums score every split by summing its elements again, as ggml did before llama.cpp PR 28706
+     *     (September 2026) replaced that with prefix sums; the float sums differ in rounding, so some blocks come out
+     *     different. Only for reproducing files of earlier llama.cpp builds; the registered codec is the pinned one's.
+     */
+    IQ1_MCodec(boolean perElementSums) {
+        this.perElementSums = perElementSums;
+    }
+
+    @Override
+    public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        IqGrid grid = IqGrid.IQ1;
+        IqGrid.Search search = grid.search();
+        byte[] blk = new byte[BLOCK_BYTES];
+        float[] scales = new float[QK_K / BS];
+        int[] shifts = new int[QK_K / BS];
+        float[] weight = new float[BS];
+        int[] idx = new int[BS];
+        byte[] L = new byte[BS];
+        int[] index = new int[BS / 8];
+        Split split = new Split();
+        int[] sc = new int[4];
+        for (int ibl = 0; ibl < n / QK_K; ibl++) {
+            Arrays.fill(blk, (byte) 0);
+            int xbl = xo + QK_K * ibl;
+            float maxScale = 0;
+            float sigma2 = 2 * IqSearch.sumOfSquares(x, xbl) / QK_K;
+            for (int ib = 0; ib < QK_K / BS; ib++) {
+                int xb = xbl + BS * ib;
+                weights(x, xb, importance, QK_K * ibl + BS * ib, sigma2, weight);
+                float max = Math.abs(x[xb]);
+                for (int i = 1; i < BS; i++) max = max(max, Math.abs(x[xb + i]));
+                if (max < IqSearch.EPS_IQ1_M) {
+                    scales[ib] = 0;
+                    shifts[ib] = 0;
+                    continue;
+                }
+                IqSearch.sortedOrder(x, xb, BS, idx);
+                if (perElementSums) split.searchPerElement(x, xb, weight, idx, max);
+                else split.search(x, xb, weight, idx, max);
+                float scale = split.scale;
+                int besti1 = split.i1, besti2 = split.i2, bestK = split.k;
+                if (besti1 < 0 || besti2 < 0 || bestK < 0) {
+                    scales[ib] = 0;
+                    shifts[ib] = 0;
+                    continue;
+                }
+                for (int j = 0; j < besti1; j++) L[idx[j]] = 0;
+                for (int j = besti1; j < besti2; j++) L[idx[j]] = 1;
+                for (int j = besti2; j < BS; j++) L[idx[j]] = 2;
+                if (scale < 0) {
+                    for (int j = 0; j < BS; j++) L[j] = (byte) (2 - L[j]);
+                    scale = -scale;
+                    bestK = 3 - bestK;
+                }
+                boolean allOnGrid = true;
+                for (int k = 0; k < BS / 8; k++) {
+                    int u = 0;
+                    for (int j = 0; j < 8; j++) u |= L[8 * k + j] << (2 * j);
+                    int gi = search.map[u];
+                    if (gi < 0) {
+                        allOnGrid = false;
+                        gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale,
+                                deltas(bestK, k), L, 8 * k);
+                    }
+                    index[k] = gi;
+                }
+                if (!allOnGrid) {
+                    float sx = 0, s2 = 0;
+                    for (int k = 0; k < BS / 8; k++) {
+                        float[] xx = deltas(bestK, k);
+                        for (int j = 0; j < 8; j++) {
+                            float w = weight[8 * k + j];
+                            float q = xx[grid.levels[8 * index[k] + j]];
+                            sx += w * q * x[xb + 8 * k + j];
+                            s2 += w * q * q;
+                        }
+                    }
+                    if (sx > 0 && s2 > 0) scale = sx / s2;
+                }
+                blk[2 * ib] = (byte) index[0];
+                blk[2 * ib + 1] = (byte) index[1];
+                blk[QH + ib] = (byte) ((index[0] >> 8) | ((index[1] >> 8) << 4));
+                scales[ib] = scale;
+                shifts[ib] = bestK;
+                maxScale = max(maxScale, scale);
+            }
+            if (maxScale != 0) {
+                Arrays.fill(sc, 0);
+                float d = maxScale / 15;
+                float id = 1 / d;
+                float sx = 0, s2 = 0;
+                for (int ib = 0; ib < QK_K / BS; ib++) {
+                    int l = Math.max(0, Math.min(7, nearestInt(0.5f * (id * scales[ib] - 1))));
+                    sc[ib / 4] |= l << (3 * (ib % 4));
+                    blk[QH + ib] |= (byte) MASKS[shifts[ib]];
+                    int xb = xbl + BS * ib;
+                    weights(x, xb, importance, QK_K * ibl + BS * ib, sigma2, weight);
+                    int qh = blk[QH + ib] & 0xFF;
+                    for (int k = 0; k < BS / 8; k++) {
+                        float[] xx = deltas(shifts[ib], k);
+                        int g = (blk[2 * ib + k] & 0xFF) + ((qh << (8 - 4 * k)) & 0x700);
+                        for (int j = 0; j < 8; j++) {
+                            float w = weight[8 * k + j];
+                            float q = xx[grid.levels[8 * g + j]] * (2 * l + 1);
+                            sx += w * q * x[xb + 8 * k + j];
+                            s2 += w * q * q;
+                        }
+                    }
+                }
+                if (s2 > 0) d = sx / s2;
+                int s = Float16.fromFloat(d * 1.1125f) & 0xFFFF;
+                sc[0] |= (s & 0x000F) << 12;
+                sc[1] |= (s & 0x00F0) << 8;
+                sc[2] |= (s & 0x0F00) << 4;
+                sc[3] |= s & 0xF000;
+                for (int k = 0; k < 4; k++) Q4_KCodec.putShort(blk, SCALES + 2 * k, (short) sc[k]);
+            }
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) ibl * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    /**
+     * The best split of a sub-block's sorted elements into levels -1, 0, +1 (elements idx[0..i1), idx[i1..i2),
+     * idx[i2..16)) and delta signs k (0: +,+; 1: +,-; 2: -,+; 3: -,- for the two halves), by largest sumqx^2/sumq2,
+     * first on ties; i1 = -1 if none.
+     */
+    private static final class Split {
+        int i1, i2, k;
+        float scale;
+        private final float[][] px = new float[2][BS + 1], pw = new float[2][BS + 1];
+        private final float[] sumqx = new float[4], sumq2 = new float[4];
+        private final float[] qxP = new float[2], qxM = new float[2], q2P = new float[2], q2M = new float[2];
+
+        /** quantize_row_iq1_m_impl's search since PR 28706: prefix sums per half, each split scored in constant time. */
+        void search(float[] x, int xb, float[] weight, int[] idx, float max) {
+            float p2 = IQ1_PLUS[2], m2 = IQ1_MINUS[2];
+            float cp1 = IQ1_PLUS[0] * IQ1_PLUS[0] - IQ1_PLUS[1] * IQ1_PLUS[1];
+            float cp2 = IQ1_PLUS[1] * IQ1_PLUS[1] - IQ1_PLUS[2] * IQ1_PLUS[2];
+            float cm1 = IQ1_MINUS[0] * IQ1_MINUS[0] - IQ1_MINUS[1] * IQ1_MINUS[1];
+            float cm2 = IQ1_MINUS[1] * IQ1_MINUS[1] - IQ1_MINUS[2] * IQ1_MINUS[2];
+            float bestScore = -Float.MAX_VALUE, scale = max;
+            int besti1 = -1, besti2 = -1, bestK = -1;
+            // prefix sums per half (each half has its own delta sign); since the level values of x_p and x_m are
+            // 1 apart, a split's sum collapses to T*v[2] - px[i1] - px[i2], as ggml computes it
+            px[0][0] = px[1][0] = 0;
+            pw[0][0] = pw[1][0] = 0;
+            for (int j = 0; j < BS; j++) {
+                int i = idx[j];
+                int h = i < BS / 2 ? 0 : 1;
+                px[h][j + 1] = px[h][j] + weight[i] * x[xb + i];
+                px[1 - h][j + 1] = px[1 - h][j];
+                pw[h][j + 1] = pw[h][j] + weight[i];
+                pw[1 - h][j + 1] = pw[1 - h][j];
+            }
+            float txs0 = px[0][BS], txs1 = px[1][BS], tws0 = pw[0][BS], tws1 = pw[1][BS];
+            for (int i1 = 0; i1 <= BS; i1++) {
+                for (int i2 = i1; i2 <= BS; i2++) {
+                    for (int h = 0; h < 2; h++) {
+                        float txs = h == 0 ? txs0 : txs1, tws = h == 0 ? tws0 : tws1;
+                        float sx = px[h][i1] + px[h][i2];
+                        qxP[h] = txs * p2 - sx;
+                        qxM[h] = txs * m2 - sx;
+                        q2P[h] = tws * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
+                        q2M[h] = tws * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
+                    }
+                    sumqx[0] = qxP[0] + qxP[1];
+                    sumqx[1] = qxP[0] + qxM[1];
+                    sumqx[2] = qxM[0] + qxP[1];
+                    sumqx[3] = qxM[0] + qxM[1];
+                    sumq2[0] = q2P[0] + q2P[1];
+                    sumq2[1] = q2P[0] + q2M[1];
+                    sumq2[2] = q2M[0] + q2P[1];
+                    sumq2[3] = q2M[0] + q2M[1];
+                    for (int k = 0; k < 4; k++) {
+                        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > bestScore * sumq2[k]) {
+                            scale = sumqx[k] / sumq2[k];
+                            bestScore = scale * sumqx[k];
+                            besti1 = i1;
+                            besti2 = i2;
+                            bestK = k;
+                        }
+                    }
+                }
+            }
+            this.i1 = besti1;
+            this.i2 = besti2;
+            this.k = bestK;
+            this.scale = scale;
+        }
+
+        /** The search before PR 28706: every split's four sums accumulated element by element, in sorted order. */
+        void searchPerElement(float[] x, int xb, float[] weight, int[] idx, float max) {
+            float bestScore = -Float.MAX_VALUE, scale = max;
+            int besti1 = -1, besti2 = -1, bestK = -1;
+            for (int i1 = 0; i1 <= BS; i1++) {
+                for (int i2 = i1; i2 <= BS; i2++) {
+                    Arrays.fill(sumqx, 0);
+                    Arrays.fill(sumq2, 0);
+                    for (int j = 0; j < BS; j++) {
+                        int i = idx[j];
+                        int level = j < i1 ? 0 : j < i2 ? 1 : 2;
+                        float p = IQ1_PLUS[level], m = IQ1_MINUS[level];
+                        float w = weight[i], xi = x[xb + i];
+                        // sums 0..3 pair the delta signs (+,+), (+,-), (-,+), (-,-) of the first and second half
+                        boolean first = i < BS / 2;
+                        float b = first ? p : m, c = first ? m : p;
+                        sumqx[0] += w * p * xi;
+                        sumqx[1] += w * b * xi;
+                        sumqx[2] += w * c * xi;
+                        sumqx[3] += w * m * xi;
+                        sumq2[0] += w * p * p;
+                        sumq2[1] += w * b * b;
+                        sumq2[2] += w * c * c;
+                        sumq2[3] += w * m * m;
+                    }
+                    for (int k = 0; k < 4; k++) {
+                        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > bestScore * sumq2[k]) {
+                            scale = sumqx[k] / sumq2[k];
+                            bestScore = scale * sumqx[k];
+                            besti1 = i1;
+                            besti2 = i2;
+                            bestK = k;
+                        }
+                    }
+                }
+            }
+            this.i1 = besti1;
+            this.i2 = besti2;
+            this.k = bestK;
+            this.scale = scale;
+        }
+    }
+
+    private static void weights(float[] x, int xb, float[] importance, int qwo, float sigma2, float[] weight) {
+        if (importance != null) {
+            IqSearch.imatrixWeights(x, xb, importance, qwo, sigma2, weight, BS);
+        } else {
+            for (int i = 0; i < BS; i++) weight[i] = x[xb + i] * x[xb + i];
+        }
+    }
+}
