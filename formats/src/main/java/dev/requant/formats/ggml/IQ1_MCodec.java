@@ -17,8 +17,7 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq1_m_impl, with or without importance: per 16 elements, an exhaustive split of the sorted
  * elements into -1, 0, +1 with a delta sign per half; then one refit of d over the whole super-block.
  */
-final class IQ1_MCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ1_MCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 56;
     private static final int BS = 16; // IQ1M_BLOCK_SIZE
     private static final int QH = 32, SCALES = 48;
@@ -26,29 +25,22 @@ final class IQ1_MCodec implements BlockCodec {
 
     @Override public GgmlType type() { return GgmlType.IQ1_M; }
 
-    @Override public boolean usesImportance() { return true; }
+    @Override IqGrid grid() { return IqGrid.IQ1; }
+
+    @Override boolean shifted() { return true; }
 
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ1.values;
+    void groups(byte[] blk, IqGroups g) {
         int[] sc = new int[4];
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            for (int k = 0; k < 4; k++) sc[k] = Q4_KCodec.getShort(blk, SCALES + 2 * k) & 0xFFFF;
-            float d = Float16.toFloat(superBlockScale(sc));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                float dl1 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1);
-                float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
-                for (int l = 0; l < 4; l++) {
-                    int qh = blk[QH + 2 * ib + l / 2] & 0xFF;
-                    int g = ((blk[4 * ib + l] & 0xFF) | ((qh << ((l & 1) == 0 ? 8 : 4)) & 0x700)) * 8;
-                    float delta = (qh & ((l & 1) == 0 ? 0x08 : 0x80)) != 0 ? -0.125f : 0.125f;
-                    float dl = l < 2 ? dl1 : dl2;
-                    for (int j = 0; j < 8; j++) dst[y + j] = dl * (values[g + j] + delta);
-                    y += 8;
-                }
+        for (int k = 0; k < 4; k++) sc[k] = Q4_KCodec.getShort(blk, SCALES + 2 * k) & 0xFFFF;
+        float d = Float16.toFloat(superBlockScale(sc));
+        for (int ib = 0; ib < 8; ib++) {
+            float dl1 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1);
+            float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
+            for (int l = 0; l < 4; l++) {
+                int qh = blk[QH + 2 * ib + l / 2] & 0xFF;
+                g.point8(4 * ib + l, l < 2 ? dl1 : dl2, (blk[4 * ib + l] & 0xFF) | ((qh << ((l & 1) == 0 ? 8 : 4)) & 0x700));
+                g.delta[4 * ib + l] = (qh & ((l & 1) == 0 ? 0x08 : 0x80)) != 0 ? -0.125f : 0.125f;
             }
         }
     }

@@ -16,35 +16,29 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq1_s_impl, an exhaustive search of the two boundaries that split the sorted elements into
  * the three levels, which needs importance (ggml asserts without it; this codec refuses).
  */
-final class IQ1_SCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ1_SCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 50;
     private static final int BS = 32; // IQ1S_BLOCK_SIZE
     private static final int QS = 2, QH = 34;
 
     @Override public GgmlType type() { return GgmlType.IQ1_S; }
 
-    @Override public boolean usesImportance() { return true; }
-
     @Override public boolean requiresImportance() { return true; }
 
+    @Override IqGrid grid() { return IqGrid.IQ1; }
+
+    @Override boolean shifted() { return true; }
+
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ1.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int qh = Q4_KCodec.getShort(blk, QH + 2 * ib) & 0xFFFF;
-                float dl = d * (2 * ((qh >> 12) & 7) + 1);
-                float delta = (qh & 0x8000) != 0 ? -0.125f : 0.125f;
-                for (int l = 0; l < 4; l++) {
-                    int g = ((blk[QS + 4 * ib + l] & 0xFF) | ((qh >> (3 * l)) & 7) << 8) * 8;
-                    for (int j = 0; j < 8; j++) dst[y + j] = dl * (values[g + j] + delta);
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int qh = Q4_KCodec.getShort(blk, QH + 2 * ib) & 0xFFFF;
+            float dl = d * (2 * ((qh >> 12) & 7) + 1);
+            float delta = (qh & 0x8000) != 0 ? -0.125f : 0.125f;
+            for (int l = 0; l < 4; l++) {
+                g.point8(4 * ib + l, dl, (blk[QS + 4 * ib + l] & 0xFF) | ((qh >> (3 * l)) & 7) << 8);
+                g.delta[4 * ib + l] = delta;
             }
         }
     }

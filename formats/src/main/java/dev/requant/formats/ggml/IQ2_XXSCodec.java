@@ -14,37 +14,25 @@ import java.util.Arrays;
  * (eighth sign implied, even count) and a 4-bit scale in the top bits; value = d*(0.5+scale)*0.25 * grid * sign.
  * Encoder: quantize_row_iq2_xxs_impl, which needs importance (ggml asserts without it; this codec refuses).
  */
-final class IQ2_XXSCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ2_XXSCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 66;
     private static final int K_MAX_Q = 3;
 
     @Override public GgmlType type() { return GgmlType.IQ2_XXS; }
 
-    @Override public boolean usesImportance() { return true; }
-
     @Override public boolean requiresImportance() { return true; }
 
+    @Override IqGrid grid() { return IqGrid.IQ2_XXS; }
+
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ2_XXS.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int aux1 = IQ3_XXSCodec.getInt(blk, 2 + 8 * ib + 4);
-                float db = d * (0.5f + (aux1 >>> 28)) * 0.25f;
-                for (int l = 0; l < 4; l++) {
-                    int g = (blk[2 + 8 * ib + l] & 0xFF) * 8;
-                    int signs = IqGrid.signs7((aux1 >>> (7 * l)) & 127);
-                    for (int j = 0; j < 8; j++) {
-                        float v = db * values[g + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v : v;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int aux1 = IQ3_XXSCodec.getInt(blk, 2 + 8 * ib + 4);
+            float db = d * (0.5f + (aux1 >>> 28)) * 0.25f;
+            for (int l = 0; l < 4; l++) {
+                g.point8(4 * ib + l, db, blk[2 + 8 * ib + l] & 0xFF);
+                g.signs[4 * ib + l] = IqGrid.signs7((aux1 >>> (7 * l)) & 127);
             }
         }
     }
