@@ -56,9 +56,11 @@ class IQ1_SCodec extends IqGroups.Codec {
         float[] weight = new float[BS];
         float[] sumx = new float[BS + 1];
         float[] sumw = new float[BS + 1];
+        float[] tailXp = new float[BS + 1], tailXm = new float[BS + 1], tailWp = new float[BS + 1], tailWm = new float[BS + 1];
         int[] idx = new int[BS];
         byte[] L = new byte[BS];
         int[] index = new int[BS / 8];
+        float[] terms = new float[64];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;
@@ -84,11 +86,22 @@ class IQ1_SCodec extends IqGroups.Codec {
                 }
                 float bestScore = -Float.MAX_VALUE, scale = max;
                 int besti1 = -1, besti2 = -1, bestShift = 0;
+                // ggml's sums (a*v0 + b*v1) + c*v2 per split, with the terms of i1 alone and of i2 alone taken out of
+                // the inner loop: the same products, added in the same order
+                float p0 = IQ1_PLUS[0], p1 = IQ1_PLUS[1], p2 = IQ1_PLUS[2], m0 = IQ1_MINUS[0], m1 = IQ1_MINUS[1], m2 = IQ1_MINUS[2];
+                for (int i = 0; i <= BS; i++) {
+                    tailXp[i] = (sumx[BS] - sumx[i]) * p2;
+                    tailXm[i] = (sumx[BS] - sumx[i]) * m2;
+                    tailWp[i] = (sumw[BS] - sumw[i]) * p2 * p2;
+                    tailWm[i] = (sumw[BS] - sumw[i]) * m2 * m2;
+                }
                 for (int i1 = 0; i1 <= BS; i1++) {
+                    float hx = sumx[i1] - sumx[0], hw = sumw[i1] - sumw[0];
+                    float hxp = hx * p0, hxm = hx * m0, hwp = hw * p0 * p0, hwm = hw * m0 * m0;
                     for (int i2 = i1; i2 <= BS; i2++) {
-                        float sumqx = (sumx[i1] - sumx[0]) * IQ1_PLUS[0] + (sumx[i2] - sumx[i1]) * IQ1_PLUS[1] + (sumx[BS] - sumx[i2]) * IQ1_PLUS[2];
-                        float sumq2 = (sumw[i1] - sumw[0]) * IQ1_PLUS[0] * IQ1_PLUS[0] + (sumw[i2] - sumw[i1]) * IQ1_PLUS[1] * IQ1_PLUS[1]
-                                + (sumw[BS] - sumw[i2]) * IQ1_PLUS[2] * IQ1_PLUS[2];
+                        float mx = sumx[i2] - sumx[i1], mw = sumw[i2] - sumw[i1];
+                        float sumqx = hxp + mx * p1 + tailXp[i2];
+                        float sumq2 = hwp + mw * p1 * p1 + tailWp[i2];
                         if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
                             scale = sumqx / sumq2;
                             bestScore = scale * sumqx;
@@ -96,9 +109,8 @@ class IQ1_SCodec extends IqGroups.Codec {
                             besti2 = i2;
                             bestShift = 1;
                         }
-                        sumqx = (sumx[i1] - sumx[0]) * IQ1_MINUS[0] + (sumx[i2] - sumx[i1]) * IQ1_MINUS[1] + (sumx[BS] - sumx[i2]) * IQ1_MINUS[2];
-                        sumq2 = (sumw[i1] - sumw[0]) * IQ1_MINUS[0] * IQ1_MINUS[0] + (sumw[i2] - sumw[i1]) * IQ1_MINUS[1] * IQ1_MINUS[1]
-                                + (sumw[BS] - sumw[i2]) * IQ1_MINUS[2] * IQ1_MINUS[2];
+                        sumqx = hxm + mx * m1 + tailXm[i2];
+                        sumq2 = hwm + mw * m1 * m1 + tailWm[i2];
                         if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
                             scale = sumqx / sumq2;
                             bestScore = scale * sumqx;
@@ -129,7 +141,7 @@ class IQ1_SCodec extends IqGroups.Codec {
                     int gi = search.map[u];
                     if (gi < 0) {
                         allOnGrid = false;
-                        gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale, xx, L, 8 * k);
+                        gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale, xx, L, 8 * k, terms);
                     }
                     index[k] = gi;
                 }

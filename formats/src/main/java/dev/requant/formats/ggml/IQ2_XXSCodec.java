@@ -52,6 +52,7 @@ class IQ2_XXSCodec extends IqGroups.Codec {
         byte[] L = new byte[32];
         byte[] Laux = new byte[32];
         int[] signs = new int[4];
+        float[] terms = new float[64];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;
@@ -87,7 +88,7 @@ class IQ2_XXSCodec extends IqGroups.Codec {
                             u |= l << (2 * i);
                         }
                         int gi = search.map[u];
-                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k);
+                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k, terms);
                     }
                     float sumqx = 0, sumq2 = 0;
                     for (int i = 0; i < 32; i++) {
@@ -108,7 +109,7 @@ class IQ2_XXSCodec extends IqGroups.Codec {
                         int u = 0;
                         for (int i = 0; i < 8; i++) u |= level(id, xval[8 * k + i], K_MAX_Q - 1) << (2 * i);
                         int gi = search.map[u];
-                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k);
+                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k, terms);
                         System.arraycopy(grid.levels, gi * 8, L, 8 * k, 8);
                     }
                     float sumqx = 0, sumq2 = 0;

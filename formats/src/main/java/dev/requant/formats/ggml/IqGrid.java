@@ -41,6 +41,8 @@ final class IqGrid {
     final byte[] levels;
     /** values[k * dims + i]: its value, the byte of ggml-common.h's table (int8 for IQ1, uint8 otherwise). */
     final float[] values;
+    /** codes[k]: the levels of point k packed as in iq-grids.txt ({@code bits} per element, first lowest). */
+    final char[] codes;
     private final int nearestDistances;
     private volatile Search search;
 
@@ -52,8 +54,10 @@ final class IqGrid {
         this.nearestDistances = nearestDistances;
         this.levels = new byte[size * dims];
         this.values = new float[size * dims];
+        this.codes = new char[size];
         int mask = (1 << bits) - 1;
         for (int k = 0; k < size; k++) {
+            this.codes[k] = (char) codes[k];
             for (int i = 0; i < dims; i++) {
                 int l = (codes[k] >> (bits * i)) & mask;
                 levels[k * dims + i] = (byte) l;
