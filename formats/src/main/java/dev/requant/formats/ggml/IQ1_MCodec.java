@@ -82,7 +82,7 @@ class IQ1_MCodec extends IqGroups.Codec {
         int[] idx = new int[BS];
         byte[] L = new byte[BS];
         int[] index = new int[BS / 8];
-        float[] terms = new float[64];
+        float[] terms = new float[72];
         Split split = new Split();
         int[] sc = new int[4];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {

@@ -60,7 +60,7 @@ class IQ1_SCodec extends IqGroups.Codec {
         int[] idx = new int[BS];
         byte[] L = new byte[BS];
         int[] index = new int[BS / 8];
-        float[] terms = new float[64];
+        float[] terms = new float[72];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;

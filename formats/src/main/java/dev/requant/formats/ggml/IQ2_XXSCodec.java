@@ -52,7 +52,7 @@ class IQ2_XXSCodec extends IqGroups.Codec {
         byte[] L = new byte[32];
         byte[] Laux = new byte[32];
         int[] signs = new int[4];
-        float[] terms = new float[64];
+        float[] terms = new float[72];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;

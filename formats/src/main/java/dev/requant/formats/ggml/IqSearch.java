@@ -95,17 +95,19 @@ final class IqSearch {
      * iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbour list at {@code offset}, the grid point
      * with the smallest {@code sum w*(scale*pos - xval)^2} (first on ties); its levels go to {@code L[lo..]}.
      * The terms {@code w*diff*diff} are computed once per element and level into {@code terms} (each exactly as ggml
-     * computes it, and summed in ggml's order, so the sums are ggml's), instead of once per neighbour.
+     * computes it, and summed in ggml's order, so the sums are ggml's), instead of once per neighbour ({@code terms}:
+     * 72 floats of scratch).
      * ggml asserts that one was found, which fails only when every distance is NaN (NaN or infinite input); then the
      * first neighbour is taken here, to keep encoding total (callers reject non-finite rows before encoding).
      */
     static int bestNeighbour(IqGrid g, char[] neighbours, int offset, float[] xval, int xo, float[] w, int wo,
             float scale, byte[] L, int lo, float[] terms) {
         int dims = g.dims, levelCount = dims == 8 ? 3 : 8;
+        for (int l = 0; l < levelCount; l++) terms[64 + l] = scale * POSITION[l]; // ggml's scale*q, the same for every i
         for (int i = 0; i < dims; i++) {
             float xi = xval[xo + i], wi = w[wo + i];
             for (int l = 0; l < levelCount; l++) {
-                float diff = scale * POSITION[l] - xi;
+                float diff = terms[64 + l] - xi;
                 terms[8 * i + l] = wi * diff * diff;
             }
         }
@@ -115,13 +117,11 @@ final class IqSearch {
     /** The neighbour with the smallest sum of {@code terms[8*i + level_i]} over its elements, first on ties. */
     private static int nearest(IqGrid g, char[] neighbours, int offset, float[] terms, byte[] L, int lo) {
         int count = neighbours[offset];
-        char[] codes = g.codes;
         float best = Float.MAX_VALUE;
-        int index = -1;
+        int code = -1;
         if (g.dims == 8) {
             for (int j = 1; j <= count; j++) {
-                int p = neighbours[offset + j];
-                int c = codes[p];
+                int c = neighbours[offset + j];
                 float d2 = 0;
                 d2 += terms[c & 3];
                 d2 += terms[8 + (c >> 2 & 3)];
@@ -133,13 +133,12 @@ final class IqSearch {
                 d2 += terms[56 + (c >> 14 & 3)];
                 if (d2 < best) {
                     best = d2;
-                    index = p;
+                    code = c;
                 }
             }
         } else {
             for (int j = 1; j <= count; j++) {
-                int p = neighbours[offset + j];
-                int c = codes[p];
+                int c = neighbours[offset + j];
                 float d2 = 0;
                 d2 += terms[c & 7];
                 d2 += terms[8 + (c >> 3 & 7)];
@@ -147,11 +146,12 @@ final class IqSearch {
                 d2 += terms[24 + (c >> 9 & 7)];
                 if (d2 < best) {
                     best = d2;
-                    index = p;
+                    code = c;
                 }
             }
         }
-        if (index < 0) index = neighbours[offset + 1];
+        if (code < 0) code = neighbours[offset + 1];
+        int index = g.search().map[code];
         System.arraycopy(g.levels, index * g.dims, L, lo, g.dims);
         return index;
     }
@@ -201,7 +201,7 @@ final class IqSearch {
         final byte[] Laux = new byte[32];
         final boolean[] onGrid = new boolean[8];
         final boolean[] onGridAux = new boolean[8];
-        final float[] terms = new float[64];
+        final float[] terms = new float[72];
     }
 
     /**
