@@ -17,8 +17,7 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq1_m_impl, with or without importance: per 16 elements, an exhaustive split of the sorted
  * elements into -1, 0, +1 with a delta sign per half; then one refit of d over the whole super-block.
  */
-final class IQ1_MCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ1_MCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 56;
     private static final int BS = 16; // IQ1M_BLOCK_SIZE
     private static final int QH = 32, SCALES = 48;
@@ -26,29 +25,22 @@ final class IQ1_MCodec implements BlockCodec {
 
     @Override public GgmlType type() { return GgmlType.IQ1_M; }
 
-    @Override public boolean usesImportance() { return true; }
+    @Override IqGrid grid() { return IqGrid.IQ1; }
+
+    @Override boolean shifted() { return true; }
 
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ1.values;
+    void groups(byte[] blk, IqGroups g) {
         int[] sc = new int[4];
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            for (int k = 0; k < 4; k++) sc[k] = Q4_KCodec.getShort(blk, SCALES + 2 * k) & 0xFFFF;
-            float d = Float16.toFloat(superBlockScale(sc));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                float dl1 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1);
-                float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
-                for (int l = 0; l < 4; l++) {
-                    int qh = blk[QH + 2 * ib + l / 2] & 0xFF;
-                    int g = ((blk[4 * ib + l] & 0xFF) | ((qh << ((l & 1) == 0 ? 8 : 4)) & 0x700)) * 8;
-                    float delta = (qh & ((l & 1) == 0 ? 0x08 : 0x80)) != 0 ? -0.125f : 0.125f;
-                    float dl = l < 2 ? dl1 : dl2;
-                    for (int j = 0; j < 8; j++) dst[y + j] = dl * (values[g + j] + delta);
-                    y += 8;
-                }
+        for (int k = 0; k < 4; k++) sc[k] = Q4_KCodec.getShort(blk, SCALES + 2 * k) & 0xFFFF;
+        float d = Float16.toFloat(superBlockScale(sc));
+        for (int ib = 0; ib < 8; ib++) {
+            float dl1 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1);
+            float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
+            for (int l = 0; l < 4; l++) {
+                int qh = blk[QH + 2 * ib + l / 2] & 0xFF;
+                g.point8(4 * ib + l, l < 2 ? dl1 : dl2, (blk[4 * ib + l] & 0xFF) | ((qh << ((l & 1) == 0 ? 8 : 4)) & 0x700));
+                g.delta[4 * ib + l] = (qh & ((l & 1) == 0 ? 0x08 : 0x80)) != 0 ? -0.125f : 0.125f;
             }
         }
     }
@@ -90,6 +82,7 @@ final class IQ1_MCodec implements BlockCodec {
         int[] idx = new int[BS];
         byte[] L = new byte[BS];
         int[] index = new int[BS / 8];
+        float[] terms = new float[72];
         Split split = new Split();
         int[] sc = new int[4];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
@@ -133,7 +126,7 @@ final class IQ1_MCodec implements BlockCodec {
                     if (gi < 0) {
                         allOnGrid = false;
                         gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale,
-                                deltas(bestK, k), L, 8 * k);
+                                deltas(bestK, k), L, 8 * k, terms);
                     }
                     index[k] = gi;
                 }
@@ -202,7 +195,7 @@ final class IQ1_MCodec implements BlockCodec {
         float scale;
         private final float[][] px = new float[2][BS + 1], pw = new float[2][BS + 1];
         private final float[] sumqx = new float[4], sumq2 = new float[4];
-        private final float[] qxP = new float[2], qxM = new float[2], q2P = new float[2], q2M = new float[2];
+        private final float[] b0p = new float[BS + 1], b0m = new float[BS + 1], b1p = new float[BS + 1], b1m = new float[BS + 1];
 
         /** quantize_row_iq1_m_impl's search since PR 28706: prefix sums per half, each split scored in constant time. */
         void search(float[] x, int xb, float[] weight, int[] idx, float max) {
@@ -215,44 +208,47 @@ final class IQ1_MCodec implements BlockCodec {
             int besti1 = -1, besti2 = -1, bestK = -1;
             // prefix sums per half (each half has its own delta sign); since the level values of x_p and x_m are
             // 1 apart, a split's sum collapses to T*v[2] - px[i1] - px[i2], as ggml computes it
-            px[0][0] = px[1][0] = 0;
-            pw[0][0] = pw[1][0] = 0;
+            float[] px0 = px[0], px1 = px[1], pw0 = pw[0], pw1 = pw[1];
+            px0[0] = px1[0] = 0;
+            pw0[0] = pw1[0] = 0;
             for (int j = 0; j < BS; j++) {
                 int i = idx[j];
-                int h = i < BS / 2 ? 0 : 1;
-                px[h][j + 1] = px[h][j] + weight[i] * x[xb + i];
-                px[1 - h][j + 1] = px[1 - h][j];
-                pw[h][j + 1] = pw[h][j] + weight[i];
-                pw[1 - h][j + 1] = pw[1 - h][j];
+                float[] pxh = i < BS / 2 ? px0 : px1, pxo = i < BS / 2 ? px1 : px0;
+                float[] pwh = i < BS / 2 ? pw0 : pw1, pwo = i < BS / 2 ? pw1 : pw0;
+                pxh[j + 1] = pxh[j] + weight[i] * x[xb + i];
+                pxo[j + 1] = pxo[j];
+                pwh[j + 1] = pwh[j] + weight[i];
+                pwo[j + 1] = pwo[j];
             }
-            float txs0 = px[0][BS], txs1 = px[1][BS], tws0 = pw[0][BS], tws1 = pw[1][BS];
+            // ggml evaluates q2 = tws*v2*v2 + pw[i1]*c1 + pw[i2]*c2 left to right for every split; the products and
+            // the first sum do not depend on i2, so they are taken out of the loops (same floats, fewer operations)
+            float tp0 = px0[BS] * p2, tm0 = px0[BS] * m2, tp1 = px1[BS] * p2, tm1 = px1[BS] * m2;
+            float wp0 = pw0[BS] * p2 * p2, wm0 = pw0[BS] * m2 * m2, wp1 = pw1[BS] * p2 * p2, wm1 = pw1[BS] * m2 * m2;
+            for (int i = 0; i <= BS; i++) {
+                b0p[i] = pw0[i] * cp2;
+                b0m[i] = pw0[i] * cm2;
+                b1p[i] = pw1[i] * cp2;
+                b1m[i] = pw1[i] * cm2;
+            }
             for (int i1 = 0; i1 <= BS; i1++) {
+                float x0 = px0[i1], x1 = px1[i1];
+                float ap0 = wp0 + pw0[i1] * cp1, am0 = wm0 + pw0[i1] * cm1, ap1 = wp1 + pw1[i1] * cp1, am1 = wm1 + pw1[i1] * cm1;
                 for (int i2 = i1; i2 <= BS; i2++) {
-                    for (int h = 0; h < 2; h++) {
-                        float txs = h == 0 ? txs0 : txs1, tws = h == 0 ? tws0 : tws1;
-                        float sx = px[h][i1] + px[h][i2];
-                        qxP[h] = txs * p2 - sx;
-                        qxM[h] = txs * m2 - sx;
-                        q2P[h] = tws * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-                        q2M[h] = tws * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
-                    }
-                    sumqx[0] = qxP[0] + qxP[1];
-                    sumqx[1] = qxP[0] + qxM[1];
-                    sumqx[2] = qxM[0] + qxP[1];
-                    sumqx[3] = qxM[0] + qxM[1];
-                    sumq2[0] = q2P[0] + q2P[1];
-                    sumq2[1] = q2P[0] + q2M[1];
-                    sumq2[2] = q2M[0] + q2P[1];
-                    sumq2[3] = q2M[0] + q2M[1];
-                    for (int k = 0; k < 4; k++) {
-                        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > bestScore * sumq2[k]) {
-                            scale = sumqx[k] / sumq2[k];
-                            bestScore = scale * sumqx[k];
-                            besti1 = i1;
-                            besti2 = i2;
-                            bestK = k;
-                        }
-                    }
+                    float sx0 = x0 + px0[i2], sx1 = x1 + px1[i2];
+                    float qxP0 = tp0 - sx0, qxM0 = tm0 - sx0, qxP1 = tp1 - sx1, qxM1 = tm1 - sx1;
+                    float q2P0 = ap0 + b0p[i2], q2M0 = am0 + b0m[i2], q2P1 = ap1 + b1p[i2], q2M1 = am1 + b1m[i2];
+                    // the four delta-sign pairs (+,+), (+,-), (-,+), (-,-) in ggml's order
+                    float s = qxP0 + qxP1, t = q2P0 + q2P1;
+                    if (t > 0 && s * s > bestScore * t) { scale = s / t; bestScore = scale * s; besti1 = i1; besti2 = i2; bestK = 0; }
+                    s = qxP0 + qxM1;
+                    t = q2P0 + q2M1;
+                    if (t > 0 && s * s > bestScore * t) { scale = s / t; bestScore = scale * s; besti1 = i1; besti2 = i2; bestK = 1; }
+                    s = qxM0 + qxP1;
+                    t = q2M0 + q2P1;
+                    if (t > 0 && s * s > bestScore * t) { scale = s / t; bestScore = scale * s; besti1 = i1; besti2 = i2; bestK = 2; }
+                    s = qxM0 + qxM1;
+                    t = q2M0 + q2M1;
+                    if (t > 0 && s * s > bestScore * t) { scale = s / t; bestScore = scale * s; besti1 = i1; besti2 = i2; bestK = 3; }
                 }
             }
             this.i1 = besti1;

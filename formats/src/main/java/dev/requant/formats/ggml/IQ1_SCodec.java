@@ -16,35 +16,29 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq1_s_impl, an exhaustive search of the two boundaries that split the sorted elements into
  * the three levels, which needs importance (ggml asserts without it; this codec refuses).
  */
-final class IQ1_SCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ1_SCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 50;
     private static final int BS = 32; // IQ1S_BLOCK_SIZE
     private static final int QS = 2, QH = 34;
 
     @Override public GgmlType type() { return GgmlType.IQ1_S; }
 
-    @Override public boolean usesImportance() { return true; }
-
     @Override public boolean requiresImportance() { return true; }
 
+    @Override IqGrid grid() { return IqGrid.IQ1; }
+
+    @Override boolean shifted() { return true; }
+
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ1.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int qh = Q4_KCodec.getShort(blk, QH + 2 * ib) & 0xFFFF;
-                float dl = d * (2 * ((qh >> 12) & 7) + 1);
-                float delta = (qh & 0x8000) != 0 ? -0.125f : 0.125f;
-                for (int l = 0; l < 4; l++) {
-                    int g = ((blk[QS + 4 * ib + l] & 0xFF) | ((qh >> (3 * l)) & 7) << 8) * 8;
-                    for (int j = 0; j < 8; j++) dst[y + j] = dl * (values[g + j] + delta);
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int qh = Q4_KCodec.getShort(blk, QH + 2 * ib) & 0xFFFF;
+            float dl = d * (2 * ((qh >> 12) & 7) + 1);
+            float delta = (qh & 0x8000) != 0 ? -0.125f : 0.125f;
+            for (int l = 0; l < 4; l++) {
+                g.point8(4 * ib + l, dl, (blk[QS + 4 * ib + l] & 0xFF) | ((qh >> (3 * l)) & 7) << 8);
+                g.delta[4 * ib + l] = delta;
             }
         }
     }
@@ -62,9 +56,11 @@ final class IQ1_SCodec implements BlockCodec {
         float[] weight = new float[BS];
         float[] sumx = new float[BS + 1];
         float[] sumw = new float[BS + 1];
+        float[] tailXp = new float[BS + 1], tailXm = new float[BS + 1], tailWp = new float[BS + 1], tailWm = new float[BS + 1];
         int[] idx = new int[BS];
         byte[] L = new byte[BS];
         int[] index = new int[BS / 8];
+        float[] terms = new float[72];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;
@@ -90,11 +86,22 @@ final class IQ1_SCodec implements BlockCodec {
                 }
                 float bestScore = -Float.MAX_VALUE, scale = max;
                 int besti1 = -1, besti2 = -1, bestShift = 0;
+                // ggml's sums (a*v0 + b*v1) + c*v2 per split, with the terms of i1 alone and of i2 alone taken out of
+                // the inner loop: the same products, added in the same order
+                float p0 = IQ1_PLUS[0], p1 = IQ1_PLUS[1], p2 = IQ1_PLUS[2], m0 = IQ1_MINUS[0], m1 = IQ1_MINUS[1], m2 = IQ1_MINUS[2];
+                for (int i = 0; i <= BS; i++) {
+                    tailXp[i] = (sumx[BS] - sumx[i]) * p2;
+                    tailXm[i] = (sumx[BS] - sumx[i]) * m2;
+                    tailWp[i] = (sumw[BS] - sumw[i]) * p2 * p2;
+                    tailWm[i] = (sumw[BS] - sumw[i]) * m2 * m2;
+                }
                 for (int i1 = 0; i1 <= BS; i1++) {
+                    float hx = sumx[i1] - sumx[0], hw = sumw[i1] - sumw[0];
+                    float hxp = hx * p0, hxm = hx * m0, hwp = hw * p0 * p0, hwm = hw * m0 * m0;
                     for (int i2 = i1; i2 <= BS; i2++) {
-                        float sumqx = (sumx[i1] - sumx[0]) * IQ1_PLUS[0] + (sumx[i2] - sumx[i1]) * IQ1_PLUS[1] + (sumx[BS] - sumx[i2]) * IQ1_PLUS[2];
-                        float sumq2 = (sumw[i1] - sumw[0]) * IQ1_PLUS[0] * IQ1_PLUS[0] + (sumw[i2] - sumw[i1]) * IQ1_PLUS[1] * IQ1_PLUS[1]
-                                + (sumw[BS] - sumw[i2]) * IQ1_PLUS[2] * IQ1_PLUS[2];
+                        float mx = sumx[i2] - sumx[i1], mw = sumw[i2] - sumw[i1];
+                        float sumqx = hxp + mx * p1 + tailXp[i2];
+                        float sumq2 = hwp + mw * p1 * p1 + tailWp[i2];
                         if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
                             scale = sumqx / sumq2;
                             bestScore = scale * sumqx;
@@ -102,9 +109,8 @@ final class IQ1_SCodec implements BlockCodec {
                             besti2 = i2;
                             bestShift = 1;
                         }
-                        sumqx = (sumx[i1] - sumx[0]) * IQ1_MINUS[0] + (sumx[i2] - sumx[i1]) * IQ1_MINUS[1] + (sumx[BS] - sumx[i2]) * IQ1_MINUS[2];
-                        sumq2 = (sumw[i1] - sumw[0]) * IQ1_MINUS[0] * IQ1_MINUS[0] + (sumw[i2] - sumw[i1]) * IQ1_MINUS[1] * IQ1_MINUS[1]
-                                + (sumw[BS] - sumw[i2]) * IQ1_MINUS[2] * IQ1_MINUS[2];
+                        sumqx = hxm + mx * m1 + tailXm[i2];
+                        sumq2 = hwm + mw * m1 * m1 + tailWm[i2];
                         if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
                             scale = sumqx / sumq2;
                             bestScore = scale * sumqx;
@@ -135,7 +141,7 @@ final class IQ1_SCodec implements BlockCodec {
                     int gi = search.map[u];
                     if (gi < 0) {
                         allOnGrid = false;
-                        gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale, xx, L, 8 * k);
+                        gi = IqSearch.bestNeighbourIq1(grid, search.neighbours, -gi - 1, x, xb + 8 * k, weight, 8 * k, scale, xx, L, 8 * k, terms);
                     }
                     index[k] = gi;
                 }

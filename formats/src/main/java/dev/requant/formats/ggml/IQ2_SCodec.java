@@ -13,38 +13,25 @@ import java.util.Arrays;
  * (qs[32..63]); each 16-element half of a 32-element sub-block has a 4-bit scale; value = d*(0.5+scale)*0.25 * grid *
  * sign. Encoder: quantize_row_iq2_s_impl, with or without importance.
  */
-final class IQ2_SCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ2_SCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 82;
     private static final int QS = 2, SIGNS = 34, QH = 66, SCALES = 74;
 
     @Override public GgmlType type() { return GgmlType.IQ2_S; }
 
-    @Override public boolean usesImportance() { return true; }
+    @Override IqGrid grid() { return IqGrid.IQ2_S; }
 
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ2_S.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int sc = blk[SCALES + ib] & 0xFF;
-                float db0 = d * (0.5f + (sc & 0xF)) * 0.25f;
-                float db1 = d * (0.5f + (sc >> 4)) * 0.25f;
-                int qh = blk[QH + ib] & 0xFF;
-                for (int l = 0; l < 4; l++) {
-                    int g = ((blk[QS + 4 * ib + l] & 0xFF) | (qh << (8 - 2 * l) & 0x300)) * 8;
-                    int signs = blk[SIGNS + 4 * ib + l] & 0xFF;
-                    float db = l < 2 ? db0 : db1;
-                    for (int j = 0; j < 8; j++) {
-                        float v = db * values[g + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v : v;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int sc = blk[SCALES + ib] & 0xFF;
+            float db0 = d * (0.5f + (sc & 0xF)) * 0.25f;
+            float db1 = d * (0.5f + (sc >> 4)) * 0.25f;
+            int qh = blk[QH + ib] & 0xFF;
+            for (int l = 0; l < 4; l++) {
+                g.point8(4 * ib + l, l < 2 ? db0 : db1, (blk[QS + 4 * ib + l] & 0xFF) | (qh << (8 - 2 * l) & 0x300));
+                g.signs[4 * ib + l] = blk[SIGNS + 4 * ib + l] & 0xFF;
             }
         }
     }

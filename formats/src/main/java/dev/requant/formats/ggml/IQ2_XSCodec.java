@@ -13,39 +13,26 @@ import java.util.Arrays;
  * 16-element half of a 32-element sub-block has a 4-bit scale; value = d*(0.5+scale)*0.25 * grid * sign.
  * Encoder: quantize_row_iq2_xs_impl, which needs importance (ggml asserts without it; this codec refuses).
  */
-final class IQ2_XSCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ2_XSCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 74;
 
     @Override public GgmlType type() { return GgmlType.IQ2_XS; }
 
-    @Override public boolean usesImportance() { return true; }
-
     @Override public boolean requiresImportance() { return true; }
 
+    @Override IqGrid grid() { return IqGrid.IQ2_XS; }
+
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ2_XS.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int sc = blk[66 + ib] & 0xFF;
-                float db0 = d * (0.5f + (sc & 0xF)) * 0.25f;
-                float db1 = d * (0.5f + (sc >> 4)) * 0.25f;
-                for (int l = 0; l < 4; l++) {
-                    int q = Q4_KCodec.getShort(blk, 2 + 2 * (4 * ib + l)) & 0xFFFF;
-                    int g = (q & 511) * 8;
-                    int signs = IqGrid.signs7(q >> 9);
-                    float db = l < 2 ? db0 : db1;
-                    for (int j = 0; j < 8; j++) {
-                        float v = db * values[g + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v : v;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int sc = blk[66 + ib] & 0xFF;
+            float db0 = d * (0.5f + (sc & 0xF)) * 0.25f;
+            float db1 = d * (0.5f + (sc >> 4)) * 0.25f;
+            for (int l = 0; l < 4; l++) {
+                int q = Q4_KCodec.getShort(blk, 2 + 2 * (4 * ib + l)) & 0xFFFF;
+                g.point8(4 * ib + l, l < 2 ? db0 : db1, q & 511);
+                g.signs[4 * ib + l] = IqGrid.signs7(q >> 9);
             }
         }
     }

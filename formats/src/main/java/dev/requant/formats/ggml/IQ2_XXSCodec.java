@@ -14,37 +14,25 @@ import java.util.Arrays;
  * (eighth sign implied, even count) and a 4-bit scale in the top bits; value = d*(0.5+scale)*0.25 * grid * sign.
  * Encoder: quantize_row_iq2_xxs_impl, which needs importance (ggml asserts without it; this codec refuses).
  */
-final class IQ2_XXSCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ2_XXSCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 66;
     private static final int K_MAX_Q = 3;
 
     @Override public GgmlType type() { return GgmlType.IQ2_XXS; }
 
-    @Override public boolean usesImportance() { return true; }
-
     @Override public boolean requiresImportance() { return true; }
 
+    @Override IqGrid grid() { return IqGrid.IQ2_XXS; }
+
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ2_XXS.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int aux1 = IQ3_XXSCodec.getInt(blk, 2 + 8 * ib + 4);
-                float db = d * (0.5f + (aux1 >>> 28)) * 0.25f;
-                for (int l = 0; l < 4; l++) {
-                    int g = (blk[2 + 8 * ib + l] & 0xFF) * 8;
-                    int signs = IqGrid.signs7((aux1 >>> (7 * l)) & 127);
-                    for (int j = 0; j < 8; j++) {
-                        float v = db * values[g + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v : v;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int aux1 = IQ3_XXSCodec.getInt(blk, 2 + 8 * ib + 4);
+            float db = d * (0.5f + (aux1 >>> 28)) * 0.25f;
+            for (int l = 0; l < 4; l++) {
+                g.point8(4 * ib + l, db, blk[2 + 8 * ib + l] & 0xFF);
+                g.signs[4 * ib + l] = IqGrid.signs7((aux1 >>> (7 * l)) & 127);
             }
         }
     }
@@ -64,6 +52,7 @@ final class IQ2_XXSCodec implements BlockCodec {
         byte[] L = new byte[32];
         byte[] Laux = new byte[32];
         int[] signs = new int[4];
+        float[] terms = new float[72];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);
             int xbl = xo + QK_K * ibl;
@@ -99,7 +88,7 @@ final class IQ2_XXSCodec implements BlockCodec {
                             u |= l << (2 * i);
                         }
                         int gi = search.map[u];
-                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k);
+                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k, terms);
                     }
                     float sumqx = 0, sumq2 = 0;
                     for (int i = 0; i < 32; i++) {
@@ -120,7 +109,7 @@ final class IQ2_XXSCodec implements BlockCodec {
                         int u = 0;
                         for (int i = 0; i < 8; i++) u |= level(id, xval[8 * k + i], K_MAX_Q - 1) << (2 * i);
                         int gi = search.map[u];
-                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k);
+                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k, terms);
                         System.arraycopy(grid.levels, gi * 8, L, 8 * k, 8);
                     }
                     float sumqx = 0, sumq2 = 0;

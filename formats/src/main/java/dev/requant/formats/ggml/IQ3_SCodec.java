@@ -13,39 +13,27 @@ import java.util.Arrays;
  * element has its own sign bit, and each 32-element sub-block a 4-bit scale; value = d*(1+2*scale) * grid * sign.
  * Encoder: quantize_row_iq3_s_impl (block size 32), with or without importance.
  */
-final class IQ3_SCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ3_SCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 110;
     private static final int QS = 2, QH = 66, SIGNS = 74, SCALES = 106;
 
     @Override public GgmlType type() { return GgmlType.IQ3_S; }
 
-    @Override public boolean usesImportance() { return true; }
+    @Override IqGrid grid() { return IqGrid.IQ3_S; }
 
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ3_S.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int sc = blk[SCALES + ib / 2] & 0xFF;
-                float db = d * (1 + 2 * ((ib & 1) == 0 ? sc & 0xF : sc >> 4));
-                int qh = blk[QH + ib] & 0xFF;
-                for (int l = 0; l < 4; l++) {
-                    int signs = blk[SIGNS + 4 * ib + l] & 0xFF;
-                    int g1 = ((blk[QS + 8 * ib + 2 * l] & 0xFF) | ((qh << (8 - 2 * l)) & 256)) * 4;
-                    int g2 = ((blk[QS + 8 * ib + 2 * l + 1] & 0xFF) | ((qh << (7 - 2 * l)) & 256)) * 4;
-                    for (int j = 0; j < 4; j++) {
-                        float v1 = db * values[g1 + j];
-                        float v2 = db * values[g2 + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v1 : v1;
-                        dst[y + j + 4] = (signs & (1 << (j + 4))) != 0 ? -v2 : v2;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int sc = blk[SCALES + ib / 2] & 0xFF;
+            float db = d * (1 + 2 * ((ib & 1) == 0 ? sc & 0xF : sc >> 4));
+            int qh = blk[QH + ib] & 0xFF;
+            for (int l = 0; l < 4; l++) {
+                int k = 4 * ib + l;
+                g.scale[k] = db;
+                g.signs[k] = blk[SIGNS + 4 * ib + l] & 0xFF;
+                g.lo[k] = ((blk[QS + 8 * ib + 2 * l] & 0xFF) | ((qh << (8 - 2 * l)) & 256)) * 4;
+                g.hi[k] = ((blk[QS + 8 * ib + 2 * l + 1] & 0xFF) | ((qh << (7 - 2 * l)) & 256)) * 4;
             }
         }
     }

@@ -13,37 +13,25 @@ import java.util.Arrays;
  * (top bits of its uint32) and four 7-bit sign fields for its groups of 8 (eighth sign implied, even count); value =
  * d*(0.5+scale)*0.5 * grid * sign. Encoder: quantize_row_iq3_xxs_impl (grid 256), with or without importance.
  */
-final class IQ3_XXSCodec implements BlockCodec {
-    static final int QK_K = 256;
+class IQ3_XXSCodec extends IqGroups.Codec {
     static final int BLOCK_BYTES = 98;
 
     @Override public GgmlType type() { return GgmlType.IQ3_XXS; }
 
-    @Override public boolean usesImportance() { return true; }
+    @Override IqGrid grid() { return IqGrid.IQ3_XXS; }
 
     @Override
-    public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        float[] values = IqGrid.IQ3_XXS.values;
-        for (int i = 0; i < n / QK_K; i++) {
-            MemorySegment.copy(src, LittleEndian.BYTE, srcOffset + (long) i * BLOCK_BYTES, blk, 0, BLOCK_BYTES);
-            float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
-            int y = dstOffset + i * QK_K;
-            for (int ib = 0; ib < 8; ib++) {
-                int aux = getInt(blk, 66 + 4 * ib);
-                float db = d * (0.5f + (aux >>> 28)) * 0.5f;
-                for (int l = 0; l < 4; l++) {
-                    int signs = IqGrid.signs7((aux >>> (7 * l)) & 127);
-                    int g1 = (blk[2 + 8 * ib + 2 * l] & 0xFF) * 4;
-                    int g2 = (blk[2 + 8 * ib + 2 * l + 1] & 0xFF) * 4;
-                    for (int j = 0; j < 4; j++) {
-                        float v1 = db * values[g1 + j];
-                        float v2 = db * values[g2 + j];
-                        dst[y + j] = (signs & (1 << j)) != 0 ? -v1 : v1;
-                        dst[y + j + 4] = (signs & (1 << (j + 4))) != 0 ? -v2 : v2;
-                    }
-                    y += 8;
-                }
+    void groups(byte[] blk, IqGroups g) {
+        float d = Float16.toFloat(Q4_KCodec.getShort(blk, 0));
+        for (int ib = 0; ib < 8; ib++) {
+            int aux = getInt(blk, 66 + 4 * ib);
+            float db = d * (0.5f + (aux >>> 28)) * 0.5f;
+            for (int l = 0; l < 4; l++) {
+                int k = 4 * ib + l;
+                g.scale[k] = db;
+                g.signs[k] = IqGrid.signs7((aux >>> (7 * l)) & 127);
+                g.lo[k] = (blk[2 + 8 * ib + 2 * l] & 0xFF) * 4;
+                g.hi[k] = (blk[2 + 8 * ib + 2 * l + 1] & 0xFF) * 4;
             }
         }
     }

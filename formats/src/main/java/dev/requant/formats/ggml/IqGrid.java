@@ -41,6 +41,8 @@ final class IqGrid {
     final byte[] levels;
     /** values[k * dims + i]: its value, the byte of ggml-common.h's table (int8 for IQ1, uint8 otherwise). */
     final float[] values;
+    /** codes[k]: the levels of point k packed as in iq-grids.txt ({@code bits} per element, first lowest). */
+    final char[] codes;
     private final int nearestDistances;
     private volatile Search search;
 
@@ -52,8 +54,10 @@ final class IqGrid {
         this.nearestDistances = nearestDistances;
         this.levels = new byte[size * dims];
         this.values = new float[size * dims];
+        this.codes = new char[size];
         int mask = (1 << bits) - 1;
         for (int k = 0; k < size; k++) {
+            this.codes[k] = (char) codes[k];
             for (int i = 0; i < dims; i++) {
                 int l = (codes[k] >> (bits * i)) & mask;
                 levels[k * dims + i] = (byte) l;
@@ -85,9 +89,11 @@ final class IqGrid {
     /**
      * kmap and kneighbors of ggml's init: for a group of levels packed as a map index ({@code bits} per element,
      * first element lowest), {@code map[u] >= 0} is the grid point with exactly those levels; otherwise
-     * {@code -map[u] - 1} is the offset in {@code neighbours} of a count followed by that many grid indices: every
+     * {@code -map[u] - 1} is the offset in {@code neighbours} of a count followed by that many grid points: every
      * point whose squared distance to the group (in positions 2*level+1) is among the {@code nearestDistances}
-     * smallest, by distance then index, as ggml's qsort of (distance, index) pairs orders them.
+     * smallest, by distance then index, as ggml's qsort of (distance, index) pairs orders them. Unlike ggml's list,
+     * which holds grid indices, this one holds the points' codes (their own map index, {@link #codes}), so that a
+     * search reads the levels from the list itself; {@code map[code]} is the index.
      *
      * <p>ggml fills the map for every index below 4^8 (4096 for 3 bits); the encoders only ever look up groups of
      * levels they can produce (at most level 2 for the 2-bit grids, any for the 3-bit ones), so only those get
@@ -145,7 +151,7 @@ final class IqGrid {
                 out[used++] = (char) count;
                 for (int d = 0; d <= limit; d++) {
                     if (histogram[d] == 0) continue;
-                    for (int j = 0; j < g.size; j++) if (d2[j] == d) out[used++] = (char) j;
+                    for (int j = 0; j < g.size; j++) if (d2[j] == d) out[used++] = (char) g.codes[j];
                 }
             }
             neighbours = java.util.Arrays.copyOf(out, used);

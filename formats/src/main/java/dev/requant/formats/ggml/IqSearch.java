@@ -88,34 +88,71 @@ final class IqSearch {
         return Math.max(0, Math.min(maxLevel, l));
     }
 
+    /** (float) (2*level + 1): the grid positions of ggml's search tables, as {@code float q = pg[i]} converts them. */
+    private static final float[] POSITION = {1, 3, 5, 7, 9, 11, 13, 15};
+
     /**
      * iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbour list at {@code offset}, the grid point
      * with the smallest {@code sum w*(scale*pos - xval)^2} (first on ties); its levels go to {@code L[lo..]}.
+     * The terms {@code w*diff*diff} are computed once per element and level into {@code terms} (each exactly as ggml
+     * computes it, and summed in ggml's order, so the sums are ggml's), instead of once per neighbour ({@code terms}:
+     * 72 floats of scratch).
      * ggml asserts that one was found, which fails only when every distance is NaN (NaN or infinite input); then the
      * first neighbour is taken here, to keep encoding total (callers reject non-finite rows before encoding).
      */
     static int bestNeighbour(IqGrid g, char[] neighbours, int offset, float[] xval, int xo, float[] w, int wo,
-            float scale, byte[] L, int lo) {
-        int count = neighbours[offset];
-        int dims = g.dims;
-        float best = Float.MAX_VALUE;
-        int index = -1;
-        for (int j = 1; j <= count; j++) {
-            int p = neighbours[offset + j];
-            int po = p * dims;
-            float d2 = 0;
-            for (int i = 0; i < dims; i++) {
-                float q = 2 * g.levels[po + i] + 1;
-                float diff = scale * q - xval[xo + i];
-                d2 += w[wo + i] * diff * diff;
-            }
-            if (d2 < best) {
-                best = d2;
-                index = p;
+            float scale, byte[] L, int lo, float[] terms) {
+        int dims = g.dims, levelCount = dims == 8 ? 3 : 8;
+        for (int l = 0; l < levelCount; l++) terms[64 + l] = scale * POSITION[l]; // ggml's scale*q, the same for every i
+        for (int i = 0; i < dims; i++) {
+            float xi = xval[xo + i], wi = w[wo + i];
+            for (int l = 0; l < levelCount; l++) {
+                float diff = terms[64 + l] - xi;
+                terms[8 * i + l] = wi * diff * diff;
             }
         }
-        if (index < 0) index = neighbours[offset + 1];
-        System.arraycopy(g.levels, index * dims, L, lo, dims);
+        return nearest(g, neighbours, offset, terms, L, lo);
+    }
+
+    /** The neighbour with the smallest sum of {@code terms[8*i + level_i]} over its elements, first on ties. */
+    private static int nearest(IqGrid g, char[] neighbours, int offset, float[] terms, byte[] L, int lo) {
+        int count = neighbours[offset];
+        float best = Float.MAX_VALUE;
+        int code = -1;
+        if (g.dims == 8) {
+            for (int j = 1; j <= count; j++) {
+                int c = neighbours[offset + j];
+                float d2 = 0;
+                d2 += terms[c & 3];
+                d2 += terms[8 + (c >> 2 & 3)];
+                d2 += terms[16 + (c >> 4 & 3)];
+                d2 += terms[24 + (c >> 6 & 3)];
+                d2 += terms[32 + (c >> 8 & 3)];
+                d2 += terms[40 + (c >> 10 & 3)];
+                d2 += terms[48 + (c >> 12 & 3)];
+                d2 += terms[56 + (c >> 14 & 3)];
+                if (d2 < best) {
+                    best = d2;
+                    code = c;
+                }
+            }
+        } else {
+            for (int j = 1; j <= count; j++) {
+                int c = neighbours[offset + j];
+                float d2 = 0;
+                d2 += terms[c & 7];
+                d2 += terms[8 + (c >> 3 & 7)];
+                d2 += terms[16 + (c >> 6 & 7)];
+                d2 += terms[24 + (c >> 9 & 7)];
+                if (d2 < best) {
+                    best = d2;
+                    code = c;
+                }
+            }
+        }
+        if (code < 0) code = neighbours[offset + 1];
+        int index = g.search().map[code];
+        System.arraycopy(g.levels, index * g.dims, L, lo, g.dims);
         return index;
     }
 
@@ -147,26 +184,15 @@ final class IqSearch {
      * neighbour is taken then.
      */
     static int bestNeighbourIq1(IqGrid g, char[] neighbours, int offset, float[] x, int xo, float[] w, int wo, float scale,
-            float[] xg, byte[] L, int lo) {
-        int count = neighbours[offset];
-        float best = Float.MAX_VALUE;
-        int index = -1;
-        for (int j = 1; j <= count; j++) {
-            int p = neighbours[offset + j];
-            float d2 = 0;
-            for (int i = 0; i < 8; i++) {
-                float q = xg[g.levels[8 * p + i]];
-                float diff = scale * q - x[xo + i];
-                d2 += w[wo + i] * diff * diff;
-            }
-            if (d2 < best) {
-                best = d2;
-                index = p;
+            float[] xg, byte[] L, int lo, float[] terms) {
+        for (int i = 0; i < 8; i++) {
+            float xi = x[xo + i], wi = w[wo + i];
+            for (int l = 0; l < 3; l++) {
+                float diff = scale * xg[l] - xi;
+                terms[8 * i + l] = wi * diff * diff;
             }
         }
-        if (index < 0) index = neighbours[offset + 1];
-        System.arraycopy(g.levels, index * 8, L, lo, 8);
-        return index;
+        return nearest(g, neighbours, offset, terms, L, lo);
     }
 
     /** Per-call scratch of {@link #searchScale}: codes of the best and the current trial, and which groups were on the grid. */
@@ -175,6 +201,7 @@ final class IqSearch {
         final byte[] Laux = new byte[32];
         final boolean[] onGrid = new boolean[8];
         final boolean[] onGridAux = new boolean[8];
+        final float[] terms = new float[72];
     }
 
     /**
@@ -208,7 +235,7 @@ final class IqSearch {
                 }
                 int gi = s.map[u];
                 t.onGridAux[k] = gi >= 0;
-                if (gi < 0) bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, thisScale, Laux, dims * k);
+                if (gi < 0) bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, thisScale, Laux, dims * k, t.terms);
             }
             float sumqx = 0, sumq2 = 0;
             for (int i = 0; i < n; i++) {
@@ -233,7 +260,7 @@ final class IqSearch {
                 int u = 0;
                 for (int i = 0; i < dims; i++) u |= level(id, xval[dims * k + i], maxLevel) << (bits * i);
                 int gi = s.map[u];
-                if (gi < 0) gi = bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k);
+                if (gi < 0) gi = bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k, t.terms);
                 System.arraycopy(g.levels, gi * dims, L, dims * k, dims);
             }
             float sumqx = 0, sumq2 = 0;

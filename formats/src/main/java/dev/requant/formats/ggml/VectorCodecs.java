@@ -43,6 +43,7 @@ final class VectorCodecs {
         codecs.put(GgmlType.Q8_0, new FastQ8_0(WIDE));
         codecs.put(GgmlType.Q4_0, new FastQ4_0(WIDE));
         VectorLowBitCodecs.register(codecs);
+        VectorIqCodecs.register(codecs);
     }
 
     private static final java.util.concurrent.atomic.AtomicBoolean WARM_BF16 = new java.util.concurrent.atomic.AtomicBoolean(),

@@ -140,7 +140,7 @@ class IqGridTest {
             assertThat(s.map[u]).isNegative();
             int off = -s.map[u] - 1;
             List<Integer> got = new ArrayList<>();
-            for (int j = 1; j <= s.neighbours[off]; j++) got.add((int) s.neighbours[off + j]);
+            for (int j = 1; j <= s.neighbours[off]; j++) got.add(s.map[s.neighbours[off + j]]); // the list holds codes
             assertThat(got).as("neighbours of %d", u).isEqualTo(want);
             checked++;
         }
