@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.formats.FormatException;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -18,9 +19,19 @@ public final class JsonFile {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
+    /**
+     * The largest JSON file read (docs/limits.md). The whole tree is held in memory, several times the file's size; the
+     * largest real ones (a tokenizer.json with its merges) are a few tens of MB.
+     */
+    public static final long MAX_BYTES = 256L << 20;
+
     /** The file's JSON tree (Jackson's empty-content node for an empty file). */
     public static JsonNode read(Path file) throws IOException {
         InputFiles.requireRegular(file, "JSON file");
+        long size = Files.size(file);
+        if (size > MAX_BYTES) {
+            throw new FormatException(file, "is " + size + " bytes; requant reads JSON files of at most " + (MAX_BYTES >> 20) + " MiB");
+        }
         try {
             return MAPPER.readTree(file.toFile());
         } catch (JacksonException e) {

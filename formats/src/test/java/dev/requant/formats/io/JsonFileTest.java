@@ -33,4 +33,15 @@ class JsonFileTest {
         Path f = dir.resolve("absent.json");
         assertThatThrownBy(() -> JsonFile.read(f)).isInstanceOf(IOException.class).isNotInstanceOf(FormatException.class);
     }
+
+    /** Issue 18.2: the whole tree is held in memory, so the file's size is limited (a sparse 1 GiB file here). */
+    @Test
+    void aJsonFileBeyondTheLimitIsRefusedBeforeItIsRead() throws Exception {
+        Path f = Files.writeString(dir.resolve("config.json"), "{\"a\": \"");
+        try (var raf = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+            raf.setLength(1L << 30);
+        }
+        assertThatThrownBy(() -> JsonFile.read(f)).isInstanceOf(FormatException.class)
+                .hasMessage(f + ": is 1073741824 bytes; requant reads JSON files of at most 256 MiB");
+    }
 }

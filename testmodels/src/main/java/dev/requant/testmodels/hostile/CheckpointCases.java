@@ -122,6 +122,12 @@ final class CheckpointCases {
         c.add(configText("config-array", "config.json is a list", "[1, 2, 3]"));
         c.add(configText("config-nested-deep", "config.json nested 100000 deep", "[".repeat(100_000) + "]".repeat(100_000)));
         c.add(configText("config-nested-object-deep", "config.json objects nested 50000 deep", "{\"a\":".repeat(50_000) + "1" + "}".repeat(50_000)));
+        c.add(new HostileCase("config-1gib", "18.2", "config.json of 1 GiB (sparse)", (dir, base) -> {
+            BaseInputs.copy(base.hf(), dir.resolve("hf"));
+            Path cfg = dir.resolve("hf/config.json");
+            Files.writeString(cfg, "{\"architectures\": [\"Gemma3ForCausalLM\"], \"x\": \"");
+            Bytes.extendSparse(cfg, 1L << 30);
+        }, List.of(convert("{dir}/hf", "bf16").expecting("at most"))));
         c.add(new HostileCase("config-missing", "base", "no config.json", (dir, base) -> {
             BaseInputs.copy(base.hf(), dir.resolve("hf"));
             Files.delete(dir.resolve("hf/config.json"));
