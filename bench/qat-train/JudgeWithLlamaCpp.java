@@ -1,9 +1,9 @@
 // Mean KL(reference || model) and same-top-token of llama.cpp (node-llama-cpp) over 4 chunks of 512 held-out tokens
 // (from 90% of TOKENS.bin on, first token of each chunk BOS).
 // usage: java -Drequant.root=. -cp cli/target/requant.jar bench/qat-train/JudgeWithLlamaCpp.java TOKENS.bin REF.gguf MODEL.gguf...
-import dev.requant.testmodels.*; import java.nio.*; import java.nio.file.*;
+import dev.requant.testmodels.*; import dev.requant.llamacpp.LlamaCppEngine; import java.nio.*; import java.nio.file.*;
 public class JudgeWithLlamaCpp { public static void main(String[] a) throws Exception {
-  LlamaCppProbe probe = LlamaCppProbe.find().probe();
+  LlamaCppEngine probe = LlamaCppEngine.find().engine();
   byte[] raw = Files.readAllBytes(Path.of(a[0])); IntBuffer ib = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
   int[] all = new int[ib.remaining()]; ib.get(all); int start = (int)(all.length * 0.9) + 1000; int chunks = 4, len = 512;
   Path ref = Path.of(a[1]);

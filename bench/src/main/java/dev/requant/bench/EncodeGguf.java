@@ -4,6 +4,7 @@ import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufTensorSpec;
@@ -62,8 +63,8 @@ public final class EncodeGguf {
             List<GgufTensorSpec> specs = new ArrayList<>();
             for (GgufTensorInfo t : src.tensors()) specs.add(encodes(t.spec(), type) ? t.spec().withType(type) : t.spec());
             GgufMetadata meta = new GgufMetadata(src.metadata());
-            if (FTYPE.containsKey(type)) meta.put("general.file_type", GgufValue.u32(FTYPE.get(type)));
-            meta.put("general.quantization_version", GgufValue.u32(2));
+            if (FTYPE.containsKey(type)) meta.put(GgufKeys.General.FILE_TYPE, GgufValue.u32(FTYPE.get(type)));
+            meta.put(GgufKeys.General.QUANTIZATION_VERSION, GgufValue.u32(2));
             long encoded = 0;
             boolean verbose = Boolean.getBoolean("requant.bench.verbose");
             long start = System.nanoTime();

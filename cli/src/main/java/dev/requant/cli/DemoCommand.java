@@ -1,6 +1,13 @@
 package dev.requant.cli;
 
+import dev.requant.converter.qat.QatPolicy;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.tokenizer.SentencePieceModel;
+import dev.requant.ops.OperationContext;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.convert.Convert;
+import dev.requant.ops.eval.Eval;
+import dev.requant.ops.qat.QatAnalysis;
 import dev.requant.testmodels.QatWeights;
 import dev.requant.testmodels.SentencePieceTrainer;
 import dev.requant.testmodels.SyntheticCheckpoint;
@@ -11,7 +18,6 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -25,6 +31,7 @@ import picocli.CommandLine.Option;
  * divergence against BF16.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
+        header = "Run the main job on a bundled default: a synthetic QAT Gemma 3 through qat-report, four conversions and eval.",
         description = {
             "Run requant's main job on a bundled default: a synthetic QAT Gemma 3 checkpoint is checked (qat-report),",
             "converted to BF16, Q8_0, llama.cpp-rule Q4_0 and lattice Q4_0 (convert), and compared by KL divergence",
@@ -44,7 +51,7 @@ final class DemoCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws IOException, OperationException {
         PrintWriter out = spec.commandLine().getOut();
         Files.createDirectories(dir);
         String text = bundledText();
@@ -63,35 +70,44 @@ final class DemoCommand implements Callable<Integer> {
         } else {
             out.printf("# 1. Reusing the checkpoint in %s%n", hf);
         }
-        String t = String.valueOf(threads != null ? threads : Runtime.getRuntime().availableProcessors());
-        List<String[]> steps = new ArrayList<>();
-        steps.add(new String[] {"# 2. Which tensors were QAT'd for Q4_0?", "qat-report", hf.toString()});
+        int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), true);
         Path bf16 = dir.resolve("model-bf16.gguf"), q8 = dir.resolve("model-q8_0.gguf");
         Path q4Llama = dir.resolve("model-q4_0-llamacpp.gguf"), q4Lattice = dir.resolve("model-q4_0-lattice.gguf");
-        steps.add(new String[] {"# 3. Convert: BF16 (the reference), Q8_0, Q4_0 with llama.cpp's rule, Q4_0 on the recovered lattice",
-            "convert", hf.toString(), "-o", bf16.toString(), "--type", "bf16", "--no-progress"});
-        steps.add(new String[] {null, "convert", hf.toString(), "-o", q8.toString(), "--type", "q8_0", "--threads", t, "--no-progress"});
-        steps.add(new String[] {null, "convert", hf.toString(), "-o", q4Llama.toString(), "--type", "q4_0", "--qat", "off", "--threads", t, "--no-progress"});
-        steps.add(new String[] {null, "convert", hf.toString(), "-o", q4Lattice.toString(), "--type", "q4_0", "--threads", t, "--no-progress"});
-        steps.add(new String[] {"# 4. What each quantization cost: KL divergence and same-top-token against BF16 (llama-perplexity's definitions)",
-            "eval", "--base", bf16.toString(), "--compare", q8.toString(), q4Llama.toString(), q4Lattice.toString(),
-            "--text", textFile.toString(), "-c", "128", "--threads", t, "--plot", dir.resolve("kld.png").toString()});
-        for (String[] step : steps) {
-            if (step[0] != null) out.printf("%n%s%n", step[0]);
-            String[] args = java.util.Arrays.copyOfRange(step, 1, step.length);
-            out.printf("$ requant %s%n", String.join(" ", args));
-            out.flush();
-            int code = Main.commandLine().execute(args);
-            if (code != 0) {
-                out.printf("demo: step failed with exit code %d%n", code);
-                return code;
-            }
-        }
+
+        step(out, "# 2. Which tensors were QAT'd for Q4_0?", "qat-report " + hf);
+        QatReportCommand.print(hf, new QatAnalysis().run(new QatAnalysis.Request(hf, 0, t), ctx).report(), 0, false, out);
+
+        step(out, "# 3. Convert: BF16 (the reference), Q8_0, Q4_0 with llama.cpp's rule, Q4_0 on the recovered lattice",
+                "convert " + hf + " -o " + bf16 + " --type bf16");
+        Convert convert = new Convert();
+        ConvertCommand.printResult(convert.run(Convert.Request.of(hf, bf16, FileType.BF16).withThreads(t), ctx), out);
+        step(out, null, "convert " + hf + " -o " + q8 + " --type q8_0 --threads " + t);
+        ConvertCommand.printResult(convert.run(Convert.Request.of(hf, q8, FileType.Q8_0).withThreads(t), ctx), out);
+        step(out, null, "convert " + hf + " -o " + q4Llama + " --type q4_0 --qat off --threads " + t);
+        ConvertCommand.printResult(convert.run(Convert.Request.of(hf, q4Llama, FileType.Q4_0).withQat(QatPolicy.Mode.OFF).withThreads(t), ctx), out);
+        step(out, null, "convert " + hf + " -o " + q4Lattice + " --type q4_0 --threads " + t);
+        ConvertCommand.printResult(convert.run(Convert.Request.of(hf, q4Lattice, FileType.Q4_0).withThreads(t), ctx), out);
+
+        Path plot = dir.resolve("kld.png");
+        step(out, "# 4. What each quantization cost: KL divergence and same-top-token against BF16 (llama-perplexity's definitions)",
+                "eval --base " + bf16 + " --compare " + q8 + " " + q4Llama + " " + q4Lattice + " --text " + textFile + " -c 128 --threads " + t
+                        + " --plot " + plot);
+        Eval.Result eval = new Eval().run(new Eval.Request(bf16, List.of(q8, q4Llama, q4Lattice), textFile, 128, -1, null, dev.requant.cuda.ComputeDevice.CPU, t), ctx);
+        EvalReport.print(eval.result(), eval.backend(), out);
+        EvalPlot.write(eval.result(), plot);
         out.printf("%nThe lattice Q4_0 file holds the trained codes and scales: its values q*d, rounded to BF16, are the checkpoint's"
                 + "%nweights bit for bit (what divergence remains is the BF16 rounding the checkpoint itself applied), while llama.cpp's"
                 + "%nQ4_0 rule re-quantizes them. Files and a KLD chart (kld.png) are in %s.%n", dir);
         out.flush();
         return 0;
+    }
+
+    /** Prints a step's heading and the requant command that does the same by hand. */
+    private static void step(PrintWriter out, String heading, String command) {
+        if (heading != null) out.printf("%n%s%n", heading);
+        out.printf("$ requant %s%n", command);
+        out.flush();
     }
 
     /** The text bundled in the jar (the project's README as of the build). */

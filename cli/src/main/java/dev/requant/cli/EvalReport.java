@@ -12,7 +12,7 @@ import java.util.Map;
 final class EvalReport {
     private EvalReport() {}
 
-    static void print(EvalResult r, int threads, PrintWriter out) {
+    static void print(EvalResult r, String backend, PrintWriter out) {
         out.printf(Locale.ROOT, "reference   %s%s%n", r.reference(), r.referenceFromFile()
                 ? "  (logits file: KLD from its 16-bit log-probs, terms below -16 skipped, as llama-perplexity)" : "");
         out.printf(Locale.ROOT, "chunks      %d x %d tokens, %d scored per model (second half of each chunk)%n",
@@ -47,7 +47,7 @@ final class EvalReport {
                     pm(k.pplRatio(), "%.4f", "%.4f"), f("%.2f%%", (float) (100 * k.correlation())));
         }
         p.print(out, "");
-        out.printf(Locale.ROOT, "%n(CPU backend, %d threads; ± is one standard error as llama-perplexity prints it)%n", threads);
+        out.printf(Locale.ROOT, "%n(%s; ± is one standard error as llama-perplexity prints it)%n", backend);
     }
 
     private static KldReport.Value scaled(KldReport.Value v) {

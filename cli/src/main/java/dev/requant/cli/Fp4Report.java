@@ -1,46 +1,23 @@
 package dev.requant.cli;
 
 import dev.requant.converter.Nvfp4StaticCheck;
+import dev.requant.ops.nvfp4.Fp4Verification;
 import dev.requant.runtime.fp4.Fp4DynamicCheck;
 import java.io.PrintWriter;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The verify-fp4 report: the three checks, their thresholds and the verdict, as text and as JSON. */
+/** The verify-fp4 report as text and as JSON: the three checks, their thresholds and the verdict. */
 final class Fp4Report {
-    final String model, reference;
-    Nvfp4StaticCheck.Report staticCheck;
-    Fp4DynamicCheck.Result dynamic;
-    String dynamicNotRun, engineNotRun, device;
-    int[] tokens;
-    Long engineNonFinite;
-    Double engineKld, engineSameTop;
-    int enginePositions, engineVocab;
+    private Fp4Report() {}
 
-    Fp4Report(String model, String reference) {
-        this.model = model;
-        this.reference = reference;
-    }
-
-    List<String> failures() {
-        List<String> f = new ArrayList<>();
-        if (staticCheck != null) {
-            for (Nvfp4StaticCheck.Problem p : staticCheck.problems()) {
-                if (p.level() == Nvfp4StaticCheck.Level.FAIL) f.add("static: " + p.tensor() + ": " + p.what());
-            }
-        }
-        if (dynamic != null) for (String s : dynamic.failures()) f.add("dynamic: " + s);
-        if (engineNonFinite != null && engineNonFinite > 0) f.add("engine: llama.cpp returned " + engineNonFinite + " non-finite logits");
-        return f;
-    }
-
-    boolean passed() { return failures().isEmpty(); }
-
-    void print(PrintWriter out) {
+    static void print(Fp4Verification v, PrintWriter out) {
+        String model = v.model(), reference = v.reference(), device = v.device();
+        Fp4DynamicCheck.Result dynamic = v.dynamic();
+        Fp4Verification.EngineCheck engine = v.engine();
         out.printf("verify-fp4 %s%s%n", model, reference == null ? "" : " (reference " + reference + ")");
-        Nvfp4StaticCheck.Report st = staticCheck;
+        Nvfp4StaticCheck.Report st = v.staticCheck();
         out.printf("%nSTATIC: %d NVFP4 weights (%s, %s)%n", st.tensors().size(), st.arch(), st.fromGguf() ? "GGUF" : "checkpoint");
         TextTable t = new TextTable("tensor", "rows x cols", "weight scale", "input scale", "block scales min..max", "NaN/neg/0/sub/448",
                 "rel L2", "cosine", "llama.cpp factor");
@@ -53,6 +30,16 @@ final class Fp4Report {
                             r.llamaCpp().shift() != 0 ? " (k=" + r.llamaCpp().shift() + ")" : ""));
         }
         t.print(out, "  ");
+        if (!st.fp8().isEmpty()) {
+            out.printf("%n  FP8: %d weights (dequantized exactly by requant convert: fp8 x scale)%n", st.fp8().size());
+            TextTable f = new TextTable("tensor", "rows x cols", "scales", "scale min..max", "NaN codes", "max |w|", "rel L2", "cosine");
+            for (dev.requant.converter.Fp8StaticCheck.TensorReport r : st.fp8()) {
+                f.row(r.name(), r.rows() + " x " + r.cols(), r.granularity(), String.format("%.4g..%.4g", r.minScale(), r.maxScale()), r.nanCodes(),
+                        String.format("%.4g", r.maxAbs()), r.reference() == null ? "-" : String.format("%.4f", r.reference().relL2()),
+                        r.reference() == null ? "-" : String.format("%.5f", r.reference().cosine()));
+            }
+            f.print(out, "  ");
+        }
         for (Nvfp4StaticCheck.Problem p : st.problems()) out.printf("  %-4s %s: %s%n", p.level() == Nvfp4StaticCheck.Level.OK ? "note" : p.level(), p.tensor(), p.what());
         Nvfp4StaticCheck.Thresholds th = st.thresholds();
         out.printf("  thresholds: FAIL on NaN/negative block scales, non-finite or non-positive per-tensor scales, non-finite values,%n"
@@ -60,7 +47,7 @@ final class Fp4Report {
                 th.maxRelL2(), th.minCosine(), Nvfp4StaticCheck.Q8_0_AMAX_LIMIT);
 
         out.printf("%nDYNAMIC: ");
-        if (dynamic == null) out.printf("not run (%s)%n", dynamicNotRun);
+        if (dynamic == null) out.printf("not run (%s)%n", v.dynamicNotRun());
         else {
             out.printf("%d chunks x %d tokens = %d positions, reference %s, on %s%n", dynamic.chunks(), dynamic.positions() / Math.max(1, dynamic.chunks()),
                     dynamic.positions(), dynamic.reference(), device);
@@ -83,41 +70,41 @@ final class Fp4Report {
                     dt.maxKldW4a16(), dt.maxKldW4a4(), dt.maxEmulationDelta());
         }
         out.printf("%nENGINE (llama.cpp via node-llama-cpp): ");
-        if (engineNonFinite == null) out.printf("not run (%s)%n", engineNotRun);
+        if (engine == null) out.printf("not run (%s)%n", v.engineNotRun());
         else {
-            out.printf("%d positions x %d logits, %d non-finite%n", enginePositions, engineVocab, engineNonFinite);
-            if (engineKld != null) {
-                out.printf("  against requant's W4A16 of the same weights (every scale applied): mean KLD %.5f, same top %.2f%%%s%n", engineKld,
-                        100 * engineSameTop, engineKld > 0.01 ? " (llama.cpp does not compute quite the same function: see the llama.cpp factors above)" : "");
+            out.printf("%d positions x %d logits, %d non-finite%n", engine.positions(), engine.vocab(), engine.nonFinite());
+            if (engine.kld() != null) {
+                out.printf("  against requant's W4A16 of the same weights (every scale applied): mean KLD %.5f, same top %.2f%%%s%n", engine.kld(),
+                        100 * engine.sameTop(), engine.kld() > 0.01 ? " (llama.cpp does not compute quite the same function: see the llama.cpp factors above)" : "");
             }
             out.printf("  threshold: FAIL on any non-finite logit (the KLD is reported, not judged: llama.cpp quantizes activations to Q8_0)%n");
         }
-        List<String> f = failures();
+        List<String> f = v.failures();
         out.printf("%nVERDICT: %s%n", f.isEmpty() ? "PASS" : "FAIL");
         for (String s : f) out.printf("  %s%n", s);
     }
 
-    Map<String, Object> toJson() {
+    static Map<String, Object> toJson(Fp4Verification v) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", model);
-        m.put("reference", reference);
-        m.put("verdict", passed() ? "PASS" : "FAIL");
-        m.put("failures", failures());
-        m.put("static", staticCheck);
+        m.put("model", v.model());
+        m.put("reference", v.reference());
+        m.put("verdict", v.passed() ? "PASS" : "FAIL");
+        m.put("failures", v.failures());
+        m.put("static", v.staticCheck());
         Map<String, Object> d = new LinkedHashMap<>();
-        if (dynamic == null) d.put("notRun", dynamicNotRun);
+        if (v.dynamic() == null) d.put("notRun", v.dynamicNotRun());
         else {
-            d.put("device", device);
-            d.put("result", dynamic);
+            d.put("device", v.device());
+            d.put("result", v.dynamic());
         }
         m.put("dynamic", d);
         Map<String, Object> e = new LinkedHashMap<>();
-        if (engineNonFinite == null) e.put("notRun", engineNotRun);
+        if (v.engine() == null) e.put("notRun", v.engineNotRun());
         else {
-            e.put("positions", enginePositions);
-            e.put("nonFinite", engineNonFinite);
-            e.put("kldVsW4a16", engineKld);
-            e.put("sameTopVsW4a16", engineSameTop);
+            e.put("positions", v.engine().positions());
+            e.put("nonFinite", v.engine().nonFinite());
+            e.put("kldVsW4a16", v.engine().kld());
+            e.put("sameTopVsW4a16", v.engine().sameTop());
         }
         m.put("engine", e);
         return m;

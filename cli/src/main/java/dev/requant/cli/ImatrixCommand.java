@@ -1,35 +1,17 @@
 package dev.requant.cli;
 
-import dev.requant.converter.ModelSources;
 import dev.requant.cuda.ComputeDevice;
-import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.formats.imatrix.Imatrix;
-import dev.requant.formats.imatrix.ImatrixAccumulator;
 import dev.requant.formats.imatrix.ImatrixFormat;
-import dev.requant.formats.imatrix.ImatrixReader;
-import dev.requant.formats.imatrix.ImatrixWriter;
-import dev.requant.formats.model.ModelSource;
-import dev.requant.formats.tokenizer.LlamaVocab;
-import dev.requant.formats.tokenizer.Tokenizer;
-import dev.requant.runtime.cuda.CudaImatrixBackend;
-import dev.requant.runtime.imatrix.ChunkPlan;
-import dev.requant.runtime.imatrix.ImatrixBackend;
-import dev.requant.runtime.imatrix.ImatrixBackends;
-import dev.requant.runtime.imatrix.ImatrixCollector;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.imatrix.CollectImatrix;
+import dev.requant.runtime.GemmInputs;
 import dev.requant.runtime.imatrix.ImatrixSettings;
-import java.io.IOException;
+
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ProgressBar;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -40,10 +22,11 @@ import picocli.CommandLine.Parameters;
  * llama-imatrix does (llamacpp-formats.md §5: chunks with BOS first, n_seq chunks per batch, only MUL_MAT inputs of
  * {@code blk.*} weights with at least 16 rows, float32 sums, periodic saves); the subcommands work on llama.cpp's GGUF
  * and legacy .dat files (picocli dispatches to a subcommand only when the first argument is one of their names, so a
- * model path and the subcommands share the command). The logic lives in the runtime module
- * ({@link ImatrixCollector}, {@link ChunkPlan}, the backends); this class parses options and reports.
+ * model path and the subcommands share the command). The logic lives in {@link CollectImatrix}; this class parses
+ * options and reports.
  */
 @Command(name = "imatrix", mixinStandardHelpOptions = true,
+        header = "Collect, merge, convert and summarize importance matrices in llama.cpp's formats.",
         description = {
             "Importance matrices in llama.cpp's formats (GGUF imatrix and legacy .dat).",
             "requant imatrix MODEL --text FILE -o OUT collects one as llama-imatrix does (same chunking, same tensors,",
@@ -56,10 +39,19 @@ import picocli.CommandLine.Parameters;
             ImatrixStatsCommand.class
         })
 final class ImatrixCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(ImatrixCommand.class);
-
     @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "A .gguf file or a Hugging Face folder.")
     Path model;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL", description = "The model, as llama-imatrix -m (instead of MODEL).")
+    Path modelOption;
+
+    @Option(names = "--in-file", paramLabel = "FILE",
+            description = "As llama-imatrix --in-file (repeatable): without --text, combine these imatrix files into -o (as imatrix merge);"
+                    + " with --show-statistics, print their statistics (as imatrix stats).")
+    java.util.List<Path> inFiles = new java.util.ArrayList<>();
+
+    @Option(names = "--show-statistics", description = "As llama-imatrix --show-statistics: statistics of the --in-file imatrix files.")
+    boolean showStatistics;
 
     @Option(names = {"--text", "-f"}, paramLabel = "FILE", description = "UTF-8 calibration text (llama-imatrix -f).")
     Path text;
@@ -68,9 +60,9 @@ final class ImatrixCommand implements Callable<Integer> {
             description = "Output file (default ${DEFAULT-VALUE}).")
     Path output;
 
-    @Option(names = {"--format", "--output-format"}, paramLabel = "gguf|dat",
-            description = "Output format (default: dat when OUT ends in .dat, else gguf).")
-    String format;
+    @Option(names = {"--format", "--output-format"}, paramLabel = "FORMAT",
+            description = "Output format: ${COMPLETION-CANDIDATES} (default: dat when OUT ends in .dat, else gguf).")
+    ImatrixFormat format;
 
     @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", defaultValue = "512", description = "Tokens per chunk (default ${DEFAULT-VALUE}).")
     int nCtx;
@@ -89,9 +81,9 @@ final class ImatrixCommand implements Callable<Integer> {
     @Option(names = {"--chunk", "--from-chunk"}, paramLabel = "SKIP", defaultValue = "0", description = "Skip the first SKIP chunks of the text.")
     int skip;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda|auto", defaultValue = "auto",
-            description = "Where to run: cuda (an NVIDIA GPU), cpu, or auto: the GPU when one is usable (default ${DEFAULT-VALUE}).")
-    String device;
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+            description = "Where to run: ${COMPLETION-CANDIDATES}; cuda is an NVIDIA GPU, auto the GPU when one is usable (default ${DEFAULT-VALUE}).")
+    ComputeDevice device;
 
     @Option(names = "--gpu-bf16-inputs",
             description = "GPU: round activations to bf16 once for the weight GEMMs, as llama.cpp's CUDA backend does"
@@ -116,7 +108,7 @@ final class ImatrixCommand implements Callable<Integer> {
             description = "Continue an interrupted run from its saved imatrix (OUT or OUT.at_<chunk>): skip the chunks it holds, keep its sums, counts and datasets.")
     Path resume;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
@@ -126,132 +118,55 @@ final class ImatrixCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws OperationException, java.io.IOException {
+        if (modelOption != null) {
+            if (model != null) throw new CommandLine.ParameterException(spec.commandLine(), "give the model once: MODEL or -m MODEL");
+            model = modelOption;
+        }
+        if (!inFiles.isEmpty() && text == null) return fromFiles();
+        if (showStatistics) throw new CommandLine.ParameterException(spec.commandLine(), "--show-statistics needs --in-file FILE");
         if (model == null) {
-            if (text != null) throw new UserError("MODEL is missing: requant imatrix MODEL --text FILE -o OUT");
+            if (text != null) throw new CommandLine.ParameterException(spec.commandLine(), "MODEL is missing: requant imatrix MODEL --text FILE -o OUT");
             spec.commandLine().usage(spec.commandLine().getOut());
             return 0;
         }
-        if (text == null) throw new UserError("--text FILE is required to collect an imatrix");
+        if (text == null) throw new CommandLine.ParameterException(spec.commandLine(), "--text FILE is required to collect an imatrix");
         ImatrixSettings settings;
         try {
             settings = new ImatrixSettings(nCtx, nBatch, nUbatch, chunks, skip, processOutput, outputFrequency, saveFrequency);
         } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        ImatrixFormat outFormat = outputFormat();
-        int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        if (nThreads < 1) throw new UserError("--threads must be at least 1");
-        if (!Files.exists(model)) throw new NoSuchFileException(model.toString(), null, "no such file or folder");
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
-        String dataset = text.toString(); // llama-imatrix records its -f argument as given
-
-        ImatrixAccumulator acc = new ImatrixAccumulator(nCtx);
-        int startChunk = 0;
-        if (resume != null) startChunk = loadResume(acc, dataset);
-
-        try (ModelSource src = ModelSources.open(model)) {
-            Tokenizer tokenizer = Tokenizer.fromMetadata(src.metadata());
-            LlamaVocab vocab = tokenizer.vocab();
-            int bos = vocab.addBos() ? vocab.bos() : -1;
-            long tt = System.nanoTime();
-            int[] tokens = tokenizer.encode(Files.readString(text, StandardCharsets.UTF_8), true, parseSpecial);
-            LOG.info("{}: {} tokens (tokenized in {} ms)", text, tokens.length, (System.nanoTime() - tt) / 1_000_000);
-            ChunkPlan plan;
-            try {
-                plan = ChunkPlan.of(tokens.length, settings);
-            } catch (IllegalArgumentException e) {
-                throw new UserError(text + ": " + e.getMessage());
-            }
-            if (startChunk > plan.chunks()) {
-                throw new UserError(resume + " holds " + startChunk + " chunks; " + text + " gives only " + plan.chunks()
-                        + " with these settings");
-            }
-            try (ImatrixBackend backend = openBackend(src, acc, settings, nThreads)) {
-                LOG.info("collecting {} chunks of {} tokens ({} per batch) on {}{}", plan.chunks() - startChunk, nCtx,
-                        plan.nSeq(), backend.description(), startChunk > 0 ? ", resuming after chunk " + startChunk : "");
-                ImatrixCollector.Result r;
-                long total = (long) (plan.chunks() - startChunk) * nCtx;
-                try (ProgressBar bar = progressBar(total)) {
-                    r = ImatrixCollector.run(tokens, bos, plan, backend, startChunk, dataset,
-                            (im, at) -> save(im, at, outFormat),
-                            (done, all, n, sec) -> {
-                                if (bar != null) {
-                                    bar.stepBy(n);
-                                    bar.setExtraMessage("chunk " + done + "/" + all);
-                                }
-                            });
-                }
-                PrintWriter out = spec.commandLine().getOut();
-                Imatrix im = r.imatrix();
-                out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", output,
-                        outFormat.name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(),
-                        im.datasets());
-                out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
-                        r.tokensPerSecond(), backend.description());
-                out.flush();
-            }
-        }
+        CollectImatrix.Request request = new CollectImatrix.Request(model, text, output, format, settings, device,
+                gpuBf16Inputs ? GemmInputs.BF16 : GemmInputs.SPLIT_BF16, parseSpecial, resume,
+                threads != null ? threads : Runtime.getRuntime().availableProcessors());
+        CollectImatrix.Result r = new CollectImatrix().run(request, CliContext.of(spec.commandLine().getErr(), noProgress));
+        PrintWriter out = spec.commandLine().getOut();
+        Imatrix im = r.imatrix();
+        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
+                r.format().name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(), im.datasets());
+        out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
+                r.tokensPerSecond(), r.backend());
+        if (r.peakDeviceBytes() > 0) out.printf(Locale.ROOT, "peak GPU memory: %.2f GiB%n", r.peakDeviceBytes() / (double) (1L << 30));
+        out.flush();
         return 0;
     }
 
-    private ImatrixBackend openBackend(ModelSource src, ImatrixAccumulator acc, ImatrixSettings settings, int nThreads)
-            throws IOException {
-        ComputeDevice dev;
-        try {
-            dev = ComputeDevice.parse(device);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+    /** llama-imatrix's file modes: --in-file A --in-file B -o OUT (merge) and --in-file F --show-statistics. */
+    private int fromFiles() throws OperationException, java.io.IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        var ctx = CliContext.of(spec.commandLine().getErr(), true);
+        if (showStatistics) {
+            for (Path f : inFiles) ImatrixStatsCommand.print(f, new dev.requant.ops.imatrix.ImatrixStats().run(
+                    new dev.requant.ops.imatrix.ImatrixStats.Request(f, 3), ctx), false, out);
+            return 0;
         }
-        try {
-            return ImatrixBackends.open(dev, src, acc, settings, nThreads,
-                    gpuBf16Inputs ? CudaImatrixBackend.GemmInputs.BF16 : CudaImatrixBackend.GemmInputs.SPLIT_BF16, LOG::info);
-        } catch (CudaUnavailableException e) {
-            throw new UserError("--device cuda: " + e.getMessage());
-        }
-    }
-
-    private ImatrixFormat outputFormat() {
-        if (format == null) return ImatrixFormat.forFileName(output);
-        return switch (format.toLowerCase(Locale.ROOT)) {
-            case "gguf" -> ImatrixFormat.GGUF;
-            case "dat" -> ImatrixFormat.DAT;
-            default -> throw new UserError("unknown --format '" + format + "' (use gguf or dat)");
-        };
-    }
-
-    /** Loads a saved imatrix to continue: its sums, counts and earlier datasets; returns the chunks it holds. */
-    private int loadResume(ImatrixAccumulator acc, String dataset) throws IOException {
-        Imatrix im = ImatrixReader.read(resume);
-        if (im.legacy()) {
-            throw new UserError(resume + ": --resume needs a GGUF imatrix (a .dat file keeps neither raw sums nor the chunk size)");
-        }
-        if (im.chunkSize() != nCtx) {
-            throw new UserError(resume + ": chunk size " + im.chunkSize() + " differs from -c " + nCtx);
-        }
-        List<String> ds = new ArrayList<>(im.datasets());
-        // the interrupted run recorded this text as its last dataset; the continued run appends it again
-        if (!ds.isEmpty() && ds.getLast().equals(dataset)) ds.removeLast();
-        try {
-            acc.load(new Imatrix(im.entries(), ds, im.chunkCount(), im.chunkSize(), im.format(), false, im.hasMetadata()));
-        } catch (IllegalArgumentException e) {
-            throw new UserError(resume + ": " + e.getMessage());
-        }
-        LOG.info("{}: resuming with {} chunks already collected", resume, im.chunkCount());
-        return im.chunkCount();
-    }
-
-    private void save(Imatrix im, int atChunk, ImatrixFormat fmt) throws IOException {
-        Path target = atChunk == 0 ? output : output.resolveSibling(output.getFileName() + ".at_" + atChunk);
-        try {
-            ImatrixWriter.write(target, im, fmt);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(target + ": " + e.getMessage());
-        }
-        LOG.debug("{}: saved after {} chunks", target, im.chunkCount());
-    }
-
-    private ProgressBar progressBar(long total) {
-        return ProgressBars.start("imatrix", total, " tok", 1, noProgress);
+        var r = new dev.requant.ops.imatrix.CombineImatrix().run(new dev.requant.ops.imatrix.CombineImatrix.Request(inFiles, output, format,
+                spec.commandLine().getParseResult().hasMatchedOption("-c") ? nCtx : null), ctx);
+        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
+                r.format().name().toLowerCase(Locale.ROOT), r.imatrix().entries().size(), r.imatrix().chunkCount(),
+                r.imatrix().chunkSize(), r.imatrix().datasets());
+        out.flush();
+        return 0;
     }
 }

@@ -1,6 +1,6 @@
 package dev.requant.cli;
 
-import java.io.IOException;
+import dev.requant.ops.OperationException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -10,6 +10,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "convert", mixinStandardHelpOptions = true,
+        header = "Convert an imatrix between GGUF and legacy .dat, as llama-imatrix does.",
         description = {
             "Convert an imatrix between GGUF and legacy .dat as llama-imatrix --in-file IN -c N --output-format F does.",
             "GGUF to .dat gives llama-imatrix's bytes exactly. A .dat file does not store its chunk size; going back to",
@@ -26,8 +27,8 @@ final class ImatrixConvertCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        output.combineAndWrite(List.of(input), spec.commandLine().getOut());
+    public Integer call() throws OperationException {
+        output.combineAndWrite(List.of(input), spec.commandLine().getOut(), CliContext.of(spec.commandLine().getErr(), true));
         return 0;
     }
 }

@@ -1,6 +1,6 @@
 package dev.requant.cli;
 
-import java.io.IOException;
+import dev.requant.ops.OperationException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -10,6 +10,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "merge", mixinStandardHelpOptions = true,
+        header = "Combine imatrix files as llama-imatrix --in-file A --in-file B does.",
         description = {
             "Combine imatrix files as llama-imatrix --in-file A --in-file B ... does: sums and token counts add up, so",
             "each input weighs by the tokens it saw; datasets are concatenated; chunk_count = max(count) / chunk size.",
@@ -26,8 +27,8 @@ final class ImatrixMergeCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        output.combineAndWrite(inputs, spec.commandLine().getOut());
+    public Integer call() throws OperationException {
+        output.combineAndWrite(inputs, spec.commandLine().getOut(), CliContext.of(spec.commandLine().getErr(), true));
         return 0;
     }
 }

@@ -3,13 +3,11 @@ package dev.requant.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.imatrix.Imatrix;
-import dev.requant.formats.imatrix.ImatrixReader;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.imatrix.ImatrixStats;
 import dev.requant.formats.imatrix.ImatrixStatistics;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -20,6 +18,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "stats", mixinStandardHelpOptions = true,
+        header = "Print per-weight statistics of an imatrix, after llama-imatrix --show-statistics.",
         description = {
             "Per-weight statistics of an imatrix, after llama-imatrix --show-statistics: over the mean squares E[x^2]",
             "of the input columns: min, max, mean, sigma, entropy (bits), ZD (share of columns over 1 sigma from the",
@@ -39,14 +38,16 @@ final class ImatrixStatsCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        if (top < 0) throw new UserError("--top must not be negative");
+    public Integer call() throws OperationException, java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
-        Imatrix im = ImatrixReader.read(file);
-        List<ImatrixStatistics.Entry> stats = new ArrayList<>(ImatrixStatistics.of(im, top));
-        // Layers in numeric order (the file's bytewise order puts blk.10 before blk.2), then by weight.
-        stats.sort(Comparator.comparingInt((ImatrixStatistics.Entry e) -> e.layer().equals("-") ? Integer.MAX_VALUE : Integer.parseInt(e.layer()))
-                .thenComparing(ImatrixStatistics.Entry::name));
+        print(file, new ImatrixStats().run(new ImatrixStats.Request(file, top), CliContext.of(spec.commandLine().getErr(), true)), json, out);
+        return 0;
+    }
+
+    /** The statistics as a table or JSON (also llama-imatrix's --in-file F --show-statistics). */
+    static void print(Path file, ImatrixStats.Result r, boolean json, PrintWriter out) throws java.io.IOException {
+        Imatrix im = r.imatrix();
+        List<ImatrixStatistics.Entry> stats = r.entries();
         if (json) {
             ObjectNode root = PrettyJson.mapper().createObjectNode();
             root.put("file", file.toString());
@@ -75,7 +76,7 @@ final class ImatrixStatsCommand implements Callable<Integer> {
             }
             out.println(PrettyJson.mapper().writeValueAsString(root));
             out.flush();
-            return 0;
+            return;
         }
         out.printf("%s: %s imatrix, %d entries, %d chunks%s, datasets %s%n", file, im.format().name().toLowerCase(Locale.ROOT),
                 im.entries().size(), im.chunkCount(), im.chunkSize() > 0 ? " of " + im.chunkSize() + " tokens" : "", im.datasets());
@@ -88,7 +89,6 @@ final class ImatrixStatsCommand implements Callable<Integer> {
         }
         t.print(out, "  ");
         out.flush();
-        return 0;
     }
 
     private static String g(double v) {

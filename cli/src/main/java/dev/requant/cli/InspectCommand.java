@@ -7,16 +7,15 @@ import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
-import dev.requant.formats.io.JsonFile;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.formats.manifest.PythonJson;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
 import dev.requant.formats.safetensors.SafetensorsTensor;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.inspect.Inspect;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
@@ -51,27 +50,20 @@ final class InspectCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws OperationException, IOException {
         PrintWriter out = spec.commandLine().getOut();
-        if (!Files.exists(file)) throw new NoSuchFileException(file.toString());
-        if (Files.isDirectory(file) || !isGguf(file)) {
-            inspectSafetensors(out);
-        } else {
-            inspectGguf(out);
+        try (Inspect.Inspected opened = new Inspect().run(new Inspect.Request(file), CliContext.of(spec.commandLine().getErr(), true))) {
+            switch (opened) {
+                case Inspect.Gguf g -> inspectGguf(g.file(), out);
+                case Inspect.Safetensors st -> inspectSafetensors(st.path(), st.checkpoint(), st.architecture(), out);
+            }
         }
         out.flush();
         return 0;
     }
 
-    static boolean isGguf(Path p) throws IOException {
-        try (InputStream in = Files.newInputStream(p)) {
-            byte[] m = in.readNBytes(4);
-            return m.length == 4 && m[0] == 'G' && m[1] == 'G' && m[2] == 'U' && m[3] == 'F';
-        }
-    }
-
-    private void inspectGguf(PrintWriter out) throws IOException {
-        try (GgufFile f = GgufFile.open(file)) {
+    private void inspectGguf(GgufFile f, PrintWriter out) throws IOException {
+        {
             if (json) {
                 ObjectNode root = GgufManifest.of(f, hash, fullArrays);
                 root.put("format", "gguf");
@@ -106,20 +98,15 @@ final class InspectCommand implements Callable<Integer> {
         }
     }
 
-    private void inspectSafetensors(PrintWriter out) throws IOException {
-        try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(file)) {
-            Path config = Files.isDirectory(file) ? file.resolve("config.json") : null;
-            String arch = null;
-            if (config != null && Files.isRegularFile(config)) {
-                var c = JsonFile.read(config);
-                var archs = c.path("architectures");
-                arch = (archs.isArray() && !archs.isEmpty() ? archs.get(0).asText() : "?") + " (model_type " + c.path("model_type").asText("?") + ")";
-            }
+    private void inspectSafetensors(Path file, SafetensorsCheckpoint ck, String arch, PrintWriter out) throws IOException {
+        {
+            QuantizedSummary quant = Files.isDirectory(file) ? QuantizedSummary.of(file, ck) : null;
             if (json) {
                 ObjectNode root = PrettyJson.mapper().createObjectNode();
                 root.put("format", "safetensors");
                 root.put("path", file.toString());
                 if (arch != null) root.put("architecture", arch);
+                if (quant != null) root.set("quantization", quant.json());
                 ArrayNode files = root.putArray("files");
                 for (var f : ck.files()) {
                     ObjectNode fn = files.addObject();
@@ -148,6 +135,7 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", file, ck.files().size(),
                     ck.files().size() == 1 ? "" : "s", ck.entries().size(), ck.totalBytes());
             if (arch != null) out.printf("  config: %s%n", arch);
+            if (quant != null) out.printf("  quantization: %s%n", quant.text());
             for (var f : ck.files()) {
                 out.printf("  %s: %d bytes, data at byte %d%s%n", f.path().getFileName(), f.fileSize(), f.dataStart(),
                         f.metadata().isEmpty() ? "" : ", metadata " + f.metadata());

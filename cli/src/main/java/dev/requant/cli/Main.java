@@ -2,7 +2,7 @@ package dev.requant.cli;
 
 import picocli.CommandLine;
 
-/** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage). */
+/** Entry point: runs the command, maps failures to exit codes (0 ok, 1 failure, 2 usage, 130 cancelled). */
 public final class Main {
     private Main() {}
 

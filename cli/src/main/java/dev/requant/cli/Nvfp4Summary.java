@@ -1,24 +1,17 @@
 package dev.requant.cli;
 
-import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.Nvfp4Planning;
 import dev.requant.converter.Nvfp4Split;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
-/** What a conversion does with an NVFP4 checkpoint's weights, for convert's output and its warnings. */
+/** What a conversion did with an NVFP4 checkpoint's weights, for convert's output. */
 final class Nvfp4Summary {
-    private static final Logger LOG = LoggerFactory.getLogger(Nvfp4Summary.class);
-
     private Nvfp4Summary() {}
 
     /** One line per outcome on stdout (nothing for float checkpoints). */
-    static void print(ConversionPlan plan, PrintWriter out) {
-        List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
-        List<String> deq = Nvfp4Planning.dequantized(plan);
+    static void print(List<Nvfp4Planning.Kept> kept, List<String> deq, PrintWriter out) {
         if (kept.isEmpty() && deq.isEmpty()) return;
         out.printf("nvfp4: %d weights kept as GGML NVFP4 (same codes and values), %d dequantized%n", kept.size(), deq.size());
         for (Nvfp4Split.Outcome o : Nvfp4Split.Outcome.values()) {
@@ -37,15 +30,5 @@ final class Nvfp4Summary {
                             ? String.format(" (shift k=%d..%d, llama.cpp factor x%.3g..x%.3g)", k.stream().mapToInt(x -> x.split().shift()).min().orElse(0),
                                     k.stream().mapToInt(x -> x.split().shift()).max().orElse(0), lo, hi) : "");
         }
-    }
-
-    /** A warning on stderr when llama.cpp will not compute the checkpoint's values exactly. */
-    static void warn(ConversionPlan plan) {
-        List<Nvfp4Planning.Kept> inexact = Nvfp4Planning.kept(plan).stream().filter(k -> !k.split().exactInLlamaCpp()).toList();
-        if (inexact.isEmpty()) return;
-        LOG.warn("{} NVFP4 weights (e.g. {}) keep a per-tensor scale this llama.cpp does not apply (gemma3.cpp passes no FFN scales); "
-                + "they are split as close to 1 as their block scales allow, and llama.cpp will run them x{}. For exact results use "
-                + "--nvfp4-fallback bf16 (or q8_0).", inexact.size(), inexact.getFirst().ggufName(),
-                String.format("%.3g", inexact.getFirst().split().residual()));
     }
 }

@@ -2,10 +2,10 @@ package dev.requant.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.requant.converter.ModelSources;
 import dev.requant.converter.qat.LatticeStats;
 import dev.requant.converter.qat.QatReport;
-import dev.requant.formats.model.ModelSource;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.qat.QatAnalysis;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.Locale;
@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "qat-report", mixinStandardHelpOptions = true,
+        header = "Report which tensors of a model sit on a Q4_0 lattice (were quantization-aware trained).",
         description = {
             "Which tensors of a checkpoint were trained onto a Q4_0 lattice, without converting anything.",
             "Per tensor class and per tensor: the fraction of 32-weight blocks that some Q4_0 block reproduces bit for bit,",
@@ -30,7 +31,7 @@ final class QatReportCommand implements Callable<Integer> {
             description = "Analyse at most N rows per tensor, spread evenly (0 = every row). Default: ${DEFAULT-VALUE}.")
     int rows;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
     Integer threads;
 
     @Option(names = "--tensors", description = "Also list every tensor, not only the classes.")
@@ -43,13 +44,10 @@ final class QatReportCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws OperationException, IOException {
         PrintWriter out = spec.commandLine().getOut();
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        QatReport r;
-        try (ModelSource source = ModelSources.open(model)) {
-            r = QatReport.analyse(source, rows, n, null);
-        }
+        QatReport r = new QatAnalysis().run(new QatAnalysis.Request(model, rows, n), CliContext.of(spec.commandLine().getErr(), true)).report();
         if (json) {
             ObjectMapper m = PrettyJson.mapper();
             ObjectNode root = m.createObjectNode();
@@ -65,7 +63,21 @@ final class QatReportCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        print(model, r, rows, perTensor, out);
+        out.flush();
+        return 0;
+    }
+
+    /** The text report (also the demo's first step). */
+    static void print(java.nio.file.Path model, QatReport r, int rows, boolean perTensor, PrintWriter out) {
         out.printf("%s: %d tensors analysed%s%n", model, r.tensors().size(), rows > 0 ? " (" + rows + " rows each)" : "");
+        if (r.tensors().isEmpty()) {
+            // nothing stored as floats: a lattice can only be measured on BF16/F16/F32 weights
+            out.println("No float weight to analyse: this model's weights are already quantized (or not 2-D), so qat-report cannot"
+                    + " tell whether it was quantization-aware trained. Run it on the BF16 checkpoint or GGUF.");
+            if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", String.join(", ", r.skipped()));
+            return;
+        }
         out.println(r.alignedClasses().isEmpty()
                 ? "No tensor class sits on a Q4_0 lattice: this checkpoint was not quantization-aware trained for Q4_0."
                 : "QAT'd for Q4_0 (>= " + (int) (100 * LatticeStats.ALIGNED) + "% exact blocks): " + String.join(", ", r.alignedClasses())
@@ -79,8 +91,6 @@ final class QatReportCommand implements Callable<Integer> {
             table(out, m, "tensor");
         }
         if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", String.join(", ", r.skipped()));
-        out.flush();
-        return 0;
     }
 
     private static void table(PrintWriter out, Map<String, LatticeStats> rows, String what) {

@@ -1,43 +1,45 @@
 package dev.requant.cli;
 
-import dev.requant.converter.quantize.GgufQuantizer;
-import dev.requant.converter.quantize.ImatrixInput;
 import dev.requant.converter.quantize.PlannedQuantTensor;
-import dev.requant.converter.quantize.QuantFileType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.quantize.QuantizePlan;
 import dev.requant.converter.quantize.QuantizePlanner;
 import dev.requant.converter.quantize.QuantizeSettings;
 import dev.requant.converter.quantize.ScaleSearch;
 import dev.requant.converter.quantize.TensorTypeOverride;
 import dev.requant.formats.ggml.GgmlType;
-import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.imatrix.ImatrixFilter;
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ProgressBar;
+import dev.requant.ops.OperationContext;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.quantize.Quantize;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
+        header = "Quantize a GGUF file as llama-quantize does, bit for bit.",
         description = {
             "Quantize a GGUF file as llama-quantize does, bit for bit: the same per-tensor types (output/token_embd",
             "rules, attn_v/ffn_down promotions, row-size fallbacks), tensor order, metadata and bytes.",
             "Arguments as llama-quantize: IN.gguf [OUT.gguf] TYPE [NTHREADS]; without OUT the output is",
             "<dir of IN>/ggml-model-TYPE.gguf. The output appears only when complete.",
-            "TYPE: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K_S, Q4_K_M (Q4_K), Q5_K_S, Q5_K_M (Q5_K), Q6_K, MXFP4_MOE, F16, BF16, F32",
-            "or the numeric llama_ftype."
+            "TYPE: a name below (any case; Q3_K, Q4_K, Q5_K mean the _M mixes) or the numeric llama_ftype.",
+            "Types this build makes, with llama-quantize's own description:",
+            "%n${sys:requant.quantize.types}"
         })
 final class QuantizeCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "ARGS", arity = "2..4", description = "IN.gguf [OUT.gguf] TYPE [NTHREADS]")
+    @Parameters(paramLabel = "ARGS", arity = "1..4", description = "IN.gguf [OUT.gguf] TYPE [NTHREADS] (or IN.gguf -o OUT.gguf TYPE [NTHREADS])")
     List<String> args;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "OUT.gguf", description = "The output file (instead of the positional OUT.gguf).")
+    Path outputOption;
 
     @Option(names = "--imatrix", paramLabel = "FILE", description = "Importance matrix (llama-imatrix GGUF or legacy .dat).")
     Path imatrix;
@@ -54,11 +56,13 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--leave-output-tensor", description = "Leave output.weight un(re)quantized.")
     boolean leaveOutputTensor;
 
-    @Option(names = "--output-tensor-type", paramLabel = "TYPE", description = "GGML type for output.weight (e.g. q8_0, q6_K, f16).")
-    String outputTensorType;
+    @Option(names = "--output-tensor-type", paramLabel = "TYPE", converter = TypeNames.Ggml.class,
+            description = "GGML type for output.weight (e.g. q8_0, q6_K, f16).")
+    GgmlType outputTensorType;
 
-    @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "GGML type for token_embd.weight.")
-    String tokenEmbeddingType;
+    @Option(names = "--token-embedding-type", paramLabel = "TYPE", converter = TypeNames.Ggml.class,
+            description = "GGML type for token_embd.weight.")
+    GgmlType tokenEmbeddingType;
 
     @Option(names = "--tensor-type", paramLabel = "PATTERN=TYPE",
             description = "Quantize tensors whose name matches the regex PATTERN (lower-cased, searched anywhere) to TYPE; repeatable, first match wins.")
@@ -71,9 +75,9 @@ final class QuantizeCommand implements Callable<Integer> {
     Integer threads;
 
     @Option(names = "--search", paramLabel = "MODE", defaultValue = "default",
-            description = "Block scale search: default (llama.cpp's, bit for bit) or exhaustive (more candidates per block, never a "
-                    + "worse importance-weighted error than llama.cpp's choice; see BENCHMARKS.md). Default: ${DEFAULT-VALUE}.")
-    String search;
+            description = "Block scale search: ${COMPLETION-CANDIDATES}. default is llama.cpp's, bit for bit; exhaustive tries more candidates "
+                    + "per block, never a worse importance-weighted error than llama.cpp's choice (see BENCHMARKS.md). Default: ${DEFAULT-VALUE}.")
+    ScaleSearch search;
 
     @Option(names = "--dry-run", description = "Print the plan (each tensor: shape, from type, to type, the rule that chose it, sizes) and totals; write nothing.")
     boolean dryRun;
@@ -85,21 +89,26 @@ final class QuantizeCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws OperationException {
+        // arity 1 above lets -o stand between the positionals; two are still needed
+        if (args.size() < 2) throw usage("missing TYPE: requant quantize IN.gguf [OUT.gguf] TYPE [NTHREADS]");
         Path in = Path.of(args.get(0));
         Path out;
-        QuantFileType type;
+        FileType type;
         int next;
-        Optional<QuantFileType> second = QuantFileType.parse(args.get(1));
-        if (second.isPresent()) {
+        Optional<FileType> second = FileType.parse(args.get(1));
+        if (outputOption != null) {
+            type = second.orElseThrow(() -> usage("invalid TYPE '" + args.get(1) + "' (" + FileType.producibleNames() + ")"));
+            out = outputOption;
+            next = 2;
+        } else if (second.isPresent()) {
             type = second.get();
-            Path dir = in.toAbsolutePath().getParent();
-            out = dir.resolve("ggml-model-" + type.name() + ".gguf");
+            out = null; // llama-quantize's default name beside the input
             next = 2;
         } else {
-            if (args.size() < 3) throw usage("missing TYPE (" + QuantFileType.names() + ")");
+            if (args.size() < 3) throw usage("missing TYPE (" + FileType.producibleNames() + ")");
             out = Path.of(args.get(1));
-            type = QuantFileType.parse(args.get(2)).orElseThrow(() -> usage("invalid TYPE '" + args.get(2) + "' (" + QuantFileType.names() + ")"));
+            type = FileType.parse(args.get(2)).orElseThrow(() -> usage("invalid TYPE '" + args.get(2) + "' (" + FileType.producibleNames() + ")"));
             next = 3;
         }
         if (args.size() > next + 1) throw usage("too many arguments: " + args.subList(next, args.size()));
@@ -114,9 +123,8 @@ final class QuantizeCommand implements Callable<Integer> {
         if (nthreads < 1) nthreads = Runtime.getRuntime().availableProcessors(); // llama.cpp: <= 0 means all
         if (!include.isEmpty() && !exclude.isEmpty()) throw usage("--include-weights and --exclude-weights cannot be used together");
         QuantizeSettings s = QuantizeSettings.of(type).withThreads(nthreads).withPure(pure).withLeaveOutputTensor(leaveOutputTensor)
-                .withAllowRequantize(allowRequantize)
-                .withOutputTensorType(ggmlType("--output-tensor-type", outputTensorType))
-                .withTokenEmbeddingType(ggmlType("--token-embedding-type", tokenEmbeddingType));
+                .withAllowRequantize(allowRequantize).withOutputTensorType(outputTensorType).withTokenEmbeddingType(tokenEmbeddingType)
+                .withSearch(search);
         List<TensorTypeOverride> overrides = new ArrayList<>();
         for (String tt : tensorTypes) {
             try {
@@ -126,38 +134,21 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         s = s.withTensorTypes(overrides);
-        try {
-            s = s.withSearch(ScaleSearch.parse(search));
-        } catch (IllegalArgumentException e) {
-            throw usage(e.getMessage());
-        }
-        if (imatrix != null) s = s.withImatrix(ImatrixInput.load(imatrix, imatrix.toString(), new ImatrixFilter(include, exclude)));
-        if (!dryRun && Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out)) {
-            throw new UserError("input and output files are the same: '" + in + "'");
-        }
-        if (!dryRun && Files.isDirectory(out)) throw new UserError(out + ": is a directory; give the output file name");
-
+        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude));
         PrintWriter stdout = spec.commandLine().getOut();
-        try (GgufFile input = GgufFile.open(in)) {
-            QuantizePlan plan = QuantizePlanner.plan(input, s);
-            if (dryRun) {
-                printPlan(plan, stdout);
-                stdout.flush();
-                return 0;
+        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
+        Quantize quantize = new Quantize();
+        if (dryRun) {
+            try (Quantize.Planned p = quantize.plan(request, ctx)) {
+                printPlan(p.plan(), stdout);
             }
-            long total = plan.elements();
-            long start = System.nanoTime();
-            try (ProgressBar bar = ProgressBars.start("quantize", total, "M weights", 1_000_000, noProgress)) {
-                GgufQuantizer.write(plan, out, (done, t) -> { if (bar != null) bar.stepTo(done); });
-            }
-            double secs = (System.nanoTime() - start) / 1e9;
-            long quantized = plan.tensors().stream().filter(t -> !t.copied()).count();
-            stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", out,
-                    type.name(), plan.tensors().size(), quantized, plan.tensors().size() - quantized,
-                    plan.inputBytes() / 1048576.0, plan.inputBytes() * 8.0 / plan.elements(),
-                    plan.outputBytes() / 1048576.0, plan.outputBytes() * 8.0 / plan.elements(),
-                    plan.fallbacks() > 0 ? ", " + plan.fallbacks() + " fallbacks" : "", secs);
+            stdout.flush();
+            return 0;
         }
+        Quantize.Result r = quantize.run(request, ctx);
+        stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", r.output(),
+                r.type().name(), r.tensors(), r.quantized(), r.tensors() - r.quantized(), r.inputBytes() / 1048576.0, r.inputBitsPerWeight(),
+                r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();
         return 0;
     }
@@ -166,9 +157,14 @@ final class QuantizeCommand implements Callable<Integer> {
         return new CommandLine.ParameterException(spec.commandLine(), message);
     }
 
-    private GgmlType ggmlType(String option, String name) {
-        if (name == null) return null;
-        return GgmlType.byName(name).orElseThrow(() -> usage(option + ": invalid ggml type '" + name + "'"));
+    /** quantize --help's type list: every type of the table, in llama-quantize's order, with its description. */
+    static String typeTable() {
+        StringBuilder sb = new StringBuilder();
+        for (FileType t : FileType.values()) {
+            sb.append(String.format(java.util.Locale.ROOT, "  %2d  or  %-9s : %s%s%s%n", t.id(), t.name(), t.description(),
+                    t.needsImatrix() ? " (needs --imatrix)" : "", t.producible() ? "" : "  [not in this build]"));
+        }
+        return sb.toString().stripTrailing();
     }
 
     static void printPlan(QuantizePlan plan, PrintWriter out) {

@@ -1,36 +1,23 @@
 package dev.requant.cli;
 
-import dev.requant.converter.ConversionSettings;
-import dev.requant.converter.HfModelSource;
-import dev.requant.converter.Nvfp4Export;
 import dev.requant.converter.Nvfp4Recipe;
-import dev.requant.converter.OutType;
-import dev.requant.formats.imatrix.ImatrixFilter;
-import dev.requant.formats.imatrix.ImatrixImportance;
-import dev.requant.formats.imatrix.ImatrixReader;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.nvfp4.Nvfp4Format;
-import dev.requant.formats.tokenizer.Tokenizer;
-import dev.requant.runtime.ActivationAmax;
-import dev.requant.runtime.cpu.CpuModel;
-import dev.requant.runtime.cpu.CpuSession;
-import java.io.IOException;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.nvfp4.QuantizeNvfp4;
+
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "quantize-nvfp4", mixinStandardHelpOptions = true,
+        header = "Quantize a BF16 Hugging Face folder to NVFP4 with ModelOpt's math.",
         description = {
             "Quantize a BF16 Gemma 3/4 Hugging Face folder to NVFP4 (which llama.cpp cannot do), with NVIDIA ModelOpt's math:",
             "weight_scale_2 = amax/(6*448), block scale = e4m3(block_amax/(6*weight_scale_2)), codes nearest E2M1 (ModelOpt's ties).",
@@ -39,17 +26,29 @@ import picocli.CommandLine.Parameters;
             "without it the checkpoint is weight-only (W4A16_NVFP4)."
         })
 final class QuantizeNvfp4Command implements Callable<Integer> {
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(QuantizeNvfp4Command.class);
-
     @Parameters(paramLabel = "HF_DIR", description = "BF16 (or F16/F32) Hugging Face Gemma folder.")
     Path dir;
 
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT", description = "Output folder (checkpoint formats) or .gguf file (--format gguf).")
     Path out;
 
-    @Option(names = "--format", paramLabel = "FMT", defaultValue = "modelopt",
+    /** The output layouts; picocli matches the names case-insensitively, with - for _. */
+    enum OutputFormat {
+        MODELOPT, COMPRESSED_TENSORS, GGUF;
+
+        String label() { return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'); }
+    }
+
+    @Option(names = "--format", paramLabel = "FMT", defaultValue = "modelopt", converter = FormatConverter.class,
             description = "modelopt (hf_quant_config.json + config.json quantization_config), compressed-tensors (nvfp4-pack-quantized) or gguf. Default: ${DEFAULT-VALUE}.")
-    String format;
+    OutputFormat format;
+
+    static final class FormatConverter implements CommandLine.ITypeConverter<OutputFormat> {
+        @Override public OutputFormat convert(String s) {
+            for (OutputFormat f : OutputFormat.values()) if (f.label().equalsIgnoreCase(s) || f.name().equalsIgnoreCase(s)) return f;
+            throw new CommandLine.TypeConversionException("choose modelopt, compressed-tensors or gguf, not '" + s + "'");
+        }
+    }
 
     @Option(names = "--imatrix", paramLabel = "FILE", description = "llama.cpp imatrix (GGUF or legacy .dat): importance-weighted block-scale search.")
     Path imatrix;
@@ -70,86 +69,37 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
     @Option(names = "--chunks", paramLabel = "N", defaultValue = "16", description = "Calibration chunks (default ${DEFAULT-VALUE}).")
     int chunks;
 
-    @Option(names = "--nvfp4-fallback", paramLabel = "TYPE", description = "--format gguf: as requant convert --nvfp4-fallback.")
-    String nvfp4Fallback;
+    @Option(names = "--nvfp4-fallback", paramLabel = "TYPE", converter = TypeNames.ConvertType.class,
+            description = "--format gguf: as requant convert --nvfp4-fallback.")
+    FileType nvfp4Fallback;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads for calibration (default: all cores).")
     Integer threads;
-
-    @Option(names = "--no-progress", description = "No progress bars on stderr.")
-    boolean noProgress;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() throws IOException {
-        String fmt = format.toLowerCase(Locale.ROOT);
-        boolean gguf = fmt.equals("gguf");
-        Nvfp4Format f = switch (fmt) {
-            case "modelopt" -> Nvfp4Format.MODELOPT;
-            case "compressed-tensors" -> Nvfp4Format.COMPRESSED_TENSORS;
-            case "gguf" -> null;
-            default -> throw new CommandLine.ParameterException(spec.commandLine(), "--format: choose modelopt, compressed-tensors or gguf");
-        };
+    public Integer call() throws OperationException {
         Nvfp4Recipe r;
         try {
             r = Nvfp4Recipe.parse(recipe);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--recipe: " + e.getMessage());
         }
-        OutType fallback = nvfp4Fallback == null ? null : OutType.parse(nvfp4Fallback);
-        if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "no such folder");
-        if (Files.exists(out) && !(Files.isDirectory(out) && isEmpty(out))) throw new UserError(out + ": exists; choose a new output");
-        Nvfp4Export.Selection sel = Nvfp4Export.select(dir, r, exclude);
-        if (sel.weights().isEmpty()) throw new UserError(dir + ": recipe " + r + " with the exclusions selects no weight");
-        ImatrixImportance imp = imatrix == null ? null : ImatrixImportance.of(ImatrixReader.read(imatrix), ImatrixFilter.ALL, imatrix);
-        Map<String, Float> amax = text == null ? Map.of() : calibrate();
+        Nvfp4Format f = switch (format) {
+            case MODELOPT -> Nvfp4Format.MODELOPT;
+            case COMPRESSED_TENSORS -> Nvfp4Format.COMPRESSED_TENSORS;
+            case GGUF -> null;
+        };
+        QuantizeNvfp4.Result res = new QuantizeNvfp4().run(new QuantizeNvfp4.Request(dir, out, f, r, exclude, imatrix, text, nCtx, chunks,
+                nvfp4Fallback, threads != null ? threads : Runtime.getRuntime().availableProcessors()),
+                CliContext.of(spec.commandLine().getErr(), false));
         PrintWriter stdout = spec.commandLine().getOut();
-        long start = System.nanoTime();
-        try (ProgressBar bar = ProgressBars.start("nvfp4", sel.weights().size(), "weights", 1, noProgress)) {
-            Nvfp4Export.write(dir, out, f, gguf, sel, imp, amax, new ConversionSettings.Nvfp4Options(fallback, false), q -> {
-                LOG.debug("{} [{} x {}] weight scale {}{}", q.sourceName(), q.rows(), q.cols(), q.weightScale(),
-                        q.inputScale() == null ? "" : ", input scale " + q.inputScale());
-                if (bar != null) bar.step();
-            });
-        }
-        stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", out, sel.weights().size(), r,
-                imp != null ? ", imatrix" : "", amax.isEmpty() ? ", weight-only W4A16" : ", W4A4 input scales from " + text.getFileName(),
-                sel.excluded().size(), gguf ? "gguf" : fmt, (System.nanoTime() - start) / 1e9);
+        stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", res.output(), res.weights(), res.recipe(),
+                res.imatrix() ? ", imatrix" : "", res.calibrated() ? ", W4A4 input scales from " + text.getFileName() : ", weight-only W4A16",
+                res.excluded(), format.label(), res.seconds());
         stdout.flush();
         return 0;
-    }
-
-    /** Runs the float model over the text and records each weight's largest input magnitude. */
-    private Map<String, Float> calibrate() throws IOException {
-        if (!Files.isRegularFile(text)) throw new NoSuchFileException(text.toString(), null, "no such text file");
-        int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        ActivationAmax amax = new ActivationAmax();
-        try (HfModelSource src = HfModelSource.open(dir, ConversionSettings.of(OutType.BF16)); CpuModel model = CpuModel.load(src, n)) {
-            int[] tokens = Tokenizer.fromMetadata(src.metadata()).encode(Files.readString(text, StandardCharsets.UTF_8), true, false);
-            CpuSession s = model.newSession(nCtx);
-            s.setObserver(amax);
-            long total = 0;
-            int all = 0;
-            for (int off = 0; off + 1 < tokens.length && all < chunks; off += nCtx, all++) total += Math.min(nCtx, tokens.length - off);
-            try (ProgressBar bar = ProgressBars.start("calibrate", total, "tok", 1, noProgress)) {
-                int done = 0;
-                for (int off = 0; off + 1 < tokens.length && done < chunks; off += nCtx, done++) {
-                    int len = Math.min(nCtx, tokens.length - off);
-                    s.clear();
-                    s.decode(tokens, off, len, row -> true, (row, l, o) -> { }); // every row, as llama-imatrix: the last layer keeps only requested rows
-                    LOG.debug("calibration chunk {} of {} ({} tokens)", done + 1, all, len);
-                    if (bar != null) bar.stepBy(len).setExtraMessage("chunk " + (done + 1) + "/" + all);
-                }
-            }
-        }
-        return amax.values();
-    }
-
-    private static boolean isEmpty(Path d) throws IOException {
-        try (var s = Files.list(d)) {
-            return s.findAny().isEmpty();
-        }
     }
 }

@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "add", mixinStandardHelpOptions = true,
+        header = "Queue a job: one source into each of --types.",
         description = {
             "Queue a job: SOURCE (a Hugging Face folder or a GGUF file) to each of --types.",
             "Checked now, not hours later: the source must be readable, every type known, the imatrix readable.",
@@ -29,7 +30,7 @@ final class QueueAddCommand implements Callable<Integer> {
     Path source;
 
     @Option(names = "--types", split = ",", required = true, paramLabel = "TYPE[,TYPE...]",
-            description = "llama-quantize type names, any case: q4_0, q8_0, q4_k_m, iq4_xs, ...")
+            description = "llama-quantize type names, any case. This build makes: ${sys:requant.producible.types}.")
     List<String> types;
 
     @Option(names = "--imatrix", paramLabel = "auto|FILE|none", defaultValue = "none",

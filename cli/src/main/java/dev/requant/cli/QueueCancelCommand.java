@@ -8,6 +8,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "cancel", mixinStandardHelpOptions = true,
+        header = "Cancel a step and the steps that need it, or a whole job.",
         description = {
             "Cancel a step and the steps that need it, or a whole job (jN: its unfinished steps that no other job",
             "needs). A running step is stopped by its worker at its next heartbeat; its partial output is discarded."

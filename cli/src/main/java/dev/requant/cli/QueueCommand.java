@@ -5,6 +5,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 @Command(name = "queue", mixinStandardHelpOptions = true,
+        header = "Run many sources into many quant types as a crash-safe batch queue.",
         description = {
             "Batch requantization queue: many sources x many quant types, run by workers that may crash.",
             "State lives in a database: a SQLite file (default requant-queue.db) for one machine, or PostgreSQL",

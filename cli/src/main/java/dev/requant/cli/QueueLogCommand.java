@@ -13,6 +13,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "log", mixinStandardHelpOptions = true,
+        header = "Show a step's state, error and output, and the log of every attempt.",
         description = {
             "Show a step's state, error and output, then every attempt: worker, times, outcome and its log",
             "(a running attempt's log is as of its last heartbeat)."

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.ops.queue.OperationExecutors;
 import dev.requant.queue.QueueDatabase;
 import dev.requant.queue.QueueWorker;
 import dev.requant.queue.WorkerConfig;
@@ -45,10 +46,13 @@ final class QueueRunCommand implements Callable<Integer> {
     @Option(names = "--name", paramLabel = "NAME", description = "Worker name shown in status (default host:pid).")
     String name;
 
-    @Option(names = "--executor", paramLabel = "cli|synthetic", defaultValue = "cli",
-            description = {"cli (default): steps run requant's convert, imatrix and quantize.",
+    /** What runs the steps. */
+    enum Executor { REQUANT, SYNTHETIC }
+
+    @Option(names = "--executor", paramLabel = "EXECUTOR", defaultValue = "requant",
+            description = {"${COMPLETION-CANDIDATES}. requant (default): steps run requant's convert, imatrix and quantize operations.",
                 "synthetic: every step writes a small deterministic file instead (to try a queue setup end to end)."})
-    String executor;
+    Executor executor;
 
     @Option(names = "--synthetic-settings", hidden = true, defaultValue = "duration=200")
     String syntheticSettings;
@@ -59,9 +63,8 @@ final class QueueRunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ExecutorRegistry registry = switch (executor) {
-            case "cli" -> CliStepExecutors.registry();
-            case "synthetic" -> ExecutorRegistry.synthetic(SyntheticExecutor.parse(syntheticSettings));
-            default -> throw new UserError("--executor must be cli or synthetic, not '" + executor + "'");
+            case REQUANT -> OperationExecutors.registry();
+            case SYNTHETIC -> ExecutorRegistry.synthetic(SyntheticExecutor.parse(syntheticSettings));
         };
         if (leaseSeconds < 1) throw new UserError("--lease must be at least 1 second");
         WorkerConfig config = WorkerConfig.defaults()

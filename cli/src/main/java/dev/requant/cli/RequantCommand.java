@@ -19,6 +19,7 @@ public final class RequantCommand implements Callable<Integer> {
             DemoCommand.class,
             InspectCommand.class,
             ConvertCommand.class,
+            ExportCommand.class,
             QuantizeCommand.class,
             QatReportCommand.class,
             ImatrixCommand.class,

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.testmodels.Golden;
 import java.awt.image.BufferedImage;
 import java.nio.charset.StandardCharsets;
@@ -28,8 +28,8 @@ class EvalCommandTest {
         Path hf = Golden.hf("gemma3-tiny");
         q8 = dir.resolve("q8_0.gguf");
         q4 = dir.resolve("q4_0.gguf");
-        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(OutType.Q8_0)), q8, null);
-        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(OutType.Q4_0)), q4, null);
+        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(FileType.Q8_0)), q8, null);
+        GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(FileType.Q4_0)), q4, null);
         text = dir.resolve("text.txt");
         Files.writeString(text, Files.readString(Golden.text("calibration.txt"), StandardCharsets.UTF_8).substring(0, 12_000));
     }

@@ -71,6 +71,6 @@ class QatCommandsTest {
         assertThat(dry).doesNotExist();
         CliRun bad = CliRun.of("convert", hf.toString(), "-o", out.toString(), "--type", "q4_0", "--qat", "maybe");
         assertThat(bad.code()).isEqualTo(2);
-        assertThat(bad.err()).contains("unknown --qat mode 'maybe'");
+        assertThat(bad.err()).contains("'--qat'").contains("[AUTO, ON, OFF]").contains("'maybe'").contains("see 'requant convert --help'");
     }
 }

@@ -7,7 +7,7 @@ import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.testmodels.Golden;
@@ -38,7 +38,7 @@ class QuantizeCommandTest {
     @BeforeAll
     static void convert() throws Exception {
         bf16 = tmp.resolve("gemma3-tiny.bf16.gguf");
-        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(OutType.BF16, "Tiny Gemma3"))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(FileType.BF16, "Tiny Gemma3"))) {
             GgufConversion.write(plan, bf16, null);
         }
     }
@@ -102,7 +102,7 @@ class QuantizeCommandTest {
         assertThat(run("quantize", "--tensor-type", "attn_v", in.toString(), "o.gguf", "Q8_0").code()).isEqualTo(2);
         Run same = run("quantize", in.toString(), in.toString(), "Q8_0");
         assertThat(same.code()).isEqualTo(1);
-        assertThat(same.err()).contains("input and output files are the same");
+        assertThat(same.err()).contains(in + ": is also an input");
         Run missing = run("quantize", dir.resolve("nope.gguf").toString(), "o.gguf", "Q8_0");
         assertThat(missing.code()).isEqualTo(1);
         assertThat(missing.err()).contains("nope.gguf: no such file").doesNotContain("Exception");

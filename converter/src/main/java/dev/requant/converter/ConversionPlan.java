@@ -11,7 +11,7 @@ import java.util.Optional;
  * rule that chose the type, plus the GGUF metadata. It holds the checkpoint's mappings open until closed.
  */
 public final class ConversionPlan implements AutoCloseable {
-    private final GemmaConfig config;
+    private final HfConfig config;
     private final ConversionSettings settings;
     private final List<PlannedTensor> tensors;
     private final List<String> dropped;
@@ -19,7 +19,7 @@ public final class ConversionPlan implements AutoCloseable {
     private final SafetensorsCheckpoint checkpoint;
     private final Vocabulary vocabulary;
 
-    ConversionPlan(GemmaConfig config, ConversionSettings settings, List<PlannedTensor> tensors, List<String> dropped,
+    ConversionPlan(HfConfig config, ConversionSettings settings, List<PlannedTensor> tensors, List<String> dropped,
                    GgufMetadata metadata, SafetensorsCheckpoint checkpoint, Vocabulary vocabulary) {
         this.config = config;
         this.settings = settings;
@@ -30,7 +30,7 @@ public final class ConversionPlan implements AutoCloseable {
         this.vocabulary = vocabulary;
     }
 
-    public GemmaConfig config() { return config; }
+    public HfConfig config() { return config; }
 
     /** The settings with AUTO resolved. */
     public ConversionSettings settings() { return settings; }

@@ -3,9 +3,15 @@ package dev.requant.converter;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
+import dev.requant.formats.gguf.GgufKeys.Attention;
+import dev.requant.formats.gguf.GgufKeys.General;
+import dev.requant.formats.gguf.GgufKeys.LLM;
+import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.io.JsonFile;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,67 +26,67 @@ import java.util.List;
 final class GemmaMetadata {
     private GemmaMetadata() {}
 
-    static GgufMetadata build(GemmaConfig c, ConversionSettings settings, Vocabulary vocab, List<PlannedTensor> tensors, int ple) throws IOException {
+    static GgufMetadata build(HfConfig c, ConversionSettings settings, Vocabulary vocab, List<PlannedTensor> tensors, int ple) throws IOException {
         String a = c.arch().ggufName();
-        boolean g4 = c.arch() == GemmaArchitecture.GEMMA4;
+        boolean g4 = c.arch() == GemmaArch.GEMMA4;
         GgufMetadata md = new GgufMetadata();
-        md.put("general.architecture", GgufValue.string(a));
-        md.put("general.type", GgufValue.string("model"));
+        md.put(General.ARCHITECTURE, GgufValue.string(a));
+        md.put(General.TYPE, GgufValue.string("model"));
         ModelNaming.load(c.dir(), settings.modelName(), parameterCounts(tensors)).writeTo(md);
 
         // TextModel.set_gguf_parameters
-        u32(md, a + ".block_count", c.blockCount());
-        u32(md, a + ".context_length", c.contextLength());
-        u32(md, a + ".embedding_length", c.embeddingLength());
-        u32(md, a + ".feed_forward_length", c.hparams().get("intermediate_size").asLong());
-        u32(md, a + ".attention.head_count", c.headCount());
-        u32(md, a + ".attention.head_count_kv", c.hparams().get("num_key_value_heads").asLong());
+        u32(md, LLM.blockCount(a), c.blockCount());
+        u32(md, LLM.contextLength(a), c.contextLength());
+        u32(md, LLM.embeddingLength(a), c.embeddingLength());
+        u32(md, LLM.feedForwardLength(a), c.hparams().get("intermediate_size").asLong());
+        u32(md, Attention.headCount(a), c.headCount());
+        u32(md, Attention.headCountKv(a), c.hparams().get("num_key_value_heads").asLong());
         if (c.hparams().path("is_causal").isBoolean() && !c.hparams().get("is_causal").asBoolean()) {
-            md.put(a + ".attention.causal", GgufValue.bool(false));
+            md.put(Attention.causal(a), GgufValue.bool(false));
         }
-        GemmaConfig.Rope rope = c.rope();
+        HfConfig.Rope rope = c.rope();
         if ("linear".equals(rope.fullType()) && rope.factor() != null) {
-            md.put(a + ".rope.scaling.type", GgufValue.string("linear"));
-            f32(md, a + ".rope.scaling.factor", rope.factor());
+            md.put(Rope.scalingType(a), GgufValue.string("linear"));
+            f32(md, Rope.scalingFactor(a), rope.factor());
         }
-        f32(md, a + ".rope.freq_base", rope.thetaFull());
-        if (rope.thetaSwa() != null) f32(md, a + ".rope.freq_base_swa", rope.thetaSwa());
-        f32(md, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
-        if (c.expertCount() != null) u32(md, a + ".expert_count", c.expertCount());
-        if (c.expertUsedCount() != null) u32(md, a + ".expert_used_count", c.expertUsedCount());
-        u32(md, a + ".attention.key_length", c.hparams().get("head_dim").asLong());
-        u32(md, a + ".attention.value_length", c.hparams().get("head_dim").asLong());
-        u32(md, "general.file_type", settings.outType().fileType());
+        f32(md, Rope.freqBase(a), rope.thetaFull());
+        if (rope.thetaSwa() != null) f32(md, Rope.freqBaseSwa(a), rope.thetaSwa());
+        f32(md, Attention.layerNormRmsEpsilon(a), c.rmsEps());
+        if (c.expertCount() != null) u32(md, LLM.expertCount(a), c.expertCount());
+        if (c.expertUsedCount() != null) u32(md, LLM.expertUsedCount(a), c.expertUsedCount());
+        u32(md, Attention.keyLength(a), c.hparams().get("head_dim").asLong());
+        u32(md, Attention.valueLength(a), c.hparams().get("head_dim").asLong());
+        u32(md, General.FILE_TYPE, settings.outType().id());
 
         // Gemma3Model.set_gguf_parameters
-        u32(md, a + ".context_length", c.contextLength());
-        u32(md, a + ".attention.head_count", c.headCount());
-        f32(md, a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
-        u32(md, a + ".attention.key_length", c.headDimSwa());
-        u32(md, a + ".attention.value_length", c.headDimSwa());
-        f32(md, a + ".rope.freq_base", rope.thetaFull());
-        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, a + ".final_logit_softcapping", c.finalLogitSoftcap());
-        if (c.slidingWindow() != null) u32(md, a + ".attention.sliding_window", c.slidingWindow());
-        if (c.kvHeadsPerLayer()) md.put(a + ".attention.head_count_kv", GemmaPlanner.int32Array(c.kvHeads()));
-        else u32(md, a + ".attention.head_count_kv", c.kvHeads(0));
-        if (!g4 && c.feedForwardPerLayer()) md.put(a + ".feed_forward_length", GemmaPlanner.int32Array(c.feedForward()));
+        u32(md, LLM.contextLength(a), c.contextLength());
+        u32(md, Attention.headCount(a), c.headCount());
+        f32(md, Attention.layerNormRmsEpsilon(a), c.rmsEps());
+        u32(md, Attention.keyLength(a), c.headDimSwa());
+        u32(md, Attention.valueLength(a), c.headDimSwa());
+        f32(md, Rope.freqBase(a), rope.thetaFull());
+        if (c.finalLogitSoftcap() != null && c.finalLogitSoftcap() != 0) f32(md, LLM.finalLogitSoftcapping(a), c.finalLogitSoftcap());
+        if (c.slidingWindow() != null) u32(md, Attention.slidingWindow(a), c.slidingWindow());
+        if (c.kvHeadsPerLayer()) md.put(Attention.headCountKv(a), GemmaPlanner.int32Array(c.kvHeads()));
+        else u32(md, Attention.headCountKv(a), c.kvHeads(0));
+        if (!g4 && c.feedForwardPerLayer()) md.put(LLM.feedForwardLength(a), GemmaPlanner.int32Array(c.feedForward()));
 
         if (g4) {
             // Gemma4Model.set_gguf_parameters
-            u32(md, a + ".attention.shared_kv_layers", c.sharedKvLayers());
-            u32(md, a + ".embedding_length_per_layer_input", ple);
-            md.put(a + ".attention.sliding_window_pattern", GgufValue.array(GgufArray.ofBool(c.slidingLayers())));
-            u32(md, a + ".attention.key_length", c.headDimFull());
-            u32(md, a + ".attention.value_length", c.headDimFull());
-            u32(md, a + ".attention.key_length_swa", c.headDimSwa());
-            u32(md, a + ".attention.value_length_swa", c.headDimSwa());
-            if (c.expertFeedForward() != null) u32(md, a + ".expert_feed_forward_length", c.expertFeedForward());
-            if (c.feedForwardPerLayer()) md.put(a + ".feed_forward_length", GemmaPlanner.int32Array(c.feedForward()));
-            u32(md, a + ".rope.dimension_count", c.headDimFull());
-            u32(md, a + ".rope.dimension_count_swa", (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
+            u32(md, Attention.sharedKvLayers(a), c.sharedKvLayers());
+            u32(md, LLM.embeddingLengthPerLayerInput(a), ple);
+            md.put(Attention.slidingWindowPattern(a), GgufValue.array(GgufArray.ofBool(c.slidingLayers())));
+            u32(md, Attention.keyLength(a), c.headDimFull());
+            u32(md, Attention.valueLength(a), c.headDimFull());
+            u32(md, Attention.keyLengthSwa(a), c.headDimSwa());
+            u32(md, Attention.valueLengthSwa(a), c.headDimSwa());
+            if (c.expertFeedForward() != null) u32(md, LLM.expertFeedForwardLength(a), c.expertFeedForward());
+            if (c.feedForwardPerLayer()) md.put(LLM.feedForwardLength(a), GemmaPlanner.int32Array(c.feedForward()));
+            u32(md, Rope.dimensionCount(a), c.headDimFull());
+            u32(md, Rope.dimensionCountSwa(a), (long) (c.headDimSwa() * rope.partialRotaryTopLevel()));
             if (c.unified()) suppressTokens(c.dir(), md);
         }
-        u32(md, "general.quantization_version", 2);
+        u32(md, General.QUANTIZATION_VERSION, 2);
         vocab.writeTo(md);
         return md;
     }
@@ -97,7 +103,7 @@ final class GemmaMetadata {
             if (!n.get(i).canConvertToInt()) throw new FormatException(f, "suppress_tokens[" + i + "] is not a token id");
             ids[i] = n.get(i).asInt();
         }
-        if (ids.length > 0) md.put("tokenizer.ggml.suppress_tokens", GemmaPlanner.int32Array(ids));
+        if (ids.length > 0) md.put(GgufKeys.Tokenizer.SUPPRESS_TOKENS, GemmaPlanner.int32Array(ids));
     }
 
     /** GGUFWriter.get_total_parameter_count over the planned tensors: total, shared, expert, expert count. */

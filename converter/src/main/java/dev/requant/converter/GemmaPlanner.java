@@ -1,10 +1,13 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
+import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.nvfp4.Fp8Linear;
 import dev.requant.formats.nvfp4.Nvfp4Checkpoint;
 import dev.requant.formats.nvfp4.Nvfp4Tensor;
@@ -41,7 +44,7 @@ public final class GemmaPlanner {
     public static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy) throws IOException {
         if (!Files.exists(dir)) throw new java.nio.file.NoSuchFileException(dir.toString(), null, "no such folder");
         if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
-        GemmaConfig config = GemmaConfig.read(dir);
+        HfConfig config = HfConfig.read(dir);
         SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir);
         try {
             return plan(config, ck, settings, policy);
@@ -51,17 +54,33 @@ public final class GemmaPlanner {
         }
     }
 
-    private static ConversionPlan plan(GemmaConfig config, SafetensorsCheckpoint ck, ConversionSettings settings, TypePolicy policy) throws IOException {
+    private static ConversionPlan plan(HfConfig config, SafetensorsCheckpoint ck, ConversionSettings settings, TypePolicy policy) throws IOException {
         Vocabulary vocab = Vocabulary.of(config);
-        if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArchitecture.GEMMA4) {
+        if (vocab.kind() == Vocabulary.Kind.SENTENCEPIECE && config.arch() == GemmaArch.GEMMA4) {
             LOG.warn("{}: no tokenizer.json; writing the SentencePiece vocabulary of tokenizer.model (convert_hf_to_gguf.py needs tokenizer.json for Gemma 4)", config.dir());
         }
         // pre-quantized checkpoints: NVFP4 / FP8 weights are groups of stored tensors (codes + scales)
         QuantizationConfig qc = QuantizationConfig.read(config.dir());
         Nvfp4Checkpoint quant = qc.kind() == QuantizationConfig.Kind.NONE ? null : Nvfp4Checkpoint.scan(ck, qc);
-        boolean keepNvfp4 = settings.outType() == OutType.AUTO;
-        if (quant != null && !quant.nvfp4().isEmpty()) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
+        boolean keepNvfp4 = settings.isAuto();
+        if (quant != null && (!quant.nvfp4().isEmpty() || !quant.experts().isEmpty())) policy = policy.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, Nvfp4Planning.rule());
         settings = resolveAuto(settings, ck, config);
+
+        // NVFP4 experts (kept NVFP4): Gemma 4's router.per_expert_scale goes into the down projections' scales
+        Map<Integer, float[]> foldedRouterScales = new LinkedHashMap<>();
+        if (quant != null && keepNvfp4) {
+            for (dev.requant.formats.nvfp4.Nvfp4Experts g : quant.experts()) {
+                if (!g.projection().equals("down_proj")) continue;
+                String prefix = g.layerPrefix().substring(0, g.layerPrefix().lastIndexOf(".experts"));
+                if (prefix.endsWith(".moe")) prefix = prefix.substring(0, prefix.length() - ".moe".length());
+                var pes = ck.get(prefix + ".router.per_expert_scale");
+                if (pes.isPresent()) {
+                    float[] v = new float[(int) pes.get().tensor().elementCount()];
+                    pes.get().tensor().dtype().toFloats(pes.get().file().data(pes.get().tensor()), 0, v, 0, v.length);
+                    foldedRouterScales.put(g.layer(), v);
+                }
+            }
+        }
 
         // map names, keep order
         List<Mapped> mapped = new ArrayList<>();
@@ -69,6 +88,11 @@ public final class GemmaPlanner {
         Map<String, Mapped> byGguf = new LinkedHashMap<>();
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             if (quant != null && quant.isAuxiliary(e.name())) continue;
+            var experts = quant == null ? java.util.Optional.<dev.requant.formats.nvfp4.Nvfp4Experts>empty() : quant.experts(e.name());
+            if (experts.isPresent()) {
+                if (experts.get().firstStoredName().equals(e.name())) mapped.add(new Mapped(e, null, experts.get()));
+                continue;
+            }
             GemmaTensorNames.Result r = GemmaTensorNames.map(Nvfp4Checkpoint.canonicalWeightName(e.name()), config.arch());
             switch (r) {
                 case GemmaTensorNames.Dropped d -> dropped.add(d.hfName());
@@ -76,7 +100,8 @@ public final class GemmaPlanner {
                 case GemmaTensorNames.Unknown u -> throw new FormatException(e.file().path(),
                         "tensor '" + u.hfName() + "' has no " + config.arch().ggufName() + " GGUF name (convert_hf_to_gguf.py cannot map it either)");
                 case GemmaTensorNames.Mapped m -> {
-                    Mapped x = new Mapped(e, m);
+                    if (m.ggufName().endsWith(".ffn_down_exps.scale") && foldedRouterScales.containsKey(m.blockId())) continue; // folded
+                    Mapped x = new Mapped(e, m, null);
                     Mapped prev = byGguf.put(m.ggufName(), x);
                     if (prev != null) throw new FormatException(e.file().path(), "tensors '" + prev.entry.name() + "' and '" + e.name() + "' both map to " + m.ggufName());
                     mapped.add(x);
@@ -89,11 +114,23 @@ public final class GemmaPlanner {
 
         Shapes shapes = new Shapes(config, vocab, byGguf);
         List<PlannedTensor> planned = new ArrayList<>();
-        if (config.arch() == GemmaArchitecture.GEMMA4) {
+        if (config.arch() == GemmaArch.GEMMA4) {
             GeneratedTensor rf = ropeFreqs(config);
             planned.add(decide(policy, settings, "rope_freqs.weight", null, null, rf));
         }
         for (Mapped m : mapped) {
+            if (m.experts != null) {
+                var g = m.experts;
+                if (config.expertCount() == null || g.count() != config.expertCount()) {
+                    throw new FormatException(m.entry.file().path(), g.layerPrefix() + "." + g.projection() + " has " + g.count()
+                            + " NVFP4 experts but config.json says num_experts " + config.expertCount());
+                }
+                for (Nvfp4Planning.Planned p : Nvfp4ExpertPlanning.plan(g, keepNvfp4, foldedRouterScales.get(g.layer()), m.entry.file().path())) {
+                    shapes.present(p.ggufName(), p.recipe().ne(), m.entry);
+                    planned.add(decide(policy, settings, p.ggufName(), m.entry.name(), g.layer(), p.recipe()));
+                }
+                continue;
+            }
             SafetensorsTensor t = m.entry.tensor();
             Nvfp4Tensor nv = quant == null ? null : quant.nvfp4(m.entry.name()).orElse(null);
             if (nv != null) {
@@ -113,7 +150,7 @@ public final class GemmaPlanner {
                 throw new FormatException(m.entry.file().path(), "tensor '" + t.name() + "' is " + t.dtype() + "; only float checkpoints (BF16, F16, F32) are converted");
             }
             long keep = shapes.check(m.entry, m.result.ggufName());
-            boolean addOne = config.arch() == GemmaArchitecture.GEMMA3 && m.result.hfName().endsWith("norm.weight");
+            boolean addOne = config.arch() == GemmaArch.GEMMA3 && m.result.hfName().endsWith("norm.weight");
             CheckpointTensor recipe = new CheckpointTensor(m.entry, keep, addOne);
             planned.add(decide(policy, settings, m.result.ggufName(), m.entry.name(), m.result.blockId(), recipe));
         }
@@ -121,12 +158,13 @@ public final class GemmaPlanner {
 
         GgufMetadata md = GemmaMetadata.build(config, settings, vocab, planned, shapes.perLayerInputWidth());
         if (planned.stream().anyMatch(p -> p.decision().type() == dev.requant.formats.ggml.GgmlType.NVFP4)) {
-            md.put("general.file_type", GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
+            md.put(GgufKeys.General.FILE_TYPE, GgufValue.u32(Nvfp4Planning.FILE_TYPE_MOSTLY_NVFP4));
         }
         return new ConversionPlan(config, settings, planned, dropped, md, ck, vocab);
     }
 
-    private record Mapped(SafetensorsCheckpoint.Entry entry, GemmaTensorNames.Mapped result) {}
+    /** A checkpoint tensor and its GGUF name, or the first tensor of an NVFP4 expert group. */
+    private record Mapped(SafetensorsCheckpoint.Entry entry, GemmaTensorNames.Mapped result, dev.requant.formats.nvfp4.Nvfp4Experts experts) {}
 
     private static PlannedTensor decide(TypePolicy policy, ConversionSettings settings, String name, String hfName, Integer bid, TensorRecipe recipe) {
         TypeDecision d = policy.decide(new TensorCandidate(name, hfName, bid, recipe, settings));
@@ -134,21 +172,21 @@ public final class GemmaPlanner {
     }
 
     /** --outtype auto: BF16 if the first tensor of 2+ dims is bfloat16, F16 if float16, else keep looking; F16 if none. */
-    static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, GemmaConfig config) {
-        if (s.outType() != OutType.AUTO) return s;
+    static ConversionSettings resolveAuto(ConversionSettings s, SafetensorsCheckpoint ck, HfConfig config) {
+        if (!s.isAuto()) return s;
         for (SafetensorsCheckpoint.Entry e : ck.entries()) {
             if (e.tensor().rank() < 2 || !(GemmaTensorNames.map(e.name(), config.arch()) instanceof GemmaTensorNames.Mapped)) continue;
-            if (e.tensor().dtype() == SafetensorsDtype.BF16) return s.withOutType(OutType.BF16);
-            if (e.tensor().dtype() == SafetensorsDtype.F16) return s.withOutType(OutType.F16);
+            if (e.tensor().dtype() == SafetensorsDtype.BF16) return s.withOutType(FileType.BF16);
+            if (e.tensor().dtype() == SafetensorsDtype.F16) return s.withOutType(FileType.F16);
         }
-        return s.withOutType(OutType.F16);
+        return s.withOutType(FileType.F16);
     }
 
     /**
      * Gemma4Model.generate_extra_tensors: proportional RoPE on full layers as frequency factors, 1 for the rotated
      * pairs and 1e30 (no rotation) for the rest, global_head_dim/2 values.
      */
-    static GeneratedTensor ropeFreqs(GemmaConfig c) {
+    static GeneratedTensor ropeFreqs(HfConfig c) {
         int hd = c.headDimFull();
         int nRot = (int) (hd * c.rope().partialRotaryFull() / 2);
         int n = hd / 2;
@@ -160,12 +198,12 @@ public final class GemmaPlanner {
 
     /** The expected HF shape of every tensor kind, and which ones must be present. */
     private static final class Shapes {
-        private final GemmaConfig c;
+        private final HfConfig c;
         private final Vocabulary vocab;
         private final Map<String, Mapped> byGguf;
         private final int ple;
 
-        Shapes(GemmaConfig c, Vocabulary vocab, Map<String, Mapped> byGguf) throws FormatException {
+        Shapes(HfConfig c, Vocabulary vocab, Map<String, Mapped> byGguf) throws FormatException {
             this.c = c;
             this.vocab = vocab;
             this.byGguf = byGguf;
@@ -180,7 +218,21 @@ public final class GemmaPlanner {
             }
         }
 
+        private final java.util.Set<String> generated = new java.util.HashSet<>();
+
         int perLayerInputWidth() { return ple; }
+
+        /** A tensor made from a group of checkpoint tensors (NVFP4 experts): its shape checked, its name counted as present. */
+        void present(String gguf, long[] ne, SafetensorsCheckpoint.Entry e) throws FormatException {
+            long[] shape = new long[ne.length];
+            for (int i = 0; i < ne.length; i++) shape[i] = ne[ne.length - 1 - i];
+            long[] want = expected(gguf, shape);
+            if (want != null && !Arrays.equals(want, shape)) {
+                throw new FormatException(e.file().path(), "NVFP4 experts starting at '" + e.name() + "' make " + gguf + " of shape " + Arrays.toString(shape)
+                        + " but " + c.file().getFileName() + " implies " + Arrays.toString(want) + " (num_experts, moe_intermediate_size, hidden_size)");
+            }
+            generated.add(gguf);
+        }
 
         /** Checks one tensor's shape; returns the rows to keep (-1 = all). */
         long check(SafetensorsCheckpoint.Entry e, String gguf) throws FormatException {
@@ -250,12 +302,16 @@ public final class GemmaPlanner {
                 case "inp_gate.weight" -> new long[] {ple, d};
                 case "proj.weight" -> new long[] {d, ple};
                 case "ffn_gate_inp.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d};
-                case "ffn_down_exps.scale" -> c.expertCount() == null ? null : new long[] {c.expertCount()};
                 case "ffn_gate_up_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), 2L * c.expertFeedForward(), d};
+                case "ffn_gate_exps.weight", "ffn_up_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), c.expertFeedForward(), d};
+                case "ffn_down_exps.scale", "ffn_gate_exps.scale", "ffn_up_exps.scale", "ffn_down_exps.input_scale", "ffn_gate_exps.input_scale",
+                        "ffn_up_exps.input_scale" -> c.expertCount() == null ? null : new long[] {c.expertCount()};
                 case "ffn_down_exps.weight" -> c.expertCount() == null ? null : new long[] {c.expertCount(), d, c.expertFeedForward()};
                 default -> null;
             };
         }
+
+        private boolean has(String gguf) { return byGguf.containsKey(gguf) || generated.contains(gguf); }
 
         /** Every tensor llama.cpp requires is there (missing ones are named with the file that should hold them). */
         void checkComplete(SafetensorsCheckpoint ck) throws FormatException {
@@ -275,7 +331,10 @@ public final class GemmaPlanner {
                 }
             }
             if (ple > 0) need.addAll(List.of("per_layer_token_embd.weight", "per_layer_model_proj.weight", "per_layer_proj_norm.weight"));
-            List<String> missing = need.stream().filter(n -> !byGguf.containsKey(n)).toList();
+            // fused gate_up experts, or gate and up apart (NVFP4 checkpoints store them per expert)
+            need.replaceAll(n -> n.endsWith(".ffn_gate_up_exps.weight") && !has(n) && has(n.replace("gate_up", "gate")) && has(n.replace("gate_up", "up"))
+                    ? n.replace("gate_up", "gate") : n);
+            List<String> missing = need.stream().filter(n -> !has(n)).toList();
             if (!missing.isEmpty()) {
                 Path where = ck.files().size() == 1 ? ck.files().getFirst().path() : ck.root().resolve(SafetensorsCheckpoint.INDEX);
                 if (!Files.exists(where)) where = ck.root();

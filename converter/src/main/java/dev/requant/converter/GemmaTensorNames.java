@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.model.GemmaArch;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -11,23 +12,23 @@ import java.util.regex.Pattern;
  * the skip list of prepare_tensors, Gemma4Model.modify_tensors' router renames) and the entries of gguf-py's
  * TensorNameMap that MODEL_TENSORS[gemma3 / gemma4] allow.
  */
-final class GemmaTensorNames {
+public final class GemmaTensorNames {
     private GemmaTensorNames() {}
 
     /** The outcome for one checkpoint tensor. */
-    sealed interface Result permits Mapped, Dropped, Skipped, Unknown {}
+    public sealed interface Result permits Mapped, Dropped, Skipped, Unknown {}
 
     /** @param hfName the name after the filters (what the +1 rule of Gemma 3 looks at) */
-    record Mapped(String hfName, String ggufName, Integer blockId) implements Result {}
+    public record Mapped(String hfName, String ggufName, Integer blockId) implements Result {}
 
     /** A vision/audio/projector tensor: it belongs to the mmproj file, not the text GGUF. */
-    record Dropped(String hfName) implements Result {}
+    public record Dropped(String hfName) implements Result {}
 
     /** A buffer convert_hf_to_gguf.py does not need (masked_bias, rotary inv_freq). */
-    record Skipped(String hfName) implements Result {}
+    public record Skipped(String hfName) implements Result {}
 
     /** No GGUF name: convert_hf_to_gguf.py stops with "Can not map tensor". */
-    record Unknown(String hfName) implements Result {}
+    public record Unknown(String hfName) implements Result {}
 
     private static final List<String> MM_PREFIXES = List.of("mlp", "vit.", "vpm.", "siglip2.", "conformer.", "merger.", "resampler.",
             "sound_encoder.", "sound_projection.", "speech_embeddings.");
@@ -70,8 +71,8 @@ final class GemmaTensorNames {
             Map.entry("post_feedforward_layernorm_2", "post_ffw_norm_2"));
     private static final Pattern LAYER_NAME = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
 
-    static Result map(String original, GemmaArchitecture arch) {
-        boolean g4 = arch == GemmaArchitecture.GEMMA4;
+    public static Result map(String original, GemmaArch arch) {
+        boolean g4 = arch == GemmaArch.GEMMA4;
         String name = original;
         if (g4) {
             if (name.endsWith("per_dim_scale") || name.endsWith("layer_scalar")) name = name + ".weight";
@@ -102,6 +103,52 @@ final class GemmaTensorNames {
             if (suffix.isEmpty()) continue;
         }
         return new Unknown(original);
+    }
+
+    /**
+     * The inverse of {@link #map} for the text model of a {@code *ForCausalLM} checkpoint: the name a Hugging Face
+     * checkpoint stores a GGUF tensor under ({@code model.layers.N...}, {@code model.embed_tokens.weight},
+     * {@code lm_head.weight}), undoing Gemma 4's router renames and the {@code .weight} its filter appends. Empty for
+     * names that have no checkpoint tensor (the generated {@code rope_freqs}, NVFP4 {@code .scale} tensors).
+     */
+    public static java.util.Optional<String> checkpointName(String gguf, GemmaArch arch) {
+        boolean g4 = arch == GemmaArch.GEMMA4;
+        Matcher blk = GGUF_LAYER.matcher(gguf);
+        if (g4 && blk.matches()) {
+            String layer = "model.layers." + blk.group(1) + ".";
+            switch (blk.group(2)) {
+                case "ffn_gate_inp.scale" -> { return java.util.Optional.of(layer + "router.scale"); }
+                case "ffn_down_exps.scale" -> { return java.util.Optional.of(layer + "router.per_expert_scale"); }
+                default -> { }
+            }
+        }
+        for (String suffix : new String[] {".weight", ".bias"}) {
+            if (!gguf.endsWith(suffix)) continue;
+            String base = gguf.substring(0, gguf.length() - suffix.length());
+            String hf = INV_GLOBAL.get(base);
+            if (hf == null && g4) hf = INV_GLOBAL_GEMMA4.get(base);
+            if (hf == null && blk.matches()) {
+                String kind = blk.group(2).substring(0, blk.group(2).length() - suffix.length());
+                String l = INV_LAYER.get(kind);
+                if (l == null && g4) l = INV_LAYER_GEMMA4.get(kind);
+                if (l != null) hf = "model.layers." + blk.group(1) + "." + l;
+            }
+            if (hf == null) return java.util.Optional.empty();
+            // Gemma4Model.filter_tensors appended .weight to these parameters; the checkpoint has none
+            boolean bare = g4 && suffix.equals(".weight") && (hf.endsWith("layer_scalar") || hf.endsWith("per_dim_scale") || hf.contains(".experts."));
+            return java.util.Optional.of(bare ? hf : hf + suffix);
+        }
+        return java.util.Optional.empty();
+    }
+
+    private static final Pattern GGUF_LAYER = Pattern.compile("blk\\.(\\d+)\\.(.+)");
+    private static final Map<String, String> INV_GLOBAL = inverse(GLOBAL), INV_GLOBAL_GEMMA4 = inverse(GLOBAL_GEMMA4),
+            INV_LAYER = inverse(LAYER), INV_LAYER_GEMMA4 = inverse(LAYER_GEMMA4);
+
+    private static Map<String, String> inverse(Map<String, String> m) {
+        Map<String, String> inv = new java.util.HashMap<>();
+        m.forEach((k, v) -> inv.put(v, k));
+        return Map.copyOf(inv);
     }
 
     static boolean isMultimodal(String name) {

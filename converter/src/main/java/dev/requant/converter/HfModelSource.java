@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
@@ -46,7 +47,7 @@ public final class HfModelSource implements ModelSource {
 
     /** The folder as the BF16 conversion ({@code requant convert --type bf16}) would write it. */
     public static HfModelSource open(Path dir) throws IOException {
-        return open(dir, ConversionSettings.of(OutType.BF16));
+        return open(dir, ConversionSettings.of(FileType.BF16));
     }
 
     public static HfModelSource open(Path dir, ConversionSettings settings) throws IOException {

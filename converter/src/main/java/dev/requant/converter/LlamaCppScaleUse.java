@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.model.GemmaArch;
 import java.util.Set;
 
 /**
@@ -39,7 +40,7 @@ public enum LlamaCppScaleUse {
         String kind = kind(ggufWeight);
         if (kind.equals("output")) return APPLIED;
         if (!LOADED.contains(kind)) return NOT_LOADED;
-        if ("gemma3".equals(arch) && kind.startsWith("ffn_")) return LOADED_UNUSED;
+        if (GemmaArch.GEMMA3.ggufName().equals(arch) && kind.startsWith("ffn_")) return LOADED_UNUSED;
         return APPLIED;
     }
 
@@ -50,7 +51,7 @@ public enum LlamaCppScaleUse {
      */
     public static boolean factorNormalizedAway(String arch, String ggufWeight) {
         String kind = kind(ggufWeight);
-        return "gemma3".equals(arch) && (kind.equals("ffn_up") || kind.equals("ffn_down"));
+        return GemmaArch.GEMMA3.ggufName().equals(arch) && (kind.equals("ffn_up") || kind.equals("ffn_down"));
     }
 
     /** Whether a {@code .scale} tensor may be written for this weight. */
@@ -58,6 +59,7 @@ public enum LlamaCppScaleUse {
 
     /** "blk.3.ffn_up.weight" gives "ffn_up"; "output.weight" gives "output". */
     static String kind(String ggufWeight) {
+        if (ggufWeight.endsWith("]") && ggufWeight.contains("[")) ggufWeight = ggufWeight.substring(0, ggufWeight.lastIndexOf('[')); // one expert
         String n = ggufWeight.endsWith(".weight") ? ggufWeight.substring(0, ggufWeight.length() - ".weight".length()) : ggufWeight;
         if (n.startsWith("blk.")) {
             int dot = n.indexOf('.', 4);

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys.General;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -20,6 +21,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiFunction;
 import java.util.regex.Pattern;
 
 /**
@@ -240,51 +242,52 @@ public final class ModelNaming {
 
     /** Writes the keys in Metadata.set_gguf_meta_model's order; gguf-py skips empty strings and empty lists. */
     public void writeTo(GgufMetadata md) {
-        sampling(md, "general.sampling.sequence", samplingSequence, 's');
-        sampling(md, "general.sampling.top_k", samplingTopK, 'i');
-        sampling(md, "general.sampling.top_p", samplingTopP, 'f');
-        sampling(md, "general.sampling.min_p", samplingMinP, 'f');
-        sampling(md, "general.sampling.xtc_probability", samplingXtcProbability, 'f');
-        sampling(md, "general.sampling.xtc_threshold", samplingXtcThreshold, 'f');
-        sampling(md, "general.sampling.temp", samplingTemp, 'f');
-        sampling(md, "general.sampling.penalty_last_n", samplingPenaltyLastN, 'i');
-        sampling(md, "general.sampling.penalty_repeat", samplingPenaltyRepeat, 'f');
-        sampling(md, "general.sampling.mirostat", samplingMirostat, 'i');
-        sampling(md, "general.sampling.mirostat_tau", samplingMirostatTau, 'f');
-        sampling(md, "general.sampling.mirostat_eta", samplingMirostatEta, 'f');
-        str(md, "general.name", name);
-        str(md, "general.author", author);
-        str(md, "general.version", version);
-        str(md, "general.organization", organization);
-        str(md, "general.finetune", finetune);
-        str(md, "general.basename", basename);
-        str(md, "general.description", description);
-        str(md, "general.quantized_by", quantizedBy);
-        str(md, "general.size_label", sizeLabel);
-        str(md, "general.license", license);
-        str(md, "general.license.name", licenseName);
-        str(md, "general.license.link", licenseLink);
-        str(md, "general.url", url);
-        str(md, "general.doi", doi);
-        str(md, "general.uuid", uuid);
-        str(md, "general.repo_url", repoUrl);
-        str(md, "general.source.url", sourceUrl);
-        str(md, "general.source.doi", sourceDoi);
-        str(md, "general.source.uuid", sourceUuid);
-        str(md, "general.source.repo_url", sourceRepoUrl);
-        references(md, "general.base_model", baseModels);
-        references(md, "general.dataset", datasets);
-        if (tags != null && !tags.isEmpty()) md.put("general.tags", GgufValue.array(GgufArray.ofStrings(tags.toArray(String[]::new))));
-        if (languages != null && !languages.isEmpty()) md.put("general.languages", GgufValue.array(GgufArray.ofStrings(languages.toArray(String[]::new))));
+        sampling(md, General.SAMPLING_SEQUENCE, samplingSequence, 's');
+        sampling(md, General.SAMPLING_TOP_K, samplingTopK, 'i');
+        sampling(md, General.SAMPLING_TOP_P, samplingTopP, 'f');
+        sampling(md, General.SAMPLING_MIN_P, samplingMinP, 'f');
+        sampling(md, General.SAMPLING_XTC_PROBABILITY, samplingXtcProbability, 'f');
+        sampling(md, General.SAMPLING_XTC_THRESHOLD, samplingXtcThreshold, 'f');
+        sampling(md, General.SAMPLING_TEMP, samplingTemp, 'f');
+        sampling(md, General.SAMPLING_PENALTY_LAST_N, samplingPenaltyLastN, 'i');
+        sampling(md, General.SAMPLING_PENALTY_REPEAT, samplingPenaltyRepeat, 'f');
+        sampling(md, General.SAMPLING_MIROSTAT, samplingMirostat, 'i');
+        sampling(md, General.SAMPLING_MIROSTAT_TAU, samplingMirostatTau, 'f');
+        sampling(md, General.SAMPLING_MIROSTAT_ETA, samplingMirostatEta, 'f');
+        str(md, General.NAME, name);
+        str(md, General.AUTHOR, author);
+        str(md, General.VERSION, version);
+        str(md, General.ORGANIZATION, organization);
+        str(md, General.FINETUNE, finetune);
+        str(md, General.BASENAME, basename);
+        str(md, General.DESCRIPTION, description);
+        str(md, General.QUANTIZED_BY, quantizedBy);
+        str(md, General.SIZE_LABEL, sizeLabel);
+        str(md, General.LICENSE, license);
+        str(md, General.LICENSE_NAME, licenseName);
+        str(md, General.LICENSE_LINK, licenseLink);
+        str(md, General.URL, url);
+        str(md, General.DOI, doi);
+        str(md, General.UUID, uuid);
+        str(md, General.REPO_URL, repoUrl);
+        str(md, General.SOURCE_URL, sourceUrl);
+        str(md, General.SOURCE_DOI, sourceDoi);
+        str(md, General.SOURCE_UUID, sourceUuid);
+        str(md, General.SOURCE_REPO_URL, sourceRepoUrl);
+        references(md, General.BASE_MODEL_COUNT, General::baseModel, baseModels);
+        references(md, General.DATASET_COUNT, General::dataset, datasets);
+        if (tags != null && !tags.isEmpty()) md.put(General.TAGS, GgufValue.array(GgufArray.ofStrings(tags.toArray(String[]::new))));
+        if (languages != null && !languages.isEmpty()) md.put(General.LANGUAGES, GgufValue.array(GgufArray.ofStrings(languages.toArray(String[]::new))));
     }
 
-    private static void references(GgufMetadata md, String prefix, List<Map<String, String>> entries) {
+    private static void references(GgufMetadata md, String countKey, BiFunction<Integer, String, String> fieldKey,
+            List<Map<String, String>> entries) {
         if (entries == null) return;
-        md.put(prefix + ".count", GgufValue.u32(entries.size()));
+        md.put(countKey, GgufValue.u32(entries.size()));
         for (int i = 0; i < entries.size(); i++) {
             Map<String, String> e = entries.get(i);
             for (String k : List.of("name", "author", "version", "organization", "description", "url", "doi", "uuid", "repo_url")) {
-                if (e.containsKey(k)) str(md, prefix + "." + i + "." + k, e.get(k));
+                if (e.containsKey(k)) str(md, fieldKey.apply(i, k), e.get(k));
             }
         }
     }

@@ -39,7 +39,7 @@ public final class Nvfp4Export {
      *     {@code *layers.0.*} or {@code *self_attn.o_proj}
      */
     public static Selection select(Path dir, Nvfp4Recipe recipe, List<String> exclude) throws IOException {
-        GemmaConfig config = GemmaConfig.read(dir);
+        HfConfig config = HfConfig.read(dir);
         QuantizationConfig qc = QuantizationConfig.read(dir);
         if (qc.kind() != QuantizationConfig.Kind.NONE) {
             throw new FormatException(qc.source(), "declares quantization (" + (qc.algo() != null ? qc.algo() : qc.method())
@@ -109,7 +109,7 @@ public final class Nvfp4Export {
         Path tmp = parent.resolve("." + out.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".nvfp4.tmp-requant");
         try {
             Nvfp4CheckpointWriter.write(dir, tmp, plan, listener);
-            try (ConversionPlan p = GemmaPlanner.plan(tmp, ConversionSettings.of(OutType.AUTO).withNvfp4(convertOptions))) {
+            try (ConversionPlan p = GemmaPlanner.plan(tmp, ConversionSettings.auto().withNvfp4(convertOptions))) {
                 GgufConversion.write(p, out, null);
             }
         } finally {

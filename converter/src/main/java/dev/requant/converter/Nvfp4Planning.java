@@ -29,7 +29,7 @@ public final class Nvfp4Planning {
     /** The rule that keeps repacked weights NVFP4 and sends fallbacks to their type; it goes before every other rule. */
     static TypeRule rule() {
         return TypePolicy.rule(KEEP_RULE, t -> {
-            if (t.recipe() instanceof Nvfp4Repack) return Optional.of(new TypeDecision(GgmlType.NVFP4, KEEP_RULE));
+            if (t.recipe() instanceof Nvfp4Repack || t.recipe() instanceof Nvfp4ExpertsRepack) return Optional.of(new TypeDecision(GgmlType.NVFP4, KEEP_RULE));
             if (t.recipe() instanceof QuantizedDequant q && q.fallback() != null) {
                 return Optional.of(new TypeDecision(q.fallback(), FALLBACK_RULE + " (" + q.fallback().name().toLowerCase(java.util.Locale.ROOT) + ")"));
             }
@@ -45,7 +45,7 @@ public final class Nvfp4Planning {
     static List<Planned> plan(String arch, String ggufName, Nvfp4Tensor t, boolean keep, ConversionSettings.Nvfp4Options options, Path file)
             throws FormatException {
         boolean normalized = LlamaCppScaleUse.factorNormalizedAway(arch, ggufName);
-        GgmlType fallback = options.fallback() == null ? null : options.fallback().ggmlType();
+        GgmlType fallback = options.fallback() == null ? null : options.fallback().defaultType();
         if (!keep) return List.of(new Planned(ggufName, new QuantizedDequant(t, "NVFP4 dequantize", null)));
         BlockScaleCensus census = BlockScaleCensus.of(t);
         if (!census.valid()) {

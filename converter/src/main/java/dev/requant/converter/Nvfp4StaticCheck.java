@@ -3,6 +3,7 @@ package dev.requant.converter;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.Float8;
 import dev.requant.formats.gguf.GgufTensorSpec;
+import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.nvfp4.BlockScaleCensus;
 import dev.requant.formats.nvfp4.GlobalScale;
@@ -63,7 +64,9 @@ public final class Nvfp4StaticCheck {
             long zeroScales, long subnormalScales, long scalesAt448, double minScale, double maxScale, long nonFinite, double maxAbs,
             ReferenceError reference, LlamaCpp llamaCpp) {}
 
-    public record Report(String arch, boolean fromGguf, List<TensorReport> tensors, List<Problem> problems, Thresholds thresholds) {
+    /** @param fp8 the FP8 weights of a checkpoint (FP8 or MIXED_PRECISION), checked by {@link Fp8StaticCheck} */
+    public record Report(String arch, boolean fromGguf, List<TensorReport> tensors, List<Problem> problems, Thresholds thresholds,
+                         List<Fp8StaticCheck.TensorReport> fp8) {
         public Level verdict() {
             Level l = Level.OK;
             for (Problem p : problems) if (p.level().ordinal() > l.ordinal()) l = p.level();
@@ -80,10 +83,17 @@ public final class Nvfp4StaticCheck {
      * @param reference a model with the same GGUF tensor names (BF16 source), or null
      */
     public static Report run(String arch, List<Nvfp4View> views, ModelSource reference, Thresholds th) {
+        return run(arch, views, Map.of(), reference, th);
+    }
+
+    /** @param fp8 a checkpoint's FP8 weights by GGUF name (empty for GGUFs, which hold them dequantized) */
+    public static Report run(String arch, List<Nvfp4View> views, Map<String, dev.requant.formats.nvfp4.Fp8Linear> fp8, ModelSource reference, Thresholds th) {
         List<TensorReport> tensors = new ArrayList<>();
         List<Problem> problems = new ArrayList<>();
         boolean fromGguf = !views.isEmpty() && views.getFirst().fromGguf();
-        if (views.isEmpty()) problems.add(new Problem(Level.FAIL, "-", "no NVFP4 weight found"));
+        if (views.isEmpty() && fp8.isEmpty()) problems.add(new Problem(Level.FAIL, "-", "no NVFP4 or FP8 weight found"));
+        List<Fp8StaticCheck.TensorReport> fp8Reports = new ArrayList<>();
+        for (var e : fp8.entrySet()) fp8Reports.add(Fp8StaticCheck.check(e.getKey(), e.getValue(), reference, th, problems));
         Map<String, LlamaCpp> lc = new HashMap<>();
         Map<String, Nvfp4View> byName = new HashMap<>();
         for (Nvfp4View v : views) byName.put(v.ggufName(), v);
@@ -101,8 +111,9 @@ public final class Nvfp4StaticCheck {
             double maxAbs = 0;
             ReferenceError ref = null;
             float[] row = new float[(int) v.cols()], rrow = new float[(int) v.cols()];
-            Optional<GgufTensorSpec> rs = reference == null ? Optional.empty() : reference.tensor(n);
-            if (reference != null && rs.isEmpty()) problems.add(new Problem(Level.WARN, n, "the reference has no tensor of this name"));
+            boolean expert = n.endsWith("]"); // one expert of a 3-D tensor: no reference tensor of its own
+            Optional<GgufTensorSpec> rs = reference == null || expert ? Optional.empty() : reference.tensor(n);
+            if (reference != null && !expert && rs.isEmpty()) problems.add(new Problem(Level.WARN, n, "the reference has no tensor of this name"));
             boolean withRef = rs.isPresent() && rs.get().ne()[0] == v.cols() && rs.get().nDims() >= 2 && rs.get().ne()[1] == v.rows();
             if (rs.isPresent() && !withRef) problems.add(new Problem(Level.FAIL, n, "shape differs from the reference's " + java.util.Arrays.toString(rs.get().ne())));
             double dd = 0, rr = 0, qq = 0, qr = 0, refMax = 0;
@@ -144,7 +155,7 @@ public final class Nvfp4StaticCheck {
         fusedShards(views, problems);
         scaleRange(views, problems);
         ffnOverflow(arch, byName, lc, fromGguf, th, problems);
-        return new Report(arch, fromGguf, tensors, problems, th);
+        return new Report(arch, fromGguf, tensors, problems, th, fp8Reports);
     }
 
     private static LlamaCpp llamaCpp(String arch, Nvfp4View v, List<Problem> problems) {
@@ -217,7 +228,7 @@ public final class Nvfp4StaticCheck {
     /** Gemma 3's FFN in this llama.cpp: predicted amax of ffn_down's input against the Q8_0 FP16 limit. */
     private static void ffnOverflow(String arch, Map<String, Nvfp4View> byName, Map<String, LlamaCpp> lc, boolean fromGguf, Thresholds th,
             List<Problem> problems) {
-        if (!"gemma3".equals(arch)) return;
+        if (!GemmaArch.GEMMA3.ggufName().equals(arch)) return;
         java.util.SortedSet<Integer> blocks = new java.util.TreeSet<>();
         for (String k : byName.keySet()) {
             Matcher m = LAYER.matcher(k);

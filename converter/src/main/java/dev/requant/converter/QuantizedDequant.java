@@ -29,13 +29,15 @@ final class QuantizedDequant implements TensorRecipe {
     QuantizedDequant(Fp8Linear t) {
         this.nvfp4 = null;
         this.fp8 = t;
-        this.why = "FP8 dequantize";
+        this.why = "FP8 dequantize (" + t.granularity().name().toLowerCase(java.util.Locale.ROOT) + " scale" + (t.blockRows() > 0 ? "s " + t.blockRows() + "x" + t.blockCols() : "") + ")";
         this.fallback = null;
     }
 
     GgmlType fallback() { return fallback; }
 
     Nvfp4Tensor nvfp4() { return nvfp4; }
+
+    Fp8Linear fp8() { return fp8; }
 
     @Override public List<String> sources() { return List.of(nvfp4 != null ? nvfp4.weightName() : fp8.weightName()); }
 

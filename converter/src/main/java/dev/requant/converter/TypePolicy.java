@@ -77,7 +77,7 @@ public final class TypePolicy {
     /** The --type for everything else; a block type whose block does not divide the row length falls back to F16. */
     static TypeRule outType() {
         return rule(OUT_TYPE, t -> {
-            GgmlType type = t.settings().outType().ggmlType();
+            GgmlType type = t.settings().outType().defaultType();
             if (type.quantized() && t.rowLength() % type.blockSize() != 0) {
                 return Optional.of(new TypeDecision(GgmlType.F16, OUT_TYPE + " (f16: row " + t.rowLength() + " is not a multiple of " + type.blockSize() + ")"));
             }

@@ -2,12 +2,13 @@ package dev.requant.converter;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.tokenizer.Gemma4Vocab;
+import dev.requant.formats.tokenizer.GgufVocabulary;
 import dev.requant.formats.tokenizer.HfTokenizerJson;
 import dev.requant.formats.tokenizer.SentencePieceModel;
 import dev.requant.formats.tokenizer.SentencePieceVocab;
 import dev.requant.formats.tokenizer.SpecialVocab;
-import dev.requant.formats.tokenizer.TokenizerKeys;
 import dev.requant.formats.tokenizer.VocabularyTables;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,11 +30,11 @@ import java.nio.file.Path;
 public record Vocabulary(Kind kind, VocabularyTables tables, SpecialVocab special, int embeddingRows) {
     public enum Kind { SENTENCEPIECE, GEMMA4_BPE }
 
-    static Vocabulary of(GemmaConfig config) throws IOException {
+    static Vocabulary of(HfConfig config) throws IOException {
         Path dir = config.dir();
         Path spmFile = dir.resolve("tokenizer.model");
         Path jsonFile = dir.resolve("tokenizer.json");
-        if (config.arch() == GemmaArchitecture.GEMMA4 && Files.isRegularFile(jsonFile)) {
+        if (config.arch() == GemmaArch.GEMMA4 && Files.isRegularFile(jsonFile)) {
             HfTokenizerJson tj = HfTokenizerJson.read(jsonFile);
             VocabularyTables t = Gemma4Vocab.create(dir, tj);
             SpecialVocab sv = SpecialVocab.load(dir, true, null);
@@ -41,7 +42,7 @@ public record Vocabulary(Kind kind, VocabularyTables tables, SpecialVocab specia
             return new Vocabulary(Kind.GEMMA4_BPE, t, sv, tj.vocab().size() + tj.addedTokens().size());
         }
         if (!Files.isRegularFile(spmFile)) {
-            throw new FormatException(dir, config.arch() == GemmaArchitecture.GEMMA3
+            throw new FormatException(dir, config.arch() == GemmaArch.GEMMA3
                     ? "has no tokenizer.model (Gemma 3 conversion needs the SentencePiece model)"
                     : "has neither tokenizer.json nor tokenizer.model");
         }
@@ -54,8 +55,8 @@ public record Vocabulary(Kind kind, VocabularyTables tables, SpecialVocab specia
 
     /** The tokenizer.* keys, in the order Gemma3Model / Gemma4Model.set_vocab write them. */
     void writeTo(GgufMetadata md) {
-        if (kind == Kind.GEMMA4_BPE) TokenizerKeys.writeGemma4(md, tables, special);
-        else TokenizerKeys.writeSentencePiece(md, tables, special);
+        if (kind == Kind.GEMMA4_BPE) GgufVocabulary.writeGemma4(md, tables, special);
+        else GgufVocabulary.writeSentencePiece(md, tables, special);
     }
 
     public int size() { return tables.size(); }

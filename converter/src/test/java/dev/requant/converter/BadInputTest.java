@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -30,7 +31,7 @@ class BadInputTest {
         Path outDir = Files.createDirectories(tmp.resolve("out"));
         Path out = outDir.resolve("x.gguf");
         Throwable t = null;
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.BF16))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.BF16))) {
             GgufConversion.write(plan, out, null);
         } catch (IOException | RuntimeException e) {
             t = e;
@@ -108,7 +109,7 @@ class BadInputTest {
                 c -> { ((ObjectNode) c.get("rope_parameters").get("full_attention")).put("rope_type", "yarn"); return c; });
         for (int i = 0; i < edits.size(); i++) {
             Path dir = SyntheticCheckpoint.gemma3().layers(1).config(edits.get(i)).write(tmp.resolve("c" + i));
-            assertThatThrownBy(() -> GemmaPlanner.plan(dir, ConversionSettings.of(OutType.BF16)).close())
+            assertThatThrownBy(() -> GemmaPlanner.plan(dir, ConversionSettings.of(FileType.BF16)).close())
                     .as("edit " + i).hasMessageStartingWith(dir.resolve("config.json").toString());
         }
     }
@@ -119,13 +120,13 @@ class BadInputTest {
             ((ObjectNode) c.get("per_layer_config")).putObject("0").put("sliding_window", 7);
             return c;
         }).write(tmp.resolve("a"));
-        assertThatThrownBy(() -> GemmaPlanner.plan(a, ConversionSettings.of(OutType.BF16)).close())
+        assertThatThrownBy(() -> GemmaPlanner.plan(a, ConversionSettings.of(FileType.BF16)).close())
                 .hasMessageContaining("config.json").hasMessageContaining("per_layer_config.0.sliding_window is not supported");
         Path b = SyntheticCheckpoint.gemma4().layers(6).config(c -> {
             ((ObjectNode) c.get("per_layer_config")).putObject("0").put("head_dim", 32);
             return c;
         }).write(tmp.resolve("b"));
-        assertThatThrownBy(() -> GemmaPlanner.plan(b, ConversionSettings.of(OutType.BF16)).close())
+        assertThatThrownBy(() -> GemmaPlanner.plan(b, ConversionSettings.of(FileType.BF16)).close())
                 .hasMessageContaining("config.json").hasMessageContaining("sliding-attention layers have different head dims");
     }
 

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -25,7 +26,7 @@ class GoldenConversionTest {
     void gemma3TinyBf16IsByteIdenticalToLlamaCpp() throws IOException {
         JsonNode manifest = JSON.readTree(Golden.llamacpp("gemma3-tiny.bf16.manifest.json").toFile());
         Path out = tmp.resolve("gemma3-tiny.bf16.gguf");
-        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(OutType.BF16, "Tiny Gemma3"))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(FileType.BF16, "Tiny Gemma3"))) {
             GgufConversion.write(plan, out, null);
         }
         try (GgufFile f = GgufFile.open(out)) {

@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -70,8 +71,8 @@ class HfModelSourceTest {
     void f16CheckpointAutoTypeCopiesF16AndComputesTheRest() throws IOException {
         Path dir = dev.requant.testmodels.SyntheticCheckpoint.gemma3().layers(1)
                 .dtype(dev.requant.formats.safetensors.SafetensorsDtype.F16).write(tmp.resolve("f16"));
-        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.of(OutType.AUTO))) {
-            assertThat(m.plan().settings().outType()).isEqualTo(OutType.F16);
+        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.auto())) {
+            assertThat(m.plan().settings().outType()).isEqualTo(FileType.F16);
             assertThat(m.metadata().getLong("general.file_type")).contains(1L);
             assertThat(m.tensor("blk.0.attn_q.weight").orElseThrow().type()).isEqualTo(GgmlType.F16);
             assertThat(m.data("blk.0.attn_q.weight").isMapped()).isTrue();
@@ -81,7 +82,7 @@ class HfModelSourceTest {
             float want = dev.requant.formats.ggml.Float16.round(dev.requant.formats.ggml.Float16.toFloat(h) + 1f);
             assertThat(m.data("blk.0.attn_norm.weight").get(dev.requant.formats.io.LittleEndian.FLOAT, 0)).isEqualTo(want);
         }
-        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.of(OutType.F32))) {
+        try (HfModelSource m = HfModelSource.open(dir, ConversionSettings.of(FileType.F32))) {
             assertThat(m.data("blk.0.attn_q.weight").isMapped()).isFalse();
             assertThat(m.data("blk.0.attn_q.weight").byteSize()).isEqualTo(4L * 256 * 256);
         }
@@ -90,7 +91,7 @@ class HfModelSourceTest {
     @Test
     void modelSourcesOpensFoldersAndGgufFiles() throws IOException {
         Path out = tmp.resolve("m.gguf");
-        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.BF16))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.BF16))) {
             GgufConversion.write(plan, out, null);
         }
         try (ModelSource folder = ModelSources.open(Golden.hf("gemma3-tiny")); ModelSource file = ModelSources.open(out)) {

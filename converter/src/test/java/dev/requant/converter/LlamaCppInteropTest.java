@@ -1,11 +1,13 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.testmodels.Golden;
+import dev.requant.llamacpp.LlamaCppEngine;
 import dev.requant.testmodels.LlamaCppProbe;
 import dev.requant.testmodels.NpyArray;
 import dev.requant.testmodels.ProbabilityComparison;
@@ -34,10 +36,10 @@ class LlamaCppInteropTest {
      * Regression bounds for the lossy types, set above what was measured (BENCHMARKS.md, "Conversion"): the tiny
      * models have random weights, so their next-token distributions are nearly flat and top-1 flips on near ties.
      */
-    static final Map<OutType, double[]> BOUNDS = new EnumMap<>(Map.of(
-            OutType.F32, new double[] {1.0, 1e-4},
-            OutType.BF16, new double[] {0.90, 1e-4},
-            OutType.Q8_0, new double[] {0.85, 5e-4}));
+    static final Map<FileType, double[]> BOUNDS = new EnumMap<>(Map.of(
+            FileType.F32, new double[] {1.0, 1e-4},
+            FileType.BF16, new double[] {0.90, 1e-4},
+            FileType.Q8_0, new double[] {0.85, 5e-4}));
 
     @TempDir static Path tmp;
     static int[] ids;
@@ -49,7 +51,7 @@ class LlamaCppInteropTest {
         for (int i = 0; i < ids.length; i++) ids[i] = in.get(i).asInt();
     }
 
-    static Path convert(String model, OutType type) throws IOException {
+    static Path convert(String model, FileType type) throws IOException {
         Path out = tmp.resolve(model + "." + type.cliName() + ".gguf");
         if (Files.exists(out)) return out;
         try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf(model), ConversionSettings.of(type))) {
@@ -59,13 +61,13 @@ class LlamaCppInteropTest {
     }
 
     static Stream<Arguments> modelsAndTypes() {
-        return Stream.of(MODELS).flatMap(m -> Stream.of(OutType.F32, OutType.BF16, OutType.Q8_0).map(t -> Arguments.of(m, t)));
+        return Stream.of(MODELS).flatMap(m -> Stream.of(FileType.F32, FileType.BF16, FileType.Q8_0).map(t -> Arguments.of(m, t)));
     }
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("modelsAndTypes")
-    void nextTokenProbabilitiesMatchTransformers(String model, OutType type) throws IOException {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
+    void nextTokenProbabilitiesMatchTransformers(String model, FileType type) throws IOException {
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
         Path gguf = convert(model, type);
         float[][] ref = NpyArray.read(Golden.hf(model + ".logits.npy")).rows();
         float[][] got = probe.logits(gguf, ids);
@@ -79,8 +81,8 @@ class LlamaCppInteropTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("models")
     void ourTokenizerMatchesLlamaCppOnTheCalibrationText(String model) throws IOException {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
-        Path gguf = convert(model, OutType.BF16);
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
+        Path gguf = convert(model, FileType.BF16);
         String text = Files.readString(Golden.text("calibration.txt"));
         Tokenizer ours;
         try (GgufFile f = GgufFile.open(gguf)) {
@@ -101,9 +103,9 @@ class LlamaCppInteropTest {
 
     @Test
     void llamaCppSeesTheArchitecturesWeWrote() throws IOException {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
         for (String m : MODELS) {
-            JsonNode info = probe.info(convert(m, OutType.BF16));
+            JsonNode info = probe.info(convert(m, FileType.BF16));
             assertThat(info.get("architecture").asText()).isEqualTo(m.startsWith("gemma3") ? "gemma3" : "gemma4");
             assertThat(info.get("tokens").get("bos").asInt()).isEqualTo(2);
             assertThat(info.get("tokens").get("eos").asInt()).isEqualTo(1);

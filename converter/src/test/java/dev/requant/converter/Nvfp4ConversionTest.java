@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -59,7 +60,7 @@ class Nvfp4ConversionTest {
     /** Every NVFP4 weight: GGUF codes equal the checkpoint's, and the GGUF's dequantization equals the producer's exactly. */
     static void assertSameValues(Path checkpoint, Path gguf) throws IOException {
         try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(checkpoint); GgufFile f = GgufFile.open(gguf);
-                ConversionPlan plan = GemmaPlanner.plan(checkpoint, ConversionSettings.of(OutType.AUTO))) {
+                ConversionPlan plan = GemmaPlanner.plan(checkpoint, ConversionSettings.auto())) {
             Nvfp4Checkpoint nv = Nvfp4Checkpoint.scan(checkpoint, ck);
             assertThat(nv.nvfp4()).hasSize(14);
             List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
@@ -93,7 +94,7 @@ class Nvfp4ConversionTest {
 
     @Test
     void modelOptWeightsBecomeGgmlNvfp4WithTheSameCodesAndValues() throws IOException {
-        Path gguf = convert(modelopt, ConversionSettings.of(OutType.AUTO), "modelopt.gguf");
+        Path gguf = convert(modelopt, ConversionSettings.auto(), "modelopt.gguf");
         assertSameValues(modelopt, gguf);
         try (GgufFile f = GgufFile.open(gguf); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(modelopt)) {
             assertThat(f.metadata().getLong("general.file_type")).contains(39L);
@@ -111,7 +112,7 @@ class Nvfp4ConversionTest {
             assertThat(scalar(f, "blk.0.ffn_up.input_scale", Float.NaN)).isEqualTo(6.5f / 2688f);
         }
         // the Gemma 3 FFN: llama.cpp drops its .scale, so the split moves it as near to 1 as the block scales allow
-        try (ConversionPlan plan = GemmaPlanner.plan(modelopt, ConversionSettings.of(OutType.AUTO)); GgufFile f = GgufFile.open(gguf)) {
+        try (ConversionPlan plan = GemmaPlanner.plan(modelopt, ConversionSettings.auto()); GgufFile f = GgufFile.open(gguf)) {
             for (Nvfp4Planning.Kept k : Nvfp4Planning.kept(plan)) {
                 Nvfp4Split sp = k.split();
                 if (!k.ggufName().contains("ffn_")) {
@@ -131,7 +132,7 @@ class Nvfp4ConversionTest {
 
     @Test
     void compressedTensorsScalesAreReciprocated() throws IOException {
-        Path gguf = convert(ct, ConversionSettings.of(OutType.AUTO), "ct.gguf");
+        Path gguf = convert(ct, ConversionSettings.auto(), "ct.gguf");
         assertSameValues(ct, gguf);
         try (GgufFile f = GgufFile.open(gguf); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(ct)) {
             Nvfp4Tensor k = Nvfp4Checkpoint.scan(ct, ck).nvfp4("model.layers.0.self_attn.k_proj.weight_packed").orElseThrow();
@@ -142,7 +143,7 @@ class Nvfp4ConversionTest {
 
     @Test
     void otherTypesGoThroughTheExactDequantization() throws IOException {
-        Path q8 = convert(modelopt, ConversionSettings.of(OutType.Q8_0), "modelopt.q8_0.gguf");
+        Path q8 = convert(modelopt, ConversionSettings.of(FileType.Q8_0), "modelopt.q8_0.gguf");
         try (GgufFile f = GgufFile.open(q8); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(modelopt); Arena arena = Arena.ofConfined()) {
             assertThat(f.tensors()).noneMatch(t -> t.name().endsWith(".scale") && !t.name().contains("ffn_gate_inp"));
             Nvfp4Tensor d = Nvfp4Checkpoint.scan(modelopt, ck).nvfp4("model.layers.0.mlp.down_proj.weight").orElseThrow();
@@ -162,7 +163,7 @@ class Nvfp4ConversionTest {
 
     @Test
     void fallbackTypeReplacesOnlyTheWeightsWhoseScaleLlamaCppDrops() throws IOException {
-        ConversionSettings s = ConversionSettings.of(OutType.AUTO).withNvfp4(new ConversionSettings.Nvfp4Options(OutType.BF16, false));
+        ConversionSettings s = ConversionSettings.auto().withNvfp4(new ConversionSettings.Nvfp4Options(FileType.BF16, false));
         try (ConversionPlan plan = GemmaPlanner.plan(modelopt, s)) {
             for (PlannedTensor p : plan.tensors()) {
                 if (p.ggufName().matches("blk\\.\\d\\.ffn_(gate|up|down)\\.weight")) assertThat(p.decision().type()).isEqualTo(GgmlType.BF16);
@@ -170,7 +171,7 @@ class Nvfp4ConversionTest {
                 assertThat(p.ggufName()).doesNotMatch("blk\\.\\d\\.ffn_.*scale");
             }
         }
-        ConversionSettings up = ConversionSettings.of(OutType.AUTO).withNvfp4(new ConversionSettings.Nvfp4Options(null, true));
+        ConversionSettings up = ConversionSettings.auto().withNvfp4(new ConversionSettings.Nvfp4Options(null, true));
         try (ConversionPlan plan = GemmaPlanner.plan(modelopt, up)) {
             assertThat(Nvfp4Planning.kept(plan)).allMatch(k -> k.split().shift() == 0);
         }
@@ -180,7 +181,7 @@ class Nvfp4ConversionTest {
     void invalidBlockScalesAreRefusedWithTheTensorName() throws IOException {
         Path bad = Nvfp4Faults.copy(modelopt, tmp.resolve("nan"));
         Nvfp4Faults.nanBlockScale(bad, "model.layers.1.mlp.up_proj", 3);
-        assertThatThrownBy(() -> GemmaPlanner.plan(bad, ConversionSettings.of(OutType.AUTO))).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GemmaPlanner.plan(bad, ConversionSettings.auto())).isInstanceOf(FormatException.class)
                 .hasMessageContaining("model.layers.1.mlp.up_proj.weight").hasMessageContaining("1 NaN");
     }
 }

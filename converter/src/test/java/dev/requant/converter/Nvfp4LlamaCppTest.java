@@ -1,9 +1,11 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.requant.formats.nvfp4.Nvfp4Format;
 import dev.requant.testmodels.Golden;
+import dev.requant.llamacpp.LlamaCppEngine;
 import dev.requant.testmodels.LlamaCppProbe;
 import dev.requant.testmodels.RealisticWeights;
 import dev.requant.testmodels.SyntheticCheckpoint;
@@ -27,7 +29,7 @@ class Nvfp4LlamaCppTest {
     @TempDir static Path tmp;
     static Path bf16, nvfp4;
     static int[] ids;
-    static LlamaCppProbe probe;
+    static LlamaCppEngine probe;
 
     @BeforeAll
     static void setUp() throws IOException {
@@ -37,7 +39,7 @@ class Nvfp4LlamaCppTest {
         for (String w : SyntheticNvfp4.decoderLinears(bf16)) act.put(w.substring(0, w.length() - ".weight".length()), 8f);
         nvfp4 = SyntheticNvfp4.write(bf16, tmp.resolve("nvfp4"), Nvfp4Format.MODELOPT, act);
         String text = Files.readString(Golden.text("calibration.txt")).substring(0, 3000);
-        Path g = convert(bf16, ConversionSettings.of(OutType.BF16), "bf16.gguf");
+        Path g = convert(bf16, ConversionSettings.of(FileType.BF16), "bf16.gguf");
         ids = Arrays.copyOf(probe.tokenize(g, text, false), 200);
         ids[0] = 2; // BOS
     }
@@ -92,10 +94,10 @@ class Nvfp4LlamaCppTest {
         Map<String, Float> act = new HashMap<>();
         for (String w : SyntheticNvfp4.decoderLinears(g4)) act.put(w.substring(0, w.length() - ".weight".length()), 8f);
         Path g4nv = SyntheticNvfp4.write(g4, tmp.resolve("g4-nvfp4"), Nvfp4Format.MODELOPT, act);
-        float[][] w4a16 = probe.logits(convert(g4nv, ConversionSettings.of(OutType.F32), "g4.dequant.f32.gguf"), ids);
-        Path gguf = convert(g4nv, ConversionSettings.of(OutType.AUTO), "g4.nvfp4.gguf");
+        float[][] w4a16 = probe.logits(convert(g4nv, ConversionSettings.of(FileType.F32), "g4.dequant.f32.gguf"), ids);
+        Path gguf = convert(g4nv, ConversionSettings.auto(), "g4.nvfp4.gguf");
         float[][] kept = probe.logits(gguf, ids);
-        try (ConversionPlan plan = GemmaPlanner.plan(g4nv, ConversionSettings.of(OutType.AUTO))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(g4nv, ConversionSettings.auto())) {
             assertThat(Nvfp4Planning.kept(plan)).isNotEmpty().allMatch(k -> k.split().outcome() == Nvfp4Split.Outcome.UPSTREAM);
         }
         double k = kld(w4a16, kept);
@@ -111,18 +113,18 @@ class Nvfp4LlamaCppTest {
 
     @Test
     void nvfp4GgufRunsWithFinitePerplexityCloseToBf16() throws IOException {
-        float[][] ref = probe.logits(convert(bf16, ConversionSettings.of(OutType.BF16), "bf16.gguf"), ids);
-        float[][] w4a16 = probe.logits(convert(nvfp4, ConversionSettings.of(OutType.F32), "dequant.f32.gguf"), ids);
-        float[][] kept = probe.logits(convert(nvfp4, ConversionSettings.of(OutType.AUTO), "nvfp4.gguf"), ids);
-        float[][] exact = probe.logits(convert(nvfp4, ConversionSettings.of(OutType.AUTO)
-                .withNvfp4(new ConversionSettings.Nvfp4Options(OutType.BF16, false)), "nvfp4.fallback-bf16.gguf"), ids);
-        float[][] upstream = probe.logits(convert(nvfp4, ConversionSettings.of(OutType.AUTO)
+        float[][] ref = probe.logits(convert(bf16, ConversionSettings.of(FileType.BF16), "bf16.gguf"), ids);
+        float[][] w4a16 = probe.logits(convert(nvfp4, ConversionSettings.of(FileType.F32), "dequant.f32.gguf"), ids);
+        float[][] kept = probe.logits(convert(nvfp4, ConversionSettings.auto(), "nvfp4.gguf"), ids);
+        float[][] exact = probe.logits(convert(nvfp4, ConversionSettings.auto()
+                .withNvfp4(new ConversionSettings.Nvfp4Options(FileType.BF16, false)), "nvfp4.fallback-bf16.gguf"), ids);
+        float[][] upstream = probe.logits(convert(nvfp4, ConversionSettings.auto()
                 .withNvfp4(new ConversionSettings.Nvfp4Options(null, true)), "nvfp4.upstream.gguf"), ids);
         double pBf16 = perplexity(ref), pDeq = perplexity(w4a16), pKept = perplexity(kept), pExact = perplexity(exact);
         String report = String.format("ppl bf16 %.3f, f32-dequant %.3f, nvfp4 %.3f, nvfp4+bf16-ffn %.3f, upstream split: %d of %d positions non-finite;"
                 + " KLD vs f32-dequant: nvfp4 %.5f, nvfp4+bf16-ffn %.6f, bf16 %.5f", pBf16, pDeq, pKept, pExact, nonFinitePositions(upstream), ids.length,
                 kld(w4a16, kept), kld(w4a16, exact), kld(w4a16, ref));
-        try (ConversionPlan plan = GemmaPlanner.plan(nvfp4, ConversionSettings.of(OutType.AUTO))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(nvfp4, ConversionSettings.auto())) {
             StringBuilder sb = new StringBuilder();
             for (Nvfp4Planning.Kept k : Nvfp4Planning.kept(plan)) {
                 if (k.split().shift() != 0) sb.append(String.format(" %s k=%d x%.3g", k.ggufName(), k.split().shift(), k.split().residual()));

@@ -91,10 +91,10 @@ class Nvfp4StaticCheckTest {
     @Test
     void anOverflowingScaleSplitInAGgufFailsAndRequantsSplitPasses() throws IOException {
         Path upstream = tmp.resolve("upstream.gguf"), ours = tmp.resolve("ours.gguf");
-        try (ConversionPlan p = GemmaPlanner.plan(good, ConversionSettings.of(OutType.AUTO).withNvfp4(new ConversionSettings.Nvfp4Options(null, true)))) {
+        try (ConversionPlan p = GemmaPlanner.plan(good, ConversionSettings.auto().withNvfp4(new ConversionSettings.Nvfp4Options(null, true)))) {
             GgufConversion.write(p, upstream, null);
         }
-        try (ConversionPlan p = GemmaPlanner.plan(good, ConversionSettings.of(OutType.AUTO))) {
+        try (ConversionPlan p = GemmaPlanner.plan(good, ConversionSettings.auto())) {
             GgufConversion.write(p, ours, null);
         }
         try (GgufModelSource up = GgufModelSource.open(upstream); GgufModelSource ok = GgufModelSource.open(ours); ModelSource ref = HfModelSource.open(bf16)) {

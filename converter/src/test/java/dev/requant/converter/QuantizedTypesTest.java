@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -29,7 +30,7 @@ class QuantizedTypesTest {
         Map<String, JsonNode> want = new HashMap<>();
         for (JsonNode t : manifest.get("tensors")) want.put(t.get("name").asText(), t);
         Path out = tmp.resolve(type + ".gguf");
-        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(OutType.parse(type)))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.parse(type).orElseThrow()))) {
             GgufConversion.write(plan, out, null);
         }
         try (GgufFile f = GgufFile.open(out)) {

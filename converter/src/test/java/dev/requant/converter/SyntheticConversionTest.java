@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.requant.formats.ggml.GgmlType;
@@ -10,6 +11,7 @@ import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.testmodels.Golden;
+import dev.requant.llamacpp.LlamaCppEngine;
 import dev.requant.testmodels.LlamaCppProbe;
 import dev.requant.testmodels.SyntheticCheckpoint;
 import java.io.IOException;
@@ -25,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SyntheticConversionTest {
     @TempDir Path tmp;
 
-    static Path convert(Path dir, OutType type, Path out) throws IOException {
+    static Path convert(Path dir, FileType type, Path out) throws IOException {
         try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(type))) {
             GgufConversion.write(plan, out, null);
         }
@@ -46,8 +48,8 @@ class SyntheticConversionTest {
         Path many = SyntheticCheckpoint.gemma3().layers(3).maxShardBytes(300_000).write(tmp.resolve("many"));
         assertThat(many.resolve("model.safetensors.index.json")).exists();
         assertThat(Files.list(many).filter(p -> p.getFileName().toString().endsWith(".safetensors")).count()).isGreaterThan(3);
-        Map<String, String> a = hashes(convert(one, OutType.BF16, tmp.resolve("one.gguf")));
-        Map<String, String> b = hashes(convert(many, OutType.BF16, tmp.resolve("many.gguf")));
+        Map<String, String> a = hashes(convert(one, FileType.BF16, tmp.resolve("one.gguf")));
+        Map<String, String> b = hashes(convert(many, FileType.BF16, tmp.resolve("many.gguf")));
         assertThat(b.keySet()).containsExactlyInAnyOrderElementsOf(a.keySet());
         assertThat(b).isEqualTo(a);
     }
@@ -55,7 +57,7 @@ class SyntheticConversionTest {
     @Test
     void sparseMultimodalGemma3ConfigGetsTransformersDefaultsAndDropsTheVisionTower() throws IOException {
         Path dir = SyntheticCheckpoint.gemma3().layers(2).style(SyntheticCheckpoint.ConfigStyle.SPARSE_MULTIMODAL).write(tmp.resolve("g3mm"));
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.AUTO))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.auto())) {
             GgufMetadata md = plan.metadata();
             assertThat(plan.config().hfClass()).isEqualTo("Gemma3ForConditionalGeneration");
             assertThat(md.getLong("gemma3.attention.head_count")).contains(8L);
@@ -65,7 +67,7 @@ class SyntheticConversionTest {
             assertThat(md.getString("gemma3.rope.scaling.type")).contains("linear");
             assertThat(md.getFloat("gemma3.rope.scaling.factor")).contains(8f);
             assertThat(md.getFloat("gemma3.rope.freq_base_swa")).contains(10000f);
-            assertThat(plan.settings().outType()).isEqualTo(OutType.BF16);
+            assertThat(plan.settings().outType()).isEqualTo(FileType.BF16);
             assertThat(plan.dropped()).hasSize(4).allMatch(n -> n.startsWith("vision_tower") || n.startsWith("multi_modal_projector"));
             assertThat(plan.tensors()).extracting(PlannedTensor::ggufName).contains("token_embd.weight", "blk.1.attn_q.weight")
                     .noneMatch(n -> n.contains("language_model") || n.contains("vision"));
@@ -77,7 +79,7 @@ class SyntheticConversionTest {
     @Test
     void gemma4TokenizerJsonGivesTheGemma4Vocabulary() throws IOException {
         Path dir = SyntheticCheckpoint.gemma4().layers(2).tokenizerJson().write(tmp.resolve("g4json"));
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.BF16))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.BF16))) {
             GgufMetadata md = plan.metadata();
             assertThat(md.getString("tokenizer.ggml.model")).contains("gemma4");
             assertThat(md.contains("tokenizer.ggml.pre")).isFalse();
@@ -98,7 +100,7 @@ class SyntheticConversionTest {
     /** Each variant converts, loads in llama.cpp and gives finite logits; tokenization agrees for the gemma4 vocabulary. */
     @Test
     void gemma4VariantsRunInLlamaCpp() throws IOException {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
         Map<String, SyntheticCheckpoint.Builder> variants = new LinkedHashMap<>();
         variants.put("moe", SyntheticCheckpoint.gemma4().layers(6).perLayerInput(16).moe(4, 2, 128));
         variants.put("k_eq_v", SyntheticCheckpoint.gemma4().layers(6).kEqV(1).globalHeadDimKey());
@@ -108,7 +110,7 @@ class SyntheticConversionTest {
         int[] ids = {2, 665, 457, 337, 269, 358, 583, 303, 269, 379};
         for (var e : variants.entrySet()) {
             Path dir = e.getValue().write(tmp.resolve(e.getKey()));
-            Path gguf = convert(dir, OutType.BF16, tmp.resolve(e.getKey() + ".gguf"));
+            Path gguf = convert(dir, FileType.BF16, tmp.resolve(e.getKey() + ".gguf"));
             float[][] logits = probe.logits(gguf, ids);
             assertThat(logits).as(e.getKey()).hasNumberOfRows(ids.length);
             for (float[] row : logits) {
@@ -131,7 +133,7 @@ class SyntheticConversionTest {
     @Test
     void moeTensorsAndKeys() throws IOException {
         Path dir = SyntheticCheckpoint.gemma4().layers(6).moe(4, 2, 64).write(tmp.resolve("moe"));
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q8_0))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.Q8_0))) {
             GgufMetadata md = plan.metadata();
             assertThat(md.getLong("gemma4.expert_count")).contains(4L);
             assertThat(md.getLong("gemma4.expert_used_count")).contains(2L);

@@ -19,7 +19,7 @@ public final class CudaKernels implements AutoCloseable {
     private final KernelArgs args = new KernelArgs();
     private final CudaKernel imatrixDense, imatrixExperts, rmsNorm, rope, attention, gelu, getRows, dequantize, toBf16,
             add, scale, softcap, rmsNormFused, qkvPrep, softmaxCausal, attnGather, geglu, pleCombine, imatrixPartial,
-            imatrixReduce, toBf16Split;
+            imatrixReduce, toBf16Split, suppressTokens, scoreBase, scoreKld, moeRoute, gatherRows, moeCombine;
     /** Rows per segment of {@link #imatrixRows} (IMX_SEG in kernels.cu). */
     public static final int IMATRIX_SEGMENT_ROWS = 64;
 
@@ -46,6 +46,12 @@ public final class CudaKernels implements AutoCloseable {
         imatrixPartial = module.kernel("imatrix_partial");
         imatrixReduce = module.kernel("imatrix_reduce");
         toBf16Split = module.kernel("f32_to_bf16_split");
+        suppressTokens = module.kernel("suppress_tokens");
+        scoreBase = module.kernel("score_base");
+        scoreKld = module.kernel("score_kld");
+        moeRoute = module.kernel("moe_route");
+        gatherRows = module.kernel("gather_rows");
+        moeCombine = module.kernel("moe_combine");
     }
 
     /** Compiles (or takes from the default cache) and loads the kernels for {@code device}. */
@@ -138,11 +144,17 @@ public final class CudaKernels implements AutoCloseable {
         gelu.launch(blocks((long) rows * cols, BLOCK), 1, 1, BLOCK, 0, s, args);
     }
 
-    static int typeId(GgmlType t) {
+    /** Whether {@link #getRows} and {@link #dequantize} read this type (ggml_element in kernels.cu). */
+    public static boolean reads(GgmlType t) {
         return switch (t) {
-            case F32, F16, BF16, Q8_0, Q4_0 -> t.id();
-            default -> throw new UnsupportedOperationException("the CUDA kernels do not read " + t.ggmlName() + " yet");
+            case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, MXFP4, NVFP4 -> true;
+            default -> false;
         };
+    }
+
+    static int typeId(GgmlType t) {
+        if (!reads(t)) throw new UnsupportedOperationException("the CUDA kernels do not read " + t.ggmlName() + " yet");
+        return t.id();
     }
 
     /** Embedding lookup: {@code out[t] = table[ids[t]] * scale}, the table in any type {@link #typeId} accepts. */
@@ -153,9 +165,19 @@ public final class CudaKernels implements AutoCloseable {
     }
 
     /** {@code n} elements (whole rows) of a GGML tensor to float32 or, with {@code toBf16}, bfloat16. */
-    public synchronized void dequantize(CudaStream s, DeviceBuffer src, GgmlType type, long n, DeviceBuffer dst, boolean toBf16) {
+    public void dequantize(CudaStream s, DeviceBuffer src, GgmlType type, long n, DeviceBuffer dst, boolean toBf16) {
+        dequantize(s, src, type, n, dst, toBf16, 1f);
+    }
+
+    /**
+     * {@code n} elements (whole rows) of a GGML tensor, exactly as ggml's {@code dequantize_row_*} computes them, each
+     * multiplied by {@code scale} unless it is 1, to float32 or, with {@code toBf16}, rounded to bfloat16.
+     */
+    public synchronized void dequantize(CudaStream s, DeviceBuffer src, GgmlType type, long n, DeviceBuffer dst,
+                                        boolean toBf16, float scale) {
         dst.require(n, toBf16 ? 2 : 4, "dequantized output");
-        args.reset().ptr(src).i32(typeId(type)).i64(n).ptr(dst).i32(toBf16 ? 1 : 0);
+        if (n % type.blockSize() != 0) throw new IllegalArgumentException(n + " elements are not whole " + type.ggmlName() + " blocks");
+        args.reset().ptr(src).i32(typeId(type)).i64(n).ptr(dst).i32(toBf16 ? 1 : 0).f32(scale);
         dequantize.launch(blocks(n, BLOCK), 1, 1, BLOCK, 0, s, args);
     }
 
@@ -302,6 +324,76 @@ public final class CudaKernels implements AutoCloseable {
                                         int layers, int pd, DeviceBuffer w, float projScale, float inScale, float eps) {
         args.reset().ptr(proj).ptr(ple).i64(stride).i32(pd).ptr(w).f32(projScale).f32(inScale).f32(eps);
         pleCombine.launch(tokens, layers, 1, 128, 4 * pd, s, args);
+    }
+
+    // ---------------------------------------------------------------- eval scores
+
+    /** Sets column {@code ids[i]} of every one of {@code rows} rows (row stride {@code ld}) to -inf. */
+    public synchronized void suppressTokens(CudaStream s, DeviceBuffer y, long ld, int rows, DeviceBuffer ids, int nIds) {
+        if (rows <= 0 || nIds <= 0) return;
+        args.reset().ptr(y).i64(ld).i32(rows).ptr(ids).i32(nIds);
+        suppressTokens.launch(blocks((long) rows * nIds, BLOCK), 1, 1, BLOCK, 0, s, args);
+    }
+
+    /**
+     * A reference's scored rows ({@code rows x n} logits): log-probs into {@code base}, their first arg-max,
+     * the target's NLL in float ({@code baseNll} and {@code nll}) and in double ({@code nllExact}).
+     */
+    public synchronized void scoreBase(CudaStream s, DeviceBuffer logits, int rows, int n, DeviceBuffer targets,
+                                       DeviceBuffer base, DeviceBuffer argmax, DeviceBuffer baseNll, DeviceBuffer nll,
+                                       DeviceBuffer nllExact) {
+        logits.require((long) rows * n, 4, "logits");
+        base.require((long) rows * n, 4, "base log-probs");
+        args.reset().ptr(logits).i32(n).ptr(targets).ptr(base).ptr(argmax).ptr(baseNll).ptr(nll).ptr(nllExact);
+        scoreBase.launch(rows, 1, 1, 1024, 0, s, args);
+    }
+
+    /**
+     * A compared model's scored rows against a reference's: NLL, the reference's NLL, KLD (double), Δp and
+     * whether the arg-maxes agree (int 0/1).
+     */
+    public synchronized void scoreKld(CudaStream s, DeviceBuffer logits, int rows, int n, DeviceBuffer targets,
+                                      DeviceBuffer base, DeviceBuffer argmax, DeviceBuffer baseNll, DeviceBuffer nll,
+                                      DeviceBuffer nllBase, DeviceBuffer kld, DeviceBuffer pDiff, DeviceBuffer sameTop) {
+        logits.require((long) rows * n, 4, "logits");
+        base.require((long) rows * n, 4, "base log-probs");
+        args.reset().ptr(logits).i32(n).ptr(targets).ptr(base).ptr(argmax).ptr(baseNll).ptr(nll).ptr(nllBase).ptr(kld)
+                .ptr(pDiff).ptr(sameTop);
+        scoreKld.launch(rows, 1, 1, 1024, 0, s, args);
+    }
+
+    // ---------------------------------------------------------------- mixture of experts
+
+    /**
+     * Gemma 4 routing of {@code tokens} rows of {@code nExp} router logits: softmax, the top {@code k} (ties: lower
+     * expert first), weights normalized over the chosen; {@code ids} and {@code weights} are {@code tokens x k}.
+     */
+    public synchronized void moeRoute(CudaStream s, DeviceBuffer logits, int tokens, int nExp, int k, DeviceBuffer ids,
+                                      DeviceBuffer weights) {
+        if (nExp > 256 || k > 16 || k > nExp) throw new IllegalArgumentException(k + " of " + nExp + " experts");
+        ids.require((long) tokens * k, 4, "expert ids");
+        weights.require((long) tokens * k, 4, "expert weights");
+        args.reset().ptr(logits).i32(tokens).i32(nExp).i32(k).ptr(ids).ptr(weights);
+        moeRoute.launch(blocks(tokens, 128), 1, 1, 128, 0, s, args);
+    }
+
+    /** {@code dst[i] = src[rows[i]]} for {@code count} rows of {@code n} floats, with the bf16 split ({@code dstl} may be null). */
+    public synchronized void gatherRows(CudaStream s, DeviceBuffer src, DeviceBuffer rows, int count, int n, DeviceBuffer dst,
+                                        DeviceBuffer dstb, DeviceBuffer dstl) {
+        if (count <= 0) return;
+        dst.require((long) count * n, 4, "gathered rows");
+        dstb.require((long) count * n, 2, "gathered rows bf16");
+        args.reset().ptr(src).ptr(rows).i32(n).ptr(dst).ptr(dstb).ptr(dstl);
+        gatherRows.launch(count, 1, 1, BLOCK, 0, s, args);
+    }
+
+    /** {@code out[t] = Σ_j w[t][j] · d[pos[t][j]]} for {@code tokens} rows of {@code n}, the terms in ascending row order. */
+    public synchronized void moeCombine(CudaStream s, DeviceBuffer d, DeviceBuffer pos, DeviceBuffer w, int tokens, int k,
+                                        int n, DeviceBuffer out) {
+        if (k > 16) throw new IllegalArgumentException(k + " experts per token");
+        out.require((long) tokens * n, 4, "combined rows");
+        args.reset().ptr(d).ptr(pos).ptr(w).i32(k).i32(n).ptr(out);
+        moeCombine.launch(tokens, 1, 1, BLOCK, 0, s, args);
     }
 
     @Override

@@ -13,8 +13,16 @@ typedef unsigned short f16_t;
 #define GGML_F32 0
 #define GGML_F16 1
 #define GGML_Q4_0 2
+#define GGML_Q4_1 3
+#define GGML_Q5_0 6
+#define GGML_Q5_1 7
 #define GGML_Q8_0 8
+#define GGML_Q4_K 12
+#define GGML_Q5_K 13
+#define GGML_Q6_K 14
 #define GGML_BF16 30
+#define GGML_MXFP4 39
+#define GGML_NVFP4 40
 
 __device__ __forceinline__ float bf16_to_f32(bf16_t h) { return __uint_as_float(((unsigned) h) << 16); }
 
@@ -78,9 +86,42 @@ __device__ __forceinline__ float block_max(float v, float * scratch) {
     return warp_max(v);
 }
 
-// One element of a GGML row: F32, F16, BF16, Q8_0 (d f16 + 32 int8, x = q*d) or Q4_0 (d f16 + 16 bytes of nibbles,
-// element l < 16 from the low nibble of byte l, l >= 16 from the high nibble of byte l-16, x = (q-8)*d), as
-// dequantize_row_q8_0 / dequantize_row_q4_0 in ggml-quants.c compute it.
+__device__ __forceinline__ unsigned short load_u16(const unsigned char * p) { return (unsigned short) (p[0] | (p[1] << 8)); }
+__device__ __forceinline__ unsigned load_u32(const unsigned char * p) {
+    return (unsigned) p[0] | ((unsigned) p[1] << 8) | ((unsigned) p[2] << 16) | ((unsigned) p[3] << 24);
+}
+
+// kvalues_mxfp4 (ggml-common.h): twice the E2M1 value of each code; the block scales are halved to match.
+__device__ __forceinline__ float fp4_doubled(int code) {
+    const signed char v[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    return (float) v[code & 15];
+}
+
+// ggml_e8m0_to_fp32_half: 2^(e-128) (e < 2: the subnormals 2^-128, 2^-127).
+__device__ __forceinline__ float e8m0_half(unsigned e) {
+    return __uint_as_float(e < 2 ? (0x00200000u << e) : ((e - 1) << 23));
+}
+
+// ggml_ue4m3_to_fp32 halved (ggml-impl.h): 0 and 0x7F give 0.
+__device__ __forceinline__ float ue4m3_half(unsigned code) {
+    if (code == 0 || code == 0x7F) return 0.0f;
+    const int exp = (code >> 3) & 15, man = code & 7;
+    // every step is exact: man / 2^9, (1 + man/8) times a power of two
+    const float raw = exp == 0 ? __fmul_rn((float) man, 1.0f / 512.0f)
+                               : __fmul_rn(1.0f + (float) man * 0.125f, __uint_as_float((unsigned) (exp - 7 + 127) << 23));
+    return __fmul_rn(raw, 0.5f);
+}
+
+// get_scale_min_k4 (ggml-quants.c): the 6-bit scale (m = 0) or min (m = 1) of sub-block j of a Q4_K/Q5_K block.
+__device__ __forceinline__ int k4_scale(const unsigned char * q, int j, int m) {
+    if (j < 4) return q[j + 4 * m] & 63;
+    return m == 0 ? ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4)) : ((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+}
+
+// One element of a GGML tensor (blocks never cross rows, so j may run over several rows), exactly as the
+// dequantize_row_* functions of ggml-quants.c compute it, products and sums rounded one at a time as the C code
+// is written (__fmul_rn/__fadd_rn: NVRTC would otherwise contract them into FMAs). The formats module's BlockCodec
+// decoders are the reference (DequantKernelTest).
 __device__ __forceinline__ float ggml_element(const unsigned char * row, int type, long long j) {
     switch (type) {
         case GGML_F32: return ((const float *) row)[j];
@@ -88,15 +129,77 @@ __device__ __forceinline__ float ggml_element(const unsigned char * row, int typ
         case GGML_BF16: return bf16_to_f32(((const bf16_t *) row)[j]);
         case GGML_Q8_0: {
             const unsigned char * b = row + (j >> 5) * 34;
-            const float d = f16_to_f32(*(const f16_t *) b);
-            return (float) ((const signed char *) (b + 2))[j & 31] * d;
+            const float d = f16_to_f32(load_u16(b));
+            return __fmul_rn((float) ((const signed char *) (b + 2))[j & 31], d);
         }
         case GGML_Q4_0: {
             const unsigned char * b = row + (j >> 5) * 18;
-            const float d = f16_to_f32(*(const f16_t *) b);
+            const float d = f16_to_f32(load_u16(b));
             const int l = (int) (j & 31);
             const int q = l < 16 ? (b[2 + l] & 0x0F) : (b[2 + l - 16] >> 4);
-            return (float) (q - 8) * d;
+            return __fmul_rn((float) (q - 8), d);
+        }
+        case GGML_Q4_1: {
+            const unsigned char * b = row + (j >> 5) * 20;
+            const float d = f16_to_f32(load_u16(b)), m = f16_to_f32(load_u16(b + 2));
+            const int l = (int) (j & 31);
+            const int q = l < 16 ? (b[4 + l] & 0x0F) : (b[4 + l - 16] >> 4);
+            return __fadd_rn(__fmul_rn((float) q, d), m);
+        }
+        case GGML_Q5_0:
+        case GGML_Q5_1: {
+            const bool one = type == GGML_Q5_1;
+            const unsigned char * b = row + (j >> 5) * (one ? 24 : 22);
+            const float d = f16_to_f32(load_u16(b));
+            const unsigned char * hq = b + (one ? 4 : 2);
+            const unsigned qh = load_u32(hq);
+            const unsigned char * qs = hq + 4;
+            const int l = (int) (j & 31);
+            const int q = l < 16 ? ((qs[l] & 0x0F) | (((qh >> l) << 4) & 0x10)) : ((qs[l - 16] >> 4) | ((qh >> (l - 16 + 12)) & 0x10));
+            if (!one) return __fmul_rn((float) (q - 16), d);
+            return __fadd_rn(__fmul_rn((float) q, d), f16_to_f32(load_u16(b + 2)));
+        }
+        case GGML_Q4_K:
+        case GGML_Q5_K: {
+            // d f16, dmin f16, 12 bytes of 6-bit scales/mins; Q5_K then 32 bytes of high bits; 128 bytes of nibbles.
+            // Element l of the 256: 64-wide group g = l/64, low nibbles for l%64 < 32 (sub-block 2g), high for the rest.
+            const bool five = type == GGML_Q5_K;
+            const unsigned char * b = row + (j >> 8) * (five ? 176 : 144);
+            const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
+            const int l = (int) (j & 255), g = l >> 6, hi = (l >> 5) & 1, i = l & 31;
+            const int sub = 2 * g + hi;
+            const float dl = __fmul_rn(d, (float) k4_scale(b + 4, sub, 0));
+            const float ml = __fmul_rn(dmin, (float) k4_scale(b + 4, sub, 1));
+            const unsigned char * qs = b + (five ? 48 : 16) + 32 * g;
+            int q = hi ? (qs[i] >> 4) : (qs[i] & 0xF);
+            if (five && (b[16 + i] & (1 << sub))) q += 16;
+            return __fadd_rn(__fmul_rn(dl, (float) q), -ml);
+        }
+        case GGML_Q6_K: {
+            // ql[128], qh[64], scales[16] int8, d f16. Element l: 128-half n = l/128, r = l%128, quarter k = r/32.
+            const unsigned char * b = row + (j >> 8) * 210;
+            const float d = f16_to_f32(load_u16(b + 208));
+            const int l = (int) (j & 255), n = l >> 7, r = l & 127, k = r >> 5, i = r & 31;
+            const unsigned char * ql = b + 64 * n;
+            const unsigned char * qh = b + 128 + 32 * n;
+            const signed char * sc = (const signed char *) (b + 192 + 8 * n);
+            const int low = (k & 1) ? ql[i + 32] : ql[i];
+            const int q = ((k >= 2 ? (low >> 4) : (low & 0xF)) | (((qh[i] >> (2 * k)) & 3) << 4)) - 32;
+            return __fmul_rn(__fmul_rn(d, (float) sc[i / 16 + 2 * k]), (float) q);
+        }
+        case GGML_MXFP4: {
+            const unsigned char * b = row + (j >> 5) * 17;
+            const int l = (int) (j & 31);
+            const int q = l < 16 ? (b[1 + l] & 0x0F) : (b[1 + l - 16] >> 4);
+            return __fmul_rn(fp4_doubled(q), e8m0_half(b[0]));
+        }
+        case GGML_NVFP4: {
+            // 4 UE4M3 scales (one per 16), then 32 bytes: sub-block s holds bytes 8s..8s+7, low nibbles first
+            const unsigned char * b = row + (j >> 6) * 36;
+            const int l = (int) (j & 63), s = l >> 4, i = l & 15;
+            const unsigned char byte = b[4 + 8 * s + (i & 7)];
+            const int q = i < 8 ? (byte & 0x0F) : (byte >> 4);
+            return __fmul_rn(fp4_doubled(q), ue4m3_half(b[s]));
         }
         default: return __int_as_float(0x7fc00000);
     }
@@ -301,12 +404,14 @@ extern "C" __global__ void get_rows(const unsigned char * __restrict__ table, in
 
 // ------------------------------------------------------------------------------------------------- conversions
 
-// n elements of a GGML tensor (whole rows, blocks never cross them) to float32 (out_bf16 = 0) or bfloat16.
+// n elements of a GGML tensor (whole rows, blocks never cross them) to float32 (out_bf16 = 0) or bfloat16, times
+// `scale` when it is not 1 (a tensor's output scale, one float multiply as the host decoder does it).
 extern "C" __global__ void dequantize(const unsigned char * __restrict__ src, int type, long long n,
-                                      void * __restrict__ dst, int out_bf16) {
+                                      void * __restrict__ dst, int out_bf16, float scale) {
     const long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= n) return;
-    const float v = ggml_element(src, type, j);
+    float v = ggml_element(src, type, j);
+    if (scale != 1.0f) v = __fmul_rn(v, scale);
     if (out_bf16) ((bf16_t *) dst)[j] = f32_to_bf16(v);
     else ((float *) dst)[j] = v;
 }
@@ -561,4 +666,207 @@ extern "C" __global__ void imatrix_reduce(const float * __restrict__ partial, in
     const float acc = sums[j] + t;
     sums[j] = acc;
     if (!finite_f32(acc)) atomicMin(first_bad, j);
+}
+
+// ------------------------------------------------------------------------------------------------- eval scores
+
+// y[r][cols[i]] = -inf for every row (the suppressed tokens of the LM head). One thread per (row, id).
+extern "C" __global__ void suppress_tokens(float * y, long long ld, int rows, const int * __restrict__ ids, int n_ids) {
+    const long long k = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= (long long) rows * n_ids) return;
+    y[(k / n_ids) * ld + ids[k % n_ids]] = NEG_INF;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the block in double; every thread gets it. `scratch` holds 32 doubles.
+__device__ __forceinline__ double block_sum_d(double v, double * scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+    v = warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < nwarps ? scratch[lane] : 0.0;
+    return warp_sum_d(v);
+}
+
+// The largest value and its first index over the block; every thread gets both. Scratch: 32 floats, 32 ints.
+__device__ __forceinline__ void block_argmax(float & v, int & i, float * sv, int * si) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+    __syncthreads();
+    if (lane == 0) { sv[warp] = v; si[warp] = i; }
+    __syncthreads();
+    v = lane < nwarps ? sv[lane] : NEG_INF;
+    i = lane < nwarps ? si[lane] : 0x7fffffff;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+}
+
+// max_j l[j] with its first index, then Σ_double expf(l[j] - max): the two passes FastTokenScores starts with.
+__device__ __forceinline__ double row_max_sumexp(const float * l, int n, float & max, int & imax, float * sv, int * si,
+                                                 double * sd) {
+    float m = NEG_INF;
+    int im = 0x7fffffff;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float v = l[j];
+        if (v > m) { m = v; im = j; } // strided in increasing j: the first index of a tie stays
+    }
+    block_argmax(m, im, sv, si);
+    double s = 0.0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) s += (double) expf(l[j] - m);
+    max = m;
+    imax = im;
+    return block_sum_d(s, sd);
+}
+
+// The reference's scored rows (FastTokenScores.BaseRow.setFromLogits): per row of `n` logits, log-probs
+// logp = l - (max + log Σexp) into `base`, their first arg-max, nll = shift - l[target] (float) and
+// nll_exact = -((double)(l[target] - max) - log Σexp). One block per row.
+extern "C" __global__ void score_base(const float * __restrict__ logits, int n, const int * __restrict__ targets,
+                                      float * __restrict__ base, int * __restrict__ argmax, float * __restrict__ base_nll,
+                                      float * __restrict__ nll, double * __restrict__ nll_exact) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    __shared__ double sd[32];
+    const long long r = blockIdx.x;
+    const float * l = logits + r * n;
+    float * lp = base + r * n;
+    float max;
+    int imax;
+    const double sum = row_max_sumexp(l, n, max, imax, sv, si, sd);
+    const float shift = max + (float) log(sum);
+    float best = NEG_INF;
+    int ib = 0x7fffffff;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float v = l[j] - shift;
+        lp[j] = v;
+        if (v > best) { best = v; ib = j; }
+    }
+    block_argmax(best, ib, sv, si);
+    if (threadIdx.x == 0) {
+        const int tok = targets[r];
+        argmax[r] = ib;
+        const float nl = shift - l[tok];
+        base_nll[r] = nl;
+        nll[r] = nl;
+        nll_exact[r] = -((double) (l[tok] - max) - log(sum));
+    }
+}
+
+// A compared model's scored rows against the reference's (FastTokenScores.kld): nll, KLD = Σ_double over the
+// vocabulary of p_b · (logp_b - l + shift) for p_b = expf(logp_b) > 0 (each term in float, as the CPU forms it),
+// Δp = expf(-nll) - expf(-nll_base), and whether the first arg-maxes agree. One block per row.
+extern "C" __global__ void score_kld(const float * __restrict__ logits, int n, const int * __restrict__ targets,
+                                     const float * __restrict__ base, const int * __restrict__ argmax,
+                                     const float * __restrict__ base_nll, float * __restrict__ nll,
+                                     float * __restrict__ nll_base, double * __restrict__ kld, float * __restrict__ p_diff,
+                                     int * __restrict__ same_top) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    __shared__ double sd[32];
+    const long long r = blockIdx.x;
+    const float * l = logits + r * n;
+    const float * lb = base + r * n;
+    float max;
+    int imax;
+    const double sum = row_max_sumexp(l, n, max, imax, sv, si, sd);
+    const float lse = (float) log(sum);
+    const float shift = max + lse;
+    double acc = 0.0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float lpb = lb[j];
+        const float p = expf(lpb);
+        if (p > 0.0f) acc += (double) (p * (lpb - l[j] + shift));
+    }
+    acc = block_sum_d(acc, sd);
+    if (threadIdx.x == 0) {
+        const int tok = targets[r];
+        const float nl = max + lse - l[tok];
+        const float nb = base_nll[r];
+        nll[r] = nl;
+        nll_base[r] = nb;
+        kld[r] = acc;
+        p_diff[r] = expf(-nl) - expf(-nb);
+        same_top[r] = imax == argmax[r] ? 1 : 0;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------- mixture of experts
+
+// The Gemma 4 router after its GEMM (MoeBlock): per token, softmax over the n_exp logits (max, expf, the sum in
+// double, one float reciprocal), the top k by probability (ties: the lower expert first), weights p / Σ_top p (the
+// sum in double). ids and weights in selection order. One thread per token; n_exp <= 256.
+extern "C" __global__ void moe_route(const float * __restrict__ logits, int tokens, int n_exp, int k,
+                                     int * __restrict__ ids, float * __restrict__ weights) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= tokens) return;
+    const float * l = logits + (long long) t * n_exp;
+    float max = NEG_INF;
+    for (int e = 0; e < n_exp; ++e) max = fmaxf(max, l[e]);
+    double sum = 0.0;
+    for (int e = 0; e < n_exp; ++e) sum += (double) expf(l[e] - max);
+    const float inv = (float) (1.0 / sum);
+    unsigned taken[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double top = 0.0;
+    for (int j = 0; j < k; ++j) {
+        int best = -1;
+        float bp = 0.0f;
+        for (int e = 0; e < n_exp; ++e) {
+            if (taken[e >> 5] & (1u << (e & 31))) continue;
+            const float p = expf(l[e] - max) * inv;
+            if (best < 0 || p > bp) { best = e; bp = p; }
+        }
+        taken[best >> 5] |= 1u << (best & 31);
+        ids[(long long) t * k + j] = best;
+        weights[(long long) t * k + j] = bp;
+        top += (double) bp;
+    }
+    for (int j = 0; j < k; ++j) weights[(long long) t * k + j] = (float) ((double) weights[(long long) t * k + j] / top);
+}
+
+// dst[i] = src[rows[i]] (f32 rows of n), with its bf16 split into dstb / dstl (dstl may be null). One block per row.
+extern "C" __global__ void gather_rows(const float * __restrict__ src, const int * __restrict__ rows, int n,
+                                       float * __restrict__ dst, bf16_t * __restrict__ dstb, bf16_t * __restrict__ dstl) {
+    const long long i = blockIdx.x;
+    const float * s = src + (long long) rows[i] * n;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        const float v = s[j];
+        dst[i * n + j] = v;
+        store_bf16_split(v, dstb, dstl, i * n + j);
+    }
+}
+
+// out[t] = Σ_j w[t][j] · d[pos[t][j]] over the k rows a token was routed to, added in ascending row order (the
+// expert order of MoeBlock, as the rows are grouped by expert). One block per token.
+extern "C" __global__ void moe_combine(const float * __restrict__ d, const int * __restrict__ pos,
+                                       const float * __restrict__ w, int k, int n, float * __restrict__ out) {
+    const long long t = blockIdx.x;
+    int p[16];
+    float ww[16];
+    for (int j = 0; j < k; ++j) { p[j] = pos[t * k + j]; ww[j] = w[t * k + j]; }
+    for (int a = 1; a < k; ++a) {
+        for (int b = a; b > 0 && p[b - 1] > p[b]; --b) {
+            const int tp = p[b]; p[b] = p[b - 1]; p[b - 1] = tp;
+            const float tw = ww[b]; ww[b] = ww[b - 1]; ww[b - 1] = tw;
+        }
+    }
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < k; ++j) acc += ww[j] * d[(long long) p[j] * n + i];
+        out[t * n + i] = acc;
+    }
 }

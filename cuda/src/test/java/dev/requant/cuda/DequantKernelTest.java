@@ -11,7 +11,10 @@ import org.junit.jupiter.api.Test;
 
 /** Dequantization and embedding lookups against the formats module's llama.cpp-exact block codecs. */
 class DequantKernelTest {
-    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0};
+    /** Every type the GPU reads: each against its BlockCodec (the CPU eval's decoder, bit-exact with ggml). */
+    static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+        GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4,
+        GgmlType.NVFP4};
 
     /** A table of rows x cols encoded by the reference codec. */
     static byte[] encode(GgmlType t, float[] x, int rows, int cols) {
@@ -29,32 +32,68 @@ class DequantKernelTest {
     }
 
     @Test
+    void everyTypeTheGpuReadsIsListed() {
+        for (GgmlType t : GgmlType.values()) {
+            if (CudaKernels.reads(t)) assertThat(TYPES).as("a test for %s", t).contains(t);
+        }
+    }
+
+    @Test
     void dequantizeToF32AndBf16IsExact() {
-        CudaDevice d = CudaTestSupport.device();
-        CudaKernels k = CudaTestSupport.kernels();
         Random r = new Random(12);
-        int rows = 37, cols = 320;
+        int rows = 37, cols = 512;
         for (GgmlType t : TYPES) {
             float[] x = CudaTestSupport.gaussian(r, rows * cols, 0.05);
             x[3] = 0f;
-            byte[] table = encode(t, x, rows, cols);
+            checkDequantize(t, encode(t, x, rows, cols), rows, cols, 1f);
+        }
+        CudaTestSupport.report("dequantize", TYPES.length + " types (encoded rows) -> f32, bf16", "bit-exact");
+    }
+
+    @Test
+    void arbitraryBlocksAndOutputScalesDecodeAsOnTheCpu() {
+        // random bytes reach every scale, min and high-bit pattern (and non-finite f16/e8m0 scales) that an encoder
+        // may not produce; a tensor's output scale multiplies each decoded value once
+        Random r = new Random(14);
+        int rows = 5, cols = 1024;
+        for (GgmlType t : TYPES) {
+            byte[] table = new byte[(int) (t.rowBytes(cols) * rows)];
+            r.nextBytes(table);
+            checkDequantize(t, table, rows, cols, 1f);
+            checkDequantize(t, table, rows, cols, 0.37f);
+        }
+        CudaTestSupport.report("dequantize", TYPES.length + " types (random blocks, x output scale)", "bit-exact");
+    }
+
+    private static void checkDequantize(GgmlType t, byte[] table, int rows, int cols, float scale) {
+        CudaDevice d = CudaTestSupport.device();
+        CudaKernels k = CudaTestSupport.kernels();
+        {
             float[] want = decode(t, table, rows, cols);
+            if (scale != 1f) for (int i = 0; i < want.length; i++) want[i] *= scale;
             DeviceBuffer src = d.allocate(table.length), f32 = d.allocate(4L * want.length), bf = d.allocate(2L * want.length);
             try {
                 d.copyToDevice(table, src);
                 d.fill32(f32, 0x7fc00001);
-                k.dequantize(d.defaultStream(), src, t, want.length, f32, false);
-                k.dequantize(d.defaultStream(), src, t, want.length, bf, true);
-                assertThat(d.floats(f32, want.length)).as(t.name()).isEqualTo(want);
+                k.dequantize(d.defaultStream(), src, t, want.length, f32, false, scale);
+                k.dequantize(d.defaultStream(), src, t, want.length, bf, true, scale);
+                float[] got = d.floats(f32, want.length);
+                for (int i = 0; i < want.length; i++) {
+                    if (Float.floatToIntBits(got[i]) != Float.floatToIntBits(want[i])) {
+                        throw new AssertionError(t + " x " + scale + " element " + i + ": GPU " + got[i] + ", CPU " + want[i]);
+                    }
+                }
                 short[] b = d.shorts(bf, want.length);
-                for (int i = 0; i < want.length; i++) assertThat(b[i]).as("%s bf16[%d]", t, i).isEqualTo(BFloat16.fromFloat(want[i]));
+                for (int i = 0; i < want.length; i++) {
+                    if (Float.isNaN(want[i])) continue; // NaN payloads: bf16 of a NaN is a NaN, bits aside
+                    assertThat(b[i]).as("%s bf16[%d]", t, i).isEqualTo(BFloat16.fromFloat(want[i]));
+                }
             } finally {
                 d.free(src);
                 d.free(f32);
                 d.free(bf);
             }
         }
-        CudaTestSupport.report("dequantize", "F32/F16/BF16/Q8_0/Q4_0 -> f32, bf16", "bit-exact");
     }
 
     @Test
@@ -87,6 +126,6 @@ class DequantKernelTest {
                 d.free(dout);
             }
         }
-        CudaTestSupport.report("get_rows", "5 table types x 7 tokens, x sqrt(n_embd)", "bit-exact");
+        CudaTestSupport.report("get_rows", TYPES.length + " table types x 7 tokens, x sqrt(n_embd)", "bit-exact");
     }
 }

@@ -1,10 +1,11 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import java.nio.file.Path;
 import java.util.List;
 
 /** A checked job: absolute paths, canonical types, and its steps in dependency order. */
-public record JobPlan(Path source, SourceKind sourceKind, String modelName, Path outDir, List<QuantType> types,
+public record JobPlan(Path source, SourceKind sourceKind, String modelName, Path outDir, List<FileType> types,
                       ImatrixMode imatrix, Path imatrixFile, Path calibration, int priority, int maxAttempts,
                       List<PlannedStep> steps) {
     public enum SourceKind { HF, GGUF }

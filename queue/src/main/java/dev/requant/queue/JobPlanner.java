@@ -1,7 +1,9 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixReader;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
@@ -34,7 +36,7 @@ public final class JobPlanner {
         SourceKind kind = Files.isDirectory(source) ? SourceKind.HF : SourceKind.GGUF;
         if (kind == SourceKind.HF) checkHfFolder(source); else checkGguf(source);
 
-        List<QuantType> types = parseTypes(r.types());
+        List<FileType> types = parseTypes(r.types());
         String mode = r.imatrix() == null ? "none" : r.imatrix().trim();
         ImatrixMode imatrix = switch (mode.toLowerCase(Locale.ROOT)) {
             case "none" -> ImatrixMode.NONE;
@@ -57,7 +59,7 @@ public final class JobPlanner {
             throw new JobRejectedException("--calibration is only used with --imatrix auto");
         }
         if (imatrix == ImatrixMode.NONE) {
-            for (QuantType t : types) {
+            for (FileType t : types) {
                 if (t.needsImatrix()) {
                     throw new JobRejectedException("type " + t + " needs an importance matrix: pass --imatrix auto --calibration FILE, or --imatrix FILE");
                 }
@@ -95,7 +97,7 @@ public final class JobPlanner {
             deps.add(quantImatrix);
             quantDeps = List.copyOf(deps);
         }
-        for (QuantType t : types) {
+        for (FileType t : types) {
             Path output = out.resolve(name + "-" + t.name() + ".gguf");
             if (output.equals(base) && kind == SourceKind.HF) continue;  // BF16 of an HF source is the base itself
             if (output.equals(source)) {
@@ -107,13 +109,16 @@ public final class JobPlanner {
                 r.maxAttempts(), List.copyOf(steps));
     }
 
-    static List<QuantType> parseTypes(List<String> names) throws JobRejectedException {
+    static List<FileType> parseTypes(List<String> names) throws JobRejectedException {
         if (names == null || names.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
-        Set<QuantType> types = new LinkedHashSet<>();
+        Set<FileType> types = new LinkedHashSet<>();
         for (String n : names) {
             if (n.isBlank()) continue;
-            types.add(QuantType.parse(n).orElseThrow(() -> new JobRejectedException(
-                    "unknown quant type '" + n.trim() + "' (known: " + QuantType.names() + ")")));
+            FileType t = FileType.parse(n).orElseThrow(() -> new JobRejectedException(
+                    "unknown quant type '" + n.trim() + "' (this build can make " + FileType.producibleNames() + ")"));
+            // refused here, not at the quantize step after convert and imatrix have run
+            if (!t.producible()) throw new JobRejectedException(t.notProducibleMessage());
+            types.add(t);
         }
         if (types.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
         return List.copyOf(types);
@@ -165,8 +170,8 @@ public final class JobPlanner {
             throw new JobRejectedException("not a usable imatrix: " + e.getMessage());
         }
         if (!m.legacy() && !m.hasMetadata()) {
-            throw new JobRejectedException(given + ": not a usable imatrix: GGUF without the imatrix.datasets, "
-                    + "imatrix.chunk_count and imatrix.chunk_size keys (llama-quantize refuses it)");
+            throw new JobRejectedException(given + ": not a usable imatrix: GGUF without the " + GgufKeys.IMatrix.DATASETS + ", "
+                    + GgufKeys.IMatrix.CHUNK_COUNT + " and " + GgufKeys.IMatrix.CHUNK_SIZE + " keys (llama-quantize refuses it)");
         }
         if (m.entries().isEmpty()) throw new JobRejectedException(given + ": not a usable imatrix: it has no entries");
     }

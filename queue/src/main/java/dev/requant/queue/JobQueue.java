@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,7 +41,7 @@ public final class JobQueue {
         return Transactions.run(db, c -> {
             long now = db.now(c);
             StringBuilder types = new StringBuilder();
-            for (QuantType t : plan.types()) types.append(types.isEmpty() ? "" : ",").append(t.name());
+            for (FileType t : plan.types()) types.append(types.isEmpty() ? "" : ",").append(t.name());
             long jobId = Sql.insert(c, "INSERT INTO jobs (source, source_kind, model_name, out_dir, types, imatrix, imatrix_file,"
                             + " calibration, priority, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                     plan.source(), plan.sourceKind().name().toLowerCase(), plan.modelName(), plan.outDir(), types,
@@ -159,8 +160,28 @@ public final class JobQueue {
                         r.attempts(), r.maxAttempts(), r.progress(), eta, r.output(), r.size(), r.sha(), r.error(),
                         r.note(), r.started(), r.finished(), r.notBefore(), r.leaseUntil(), deps));
             }
-            return new QueueStatus(now, db.description(), List.copyOf(jobs.values()), List.copyOf(steps));
+            return new QueueStatus(now, db.description(), jobStates(jobs.values(), steps), List.copyOf(steps));
         }
+    }
+
+    /**
+     * A job's state as its steps tell it: "done" when every step is done, "failed" when nothing of it can run any more
+     * because a step failed (the rest blocked or done), else the stored state ("active", "cancelled").
+     */
+    private static List<QueueStatus.Job> jobStates(java.util.Collection<QueueStatus.Job> jobs, List<QueueStatus.Step> steps) {
+        List<QueueStatus.Job> out = new ArrayList<>();
+        for (QueueStatus.Job j : jobs) {
+            List<QueueStatus.Step> mine = steps.stream().filter(s -> s.jobs().contains(j.id())).toList();
+            String state = j.state();
+            if (state.equals("active") && !mine.isEmpty()) {
+                if (mine.stream().allMatch(s -> s.state() == StepState.DONE)) state = "done";
+                else if (mine.stream().anyMatch(s -> s.state() == StepState.FAILED)
+                        && mine.stream().allMatch(s -> s.state().finished() || s.display().equals("blocked"))) state = "failed";
+            }
+            out.add(new QueueStatus.Job(j.id(), j.source(), j.modelName(), j.outDir(), j.types(), j.imatrix(), j.priority(), state,
+                    j.createdAt()));
+        }
+        return List.copyOf(out);
     }
 
     private record Row(long id, StepKind kind, String type, StepState state, String worker, int attempts, int maxAttempts,

@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -32,7 +33,7 @@ final class LeaseStore implements AutoCloseable {
     record Producer(long id, Path output, Long size) {}
 
     /** A leased step: what to run, and the token that proves the lease. */
-    record Lease(long stepId, String token, String worker, int attempt, int maxAttempts, StepKind kind, QuantType type,
+    record Lease(long stepId, String token, String worker, int attempt, int maxAttempts, StepKind kind, FileType type,
                  Path input, Path imatrix, Path calibration, Path output, Long recordedSize, String recordedSha256,
                  List<Producer> producers, String takenOverFrom) {}
 
@@ -98,7 +99,7 @@ final class LeaseStore implements AutoCloseable {
             rs.next();
             String type = rs.getString("quant_type");
             lease = new Lease(id, token, worker, rs.getInt("attempts"), rs.getInt("max_attempts"),
-                    StepKind.ofLabel(rs.getString("kind")), type == null ? null : QuantType.valueOf(type),
+                    StepKind.ofLabel(rs.getString("kind")), type == null ? null : FileType.valueOf(type),
                     Path.of(rs.getString("input")), path(rs.getString("imatrix")), path(rs.getString("calibration")),
                     Path.of(rs.getString("output")), Sql.longOrNull(rs, "output_size"), rs.getString("output_sha256"),
                     producers(id), takeover ? previousWorker : null);

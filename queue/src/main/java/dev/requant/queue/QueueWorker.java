@@ -1,6 +1,7 @@
 package dev.requant.queue;
 
 import dev.requant.formats.FormatException;
+import dev.requant.queue.exec.BadStepInputException;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.queue.LeaseStore.Lease;
 import dev.requant.queue.LeaseStore.Producer;
@@ -277,7 +278,7 @@ public final class QueueWorker {
         t.printStackTrace(new PrintWriter(trace));
         r.log.line("failed: " + trace);
         // Bad input files and missing executors do not get better by waiting: fail at once instead of retrying.
-        boolean permanent = t instanceof FormatException || t instanceof UnsupportedOperationException;
+        boolean permanent = t instanceof BadStepInputException || t instanceof FormatException || t instanceof UnsupportedOperationException;
         if (permanent) r.log.line("not retried: " + t.getClass().getSimpleName() + " is permanent");
         StepState s = store.fail(lease, error, r.log.text(), permanent, config.backoffBase().toMillis(), config.backoffMax().toMillis());
         if (s == StepState.FAILED) {

@@ -1,5 +1,6 @@
 package dev.requant.queue;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -56,7 +57,7 @@ class JobPlannerTest {
         Path src = Fixtures.gguf(dir.resolve("m.gguf"));
         assertThatThrownBy(() -> plan(src, "q4_0,q9_9", "none", null))
                 .isInstanceOf(JobRejectedException.class)
-                .hasMessageStartingWith("unknown quant type 'q9_9' (known: Q1_0, Q2_0, Q4_0")
+                .hasMessageStartingWith("unknown quant type 'q9_9' (this build can make Q4_0, Q4_1")
                 .hasMessageContaining("Q4_K_M");
         assertThatThrownBy(() -> plan(src, "", "none", null)).hasMessageStartingWith("no --types given");
     }
@@ -90,8 +91,19 @@ class JobPlannerTest {
         assertThatThrownBy(() -> plan(src, "q4_0", "auto", dir.resolve("calib.txt"))).hasMessageEndingWith("calibration text does not exist");
         Path calib = Files.writeString(dir.resolve("calib.txt"), "some text");
         assertThatThrownBy(() -> plan(src, "q4_0", "none", calib)).hasMessage("--calibration is only used with --imatrix auto");
-        assertThatThrownBy(() -> plan(src, "iq2_xxs", "none", null))
-                .hasMessageStartingWith("type IQ2_XXS needs an importance matrix");
+    }
+
+    @Test
+    void typeThisBuildCannotMakeIsRefusedAtAdd() throws Exception {
+        Path src = Fixtures.gguf(dir.resolve("m.gguf"));
+        for (dev.requant.formats.gguf.FileType t : dev.requant.formats.gguf.FileType.values()) {
+            if (t.producible()) continue;
+            // refused in one line that names what this build can make, before any step exists
+            assertThatThrownBy(() -> plan(src, "q4_0," + t.name().toLowerCase(java.util.Locale.ROOT), "none", null))
+                    .isInstanceOf(JobRejectedException.class)
+                    .hasMessage(t.name() + " cannot be made by this build of requant (it can make "
+                            + dev.requant.formats.gguf.FileType.producibleNames() + ")");
+        }
     }
 
     @Test
@@ -100,14 +112,14 @@ class JobPlannerTest {
         Path calib = Files.writeString(dir.resolve("calib.txt"), "some text");
         JobPlan p = plan(hf, "q8_0,Q4_K,q4_0,q8_0,bf16", "auto", calib);
         Path out = dir.resolve("out");
-        assertThat(p.types()).containsExactly(QuantType.Q8_0, QuantType.Q4_K_M, QuantType.Q4_0, QuantType.BF16);
+        assertThat(p.types()).containsExactly(FileType.Q8_0, FileType.Q4_K_M, FileType.Q4_0, FileType.BF16);
         assertThat(p.steps()).extracting(PlannedStep::kind)
                 .containsExactly(StepKind.CONVERT, StepKind.IMATRIX, StepKind.QUANTIZE, StepKind.QUANTIZE, StepKind.QUANTIZE);
         Path base = out.resolve("gemma-tiny-BF16.gguf");
         Path imatrix = out.resolve("gemma-tiny.imatrix.gguf");
         assertThat(p.steps().get(0).output()).isEqualTo(base);
         assertThat(p.steps().get(1)).isEqualTo(new PlannedStep(StepKind.IMATRIX, null, base, null, calib, imatrix, List.of(base)));
-        assertThat(p.steps().get(2)).isEqualTo(new PlannedStep(StepKind.QUANTIZE, QuantType.Q8_0, base, imatrix, null,
+        assertThat(p.steps().get(2)).isEqualTo(new PlannedStep(StepKind.QUANTIZE, FileType.Q8_0, base, imatrix, null,
                 out.resolve("gemma-tiny-Q8_0.gguf"), List.of(base, imatrix)));
         assertThat(p.steps().get(3).output()).isEqualTo(out.resolve("gemma-tiny-Q4_K_M.gguf"));
     }

@@ -2,8 +2,9 @@
  * The Gemma 3 / Gemma 4 forward pass, in three layers that other backends and tools reuse separately.
  *
  * <ul>
- *   <li>{@link dev.requant.runtime.model}: what the model is, backend-neutral. {@code GemmaConfig.of(source)} reads
- *       the {@code gemma3.*}/{@code gemma4.*} GGUF keys into a record (per-layer {@code LayerConfig}: sliding or
+ *   <li>{@link dev.requant.runtime.model}: the model's weights, backend-neutral. What the model is comes from
+ *       {@link dev.requant.formats.model.GemmaConfig}{@code .of(source)}, shared with the converter: the
+ *       {@code gemma3.*}/{@code gemma4.*} GGUF keys read into a record (per-layer {@code LayerConfig}: sliding or
  *       global, head size and KV heads, RoPE base/scale/dims, FFN width, which layer's KV cache it reads);
  *       {@code GemmaWeights.load(source, config)} finds every tensor by GGUF name, checks its dims and returns
  *       {@code WeightTensor} views (type, ne, bytes) of the {@link dev.requant.formats.model.ModelSource}. A CUDA

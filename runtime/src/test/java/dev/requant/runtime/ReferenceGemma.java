@@ -2,10 +2,10 @@ package dev.requant.runtime;
 
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.gguf.GgufTensorSpec;
+import dev.requant.formats.model.GemmaArch;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.formats.model.LayerConfig;
 import dev.requant.formats.model.ModelSource;
-import dev.requant.runtime.model.GemmaArch;
-import dev.requant.runtime.model.GemmaConfig;
-import dev.requant.runtime.model.LayerConfig;
 
 /**
  * A deliberately naive Gemma forward pass for tests: the pseudo-code of gemma-conversion.md §6.2/§6.3 written out

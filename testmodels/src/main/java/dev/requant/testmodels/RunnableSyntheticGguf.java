@@ -3,6 +3,8 @@ package dev.requant.testmodels;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys.General;
+import dev.requant.formats.gguf.GgufKeys.Tokenizer;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
@@ -33,7 +35,7 @@ public final class RunnableSyntheticGguf {
             case F32 -> 0;
             default -> throw new IllegalArgumentException("no llama ftype for " + matrixType);
         };
-        m.put("general.file_type", GgufValue.u32(fileType));
+        m.put(General.FILE_TYPE, GgufValue.u32(fileType));
         int n = shape.vocab();
         String[] tokens = new String[n];
         float[] scores = new float[n];
@@ -52,17 +54,17 @@ public final class RunnableSyntheticGguf {
                 scores[i] = -i;
             }
         }
-        m.put("tokenizer.ggml.model", GgufValue.string("llama"));
-        m.put("tokenizer.ggml.pre", GgufValue.string("default"));
-        m.put("tokenizer.ggml.tokens", GgufValue.array(GgufArray.ofStrings(tokens)));
-        m.put("tokenizer.ggml.scores", GgufValue.array(GgufArray.ofFloat32(scores)));
-        m.put("tokenizer.ggml.token_type", GgufValue.array(GgufArray.ofInt32(types)));
-        m.put("tokenizer.ggml.bos_token_id", GgufValue.u32(2));
-        m.put("tokenizer.ggml.eos_token_id", GgufValue.u32(1));
-        m.put("tokenizer.ggml.unknown_token_id", GgufValue.u32(3));
-        m.put("tokenizer.ggml.padding_token_id", GgufValue.u32(0));
-        m.put("tokenizer.ggml.add_bos_token", GgufValue.bool(true));
-        m.put("tokenizer.ggml.add_eos_token", GgufValue.bool(false));
+        m.put(Tokenizer.MODEL, GgufValue.string("llama"));
+        m.put(Tokenizer.PRE, GgufValue.string("default"));
+        m.put(Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens)));
+        m.put(Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
+        m.put(Tokenizer.TOKEN_TYPE, GgufValue.array(GgufArray.ofInt32(types)));
+        m.put(Tokenizer.BOS_ID, GgufValue.u32(2));
+        m.put(Tokenizer.EOS_ID, GgufValue.u32(1));
+        m.put(Tokenizer.UNK_ID, GgufValue.u32(3));
+        m.put(Tokenizer.PAD_ID, GgufValue.u32(0));
+        m.put(Tokenizer.ADD_BOS, GgufValue.bool(true));
+        m.put(Tokenizer.ADD_EOS, GgufValue.bool(false));
         return m;
     }
 
@@ -83,21 +85,16 @@ public final class RunnableSyntheticGguf {
         }
     }
 
-    /** {@code RunnableSyntheticGguf OUT.gguf TYPE [gemma3-1b|gemma3-4b|tiny] [seed] [threads]}: writes the file unless it exists. */
+    /** {@code RunnableSyntheticGguf OUT.gguf TYPE [SHAPE] [seed] [threads]} (SHAPE as {@link SyntheticGguf.Shape#byName}): writes the file unless it exists. */
     public static void main(String[] args) throws IOException {
         if (args.length < 2) {
-            System.err.println("usage: RunnableSyntheticGguf OUT.gguf q8_0|q4_0|bf16|f16|f32 [gemma3-1b|gemma3-4b|tiny] [seed] [threads]");
+            System.err.println("usage: RunnableSyntheticGguf OUT.gguf q8_0|q4_0|bf16|f16|f32 [tiny|gemma3-1b|gemma3-4b|gemma3-12b|gemma3-27b] [seed] [threads]");
             System.exit(2);
         }
         Path out = Path.of(args[0]);
         if (Files.exists(out)) return;
         GgmlType type = GgmlType.byName(args[1]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[1]));
-        SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : switch (args[2]) {
-            case "tiny" -> SyntheticGguf.Shape.tiny();
-            case "gemma3-4b" -> SyntheticGguf.Shape.gemma3_4b();
-            case "gemma3-1b" -> SyntheticGguf.Shape.gemma3_1b();
-            default -> throw new IllegalArgumentException("unknown shape " + args[2] + " (tiny, gemma3-1b, gemma3-4b)");
-        };
+        SyntheticGguf.Shape shape = args.length <= 2 ? SyntheticGguf.Shape.gemma3_1b() : SyntheticGguf.Shape.byName(args[2]);
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
         long t0 = System.nanoTime();

@@ -3,10 +3,15 @@ package dev.requant.testmodels;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
+import dev.requant.formats.gguf.GgufKeys.Attention;
+import dev.requant.formats.gguf.GgufKeys.General;
+import dev.requant.formats.gguf.GgufKeys.LLM;
+import dev.requant.formats.gguf.GgufKeys.Rope;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufWriter;
+import dev.requant.formats.model.GemmaArch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -28,11 +33,37 @@ public final class SyntheticGguf {
         /** Gemma 3 1B: 26 layers, hidden 1152, FFN 6912, 4 heads of 256, 1 KV head, vocab 262144: 1.0 B parameters. */
         public static Shape gemma3_1b() { return new Shape(1152, 6912, 26, 262144, 4, 1, 256); }
 
+        /** Every Gemma has this vocabulary; the LM head is about a sixth of a 4B model's arithmetic. */
+        public static final int GEMMA_VOCAB = 262_144;
+
         /**
-         * Gemma 3 4B's layer shapes (34 layers, hidden 2560, FFN 10240, 8 heads / 4 KV heads of 256) with a small
-         * vocabulary of 16384 (the real one has 262144): 3.25 B parameters in the layers, for GPU benchmarks.
+         * Gemma 3 4B (gemma-3-4b-it's text model): 34 layers, hidden 2560, FFN 10240, 8 heads / 4 KV heads of 256,
+         * the real vocabulary: 3.9 B parameters (3.25 B in the layers, 0.67 B in the tied embedding).
          */
-        public static Shape gemma3_4b() { return new Shape(2560, 10240, 34, 16384, 8, 4, 256); }
+        public static Shape gemma3_4b() { return new Shape(2560, 10240, 34, GEMMA_VOCAB, 8, 4, 256); }
+
+        /** Gemma 3 12B: 48 layers, hidden 3840, FFN 15360, 16 heads / 8 KV heads of 256: 11.8 B parameters. */
+        public static Shape gemma3_12b() { return new Shape(3840, 15360, 48, GEMMA_VOCAB, 16, 8, 256); }
+
+        /** Gemma 3 27B: 62 layers, hidden 5376, FFN 21504, 32 heads / 16 KV heads of 128: 27.0 B parameters. */
+        public static Shape gemma3_27b() { return new Shape(5376, 21504, 62, GEMMA_VOCAB, 32, 16, 128); }
+
+        /** A shape by its command-line name: tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b. */
+        public static Shape byName(String name) {
+            return switch (name) {
+                case "tiny" -> tiny();
+                case "gemma3-1b" -> gemma3_1b();
+                case "gemma3-4b" -> gemma3_4b();
+                case "gemma3-12b" -> gemma3_12b();
+                case "gemma3-27b" -> gemma3_27b();
+                default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b)");
+            };
+        }
+
+        /** Parameters of the file's tensors. */
+        public long parameters() {
+            return tensors(this).stream().mapToLong(GgufTensorSpec::elementCount).sum();
+        }
 
         /** A few MiB, for tests. */
         public static Shape tiny() { return new Shape(256, 512, 2, 1024, 4, 2, 64); }
@@ -66,22 +97,23 @@ public final class SyntheticGguf {
     /** gemma3.* hyperparameters as convert_hf_to_gguf writes them, general.file_type MOSTLY_BF16 (32). */
     public static GgufMetadata metadata(Shape s, long seed) {
         GgufMetadata m = new GgufMetadata();
-        m.put("general.architecture", GgufValue.string("gemma3"));
-        m.put("general.type", GgufValue.string("model"));
-        m.put("general.name", GgufValue.string("requant synthetic gemma3 (seed " + seed + ")"));
-        m.put("gemma3.context_length", GgufValue.u32(32768));
-        m.put("gemma3.embedding_length", GgufValue.u32(s.hidden));
-        m.put("gemma3.block_count", GgufValue.u32(s.layers));
-        m.put("gemma3.feed_forward_length", GgufValue.u32(s.ffn));
-        m.put("gemma3.attention.head_count", GgufValue.u32(s.heads));
-        m.put("gemma3.attention.head_count_kv", GgufValue.u32(s.kvHeads));
-        m.put("gemma3.attention.key_length", GgufValue.u32(s.headDim));
-        m.put("gemma3.attention.value_length", GgufValue.u32(s.headDim));
-        m.put("gemma3.attention.layer_norm_rms_epsilon", GgufValue.f32(1e-6f));
-        m.put("gemma3.attention.sliding_window", GgufValue.u32(512));
-        m.put("gemma3.rope.freq_base", GgufValue.f32(1e6f));
-        m.put("general.file_type", GgufValue.u32(32));
-        m.put("general.quantization_version", GgufValue.u32(2));
+        String a = GemmaArch.GEMMA3.ggufName();
+        m.put(General.ARCHITECTURE, GgufValue.string(a));
+        m.put(General.TYPE, GgufValue.string("model"));
+        m.put(General.NAME, GgufValue.string("requant synthetic gemma3 (seed " + seed + ")"));
+        m.put(LLM.contextLength(a), GgufValue.u32(32768));
+        m.put(LLM.embeddingLength(a), GgufValue.u32(s.hidden));
+        m.put(LLM.blockCount(a), GgufValue.u32(s.layers));
+        m.put(LLM.feedForwardLength(a), GgufValue.u32(s.ffn));
+        m.put(Attention.headCount(a), GgufValue.u32(s.heads));
+        m.put(Attention.headCountKv(a), GgufValue.u32(s.kvHeads));
+        m.put(Attention.keyLength(a), GgufValue.u32(s.headDim));
+        m.put(Attention.valueLength(a), GgufValue.u32(s.headDim));
+        m.put(Attention.layerNormRmsEpsilon(a), GgufValue.f32(1e-6f));
+        m.put(Attention.slidingWindow(a), GgufValue.u32(512));
+        m.put(Rope.freqBase(a), GgufValue.f32(1e6f));
+        m.put(General.FILE_TYPE, GgufValue.u32(32));
+        m.put(General.QUANTIZATION_VERSION, GgufValue.u32(2));
         return m;
     }
 

@@ -1,12 +1,13 @@
 package dev.requant.converter.qat;
 
 import dev.requant.converter.ConversionPlan;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.PlannedTensor;
 import dev.requant.converter.TensorCandidate;
 import dev.requant.converter.TypeDecision;
 import dev.requant.converter.TypePolicy;
 import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufWriter;
@@ -39,7 +40,6 @@ public final class QatPolicy {
     }
 
     public static final String RULE = "qat";
-    public static final String KEY_PREFIX = "requant.qat.";
     static final Set<String> EMBEDDING_LIKE = Set.of("token_embd.weight", "per_layer_token_embd.weight", "output.weight");
     /**
      * Blocks measured per tensor when planning (whole rows, spread evenly, at least one): enough to tell 99% from 90%
@@ -65,7 +65,7 @@ public final class QatPolicy {
     }
 
     private Optional<TypeDecision> decide(TensorCandidate t) {
-        if (mode == Mode.OFF || t.settings().outType() != OutType.Q4_0) return Optional.empty();
+        if (mode == Mode.OFF || t.settings().outType() != FileType.Q4_0) return Optional.empty();
         Optional<StoredPrecision> precision = precisionOf(t.recipe().sourceType());
         if (t.nDims() < 2 || t.rowLength() % Q4_0Lattice.QK != 0 || precision.isEmpty()) return Optional.empty();
         boolean embeddingLike = EMBEDDING_LIKE.contains(t.ggufName());
@@ -132,30 +132,26 @@ public final class QatPolicy {
     /** The plan's metadata plus requant.qat.* keys; the counts are placeholders until {@link #fillIn}. */
     public GgufMetadata metadata(ConversionPlan plan) {
         GgufMetadata md = plan.metadata();
-        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return md;
-        md.put(KEY_PREFIX + "mode", GgufValue.string(mode.name().toLowerCase(Locale.ROOT)));
-        md.put(KEY_PREFIX + "lattice_tensors", GgufValue.u32(lattice.size()));
-        md.put(KEY_PREFIX + "blocks", GgufValue.u64(0));
-        md.put(KEY_PREFIX + "exact_blocks", GgufValue.u64(0));
-        for (String c : latticeClasses().keySet()) md.put(classKey(c), GgufValue.f32(0f));
+        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return md;
+        md.put(GgufKeys.Qat.MODE, GgufValue.string(mode.name().toLowerCase(Locale.ROOT)));
+        md.put(GgufKeys.Qat.LATTICE_TENSORS, GgufValue.u32(lattice.size()));
+        md.put(GgufKeys.Qat.BLOCKS, GgufValue.u64(0));
+        md.put(GgufKeys.Qat.EXACT_BLOCKS, GgufValue.u64(0));
+        for (String c : latticeClasses().keySet()) md.put(GgufKeys.Qat.exactFraction(c), GgufValue.f32(0f));
         return md;
-    }
-
-    static String classKey(String tensorClass) {
-        return KEY_PREFIX + "exact_fraction." + tensorClass;
     }
 
     /** Writes the final counts into the header (same sizes as the placeholders). */
     public void fillIn(GgufWriter w, ConversionPlan plan) throws IOException {
-        if (mode == Mode.OFF || plan.settings().outType() != OutType.Q4_0) return;
+        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return;
         long blocks = 0, exact = 0;
         for (var e : latticeClasses().entrySet()) {
             blocks += e.getValue().blocks();
             exact += e.getValue().exactBlocks();
-            w.updateValue(classKey(e.getKey()), GgufValue.f32((float) e.getValue().exactFraction()));
+            w.updateValue(GgufKeys.Qat.exactFraction(e.getKey()), GgufValue.f32((float) e.getValue().exactFraction()));
         }
-        w.updateValue(KEY_PREFIX + "blocks", GgufValue.u64(blocks));
-        w.updateValue(KEY_PREFIX + "exact_blocks", GgufValue.u64(exact));
+        w.updateValue(GgufKeys.Qat.BLOCKS, GgufValue.u64(blocks));
+        w.updateValue(GgufKeys.Qat.EXACT_BLOCKS, GgufValue.u64(exact));
     }
 
     /** Whether a planned tensor is encoded through the lattice. */

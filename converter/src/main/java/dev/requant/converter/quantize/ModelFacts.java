@@ -3,6 +3,8 @@ package dev.requant.converter.quantize;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys.Attention;
+import dev.requant.formats.gguf.GgufKeys.LLM;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -13,7 +15,9 @@ import java.util.Optional;
  * The hyperparameters llama-quantize's type rules look at (llama_tensor_get_type_impl): the architecture (Falcon and
  * BailingMoE3 have their own rules), the layer count ({@code n_layer_all}, i.e. {@code <arch>.block_count}), the
  * expert count ({@code <arch>.expert_count}; 8 experts promote attn_v/attn_k to Q8_0) and whether llama.cpp classes
- * the model as LLaMA-2 70B (attn_v Q4_K becomes Q5_K).
+ * the model as LLaMA-2 70B (attn_v Q4_K becomes Q5_K). Deliberately not {@link dev.requant.formats.model.GemmaConfig}:
+ * llama-quantize reads these few keys of any architecture (llama, falcon, ...), and the full Gemma reader would refuse
+ * files llama-quantize accepts.
  */
 public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
     public static final String FALCON = "falcon";
@@ -26,14 +30,15 @@ public record ModelFacts(String arch, int nLayer, int nExpert, boolean is70B) {
     public static ModelFacts of(GgufMetadata m, Path file) throws FormatException {
         String arch = m.architecture().orElseThrow(() -> new FormatException(file,
                 "no general.architecture: not a llama.cpp model file (llama-quantize cannot load it either)"));
-        long layers = m.getLong(arch + ".block_count").orElseThrow(() -> new FormatException(file,
-                "no " + arch + ".block_count: llama-quantize needs the layer count for its type rules"));
-        if (layers <= 0 || layers > 512) throw new FormatException(file, arch + ".block_count is " + layers + " (llama.cpp allows 1..512)");
-        int experts = (int) (long) m.getLong(arch + ".expert_count").orElse(0L);
+        String blockCount = LLM.blockCount(arch);
+        long layers = m.getLong(blockCount).orElseThrow(() -> new FormatException(file,
+                "no " + blockCount + ": llama-quantize needs the layer count for its type rules"));
+        if (layers <= 0 || layers > 512) throw new FormatException(file, blockCount + " is " + layers + " (llama.cpp allows 1..512)");
+        int experts = (int) (long) m.getLong(LLM.expertCount(arch)).orElse(0L);
         // llama_model_loader's llama arch: 80 layers with grouped-query attention is LLM_TYPE_70B (65B has n_head == n_head_kv).
         boolean is70B = arch.equals("llama") && layers == 80
-                && firstInt(m, arch + ".attention.head_count").orElse(0L) != firstInt(m, arch + ".attention.head_count_kv")
-                        .orElse(firstInt(m, arch + ".attention.head_count").orElse(0L));
+                && firstInt(m, Attention.headCount(arch)).orElse(0L) != firstInt(m, Attention.headCountKv(arch))
+                        .orElse(firstInt(m, Attention.headCount(arch)).orElse(0L));
         return new ModelFacts(arch, (int) layers, Math.max(experts, 0), is70B);
     }
 

@@ -1,5 +1,6 @@
 package dev.requant.converter.quantize;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import java.util.List;
@@ -7,7 +8,7 @@ import java.util.List;
 /**
  * llama-quantize's per-tensor type choice, rule for rule (src/llama-quant.cpp): tensor_allows_quantization,
  * llama_tensor_get_type, llama_tensor_get_type_impl (the mixture rules, here for the file types of
- * {@link QuantFileType}) and tensor_type_fallback. The mixture rules count attn_v and ffn_* tensors as they go, so
+ * {@link FileType}) and tensor_type_fallback. The mixture rules count attn_v and ffn_* tensors as they go, so
  * {@link #decide} must be called once per tensor in output order ({@link WeightOrder}), as llama-quantize's
  * preliminary pass does.
  */
@@ -25,7 +26,7 @@ public final class QuantTypePolicy {
 
     private final QuantizeSettings settings;
     private final ModelFacts model;
-    private final QuantFileType ftype;
+    private final FileType ftype;
     private final boolean hasImatrix;
     private final boolean tiedEmbeddings;
     private final int nAttentionWv;
@@ -146,14 +147,14 @@ public final class QuantTypePolicy {
             String what = cat == TensorCategory.OUTPUT ? "output" : "tied token_embd (as output)";
             if (settings.outputTensorType() != null) return new Choice(settings.outputTensorType(), what + ": --output-tensor-type");
             long nx = tensor.rowLength();
-            if (ftype == QuantFileType.MXFP4_MOE) return new Choice(GgmlType.Q8_0, what + ": q8_0 (MXFP4_MOE)");
+            if (ftype == FileType.MXFP4_MOE) return new Choice(GgmlType.Q8_0, what + ": q8_0 (MXFP4_MOE)");
             if (falcon || nx % t.blockSize() != 0) {
                 return new Choice(GgmlType.Q8_0, what + ": q8_0 (" + (falcon ? "falcon" : "ne0 % " + t.blockSize() + " != 0") + ")");
             }
             if (t != GgmlType.Q8_0) return new Choice(GgmlType.Q6_K, what + ": q6_K");
             return new Choice(t, what + ": stays q8_0");
         }
-        if (ftype == QuantFileType.MXFP4_MOE) {
+        if (ftype == FileType.MXFP4_MOE) {
             // MoE tensors -> MXFP4, other tensors -> Q8_0; BailingMoE3's MLA projections are 3-D too, so only its experts.
             boolean expertRole = cat == TensorCategory.FFN_UP || cat == TensorCategory.FFN_GATE || cat == TensorCategory.FFN_DOWN;
             if (tensor.dim(2) > 1 && (!arch.equals(ModelFacts.BAILINGMOE3) || expertRole)) {
@@ -165,10 +166,10 @@ public final class QuantTypePolicy {
         if (cat.isAttentionV()) {
             GgmlType nt = t;
             String rule = null;
-            if ((ftype == QuantFileType.Q4_K_M || ftype == QuantFileType.Q5_K_M) && useMoreBits(iAttentionWv, nAttentionWv)) {
+            if ((ftype == FileType.Q4_K_M || ftype == FileType.Q5_K_M) && useMoreBits(iAttentionWv, nAttentionWv)) {
                 nt = GgmlType.Q6_K;
                 rule = "attn_v: use_more_bits(" + iAttentionWv + ", " + nAttentionWv + "): q6_K";
-            } else if (ftype == QuantFileType.Q4_K_S && iAttentionWv < 4) {
+            } else if (ftype == FileType.Q4_K_S && iAttentionWv < 4) {
                 nt = GgmlType.Q5_K;
                 rule = "attn_v: first 4 (" + iAttentionWv + "): q5_K";
             }
@@ -192,7 +193,7 @@ public final class QuantTypePolicy {
             GgmlType nt = t;
             String rule = null;
             String at = "ffn_down layer " + iLayer + "/" + nLayer;
-            if (ftype == QuantFileType.Q4_K_M) {
+            if (ftype == FileType.Q4_K_M) {
                 if (falcon) {
                     nt = iLayer < nLayer / 16 ? GgmlType.Q6_K : useMoreBits(iLayer, nLayer) ? GgmlType.Q5_K : GgmlType.Q4_K;
                     rule = at + " (falcon): " + nt.ggmlName();
@@ -200,23 +201,23 @@ public final class QuantTypePolicy {
                     nt = GgmlType.Q6_K;
                     rule = at + ": use_more_bits: q6_K";
                 }
-            } else if (ftype == QuantFileType.Q5_K_M && useMoreBits(iLayer, nLayer)) {
+            } else if (ftype == FileType.Q5_K_M && useMoreBits(iLayer, nLayer)) {
                 nt = GgmlType.Q6_K;
                 rule = at + ": use_more_bits: q6_K";
-            } else if (ftype == QuantFileType.Q4_K_S && !falcon && iLayer < nLayer / 8) {
+            } else if (ftype == FileType.Q4_K_S && !falcon && iLayer < nLayer / 8) {
                 nt = GgmlType.Q5_K;
                 rule = at + ": first 1/8: q5_K";
-            } else if ((ftype == QuantFileType.Q4_0 || ftype == QuantFileType.Q5_0) && hasImatrix && iLayer < nLayer / 8) {
+            } else if ((ftype == FileType.Q4_0 || ftype == FileType.Q5_0) && hasImatrix && iLayer < nLayer / 8) {
                 // llama.cpp guards the first ffn_down layers against "craziness" only with an imatrix, so that
                 // quantizing without one gives the same bytes as before imatrix support.
-                nt = ftype == QuantFileType.Q4_0 ? GgmlType.Q4_1 : GgmlType.Q5_1;
+                nt = ftype == FileType.Q4_0 ? GgmlType.Q4_1 : GgmlType.Q5_1;
                 rule = at + ": first 1/8 with imatrix: " + nt.ggmlName();
             }
             ++iFfnDown;
             return new Choice(nt, rule);
         }
         if (cat == TensorCategory.ATTENTION_OUTPUT) {
-            if (!falcon && model.nExpert() == 8 && (ftype == QuantFileType.Q4_K_S || ftype == QuantFileType.Q4_K_M)) {
+            if (!falcon && model.nExpert() == 8 && (ftype == FileType.Q4_K_S || ftype == FileType.Q4_K_M)) {
                 return new Choice(GgmlType.Q5_K, "attn_output: 8 experts: q5_K");
             }
             return new Choice(t, null);

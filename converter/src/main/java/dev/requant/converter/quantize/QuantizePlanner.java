@@ -3,6 +3,7 @@ package dev.requant.converter.quantize;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufTensorSpec;
@@ -22,12 +23,6 @@ import java.util.Optional;
 public final class QuantizePlanner {
     /** GGML_QNT_VERSION (ggml/include/ggml.h). */
     public static final int QUANTIZATION_VERSION = 2;
-    public static final String KEY_QUANTIZATION_VERSION = "general.quantization_version";
-    public static final String KEY_FILE_TYPE = "general.file_type";
-    public static final String KEY_IMATRIX_FILE = "quantize.imatrix.file";
-    public static final String KEY_IMATRIX_DATASET = "quantize.imatrix.dataset";
-    public static final String KEY_IMATRIX_ENTRIES = "quantize.imatrix.entries_count";
-    public static final String KEY_IMATRIX_CHUNKS = "quantize.imatrix.chunks_count";
     /** llama-quantize copies strings into 128-byte override buffers (strncpy 127 + NUL). */
     static final int OVERRIDE_STRING_BYTES = 127;
 
@@ -35,9 +30,9 @@ public final class QuantizePlanner {
 
     public static QuantizePlan plan(GgufFile in, QuantizeSettings s) throws QuantizeException, dev.requant.formats.FormatException {
         GgufMetadata inMeta = in.metadata();
-        long splits = inMeta.getLong("split.count").orElse(1L);
+        long splits = inMeta.getLong(GgufKeys.Split.COUNT).orElse(1L);
         if (splits > 1) {
-            throw new QuantizeException(in.path() + ": is shard " + (inMeta.getLong("split.no").orElse(0L) + 1) + " of " + splits
+            throw new QuantizeException(in.path() + ": is shard " + (inMeta.getLong(GgufKeys.Split.NO).orElse(0L) + 1) + " of " + splits
                     + " of a split GGUF; merge it first (llama-gguf-split --merge)");
         }
         ModelFacts model = ModelFacts.of(in);
@@ -119,20 +114,20 @@ public final class QuantizePlanner {
      */
     public static GgufMetadata outputMetadata(GgufMetadata in, QuantizeSettings s) {
         GgufMetadata m = new GgufMetadata(in);
-        m.putLast(KEY_QUANTIZATION_VERSION, GgufValue.u32(QUANTIZATION_VERSION));
-        m.putLast(KEY_FILE_TYPE, GgufValue.u32(s.fileType().id()));
-        m.remove("split.no");
-        m.remove("split.count");
-        m.remove("split.tensors.count");
+        m.putLast(GgufKeys.General.QUANTIZATION_VERSION, GgufValue.u32(QUANTIZATION_VERSION));
+        m.putLast(GgufKeys.General.FILE_TYPE, GgufValue.u32(s.fileType().id()));
+        m.remove(GgufKeys.Split.NO);
+        m.remove(GgufKeys.Split.COUNT);
+        m.remove(GgufKeys.Split.TENSORS_COUNT);
         if (s.hasImatrix()) {
             ImatrixImportance im = s.imatrix().importance();
-            m.putLast(KEY_IMATRIX_FILE, GgufValue.string(truncateUtf8(s.imatrix().fileAsGiven(), OVERRIDE_STRING_BYTES)));
+            m.putLast(GgufKeys.Quantize.IMATRIX_FILE, GgufValue.string(truncateUtf8(s.imatrix().fileAsGiven(), OVERRIDE_STRING_BYTES)));
             if (!im.datasets().isEmpty()) {
-                m.putLast(KEY_IMATRIX_DATASET, GgufValue.string(truncateUtf8(im.datasets().getFirst(), OVERRIDE_STRING_BYTES)));
+                m.putLast(GgufKeys.Quantize.IMATRIX_DATASET, GgufValue.string(truncateUtf8(im.datasets().getFirst(), OVERRIDE_STRING_BYTES)));
             }
             // INT overrides are written as u32(|value|) (llama-quant.cpp, PR 14182).
-            m.putLast(KEY_IMATRIX_ENTRIES, GgufValue.u32(im.size()));
-            if (im.chunkCount() > 0) m.putLast(KEY_IMATRIX_CHUNKS, GgufValue.u32(Math.abs((long) im.chunkCount())));
+            m.putLast(GgufKeys.Quantize.IMATRIX_ENTRIES_COUNT, GgufValue.u32(im.size()));
+            if (im.chunkCount() > 0) m.putLast(GgufKeys.Quantize.IMATRIX_CHUNKS_COUNT, GgufValue.u32(Math.abs((long) im.chunkCount())));
         }
         return m;
     }

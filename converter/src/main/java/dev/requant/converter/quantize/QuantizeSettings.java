@@ -1,5 +1,6 @@
 package dev.requant.converter.quantize;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.ggml.GgmlType;
 import java.util.List;
 import java.util.Objects;
@@ -18,7 +19,7 @@ import java.util.Objects;
  * @param search how block scales are chosen
  * @param threads encoder threads (the output does not depend on it)
  */
-public record QuantizeSettings(QuantFileType fileType, boolean pure, boolean quantizeOutputTensor, GgmlType outputTensorType,
+public record QuantizeSettings(FileType fileType, boolean pure, boolean quantizeOutputTensor, GgmlType outputTensorType,
                                GgmlType tokenEmbeddingType, List<TensorTypeOverride> tensorTypes, boolean allowRequantize,
                                ImatrixInput imatrix, ScaleSearch search, int threads) {
     public QuantizeSettings {
@@ -29,8 +30,8 @@ public record QuantizeSettings(QuantFileType fileType, boolean pure, boolean qua
     }
 
     /** llama_model_quantize_default_params with this file type, llama.cpp's scale choice, all processors. */
-    public static QuantizeSettings of(QuantFileType fileType) {
-        return new QuantizeSettings(fileType, false, true, null, null, List.of(), false, null, ScaleSearch.LLAMA_CPP,
+    public static QuantizeSettings of(FileType fileType) {
+        return new QuantizeSettings(fileType, false, true, null, null, List.of(), false, null, ScaleSearch.DEFAULT,
                 Runtime.getRuntime().availableProcessors());
     }
 

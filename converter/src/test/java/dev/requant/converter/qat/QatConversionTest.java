@@ -6,7 +6,7 @@ import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.PlannedTensor;
 import dev.requant.converter.TypePolicy;
 import dev.requant.formats.ggml.BFloat16;
@@ -43,7 +43,7 @@ class QatConversionTest {
     /** convert --type q4_0 --qat MODE, as the CLI does it. */
     static Map<String, PlannedTensor> convert(Path dir, Path out, QatPolicy.Mode mode) throws IOException {
         QatPolicy qat = new QatPolicy(mode);
-        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q4_0), qat.apply(TypePolicy.defaults()))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.Q4_0), qat.apply(TypePolicy.defaults()))) {
             GgufConversion.write(plan, qat.metadata(plan), out, null, w -> qat.fillIn(w, plan));
             Map<String, PlannedTensor> m = new HashMap<>();
             for (PlannedTensor t : plan.tensors()) m.put(t.ggufName(), t);
@@ -96,6 +96,32 @@ class QatConversionTest {
             for (String c : new String[] {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down", "token_embd"}) {
                 assertThat(md.getFloat("requant.qat.exact_fraction." + c)).as(c).contains(1.0f);
             }
+        }
+    }
+
+    /** Gemma 4's 3-D expert tensors ([E, rows, cols]) are found on their lattice and encoded on it, every block exact. */
+    @Test
+    void expertTensorsTakeTheLatticeToo() throws IOException {
+        Path dir = SyntheticCheckpoint.gemma4().hiddenSize(128).intermediateSize(256).layers(2).moe(4, 2, 64)
+                .weights(QatWeights.generator(7, 0.02f, n -> Assignment.of(ScaleRule.LEARNED, ScaleDtype.BF16), WeightGenerator.hashed(7)))
+                .write(tmp.resolve("hf"));
+        Path out = tmp.resolve("q4_0.gguf");
+        Map<String, PlannedTensor> plan = convert(dir, out, QatPolicy.Mode.AUTO);
+        try (GgufFile f = GgufFile.open(out); SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir)) {
+            for (String name : new String[] {"blk.0.ffn_gate_up_exps.weight", "blk.1.ffn_down_exps.weight"}) {
+                GgufTensorInfo t = f.tensor(name).orElseThrow();
+                assertThat(t.type()).isEqualTo(GgmlType.Q4_0);
+                assertThat(t.ne()).hasSize(3);
+                assertThat(plan.get(name).decision().rule()).as(name).startsWith("qat: lattice q4_0 (100.0% exact");
+                assertThat(exactBlocks(f, t, ck, plan.get(name).hfName())).as(name).isEqualTo(t.spec().elementCount() / 32);
+            }
+            assertThat(f.metadata().getFloat("requant.qat.exact_fraction.ffn_gate_up_exps")).contains(1.0f);
+        }
+        // qat-report reads the 3-D tensors of the checkpoint as well
+        try (var model = dev.requant.converter.ModelSources.open(dir)) {
+            QatReport r = QatReport.analyse(model, 0, 2, null);
+            assertThat(r.byClass().get("ffn_gate_up_exps").exactFraction()).isEqualTo(1.0);
+            assertThat(r.byClass().get("ffn_down_exps").exactFraction()).isEqualTo(1.0);
         }
     }
 
@@ -179,7 +205,7 @@ class QatConversionTest {
         for (int i = 0; i < 2; i++) {
             Path out = tmp.resolve("t" + threads[i] + ".gguf");
             QatPolicy qat = new QatPolicy(QatPolicy.Mode.AUTO);
-            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(OutType.Q4_0), qat.apply(TypePolicy.defaults()))) {
+            try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(FileType.Q4_0), qat.apply(TypePolicy.defaults()))) {
                 GgufConversion.write(plan, qat.metadata(plan), out, null, w -> qat.fillIn(w, plan), threads[i]);
             }
             files[i] = java.nio.file.Files.readAllBytes(out);

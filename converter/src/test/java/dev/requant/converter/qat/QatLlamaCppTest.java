@@ -6,11 +6,12 @@ import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.converter.TypePolicy;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.testmodels.Golden;
+import dev.requant.llamacpp.LlamaCppEngine;
 import dev.requant.testmodels.LlamaCppProbe;
 import dev.requant.testmodels.ProbabilityComparison;
 import dev.requant.testmodels.QatWeights;
@@ -37,12 +38,12 @@ class QatLlamaCppTest {
 
     @Test
     void latticeQ4_0BeatsQ8_0AndLlamaCppsQ4_0() throws IOException {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
         Path dir = QatConversionTest.checkpoint(tmp.resolve("qat-hf"), name -> Assignment.of(ScaleRule.LEARNED, ScaleDtype.BF16));
-        Path bf16 = convert(dir, OutType.BF16, QatPolicy.Mode.OFF, "bf16.gguf");
-        Path q8 = convert(dir, OutType.Q8_0, QatPolicy.Mode.OFF, "q8_0.gguf");
-        Path lattice = convert(dir, OutType.Q4_0, QatPolicy.Mode.AUTO, "q4_0-lattice.gguf");
-        Path llama = convert(dir, OutType.Q4_0, QatPolicy.Mode.OFF, "q4_0-llamacpp.gguf");
+        Path bf16 = convert(dir, FileType.BF16, QatPolicy.Mode.OFF, "bf16.gguf");
+        Path q8 = convert(dir, FileType.Q8_0, QatPolicy.Mode.OFF, "q8_0.gguf");
+        Path lattice = convert(dir, FileType.Q4_0, QatPolicy.Mode.AUTO, "q4_0-lattice.gguf");
+        Path llama = convert(dir, FileType.Q4_0, QatPolicy.Mode.OFF, "q4_0-llamacpp.gguf");
 
         int[] ids;
         try (GgufFile f = GgufFile.open(bf16)) {
@@ -61,7 +62,7 @@ class QatLlamaCppTest {
         assertThat(dLattice.sameTop).isGreaterThanOrEqualTo(dq8.sameTop);
     }
 
-    static Path convert(Path dir, OutType type, QatPolicy.Mode mode, String name) throws IOException {
+    static Path convert(Path dir, FileType type, QatPolicy.Mode mode, String name) throws IOException {
         Path out = dir.resolveSibling(name);
         QatPolicy qat = new QatPolicy(mode);
         try (ConversionPlan plan = GemmaPlanner.plan(dir, ConversionSettings.of(type), qat.apply(TypePolicy.defaults()))) {

@@ -1,10 +1,12 @@
 package dev.requant.converter.quantize;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.imatrix.ImatrixImportance;
 import dev.requant.formats.manifest.GgufManifest;
 import dev.requant.testmodels.Golden;
@@ -44,26 +46,27 @@ class LlamaCppQuantizeInteropTest {
         moe = SyntheticLlama.moe8().write(tmp);
         gemma = tmp.resolve("gemma3-tiny.bf16.gguf");
         try (var plan = dev.requant.converter.GemmaPlanner.plan(Golden.hf("gemma3-tiny"),
-                new dev.requant.converter.ConversionSettings(dev.requant.converter.OutType.BF16, "Tiny Gemma3"))) {
+                new dev.requant.converter.ConversionSettings(FileType.BF16, "Tiny Gemma3"))) {
             dev.requant.converter.GgufConversion.write(plan, gemma, null);
         }
     }
 
     static Stream<Arguments> fileTypes() {
         List<Arguments> a = new ArrayList<>();
-        for (QuantFileType t : QuantFileType.values()) {
+        for (FileType t : FileType.values()) {
+            if (!t.producible()) continue; // every type the table calls producible must match libllama byte for byte
             a.add(Arguments.of("narrow16", t, false));
             a.add(Arguments.of("narrow16", t, true));
         }
-        for (QuantFileType t : List.of(QuantFileType.Q4_0, QuantFileType.Q5_0, QuantFileType.Q4_K_S, QuantFileType.Q4_K_M,
-                QuantFileType.Q5_K_M, QuantFileType.Q6_K)) {
+        for (FileType t : List.of(FileType.Q4_0, FileType.Q5_0, FileType.Q4_K_S, FileType.Q4_K_M,
+                FileType.Q5_K_M, FileType.Q6_K)) {
             a.add(Arguments.of("wide8", t, false));
             a.add(Arguments.of("wide8", t, true));
         }
-        for (QuantFileType t : List.of(QuantFileType.Q4_K_M, QuantFileType.MXFP4_MOE, QuantFileType.Q5_K_S)) a.add(Arguments.of("moe8", t, false));
-        a.add(Arguments.of("moe8", QuantFileType.Q4_0, true));
-        for (QuantFileType t : List.of(QuantFileType.Q4_K_S, QuantFileType.Q4_K_M, QuantFileType.Q5_K_M, QuantFileType.Q5_0,
-                QuantFileType.Q5_1, QuantFileType.MXFP4_MOE)) {
+        for (FileType t : List.of(FileType.Q4_K_M, FileType.MXFP4_MOE, FileType.Q5_K_S)) a.add(Arguments.of("moe8", t, false));
+        a.add(Arguments.of("moe8", FileType.Q4_0, true));
+        for (FileType t : List.of(FileType.Q4_K_S, FileType.Q4_K_M, FileType.Q5_K_M, FileType.Q5_0,
+                FileType.Q5_1, FileType.MXFP4_MOE)) {
             a.add(Arguments.of("gemma3-tiny", t, true));
         }
         return a.stream();
@@ -71,7 +74,7 @@ class LlamaCppQuantizeInteropTest {
 
     @ParameterizedTest(name = "{0} {1} imatrix={2}")
     @MethodSource("fileTypes")
-    void sameFileAsLlamaCpp(String model, QuantFileType type, boolean withImatrix) throws IOException {
+    void sameFileAsLlamaCpp(String model, FileType type, boolean withImatrix) throws IOException {
         Path in = switch (model) {
             case "narrow16" -> narrow;
             case "wide8" -> wide;
@@ -98,21 +101,21 @@ class LlamaCppQuantizeInteropTest {
 
     static Stream<Arguments> options() {
         List<Arguments> a = new ArrayList<>();
-        a.add(Arguments.of("leave-output-tensor", QuantFileType.Q4_K_M, (UnaryOperator<QuantizeSettings>) s -> s.withLeaveOutputTensor(true)));
-        a.add(Arguments.of("output+token-embedding types", QuantFileType.Q4_K_S, (UnaryOperator<QuantizeSettings>) s ->
+        a.add(Arguments.of("leave-output-tensor", FileType.Q4_K_M, (UnaryOperator<QuantizeSettings>) s -> s.withLeaveOutputTensor(true)));
+        a.add(Arguments.of("output+token-embedding types", FileType.Q4_K_S, (UnaryOperator<QuantizeSettings>) s ->
                 s.withOutputTensorType(GgmlType.Q8_0).withTokenEmbeddingType(GgmlType.Q5_1)));
-        a.add(Arguments.of("tensor-type", QuantFileType.Q5_K_M, (UnaryOperator<QuantizeSettings>) s -> s.withTensorTypes(List.of(
+        a.add(Arguments.of("tensor-type", FileType.Q5_K_M, (UnaryOperator<QuantizeSettings>) s -> s.withTensorTypes(List.of(
                 TensorTypeOverride.parse("attn_v=q8_0"), TensorTypeOverride.parse("BLK\\.1[0-9]\\.ffn=Q6_K"),
                 TensorTypeOverride.parse("ffn_down=q4_0")))));
-        a.add(Arguments.of("pure", QuantFileType.Q5_K_S, (UnaryOperator<QuantizeSettings>) s -> s.withPure(true)));
-        a.add(Arguments.of("pure + tensor-type", QuantFileType.Q4_1, (UnaryOperator<QuantizeSettings>) s -> s.withPure(true)
+        a.add(Arguments.of("pure", FileType.Q5_K_S, (UnaryOperator<QuantizeSettings>) s -> s.withPure(true)));
+        a.add(Arguments.of("pure + tensor-type", FileType.Q4_1, (UnaryOperator<QuantizeSettings>) s -> s.withPure(true)
                 .withTensorTypes(List.of(TensorTypeOverride.parse("output=f16")))));
         return a.stream();
     }
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("options")
-    void optionsMatchLlamaCpp(String what, QuantFileType type, UnaryOperator<QuantizeSettings> options) throws IOException {
+    void optionsMatchLlamaCpp(String what, FileType type, UnaryOperator<QuantizeSettings> options) throws IOException {
         assertSame(narrow, options.apply(QuantizeSettings.of(type).withThreads(2)), "narrow16." + what.replaceAll("[^a-z0-9]+", "-"));
     }
 
@@ -120,9 +123,9 @@ class LlamaCppQuantizeInteropTest {
     void requantizeMatchesLlamaCpp() throws IOException {
         Path q8 = tmp.resolve("narrow16.q8_0.gguf");
         try (GgufFile in = GgufFile.open(narrow)) {
-            GgufQuantizer.write(QuantizePlanner.plan(in, QuantizeSettings.of(QuantFileType.Q8_0).withThreads(2)), q8, GgufQuantizer.Progress.NONE);
+            GgufQuantizer.write(QuantizePlanner.plan(in, QuantizeSettings.of(FileType.Q8_0).withThreads(2)), q8, GgufQuantizer.Progress.NONE);
         }
-        assertSame(q8, QuantizeSettings.of(QuantFileType.Q4_K_M).withThreads(2).withAllowRequantize(true), "narrow16.requant");
+        assertSame(q8, QuantizeSettings.of(FileType.Q4_K_M).withThreads(2).withAllowRequantize(true), "narrow16.requant");
     }
 
     /** Quantizes {@code in} with both and compares the manifests (keys, tensors, file hash). */
@@ -145,10 +148,10 @@ class LlamaCppQuantizeInteropTest {
         List<Map.Entry<String, Object>> kv = new ArrayList<>();
         if (s.hasImatrix()) {
             im.putAll(s.imatrix().importance().values());
-            kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_FILE, s.imatrix().fileAsGiven()));
-            if (!s.imatrix().importance().datasets().isEmpty()) kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_DATASET, s.imatrix().importance().datasets().getFirst()));
-            kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_ENTRIES, (long) s.imatrix().importance().size()));
-            if (s.imatrix().importance().chunkCount() > 0) kv.add(Map.entry(QuantizePlanner.KEY_IMATRIX_CHUNKS, (long) s.imatrix().importance().chunkCount()));
+            kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_FILE, s.imatrix().fileAsGiven()));
+            if (!s.imatrix().importance().datasets().isEmpty()) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_DATASET, s.imatrix().importance().datasets().getFirst()));
+            kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_ENTRIES_COUNT, (long) s.imatrix().importance().size()));
+            if (s.imatrix().importance().chunkCount() > 0) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_CHUNKS_COUNT, (long) s.imatrix().importance().chunkCount()));
         }
         List<Map.Entry<String, Integer>> tt = s.tensorTypes().stream().map(o -> Map.entry(o.pattern(), o.type().id())).toList();
         return new LlamaCppQuantizer.Params(s.fileType().id(), s.threads(), s.pure(), s.quantizeOutputTensor(),

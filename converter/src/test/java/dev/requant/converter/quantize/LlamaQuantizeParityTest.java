@@ -8,7 +8,7 @@ import dev.requant.converter.ConversionPlan;
 import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.imatrix.ImatrixFilter;
 import dev.requant.formats.manifest.GgufManifest;
@@ -37,7 +37,7 @@ class LlamaQuantizeParityTest {
     @BeforeAll
     static void convert() throws IOException {
         bf16 = tmp.resolve("gemma3-tiny.bf16.gguf");
-        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(OutType.BF16, "Tiny Gemma3"))) {
+        try (ConversionPlan plan = GemmaPlanner.plan(Golden.hf("gemma3-tiny"), new ConversionSettings(FileType.BF16, "Tiny Gemma3"))) {
             GgufConversion.write(plan, bf16, null);
         }
         try (GgufFile f = GgufFile.open(bf16)) {
@@ -50,7 +50,7 @@ class LlamaQuantizeParityTest {
     static QuantizeSettings settingsFor(String manifest) throws IOException {
         String mode = manifest.substring(0, manifest.indexOf('.'));
         String type = manifest.substring(manifest.indexOf('.') + 1);
-        QuantizeSettings s = QuantizeSettings.of(QuantFileType.parse(type).orElseThrow()).withThreads(2);
+        QuantizeSettings s = QuantizeSettings.of(FileType.parse(type).orElseThrow()).withThreads(2);
         if (mode.endsWith("pure")) s = s.withPure(true);
         if (mode.startsWith("imat-")) {
             // llama-quantize ran in golden/llamacpp with "--imatrix gemma3-tiny.imatrix.gguf": the name as given is recorded.

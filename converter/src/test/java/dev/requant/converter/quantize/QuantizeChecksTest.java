@@ -1,5 +1,6 @@
 package dev.requant.converter.quantize;
 
+import dev.requant.formats.gguf.FileType;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -110,7 +111,7 @@ class QuantizeChecksTest {
         Path in = model("meta", GgmlType.BF16, extra, random(1));
         Path out = tmp.resolve("meta.q8.gguf");
         String longName = "d/".repeat(70) + "imatrix.gguf";
-        quantize(in, out, QuantizeSettings.of(QuantFileType.Q8_0).withImatrix(new ImatrixInput(longName,
+        quantize(in, out, QuantizeSettings.of(FileType.Q8_0).withImatrix(new ImatrixInput(longName,
                 new ImatrixImportance(new TreeMap<>(Map.of("blk.0.attn_q.weight", ones(64), "blk.1.attn_q.weight", ones(64))), List.of("a.txt", "b.txt"), 0))));
         try (GgufFile f = GgufFile.open(out)) {
             assertThat(f.metadata().keys()).containsExactly("general.architecture", "llama.block_count",
@@ -130,18 +131,18 @@ class QuantizeChecksTest {
         Path in = model("nan-imatrix", GgmlType.BF16, new GgufMetadata(), random(2));
         float[] w = ones(64);
         w[5] = Float.NaN;
-        assertThatThrownBy(() -> plan(in, QuantizeSettings.of(QuantFileType.Q4_0).withImatrix(imatrix(Map.of("blk.0.attn_q.weight", w), List.of(), 1))))
+        assertThatThrownBy(() -> plan(in, QuantizeSettings.of(FileType.Q4_0).withImatrix(imatrix(Map.of("blk.0.attn_q.weight", w), List.of(), 1))))
                 .isInstanceOf(QuantizeException.class).hasMessageContaining("imatrix contains non-finite value NaN");
     }
 
     @Test
     void imatrixLengthMismatchIsFatalExceptForTokenEmbeddings() throws IOException {
         Path in = model("mismatch", GgmlType.BF16, new GgufMetadata(), random(3));
-        QuantizePlan ok = plan(in, QuantizeSettings.of(QuantFileType.Q4_0).withImatrix(imatrix(Map.of("token_embd.weight", ones(32)), List.of(), 1)));
+        QuantizePlan ok = plan(in, QuantizeSettings.of(FileType.Q4_0).withImatrix(imatrix(Map.of("token_embd.weight", ones(32)), List.of(), 1)));
         assertThat(ok.problems()).isEmpty();
         assertThat(ok.tensors().stream().filter(t -> t.name().equals("token_embd.weight")).findFirst().orElseThrow().imatrixNote())
                 .contains("imatrix size 32 is different from tensor size 64");
-        QuantizePlan bad = plan(in, QuantizeSettings.of(QuantFileType.Q4_0).withImatrix(imatrix(Map.of("blk.1.ffn_down.weight", ones(128)), List.of(), 1)));
+        QuantizePlan bad = plan(in, QuantizeSettings.of(FileType.Q4_0).withImatrix(imatrix(Map.of("blk.1.ffn_down.weight", ones(128)), List.of(), 1)));
         assertThat(bad.problems()).containsExactly("blk.1.ffn_down.weight: imatrix size 128 is different from tensor size 64");
         Path out = tmp.resolve("mismatch.out.gguf");
         assertThatThrownBy(() -> GgufQuantizer.write(bad, out, GgufQuantizer.Progress.NONE)).isInstanceOf(QuantizeException.class)
@@ -153,12 +154,12 @@ class QuantizeChecksTest {
     void quantizedInputNeedsAllowRequantize() throws IOException {
         Path in = model("requant", GgmlType.BF16, new GgufMetadata(), random(4));
         Path q8 = tmp.resolve("requant.q8.gguf");
-        quantize(in, q8, QuantizeSettings.of(QuantFileType.Q8_0));
-        QuantizePlan refused = plan(q8, QuantizeSettings.of(QuantFileType.Q4_0));
+        quantize(in, q8, QuantizeSettings.of(FileType.Q8_0));
+        QuantizePlan refused = plan(q8, QuantizeSettings.of(FileType.Q4_0));
         assertThat(refused.problems()).first().asString().contains("requantizing from type q8_0 is disabled");
-        assertThat(plan(q8, QuantizeSettings.of(QuantFileType.Q8_0)).problems()).as("same type: copied").isEmpty();
+        assertThat(plan(q8, QuantizeSettings.of(FileType.Q8_0)).problems()).as("same type: copied").isEmpty();
         Path out = tmp.resolve("requant.q4.gguf");
-        quantize(q8, out, QuantizeSettings.of(QuantFileType.Q4_0).withAllowRequantize(true));
+        quantize(q8, out, QuantizeSettings.of(FileType.Q4_0).withAllowRequantize(true));
         try (GgufFile f = GgufFile.open(out)) {
             assertThat(f.tensor("blk.0.attn_q.weight").orElseThrow().type()).isEqualTo(GgmlType.Q4_0);
         }
@@ -168,7 +169,7 @@ class QuantizeChecksTest {
     void sameInputAndOutputIsRefused() throws IOException {
         Path in = model("same", GgmlType.BF16, new GgufMetadata(), random(5));
         byte[] before = Files.readAllBytes(in);
-        assertThatThrownBy(() -> quantize(in, in, QuantizeSettings.of(QuantFileType.Q8_0)))
+        assertThatThrownBy(() -> quantize(in, in, QuantizeSettings.of(FileType.Q8_0)))
                 .hasMessageContaining("input and output files are the same");
         assertThat(Files.readAllBytes(in)).isEqualTo(before);
     }
@@ -179,16 +180,16 @@ class QuantizeChecksTest {
         extra.put("split.no", GgufValue.u16(0));
         extra.put("split.count", GgufValue.u16(3));
         Path in = model("split", GgmlType.BF16, extra, random(6));
-        assertThatThrownBy(() -> plan(in, QuantizeSettings.of(QuantFileType.Q8_0))).hasMessageContaining("shard 1 of 3");
+        assertThatThrownBy(() -> plan(in, QuantizeSettings.of(FileType.Q8_0))).hasMessageContaining("shard 1 of 3");
     }
 
     @Test
     void veryLowBitTargetsRequireAnImatrix() throws IOException {
         Path in = model("iq", GgmlType.BF16, new GgufMetadata(), random(7), 256);
-        QuantizePlan p = plan(in, QuantizeSettings.of(QuantFileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
+        QuantizePlan p = plan(in, QuantizeSettings.of(FileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
         assertThat(p.requiresImatrix()).isTrue();
         Path narrow = model("iq-narrow", GgmlType.BF16, new GgufMetadata(), random(7));
-        QuantizePlan fallback = plan(narrow, QuantizeSettings.of(QuantFileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
+        QuantizePlan fallback = plan(narrow, QuantizeSettings.of(FileType.Q4_0).withPure(true).withTensorTypes(List.of(TensorTypeOverride.parse("attn_q=iq2_xxs"))));
         assertThat(fallback.requiresImatrix()).as("64 columns: iq2_xxs falls back to iq4_nl").isFalse();
         assertThat(fallback.problems()).first().asString().contains("no encoder for type iq4_nl");
         assertThatThrownBy(() -> GgufQuantizer.write(p, tmp.resolve("iq.out.gguf"), GgufQuantizer.Progress.NONE)).isInstanceOf(QuantizeException.class);
@@ -198,7 +199,7 @@ class QuantizeChecksTest {
     void nonFiniteInputDataIsRefusedAndLeavesNoOutput() throws IOException {
         Path in = model("nan", GgmlType.BF16, new GgufMetadata(), i -> i == 64 * 64 * 3 + 17 ? Float.POSITIVE_INFINITY : 0.01 * (i % 7));
         Path out = tmp.resolve("nan.out.gguf");
-        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(QuantFileType.Q4_0))).isInstanceOf(QuantizeException.class)
+        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(FileType.Q4_0))).isInstanceOf(QuantizeException.class)
                 .hasMessageContaining("has invalid data");
         assertThat(out).doesNotExist();
         try (var files = Files.list(tmp)) {
@@ -210,10 +211,10 @@ class QuantizeChecksTest {
     void valuesTooLargeForAnFp16ScaleFailValidation() throws IOException {
         Path in = model("huge", GgmlType.F32, new GgufMetadata(), i -> i == 64 * 64 * 2 + 5 ? 1e6 : 0.5);
         Path out = tmp.resolve("huge.out.gguf");
-        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(QuantFileType.Q4_0).withPure(true)))
+        assertThatThrownBy(() -> quantize(in, out, QuantizeSettings.of(FileType.Q4_0).withPure(true)))
                 .isInstanceOf(QuantizeException.class).hasMessageContaining("quantized data validation failed");
         assertThat(out).doesNotExist();
-        quantize(in, out, QuantizeSettings.of(QuantFileType.Q8_0)); // 1e6 / 127 fits an fp16 scale
+        quantize(in, out, QuantizeSettings.of(FileType.Q8_0)); // 1e6 / 127 fits an fp16 scale
         assertThat(out).exists();
     }
 

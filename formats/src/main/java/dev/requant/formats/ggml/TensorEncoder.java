@@ -1,6 +1,5 @@
 package dev.requant.formats.ggml;
 
-import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
@@ -26,7 +25,7 @@ public final class TensorEncoder implements AutoCloseable {
     /** Target size of the encoded bytes of one chunk of rows. */
     static final int CHUNK_BYTES = 1 << 20;
 
-    /** Where encoded chunks go, in order; e.g. {@code sink::write} of a {@link GgufWriter.TensorSink}. */
+    /** Where encoded chunks go, in order; e.g. {@code sink::write} of an {@link EncoderSink}. */
     @FunctionalInterface
     public interface ChunkSink {
         void write(ByteBuffer chunk) throws IOException;
@@ -72,17 +71,17 @@ public final class TensorEncoder implements AutoCloseable {
 
     public int threads() { return threads; }
 
-    /** Encodes all rows of {@code source} into the open GGUF tensor {@code sink} (whose spec must match) and closes it. */
-    public void encode(RowSource source, GgmlType target, float[] importance, GgufWriter.TensorSink sink)
+    /** Encodes all rows of {@code source} into the open tensor {@code sink} (whose type and size must match) and closes it. */
+    public void encode(RowSource source, GgmlType target, float[] importance, EncoderSink sink)
             throws IOException {
         encode(source, target, importance, sink, Progress.NONE);
     }
 
-    public void encode(RowSource source, GgmlType target, float[] importance, GgufWriter.TensorSink sink,
+    public void encode(RowSource source, GgmlType target, float[] importance, EncoderSink sink,
             Progress progress) throws IOException {
         long want = target.rowBytes(source.rowLength()) * source.rows();
-        if (sink.spec().type() != target || sink.remaining() != want) {
-            throw new IllegalArgumentException("tensor '" + sink.spec().name() + "' is " + sink.spec() + " (" + sink.remaining()
+        if (sink.type() != target || sink.remaining() != want) {
+            throw new IllegalArgumentException("tensor '" + sink.name() + "' is " + sink.type().ggmlName() + " (" + sink.remaining()
                     + " bytes to write); encoding gives " + source.rows() + " rows of " + source.rowLength() + " "
                     + target.ggmlName() + " (" + want + " bytes)");
         }

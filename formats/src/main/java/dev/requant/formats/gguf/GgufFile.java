@@ -112,15 +112,15 @@ public final class GgufFile implements AutoCloseable {
         }
 
         int alignment = GgufMetadata.DEFAULT_ALIGNMENT;
-        Optional<GgufValue> align = metadata.get(GgufMetadata.ALIGNMENT);
+        Optional<GgufValue> align = metadata.get(GgufKeys.General.ALIGNMENT);
         if (align.isPresent()) {
             GgufValue a = align.get();
             if (a.type() != GgufValueType.UINT32) {
-                throw in.error(-1, GgufMetadata.ALIGNMENT, "general.alignment must be UINT32, found " + a.type());
+                throw in.error(-1, GgufKeys.General.ALIGNMENT, GgufKeys.General.ALIGNMENT + " must be UINT32, found " + a.type());
             }
             long v = a.asLong();
             if (v == 0 || Long.bitCount(v) != 1) {
-                throw in.error(-1, GgufMetadata.ALIGNMENT, "general.alignment " + v + " is not a power of two");
+                throw in.error(-1, GgufKeys.General.ALIGNMENT, GgufKeys.General.ALIGNMENT + " " + v + " is not a power of two");
             }
             alignment = (int) v;
         }

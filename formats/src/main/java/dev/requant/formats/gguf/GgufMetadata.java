@@ -12,8 +12,6 @@ import java.util.Set;
  * uses for general.quantization_version and general.file_type).
  */
 public final class GgufMetadata {
-    public static final String ALIGNMENT = "general.alignment";
-    public static final String ARCHITECTURE = "general.architecture";
     public static final int DEFAULT_ALIGNMENT = 32;
 
     private final LinkedHashMap<String, GgufValue> entries = new LinkedHashMap<>();
@@ -69,11 +67,11 @@ public final class GgufMetadata {
         return get(key).filter(v -> v.type() == GgufValueType.ARRAY).map(GgufValue::asArray);
     }
 
-    public Optional<String> architecture() { return getString(ARCHITECTURE); }
+    public Optional<String> architecture() { return getString(GgufKeys.General.ARCHITECTURE); }
 
     /** The layout alignment: general.alignment when present, else 32. Validity is checked by reader and writer. */
     public int alignment() {
-        return get(ALIGNMENT).filter(v -> v.type() == GgufValueType.UINT32).map(v -> (int) v.asLong())
+        return get(GgufKeys.General.ALIGNMENT).filter(v -> v.type() == GgufValueType.UINT32).map(v -> (int) v.asLong())
                 .orElse(DEFAULT_ALIGNMENT);
     }
 

@@ -1,5 +1,7 @@
 package dev.requant.formats.gguf;
 
+import dev.requant.formats.ggml.EncoderSink;
+import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.io.AtomicFile;
 import dev.requant.formats.io.LittleEndianBuffer;
 import java.io.IOException;
@@ -88,9 +90,9 @@ public final class GgufWriter implements AutoCloseable {
     }
 
     private static void validate(GgufMetadata metadata, List<GgufTensorSpec> tensors) {
-        metadata.get(GgufMetadata.ALIGNMENT).ifPresent(a -> {
+        metadata.get(GgufKeys.General.ALIGNMENT).ifPresent(a -> {
             if (a.type() != GgufValueType.UINT32 || a.asLong() == 0 || Long.bitCount(a.asLong()) != 1) {
-                throw new IllegalArgumentException("general.alignment must be a UINT32 power of two, got " + a);
+                throw new IllegalArgumentException(GgufKeys.General.ALIGNMENT + " must be a UINT32 power of two, got " + a);
             }
         });
         for (var e : metadata.asMap().entrySet()) {
@@ -208,8 +210,11 @@ public final class GgufWriter implements AutoCloseable {
         while (buf.hasRemaining()) ch.write(buf);
     }
 
-    /** Receives one tensor's bytes in order; closing it checks the count and writes the padding. */
-    public final class TensorSink implements AutoCloseable {
+    /**
+     * Receives one tensor's bytes in order; closing it checks the count and writes the padding. It is the
+     * {@link EncoderSink} the block codecs' encoder writes to, so the codecs need not know the container.
+     */
+    public final class TensorSink implements EncoderSink {
         private final GgufTensorSpec spec;
         private final long size;
         private long written;
@@ -222,8 +227,16 @@ public final class GgufWriter implements AutoCloseable {
 
         public GgufTensorSpec spec() { return spec; }
 
+        @Override
+        public String name() { return spec.name(); }
+
+        @Override
+        public GgmlType type() { return spec.type(); }
+
+        @Override
         public long remaining() { return size - written; }
 
+        @Override
         public void write(ByteBuffer buf) throws IOException {
             account(buf.remaining());
             GgufWriter.write(channel, buf);

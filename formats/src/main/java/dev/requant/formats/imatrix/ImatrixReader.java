@@ -4,6 +4,7 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
@@ -34,10 +35,6 @@ import org.slf4j.LoggerFactory;
 public final class ImatrixReader {
     private static final Logger LOG = LoggerFactory.getLogger(ImatrixReader.class);
 
-    public static final String KEY_TYPE = "general.type";
-    public static final String KEY_DATASETS = "imatrix.datasets";
-    public static final String KEY_CHUNK_COUNT = "imatrix.chunk_count";
-    public static final String KEY_CHUNK_SIZE = "imatrix.chunk_size";
     public static final String SUFFIX_SUMS = ".in_sum2";
     public static final String SUFFIX_COUNTS = ".counts";
 
@@ -78,11 +75,11 @@ public final class ImatrixReader {
         GgufMetadata md = f.metadata();
         List<String> datasets = new ArrayList<>();
         // llama.cpp reads imatrix.datasets only when it is an array of strings and ignores it otherwise.
-        md.get(KEY_DATASETS).filter(v -> v.type() == GgufValueType.ARRAY && v.asArray().elementType() == GgufValueType.STRING)
+        md.get(GgufKeys.IMatrix.DATASETS).filter(v -> v.type() == GgufValueType.ARRAY && v.asArray().elementType() == GgufValueType.STRING)
                 .ifPresent(v -> datasets.addAll(List.of(v.asArray().strings())));
-        boolean hasMetadata = md.contains(KEY_DATASETS) && md.contains(KEY_CHUNK_COUNT) && md.contains(KEY_CHUNK_SIZE);
-        int chunkCount = u32(f, KEY_CHUNK_COUNT);
-        int chunkSize = u32(f, KEY_CHUNK_SIZE);
+        boolean hasMetadata = md.contains(GgufKeys.IMatrix.DATASETS) && md.contains(GgufKeys.IMatrix.CHUNK_COUNT) && md.contains(GgufKeys.IMatrix.CHUNK_SIZE);
+        int chunkCount = u32(f, GgufKeys.IMatrix.CHUNK_COUNT);
+        int chunkSize = u32(f, GgufKeys.IMatrix.CHUNK_SIZE);
 
         // Pair <name>.in_sum2 with <name>.counts; other tensors (newer llama.cpp's .in_sum, forks' extras) are ignored.
         Map<String, GgufTensorInfo[]> pairs = new TreeMap<>(Imatrix.NAME_ORDER);

@@ -3,6 +3,7 @@ package dev.requant.formats.imatrix;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.gguf.GgufValue;
@@ -46,10 +47,10 @@ public final class ImatrixWriter {
     public static void writeGguf(Path target, Imatrix im) throws IOException {
         requireRaw(im);
         GgufMetadata md = new GgufMetadata()
-                .put(ImatrixReader.KEY_TYPE, GgufValue.string("imatrix"))
-                .put(ImatrixReader.KEY_DATASETS, GgufValue.array(GgufArray.ofStrings(im.datasets().toArray(String[]::new))))
-                .put(ImatrixReader.KEY_CHUNK_COUNT, GgufValue.u32(im.chunkCount()))
-                .put(ImatrixReader.KEY_CHUNK_SIZE, GgufValue.u32(im.chunkSize()));
+                .put(GgufKeys.General.TYPE, GgufValue.string("imatrix"))
+                .put(GgufKeys.IMatrix.DATASETS, GgufValue.array(GgufArray.ofStrings(im.datasets().toArray(String[]::new))))
+                .put(GgufKeys.IMatrix.CHUNK_COUNT, GgufValue.u32(im.chunkCount()))
+                .put(GgufKeys.IMatrix.CHUNK_SIZE, GgufValue.u32(im.chunkSize()));
         List<GgufTensorSpec> specs = new ArrayList<>();
         for (ImatrixEntry e : im.entries().values()) {
             checkNameFits(e.name());

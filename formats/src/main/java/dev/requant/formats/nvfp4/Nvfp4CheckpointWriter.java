@@ -266,38 +266,61 @@ public final class Nvfp4CheckpointWriter {
         Path cfg = source.resolve("config.json");
         ObjectNode root = Files.isRegularFile(cfg) ? (ObjectNode) JSON.readTree(cfg.toFile()) : JSON.createObjectNode();
         boolean a4 = plan.inputAmax() != null && !plan.inputAmax().isEmpty();
-        ArrayNode excluded = JSON.createArrayNode();
-        plan.excluded().forEach(excluded::add);
         if (plan.format() == Nvfp4Format.MODELOPT) {
-            String algo = a4 ? "NVFP4" : "W4A16_NVFP4";
-            ObjectNode q = root.putObject("quantization_config");
-            q.put("quant_method", "modelopt").put("quant_algo", algo).put("group_size", Nvfp4Tensor.BLOCK).putNull("kv_cache_quant_algo");
-            q.set("exclude_modules", excluded.deepCopy());
-            q.set("ignore", excluded.deepCopy());
-            q.putObject("producer").put("name", "modelopt").put("version", "requant (ModelOpt NVFP4 export layout)");
-            ObjectNode g = q.putObject("config_groups").putObject("group_0");
-            g.putArray("targets").add("Linear");
-            g.putObject("weights").put("type", "float").put("num_bits", 4).put("group_size", Nvfp4Tensor.BLOCK).put("dynamic", false);
-            if (a4) g.putObject("input_activations").put("type", "float").put("num_bits", 4).put("group_size", Nvfp4Tensor.BLOCK).put("dynamic", false);
-            ObjectNode h = JSON.createObjectNode();
-            h.putObject("producer").put("name", "modelopt").put("version", "requant (ModelOpt NVFP4 export layout)");
-            ObjectNode hq = h.putObject("quantization");
-            hq.put("quant_algo", algo).putNull("kv_cache_quant_algo").put("group_size", Nvfp4Tensor.BLOCK);
-            hq.set("exclude_modules", excluded.deepCopy());
-            Files.writeString(out.resolve(QuantizationConfig.HF_QUANT_CONFIG), JSON.writeValueAsString(h));
+            root.set("quantization_config", modelOptQuantizationConfig(a4, plan.excluded()));
+            Files.writeString(out.resolve(QuantizationConfig.HF_QUANT_CONFIG), JSON.writeValueAsString(modelOptHfQuantConfig(a4, plan.excluded())));
         } else {
-            ObjectNode q = root.putObject("quantization_config");
-            q.put("quant_method", "compressed-tensors").put("format", "nvfp4-pack-quantized").put("quantization_status", "compressed");
-            ObjectNode g = q.putObject("config_groups").putObject("group_0");
-            g.putArray("targets").add("Linear");
-            g.put("format", "nvfp4-pack-quantized");
-            g.putObject("weights").put("num_bits", 4).put("type", "float").put("strategy", "tensor_group").put("group_size", Nvfp4Tensor.BLOCK)
-                    .put("symmetric", true).put("dynamic", false).put("scale_dtype", "torch.float8_e4m3fn");
-            if (a4) g.putObject("input_activations").put("num_bits", 4).put("type", "float").put("strategy", "tensor_group")
-                    .put("group_size", Nvfp4Tensor.BLOCK).put("symmetric", true).put("dynamic", "local").put("scale_dtype", "torch.float8_e4m3fn");
-            q.set("ignore", excluded.deepCopy());
+            root.set("quantization_config", compressedTensorsQuantizationConfig(a4, plan.excluded()));
         }
         Files.writeString(out.resolve("config.json"), JSON.writeValueAsString(root));
+    }
+
+    /**
+     * config.json's {@code quantization_config} of a ModelOpt NVFP4 checkpoint: {@code NVFP4} with activation scales
+     * ({@code a4}), else weight-only {@code W4A16_NVFP4}; the modules left unquantized as exclude_modules / ignore.
+     */
+    public static ObjectNode modelOptQuantizationConfig(boolean a4, List<String> excludedModules) {
+        ArrayNode excluded = JSON.createArrayNode();
+        excludedModules.forEach(excluded::add);
+        ObjectNode q = JSON.createObjectNode();
+        q.put("quant_method", "modelopt").put("quant_algo", a4 ? "NVFP4" : "W4A16_NVFP4").put("group_size", Nvfp4Tensor.BLOCK).putNull("kv_cache_quant_algo");
+        q.set("exclude_modules", excluded.deepCopy());
+        q.set("ignore", excluded.deepCopy());
+        q.putObject("producer").put("name", "modelopt").put("version", "requant (ModelOpt NVFP4 export layout)");
+        ObjectNode g = q.putObject("config_groups").putObject("group_0");
+        g.putArray("targets").add("Linear");
+        g.putObject("weights").put("type", "float").put("num_bits", 4).put("group_size", Nvfp4Tensor.BLOCK).put("dynamic", false);
+        if (a4) g.putObject("input_activations").put("type", "float").put("num_bits", 4).put("group_size", Nvfp4Tensor.BLOCK).put("dynamic", false);
+        return q;
+    }
+
+    /** The legacy {@code hf_quant_config.json} of a ModelOpt NVFP4 checkpoint, with the fields vLLM requires. */
+    public static ObjectNode modelOptHfQuantConfig(boolean a4, List<String> excludedModules) {
+        ArrayNode excluded = JSON.createArrayNode();
+        excludedModules.forEach(excluded::add);
+        ObjectNode h = JSON.createObjectNode();
+        h.putObject("producer").put("name", "modelopt").put("version", "requant (ModelOpt NVFP4 export layout)");
+        ObjectNode hq = h.putObject("quantization");
+        hq.put("quant_algo", a4 ? "NVFP4" : "W4A16_NVFP4").putNull("kv_cache_quant_algo").put("group_size", Nvfp4Tensor.BLOCK);
+        hq.set("exclude_modules", excluded);
+        return h;
+    }
+
+    /** config.json's {@code quantization_config} of a compressed-tensors nvfp4-pack-quantized checkpoint. */
+    public static ObjectNode compressedTensorsQuantizationConfig(boolean a4, List<String> excludedModules) {
+        ArrayNode excluded = JSON.createArrayNode();
+        excludedModules.forEach(excluded::add);
+        ObjectNode q = JSON.createObjectNode();
+        q.put("quant_method", "compressed-tensors").put("format", "nvfp4-pack-quantized").put("quantization_status", "compressed");
+        ObjectNode g = q.putObject("config_groups").putObject("group_0");
+        g.putArray("targets").add("Linear");
+        g.put("format", "nvfp4-pack-quantized");
+        g.putObject("weights").put("num_bits", 4).put("type", "float").put("strategy", "tensor_group").put("group_size", Nvfp4Tensor.BLOCK)
+                .put("symmetric", true).put("dynamic", false).put("scale_dtype", "torch.float8_e4m3fn");
+        if (a4) g.putObject("input_activations").put("num_bits", 4).put("type", "float").put("strategy", "tensor_group")
+                .put("group_size", Nvfp4Tensor.BLOCK).put("symmetric", true).put("dynamic", "local").put("scale_dtype", "torch.float8_e4m3fn");
+        q.set("ignore", excluded);
+        return q;
     }
 
     static void deleteTree(Path p) {

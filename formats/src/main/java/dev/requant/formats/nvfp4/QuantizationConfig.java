@@ -25,9 +25,11 @@ import java.util.regex.Pattern;
  * @param groupFormats the format of each compressed-tensors config group
  * @param layerAlgos ModelOpt MIXED_PRECISION's per-layer quant_algo
  * @param excluded ModelOpt exclude_modules / ignore, compressed-tensors ignore: module patterns left unquantized
+ * @param weightBlock the FP8 weight tile {@code [rows, cols]} (quant_method "fp8" {@code weight_block_size},
+ *     compressed-tensors {@code weights.block_structure}), or null
  */
 public record QuantizationConfig(Path source, String method, String algo, String format, Map<String, String> groupFormats,
-        Map<String, String> layerAlgos, List<String> excluded) {
+        Map<String, String> layerAlgos, List<String> excluded, int[] weightBlock) {
     public static final String HF_QUANT_CONFIG = "hf_quant_config.json";
 
     /** What a folder holds, as far as this project is concerned. */
@@ -42,7 +44,7 @@ public record QuantizationConfig(Path source, String method, String algo, String
         OTHER
     }
 
-    public static final QuantizationConfig NONE = new QuantizationConfig(null, null, null, null, Map.of(), Map.of(), List.of());
+    public static final QuantizationConfig NONE = new QuantizationConfig(null, null, null, null, Map.of(), Map.of(), List.of(), null);
 
     /** Reads the folder's declaration (NONE when there is none). */
     public static QuantizationConfig read(Path dir) throws IOException {
@@ -94,7 +96,33 @@ public record QuantizationConfig(Path source, String method, String algo, String
             layers.properties().forEach(e -> layerAlgos.put(e.getKey(), e.getValue().isObject() ? text(e.getValue(), "quant_algo") : e.getValue().asText(null)));
         }
         if (method == null && algo == null && format == null && groupFormats.isEmpty()) return NONE;
-        return new QuantizationConfig(source, method, algo, format, groupFormats, layerAlgos, List.copyOf(new java.util.LinkedHashSet<>(excluded)));
+        int[] block = blockSize(qc == null ? null : qc.get("weight_block_size"));
+        if (block == null && groups != null && groups.isObject()) {
+            for (var e : groups.properties()) {
+                if (block == null) block = blockSize(e.getValue().path("weights").get("block_structure"));
+            }
+        }
+        return new QuantizationConfig(source, method, algo, format, groupFormats, layerAlgos, List.copyOf(new java.util.LinkedHashSet<>(excluded)), block);
+    }
+
+    /** [rows, cols] from a JSON list of two positive ints (or a "RxC" string), else null. */
+    private static int[] blockSize(JsonNode n) {
+        if (n == null || n.isNull()) return null;
+        if (n.isTextual() && n.asText().matches("\\d+x\\d+")) {
+            String[] p = n.asText().split("x");
+            return new int[] {Integer.parseInt(p[0]), Integer.parseInt(p[1])};
+        }
+        if (n.isArray() && n.size() == 2 && n.get(0).canConvertToInt() && n.get(1).canConvertToInt() && n.get(0).asInt() > 0 && n.get(1).asInt() > 0) {
+            return new int[] {n.get(0).asInt(), n.get(1).asInt()};
+        }
+        return null;
+    }
+
+    /** Whether FP8 weights are declared: quant_method "fp8", a ModelOpt FP8* algorithm (or layers), compressed-tensors float-quantized. */
+    public boolean declaresFp8() {
+        return "fp8".equals(method) || (algo != null && algo.startsWith("FP8"))
+                || layerAlgos.values().stream().anyMatch(a -> a != null && a.startsWith("FP8"))
+                || "float-quantized".equals(format) || groupFormats.values().stream().anyMatch("float-quantized"::equals);
     }
 
     public Kind kind() {

@@ -1,6 +1,7 @@
 package dev.requant.formats.tokenizer;
 
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValueType;
 import java.nio.charset.StandardCharsets;
@@ -50,8 +51,8 @@ public final class LlamaVocab {
     private final int[] specialCache;
 
     private LlamaVocab(GgufMetadata md) {
-        tokenizerModel = md.getString(TokenizerKeys.MODEL)
-                .orElseThrow(() -> new IllegalArgumentException("GGUF has no " + TokenizerKeys.MODEL));
+        tokenizerModel = md.getString(GgufKeys.Tokenizer.MODEL)
+                .orElseThrow(() -> new IllegalArgumentException("GGUF has no " + GgufKeys.Tokenizer.MODEL));
         switch (tokenizerModel) {
             case "llama" -> {
                 type = Type.SPM;
@@ -72,9 +73,9 @@ public final class LlamaVocab {
                     + "' is not supported (requant encodes the \"llama\" SentencePiece and \"gemma4\" BPE vocabularies)");
         }
         eot = eom = NULL_TOKEN;
-        md.getBool(TokenizerKeys.ADD_SPACE_PREFIX).ifPresent(v -> addSpacePrefix = v);
+        md.getBool(GgufKeys.Tokenizer.ADD_SPACE_PREFIX).ifPresent(v -> addSpacePrefix = v);
 
-        VocabularyTables t = TokenizerKeys.readTables(md);
+        VocabularyTables t = GgufVocabulary.readTables(md);
         int n = t.size();
         text = new String[n];
         scores = t.scores();
@@ -102,9 +103,9 @@ public final class LlamaVocab {
         maxTokenLength = maxLen;
 
         if (type == Type.BPE_GEMMA4) {
-            GgufArray merges = md.getArray(TokenizerKeys.MERGES)
+            GgufArray merges = md.getArray(GgufKeys.Tokenizer.MERGES)
                     .orElseThrow(() -> new IllegalArgumentException("cannot find tokenizer merges in model file"));
-            if (merges.elementType() != GgufValueType.STRING) throw new IllegalArgumentException("invalid gguf type for " + TokenizerKeys.MERGES);
+            if (merges.elementType() != GgufValueType.STRING) throw new IllegalArgumentException("invalid gguf type for " + GgufKeys.Tokenizer.MERGES);
             bpeRanks = new HashMap<>(merges.length() * 2);
             String[] m = merges.strings();
             for (int i = 0; i < m.length; i++) {
@@ -117,19 +118,19 @@ public final class LlamaVocab {
             bpeRanks = Map.of();
         }
 
-        bos = specialId(md, TokenizerKeys.BOS_ID, bos);
-        eos = specialId(md, TokenizerKeys.EOS_ID, eos);
-        eot = specialId(md, TokenizerKeys.EOT_ID, eot);
-        eom = specialId(md, TokenizerKeys.EOM_ID, eom);
-        unk = specialId(md, TokenizerKeys.UNK_ID, unk);
-        sep = specialId(md, TokenizerKeys.SEP_ID, sep);
-        pad = specialId(md, TokenizerKeys.PAD_ID, pad);
-        mask = specialId(md, TokenizerKeys.MASK_ID, mask);
-        md.getBool(TokenizerKeys.ADD_BOS).ifPresent(v -> addBos = v);
-        md.getBool(TokenizerKeys.ADD_EOS).ifPresent(v -> addEos = v);
+        bos = specialId(md, GgufKeys.Tokenizer.BOS_ID, bos);
+        eos = specialId(md, GgufKeys.Tokenizer.EOS_ID, eos);
+        eot = specialId(md, GgufKeys.Tokenizer.EOT_ID, eot);
+        eom = specialId(md, GgufKeys.Tokenizer.EOM_ID, eom);
+        unk = specialId(md, GgufKeys.Tokenizer.UNK_ID, unk);
+        sep = specialId(md, GgufKeys.Tokenizer.SEP_ID, sep);
+        pad = specialId(md, GgufKeys.Tokenizer.PAD_ID, pad);
+        mask = specialId(md, GgufKeys.Tokenizer.MASK_ID, mask);
+        md.getBool(GgufKeys.Tokenizer.ADD_BOS).ifPresent(v -> addBos = v);
+        md.getBool(GgufKeys.Tokenizer.ADD_EOS).ifPresent(v -> addEos = v);
         if (type == Type.BPE_GEMMA4) addBos = true; // llama.cpp PR 21500: always true for Gemma 4
-        if (addBos && bos == NULL_TOKEN) throw new IllegalArgumentException(TokenizerKeys.ADD_BOS + " is true, but " + TokenizerKeys.BOS_ID + " is not set");
-        if (addEos && eos == NULL_TOKEN) throw new IllegalArgumentException(TokenizerKeys.ADD_EOS + " is true, but " + TokenizerKeys.EOS_ID + " is not set");
+        if (addBos && bos == NULL_TOKEN) throw new IllegalArgumentException(GgufKeys.Tokenizer.ADD_BOS + " is true, but " + GgufKeys.Tokenizer.BOS_ID + " is not set");
+        if (addEos && eos == NULL_TOKEN) throw new IllegalArgumentException(GgufKeys.Tokenizer.ADD_EOS + " is true, but " + GgufKeys.Tokenizer.EOS_ID + " is not set");
 
         detectSpecialTokens();
         specialCache = buildSpecialCache();

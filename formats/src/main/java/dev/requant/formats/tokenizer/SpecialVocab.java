@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.io.JsonFile;
@@ -36,12 +37,12 @@ public final class SpecialVocab {
 
     /** GGUF key of each special token id type that has a gguf-py add_*_token_id handler. */
     private static final Map<String, String> ID_KEYS = Map.of(
-            "bos", "tokenizer.ggml.bos_token_id", "eos", "tokenizer.ggml.eos_token_id",
-            "unk", "tokenizer.ggml.unknown_token_id", "sep", "tokenizer.ggml.seperator_token_id",
-            "pad", "tokenizer.ggml.padding_token_id", "mask", "tokenizer.ggml.mask_token_id",
-            "eot", "tokenizer.ggml.eot_token_id", "eom", "tokenizer.ggml.eom_token_id");
+            "bos", GgufKeys.Tokenizer.BOS_ID, "eos", GgufKeys.Tokenizer.EOS_ID,
+            "unk", GgufKeys.Tokenizer.UNK_ID, "sep", GgufKeys.Tokenizer.SEP_ID,
+            "pad", GgufKeys.Tokenizer.PAD_ID, "mask", GgufKeys.Tokenizer.MASK_ID,
+            "eot", GgufKeys.Tokenizer.EOT_ID, "eom", GgufKeys.Tokenizer.EOM_ID);
     private static final Map<String, String> ADD_KEYS = Map.of(
-            "bos", "tokenizer.ggml.add_bos_token", "eos", "tokenizer.ggml.add_eos_token", "sep", "tokenizer.ggml.add_sep_token");
+            "bos", GgufKeys.Tokenizer.ADD_BOS, "eos", GgufKeys.Tokenizer.ADD_EOS, "sep", GgufKeys.Tokenizer.ADD_SEP);
 
     private final Integer nVocab;
     private final boolean loadMerges;
@@ -111,7 +112,7 @@ public final class SpecialVocab {
      */
     public void writeTo(GgufMetadata md) {
         if (!merges.isEmpty()) {
-            md.put("tokenizer.ggml.merges", GgufValue.array(GgufArray.ofStrings(merges.toArray(String[]::new))));
+            md.put(GgufKeys.Tokenizer.MERGES, GgufValue.array(GgufArray.ofStrings(merges.toArray(String[]::new))));
         } else if (loadMerges) {
             LOG.warn("Adding merges requested but no merges found, output may be non-functional.");
         }
@@ -132,7 +133,7 @@ public final class SpecialVocab {
             md.put(key, GgufValue.bool(e.getValue()));
         }
         if (chatTemplate != null) writeChatTemplate(md, chatTemplate);
-        if (normalizerLowercase) md.put("tokenizer.ggml.normalizer.lowercase", GgufValue.bool(true));
+        if (normalizerLowercase) md.put(GgufKeys.Tokenizer.NORMALIZER_LOWERCASE, GgufValue.bool(true));
     }
 
     /**
@@ -152,15 +153,15 @@ public final class SpecialVocab {
                         def = n.template();
                     } else {
                         names.add(name.toString());
-                        if (!n.template().isEmpty()) md.put("tokenizer.chat_template." + name, GgufValue.string(n.template()));
+                        if (!n.template().isEmpty()) md.put(GgufKeys.Tokenizer.chatTemplate(name.toString()), GgufValue.string(n.template()));
                     }
                 }
             }
-            if (!names.isEmpty()) md.put("tokenizer.chat_templates", GgufValue.array(GgufArray.ofStrings(names.toArray(String[]::new))));
+            if (!names.isEmpty()) md.put(GgufKeys.Tokenizer.CHAT_TEMPLATES, GgufValue.array(GgufArray.ofStrings(names.toArray(String[]::new))));
             if (def == null) return;
             value = def;
         }
-        if (!value.isEmpty()) md.put("tokenizer.chat_template", GgufValue.string(value)); // add_string skips ""
+        if (!value.isEmpty()) md.put(GgufKeys.Tokenizer.CHAT_TEMPLATE, GgufValue.string(value)); // add_string skips ""
     }
 
     private void loadTokenizerFiles(Path dir) throws IOException {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.formats.gguf.GgufArray;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -19,14 +20,14 @@ class TokenizerTest {
 
     static GgufMetadata vocab(String model, List<String> tokens, float[] scores, int[] types, String... merges) {
         GgufMetadata md = new GgufMetadata();
-        md.put(TokenizerKeys.MODEL, GgufValue.string(model));
-        md.put(TokenizerKeys.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens.toArray(String[]::new))));
-        md.put(TokenizerKeys.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
-        md.put(TokenizerKeys.TOKEN_TYPE, GgufValue.array(new GgufArray(GgufValueType.INT32, types)));
-        if (merges.length > 0) md.put(TokenizerKeys.MERGES, GgufValue.array(GgufArray.ofStrings(merges)));
-        md.put(TokenizerKeys.BOS_ID, GgufValue.u32(1));
-        md.put(TokenizerKeys.EOS_ID, GgufValue.u32(2));
-        md.put(TokenizerKeys.ADD_SPACE_PREFIX, GgufValue.bool(false));
+        md.put(GgufKeys.Tokenizer.MODEL, GgufValue.string(model));
+        md.put(GgufKeys.Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(tokens.toArray(String[]::new))));
+        md.put(GgufKeys.Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(scores)));
+        md.put(GgufKeys.Tokenizer.TOKEN_TYPE, GgufValue.array(new GgufArray(GgufValueType.INT32, types)));
+        if (merges.length > 0) md.put(GgufKeys.Tokenizer.MERGES, GgufValue.array(GgufArray.ofStrings(merges)));
+        md.put(GgufKeys.Tokenizer.BOS_ID, GgufValue.u32(1));
+        md.put(GgufKeys.Tokenizer.EOS_ID, GgufValue.u32(2));
+        md.put(GgufKeys.Tokenizer.ADD_SPACE_PREFIX, GgufValue.bool(false));
         return md;
     }
 
@@ -74,7 +75,7 @@ class TokenizerTest {
     @Test
     void addSpacePrefixPrependsAfterSpecials() {
         GgufMetadata md = spm();
-        md.put(TokenizerKeys.ADD_SPACE_PREFIX, GgufValue.bool(true));
+        md.put(GgufKeys.Tokenizer.ADD_SPACE_PREFIX, GgufValue.bool(true));
         Tokenizer t = Tokenizer.fromMetadata(md);
         // llama.cpp prefixes a space to every text fragment that follows BOS or a special token
         assertThat(t.encode("ab<tool>ab", true, false)).containsExactly(1, 11, 12, 11);
@@ -109,10 +110,10 @@ class TokenizerTest {
     @Test
     void gemma4NeedsMerges() {
         GgufMetadata md = gemma4();
-        md.remove(TokenizerKeys.MERGES);
+        md.remove(GgufKeys.Tokenizer.MERGES);
         assertThatThrownBy(() -> Tokenizer.fromMetadata(md)).hasMessageContaining("merges");
         GgufMetadata other = spm();
-        other.put(TokenizerKeys.MODEL, GgufValue.string("gpt2"));
+        other.put(GgufKeys.Tokenizer.MODEL, GgufValue.string("gpt2"));
         assertThatThrownBy(() -> Tokenizer.fromMetadata(other)).hasMessageContaining("'gpt2' is not supported");
     }
 

@@ -1,6 +1,6 @@
 package dev.requant.queue.exec;
 
-import dev.requant.queue.QuantType;
+import dev.requant.formats.gguf.FileType;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -27,7 +27,7 @@ public sealed interface StepWork {
     }
 
     /** Quantizes {@code model} (a GGUF file, usually BF16) to {@code type}, with an importance matrix if present. */
-    record Quantize(Path model, QuantType type, Optional<Path> imatrix, Path output) implements StepWork {
+    record Quantize(Path model, FileType type, Optional<Path> imatrix, Path output) implements StepWork {
         @Override public StepKind kind() { return StepKind.QUANTIZE; }
     }
 }

@@ -1,7 +1,7 @@
 package dev.requant.queue.exec;
 
 import dev.requant.formats.io.AtomicFile;
-import dev.requant.queue.QuantType;
+import dev.requant.formats.gguf.FileType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -145,7 +145,7 @@ public final class SyntheticExecutor implements StepExecutor<StepWork> {
     }
 
     private static String typeOf(StepWork work) {
-        return work instanceof StepWork.Quantize q ? q.type().name() : work.kind() == StepKind.CONVERT ? QuantType.BF16.name() : "imatrix";
+        return work instanceof StepWork.Quantize q ? q.type().name() : work.kind() == StepKind.CONVERT ? FileType.BF16.name() : "imatrix";
     }
 
     /** The exact bytes a synthetic step writes: a header line, then pseudo-random bytes seeded by the name. */

@@ -1,10 +1,10 @@
 package dev.requant.runtime.cpu;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.formats.model.LayerConfig;
 import dev.requant.formats.model.ModelSource;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
-import dev.requant.runtime.model.LayerConfig;
 import java.util.HashMap;
 import java.util.Map;
 

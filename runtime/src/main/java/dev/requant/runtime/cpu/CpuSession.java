@@ -1,11 +1,11 @@
 package dev.requant.runtime.cpu;
 
+import dev.requant.formats.model.GemmaArch;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.formats.model.LayerConfig;
 import dev.requant.runtime.ActivationObserver;
 import dev.requant.runtime.MatMulOverride;
-import dev.requant.runtime.model.GemmaArch;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
-import dev.requant.runtime.model.LayerConfig;
 import dev.requant.runtime.model.LayerWeights;
 import dev.requant.runtime.model.WeightTensor;
 import java.util.Arrays;

@@ -1,7 +1,7 @@
 package dev.requant.runtime.cpu;
 
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.ActivationObserver;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.LayerWeights;
 import dev.requant.runtime.model.WeightTensor;
 

@@ -1,7 +1,7 @@
 package dev.requant.runtime.eval;
 
-import dev.requant.runtime.cpu.CpuModel;
-import dev.requant.runtime.cpu.CpuSession;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.ForwardSession;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,10 +17,16 @@ import java.util.List;
  * <p>With a model as the reference, KLD uses its exact float log-probs. With a logits file as the reference (written by
  * {@code --save-base} or by {@code llama-perplexity --kl-divergence-base}), it uses the file's 16-bit log-probs and skips
  * terms whose base log-prob is at or below -16, exactly like {@code llama-perplexity --kl-divergence}.
+ *
+ * <p>Models run in {@link ForwardSession}s of sequence length n_ctx. Where every session scores on its device (the
+ * GPU) and the reference is a model whose logits are not saved, chunks run in batches of as many as the sessions
+ * take, the reference's log-probs stay on the device and only a few numbers per scored token come back. Otherwise
+ * (the CPU, a logits-file reference, {@code --save-base}) one chunk at a time, with the logits rows scored on the host
+ * by {@link FastTokenScores}. The statistics are added in the same order either way: chunk by chunk, row by row.
  */
 public final class Evaluator {
-    /** A model to run, with the name shown in reports. */
-    public record Model(String name, CpuModel model) {}
+    /** A model to run, with the name shown in reports; its session's sequence length must be the run's n_ctx. */
+    public record Model(String name, ForwardSession session) {}
 
     /** The reference: a model (optionally saving its logits file) or a logits file. */
     public sealed interface Reference permits ModelReference, FileReference {}
@@ -74,43 +80,105 @@ public final class Evaluator {
                         + " needs at least " + 2 * nCtx + " (as llama-perplexity requires)");
             }
             nChunk = chunkCount(tokens.length, nCtx, s.maxChunks());
-            nVocab = m.model().model().config().nVocab();
+            nVocab = m.model().session().config().nVocab();
             refName = m.model().name();
         }
         for (Model c : compares) {
-            int v = c.model().config().nVocab();
+            int v = c.session().config().nVocab();
             if (v != nVocab) {
                 throw new IllegalArgumentException(c.name() + " has a vocabulary of " + v + " tokens, the reference " + refName + " has " + nVocab);
             }
         }
+        List<Model> all = new ArrayList<>(compares);
+        if (ref instanceof ModelReference m) all.add(m.model());
+        int scored = LogitsFile.scoredPerChunk(nCtx);
+        for (Model m : all) {
+            if (m.session().spec().sequenceLength() != nCtx || m.session().spec().logitsRows() < scored) {
+                throw new IllegalArgumentException(m.name() + "'s session runs sequences of " + m.session().spec().sequenceLength()
+                        + " tokens with " + m.session().spec().logitsRows() + " logits rows; this run needs " + nCtx + " and " + scored);
+            }
+        }
+        List<KldAccumulator> acc = new ArrayList<>();
+        for (int i = 0; i < compares.size(); i++) acc.add(new KldAccumulator());
+        PerplexityAccumulator refPpl = new PerplexityAccumulator();
+        boolean onDevice = ref instanceof ModelReference m && m.saveTo() == null
+                && all.stream().allMatch(x -> x.session().scoresOnDevice());
+        if (onDevice) {
+            runOnDevice(((ModelReference) ref).model(), compares, tokens, nCtx, nChunk, s.bosId(), refPpl, acc, progress);
+        } else {
+            runOnHost(ref, compares, tokens, nCtx, nChunk, nVocab, s.bosId(), refName, refPpl, acc, progress);
+        }
+        List<EvalResult.Compared> results = new ArrayList<>();
+        for (int i = 0; i < compares.size(); i++) results.add(new EvalResult.Compared(compares.get(i).name(), acc.get(i).report()));
+        return new EvalResult(refName, ref instanceof FileReference, nCtx, nChunk, (long) nChunk * scored,
+                ref instanceof ModelReference ? refPpl.report() : null, results);
+    }
+
+    /** Chunk {@code chunk}'s tokens into {@code dst} at {@code at}, the first replaced by BOS. */
+    private static void chunkTokens(int[] tokens, int chunk, int nCtx, int bos, int[] dst, int at) {
+        System.arraycopy(tokens, chunk * nCtx, dst, at, nCtx);
+        if (bos >= 0) dst[at] = bos;
+    }
+
+    /** Batches of chunks, scores computed by the sessions next to the logits. */
+    private static void runOnDevice(Model refModel, List<Model> compares, int[] tokens, int nCtx, int nChunk, int bos,
+                                    PerplexityAccumulator refPpl, List<KldAccumulator> acc, Progress progress) {
+        int first = nCtx / 2, scored = LogitsFile.scoredPerChunk(nCtx);
+        int nb = refModel.session().spec().maxSequences();
+        for (Model m : compares) nb = Math.min(nb, m.session().spec().maxSequences());
+        int[] batch = new int[nb * nCtx];
+        int[] targets = new int[nb * scored];
+        try (ForwardSession.ScoreBase base = refModel.session().newScoreBase(nb * scored)) {
+            for (int c0 = 0; c0 < nChunk; c0 += nb) {
+                int n = Math.min(nb, nChunk - c0);
+                for (int q = 0; q < n; q++) {
+                    chunkTokens(tokens, c0 + q, nCtx, bos, batch, q * nCtx);
+                    for (int r = 0; r < scored; r++) targets[q * scored + r] = tokens[(c0 + q) * nCtx + first + r + 1];
+                }
+                int rows = n * scored;
+                ForwardBatch.RowScores rs = new ForwardBatch.RowScores(rows);
+                refModel.session().run(ForwardBatch.scored(batch, n, first, nCtx - 1, new ForwardBatch.Scoring(targets, base, true, rs)));
+                for (int i = 0; i < rows; i++) refPpl.add(rs.nllExact()[i]);
+                for (int q = 0; q < n; q++) progress.ranChunk(refModel.name(), c0 + q, nCtx);
+                for (int mi = 0; mi < compares.size(); mi++) {
+                    Model m = compares.get(mi);
+                    ForwardBatch.RowScores cs = new ForwardBatch.RowScores(rows);
+                    m.session().run(ForwardBatch.scored(batch, n, first, nCtx - 1, new ForwardBatch.Scoring(targets, base, false, cs)));
+                    KldAccumulator a = acc.get(mi);
+                    for (int i = 0; i < rows; i++) {
+                        a.add(new TokenScores.TokenKld(cs.nll()[i], cs.nllBase()[i], cs.kld()[i], cs.pDiff()[i], cs.sameTop()[i]));
+                    }
+                    for (int q = 0; q < n; q++) progress.ranChunk(m.name(), c0 + q, nCtx);
+                }
+            }
+        }
+    }
+
+    /** One chunk at a time, logits rows scored on the host. */
+    private static void runOnHost(Reference ref, List<Model> compares, int[] tokens, int nCtx, int nChunk, int nVocab,
+                                  int bos, String refName, PerplexityAccumulator refPpl, List<KldAccumulator> acc,
+                                  Progress progress) throws IOException {
         int first = nCtx / 2;
         int scored = LogitsFile.scoredPerChunk(nCtx);
         FastTokenScores.BaseRow[] base = new FastTokenScores.BaseRow[scored];
         for (int i = 0; i < scored; i++) base[i] = new FastTokenScores.BaseRow(nVocab);
-        List<KldAccumulator> acc = new ArrayList<>();
-        for (int i = 0; i < compares.size(); i++) acc.add(new KldAccumulator());
-        PerplexityAccumulator refPpl = new PerplexityAccumulator();
-        List<CpuSession> sessions = new ArrayList<>();
-        for (Model c : compares) sessions.add(c.model().newSession(nCtx));
-        CpuSession refSession = ref instanceof ModelReference m ? m.model().model().newSession(nCtx) : null;
+        ForwardSession refSession = ref instanceof ModelReference m ? m.model().session() : null;
         short[] rec = new short[TokenScores.recordWords(nVocab)];
         short[] chunkRecords = ref instanceof ModelReference m && m.saveTo() != null ? new short[scored * rec.length] : null;
 
         int[] chunkTokens = new int[nCtx];
         for (int chunk = 0; chunk < nChunk; chunk++) {
             int start = chunk * nCtx;
-            System.arraycopy(tokens, start, chunkTokens, 0, nCtx);
-            if (s.bosId() >= 0) chunkTokens[0] = s.bosId();
+            chunkTokens(tokens, chunk, nCtx, bos, chunkTokens, 0);
             final int[] toks = tokens;
             if (refSession != null) {
-                refSession.clear();
-                refSession.decode(chunkTokens, 0, nCtx, r -> r >= first && r <= nCtx - 2, (row, l, off) -> {
+                refSession.run(ForwardBatch.logits(chunkTokens, 1, first, nCtx - 1, (seq, row, l, off) -> {
                     int tok = toks[start + row + 1];
                     FastTokenScores.BaseRow b = base[row - first];
                     b.setFromLogits(l, off, nVocab, tok);
                     refPpl.add(b.nllExact());
                     if (chunkRecords != null) TokenScores.encodeRecord(l, off, nVocab, tok, chunkRecords, (row - first) * rec.length);
-                });
+                }));
                 if (chunkRecords != null) ((ModelReference) ref).saveTo().writeChunk(chunkRecords);
                 progress.ranChunk(refName, chunk, nCtx);
             } else {
@@ -121,17 +189,11 @@ public final class Evaluator {
                 }
             }
             for (int mi = 0; mi < compares.size(); mi++) {
-                CpuSession sess = sessions.get(mi);
                 KldAccumulator a = acc.get(mi);
-                sess.clear();
-                sess.decode(chunkTokens, 0, nCtx, r -> r >= first && r <= nCtx - 2, (row, l, off) ->
-                        a.add(FastTokenScores.kld(l, off, nVocab, base[row - first], toks[start + row + 1])));
+                compares.get(mi).session().run(ForwardBatch.logits(chunkTokens, 1, first, nCtx - 1, (seq, row, l, off) ->
+                        a.add(FastTokenScores.kld(l, off, nVocab, base[row - first], toks[start + row + 1]))));
                 progress.ranChunk(compares.get(mi).name(), chunk, nCtx);
             }
         }
-        List<EvalResult.Compared> results = new ArrayList<>();
-        for (int i = 0; i < compares.size(); i++) results.add(new EvalResult.Compared(compares.get(i).name(), acc.get(i).report()));
-        return new EvalResult(refName, ref instanceof FileReference, nCtx, nChunk, (long) nChunk * scored,
-                refSession != null ? refPpl.report() : null, results);
     }
 }

@@ -42,6 +42,19 @@ public final class KldAccumulator {
 
     public long count() { return count; }
 
+    private float[] baseScratch = new float[0];
+
+    /**
+     * Adds one position compared logits to logits: the base distribution from {@code base} (exact log-probs, as eval
+     * with a model reference), the compared one from {@code q}, {@code tok} the token the position predicts (for the
+     * perplexities). The one KLD / same-top computation of the tree: eval and verify-fp4 both come here.
+     */
+    public void addLogits(float[] base, int baseOff, float[] q, int qOff, int nVocab, int tok) {
+        if (baseScratch.length < nVocab) baseScratch = new float[nVocab];
+        float nllBase = TokenScores.exactLogProbs(base, baseOff, nVocab, tok, baseScratch, 0);
+        add(TokenScores.kld(q, qOff, nVocab, baseScratch, 0, nllBase, tok, false));
+    }
+
     /** mean_and_uncertainty: f = s/n; var = s2/n − f²; unc = sqrt(var/(n−1)) if var > 0 and n > 10, else 0. */
     static double[] meanAndUncertainty(double sum, double sum2, long n) {
         if (n < 1) return new double[] {0, 0};

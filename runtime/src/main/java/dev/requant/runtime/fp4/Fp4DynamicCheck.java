@@ -1,11 +1,13 @@
 package dev.requant.runtime.fp4;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.cpu.CpuModel;
+import dev.requant.runtime.eval.KldAccumulator;
+import dev.requant.runtime.eval.KldReport;
 import dev.requant.runtime.cpu.CpuSession;
 import dev.requant.runtime.cpu.CpuThreads;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.util.ArrayList;
 import java.util.List;
@@ -102,13 +104,13 @@ public final class Fp4DynamicCheck {
             float[] q = run(m, chunk, null);
             progress.chunk(w4a16.name, c, chunks);
             if (refLogits == null) refLogits = q;
-            else w4a16.add(refLogits, q, nCtx, nv);
+            else w4a16.add(refLogits, q, chunk, nCtx, nv);
             float[] first = null;
             for (int i = 0; i < engines.size(); i++) {
                 if (overrides.get(i) == null) continue;
                 float[] l = run(m, chunk, overrides.get(i));
                 progress.chunk(w4a4.get(i).name, c, chunks);
-                w4a4.get(i).add(refLogits, l, nCtx, nv);
+                w4a4.get(i).add(refLogits, l, chunk, nCtx, nv);
                 if (i == 0) first = l;
                 else if (i == 1 && compareEmulations) {
                     double d = 0;
@@ -140,8 +142,8 @@ public final class Fp4DynamicCheck {
         final String name, engine;
         final boolean isReference;
         String notRun;
-        double kld;
-        long same, positions, nonFinite, staticCalls, dynamicCalls;
+        final KldAccumulator stats = new KldAccumulator();
+        long positions, nonFinite, staticCalls, dynamicCalls;
         double maxDelta;
 
         Acc(String name, String engine, boolean isReference) {
@@ -150,7 +152,8 @@ public final class Fp4DynamicCheck {
             this.isReference = isReference;
         }
 
-        void add(float[] ref, float[] q, int n, int nv) {
+        /** One chunk: the statistics come from eval's {@link KldAccumulator}, the non-finite and max-delta counts here. */
+        void add(float[] ref, float[] q, int[] chunk, int n, int nv) {
             for (int t = 0; t < n; t++) {
                 int o = t * nv;
                 boolean finite = true;
@@ -163,34 +166,16 @@ public final class Fp4DynamicCheck {
                     }
                 }
                 positions++;
-                if (!finite) continue;
-                double lr = logSumExp(ref, o, nv), lq = logSumExp(q, o, nv);
-                double k = 0;
-                int ar = 0, aq = 0;
-                for (int i = 0; i < nv; i++) {
-                    double pr = ref[o + i] - lr;
-                    k += Math.exp(pr) * (pr - (q[o + i] - lq));
-                    if (ref[o + i] > ref[o + ar]) ar = i;
-                    if (q[o + i] > q[o + aq]) aq = i;
-                }
-                kld += k;
-                if (ar == aq) same++;
+                // the last position predicts a token outside the chunk: its own argmax stands in (only the perplexities use it)
+                if (finite) stats.addLogits(ref, o, q, o, nv, t + 1 < n ? chunk[t + 1] : 0);
             }
-        }
-
-        static double logSumExp(float[] x, int o, int n) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int i = 0; i < n; i++) max = Math.max(max, x[o + i]);
-            double s = 0;
-            for (int i = 0; i < n; i++) s += Math.exp(x[o + i] - max);
-            return max + Math.log(s);
         }
 
         PathResult result() {
             boolean ran = notRun == null && engine != null;
-            long finitePositions = positions;
-            return new PathResult(name, ran, engine, notRun, positions > 0 ? kld / Math.max(1, finitePositions) : Double.NaN,
-                    positions > 0 ? (double) same / positions : Double.NaN, maxDelta, nonFinite, positions, staticCalls, dynamicCalls, isReference);
+            KldReport r = stats.count() > 0 ? stats.report() : null;
+            return new PathResult(name, ran, engine, notRun, r != null ? r.kld().value() : Double.NaN,
+                    r != null ? (double) Math.round(r.sameTop().value() * stats.count()) / positions : Double.NaN, maxDelta, nonFinite, positions, staticCalls, dynamicCalls, isReference);
         }
     }
 }

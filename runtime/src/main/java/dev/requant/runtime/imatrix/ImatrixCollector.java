@@ -1,11 +1,13 @@
 package dev.requant.runtime.imatrix;
 
 import dev.requant.formats.imatrix.Imatrix;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.ForwardSession;
 import java.io.IOException;
 
 /**
  * llama-imatrix's collection loop ({@code compute_imatrix} and the saving in {@code collect_imatrix},
- * tools/imatrix/imatrix.cpp) over any {@link ImatrixBackend}: batches of {@link ChunkPlan#nSeq()} chunks, then the
+ * tools/imatrix/imatrix.cpp) over any {@link ForwardSession} opened to collect: batches of {@link ChunkPlan#nSeq()} chunks, then the
  * periodic saves. After a batch raises m_last_chunk (largest count / chunk size) from {@code m} by {@code step}, the
  * output is rewritten if {@code (m % output_frequency) / step == 0} and {@code <out>.at_<m>} is written if
  * {@code save_frequency > 0} and {@code (m % save_frequency) / step == 0}: each time a multiple is crossed. Saves
@@ -42,7 +44,7 @@ public final class ImatrixCollector {
      * @param bos the BOS id that replaces each chunk's first token, or -1 when the vocabulary adds none
      * @param dataset the name recorded in imatrix.datasets (llama-imatrix records its -f argument as given)
      */
-    public static Result run(int[] tokens, int bos, ChunkPlan plan, ImatrixBackend backend, int startChunk, String dataset,
+    public static Result run(int[] tokens, int bos, ChunkPlan plan, ForwardSession backend, int startChunk, String dataset,
                              Saver saver, Progress progress) throws IOException {
         if (startChunk < 0 || startChunk > plan.chunks()) {
             throw new IllegalArgumentException("the resumed imatrix holds " + startChunk + " chunks, the text gives only "
@@ -60,7 +62,7 @@ public final class ImatrixCollector {
             int n = Math.min(nSeq, plan.chunks() - i);
             plan.batchTokens(tokens, i, n, bos, batch);
             long b0 = System.nanoTime();
-            backend.run(batch, n, nCtx, plan.collectedRows(n));
+            backend.run(ForwardBatch.collect(batch, n, plan.collectedRows(n)));
             tokensRun += (long) n * nCtx;
             if (progress != null) progress.ranBatch(i + n, plan.chunks(), n * nCtx, (System.nanoTime() - b0) / 1e9);
             int now = backend.lastChunk();
@@ -73,14 +75,14 @@ public final class ImatrixCollector {
                 if (last) {
                     if (at) finalAt = lastChunk; // written below with the final state
                 } else if (out || at) {
-                    Imatrix im = backend.snapshot(dataset);
+                    Imatrix im = backend.collected(dataset);
                     if (out) saver.save(im, 0);
                     if (at) saver.save(im, lastChunk);
                 }
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        Imatrix result = backend.snapshot(dataset);
+        Imatrix result = backend.collected(dataset);
         saver.save(result, 0);
         if (finalAt > 0) saver.save(result, finalAt);
         return new Result(result, (int) (tokensRun / nCtx), tokensRun, seconds);

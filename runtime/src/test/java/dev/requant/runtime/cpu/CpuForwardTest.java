@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.ActivationObserver;
 import dev.requant.runtime.ReferenceGemma;
 import dev.requant.runtime.TinyGemma;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import java.util.ArrayList;
 import java.util.Arrays;

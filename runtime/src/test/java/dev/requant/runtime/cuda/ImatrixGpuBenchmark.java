@@ -4,13 +4,16 @@ import dev.requant.converter.ModelSources;
 import dev.requant.cuda.CudaDevice;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.formats.model.LayerConfig;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.Tokenizer;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.imatrix.ChunkPlan;
 import dev.requant.runtime.imatrix.ImatrixSettings;
-import dev.requant.runtime.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
-import dev.requant.runtime.model.LayerConfig;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,8 +38,7 @@ public final class ImatrixGpuBenchmark {
         int c = args.length > 2 ? Integer.parseInt(args[2]) : 512;
         int b = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int batches = args.length > 4 ? Integer.parseInt(args[4]) : 10;
-        CudaImatrixBackend.GemmInputs inputs = args.length > 5 ? CudaImatrixBackend.GemmInputs.valueOf(args[5])
-                : CudaImatrixBackend.GemmInputs.SPLIT_BF16;
+        GemmInputs inputs = args.length > 5 ? GemmInputs.valueOf(args[5]) : GemmInputs.SPLIT_BF16;
         ImatrixSettings s = new ImatrixSettings(c, b, 512, -1, 0, false, 10, 0);
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig cfg = GemmaConfig.of(src);
@@ -48,8 +50,8 @@ public final class ImatrixGpuBenchmark {
             int need = (batches + 3) * nSeq;
             if (plan.chunks() < need) throw new IllegalArgumentException("the text gives " + plan.chunks() + " chunks, need " + need);
             long t0 = System.nanoTime();
-            try (CudaImatrixBackend be = CudaImatrixBackend.open(CudaDevice.open(), cfg, w, new ImatrixAccumulator(c), false, c, nSeq,
-                    inputs, System.out::println)) {
+            try (CudaSession be = CudaSession.open(CudaDevice.open(), cfg, w,
+                    SessionSpec.imatrix(c, nSeq, new ImatrixAccumulator(c), false, inputs), System.out::println)) {
                 System.out.printf("open: %.1f s; %s; weights %.2f GiB, workspace %.2f GiB%n", (System.nanoTime() - t0) / 1e9,
                         be.description(), be.deviceBytes()[0] / (double) (1L << 30), be.deviceBytes()[1] / (double) (1L << 30));
                 int[] batch = new int[nSeq * c];
@@ -57,11 +59,11 @@ public final class ImatrixGpuBenchmark {
                 int chunk = 0;
                 for (int i = 0; i < 2; i++, chunk += nSeq) {
                     plan.batchTokens(tokens, chunk, nSeq, tok.vocab().bos(), batch);
-                    be.run(batch, nSeq, c, rows);
+                    be.run(ForwardBatch.collect(batch, nSeq, rows));
                 }
                 be.profile(true);
                 plan.batchTokens(tokens, chunk, nSeq, tok.vocab().bos(), batch);
-                be.run(batch, nSeq, c, rows);
+                be.run(ForwardBatch.collect(batch, nSeq, rows));
                 chunk += nSeq;
                 Map<String, Double> phases = be.profileMillis();
                 be.profile(false);
@@ -69,10 +71,10 @@ public final class ImatrixGpuBenchmark {
                 for (int i = 0; i < batches; i++, chunk += nSeq) {
                     plan.batchTokens(tokens, chunk, nSeq, tok.vocab().bos(), batch);
                     long b0 = System.nanoTime();
-                    be.run(batch, nSeq, c, rows);
+                    be.run(ForwardBatch.collect(batch, nSeq, rows));
                     secs[i] = (System.nanoTime() - b0) / 1e9;
                 }
-                Imatrix im = be.snapshot("bench");
+                Imatrix im = be.collected("bench");
                 double total = Arrays.stream(secs).sum();
                 double[] sorted = secs.clone();
                 Arrays.sort(sorted);
@@ -102,7 +104,8 @@ public final class ImatrixGpuBenchmark {
                 System.out.println("|---|---|---|---|---|---|---|---|---|---|");
                 System.out.printf("| %s | %d | %d | %d | %d | %.4f | %.0f | %.0f | %.1f%% | %.0fx |%n", inputs, c, b, T, batches, median,
                         tokS, tflops, 100 * tflops / PEAK_TFLOPS, tokS / LLAMA_IMATRIX_TOK_S);
-                System.out.printf("(mean over the %d batches: %.0f tokens/s)%n", batches, batches * T / total);
+                System.out.printf("(mean over the %d batches: %.0f tokens/s; peak GPU memory %.2f GiB)%n", batches, batches * T / total,
+                        be.peakDeviceBytes() / (double) (1L << 30));
             }
         }
     }

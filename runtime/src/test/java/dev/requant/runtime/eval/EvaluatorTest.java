@@ -7,6 +7,8 @@ import static org.assertj.core.data.Offset.offset;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.TinyGemma;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.runtime.cpu.CpuForwardSession;
 import dev.requant.runtime.cpu.CpuModel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -28,6 +30,11 @@ import org.junit.jupiter.api.io.TempDir;
 class EvaluatorTest {
     static final int N_CTX = 32, BOS = 2;
 
+    /** A CPU session of the test's chunk size on a model (the model stays open). */
+    static Evaluator.Model cpu(String name, CpuModel m) {
+        return new Evaluator.Model(name, new CpuForwardSession(m, SessionSpec.eval(N_CTX, 1, N_CTX, null), false));
+    }
+
     @TempDir Path dir;
 
     @Test
@@ -40,12 +47,12 @@ class EvaluatorTest {
         for (int i = 0; i < tokens.length; i++) tokens[i] = r.nextInt(spec.nVocab);
         try (ModelSource bs = spec.build(); ModelSource s8 = q8.build(); ModelSource s4 = q4.build();
              CpuModel base = CpuModel.load(bs, 2); CpuModel m8 = CpuModel.load(s8, 2); CpuModel m4 = CpuModel.load(s4, 2)) {
-            List<Evaluator.Model> compares = List.of(new Evaluator.Model("q8_0", m8), new Evaluator.Model("q4_0", m4));
+            List<Evaluator.Model> compares = List.of(cpu("q8_0", m8), cpu("q4_0", m4));
             Path file = dir.resolve("base.kld");
             List<String> progress = new ArrayList<>();
             EvalResult res;
             try (LogitsFile.Writer w = new LogitsFile.Writer(file, N_CTX, spec.nVocab, 7, tokens)) {
-                res = Evaluator.run(new Evaluator.ModelReference(new Evaluator.Model("f32", base), w), compares, tokens,
+                res = Evaluator.run(new Evaluator.ModelReference(cpu("f32", base), w), compares, tokens,
                         new Evaluator.Settings(N_CTX, -1, BOS), (m, c, n) -> progress.add(m + "@" + c + ":" + n));
                 w.commit();
             }
@@ -117,7 +124,7 @@ class EvaluatorTest {
                 assertThat(Evaluator.run(new Evaluator.FileReference("f", lf), compares, null, new Evaluator.Settings(512, 2, BOS), (m, c, n) -> {})
                         .scoredTokens()).isEqualTo(30);
             }
-            assertThatThrownBy(() -> Evaluator.run(new Evaluator.ModelReference(new Evaluator.Model("f32", base), null), compares,
+            assertThatThrownBy(() -> Evaluator.run(new Evaluator.ModelReference(cpu("f32", base), null), compares,
                     Arrays.copyOf(tokens, 63), new Evaluator.Settings(N_CTX, -1, BOS), (m, c, n) -> {}))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs at least 64");
         }

@@ -6,7 +6,7 @@ import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
 import dev.requant.converter.ModelSources;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.runtime.cpu.CpuModel;
@@ -35,13 +35,13 @@ class GgufInputsTest {
     @BeforeAll
     static void convert() throws Exception {
         Path hf = Golden.hf("gemma3-tiny");
-        bf16 = write(hf, OutType.BF16);
-        f32 = write(hf, OutType.F32);
-        q8 = write(hf, OutType.Q8_0);
-        q4 = write(hf, OutType.Q4_0);
+        bf16 = write(hf, FileType.BF16);
+        f32 = write(hf, FileType.F32);
+        q8 = write(hf, FileType.Q8_0);
+        q4 = write(hf, FileType.Q4_0);
     }
 
-    private static Path write(Path hf, OutType t) throws Exception {
+    private static Path write(Path hf, FileType t) throws Exception {
         Path out = dir.resolve("gemma3-tiny." + t.cliName() + ".gguf");
         GgufConversion.write(GemmaPlanner.plan(hf, ConversionSettings.of(t)), out, null);
         return out;
@@ -73,6 +73,10 @@ class GgufInputsTest {
         assertThat(s.maxDiff() / s.range()).isLessThan(0.03);
     }
 
+    private static dev.requant.runtime.ForwardSession session(CpuModel m) {
+        return new dev.requant.runtime.cpu.CpuForwardSession(m, dev.requant.runtime.SessionSpec.eval(128, 1, 128, null), false);
+    }
+
     @Test
     void evalRanksQ8_0CloserToBf16ThanQ4_0() throws Exception {
         String text = Files.readString(Golden.text("calibration.txt"), StandardCharsets.UTF_8).substring(0, 30_000);
@@ -80,8 +84,8 @@ class GgufInputsTest {
              CpuModel mb = CpuModel.load(b, 2); CpuModel m8 = CpuModel.load(s8, 2); CpuModel m4 = CpuModel.load(s4, 2)) {
             Tokenizer tok = Tokenizer.fromMetadata(b.metadata());
             int[] tokens = tok.encode(text, true, false);
-            EvalResult r = Evaluator.run(new Evaluator.ModelReference(new Evaluator.Model("bf16", mb), null),
-                    List.of(new Evaluator.Model("q8_0", m8), new Evaluator.Model("q4_0", m4)), tokens,
+            EvalResult r = Evaluator.run(new Evaluator.ModelReference(new Evaluator.Model("bf16", session(mb)), null),
+                    List.of(new Evaluator.Model("q8_0", session(m8)), new Evaluator.Model("q4_0", session(m4))), tokens,
                     new Evaluator.Settings(128, 12, tok.vocab().bos()), (m, c, n) -> {});
             KldReport r8 = r.compared().get(0).report(), r4 = r.compared().get(1).report();
             System.out.printf("gemma3-tiny over %d tokens: bf16 PPL %.4f; q8_0 KLD %.6f same-top %.2f%%; q4_0 KLD %.6f same-top %.2f%%%n",

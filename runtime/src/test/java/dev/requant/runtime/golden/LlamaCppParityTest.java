@@ -6,10 +6,11 @@ import dev.requant.converter.ConversionSettings;
 import dev.requant.converter.GemmaPlanner;
 import dev.requant.converter.GgufConversion;
 import dev.requant.converter.ModelSources;
-import dev.requant.converter.OutType;
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.testmodels.Golden;
+import dev.requant.llamacpp.LlamaCppEngine;
 import dev.requant.testmodels.LlamaCppProbe;
 import java.nio.file.Path;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,9 +28,9 @@ class LlamaCppParityTest {
     @ParameterizedTest
     @ValueSource(strings = {"gemma3-tiny", "gemma4-tiny", "gemma4-unified-tiny"})
     void logitsMatchLlamaCpp(String name) throws Exception {
-        LlamaCppProbe probe = LlamaCppProbe.forTests();
+        LlamaCppEngine probe = LlamaCppProbe.forTests();
         Path gguf = dir.resolve(name + ".f32.gguf");
-        GgufConversion.write(GemmaPlanner.plan(Golden.hf(name), ConversionSettings.of(OutType.F32)), gguf, null);
+        GgufConversion.write(GemmaPlanner.plan(Golden.hf(name), ConversionSettings.of(FileType.F32)), gguf, null);
         int[] ids = GoldenLogitsTest.inputIds();
         float[][] ref = probe.logits(gguf, ids);
         try (ModelSource src = ModelSources.open(gguf); CpuModel m = CpuModel.load(src, 2)) {

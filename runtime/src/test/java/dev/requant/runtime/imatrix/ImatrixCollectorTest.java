@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixAccumulator;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.SessionSpec;
+import dev.requant.formats.model.GemmaConfig;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -12,17 +16,22 @@ import org.junit.jupiter.api.Test;
 /** The collection loop: batches, BOS, collected rows, llama-imatrix's save schedule, resuming. */
 class ImatrixCollectorTest {
     /** Adds each batch's tokens as one-column rows of one weight, and remembers what it was given. */
-    static final class FakeBackend implements ImatrixBackend {
+    static final class FakeBackend implements ForwardSession {
         final ImatrixAccumulator acc;
         final List<int[]> batches = new ArrayList<>();
 
         FakeBackend(ImatrixAccumulator acc) { this.acc = acc; }
 
+        @Override public GemmaConfig config() { throw new UnsupportedOperationException(); }
+
         @Override public String description() { return "fake"; }
 
+        @Override public SessionSpec spec() { return SessionSpec.imatrix(acc.chunkSize(), 1, acc, false, null); }
+
         @Override
-        public void run(int[] tokens, int nSeq, int nCtx, int[] rows) {
-            batches.add(java.util.Arrays.copyOf(tokens, nSeq * nCtx));
+        public void run(ForwardBatch b) {
+            int[] tokens = b.tokens(), rows = b.collectedRows();
+            batches.add(java.util.Arrays.copyOf(tokens, b.sequences() * acc.chunkSize()));
             for (int i = 0; i < rows.length; i += 2) {
                 float[] x = new float[rows[i + 1] - rows[i]];
                 for (int r = 0; r < x.length; r++) x[r] = tokens[rows[i] + r];
@@ -32,7 +41,7 @@ class ImatrixCollectorTest {
 
         @Override public int lastChunk() { return acc.lastChunk(); }
 
-        @Override public Imatrix snapshot(String dataset) { return acc.snapshot(dataset); }
+        @Override public Imatrix collected(String dataset) { return acc.snapshot(dataset); }
 
         @Override public void close() {}
     }

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The GPU run of the forward-pass session (imatrix and eval), on a machine with an NVIDIA GPU and no Java, Maven or
+# network. Steps (STEPS, comma-separated; each skips what a previous call on the same warm machine already did):
+#   llama    start building llama.cpp for CUDA (sm_90) from the bundled pinned source, in the background (setsid)
+#   tests    every GPU test of the cuda module and of runtime/cuda (kernels against their CPU references; imatrix and
+#            eval through the GPU session against the CPU session)
+#   models   synthetic GGUFs of SHAPE (default gemma3-4b, real 262,144 vocabulary) in TYPES (default bf16 q8_0 q4_0)
+#   bench    ImatrixGpuBenchmark (bf16 model; SPLIT_BF16 and BF16 inputs) and EvalGpuBenchmark (every type)
+#   cli      requant eval --device cuda and requant imatrix --device cuda end to end on the bf16 model
+#   llamabench  llama-imatrix and llama-perplexity on the same files (waits for the build), with peak GPU memory
+#   here:   scripts/session-gpu-bundle.sh DIR
+#   there:  STEPS=... bash DIR/session-gpu.sh DIR [OUT]      (logs in OUT; a table at the end)
+set -uo pipefail
+dir=$(readlink -f "${1:?bundle folder}")
+out=${2:-${OUT:-/tmp}}
+steps=${STEPS:-llama,tests,models}
+shape=${SHAPE:-gemma3-4b}
+types=${TYPES:-bf16 q8_0 q4_0}
+if [ ! -x /tmp/jre/bin/java ]; then tar xJf "$dir/jre.tar.xz" -C /tmp || exit 1; fi
+if [ ! -d /tmp/shared/golden ]; then mkdir -p /tmp/shared && tar xJf "$dir/golden.tar.xz" -C /tmp/shared || exit 1; fi
+export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH REQUANT_SHARED=/tmp/shared
+# NVRTC and cuBLAS of the torch wheels (CudaLibraries searches there too; NVRTC finds its builtins library this way)
+wheels=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13
+export LD_LIBRARY_PATH=$wheels/lib:${LD_LIBRARY_PATH:-}
+export REQUANT_CACHE_DIR=${REQUANT_CACHE_DIR:-/tmp/requant-cache}
+java=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g -cp "$dir/lib/*")
+text=/tmp/shared/golden/text/calibration.txt
+models=/tmp/models
+mkdir -p "$models"
+date -u '+%Y-%m-%d %H:%M UTC'
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1 | head -2
+rc=0
+
+if [[ $steps == *llama* ]] && [ ! -f /tmp/llama-build.started ]; then
+  touch /tmp/llama-build.started
+  mkdir -p /tmp/llama && tar xJf "$dir/llama-src.tar.xz" -C /tmp/llama
+  cat > /tmp/llama/build.sh <<EOF
+set -x
+cd /tmp/llama
+extra=()
+if ! ls /usr/local/cuda/lib64/libcublas.so* >/dev/null 2>&1 && ! ls /usr/local/cuda/targets/*/lib/libcublas.so* >/dev/null 2>&1; then
+  # no cuBLAS in the toolkit: the torch wheels' (unversioned links for the linker)
+  mkdir -p /tmp/cublas/lib && for l in cublas cublasLt cudart; do ln -sf \$(ls $wheels/lib/lib\$l.so.* | head -1) /tmp/cublas/lib/lib\$l.so; done
+  extra=(-DCUDA_cublas_LIBRARY=/tmp/cublas/lib/libcublas.so -DCUDA_cublasLt_LIBRARY=/tmp/cublas/lib/libcublasLt.so
+         "-DCMAKE_CUDA_FLAGS=-I$wheels/include" "-DCMAKE_CXX_FLAGS=-I$wheels/include")
+fi
+cmake -S src-root -B b -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_NATIVE=ON \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF \
+  -DLLAMA_OPENSSL=OFF "\${extra[@]}" && \
+cmake --build b -j \${LLAMA_JOBS:-12} --target llama-imatrix llama-perplexity && touch /tmp/llama-build.ok
+touch /tmp/llama-build.done
+EOF
+  setsid nice -n 5 bash /tmp/llama/build.sh > /tmp/llama-build.log 2>&1 < /dev/null &
+  echo "llama.cpp build started in the background"
+fi
+
+if [[ $steps == *tests* ]]; then
+  timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun dev.requant.cuda dev.requant.runtime.cuda 2>&1 | tee "$out/tests.log"
+  rc=$((rc | PIPESTATUS[0]))
+fi
+
+if [[ $steps == *models* ]]; then
+  for t in $types; do
+    m=$models/$shape.$t.gguf
+    [ -f "$m" ] && continue
+    t0=$(date +%s)
+    "${java[@]}" dev.requant.testmodels.RunnableSyntheticGguf "$m" "$t" "$shape" 1 ${GEN_THREADS:-8} 2>&1 | tail -1
+    echo "model $m: $(du -h "$m" | cut -f1), written in $(( $(date +%s) - t0 )) s"
+  done
+fi
+
+if [[ $steps == *bench* ]]; then
+  : >> "$out/bench.log"
+  m=$models/$shape.bf16.gguf
+  for inputs in ${INPUTS:-SPLIT_BF16 BF16}; do
+    timeout 240 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark "$m" "$text" 512 2048 ${BATCHES:-10} $inputs 2>&1 | tee -a "$out/bench.log"
+    rc=$((rc | PIPESTATUS[0]))
+  done
+  for t in $types; do
+    echo "== eval $shape $t" | tee -a "$out/bench.log"
+    timeout 240 "${java[@]}" dev.requant.runtime.cuda.EvalGpuBenchmark "$models/$shape.$t.gguf" "$text" 512 2048 ${BATCHES:-10} ${EVAL_INPUTS:-SPLIT_BF16} 2>&1 | tee -a "$out/bench.log"
+    rc=$((rc | PIPESTATUS[0]))
+  done
+fi
+
+if [[ $steps == *cli* ]]; then
+  m=$models/$shape.bf16.gguf
+  q=$models/$shape.q4_0.gguf
+  ( time timeout 240 "${java[@]}" dev.requant.cli.Main eval --base "$m" --compare "$q" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} \
+      --device cuda --json "$out/eval.json" --no-progress ) 2>&1 | tee "$out/cli.log"
+  rc=$((rc | PIPESTATUS[0]))
+  ( time timeout 240 "${java[@]}" dev.requant.cli.Main imatrix "$m" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} --device cuda \
+      -o /tmp/synthetic.imatrix.gguf --no-progress ) 2>&1 | tee -a "$out/cli.log"
+  rc=$((rc | PIPESTATUS[0]))
+fi
+
+# peak GPU memory of a command: nvidia-smi sampled every 100 ms
+peak_of() {
+  local log=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > /tmp/smi.log 2>/dev/null &
+  local smi=$!
+  "$@" > "$log" 2>&1
+  local r=$?
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
+  echo "peak GPU memory (nvidia-smi): $(sort -n /tmp/smi.log | tail -1) MiB" >> "$log"
+  return $r
+}
+
+if [[ $steps == *llamabench* ]]; then
+  while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ]; do sleep 5; done
+  tail -3 /tmp/llama-build.log
+  cp /tmp/llama-build.log "$out/llama-build.log" 2>/dev/null
+  if [ -f /tmp/llama-build.ok ]; then
+    : >> "$out/llama.log"
+    lb=/tmp/llama/b/bin
+    for t in ${LLAMA_TYPES:-$types}; do
+      m=$models/$shape.$t.gguf
+      peak_of /tmp/ppl.log "$lb/llama-perplexity" -m "$m" -f "$text" -c 512 -b 2048 --chunks ${LLAMA_CHUNKS:-48} -ngl 99
+      echo "== llama-perplexity $shape $t" | tee -a "$out/llama.log"
+      grep -E 'perplexity: [0-9.]+ seconds|Final estimate|prompt eval time|peak GPU|CUDA0 model buffer|flash_attn|error' /tmp/ppl.log | tee -a "$out/llama.log"
+    done
+    m=$models/$shape.bf16.gguf
+    peak_of /tmp/imx.log "$lb/llama-imatrix" -m "$m" -f "$text" -c 512 -b 2048 --chunks ${LLAMA_IMATRIX_CHUNKS:-16} -ngl 99 -o /tmp/llama.imatrix.gguf
+    echo "== llama-imatrix $shape bf16" | tee -a "$out/llama.log"
+    grep -E 'seconds per pass|prompt eval time|peak GPU|error|compute_imatrix' /tmp/imx.log | tee -a "$out/llama.log"
+  else
+    echo "llama.cpp build failed or did not start" | tee -a "$out/llama.log"
+    rc=1
+  fi
+fi
+
+echo
+echo "==== summary"
+[ -f "$out/tests.log" ] && grep -E '^(FAIL|SKIP)|^REPORT|^==== [0-9]' "$out/tests.log" | sed 's/^REPORT //'
+[ -f "$out/bench.log" ] && grep -E '^\||^== |^model|^open|^PPL|^\(mean' "$out/bench.log"
+[ -f "$out/cli.log" ] && grep -E 'collected|imatrix,|peak|GPU backend|^real|q4_0' "$out/cli.log"
+[ -f "$out/llama.log" ] && cat "$out/llama.log"
+exit $rc

@@ -1,0 +1,144 @@
+package dev.requant.ops.convert;
+
+import dev.requant.converter.ConversionPlan;
+import dev.requant.converter.ConversionSettings;
+import dev.requant.converter.Fp8AsQ8;
+import dev.requant.converter.GemmaPlanner;
+import dev.requant.converter.MmprojPlanner;
+import dev.requant.converter.GgufConversion;
+import dev.requant.converter.Nvfp4Planning;
+import dev.requant.converter.TypeOverrides;
+import dev.requant.converter.TypePolicy;
+import dev.requant.converter.qat.LatticeStats;
+import dev.requant.converter.qat.QatPolicy;
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.gguf.FileType;
+import dev.requant.ops.BadInputException;
+import dev.requant.ops.Operation;
+import dev.requant.ops.OperationContext;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.OutputPaths;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code convert}: a Hugging Face Gemma folder (float, QAT or NVFP4) to a GGUF file llama.cpp runs, streamed tensor by
+ * tensor, the output appearing only when complete.
+ */
+public final class Convert implements Operation<Convert.Request, Convert.Result> {
+    /**
+     * @param type the type of the 2-D weights ({@link FileType#convertible()}), or null for auto: the checkpoint's float
+     *     type, NVFP4 weights kept NVFP4
+     * @param qat with Q4_0: whether weights trained onto a Q4_0 lattice keep it
+     * @param tokenEmbeddingType llama-quantize's --token-embedding-type, or null
+     * @param outputTensorType llama-quantize's --output-tensor-type, or null
+     * @param modelName general.name, or null for gguf-py's heuristics
+     * @param nvfp4Fallback NVFP4 checkpoints: the type for weights llama.cpp would not compute exactly, or null
+     * @param nvfp4UpstreamSplit NVFP4 checkpoints: split scales as convert_hf_to_gguf.py does
+     * @param threads encoder threads (the output does not depend on it)
+     * @param mmproj write the multimodal projector (vision tower + projector) instead of the text model
+     * @param fp8AsQ8 FP8 checkpoints: the FP8 weights as Q8_0 whatever the type (convert_hf_to_gguf.py --fp8-as-q8)
+     */
+    public record Request(Path source, Path output, FileType type, QatPolicy.Mode qat, GgmlType tokenEmbeddingType,
+            GgmlType outputTensorType, String modelName, FileType nvfp4Fallback, boolean nvfp4UpstreamSplit, int threads,
+            boolean mmproj, boolean fp8AsQ8) {
+        /** The defaults a user gets from {@code requant convert SOURCE -o OUTPUT --type TYPE}. */
+        public static Request of(Path source, Path output, FileType type) {
+            return new Request(source, output, type, QatPolicy.Mode.AUTO, null, null, null, null, false,
+                    Runtime.getRuntime().availableProcessors(), false, false);
+        }
+
+        public Request withQat(QatPolicy.Mode mode) {
+            return new Request(source, output, type, mode, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
+                    nvfp4UpstreamSplit, threads, mmproj, fp8AsQ8);
+        }
+
+        public Request withThreads(int n) {
+            return new Request(source, output, type, qat, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
+                    nvfp4UpstreamSplit, n, mmproj, fp8AsQ8);
+        }
+    }
+
+    /** A plan with the QAT measurements made while planning; close it to release the checkpoint. */
+    public record Planned(ConversionPlan plan, QatPolicy qat) implements AutoCloseable {
+        @Override public void close() { plan.close(); }
+
+        /** Where the converter quietly changed what the user asked for, e.g. token_embd kept Q8_0 by Q4_0's rule. */
+        public List<String> surprises() { return Surprises.of(plan); }
+    }
+
+    /**
+     * @param types "bf16", or "nvfp4 + bf16" when NVFP4 weights were kept
+     * @param lattice per tensor class, what the QAT lattice reproduced (empty when no lattice was used)
+     */
+    public record Result(Path output, String arch, int tensors, long dataBytes, String types, double seconds,
+            Map<String, LatticeStats> lattice, List<Nvfp4Planning.Kept> nvfp4Kept, List<String> nvfp4Dequantized,
+            List<String> surprises) {}
+
+    /** Plans without writing (--dry-run); the caller closes the result. */
+    public Planned plan(Request r, OperationContext ctx) throws OperationException {
+        check(r);
+        try {
+            QatPolicy qat = new QatPolicy(r.qat());
+            TypePolicy policy = qat.apply(TypeOverrides.apply(TypePolicy.defaults(), r.tokenEmbeddingType(), r.outputTensorType()));
+            if (r.fp8AsQ8()) policy = Fp8AsQ8.apply(policy);
+            ConversionSettings settings = new ConversionSettings(r.type(), r.modelName(),
+                    new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), r.nvfp4UpstreamSplit()));
+            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings) : GemmaPlanner.plan(r.source(), settings, policy);
+            Nvfp4Notices.warn(plan, ctx);
+            return new Planned(plan, qat);
+        } catch (Exception e) {
+            throw OperationException.of(e);
+        }
+    }
+
+    @Override
+    public Result run(Request r, OperationContext ctx) throws OperationException {
+        if (r.output() == null) throw new BadInputException("convert: no output file given");
+        OutputPaths.checkFile(r.output(), r.source());
+        try (Planned p = plan(r, ctx)) {
+            ConversionPlan plan = p.plan();
+            long total = plan.dataBytes();
+            ctx.progress().begin("convert", Math.max(1, total >> 20), "MiB");
+            long[] done = {0};
+            long start = System.nanoTime();
+            GgufConversion.write(plan, p.qat().metadata(plan), r.output(), (tensor, bytes) -> {
+                ctx.checkCancelled();
+                done[0] += bytes;
+                ctx.progress().stepTo(done[0] >> 20);
+            }, w -> p.qat().fillIn(w, plan), r.threads());
+            ctx.progress().end();
+            double seconds = (System.nanoTime() - start) / 1e9;
+            List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
+            String types = kept.isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + " + plan.settings().outType().cliName();
+            return new Result(r.output(), plan.config().arch().ggufName(), plan.tensors().size(), total, types, seconds,
+                    p.qat().latticeClasses(), kept, Nvfp4Planning.dequantized(plan), p.surprises());
+        } catch (Exception e) {
+            throw OperationException.of(e);
+        }
+    }
+
+    private static void check(Request r) throws BadInputException {
+        if (!Files.exists(r.source())) throw new BadInputException(r.source() + ": no such folder");
+        if (!Files.isDirectory(r.source())) throw new BadInputException(r.source() + ": not a folder (convert takes a Hugging Face model folder)");
+        if (r.type() != null && !r.type().convertible()) {
+            throw new BadInputException("--type " + r.type().cliName() + ": convert writes " + FileType.convertibleNames()
+                    + " or auto (use requant quantize for " + r.type().name() + ")");
+        }
+        if (r.nvfp4Fallback() != null && (r.nvfp4Fallback() == FileType.Q4_0 || !r.nvfp4Fallback().convertible())) {
+            throw new BadInputException("--nvfp4-fallback: choose bf16, f16, f32 or q8_0");
+        }
+        if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
+        for (GgmlType t : new GgmlType[] {r.tokenEmbeddingType(), r.outputTensorType()}) {
+            if (t == null) continue;
+            try {
+                BlockCodec.of(t);
+            } catch (UnsupportedOperationException e) {
+                throw new BadInputException("requant cannot encode " + t.ggmlName());
+            }
+        }
+    }
+}
