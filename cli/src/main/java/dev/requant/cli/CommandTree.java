@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.gguf.FileType;
 import java.util.Arrays;
 import java.util.List;
 import picocli.CommandLine;
@@ -17,6 +18,7 @@ final class CommandTree {
 
     /** Every command in full (tests, the demo and queue steps, which run several commands in one JVM). */
     static CommandLine full() {
+        typeTables();
         CommandLine cl = new CommandLine(new RequantCommand());
         for (Class<?> c : RequantCommand.SUBCOMMANDS) cl.addSubcommand(c);
         return configure(cl);
@@ -25,6 +27,7 @@ final class CommandTree {
     /** The tree for one run: the command named in ARGS (or in `help COMMAND`) in full, the others as stubs. */
     static CommandLine forArgs(String... args) {
         List<String> named = commandWords(args);
+        typeTables();
         CommandLine cl = new CommandLine(new RequantCommand());
         for (Class<?> c : RequantCommand.SUBCOMMANDS) {
             Command a = c.getAnnotation(Command.class);
@@ -44,6 +47,12 @@ final class CommandTree {
         String[] words = Arrays.stream(args).filter(a -> !a.startsWith("-")).limit(2).toArray(String[]::new);
         if (words.length == 0) return List.of();
         return words[0].equals("help") && words.length > 1 ? List.of(words[1]) : List.of(words[0]);
+    }
+
+    /** The type lists that help texts show (${sys:requant.quantize.types}, ${sys:requant.producible.types}). */
+    private static void typeTables() {
+        System.setProperty("requant.quantize.types", QuantizeCommand.typeTable());
+        System.setProperty("requant.producible.types", FileType.producibleNames());
     }
 
     private static CommandLine configure(CommandLine cl) {

@@ -7,14 +7,14 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        LauncherStderr.restore();
         if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
             // Without picocli: its model costs a cold JVM a quarter of a second, the version line nothing.
             for (String line : new VersionProvider().getVersion()) System.out.println(line);
             System.exit(0);
         }
         if (HelpCache.print(args)) System.exit(0);
-        KernelWarmUp.startFor(args);
+        KernelWarmUp.startFor(args); // first: its threads compile kernels while the rest starts
+        LauncherStderr.restore();
         System.exit(run(args));
     }
 

@@ -66,8 +66,13 @@ final class ProgressBars {
         }
     }
 
-    /** isatty(2): the bar goes to stderr, so stderr decides (System.console() looks at stdin and stdout). */
+    /**
+     * isatty(2), or what the launcher saw: the bar goes to stderr, so stderr decides (System.console() looks at stdin
+     * and stdout).
+     */
     private static boolean stderrIsTerminal() {
+        Boolean launcherSaw = LauncherStderr.stderrWasTerminal();
+        if (launcherSaw != null) return launcherSaw;
         try {
             Linker linker = Linker.nativeLinker();
             MethodHandle isatty = linker.downcallHandle(linker.defaultLookup().find("isatty").orElseThrow(),
