@@ -71,6 +71,8 @@ final class EvalPlot {
                 .xAxisTitle("tokens, sorted by KLD (%)").yAxisTitle("KLD (nats, log scale)").build();
         c.getStyler().setYAxisLogarithmic(true);
         c.getStyler().setYAxisDecimalPattern("0E0"); // 1E-4 ... 1E0: one format for every decade
+        c.getStyler().setXAxisMin(0.0);
+        c.getStyler().setXAxisMax(100.0);
         c.getStyler().setXAxisDecimalPattern("0");
         // under the plot, not over the curves (they rise to the right, so no corner inside is free of them)
         c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
@@ -86,7 +88,9 @@ final class EvalPlot {
             double[] x = new double[points], y = new double[points];
             for (int j = 0; j < points; j++) {
                 int idx = points == 1 ? 0 : (int) Math.round((double) j * (n - 1) / (points - 1));
-                x[j] = n == 1 ? 100 : 100.0 * idx / (n - 1);
+                // the i-th of n sorted values sits at (i + 1/2) / n; with the axis ends at 0 and 100 the positions are
+                // not equally spaced, which keeps XChart from labelling every data position as a tick
+                x[j] = 100.0 * (idx + 0.5) / n;
                 y[j] = Math.max(KLD_FLOOR, k[idx]);
             }
             String name = labels.get(i).equals(m.name()) ? m.name() : labels.get(i) + ": " + m.name();

@@ -21,11 +21,15 @@ import org.knowm.xchart.XYSeries;
 /** The eval chart with 1, 2 and 4 models; the PNGs stay in target/eval-plot-samples for a look. */
 class EvalPlotTest {
     static EvalResult result(String... names) {
+        return result(4000, names);
+    }
+
+    static EvalResult result(int tokens, String... names) {
         List<EvalResult.Compared> models = new ArrayList<>();
         Random rnd = new Random(17);
         for (int m = 0; m < names.length; m++) {
             double scale = Math.pow(10, -4 + 1.1 * m);
-            float[] kld = new float[4000];
+            float[] kld = new float[tokens];
             for (int i = 0; i < kld.length; i++) kld[i] = (float) (scale * Math.exp(2 * rnd.nextGaussian()));
             Arrays.sort(kld);
             KldReport.Value v = new KldReport.Value(1, 0.01);
@@ -49,10 +53,17 @@ class EvalPlotTest {
         assertThat(lines).hasSize(4).doesNotHaveDuplicates().isEqualTo(bars);
         assertThat(EvalPlot.kldChart(r).getSeriesMap().keySet()).first().asString().startsWith("Q8_0: gemma-3-1b-it.Q8_0.gguf (mean KLD");
 
+        // quantile positions (i + 1/2) / n: inside (0, 100), so with the axis ends the x values are not equally spaced
+        // (XChart labels every data position of equally spaced x values: the demo's 756 tokens gave 250 tick labels)
+        XYSeries first = EvalPlot.kldChart(result(756, "a.gguf", "b.gguf")).getSeriesMap().values().iterator().next();
+        assertThat(first.getXData()[0]).isGreaterThan(0.0);
+        assertThat(first.getXData()[first.getXData().length - 1]).isLessThan(100.0);
+
         Path dir = Path.of("target", "eval-plot-samples");
         Files.createDirectories(dir);
-        for (EvalResult sample : List.of(r, result("gemma3-tiny.q4_0.gguf"), result("q8.gguf", "lattice-q4_0.gguf"))) {
-            Path png = dir.resolve("eval-" + sample.compared().size() + "-models.png");
+        // 756 tokens: the demo's count (fewer than the 1000 points a curve is drawn with)
+        for (EvalResult sample : List.of(r, result("gemma3-tiny.q4_0.gguf"), result(756, "q8.gguf", "lattice-q4_0.gguf", "q4_0.gguf"))) {
+            Path png = dir.resolve("eval-" + sample.compared().size() + "-models-" + sample.compared().getFirst().report().count() + "-tokens.png");
             EvalPlot.write(sample, png);
             BufferedImage img = ImageIO.read(png.toFile());
             assertThat(img.getWidth()).isEqualTo(EvalPlot.WIDTH + EvalPlot.BAR_WIDTH);
