@@ -28,14 +28,12 @@ class QueueCommandTest {
         String hf = Golden.hf("gemma3-tiny").toString();
         CliRun unknown = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0,q5_x");
         assertThat(unknown.code()).isEqualTo(1);
-        assertThat(unknown.err()).startsWith("requant: error: unknown quant type 'q5_x' (this build can make Q4_0, ");
-        CliRun notHere = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0,iq4_xs");
-        if (!dev.requant.formats.gguf.FileType.IQ4_XS.producible()) {
-            // refused at add, in one line that says what this build can make, before convert and imatrix run
-            assertThat(notHere.code()).isEqualTo(1);
-            assertThat(notHere.err().strip().lines()).hasSize(1);
-            assertThat(notHere.err()).contains("IQ4_XS cannot be made by this build of requant (it can make Q4_0");
-        }
+        assertThat(unknown.err()).startsWith("requant: error: unknown quant type 'q5_x' (this build can make Q1_0, Q2_0, Q4_0, ");
+        CliRun needsImatrix = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0,iq2_xxs");
+        // refused at add, in one line, before convert and imatrix run
+        assertThat(needsImatrix.code()).isEqualTo(1);
+        assertThat(needsImatrix.err().strip().lines()).hasSize(1);
+        assertThat(needsImatrix.err()).contains("type IQ2_XXS needs an importance matrix");
 
         CliRun imatrix = CliRun.of("queue", "add", "--db", db(), hf, "--types", "q4_0", "--imatrix", dir.resolve("x.dat").toString());
         assertThat(imatrix.code()).isEqualTo(1);

@@ -57,7 +57,7 @@ class JobPlannerTest {
         Path src = Fixtures.gguf(dir.resolve("m.gguf"));
         assertThatThrownBy(() -> plan(src, "q4_0,q9_9", "none", null))
                 .isInstanceOf(JobRejectedException.class)
-                .hasMessageStartingWith("unknown quant type 'q9_9' (this build can make Q4_0, Q4_1")
+                .hasMessageStartingWith("unknown quant type 'q9_9' (this build can make Q1_0, Q2_0, Q4_0, Q4_1")
                 .hasMessageContaining("Q4_K_M");
         assertThatThrownBy(() -> plan(src, "", "none", null)).hasMessageStartingWith("no --types given");
     }
@@ -94,15 +94,18 @@ class JobPlannerTest {
     }
 
     @Test
-    void typeThisBuildCannotMakeIsRefusedAtAdd() throws Exception {
+    void everyFileTypeIsAcceptedAtAddOrRefusedForItsMissingImatrix() throws Exception {
         Path src = Fixtures.gguf(dir.resolve("m.gguf"));
         for (dev.requant.formats.gguf.FileType t : dev.requant.formats.gguf.FileType.values()) {
-            if (t.producible()) continue;
-            // refused in one line that names what this build can make, before any step exists
-            assertThatThrownBy(() -> plan(src, "q4_0," + t.name().toLowerCase(java.util.Locale.ROOT), "none", null))
-                    .isInstanceOf(JobRejectedException.class)
-                    .hasMessage(t.name() + " cannot be made by this build of requant (it can make "
-                            + dev.requant.formats.gguf.FileType.producibleNames() + ")");
+            String name = t.name().toLowerCase(java.util.Locale.ROOT);
+            assertThat(t.producible()).as(t.name() + " is made by this build").isTrue();
+            if (t.needsImatrix()) {
+                // refused at add, in one line, before convert and imatrix steps exist
+                assertThatThrownBy(() -> plan(src, name, "none", null)).isInstanceOf(JobRejectedException.class)
+                        .hasMessageStartingWith("type " + t.name() + " needs an importance matrix");
+            } else {
+                assertThat(plan(src, name, "none", null).steps()).singleElement().satisfies(st -> assertThat(st.type()).isEqualTo(t));
+            }
         }
     }
 

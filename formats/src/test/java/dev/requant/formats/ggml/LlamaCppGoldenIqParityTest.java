@@ -97,12 +97,11 @@ class LlamaCppGoldenIqParityTest {
     }
 
     /**
-     * Golden files that also hold tensors of types without a codec on this branch (Q2_K, which llama-quantize gives
-     * some ffn_down tensors of these file types): every tensor whose type has a codec matches, {@code codecTensors}
-     * of them.
+     * Golden files that mix IQ types with Q2_K (which llama-quantize gives some ffn_down tensors of these file types):
+     * every tensor matches, {@code codecTensors} of them (all 43 now that every type has a codec).
      */
     @ParameterizedTest
-    @CsvSource({"imat-mix.IQ2_XXS, 37", "imat-mix.IQ2_XS, 37", "imat-mix.IQ1_S, 37", "imat-mix.IQ1_M, 37"})
+    @CsvSource({"imat-mix.IQ2_XXS, 43", "imat-mix.IQ2_XS, 43", "imat-mix.IQ1_S, 43", "imat-mix.IQ1_M, 43"})
     void everyTensorOfACodecTypeMatchesLlamaQuantize(String mode, int codecTensors) throws Exception {
         assertThat(matchTensors(mode, true)).isEqualTo(codecTensors);
     }
