@@ -43,7 +43,9 @@ public final class GgufQuantizer {
      */
     public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
             throws IOException {
-        if (plan.refusal().isPresent()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().get());
+        if (plan.requiresImatrix()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().orElseThrow());
+        // a tensor that cannot be written: named with the file at fault (the imatrix when its entry does not fit)
+        if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
         List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
         for (QuantizePlan.OutputShard o : shards) {
             for (GgufFile f : plan.input().files()) {

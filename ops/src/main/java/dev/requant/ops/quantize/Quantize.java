@@ -91,7 +91,8 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
             for (var f : p.input().files()) inputs.add(f.path());
             if (r.imatrix() != null) inputs.add(r.imatrix());
             for (QuantizePlan.OutputShard o : shards) OutputPaths.checkFile(o.path(), inputs);
-            if (plan.refusal().isPresent()) throw new BadInputException(p.input().path() + ": " + plan.refusal().get());
+            if (plan.requiresImatrix()) throw new BadInputException(p.input().path() + ": " + plan.refusal().orElseThrow());
+            if (!plan.problems().isEmpty()) throw new BadInputException(plan.firstProblemMessage());
             long start = System.nanoTime();
             ctx.progress().begin("quantize", Math.max(1, plan.elements() / 1_000_000), "M weights");
             GgufQuantizer.write(plan, out, (done, t) -> {
