@@ -136,7 +136,18 @@ public final class HostileBench {
     record KillCounts(long modelBytes, int signalled, int finishedFirst, int leaked, int halfWritten, Map<Integer, Integer> exits,
                       int sigkills, int sigkillLeftTemp, int sweptByRerun) {}
 
-    static KillCounts killPhase(List<String> launcher, Path work, BaseInputs base, int kills) throws Exception {
+    /**
+     * The launcher with SIGINT's default action restored: a shell starts background jobs with SIGINT ignored, the JVM
+     * then leaves it ignored, and Ctrl-C could not be tried from a bench started with {@code &} or nohup.
+     */
+    static List<String> withSigint(List<String> launcher) {
+        List<String> l = new ArrayList<>(List.of("env", "--default-signal=INT"));
+        l.addAll(launcher);
+        return l;
+    }
+
+    static KillCounts killPhase(List<String> javaLauncher, Path work, BaseInputs base, int kills) throws Exception {
+        List<String> launcher = withSigint(javaLauncher);
         Path big = work.resolve("big");
         Path hf = big.resolve("hf");
         Path gguf = big.resolve("model.bf16.gguf");

@@ -38,10 +38,22 @@ public final class InputFiles {
         return new FormatException(file, "is not a regular file (a FIFO, device or socket?); requant reads a " + kind + " only from a regular file");
     }
 
+    /** The largest text file read whole (a calibration text, a model card, a chat template); docs/limits.md. */
+    public static final long MAX_TEXT_BYTES = 1L << 30;
+
+    /** A whole file of at most {@code maxBytes}, which must be regular. */
+    public static byte[] readAll(Path file, String kind, long maxBytes) throws IOException {
+        requireRegular(file, kind);
+        long size = Files.size(file);
+        if (size > maxBytes) {
+            throw new FormatException(file, "is " + size + " bytes; requant reads a " + kind + " of at most " + (maxBytes >> 20) + " MiB");
+        }
+        return Files.readAllBytes(file);
+    }
+
     /** A whole text file, which must be regular and valid UTF-8 (the error gives the byte offset of the first bad byte). */
     public static String readText(Path file, String kind) throws IOException {
-        requireRegular(file, kind);
-        byte[] b = Files.readAllBytes(file);
+        byte[] b = readAll(file, kind, MAX_TEXT_BYTES);
         CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(b);

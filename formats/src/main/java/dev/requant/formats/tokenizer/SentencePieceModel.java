@@ -3,7 +3,6 @@ package dev.requant.formats.tokenizer;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.InputFiles;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,8 +38,8 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
     public record NormalizerSpec(String name, boolean addDummyPrefix, boolean removeExtraWhitespaces, boolean escapeWhitespaces) {}
 
     public static SentencePieceModel read(Path file) throws IOException {
-        InputFiles.requireRegular(file, "SentencePiece model");
-        return parse(file, Files.readAllBytes(file));
+        // real models are a few MB; the bound keeps a hostile one from asking for GBs of heap
+        return parse(file, InputFiles.readAll(file, "SentencePiece model", 256L << 20));
     }
 
     /** Parses the bytes of a tokenizer.model; {@code file} only names it in errors. */
