@@ -42,6 +42,16 @@ public final class RowDataCheck {
                 }
                 return -1;
             }
+            case IQ1_M -> {
+                // no d field: the fp16 scale is the top nibbles of the four uint16 words of scales[8] (bytes 48..55)
+                for (long b = 0; b < bytes / type.typeSize(); b++) {
+                    long sc = offset + b * type.typeSize() + 48;
+                    int bits = (data.get(LittleEndian.SHORT, sc) & 0xF000) >>> 12 | (data.get(LittleEndian.SHORT, sc + 2) & 0xF000) >>> 8
+                            | (data.get(LittleEndian.SHORT, sc + 4) & 0xF000) >>> 4 | data.get(LittleEndian.SHORT, sc + 6) & 0xF000;
+                    if (!finiteF16((short) bits)) return b;
+                }
+                return -1;
+            }
             default -> {
                 int[] scales = fp16Scales(type);
                 int size = type.typeSize();
@@ -73,7 +83,7 @@ public final class RowDataCheck {
             case Q6_K -> new int[] {208};
             case TQ1_0 -> new int[] {52};
             case TQ2_0 -> new int[] {64};
-            default -> new int[0]; // NVFP4 (any UE4M3 byte is valid), integer types, IQ1_M (not written by requant)
+            default -> new int[0]; // NVFP4 (any UE4M3 byte is valid), integer types, IQ1_M (checked in firstInvalid)
         };
     }
 }
