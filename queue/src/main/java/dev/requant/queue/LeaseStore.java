@@ -54,16 +54,22 @@ final class LeaseStore implements AutoCloseable {
 
     /** Leases the best runnable step, or returns empty when there is none now. */
     Optional<Lease> claim(String worker, long leaseMillis) throws SQLException, IOException {
+        return claim(worker, leaseMillis, WorkerCapabilities.ALL);
+    }
+
+    /** Leases the best runnable step of a kind this worker takes, or returns empty when there is none now. */
+    Optional<Lease> claim(String worker, long leaseMillis, WorkerCapabilities can) throws SQLException, IOException {
         while (true) {
-            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis));
+            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis, can));
             if (r.isPresent()) return r.get();
             // empty outer: a step whose lease expired too often was failed instead; look again
         }
     }
 
-    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis) throws SQLException {
+    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis, WorkerCapabilities can) throws SQLException {
         long now = db.now(c);
-        String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? RUNNABLE + " FOR UPDATE OF s SKIP LOCKED" : RUNNABLE;
+        String runnable = RUNNABLE.replace("WHERE ((s.state", "WHERE " + can.sqlCondition("s.kind") + " AND ((s.state");
+        String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? runnable + " FOR UPDATE OF s SKIP LOCKED" : runnable;
         long id;
         String previousWorker = null;
         boolean takeover;
@@ -207,13 +213,23 @@ final class LeaseStore implements AutoCloseable {
      * queued step none of whose prerequisites, direct or not, failed or was cancelled.
      */
     boolean hasPendingWork() throws SQLException {
+        return hasPendingWork(WorkerCapabilities.ALL);
+    }
+
+    /**
+     * Whether a step of a kind this worker takes is queued or running and not blocked: by a failed step, or by a
+     * queued step of a kind it does not take (an imatrix step no GPU worker has started), which it cannot run itself.
+     */
+    boolean hasPendingWork(WorkerCapabilities can) throws SQLException {
         String sql = """
                 WITH RECURSIVE blocked(id) AS (
-                    SELECT id FROM steps WHERE state IN ('failed', 'cancelled')
+                    SELECT id FROM steps WHERE state IN ('failed', 'cancelled') OR (state = 'queued' AND NOT (""" + can.sqlCondition("kind") + """
+                ))
                     UNION
                     SELECT d.step_id FROM step_deps d JOIN blocked b ON d.depends_on = b.id
                 )
-                SELECT COUNT(*) FROM steps WHERE state IN ('queued', 'running') AND id NOT IN (SELECT id FROM blocked)""";
+                SELECT COUNT(*) FROM steps WHERE state IN ('queued', 'running') AND id NOT IN (SELECT id FROM blocked)
+                """ + " AND " + can.sqlCondition("kind");
         try (PreparedStatement q = c.prepareStatement(sql); ResultSet rs = q.executeQuery()) {
             rs.next();
             return rs.getLong(1) > 0;

@@ -57,7 +57,7 @@ class JobPlannerTest {
         Path src = Fixtures.gguf(dir.resolve("m.gguf"));
         assertThatThrownBy(() -> plan(src, "q4_0,q9_9", "none", null))
                 .isInstanceOf(JobRejectedException.class)
-                .hasMessageStartingWith("unknown quant type 'q9_9' (this build can make Q4_0, Q4_1")
+                .hasMessageStartingWith("unknown quant type 'q9_9' (this build can make Q1_0, Q2_0, Q4_0, Q4_1")
                 .hasMessageContaining("Q4_K_M");
         assertThatThrownBy(() -> plan(src, "", "none", null)).hasMessageStartingWith("no --types given");
     }
