@@ -10,7 +10,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Q2_K and Q3_K encoders with one 16-element sub-block per vector lane: the sub-block fits (make_qkx2_quants,
+ * The Q2_K, Q3_K and Q6_K encoders with one 16-element sub-block per vector lane: the sub-block fits (make_qkx2_quants,
  * make_qkx3_quants, make_q3_quants, make_qx_quants), where nearly all the time goes, run V sub-blocks side by side,
  * each lane doing exactly the scalar sequence of binary32 operations of {@link QuantFit} for its sub-block (sums in
  * index order, the same divisions, nearest_int by the same bit trick, branches as masks); the per-super-block rest
@@ -37,6 +37,7 @@ final class VectorKQuants {
         final float[] xt2 = new float[G * V], lt2 = new float[G * V];
         final float[] a = new float[V], b = new float[V], c = new float[V], d = new float[V];
         final byte[] blk = new byte[Q3_KCodec.BLOCK_BYTES], Ls = new byte[16], Lm = new byte[16];
+        final byte[] blk6 = new byte[Q6_KCodec.BLOCK_BYTES];
         float[] w = new float[0], scales = new float[0], mins = new float[0], sw = new float[0];
         byte[] L = new byte[0];
 
@@ -194,6 +195,49 @@ final class VectorKQuants {
         min.neg().blend(theMinDegenerate, degenerate).intoArray(s.b, 0);
         keepIscale.blend(Float.NaN, degenerate).intoArray(s.c, 0);
         keepMin.intoArray(s.d, 0);
+    }
+
+    // ---- Q6_K ----
+
+    /**
+     * quantize_row_q6_K_ref (qw == null) or quantize_row_q6_K_impl of one row, the 16-element make_qx_quants fits
+     * (nmax 32, rmse_type 1) of V sub-blocks at once; false (nothing written) for a row with NaN or Inf.
+     */
+    static boolean encodeQ6_K(float[] x, int xo, int n, float[] qw, MemorySegment dst, long dstOffset) {
+        if (!finite(x, xo, n, qw)) return false;
+        Scratch s = SCRATCH.get();
+        s.ensure(n);
+        int groups = n / G;
+        for (int g0 = 0; g0 < groups; g0 += V) {
+            int used = Math.min(V, groups - g0);
+            for (int lane = 0; lane < V; lane++) {
+                int g = g0 + (lane < used ? lane : 0);
+                for (int j = 0; j < G; j++) {
+                    float xv = x[xo + g * G + j];
+                    float w = qw != null ? qw[g * G + j] : xv * xv;
+                    s.xt[j * V + lane] = xv;
+                    s.wt[j * V + lane] = w;
+                    s.wxt[j * V + lane] = w * xv;
+                }
+            }
+            VectorQxQuants.fit(32, G, s.xt, s.wt, s.wxt, s.a, s.c);
+            for (int lane = 0; lane < used; lane++) {
+                int g = g0 + lane;
+                s.scales[g] = s.a[lane];
+                float is = s.c[lane];
+                for (int j = 0; j < G; j++) {
+                    int l = Rounding.nearestInt(is * x[xo + g * G + j]);
+                    s.L[g * G + j] = Float.isNaN(is) ? 0 : (byte) (32 + Math.max(-32, Math.min(31, l)));
+                }
+            }
+        }
+        byte[] blk = s.blk6;
+        for (int i = 0; i < n / QK_K; i++) {
+            Arrays.fill(blk, (byte) 0);
+            Q6_KCodec.finish(x, xo + i * QK_K, s.scales, i * 16, s.L, i * QK_K, blk);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * Q6_KCodec.BLOCK_BYTES, Q6_KCodec.BLOCK_BYTES);
+        }
+        return true;
     }
 
     // ---- Q3_K ----
