@@ -14,6 +14,17 @@ import java.util.Arrays;
  * sign. Encoder: quantize_row_iq2_s_impl, with or without importance.
  */
 final class IQ2_SCodec implements BlockCodec {
+    /** Search neighbours with the Vector API (same bytes as the scalar reference, which has this false). */
+    private final boolean vector;
+
+    IQ2_SCodec() {
+        this(false);
+    }
+
+    IQ2_SCodec(boolean vector) {
+        this.vector = vector;
+    }
+
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 82;
     private static final int QS = 2, SIGNS = 34, QH = 66, SCALES = 74;
@@ -57,7 +68,7 @@ final class IQ2_SCodec implements BlockCodec {
         float[] weight = new float[16];
         float[] xval = new float[16];
         float[] waux = new float[16];
-        IqSearch.Trial t = new IqSearch.Trial();
+        IqSearch.Trial t = new IqSearch.Trial(vector);
         int[] signs = new int[2];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);

@@ -14,6 +14,17 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq2_xs_impl, which needs importance (ggml asserts without it; this codec refuses).
  */
 final class IQ2_XSCodec implements BlockCodec {
+    /** Search neighbours with the Vector API (same bytes as the scalar reference, which has this false). */
+    private final boolean vector;
+
+    IQ2_XSCodec() {
+        this(false);
+    }
+
+    IQ2_XSCodec(boolean vector) {
+        this.vector = vector;
+    }
+
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 74;
 
@@ -61,7 +72,7 @@ final class IQ2_XSCodec implements BlockCodec {
         float[] weight = new float[16];
         float[] xval = new float[16];
         float[] waux = new float[16];
-        IqSearch.Trial t = new IqSearch.Trial();
+        IqSearch.Trial t = new IqSearch.Trial(vector);
         int[] signs = new int[2];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);

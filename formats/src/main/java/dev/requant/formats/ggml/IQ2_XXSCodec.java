@@ -15,6 +15,17 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq2_xxs_impl, which needs importance (ggml asserts without it; this codec refuses).
  */
 final class IQ2_XXSCodec implements BlockCodec {
+    /** Search neighbours with the Vector API (same bytes as the scalar reference, which has this false). */
+    private final boolean vector;
+
+    IQ2_XXSCodec() {
+        this(false);
+    }
+
+    IQ2_XXSCodec(boolean vector) {
+        this.vector = vector;
+    }
+
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 66;
     private static final int K_MAX_Q = 3;
@@ -99,7 +110,7 @@ final class IQ2_XXSCodec implements BlockCodec {
                             u |= l << (2 * i);
                         }
                         int gi = search.map[u];
-                        if (gi < 0) IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k);
+                        if (gi < 0) IqSearch.bestNeighbour(vector, grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, thisScale, Laux, 8 * k);
                     }
                     float sumqx = 0, sumq2 = 0;
                     for (int i = 0; i < 32; i++) {
@@ -120,7 +131,7 @@ final class IQ2_XXSCodec implements BlockCodec {
                         int u = 0;
                         for (int i = 0; i < 8; i++) u |= level(id, xval[8 * k + i], K_MAX_Q - 1) << (2 * i);
                         int gi = search.map[u];
-                        if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k);
+                        if (gi < 0) gi = IqSearch.bestNeighbour(vector, grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k);
                         System.arraycopy(grid.levels, gi * 8, L, 8 * k, 8);
                     }
                     float sumqx = 0, sumq2 = 0;

@@ -14,6 +14,17 @@ import java.util.Arrays;
  * Encoder: quantize_row_iq3_s_impl (block size 32), with or without importance.
  */
 final class IQ3_SCodec implements BlockCodec {
+    /** Search neighbours with the Vector API (same bytes as the scalar reference, which has this false). */
+    private final boolean vector;
+
+    IQ3_SCodec() {
+        this(false);
+    }
+
+    IQ3_SCodec(boolean vector) {
+        this.vector = vector;
+    }
+
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 110;
     private static final int QS = 2, QH = 66, SIGNS = 74, SCALES = 106;
@@ -58,7 +69,7 @@ final class IQ3_SCodec implements BlockCodec {
         float[] weight = new float[32];
         float[] xval = new float[32];
         float[] waux = new float[32];
-        IqSearch.Trial t = new IqSearch.Trial();
+        IqSearch.Trial t = new IqSearch.Trial(vector);
         int[] signs = new int[4];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);

@@ -14,6 +14,17 @@ import java.util.Arrays;
  * d*(0.5+scale)*0.5 * grid * sign. Encoder: quantize_row_iq3_xxs_impl (grid 256), with or without importance.
  */
 final class IQ3_XXSCodec implements BlockCodec {
+    /** Search neighbours with the Vector API (same bytes as the scalar reference, which has this false). */
+    private final boolean vector;
+
+    IQ3_XXSCodec() {
+        this(false);
+    }
+
+    IQ3_XXSCodec(boolean vector) {
+        this.vector = vector;
+    }
+
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 98;
 
@@ -56,7 +67,7 @@ final class IQ3_XXSCodec implements BlockCodec {
         float[] weight = new float[32];
         float[] xval = new float[32];
         float[] waux = new float[32];
-        IqSearch.Trial t = new IqSearch.Trial();
+        IqSearch.Trial t = new IqSearch.Trial(vector);
         int[] signs = new int[4];
         for (int ibl = 0; ibl < n / QK_K; ibl++) {
             Arrays.fill(blk, (byte) 0);

@@ -169,8 +169,28 @@ final class IqSearch {
         return index;
     }
 
-    /** Per-call scratch of {@link #searchScale}: codes of the best and the current trial, and which groups were on the grid. */
+    /** {@link #bestNeighbour}, or with {@code vector} its Vector API form ({@link VectorIqSearch}, same result). */
+    static int bestNeighbour(boolean vector, IqGrid g, char[] neighbours, int offset, float[] xval, int xo, float[] w, int wo,
+            float scale, byte[] L, int lo) {
+        return vector ? VectorIqSearch.bestNeighbour(g, neighbours, offset, xval, xo, w, wo, scale, L, lo)
+                : bestNeighbour(g, neighbours, offset, xval, xo, w, wo, scale, L, lo);
+    }
+
+    /**
+     * Per-call scratch of {@link #searchScale}: codes of the best and the current trial, and which groups were on the
+     * grid; {@code vector}: search neighbours with the Vector API.
+     */
     static final class Trial {
+        final boolean vector;
+
+        Trial() {
+            this(false);
+        }
+
+        Trial(boolean vector) {
+            this.vector = vector;
+        }
+
         final byte[] L = new byte[32];
         final byte[] Laux = new byte[32];
         final boolean[] onGrid = new boolean[8];
@@ -208,7 +228,7 @@ final class IqSearch {
                 }
                 int gi = s.map[u];
                 t.onGridAux[k] = gi >= 0;
-                if (gi < 0) bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, thisScale, Laux, dims * k);
+                if (gi < 0) bestNeighbour(t.vector, g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, thisScale, Laux, dims * k);
             }
             float sumqx = 0, sumq2 = 0;
             for (int i = 0; i < n; i++) {
@@ -233,7 +253,7 @@ final class IqSearch {
                 int u = 0;
                 for (int i = 0; i < dims; i++) u |= level(id, xval[dims * k + i], maxLevel) << (bits * i);
                 int gi = s.map[u];
-                if (gi < 0) gi = bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k);
+                if (gi < 0) gi = bestNeighbour(t.vector, g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k);
                 System.arraycopy(g.levels, gi * dims, L, dims * k, dims);
             }
             float sumqx = 0, sumq2 = 0;

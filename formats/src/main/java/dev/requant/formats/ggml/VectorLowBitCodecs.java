@@ -51,6 +51,13 @@ final class VectorLowBitCodecs {
         codecs.put(GgmlType.Q4_K, new FastQ4_K());
         codecs.put(GgmlType.Q5_K, new FastQ5_K());
         codecs.put(GgmlType.Q6_K, new FastQ6_K());
+        if (VectorIqSearch.supported()) {
+            codecs.put(GgmlType.IQ2_XXS, new IQ2_XXSCodec(true));
+            codecs.put(GgmlType.IQ2_XS, new IQ2_XSCodec(true));
+            codecs.put(GgmlType.IQ2_S, new IQ2_SCodec(true));
+            codecs.put(GgmlType.IQ3_XXS, new IQ3_XXSCodec(true));
+            codecs.put(GgmlType.IQ3_S, new IQ3_SCodec(true));
+        }
         codecs.put(GgmlType.IQ4_NL, new FastIQ4_NL());
         codecs.put(GgmlType.IQ4_XS, new FastIQ4_XS());
     }

@@ -72,6 +72,30 @@ class VectorLowBitCodecsTest {
         }
     }
 
+    /** The IQ2/IQ3 encoders with the vector neighbour search ({@link VectorIqSearch}) against the scalar search. */
+    @ParameterizedTest
+    @EnumSource(names = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S"})
+    void vectorNeighbourSearchGivesTheReferenceBytes(GgmlType type) {
+        BlockCodec fast = BlockCodec.of(type), ref = BlockCodec.reference(type);
+        assertThat(fast).isNotSameAs(ref);
+        SplittableRandom r = new SplittableRandom(type.id() + 7);
+        for (int superBlocks : new int[] {1, 2, 5}) {
+            int n = superBlocks * 256;
+            for (int rep = 0; rep < 8; rep++) {
+                float[] x = awkward(r, n + 3, rep % 4 == 3);
+                float[] w = null;
+                if (rep % 3 > 0 || ref.requiresImportance()) {
+                    w = new float[n];
+                    for (int i = 0; i < n; i++) w[i] = rep % 3 == 2 && r.nextInt(6) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
+                }
+                byte[] a = new byte[(int) type.rowBytes(n) + 2], b = new byte[a.length];
+                fast.encodeRow(x, 3, n, w, MemorySegment.ofArray(a), 2);
+                ref.encodeRow(x, 3, n, w, MemorySegment.ofArray(b), 2);
+                assertThat(a).as("%s, %d super-blocks, rep %d", type, superBlocks, rep).isEqualTo(b);
+            }
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(names = {"Q1_0", "Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS"})
     void fastDecoderGivesTheReferenceFloats(GgmlType type) {
