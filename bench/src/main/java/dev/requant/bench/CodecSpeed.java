@@ -41,7 +41,8 @@ public final class CodecSpeed {
         MemorySegment theirOut = arena.allocate((long) rowBytes * rows, 64);
         MemorySegment nativeW = arena.allocateFrom(ValueLayout.JAVA_FLOAT, w);
         System.out.printf("%s: %d rows x %d, codec %s%n", type, rows, n, codec.getClass().getSimpleName());
-        for (float[] imp : new float[][] {null, w}) {
+        // IQ2_XXS, IQ2_XS and IQ1_S cannot be made without importance data (ggml asserts): imatrix rounds only
+        for (float[] imp : codec.requiresImportance() ? new float[][] {w} : new float[][] {null, w}) {
             double[] ours = new double[rounds], theirs = new double[rounds];
             long allocated = ((com.sun.management.ThreadMXBean) CPU).getCurrentThreadAllocatedBytes();
             for (int round = 0; round < rounds; round++) {

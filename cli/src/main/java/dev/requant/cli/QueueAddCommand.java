@@ -20,7 +20,8 @@ import picocli.CommandLine.Parameters;
         description = {
             "Queue a job: SOURCE (a Hugging Face folder or a GGUF file) to each of --types.",
             "Checked now, not hours later: the source must be readable, every type known, the imatrix readable.",
-            "Outputs: OUT/NAME-BF16.gguf (base of an HF source), OUT/NAME.imatrix.gguf, OUT/NAME-TYPE.gguf.",
+            "Outputs: OUT/NAME-BF16.gguf (base of an HF source), OUT/NAME.imatrix.gguf, OUT/NAME-TYPE.gguf",
+            "(OUT/NAME-i1-TYPE.gguf for the i1 recipe). Imatrix steps run on workers started with --gpu.",
             "Jobs of the same source and --out share the base and the imatrix."
         })
 final class QueueAddCommand implements Callable<Integer> {
@@ -31,7 +32,12 @@ final class QueueAddCommand implements Callable<Integer> {
     Path source;
 
     @Option(names = "--types", split = ",", required = true, paramLabel = "TYPE[,TYPE...]",
-            description = "llama-quantize type names, any case. This build makes: ${sys:requant.producible.types}.")
+            description = {"llama-quantize type names, any case (made with the job's imatrix when it has one), or recipes:",
+                "static = Q8_0,Q6_K,Q5_K_M,Q5_K_S,Q4_K_M,Q4_K_S,Q3_K_L,Q3_K_M,Q3_K_S,Q2_K,IQ4_XS without the imatrix;",
+                "i1 = Q6_K,Q5_K_M,Q5_K_S,Q4_K_M,Q4_K_S,Q4_0,IQ4_XS,IQ4_NL,Q3_K_L,Q3_K_M,Q3_K_S,IQ3_M,IQ3_S,IQ3_XS,IQ3_XXS,Q2_K,",
+                "IQ2_M,IQ2_S,IQ2_XS,IQ2_XXS,IQ1_M,IQ1_S with the job's imatrix, named NAME-i1-TYPE.gguf;",
+                "static:TYPE, i1:TYPE for one type; or a recipe file of such words (commas, spaces, newlines; # comments).",
+                "This build makes: ${sys:requant.producible.types}."})
     List<String> types;
 
     @Option(names = "--imatrix", paramLabel = "auto|FILE|none", defaultValue = "none",

@@ -3,7 +3,9 @@ package dev.requant.cli;
 import dev.requant.ops.queue.OperationExecutors;
 import dev.requant.queue.QueueDatabase;
 import dev.requant.queue.QueueWorker;
+import dev.requant.queue.WorkerCapabilities;
 import dev.requant.queue.WorkerConfig;
+import dev.requant.queue.exec.StepKind;
 import dev.requant.queue.exec.ExecutorRegistry;
 import dev.requant.queue.exec.SyntheticExecutor;
 import java.time.Duration;
@@ -46,6 +48,13 @@ final class QueueRunCommand implements Callable<Integer> {
     @Option(names = "--name", paramLabel = "NAME", description = "Worker name shown in status (default host:pid).")
     String name;
 
+    @Option(names = "--gpu", description = "This machine has a GPU (checked at start): take imatrix steps too. Workers without it take only"
+            + " convert and quantize steps, so the imatrix runs where it is fast.")
+    boolean gpu;
+
+    @Option(names = "--imatrix-on-cpu", description = "Take imatrix steps without a GPU, on the CPU (slow; for installations without GPUs).")
+    boolean imatrixOnCpu;
+
     /** What runs the steps. */
     enum Executor { REQUANT, SYNTHETIC }
 
@@ -74,8 +83,16 @@ final class QueueRunCommand implements Callable<Integer> {
                 .withPoll(seconds(pollSeconds))
                 .withBackoff(seconds(retryDelaySeconds), Duration.ofMinutes(30));
         if (name != null) config = config.withName(name);
+        if (gpu && executor == Executor.REQUANT) {
+            String why = dev.requant.cuda.CudaDevice.unavailableReason();
+            if (why != null) throw new UserError("--gpu: this machine cannot run CUDA (" + why + "); leave --gpu off, or use --imatrix-on-cpu");
+        }
+        WorkerCapabilities can = WorkerCapabilities.of(gpu, imatrixOnCpu);
+        spec.commandLine().getErr().printf("worker %s takes %s steps%s%n", config.name(), can.describe(),
+                can.takes(StepKind.IMATRIX) ? "" : " (imatrix steps are left to workers started with --gpu)");
+        spec.commandLine().getErr().flush();
         QueueDatabase database = db.open(true);
-        QueueWorker worker = new QueueWorker(database, registry, config);
+        QueueWorker worker = new QueueWorker(database, registry, config).capabilities(can);
         Thread hook = new Thread(worker::shutdown, "requant-queue-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         QueueWorker.Summary s = worker.run();

@@ -63,10 +63,16 @@ class QueueCommandTest {
         assertThat(before.out()).contains("step  job  source       type     state    worker  progress  ETA  size");
         assertThat(before.out()).endsWith("1 job, 4 steps: 1 queued, 3 waiting; 0 workers busy; 0 B written\n");
 
+        // a worker without --gpu converts, but leaves the imatrix (and so the quantizations that need it) to a GPU worker
+        CliRun cpu = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--synthetic-settings", "duration=0",
+                "--name", "cpu-worker");
+        assertThat(cpu.code()).as(cpu.err()).isZero();
+        assertThat(cpu.err()).contains("worker cpu-worker takes convert, quantize steps (imatrix steps are left to workers started with --gpu)");
+        assertThat(cpu.out()).isEqualTo("worker cpu-worker: 1 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
         CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--executor", "synthetic", "--workers", "2",
-                "--synthetic-settings", "duration=0", "--name", "test-worker");
+                "--synthetic-settings", "duration=0", "--name", "test-worker", "--gpu");
         assertThat(worker.code()).as(worker.err()).isZero();
-        assertThat(worker.out()).isEqualTo("worker test-worker: 4 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
+        assertThat(worker.out()).isEqualTo("worker test-worker: 3 done, 0 skipped (already there), 0 failed, 0 to retry, 0 released, 0 lost\n");
         assertThat(Files.list(out).map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList())
                 .containsExactly("gemma3-tiny-BF16.gguf", "gemma3-tiny-Q4_0.gguf", "gemma3-tiny-Q8_0.gguf", "gemma3-tiny.imatrix.gguf");
 
@@ -108,7 +114,7 @@ class QueueCommandTest {
         CliRun add = CliRun.of("queue", "add", "--db", db(), Golden.hf("gemma3-tiny").toString(), "--types", "q8_0,q4_0",
                 "--imatrix", "auto", "--calibration", calibration.toString(), "--out", out.toString());
         assertThat(add.code()).as(add.err()).isZero();
-        CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--poll", "0.05");
+        CliRun worker = CliRun.of("queue", "run", "--db", db(), "--once", "--poll", "0.05", "--imatrix-on-cpu");
         assertThat(worker.out()).as(worker.err()).contains("4 done", "0 failed");
         JsonNode status = new ObjectMapper().readTree(CliRun.of("queue", "status", "--db", db(), "--json").out());
         int checked = 0;

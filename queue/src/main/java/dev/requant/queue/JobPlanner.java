@@ -15,16 +15,15 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 /**
  * Checks a {@link JobRequest} the way the steps would find out hours later, and expands it to steps. Everything a
  * job needs must be there at {@code add} time: the source (a Hugging Face folder with weights, or a GGUF file), a
  * known type for each name, a readable imatrix or calibration text. Output names:
- * {@code OUT/NAME-BF16.gguf} (base of an HF source), {@code OUT/NAME.imatrix.gguf}, {@code OUT/NAME-TYPE.gguf}.
+ * {@code OUT/NAME-BF16.gguf} (base of an HF source), {@code OUT/NAME.imatrix.gguf}, {@code OUT/NAME-TYPE.gguf}
+ * ({@code OUT/NAME-i1-TYPE.gguf} for the types of the i1 recipe, see {@link QuantRecipes}).
  */
 public final class JobPlanner {
     private JobPlanner() {}
@@ -36,13 +35,17 @@ public final class JobPlanner {
         SourceKind kind = Files.isDirectory(source) ? SourceKind.HF : SourceKind.GGUF;
         if (kind == SourceKind.HF) checkHfFolder(source); else checkGguf(source);
 
-        List<FileType> types = parseTypes(r.types());
         String mode = r.imatrix() == null ? "none" : r.imatrix().trim();
         ImatrixMode imatrix = switch (mode.toLowerCase(Locale.ROOT)) {
             case "none" -> ImatrixMode.NONE;
             case "auto" -> ImatrixMode.AUTO;
             default -> ImatrixMode.FILE;
         };
+        if (r.types() == null || r.types().stream().allMatch(String::isBlank)) {
+            throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0, or a recipe: static, i1)");
+        }
+        List<QuantTarget> targets = QuantRecipes.expand(r.types(), imatrix != ImatrixMode.NONE);
+        List<FileType> types = targets.stream().map(QuantTarget::type).distinct().toList();
         Path imatrixFile = null;
         Path calibration = null;
         if (imatrix == ImatrixMode.FILE) {
@@ -58,11 +61,11 @@ public final class JobPlanner {
         } else if (r.calibration() != null) {
             throw new JobRejectedException("--calibration is only used with --imatrix auto");
         }
-        if (imatrix == ImatrixMode.NONE) {
-            for (FileType t : types) {
-                if (t.needsImatrix()) {
-                    throw new JobRejectedException("type " + t + " needs an importance matrix: pass --imatrix auto --calibration FILE, or --imatrix FILE");
-                }
+        for (QuantTarget t : targets) {
+            if (!t.withImatrix() && t.type().needsImatrix()) {
+                throw new JobRejectedException(imatrix == ImatrixMode.NONE
+                        ? "type " + t.type() + " needs an importance matrix: pass --imatrix auto --calibration FILE, or --imatrix FILE"
+                        : "static " + t.type() + " cannot be made without the imatrix (llama-quantize refuses it); ask for i1:" + t.type());
             }
         }
         if (r.maxAttempts() < 1) throw new JobRejectedException("--retries must leave at least 1 attempt");
@@ -97,31 +100,18 @@ public final class JobPlanner {
             deps.add(quantImatrix);
             quantDeps = List.copyOf(deps);
         }
-        for (FileType t : types) {
-            Path output = out.resolve(name + "-" + t.name() + ".gguf");
+        for (QuantTarget t : targets) {
+            Path output = out.resolve(name + "-" + t.label() + ".gguf");
             if (output.equals(base) && kind == SourceKind.HF) continue;  // BF16 of an HF source is the base itself
             if (output.equals(source)) {
-                throw new JobRejectedException(output + ": the " + t + " output would overwrite the source; pass another --out");
+                throw new JobRejectedException(output + ": the " + t.label() + " output would overwrite the source; pass another --out");
             }
-            steps.add(new PlannedStep(StepKind.QUANTIZE, t, base, quantImatrix, null, output, quantDeps));
+            // a static type needs only the base, so it can run while the imatrix is being computed
+            steps.add(t.withImatrix() ? new PlannedStep(StepKind.QUANTIZE, t.type(), base, quantImatrix, null, output, quantDeps)
+                    : new PlannedStep(StepKind.QUANTIZE, t.type(), base, null, null, output, baseDeps));
         }
-        return new JobPlan(source, kind, name, out, types, imatrix, imatrixFile, calibration, r.priority(),
+        return new JobPlan(source, kind, name, out, types, targets, imatrix, imatrixFile, calibration, r.priority(),
                 r.maxAttempts(), List.copyOf(steps));
-    }
-
-    static List<FileType> parseTypes(List<String> names) throws JobRejectedException {
-        if (names == null || names.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
-        Set<FileType> types = new LinkedHashSet<>();
-        for (String n : names) {
-            if (n.isBlank()) continue;
-            FileType t = FileType.parse(n).orElseThrow(() -> new JobRejectedException(
-                    "unknown quant type '" + n.trim() + "' (this build can make " + FileType.producibleNames() + ")"));
-            // refused here, not at the quantize step after convert and imatrix have run
-            if (!t.producible()) throw new JobRejectedException(t.notProducibleMessage());
-            types.add(t);
-        }
-        if (types.isEmpty()) throw new JobRejectedException("no --types given (e.g. --types q4_0,q8_0)");
-        return List.copyOf(types);
     }
 
     /** The stem of the output names: the folder name, or the GGUF file name without .gguf and a -BF16/-F16/-F32 tail. */

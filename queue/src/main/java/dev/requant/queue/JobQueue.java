@@ -1,6 +1,5 @@
 package dev.requant.queue;
 
-import dev.requant.formats.gguf.FileType;
 import dev.requant.queue.exec.StepKind;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -43,7 +42,7 @@ public final class JobQueue {
         return Transactions.run(db, c -> {
             long now = db.now(c);
             StringBuilder types = new StringBuilder();
-            for (FileType t : plan.types()) types.append(types.isEmpty() ? "" : ",").append(t.name());
+            for (QuantTarget t : plan.targets()) types.append(types.isEmpty() ? "" : ",").append(t.label());
             long jobId = Sql.insert(c, "INSERT INTO jobs (source, source_kind, model_name, out_dir, types, imatrix, imatrix_file,"
                             + " calibration, priority, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                     plan.source(), plan.sourceKind().name().toLowerCase(), plan.modelName(), plan.outDir(), types,

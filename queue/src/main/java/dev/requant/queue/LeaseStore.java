@@ -74,16 +74,22 @@ final class LeaseStore implements AutoCloseable {
 
     /** Leases the best runnable step, or returns empty when there is none now. */
     Optional<Lease> claim(String worker, long leaseMillis, int maxLostLeases) throws SQLException, IOException {
+        return claim(worker, leaseMillis, maxLostLeases, WorkerCapabilities.ALL);
+    }
+
+    /** Leases the best runnable step of a kind this worker takes, or returns empty when there is none now. */
+    Optional<Lease> claim(String worker, long leaseMillis, int maxLostLeases, WorkerCapabilities can) throws SQLException, IOException {
         while (true) {
-            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis, maxLostLeases));
+            Optional<Optional<Lease>> r = Transactions.run(c, c -> claimOnce(worker, leaseMillis, maxLostLeases, can));
             if (r.isPresent()) return r.get();
             // empty outer: a step that lost too many leases was failed instead; look again
         }
     }
 
-    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis, int maxLostLeases) throws SQLException {
+    private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis, int maxLostLeases, WorkerCapabilities can) throws SQLException {
         long now = db.now(c);
-        String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? RUNNABLE + " FOR UPDATE OF s SKIP LOCKED" : RUNNABLE;
+        String runnable = RUNNABLE.replace("WHERE ((s.state", "WHERE " + can.sqlCondition("s.kind") + " AND ((s.state");
+        String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? runnable + " FOR UPDATE OF s SKIP LOCKED" : runnable;
         long id;
         String previousWorker = null;
         boolean takeover;
@@ -232,11 +238,21 @@ final class LeaseStore implements AutoCloseable {
      * queued step of a kind this build runs none of whose prerequisites, direct or not, failed or was cancelled.
      */
     boolean hasPendingWork() throws SQLException {
-        // queued steps this build cannot run count as blocked, and so do the steps that need them
+        return hasPendingWork(WorkerCapabilities.ALL);
+    }
+
+    /**
+     * Whether a step of a kind this worker takes is queued or running and not blocked: by a failed step, by a queued
+     * step this build cannot run, or by a queued step of a kind this worker does not take (an imatrix step no GPU
+     * worker has started), which it cannot run itself.
+     */
+    boolean hasPendingWork(WorkerCapabilities can) throws SQLException {
         String sql = "WITH RECURSIVE blocked(id) AS ("
-                + " SELECT s.id FROM steps s WHERE s.state IN ('failed', 'cancelled') OR (s.state = 'queued' AND NOT (" + KNOWN_KIND + "))"
+                + " SELECT s.id FROM steps s WHERE s.state IN ('failed', 'cancelled') OR (s.state = 'queued' AND NOT (" + KNOWN_KIND
+                + " AND " + can.sqlCondition("s.kind") + "))"
                 + " UNION SELECT d.step_id FROM step_deps d JOIN blocked b ON d.depends_on = b.id)"
-                + " SELECT COUNT(*) FROM steps s WHERE s.state IN ('queued', 'running') AND s.id NOT IN (SELECT id FROM blocked)";
+                + " SELECT COUNT(*) FROM steps s WHERE s.state IN ('queued', 'running') AND s.id NOT IN (SELECT id FROM blocked)"
+                + " AND " + can.sqlCondition("s.kind");
         try (PreparedStatement q = c.prepareStatement(sql); ResultSet rs = q.executeQuery()) {
             rs.next();
             return rs.getLong(1) > 0;

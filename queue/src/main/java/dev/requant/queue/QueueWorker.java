@@ -88,6 +88,14 @@ public final class QueueWorker {
         return this;
     }
 
+    private WorkerCapabilities capabilities = WorkerCapabilities.ALL;
+
+    /** The step kinds this worker takes (default: all); imatrix steps are for workers with a GPU. */
+    public QueueWorker capabilities(WorkerCapabilities c) {
+        this.capabilities = c;
+        return this;
+    }
+
     /**
      * Runs until {@link #shutdown()} or, with {@code once}, until nothing is left that could run.
      *
@@ -160,14 +168,14 @@ public final class QueueWorker {
             long wait = config.poll().toMillis();
             try {
                 if (store == null) store = new LeaseStore(db);
-                Optional<Lease> lease = store.claim(name, config.lease().toMillis(), config.maxLostLeases());
+                Optional<Lease> lease = store.claim(name, config.lease().toMillis(), config.maxLostLeases(), capabilities);
                 dbErrorSince = 0;
                 errorsInARow = 0;
                 if (lease.isPresent()) {
                     runStep(store, lease.get());
                     continue;
                 }
-                if (config.once() && !store.hasPendingWork()) break;
+                if (config.once() && !store.hasPendingWork(capabilities)) break;
             } catch (SQLException | IOException e) {
                 if (stopping) break;
                 if (dbErrorSince == 0) dbErrorSince = System.nanoTime();

@@ -48,15 +48,22 @@ public final class SyntheticGguf {
         /** Gemma 3 27B: 62 layers, hidden 5376, FFN 21504, 32 heads / 16 KV heads of 128: 27.0 B parameters. */
         public static Shape gemma3_27b() { return new Shape(5376, 21504, 62, GEMMA_VOCAB, 32, 16, 128); }
 
-        /** A shape by its command-line name: tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b. */
+        /**
+         * 127 M parameters for benchmarks of the slow encoders (IQ types): 6 layers, hidden 1024, FFN 4096, 8 heads /
+         * 4 KV heads of 128, vocab 32768; every row a multiple of 256, so no tensor falls back to another type.
+         */
+        public static Shape bench127m() { return new Shape(1024, 4096, 6, 32768, 8, 4, 128); }
+
+        /** A shape by its command-line name: tiny, bench-127m, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b. */
         public static Shape byName(String name) {
             return switch (name) {
                 case "tiny" -> tiny();
+                case "bench-127m" -> bench127m();
                 case "gemma3-1b" -> gemma3_1b();
                 case "gemma3-4b" -> gemma3_4b();
                 case "gemma3-12b" -> gemma3_12b();
                 case "gemma3-27b" -> gemma3_27b();
-                default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b)");
+                default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, bench-127m, gemma3-1b, gemma3-4b, gemma3-12b, gemma3-27b)");
             };
         }
 
@@ -180,14 +187,14 @@ public final class SyntheticGguf {
         return h;
     }
 
-    /** {@code SyntheticGguf OUT.gguf [gemma3-1b|tiny] [seed] [threads]}: writes the file unless it exists. */
+    /** {@code SyntheticGguf OUT.gguf [SHAPE (default gemma3-1b)] [seed] [threads]}: writes the file unless it exists. */
     public static void main(String[] args) throws IOException {
         if (args.length < 1) {
-            System.err.println("usage: SyntheticGguf OUT.gguf [gemma3-1b|tiny] [seed] [threads]");
+            System.err.println("usage: SyntheticGguf OUT.gguf [tiny|bench-127m|gemma3-1b|gemma3-4b|...] [seed] [threads]");
             System.exit(2);
         }
         Path out = Path.of(args[0]);
-        Shape shape = args.length > 1 && args[1].equals("tiny") ? Shape.tiny() : Shape.gemma3_1b();
+        Shape shape = args.length > 1 ? Shape.byName(args[1]) : Shape.gemma3_1b();
         long seed = args.length > 2 ? Long.parseLong(args[2]) : 1;
         int threads = args.length > 3 ? Integer.parseInt(args[3]) : Runtime.getRuntime().availableProcessors();
         long t0 = System.nanoTime();

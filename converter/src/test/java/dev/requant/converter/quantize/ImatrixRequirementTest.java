@@ -2,6 +2,7 @@ package dev.requant.converter.quantize;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.gguf.GgufFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -35,7 +36,7 @@ class ImatrixRequirementTest {
     @ValueSource(strings = {"iq2_xxs", "iq2_xs", "iq1_s", "iq2_s"})
     void tokenEmbeddingsWithoutImportanceAreRefusedWhereGgmlNeedsIt(String type) throws IOException {
         boolean needs = !type.equals("iq2_s");
-        QuantizeSettings base = QuantizeSettings.of(QuantFileType.Q8_0).withTensorTypes(List.of(TensorTypeOverride.parse("token_embd=" + type)));
+        QuantizeSettings base = QuantizeSettings.of(FileType.Q8_0).withTensorTypes(List.of(TensorTypeOverride.parse("token_embd=" + type)));
         List<String> none = plan(base).problems();
         ImatrixInput im = new ImatrixInput("calib.imatrix.gguf", SyntheticLlama.wide8().importance(3)); // no token_embd entry
         List<String> noEntry = plan(base.withImatrix(im)).problems();

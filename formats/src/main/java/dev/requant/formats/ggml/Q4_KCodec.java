@@ -12,7 +12,7 @@ import java.lang.foreign.MemorySegment;
  * quantize_row_q4_K_impl (make_qkx3_quants with imatrix*sqrt(sigma2 + x^2), 6-bit scales by make_qp_quants); both
  * re-quantize the elements with the fp16-rounded scales.
  */
-final class Q4_KCodec implements BlockCodec {
+class Q4_KCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 144;
 
@@ -72,7 +72,7 @@ final class Q4_KCodec implements BlockCodec {
             java.util.Arrays.fill(blk, (byte) 0);
             if (importance == null) encodeRef(x, xo + i * QK_K, 15, -1f, 0.1f, 20, blk, s);
             else encodeWeighted(x, xo + i * QK_K, importance, i * QK_K, 15, blk, s);
-            packQs4(s.L, blk, 16);
+            packQs4(s.L, 0, blk, 16);
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
         }
     }
@@ -94,29 +94,40 @@ final class Q4_KCodec implements BlockCodec {
      * (starting at 0) and the codes {@code s.L}.
      */
     static void encodeRef(float[] x, int xo, int nmax, float rmin, float rdelta, int nstep, byte[] blk, KQuantScratch s) {
-        float maxScale = 0;
-        float maxMin = 0;
         for (int j = 0; j < QK_K / 32; ++j) {
             ImportanceWeights.subBlockRmsWeights(x, xo + 32 * j, s.weights, 0);
             s.scales[j] = QuantFit.makeQkx2Quants(32, nmax, x, xo + 32 * j, s.weights, 0, s.L, 32 * j, s.mins, j, s.Laux,
                     rmin, rdelta, nstep, false);
-            float scale = s.scales[j];
+        }
+        finishRef(x, xo, nmax, s.scales, 0, s.mins, 0, s.L, 0, blk);
+    }
+
+    /**
+     * The rest of quantize_row_q4_K_ref / q5_K_ref after the 8 sub-block fits ({@code scales}, {@code mins} from
+     * {@code so}, codes {@code L} from {@code lo}): 6-bit scales and mins, d and dmin, the codes again. Shared by the
+     * scalar and the vector encoder.
+     */
+    static void finishRef(float[] x, int xo, int nmax, float[] scales, int so, float[] mins, int mo, byte[] L, int lo, byte[] blk) {
+        float maxScale = 0;
+        float maxMin = 0;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            float scale = scales[so + j];
             if (scale > maxScale) maxScale = scale;
-            float min = s.mins[j];
+            float min = mins[mo + j];
             if (min > maxMin) maxMin = min;
         }
         float invScale = maxScale > 0 ? 63.f / maxScale : 0.f;
         float invMin = maxMin > 0 ? 63.f / maxMin : 0.f;
         for (int j = 0; j < QK_K / 32; ++j) {
-            int ls = nearestInt(invScale * s.scales[j]) & 0xFF; // uint8_t ls = nearest_int(...)
-            int lm = nearestInt(invMin * s.mins[j]) & 0xFF;
+            int ls = nearestInt(invScale * scales[so + j]) & 0xFF; // uint8_t ls = nearest_int(...)
+            int lm = nearestInt(invMin * mins[mo + j]) & 0xFF;
             ls = Math.min(63, ls);
             lm = Math.min(63, lm);
             packScaleMin(j, ls, lm, blk, 4);
         }
         putShort(blk, 0, Float16.fromFloat(maxScale / 63.f));
         putShort(blk, 2, Float16.fromFloat(maxMin / 63.f));
-        requantize(x, xo, nmax, blk, s.L);
+        requantize(x, xo, nmax, blk, L, lo);
     }
 
     /** quantize_row_q4_K_impl / q5_K_impl (with quant_weights) for one super-block. */
@@ -130,11 +141,17 @@ final class Q4_KCodec implements BlockCodec {
             s.scales[j] = QuantFit.makeQkx3Quants(32, nmax, x, xo + 32 * j, s.weights, 0, s.L, 32 * j, s.mins, j, s.Laux,
                     -0.9f, 0.05f, 36, false);
         }
-        float dBlock = QuantFit.makeQpQuants(QK_K / 32, 63, s.scales, 0, s.Ls, 0, s.sw, 0);
-        float mBlock = QuantFit.makeQpQuants(QK_K / 32, 63, s.mins, 0, s.Lm, 0, s.sw, 0);
+        finishWeighted(x, xo, nmax, s.scales, 0, s.mins, 0, s.sw, 0, s.L, 0, blk, s.Ls, s.Lm);
+    }
+
+    /** The rest of quantize_row_q4_K_impl / q5_K_impl after the sub-block fits, as {@link #finishRef}. */
+    static void finishWeighted(float[] x, int xo, int nmax, float[] scales, int so, float[] mins, int mo, float[] sw, int swo,
+            byte[] L, int lo, byte[] blk, byte[] Ls, byte[] Lm) {
+        float dBlock = QuantFit.makeQpQuants(QK_K / 32, 63, scales, so, Ls, 0, sw, swo);
+        float mBlock = QuantFit.makeQpQuants(QK_K / 32, 63, mins, mo, Lm, 0, sw, swo);
         for (int j = 0; j < QK_K / 32; ++j) {
-            int ls = s.Ls[j] & 0xFF;
-            int lm = s.Lm[j] & 0xFF;
+            int ls = Ls[j] & 0xFF;
+            int lm = Lm[j] & 0xFF;
             if (nmax == 31) { // quantize_row_q5_K_impl clamps to 63 here, q4_K_impl does not
                 ls = Math.min(63, ls);
                 lm = Math.min(63, lm);
@@ -143,11 +160,11 @@ final class Q4_KCodec implements BlockCodec {
         }
         putShort(blk, 0, Float16.fromFloat(dBlock));
         putShort(blk, 2, Float16.fromFloat(mBlock));
-        requantize(x, xo, nmax, blk, s.L);
+        requantize(x, xo, nmax, blk, L, lo);
     }
 
     /** The second pass: codes from the fp16-rounded d/dmin and 6-bit scales; sub-blocks with scale 0 keep pass one. */
-    private static void requantize(float[] x, int xo, int nmax, byte[] blk, byte[] L) {
+    private static void requantize(float[] x, int xo, int nmax, byte[] blk, byte[] L, int lo) {
         float d0 = Float16.toFloat(getShort(blk, 0));
         float dmin0 = Float16.toFloat(getShort(blk, 2));
         for (int j = 0; j < QK_K / 32; ++j) {
@@ -156,14 +173,14 @@ final class Q4_KCodec implements BlockCodec {
             float dm = dmin0 * min(j, blk, 4);
             for (int ii = 0; ii < 32; ++ii) {
                 int l = nearestInt((x[xo + 32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (byte) Math.max(0, Math.min(nmax, l));
+                L[lo + 32 * j + ii] = (byte) Math.max(0, Math.min(nmax, l));
             }
         }
     }
 
     /** Q4_K nibble packing: qs[32c + l] = L[64c + l] | L[64c + 32 + l] << 4. */
-    private static void packQs4(byte[] L, byte[] blk, int qo) {
-        for (int j = 0; j < QK_K; j += 64) {
+    static void packQs4(byte[] L, int lo, byte[] blk, int qo) {
+        for (int j = lo; j < lo + QK_K; j += 64) {
             for (int l = 0; l < 32; ++l) blk[qo + l] = (byte) (L[j + l] | (L[j + l + 32] << 4));
             qo += 32;
         }

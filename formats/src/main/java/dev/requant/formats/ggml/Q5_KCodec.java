@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * as Q4_K with a fifth bit per element in qh. Encoders: quantize_row_q5_K_ref (make_qkx2_quants(32, 31, ...,
  * -0.5, 0.1, 15)) and quantize_row_q5_K_impl (make_qkx3_quants + make_qp_quants).
  */
-final class Q5_KCodec implements BlockCodec {
+class Q5_KCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 176;
 
@@ -48,28 +48,32 @@ final class Q5_KCodec implements BlockCodec {
             java.util.Arrays.fill(blk, (byte) 0);
             if (importance == null) Q4_KCodec.encodeRef(x, xo + i * QK_K, 31, -0.5f, 0.1f, 15, blk, s);
             else Q4_KCodec.encodeWeighted(x, xo + i * QK_K, importance, i * QK_K, 31, blk, s);
-            // qh at 16, ql at 48
-            int m1 = 1, m2 = 2;
-            int ql = 48;
-            for (int nn = 0; nn < QK_K; nn += 64) {
-                for (int j = 0; j < 32; ++j) {
-                    int l1 = s.L[nn + j];
-                    if (l1 > 15) {
-                        l1 -= 16;
-                        blk[16 + j] |= (byte) m1;
-                    }
-                    int l2 = s.L[nn + j + 32];
-                    if (l2 > 15) {
-                        l2 -= 16;
-                        blk[16 + j] |= (byte) m2;
-                    }
-                    blk[ql + j] = (byte) (l1 | (l2 << 4));
-                }
-                m1 <<= 2;
-                m2 <<= 2;
-                ql += 32;
-            }
+            pack(s.L, 0, blk);
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    /** The codes {@code L[lo..lo+256)} (0..31) into qh (at 16) and ql (at 48) of a zeroed-there block. */
+    static void pack(byte[] L, int lo, byte[] blk) {
+        int m1 = 1, m2 = 2;
+        int ql = 48;
+        for (int nn = lo; nn < lo + QK_K; nn += 64) {
+            for (int j = 0; j < 32; ++j) {
+                int l1 = L[nn + j];
+                if (l1 > 15) {
+                    l1 -= 16;
+                    blk[16 + j] |= (byte) m1;
+                }
+                int l2 = L[nn + j + 32];
+                if (l2 > 15) {
+                    l2 -= 16;
+                    blk[16 + j] |= (byte) m2;
+                }
+                blk[ql + j] = (byte) (l1 | (l2 << 4));
+            }
+            m1 <<= 2;
+            m2 <<= 2;
+            ql += 32;
         }
     }
 }

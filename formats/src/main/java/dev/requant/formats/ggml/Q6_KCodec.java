@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * fp16 d}; value = d*scale*(q-32). Encoders: quantize_row_q6_K_ref (make_qx_quants(16, 32, ..., rmse_type 1,
  * w = x^2)) and quantize_row_q6_K_impl (the same with the raw imatrix slice as weights, no sigma^2 mixing).
  */
-final class Q6_KCodec implements BlockCodec {
+class Q6_KCodec implements BlockCodec {
     static final int QK_K = 256;
     static final int BLOCK_BYTES = 210;
 
@@ -60,11 +60,22 @@ final class Q6_KCodec implements BlockCodec {
     }
 
     private static void encodeBlock(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales) {
+        for (int ib = 0; ib < QK_K / 16; ++ib) {
+            scales[ib] = QuantFit.makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, qw, qwo + 16 * ib);
+        }
+        finish(x, xo, scales, 0, L, 0, blk);
+    }
+
+    /**
+     * The rest of quantize_row_q6_K_impl for one super-block after the 16 sub-block fits ({@code scales[so..so+16)},
+     * codes {@code L[lo..lo+256)} as make_qx_quants left them): the 8-bit scales, the fp16 d, the codes again at the
+     * quantized scales, packing. Shared by the scalar and the vector encoder.
+     */
+    static void finish(float[] x, int xo, float[] scales, int so, byte[] L, int lo, byte[] blk) {
         float maxScale = 0;
         float maxAbsScale = 0;
         for (int ib = 0; ib < QK_K / 16; ++ib) {
-            float scale = QuantFit.makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, qw, qwo + 16 * ib);
-            scales[ib] = scale;
+            float scale = scales[so + ib];
             float absScale = Math.abs(scale);
             if (absScale > maxAbsScale) {
                 maxAbsScale = absScale;
@@ -76,7 +87,7 @@ final class Q6_KCodec implements BlockCodec {
         }
         float iscale = -128.f / maxScale;
         Q4_KCodec.putShort(blk, 208, Float16.fromFloat(1 / iscale));
-        for (int ib = 0; ib < QK_K / 16; ++ib) blk[192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[ib]));
+        for (int ib = 0; ib < QK_K / 16; ++ib) blk[192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[so + ib]));
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
         for (int j = 0; j < QK_K / 16; ++j) {
             float d = d0 * blk[192 + j];
@@ -84,20 +95,20 @@ final class Q6_KCodec implements BlockCodec {
             for (int ii = 0; ii < 16; ++ii) {
                 int l = nearestInt(x[xo + 16 * j + ii] / d);
                 l = Math.max(-32, Math.min(31, l));
-                L[16 * j + ii] = (byte) (l + 32);
+                L[lo + 16 * j + ii] = (byte) (l + 32);
             }
         }
         int ql = 0, qh = 128;
         for (int j = 0; j < QK_K; j += 128) {
             for (int l = 0; l < 32; ++l) {
-                int q1 = L[j + l] & 0xF;
-                int q2 = L[j + l + 32] & 0xF;
-                int q3 = L[j + l + 64] & 0xF;
-                int q4 = L[j + l + 96] & 0xF;
+                int q1 = L[lo + j + l] & 0xF;
+                int q2 = L[lo + j + l + 32] & 0xF;
+                int q3 = L[lo + j + l + 64] & 0xF;
+                int q4 = L[lo + j + l + 96] & 0xF;
                 blk[ql + l] = (byte) (q1 | (q3 << 4));
                 blk[ql + l + 32] = (byte) (q2 | (q4 << 4));
-                blk[qh + l] = (byte) ((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4)
-                        | ((L[j + l + 96] >> 4) << 6));
+                blk[qh + l] = (byte) ((L[lo + j + l] >> 4) | ((L[lo + j + l + 32] >> 4) << 2) | ((L[lo + j + l + 64] >> 4) << 4)
+                        | ((L[lo + j + l + 96] >> 4) << 6));
             }
             ql += 64;
             qh += 32;

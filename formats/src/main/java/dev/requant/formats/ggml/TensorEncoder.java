@@ -25,6 +25,13 @@ public final class TensorEncoder implements AutoCloseable {
     /** Target size of the encoded bytes of one chunk of rows. */
     static final int CHUNK_BYTES = 1 << 20;
 
+    /**
+     * At most this many weights per chunk (at least one row): the low-bit encoders write few bytes for much work (an
+     * IQ2 chunk of 1 MiB holds 3.6 M weights, several seconds of search), so a matrix must still split into enough
+     * chunks to keep every thread busy (llama-quantize's chunks are 16 K weights).
+     */
+    static final int CHUNK_WEIGHTS = 1 << 18;
+
     /** Where encoded chunks go, in order; e.g. {@code sink::write} of an {@link EncoderSink}. */
     @FunctionalInterface
     public interface ChunkSink {
@@ -114,7 +121,7 @@ public final class TensorEncoder implements AutoCloseable {
         VectorSupport.warmUp(target);
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
-        int chunkRows = (int) Math.max(1, Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)));
+        int chunkRows = (int) Math.max(1, Math.min(Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)), CHUNK_WEIGHTS / n));
         int chunkBytes = Math.toIntExact(chunkRows * rowBytes);
         long chunks = (rows + chunkRows - 1) / chunkRows;
         float[] imatrix = codec.usesImportance() ? importance : null;

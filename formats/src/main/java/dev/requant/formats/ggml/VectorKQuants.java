@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Q2_K and Q3_K encoders with one 16-element sub-block per vector lane: the sub-block fits (make_qkx2_quants,
+ * The Q2_K, Q3_K and Q6_K encoders with one 16-element sub-block per vector lane: the sub-block fits (make_qkx2_quants,
  * make_qkx3_quants, make_q3_quants, make_qx_quants), where nearly all the time goes, run V sub-blocks side by side,
  * each lane doing exactly the scalar sequence of binary32 operations of {@link QuantFit} for its sub-block (sums in
  * index order, the same divisions, nearest_int by the same bit trick, branches as masks); the per-super-block rest
@@ -35,10 +35,13 @@ final class VectorKQuants {
 
     /** Per-thread scratch: transposed groups and row-sized results, grown as rows need. */
     private static final class Scratch {
-        final float[] xt = new float[G * V], wt = new float[G * V], wxt = new float[G * V], lt = new float[G * V];
+        // room for groups of 32 (Q4_K, Q5_K); the 16-element encoders use the first half
+        final float[] xt = new float[2 * G * V], wt = new float[2 * G * V], wxt = new float[G * V], lt = new float[2 * G * V];
         final float[] xt2 = new float[G * V], lt2 = new float[G * V];
         final float[] a = new float[V], b = new float[V], c = new float[V], d = new float[V];
         final byte[] blk = new byte[Q3_KCodec.BLOCK_BYTES], Ls = new byte[16], Lm = new byte[16];
+        final byte[] blk6 = new byte[Q6_KCodec.BLOCK_BYTES], blk45 = new byte[Q5_KCodec.BLOCK_BYTES];
+        final float[] w32 = new float[32];
         float[] w = new float[0], scales = new float[0], mins = new float[0], sw = new float[0];
         byte[] L = new byte[0];
 
@@ -89,13 +92,13 @@ final class VectorKQuants {
                 transpose(x, xo, g, lane, s.xt);
                 transpose(w, 0, g, lane, s.wt);
             }
-            if (qw == null) fitQkx(false, 3, -0.5f, 0.1f, 15, true, s);
-            else fitQkx(true, 3, -0.9f, 0.05f, 36, false, s);
+            if (qw == null) fitQkx(G, false, 3, -0.5f, 0.1f, 15, true, s);
+            else fitQkx(G, true, 3, -0.9f, 0.05f, 36, false, s);
             for (int lane = 0; lane < used; lane++) {
                 int g = g0 + lane;
                 s.scales[g] = s.a[lane];
                 s.mins[g] = s.b[lane];
-                codesQkx(x, xo + g * G, 3, s.c[lane], s.d[lane], s.L, g * G);
+                codesQkx(G, x, xo + g * G, 3, s.c[lane], s.d[lane], s.L, g * G);
             }
         }
         byte[] blk = s.blk;
@@ -113,30 +116,30 @@ final class VectorKQuants {
      * The codes make_qkx2/3_quants kept: clamp(nearest_int(iscale * (x - min)), 0, nmax) with the lane's kept iscale
      * and the min it was computed with; all zero for a degenerate group (iscale NaN).
      */
-    private static void codesQkx(float[] x, int xo, int nmax, float iscale, float min, byte[] L, int lo) {
+    private static void codesQkx(int g, float[] x, int xo, int nmax, float iscale, float min, byte[] L, int lo) {
         if (Float.isNaN(iscale)) {
-            Arrays.fill(L, lo, lo + G, (byte) 0);
+            Arrays.fill(L, lo, lo + g, (byte) 0);
             return;
         }
-        for (int i = 0; i < G; i++) {
+        for (int i = 0; i < g; i++) {
             int l = Rounding.nearestInt(iscale * (x[xo + i] - min));
             L[lo + i] = (byte) Math.max(0, Math.min(nmax, l));
         }
     }
 
     /**
-     * make_qkx2_quants (v3 false) or make_qkx3_quants (v3 true) of V groups of 16 with weights, from {@code s.xt} and
+     * make_qkx2_quants (v3 false) or make_qkx3_quants (v3 true) of V groups of g (16 or 32) with weights, from {@code s.xt} and
      * {@code s.wt}: per lane the scale into {@code s.a}, the_min into {@code s.b}, and into {@code s.c}/{@code s.d} the
      * inverse scale and min whose codes were kept (NaN inverse scale for a degenerate group).
      */
-    private static void fitQkx(boolean v3, int nmax, float rmin, float rdelta, int nstep, boolean useMad, Scratch s) {
+    private static void fitQkx(int g, boolean v3, int nmax, float rmin, float rdelta, int nstep, boolean useMad, Scratch s) {
         float[] xt = s.xt, wt = s.wt, lt = s.lt;
         FloatVector magic = FloatVector.broadcast(F, 12582912.0f);
         FloatVector x0 = FloatVector.fromArray(F, xt, 0);
         FloatVector min = x0, max = x0;
         FloatVector sumW = FloatVector.fromArray(F, wt, 0);
         FloatVector sumX = sumW.mul(x0);
-        for (int i = 1; i < G; i++) {
+        for (int i = 1; i < g; i++) {
             FloatVector xv = FloatVector.fromArray(F, xt, i * V);
             FloatVector wv = FloatVector.fromArray(F, wt, i * V);
             min = min.blend(xv, xv.compare(VectorOperators.LT, min));
@@ -150,7 +153,7 @@ final class VectorKQuants {
         FloatVector iscale = FloatVector.broadcast(F, (float) nmax).div(max.sub(min));
         FloatVector scale = FloatVector.broadcast(F, 1f).div(iscale);
         FloatVector bestError = FloatVector.zero(F);
-        for (int i = 0; i < G; i++) {
+        for (int i = 0; i < g; i++) {
             FloatVector xv = FloatVector.fromArray(F, xt, i * V);
             IntVector l = iscale.mul(xv.sub(min)).add(magic).reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).max(0).min(nmax);
             FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);
@@ -162,7 +165,7 @@ final class VectorKQuants {
         for (int is = 0; is <= nstep; ++is) {
             FloatVector isc = FloatVector.broadcast(F, rmin + rdelta * is + nmax).div(max.sub(min));
             FloatVector sumL = FloatVector.zero(F), sumL2 = FloatVector.zero(F), sumXl = FloatVector.zero(F);
-            for (int i = 0; i < G; i++) {
+            for (int i = 0; i < g; i++) {
                 FloatVector xv = FloatVector.fromArray(F, xt, i * V);
                 IntVector l = isc.mul(xv.sub(min)).add(magic).reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).max(0).min(nmax);
                 FloatVector lf = (FloatVector) l.convert(VectorOperators.I2F, 0);
@@ -179,7 +182,7 @@ final class VectorKQuants {
             thisMin = thisMin.blend(0f, positive);
             thisScale = thisScale.blend(sumXl.div(sumL2), positive);
             FloatVector curError = FloatVector.zero(F);
-            for (int i = 0; i < G; i++) {
+            for (int i = 0; i < g; i++) {
                 FloatVector xv = FloatVector.fromArray(F, xt, i * V);
                 FloatVector diff = thisScale.mul(FloatVector.fromArray(F, lt, i * V)).add(thisMin).sub(xv);
                 diff = useMad ? diff.abs() : diff.mul(diff);
@@ -196,6 +199,111 @@ final class VectorKQuants {
         min.neg().blend(theMinDegenerate, degenerate).intoArray(s.b, 0);
         keepIscale.blend(Float.NaN, degenerate).intoArray(s.c, 0);
         keepMin.intoArray(s.d, 0);
+    }
+
+    // ---- Q4_K, Q5_K ----
+
+    /**
+     * quantize_row_q4_K_ref / q5_K_ref (qw == null) or their _impl of one row, the 32-element make_qkx2/3_quants fits of
+     * V sub-blocks at once; false (nothing written) for a row with NaN or Inf.
+     */
+    static boolean encodeQ45_K(boolean q5, float[] x, int xo, int n, float[] qw, MemorySegment dst, long dstOffset) {
+        if (!finite(x, xo, n, qw)) return false;
+        Scratch s = SCRATCH.get();
+        s.ensure(n);
+        int nmax = q5 ? 31 : 15;
+        int g32 = 2 * G;
+        int groups = n / g32;
+        float[] w = s.w;
+        for (int i = 0; i < n / QK_K; i++) {
+            if (qw == null) {
+                for (int j = 0; j < QK_K / 32; j++) ImportanceWeights.subBlockRmsWeights(x, xo + i * QK_K + 32 * j, w, i * QK_K + 32 * j);
+            } else {
+                float sigma2 = ImportanceWeights.superBlockSigma2(x, xo + i * QK_K);
+                ImportanceWeights.sigmaWeights(x, xo + i * QK_K, qw, i * QK_K, sigma2, w, i * QK_K, QK_K);
+                for (int j = 0; j < QK_K / 32; j++) {
+                    float sumw = 0;
+                    for (int l = 0; l < 32; ++l) sumw += w[i * QK_K + 32 * j + l];
+                    s.sw[i * 8 + j] = sumw;
+                }
+            }
+        }
+        for (int g0 = 0; g0 < groups; g0 += V) {
+            int used = Math.min(V, groups - g0);
+            for (int lane = 0; lane < V; lane++) {
+                int g = g0 + (lane < used ? lane : 0);
+                for (int j = 0; j < g32; j++) {
+                    s.xt[j * V + lane] = x[xo + g * g32 + j];
+                    s.wt[j * V + lane] = w[g * g32 + j];
+                }
+            }
+            if (qw == null) {
+                if (q5) fitQkx(g32, false, nmax, -0.5f, 0.1f, 15, false, s);
+                else fitQkx(g32, false, nmax, -1f, 0.1f, 20, false, s);
+            } else {
+                fitQkx(g32, true, nmax, -0.9f, 0.05f, 36, false, s);
+            }
+            for (int lane = 0; lane < used; lane++) {
+                int g = g0 + lane;
+                s.scales[g] = s.a[lane];
+                s.mins[g] = s.b[lane];
+                codesQkx(g32, x, xo + g * g32, nmax, s.c[lane], s.d[lane], s.L, g * g32);
+            }
+        }
+        byte[] blk = s.blk45;
+        int blockBytes = q5 ? Q5_KCodec.BLOCK_BYTES : Q4_KCodec.BLOCK_BYTES;
+        for (int i = 0; i < n / QK_K; i++) {
+            Arrays.fill(blk, (byte) 0);
+            if (qw == null) Q4_KCodec.finishRef(x, xo + i * QK_K, nmax, s.scales, i * 8, s.mins, i * 8, s.L, i * QK_K, blk);
+            else Q4_KCodec.finishWeighted(x, xo + i * QK_K, nmax, s.scales, i * 8, s.mins, i * 8, s.sw, i * 8, s.L, i * QK_K, blk, s.Ls, s.Lm);
+            if (q5) Q5_KCodec.pack(s.L, i * QK_K, blk);
+            else Q4_KCodec.packQs4(s.L, i * QK_K, blk, 16);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * blockBytes, blockBytes);
+        }
+        return true;
+    }
+
+    // ---- Q6_K ----
+
+    /**
+     * quantize_row_q6_K_ref (qw == null) or quantize_row_q6_K_impl of one row, the 16-element make_qx_quants fits
+     * (nmax 32, rmse_type 1) of V sub-blocks at once; false (nothing written) for a row with NaN or Inf.
+     */
+    static boolean encodeQ6_K(float[] x, int xo, int n, float[] qw, MemorySegment dst, long dstOffset) {
+        if (!finite(x, xo, n, qw)) return false;
+        Scratch s = SCRATCH.get();
+        s.ensure(n);
+        int groups = n / G;
+        for (int g0 = 0; g0 < groups; g0 += V) {
+            int used = Math.min(V, groups - g0);
+            for (int lane = 0; lane < V; lane++) {
+                int g = g0 + (lane < used ? lane : 0);
+                for (int j = 0; j < G; j++) {
+                    float xv = x[xo + g * G + j];
+                    float w = qw != null ? qw[g * G + j] : xv * xv;
+                    s.xt[j * V + lane] = xv;
+                    s.wt[j * V + lane] = w;
+                    s.wxt[j * V + lane] = w * xv;
+                }
+            }
+            VectorQxQuants.fit(32, G, s.xt, s.wt, s.wxt, s.a, s.c);
+            for (int lane = 0; lane < used; lane++) {
+                int g = g0 + lane;
+                s.scales[g] = s.a[lane];
+                float is = s.c[lane];
+                for (int j = 0; j < G; j++) {
+                    int l = Rounding.nearestInt(is * x[xo + g * G + j]);
+                    s.L[g * G + j] = Float.isNaN(is) ? 0 : (byte) (32 + Math.max(-32, Math.min(31, l)));
+                }
+            }
+        }
+        byte[] blk = s.blk6;
+        for (int i = 0; i < n / QK_K; i++) {
+            Arrays.fill(blk, (byte) 0);
+            Q6_KCodec.finish(x, xo + i * QK_K, s.scales, i * 16, s.L, i * QK_K, blk);
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * Q6_KCodec.BLOCK_BYTES, Q6_KCodec.BLOCK_BYTES);
+        }
+        return true;
     }
 
     // ---- Q3_K ----

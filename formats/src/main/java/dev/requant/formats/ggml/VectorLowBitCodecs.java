@@ -49,6 +49,9 @@ final class VectorLowBitCodecs {
         codecs.put(GgmlType.TQ2_0, new FastTQ2_0());
         codecs.put(GgmlType.Q2_K, new FastQ2_K());
         codecs.put(GgmlType.Q3_K, new FastQ3_K());
+        codecs.put(GgmlType.Q4_K, new FastQ4_K());
+        codecs.put(GgmlType.Q5_K, new FastQ5_K());
+        codecs.put(GgmlType.Q6_K, new FastQ6_K());
         codecs.put(GgmlType.IQ4_NL, new FastIQ4_NL());
         codecs.put(GgmlType.IQ4_XS, new FastIQ4_XS());
     }
@@ -321,6 +324,30 @@ final class VectorLowBitCodecs {
         @Override
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ3_K(x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+    }
+
+    /** Q4_K with the vector sub-block fits (the decoder is the scalar one). */
+    static final class FastQ4_K extends Q4_KCodec {
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            if (!VectorKQuants.encodeQ45_K(false, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+    }
+
+    /** Q5_K with the vector sub-block fits (the decoder is the scalar one). */
+    static final class FastQ5_K extends Q5_KCodec {
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            if (!VectorKQuants.encodeQ45_K(true, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+    }
+
+    /** Q6_K with the vector sub-block fits (the decoder is the scalar one). */
+    static final class FastQ6_K extends Q6_KCodec {
+        @Override
+        public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+            if (!VectorKQuants.encodeQ6_K(x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
         }
     }
 

@@ -13,7 +13,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The Vector API codecs of Q1_0, Q2_0, TQ1_0, TQ2_0, Q2_K, Q3_K, IQ4_NL and IQ4_XS against their scalar references:
+ * The Vector API codecs of Q1_0, Q2_0, TQ1_0, TQ2_0, Q2_K, Q3_K, IQ4_NL and IQ4_XS (and the Q4_K/Q5_K/Q6_K encoders) against their
+ * scalar references:
  * identical bytes from the encoders (no importance, importance, importance with zeros) on rows whose 16-element
  * groups are of every awkward kind, at row lengths that leave the last batch of lanes part-filled; identical float
  * bits from the decoders on random bytes. The build's JVM runs the 16-lane kernels where the CPU has AVX-512; a child
@@ -55,7 +56,7 @@ class VectorLowBitCodecsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"Q1_0", "Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS"})
+    @EnumSource(names = {"Q1_0", "Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
     void fastEncoderGivesTheReferenceBytes(GgmlType type) {
         BlockCodec fast = BlockCodec.of(type), ref = BlockCodec.reference(type);
         assertThat(fast).isNotSameAs(ref);
