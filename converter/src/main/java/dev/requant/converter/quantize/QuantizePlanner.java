@@ -142,12 +142,6 @@ public final class QuantizePlanner {
                     + " (llama-quantize aborts on it); choose another type for it"
                     + (TensorCategory.isTokenEmbedding(n) ? " with --token-embedding-type" : n.equals("output.weight") ? " with --output-tensor-type" : " with --tensor-type");
         }
-        if (problem == null && importance == null && BlockCodec.of(d.type()).requiresImportance()) {
-            // llama.cpp exempts token_embd and output from the rule above, but ggml's IQ2_XXS, IQ2_XS and IQ1_S
-            // quantizers cannot run without one: llama-quantize aborts on an assertion there
-            problem = d.type().ggmlName() + " cannot be made without an imatrix, and "
-                    + (s.hasImatrix() ? "the imatrix has no entry for this tensor" : "no imatrix was given");
-        }
         if (problem == null && t.spec().nDims() > 3 && t.spec().dim(3) > 1) {
             problem = "4-D tensors are not quantized (llama-quantize would quantize only the first ne[3] slice)";
         }

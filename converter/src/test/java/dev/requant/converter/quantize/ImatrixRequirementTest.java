@@ -41,8 +41,10 @@ class ImatrixRequirementTest {
         ImatrixInput im = new ImatrixInput("calib.imatrix.gguf", SyntheticLlama.wide8().importance(3)); // no token_embd entry
         List<String> noEntry = plan(base.withImatrix(im)).problems();
         if (needs) {
-            assertThat(none).containsExactly("token_embd.weight: " + type + " cannot be made without an imatrix, and no imatrix was given");
-            assertThat(noEntry).containsExactly("token_embd.weight: " + type + " cannot be made without an imatrix, and the imatrix has no entry for this tensor");
+            assertThat(none).containsExactly("token_embd.weight: " + type + " cannot be made without importance data and no imatrix was given"
+                    + " (llama-quantize aborts on it); choose another type for it with --token-embedding-type");
+            assertThat(noEntry).containsExactly("token_embd.weight: " + type + " cannot be made without importance data and the imatrix calib.imatrix.gguf has no entry"
+                    + " for token_embd.weight (llama-quantize aborts on it); choose another type for it with --token-embedding-type");
         } else {
             assertThat(none).isEmpty();
             assertThat(noEntry).isEmpty();
