@@ -14,6 +14,7 @@ final class CliContext {
     private CliContext() {}
 
     static OperationContext of(PrintWriter err, boolean noProgress) {
+        StartupReport.workStarts(err);
         return new OperationContext(noProgress ? Progress.NONE : new BarProgress(), line -> {
             err.println("requant: warning: " + line);
             err.flush();
