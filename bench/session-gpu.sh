@@ -33,6 +33,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
 rc=0
 # whether STEPS names a step (whole names: "llamabench" is not "bench")
 has() { [[ ,$steps, == *,$1,* ]]; }
+# seconds since the start, before each step (to see where a call's time went when it hits its limit)
+stamp() { echo "[+$(( $(date +%s) - start )) s] $*" | tee -a "$out/steps.log"; }
 
 if has llama && [ ! -f /tmp/llama-build.started ]; then
   touch /tmp/llama-build.started
@@ -58,21 +60,24 @@ EOF
 fi
 
 if has tests; then
+  stamp tests
   timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun dev.requant.cuda dev.requant.runtime.cuda 2>&1 | tee "$out/tests.log"
   rc=$((rc | PIPESTATUS[0]))
 fi
 
 if has models; then
+  stamp models
   for t in $types; do
     m=$models/$shape.$t.gguf
     [ -f "$m" ] && continue
     t0=$(date +%s)
     "${java[@]}" dev.requant.testmodels.RunnableSyntheticGguf "$m" "$t" "$shape" 1 ${GEN_THREADS:-8} 2>&1 | tail -1
-    echo "model $m: $(du -h "$m" | cut -f1), written in $(( $(date +%s) - t0 )) s"
+    echo "model $m: $(du -h "$m" | cut -f1), written in $(( $(date +%s) - t0 )) s" | tee -a "$out/steps.log"
   done
 fi
 
 if has bench; then
+  stamp bench
   : >> "$out/bench.log"
   m=$models/$shape.bf16.gguf
   for inputs in ${INPUTS:-SPLIT_BF16 BF16}; do
@@ -87,6 +92,7 @@ if has bench; then
 fi
 
 if has cli; then
+  stamp cli
   m=$models/$shape.bf16.gguf
   q=$models/$shape.q4_0.gguf
   ( time timeout 240 "${java[@]}" dev.requant.cli.Main eval --base "$m" --compare "$q" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} \
@@ -110,6 +116,7 @@ peak_of() {
 }
 
 if has llamabench; then
+  stamp llamabench
   # wait for the build, but not past LLAMA_DEADLINE seconds after this script started
   while [ ! -f /tmp/llama-build.done ] && [ -f /tmp/llama-build.started ] && [ $(( $(date +%s) - start )) -lt ${LLAMA_DEADLINE:-100000} ]; do sleep 5; done
   tail -3 /tmp/llama-build.log
@@ -119,11 +126,13 @@ if has llamabench; then
     lb=/tmp/llama/b/bin
     for t in ${LLAMA_TYPES:-$types}; do
       m=$models/$shape.$t.gguf
+      stamp "llama-perplexity $t"
       peak_of /tmp/ppl.log "$lb/llama-perplexity" -m "$m" -f "$text" -c 512 -b 2048 --chunks ${LLAMA_CHUNKS:-48} -ngl 99
       echo "== llama-perplexity $shape $t" | tee -a "$out/llama.log"
       grep -E 'perplexity: [0-9.]+ seconds|Final estimate|prompt eval time|peak GPU|CUDA0 model buffer|flash_attn|error' /tmp/ppl.log | tee -a "$out/llama.log"
     done
     m=$models/$shape.bf16.gguf
+    stamp "llama-imatrix"
     peak_of /tmp/imx.log "$lb/llama-imatrix" -m "$m" -f "$text" -c 512 -b 2048 --chunks ${LLAMA_IMATRIX_CHUNKS:-16} -ngl 99 -o /tmp/llama.imatrix.gguf
     echo "== llama-imatrix $shape bf16" | tee -a "$out/llama.log"
     grep -E 'seconds per pass|prompt eval time|peak GPU|error|compute_imatrix' /tmp/imx.log | tee -a "$out/llama.log"
@@ -134,8 +143,10 @@ if has llamabench; then
   fi
 fi
 
+stamp done
 echo
 echo "==== summary"
+[ -f "$out/steps.log" ] && cat "$out/steps.log"
 [ -f "$out/tests.log" ] && grep -E '^(FAIL|SKIP)|^REPORT|^==== [0-9]' "$out/tests.log" | sed 's/^REPORT //'
 [ -f "$out/bench.log" ] && grep -E '^\||^== |^model|^open|^PPL|^\(mean' "$out/bench.log"
 [ -f "$out/cli.log" ] && grep -E 'collected|imatrix,|peak|GPU backend|^real|q4_0' "$out/cli.log"
