@@ -15,6 +15,7 @@ final class CliContext {
 
     static OperationContext of(PrintWriter err, boolean noProgress) {
         StartupReport.workStarts(err);
+        KernelWarmUp.start();
         return new OperationContext(noProgress ? Progress.NONE : new BarProgress(), line -> {
             err.println("requant: warning: " + line);
             err.flush();

@@ -8,11 +8,11 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Starts compiling the vector kernels a command is about to need while the JVM is still starting and the command
- * plans its work. The JIT turns Vector API code into vector instructions only in C2, after some thousands of calls;
+ * Starts compiling the vector kernels a command is about to need while the command plans its work and reads its
+ * first tensors. The JIT turns Vector API code into vector instructions only in C2, after some thousands of calls;
  * on a 2-core machine that warm-up is a second or more of a quantization that takes two, so it runs on the second
- * core during start-up instead of before the first tensor. Judged from the raw arguments, because the point is to
- * start before picocli has built the command; a wrong guess costs only some CPU time on a daemon thread.
+ * core beside the work instead of before the first tensor. Judged from the raw arguments (before picocli has built
+ * the command); a wrong guess costs only some CPU time on a daemon thread.
  */
 final class KernelWarmUp {
     private KernelWarmUp() {}
@@ -22,8 +22,21 @@ final class KernelWarmUp {
         static final Plan NONE = new Plan(List.of(), false);
     }
 
-    static void startFor(String[] args) {
-        Plan plan = plan(args);
+    private static volatile Plan pending = Plan.NONE;
+
+    /** Judges the raw arguments (cheap); the threads start with {@link #start()}, when the command's work begins. */
+    static void prepare(String[] args) {
+        pending = plan(args);
+    }
+
+    /**
+     * Starts the planned compilations, once. Called when the operation starts rather than at JVM start: on 2 cores a
+     * compiler thread started before picocli delayed the work's start by 0.1-0.25 s, while started here it still
+     * overlaps the planning, reading and the first rows.
+     */
+    static void start() {
+        Plan plan = pending;
+        pending = Plan.NONE;
         if (!plan.kernels().isEmpty()) VectorSupport.warmUpInBackground(plan.kernels().toArray(GgmlType[]::new));
         if (plan.lattice()) {
             Thread t = new Thread(LatticeQ4_0Codec::warmUp, "requant-warm-up-lattice");

@@ -13,7 +13,7 @@ public final class Main {
             System.exit(0);
         }
         if (HelpCache.print(args)) System.exit(0);
-        KernelWarmUp.startFor(args); // first: its threads compile kernels while the rest starts
+        KernelWarmUp.prepare(args); // its threads start with the work (CliContext)
         LauncherStderr.restore();
         System.exit(run(args));
     }
