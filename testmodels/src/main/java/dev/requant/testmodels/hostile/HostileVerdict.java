@@ -1,5 +1,6 @@
 package dev.requant.testmodels.hostile;
 
+import dev.requant.formats.TerminalText;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -79,11 +80,14 @@ public record HostileVerdict(Outcome outcome, String detail) {
         return null;
     }
 
-    /** The first character a terminal would interpret (C0 other than newline, DEL, C1), or -1. */
+    /**
+     * The first character a terminal would interpret, or -1: C0 other than newline, DEL, C1, the Unicode line
+     * separators and bidirectional overrides (the set requant escapes, {@link TerminalText#interpreted}).
+     */
     static int rawControl(String s) {
         for (int i = 0; i < s.length(); i++) {
             char ch = s.charAt(i);
-            if ((ch < 0x20 && ch != '\n') || (ch >= 0x7f && ch <= 0x9f)) return ch;
+            if (ch != '\n' && TerminalText.interpreted(ch)) return ch;
         }
         return -1;
     }
