@@ -46,7 +46,12 @@ public record HostileVerdict(Outcome outcome, String detail) {
         int bad = rawControl(out + err);
         if (bad >= 0) return new HostileVerdict(Outcome.RAW_CONTROL, String.format("U+%04X printed", bad));
         if (run.expect() == HostileCase.Expect.ACCEPT) {
-            return exit == 0 ? new HostileVerdict(Outcome.ACCEPTED, "") : new HostileVerdict(Outcome.REFUSED_VALID, firstLine(err));
+            if (exit != 0) return new HostileVerdict(Outcome.REFUSED_VALID, firstLine(err));
+            // the hostile text must have been printed, escaped: else the run proves nothing about escaping
+            if (run.fragment() != null && !out.contains(run.fragment())) {
+                return new HostileVerdict(Outcome.WRONG_MESSAGE, "output lacks " + run.fragment() + ": " + firstLine(out));
+            }
+            return new HostileVerdict(Outcome.ACCEPTED, "");
         }
         if (exit == 0) return new HostileVerdict(Outcome.SUCCESS_ON_CORRUPTION, "exit 0");
         if (!leftovers.isEmpty()) return new HostileVerdict(Outcome.OUTPUT_LEFT, leftovers.toString());

@@ -42,6 +42,10 @@ final class TerminalCases {
      */
     static final String HOSTILE_FILE = "x" + EnvironmentCases.ESC_CLEAR + "\u0007y";
 
+    /** How the names must come out: escaped as text ({@code TerminalText}) and in JSON ({@code \}{@code uXXXX}). */
+    static final String NAME_TEXT = "\\x1b[2J\\x9b31m\\u202Eevil", NAME_JSON = "\\u001B[2J\\u009B31m\\u202Eevil",
+            FILE_TEXT = "x\\x1b[2J\\x07y", FILE_JSON = "x\\u001B[2J\\u0007y";
+
     static List<HostileCase> cases() {
         List<HostileCase> c = new ArrayList<>();
         String ref = "{dir}/ref" + HOSTILE_FILE + ".gguf", q = "{dir}/q" + HOSTILE_FILE + ".gguf";
@@ -51,13 +55,14 @@ final class TerminalCases {
                 (dir, base) -> {
                     rewrite(base.gguf(), dir.resolve("ref" + HOSTILE_FILE + ".gguf"), name -> name);
                     rewrite(base.gguf(), dir.resolve("q" + HOSTILE_FILE + ".gguf"), name -> name);
-                }, List.of(accept(eval.toArray(String[]::new)), accept(plus(eval, "--json", "-")))));
+                }, List.of(accept(eval.toArray(String[]::new)).expecting(FILE_TEXT), accept(plus(eval, "--json", "-")).expecting(FILE_JSON))));
 
         String model = "{dir}/m" + HOSTILE_FILE + ".gguf";
         c.add(new HostileCase("terminal-qat-report", "18.6", "qat-report of a GGUF whose tensor names and general.name hold ESC[2J, 0x9b and U+202E",
                 (dir, base) -> rewrite(base.gguf(), dir.resolve("m" + HOSTILE_FILE + ".gguf"),
                         name -> name.startsWith("blk.0.") ? "blk.0." + HOSTILE + name.substring(6) : name),
-                List.of(accept("qat-report", model, "--tensors", "--threads", "1"), accept("qat-report", model, "--json", "--threads", "1"))));
+                List.of(accept("qat-report", model, "--tensors", "--threads", "1").expecting(NAME_TEXT),
+                        accept("qat-report", model, "--json", "--threads", "1").expecting(NAME_JSON))));
 
         c.add(new HostileCase("terminal-imatrix-stats", "18.6", "imatrix stats of imatrix files whose entry names and dataset hold ESC[2J, 0x9b and U+202E",
                 (dir, base) -> {
@@ -70,16 +75,17 @@ final class TerminalCases {
                     Imatrix im = Imatrix.raw(entries, List.of(HOSTILE + ".txt"), 10, 32);
                     ImatrixWriter.write(dir.resolve("im" + HOSTILE_FILE + ".gguf"), im, ImatrixFormat.GGUF);
                     ImatrixWriter.write(dir.resolve("im" + HOSTILE_FILE + ".dat"), im, ImatrixFormat.DAT);
-                }, List.of(accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".gguf"), accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".dat"),
-                        accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".gguf", "--json"))));
+                }, List.of(accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".gguf").expecting(NAME_TEXT),
+                        accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".dat").expecting(NAME_TEXT),
+                        accept("imatrix", "stats", "{dir}/im" + HOSTILE_FILE + ".gguf", "--json").expecting(NAME_JSON))));
 
         String nv = "{dir}/nv" + HOSTILE_FILE, bf16 = "{dir}/bf16" + HOSTILE_FILE;
         c.add(new HostileCase("terminal-verify-fp4", "18.6", "verify-fp4 of an NVFP4 folder and a reference whose names hold ESC[2J and BEL",
                 (dir, base) -> {
                     BaseInputs.copy(base.hf(), dir.resolve("bf16" + HOSTILE_FILE));
                     SyntheticNvfp4.write(base.hf(), dir.resolve("nv" + HOSTILE_FILE), Nvfp4Format.MODELOPT, Map.of());
-                }, List.of(accept("verify-fp4", nv, "--reference", bf16, "--threads", "1"),
-                        accept("verify-fp4", nv, "--reference", bf16, "--threads", "1", "--json", "-"))));
+                }, List.of(accept("verify-fp4", nv, "--reference", bf16, "--threads", "1").expecting(FILE_TEXT),
+                        accept("verify-fp4", nv, "--reference", bf16, "--threads", "1", "--json", "-").expecting(FILE_JSON))));
         return c;
     }
 
