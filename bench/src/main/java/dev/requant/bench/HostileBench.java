@@ -91,6 +91,20 @@ public final class HostileBench {
 
     // ---- the corpus ------------------------------------------------------------------------------------------------
 
+    /**
+     * What a terminal would get from {@code file}: UTF-8 as requant writes it (so "±" and "Δ" are letters, while a
+     * C1 control or U+202E is seen as the code point it is); bytes that are not UTF-8 as Latin-1, so a raw byte 0x9b
+     * (a CSI on an 8-bit terminal) is seen too.
+     */
+    static String printed(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        try {
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(b)).toString();
+        } catch (java.nio.charset.CharacterCodingException notUtf8) {
+            return new String(b, java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
     static Result runOnce(List<String> launcher, HostileCase c, HostileCase.Run run, Path dir, BaseInputs base, int timeout)
             throws Exception {
         Path out = dir.resolve("out");
@@ -124,8 +138,7 @@ public final class HostileBench {
             s.filter(f -> f.startsWith(out) && !f.equals(out) || f.getFileName().toString().endsWith(".tmp-requant")).forEach(left::add);
         }
         // /usr/bin/time prints "Command exited with non-zero status N" into its -o file, not into stderr
-        String err = Files.readString(stderr, java.nio.charset.StandardCharsets.ISO_8859_1);
-        String o = Files.readString(stdout, java.nio.charset.StandardCharsets.ISO_8859_1);
+        String err = printed(stderr), o = printed(stdout);
         int exit = finished ? p.exitValue() : -1;
         HostileVerdict v = HostileVerdict.judge(run, exit, o, err, !finished, left, dir, base.dir());
         return new Result(c, run, v, exit, rssKb, seconds);

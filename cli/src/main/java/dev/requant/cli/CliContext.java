@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.ops.OperationContext;
 import dev.requant.ops.Progress;
 import java.io.PrintWriter;
@@ -17,7 +18,7 @@ final class CliContext {
         StartupReport.workStarts(err);
         KernelWarmUp.start();
         return new OperationContext(noProgress ? Progress.NONE : new BarProgress(), line -> {
-            err.println("requant: warning: " + line);
+            err.println("requant: warning: " + TerminalText.escape(line));
             err.flush();
         }, () -> false);
     }
@@ -28,12 +29,12 @@ final class CliContext {
 
         @Override public void begin(String phase, long total, String unit) {
             end();
-            bar = ProgressBars.start(phase, total, " " + unit, 1, false);
+            bar = ProgressBars.start(TerminalText.escape(phase), total, " " + unit, 1, false);
         }
 
         @Override public void stepTo(long done) { if (bar != null) bar.stepTo(done); }
 
-        @Override public void message(String text) { if (bar != null) bar.setExtraMessage(text); }
+        @Override public void message(String text) { if (bar != null) bar.setExtraMessage(TerminalText.escape(text)); }
 
         @Override public void end() {
             if (bar != null) bar.close();

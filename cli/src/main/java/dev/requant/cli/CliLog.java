@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import java.io.PrintStream;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -84,7 +85,7 @@ public final class CliLog implements SLF4JServiceProvider {
             boolean verbose = Verbosity.verbose();
             String who = verbose || !ours ? "[" + name.substring(name.lastIndexOf('.') + 1) + "] " : "";
             String cause = t == null || verbose ? "" : " (" + t + ")";
-            println(prefix + who + message + cause);
+            println(prefix + who + TerminalText.escape(message + cause));
             if (t != null && verbose) {
                 synchronized (System.err) {
                     t.printStackTrace(System.err);

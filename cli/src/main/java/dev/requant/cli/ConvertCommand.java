@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.converter.PlannedTensor;
 import dev.requant.converter.qat.LatticeStats;
 import dev.requant.converter.qat.QatPolicy;
@@ -106,10 +107,10 @@ final class ConvertCommand implements Callable<Integer> {
 
     /** The summary of a finished conversion (also the demo's). */
     static void printResult(Convert.Result r, PrintWriter stdout) {
-        stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", r.output(), r.arch(), r.tensors(),
-                r.dataBytes(), r.types(), r.seconds(), r.dataBytes() / 1e6 / Math.max(r.seconds(), 1e-9));
+        stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", TerminalText.escapeEach(r.output(), r.arch(), r.tensors(),
+                r.dataBytes(), r.types(), r.seconds(), r.dataBytes() / 1e6 / Math.max(r.seconds(), 1e-9)));
         Nvfp4Summary.print(r.nvfp4Kept(), r.nvfp4Dequantized(), stdout);
-        for (String s : r.surprises()) stdout.println("note: " + s);
+        for (String s : r.surprises()) stdout.println("note: " + TerminalText.escape(s));
         if (!r.lattice().isEmpty()) printLattice(r.lattice(), stdout);
     }
 
@@ -128,14 +129,14 @@ final class ConvertCommand implements Callable<Integer> {
 
     static void printPlan(Convert.Planned planned, PrintWriter out) {
         var plan = planned.plan();
-        out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", plan.config().dir(),
+        out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", TerminalText.escapeEach(plan.config().dir(),
                 plan.config().hfClass(), plan.config().arch().ggufName(), plan.settings().outType().cliName(), plan.tensors().size(),
-                plan.dataBytes(), plan.metadata().size());
+                plan.dataBytes(), plan.metadata().size()));
         out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
                 ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
-        if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), plan.dropped().getFirst());
+        if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), TerminalText.escape(plan.dropped().getFirst()));
         Nvfp4Summary.print(dev.requant.converter.Nvfp4Planning.kept(plan), dev.requant.converter.Nvfp4Planning.dequantized(plan), out);
-        for (String s : planned.surprises()) out.println("note: " + s);
+        for (String s : planned.surprises()) out.println("note: " + TerminalText.escape(s));
         out.println();
         TextTable t = new TextTable("source", "dtype", "gguf name", "shape (ne)", "type", "rule", "transform");
         for (PlannedTensor p : plan.tensors()) {

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.converter.qat.QatPolicy;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.tokenizer.SentencePieceModel;
@@ -68,7 +69,7 @@ final class DemoCommand implements Callable<Integer> {
                     .weights(QatWeights.generator(2026, 0.02f, name -> qat, WeightGenerator.hashed(2026)))
                     .write(hf);
         } else {
-            out.printf("# 1. Reusing the checkpoint in %s%n", hf);
+            out.printf("# 1. Reusing the checkpoint in %s%n", TerminalText.escape(hf));
         }
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), true);

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.runtime.eval.EvalResult;
@@ -13,7 +14,7 @@ final class EvalReport {
     private EvalReport() {}
 
     static void print(EvalResult r, String backend, PrintWriter out) {
-        out.printf(Locale.ROOT, "reference   %s%s%n", r.reference(), r.referenceFromFile()
+        out.printf(Locale.ROOT, "reference   %s%s%n", TerminalText.escape(r.reference()), r.referenceFromFile()
                 ? "  (logits file: KLD from its 16-bit log-probs, terms below -16 skipped, as llama-perplexity)" : "");
         out.printf(Locale.ROOT, "chunks      %d x %d tokens, %d scored per model (second half of each chunk)%n",
                 r.nChunk(), r.nCtx(), r.scoredTokens());
@@ -47,7 +48,7 @@ final class EvalReport {
                     pm(k.pplRatio(), "%.4f", "%.4f"), f("%.2f%%", (float) (100 * k.correlation())));
         }
         p.print(out, "");
-        out.printf(Locale.ROOT, "%n(%s; ± is one standard error as llama-perplexity prints it)%n", backend);
+        out.printf(Locale.ROOT, "%n(%s; ± is one standard error as llama-perplexity prints it)%n", TerminalText.escape(backend));
     }
 
     private static KldReport.Value scaled(KldReport.Value v) {

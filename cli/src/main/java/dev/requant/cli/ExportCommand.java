@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.export.Export;
 import dev.requant.converter.export.ExportSettings;
@@ -70,16 +71,16 @@ final class ExportCommand implements Callable<Integer> {
         Export.Request request = new Export.Request(gguf, out, settings);
         if (dryRun) {
             try (Export.Planned p = export.plan(request, ctx)) {
-                stdout.printf("%s (%s) -> %s, %d safetensors file(s), %s%n", gguf, p.plan().arch().ggufName(), p.plan().hfClass(),
-                        p.plan().shards().size(), String.join(", ", p.plan().files().keySet()));
-                p.plan().describe().forEach(stdout::println);
+                stdout.printf("%s (%s) -> %s, %d safetensors file(s), %s%n", TerminalText.escapeEach(gguf, p.plan().arch().ggufName(), p.plan().hfClass(),
+                        p.plan().shards().size(), String.join(", ", p.plan().files().keySet())));
+                p.plan().describe().forEach(line -> stdout.println(TerminalText.escape(line)));
             }
             stdout.flush();
             return 0;
         }
         Export.Result r = export.run(request, ctx);
-        stdout.printf("%s: %s, %d tensors in %d file(s), %d bytes (%.1f s)%n", r.output(), r.hfClass(), r.summary().tensors(), r.files(),
-                r.summary().bytes(), r.seconds());
+        stdout.printf("%s: %s, %d tensors in %d file(s), %d bytes (%.1f s)%n", TerminalText.escapeEach(r.output(), r.hfClass(), r.summary().tensors(), r.files(),
+                r.summary().bytes(), r.seconds()));
         stdout.flush();
         return 0;
     }

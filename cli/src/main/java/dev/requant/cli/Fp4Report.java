@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.converter.Nvfp4StaticCheck;
 import dev.requant.ops.nvfp4.Fp4Verification;
 import dev.requant.runtime.fp4.Fp4DynamicCheck;
@@ -16,9 +17,9 @@ final class Fp4Report {
         String model = v.model(), reference = v.reference(), device = v.device();
         Fp4DynamicCheck.Result dynamic = v.dynamic();
         Fp4Verification.EngineCheck engine = v.engine();
-        out.printf("verify-fp4 %s%s%n", model, reference == null ? "" : " (reference " + reference + ")");
+        out.printf("verify-fp4 %s%s%n", TerminalText.escape(model), reference == null ? "" : " (reference " + TerminalText.escape(reference) + ")");
         Nvfp4StaticCheck.Report st = v.staticCheck();
-        out.printf("%nSTATIC: %d NVFP4 weights (%s, %s)%n", st.tensors().size(), st.arch(), st.fromGguf() ? "GGUF" : "checkpoint");
+        out.printf("%nSTATIC: %d NVFP4 weights (%s, %s)%n", st.tensors().size(), TerminalText.escape(st.arch()), st.fromGguf() ? "GGUF" : "checkpoint");
         TextTable t = new TextTable("tensor", "rows x cols", "weight scale", "input scale", "block scales min..max", "NaN/neg/0/sub/448",
                 "rel L2", "cosine", "llama.cpp factor");
         for (Nvfp4StaticCheck.TensorReport r : st.tensors()) {
@@ -40,17 +41,17 @@ final class Fp4Report {
             }
             f.print(out, "  ");
         }
-        for (Nvfp4StaticCheck.Problem p : st.problems()) out.printf("  %-4s %s: %s%n", p.level() == Nvfp4StaticCheck.Level.OK ? "note" : p.level(), p.tensor(), p.what());
+        for (Nvfp4StaticCheck.Problem p : st.problems()) out.printf("  %-4s %s: %s%n", p.level() == Nvfp4StaticCheck.Level.OK ? "note" : p.level(), TerminalText.escape(p.tensor()), TerminalText.escape(p.what()));
         Nvfp4StaticCheck.Thresholds th = st.thresholds();
         out.printf("  thresholds: FAIL on NaN/negative block scales, non-finite or non-positive per-tensor scales, non-finite values,%n"
                 + "  relative L2 > %.3g or cosine < %.3g against the reference, a predicted Q8_0 overflow in llama.cpp (factor product x input amax >= %.3g)%n",
                 th.maxRelL2(), th.minCosine(), Nvfp4StaticCheck.Q8_0_AMAX_LIMIT);
 
         out.printf("%nDYNAMIC: ");
-        if (dynamic == null) out.printf("not run (%s)%n", v.dynamicNotRun());
+        if (dynamic == null) out.printf("not run (%s)%n", TerminalText.escape(v.dynamicNotRun()));
         else {
             out.printf("%d chunks x %d tokens = %d positions, reference %s, on %s%n", dynamic.chunks(), dynamic.positions() / Math.max(1, dynamic.chunks()),
-                    dynamic.positions(), dynamic.reference(), device);
+                    dynamic.positions(), TerminalText.escape(dynamic.reference()), TerminalText.escape(device));
             TextTable d = new TextTable("path", "ran on", "mean KLD", "same top", "max |dlogit|", "non-finite", "input scales");
             for (Fp4DynamicCheck.PathResult p : dynamic.paths()) {
                 if (!p.ran()) {
@@ -70,7 +71,7 @@ final class Fp4Report {
                     dt.maxKldW4a16(), dt.maxKldW4a4(), dt.maxEmulationDelta());
         }
         out.printf("%nENGINE (llama.cpp via node-llama-cpp): ");
-        if (engine == null) out.printf("not run (%s)%n", v.engineNotRun());
+        if (engine == null) out.printf("not run (%s)%n", TerminalText.escape(v.engineNotRun()));
         else {
             out.printf("%d positions x %d logits, %d non-finite%n", engine.positions(), engine.vocab(), engine.nonFinite());
             if (engine.kld() != null) {
@@ -81,7 +82,7 @@ final class Fp4Report {
         }
         List<String> f = v.failures();
         out.printf("%nVERDICT: %s%n", f.isEmpty() ? "PASS" : "FAIL");
-        for (String s : f) out.printf("  %s%n", s);
+        for (String s : f) out.printf("  %s%n", TerminalText.escape(s));
     }
 
     static Map<String, Object> toJson(Fp4Verification v) {

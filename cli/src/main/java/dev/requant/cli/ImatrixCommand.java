@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.cuda.ComputeDevice;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixFormat;
@@ -143,10 +144,10 @@ final class ImatrixCommand implements Callable<Integer> {
         CollectImatrix.Result r = new CollectImatrix().run(request, CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter out = spec.commandLine().getOut();
         Imatrix im = r.imatrix();
-        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
-                r.format().name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(), im.datasets());
+        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", TerminalText.escapeEach(r.output(),
+                r.format().name().toLowerCase(Locale.ROOT), im.entries().size(), im.chunkCount(), im.chunkSize(), im.datasets()));
         out.printf(Locale.ROOT, "collected %d tokens in %.2f s: %.1f tokens/s on %s%n", r.tokensRun(), r.seconds(),
-                r.tokensPerSecond(), r.backend());
+                r.tokensPerSecond(), TerminalText.escape(r.backend()));
         if (r.peakDeviceBytes() > 0) out.printf(Locale.ROOT, "peak GPU memory: %.2f GiB%n", r.peakDeviceBytes() / (double) (1L << 30));
         out.flush();
         return 0;
@@ -163,9 +164,9 @@ final class ImatrixCommand implements Callable<Integer> {
         }
         var r = new dev.requant.ops.imatrix.CombineImatrix().run(new dev.requant.ops.imatrix.CombineImatrix.Request(inFiles, output, format,
                 spec.commandLine().getParseResult().hasMatchedOption("-c") ? nCtx : null), ctx);
-        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
+        out.printf(Locale.ROOT, "%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", TerminalText.escapeEach(r.output(),
                 r.format().name().toLowerCase(Locale.ROOT), r.imatrix().entries().size(), r.imatrix().chunkCount(),
-                r.imatrix().chunkSize(), r.imatrix().datasets());
+                r.imatrix().chunkSize(), r.imatrix().datasets()));
         out.flush();
         return 0;
     }

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.imatrix.ImatrixFormat;
 import dev.requant.ops.OperationContext;
@@ -30,9 +31,9 @@ final class ImatrixOutput {
     void combineAndWrite(List<Path> inputs, PrintWriter out, OperationContext ctx) throws OperationException {
         CombineImatrix.Result r = new CombineImatrix().run(new CombineImatrix.Request(inputs, output, format, chunkSize), ctx);
         Imatrix result = r.imatrix();
-        out.printf("%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", r.output(),
+        out.printf("%s: %s imatrix, %d entries, %d chunks of %d tokens, datasets %s%n", TerminalText.escapeEach(r.output(),
                 r.format().name().toLowerCase(java.util.Locale.ROOT), result.entries().size(), result.chunkCount(),
-                result.chunkSize(), result.datasets());
+                result.chunkSize(), result.datasets()));
         out.flush();
     }
 }

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.imatrix.Imatrix;
@@ -78,8 +79,8 @@ final class ImatrixStatsCommand implements Callable<Integer> {
             out.flush();
             return;
         }
-        out.printf("%s: %s imatrix, %d entries, %d chunks%s, datasets %s%n", file, im.format().name().toLowerCase(Locale.ROOT),
-                im.entries().size(), im.chunkCount(), im.chunkSize() > 0 ? " of " + im.chunkSize() + " tokens" : "", im.datasets());
+        out.printf("%s: %s imatrix, %d entries, %d chunks%s, datasets %s%n", TerminalText.escapeEach(file, im.format().name().toLowerCase(Locale.ROOT),
+                im.entries().size(), im.chunkCount(), im.chunkSize() > 0 ? " of " + im.chunkSize() + " tokens" : "", im.datasets()));
         TextTable t = new TextTable(">layer", "tensor", ">count", ">min", ">max", ">mean", ">sigma", ">H(bits)", ">ZD%", ">cos", "top columns (E[x^2])");
         for (ImatrixStatistics.Entry e : stats) {
             t.row(e.layer(), e.tensor(), e.count(), g(e.min()), g(e.max()), g(e.mean()), g(e.stdDev()),

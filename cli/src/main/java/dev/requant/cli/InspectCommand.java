@@ -135,8 +135,8 @@ final class InspectCommand implements Callable<Integer> {
             }
             out.printf("safetensors  %s  (%d file%s, %d tensors, %d bytes of data)%n", TerminalText.escape(file), ck.files().size(),
                     ck.files().size() == 1 ? "" : "s", ck.entries().size(), ck.totalBytes());
-            if (arch != null) out.printf("  config: %s%n", arch);
-            if (quant != null) out.printf("  quantization: %s%n", quant.text());
+            if (arch != null) out.printf("  config: %s%n", TerminalText.escape(arch));
+            if (quant != null) out.printf("  quantization: %s%n", TerminalText.escape(quant.text()));
             for (var f : ck.files()) {
                 out.printf("  %s: %d bytes, data at byte %d%s%n", TerminalText.escape(f.path().getFileName()), f.fileSize(), f.dataStart(),
                         f.metadata().isEmpty() ? "" : ", metadata " + TerminalText.escape(f.metadata()));

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.converter.qat.LatticeStats;
@@ -70,18 +71,20 @@ final class QatReportCommand implements Callable<Integer> {
 
     /** The text report (also the demo's first step). */
     static void print(java.nio.file.Path model, QatReport r, int rows, boolean perTensor, PrintWriter out) {
-        out.printf("%s: %d tensors analysed%s%n", model, r.tensors().size(), rows > 0 ? " (" + rows + " rows each)" : "");
+        out.printf("%s: %d tensors analysed%s%n", TerminalText.escape(model), r.tensors().size(), rows > 0 ? " (" + rows + " rows each)" : "");
         if (r.tensors().isEmpty()) {
             // nothing stored as floats: a lattice can only be measured on BF16/F16/F32 weights
             out.println("No float weight to analyse: this model's weights are already quantized (or not 2-D), so qat-report cannot"
                     + " tell whether it was quantization-aware trained. Run it on the BF16 checkpoint or GGUF.");
-            if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", String.join(", ", r.skipped()));
+            if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", TerminalText.escape(String.join(", ", r.skipped())));
             return;
         }
         out.println(r.alignedClasses().isEmpty()
                 ? "No tensor class sits on a Q4_0 lattice: this checkpoint was not quantization-aware trained for Q4_0."
-                : "QAT'd for Q4_0 (>= " + (int) (100 * LatticeStats.ALIGNED) + "% exact blocks): " + String.join(", ", r.alignedClasses())
-                  + (r.unalignedClasses().isEmpty() ? "" : "\nNot on a lattice: " + String.join(", ", r.unalignedClasses())));
+                : "QAT'd for Q4_0 (>= " + (int) (100 * LatticeStats.ALIGNED) + "% exact blocks): " + TerminalText.escape(String.join(", ", r.alignedClasses())));
+        if (!r.alignedClasses().isEmpty() && !r.unalignedClasses().isEmpty()) {
+            out.println("Not on a lattice: " + TerminalText.escape(String.join(", ", r.unalignedClasses())));
+        }
         out.println();
         table(out, r.byClass(), "class");
         if (perTensor) {
@@ -90,7 +93,7 @@ final class QatReportCommand implements Callable<Integer> {
             for (QatReport.TensorFit t : r.tensors()) m.put(t.name(), t.stats());
             table(out, m, "tensor");
         }
-        if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", String.join(", ", r.skipped()));
+        if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", TerminalText.escape(String.join(", ", r.skipped())));
     }
 
     private static void table(PrintWriter out, Map<String, LatticeStats> rows, String what) {

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.converter.quantize.KvOverride;
 import dev.requant.converter.quantize.PlannedQuantTensor;
 import dev.requant.formats.gguf.FileType;
@@ -190,8 +191,8 @@ final class QuantizeCommand implements Callable<Integer> {
             return 0;
         }
         Quantize.Result r = quantize.run(request, ctx);
-        if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), r.output());
-        stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", r.output(),
+        if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), TerminalText.escape(r.output()));
+        stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", TerminalText.escape(r.output()),
                 r.type().name(), r.tensors(), r.quantized(), r.tensors() - r.quantized(), r.inputBytes() / 1048576.0, r.inputBitsPerWeight(),
                 r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();

@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.converter.Nvfp4Recipe;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.nvfp4.Nvfp4Format;
@@ -99,9 +100,9 @@ final class QuantizeNvfp4Command implements Callable<Integer> {
                 nvfp4Fallback, threads != null ? threads : Runtime.getRuntime().availableProcessors()),
                 CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter stdout = spec.commandLine().getOut();
-        stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", res.output(), res.weights(), res.recipe(),
+        stdout.printf("%s: %d weights NVFP4 (%s%s%s), %d modules left out, %s (%.1f s)%n", TerminalText.escapeEach(res.output(), res.weights(), res.recipe(),
                 res.imatrix() ? ", imatrix" : "", res.calibrated() ? ", W4A4 input scales from " + text.getFileName() : ", weight-only W4A16",
-                res.excluded(), format.label(), res.seconds());
+                res.excluded(), format.label(), res.seconds()));
         stdout.flush();
         return 0;
     }

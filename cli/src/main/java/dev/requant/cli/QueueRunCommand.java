@@ -1,5 +1,6 @@
 package dev.requant.cli;
 
+import dev.requant.formats.TerminalText;
 import dev.requant.ops.queue.OperationExecutors;
 import dev.requant.queue.QueueDatabase;
 import dev.requant.queue.QueueWorker;
@@ -88,7 +89,7 @@ final class QueueRunCommand implements Callable<Integer> {
             if (why != null) throw new UserError("--gpu: this machine cannot run CUDA (" + why + "); leave --gpu off, or use --imatrix-on-cpu");
         }
         WorkerCapabilities can = WorkerCapabilities.of(gpu, imatrixOnCpu);
-        spec.commandLine().getErr().printf("worker %s takes %s steps%s%n", config.name(), can.describe(),
+        spec.commandLine().getErr().printf("worker %s takes %s steps%s%n", TerminalText.escape(config.name()), can.describe(),
                 can.takes(StepKind.IMATRIX) ? "" : " (imatrix steps are left to workers started with --gpu)");
         spec.commandLine().getErr().flush();
         QueueDatabase database = db.open(true);
@@ -102,7 +103,7 @@ final class QueueRunCommand implements Callable<Integer> {
             // the hook is running: it releases the leases
         }
         spec.commandLine().getOut().printf("worker %s: %d done, %d skipped (already there), %d failed, %d to retry, %d released, %d lost%n",
-                config.name(), s.done(), s.skipped(), s.failed(), s.retrying(), s.released(), s.lost());
+                TerminalText.escape(config.name()), s.done(), s.skipped(), s.failed(), s.retrying(), s.released(), s.lost());
         spec.commandLine().getOut().flush();
         return 0;
     }

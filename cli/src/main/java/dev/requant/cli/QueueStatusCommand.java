@@ -55,7 +55,7 @@ final class QueueStatusCommand implements Callable<Integer> {
         if (!st.steps().isEmpty()) t.print(out, "");
         for (QueueStatus.Step s : st.steps()) {
             if (s.error() != null && !s.state().name().equals("DONE")) {
-                out.printf("step %d: %s: %s%n", s.id(), s.display(), TerminalText.escape(s.error()));
+                out.printf("step %d: %s: %s%n", s.id(), TerminalText.escape(s.display()), TerminalText.escape(s.error()));
             }
         }
         out.println(TerminalText.escape(st.summaryLine()));

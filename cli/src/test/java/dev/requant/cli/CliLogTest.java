@@ -36,4 +36,12 @@ class CliLogTest {
                 "requant: collecting 4 chunks",
                 "requant: warning: [Flyway] shown");
     }
+
+    /** A model folder's name (or a tensor name, a warning's text) reaches the terminal escaped, as in every other line. */
+    @Test
+    void namesInLogLinesAreEscaped() {
+        String err = stderrOf(() -> LoggerFactory.getLogger("dev.requant.converter.GemmaPlanner")
+                .warn("{}: no tokenizer.json", "/m\u001b[2J\u009b31m\u202Eevil\nrequant: fake line"));
+        assertThat(err.lines()).containsExactly("requant: warning: /m\\x1b[2J\\x9b31m\\u202Eevil\\nrequant: fake line: no tokenizer.json");
+    }
 }

@@ -107,8 +107,10 @@ class HostileCorpusTest {
     }
 
     /**
-     * 18.6: ESC, BEL, CR/LF and C1 controls in GGUF keys, values and tensor names, in folder names and in error
-     * messages: inspect, quantize and convert print them escaped (every run of every case is checked for raw controls).
+     * 18.6: ESC, BEL, CR/LF, C1 controls and U+202E in GGUF keys, values and tensor names, imatrix entries and
+     * datasets, file and folder names and error messages: inspect, quantize, convert, eval, qat-report, imatrix stats
+     * and verify-fp4 print them escaped, as text and as --json (every run of every case is checked for raw controls;
+     * the runs that must succeed must also show the hostile name, escaped).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("point6")

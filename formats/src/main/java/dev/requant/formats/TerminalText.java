@@ -34,8 +34,21 @@ public final class TerminalText {
         return sb.toString();
     }
 
-    /** Whether a terminal may act on {@code c} instead of showing it. */
-    static boolean interpreted(char c) {
+    /**
+     * The arguments of a {@code printf} with every one that is not a number or a boolean escaped: a line that formats
+     * names from files passes them all through here, so no argument is forgotten ({@code %d} and {@code %.2f} still get
+     * their numbers).
+     */
+    public static Object[] escapeEach(Object... args) {
+        Object[] out = args.clone();
+        for (int i = 0; i < out.length; i++) {
+            if (!(out[i] instanceof Number) && !(out[i] instanceof Boolean)) out[i] = escape(out[i]);
+        }
+        return out;
+    }
+
+    /** Whether a terminal may act on {@code c} instead of showing it (also what the JSON output escapes). */
+    public static boolean interpreted(char c) {
         return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == '\u2028' || c == '\u2029'
                 || (c >= '\u202A' && c <= '\u202E') || (c >= '\u2066' && c <= '\u2069') || c == '\u200E' || c == '\u200F'
                 || c == '\u061C';

@@ -17,4 +17,11 @@ class TerminalTextTest {
         assertThat(TerminalText.escape(null)).isEqualTo("null");
         for (char c = 0; c < 0x20; c++) assertThat(TerminalText.escape("x" + c)).doesNotContain(String.valueOf(c));
     }
+
+    /** The printf form: names escaped, numbers and booleans left for %d, %.2f and %b. */
+    @Test
+    void escapeEachLeavesNumbersForTheirFormats() {
+        Object[] args = TerminalText.escapeEach(java.nio.file.Path.of("/m\u001b[2J.gguf"), 3, 2.5, true, java.util.List.of("d\u202E"), null);
+        assertThat(String.format(java.util.Locale.ROOT, "%s %d %.1f %b %s %s", args)).isEqualTo("/m\\x1b[2J.gguf 3 2.5 true [d\\u202E] null");
+    }
 }

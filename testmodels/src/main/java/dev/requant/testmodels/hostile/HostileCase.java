@@ -32,7 +32,8 @@ public record HostileCase(String id, String point, String description, Setup set
     /**
      * One requant command line.
      *
-     * @param fragment text the error message must contain, or null for any clean error
+     * @param fragment text the error message must contain, or null for any clean error; for a run that must be
+     *     accepted, text its stdout must contain (the escaped form of a hostile name)
      * @param namesFile whether the error must name {dir} or {base} (every input error does; option errors need not)
      */
     public record Run(List<String> args, Expect expect, String fragment, boolean namesFile) {

@@ -23,6 +23,7 @@ public final class HostileCorpus {
     public static List<HostileCase> all(BaseInputs base) throws IOException {
         List<HostileCase> all = new ArrayList<>();
         all.addAll(EnvironmentCases.cases());
+        all.addAll(TerminalCases.cases());
         all.addAll(SafetensorsCases.cases());
         all.addAll(CheckpointCases.cases());
         all.addAll(ImatrixCases.cases());

@@ -1,5 +1,6 @@
 package dev.requant.testmodels.hostile;
 
+import dev.requant.formats.TerminalText;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -45,7 +46,12 @@ public record HostileVerdict(Outcome outcome, String detail) {
         int bad = rawControl(out + err);
         if (bad >= 0) return new HostileVerdict(Outcome.RAW_CONTROL, String.format("U+%04X printed", bad));
         if (run.expect() == HostileCase.Expect.ACCEPT) {
-            return exit == 0 ? new HostileVerdict(Outcome.ACCEPTED, "") : new HostileVerdict(Outcome.REFUSED_VALID, firstLine(err));
+            if (exit != 0) return new HostileVerdict(Outcome.REFUSED_VALID, firstLine(err));
+            // the hostile text must have been printed, escaped: else the run proves nothing about escaping
+            if (run.fragment() != null && !out.contains(run.fragment())) {
+                return new HostileVerdict(Outcome.WRONG_MESSAGE, "output lacks " + run.fragment() + ": " + firstLine(out));
+            }
+            return new HostileVerdict(Outcome.ACCEPTED, "");
         }
         if (exit == 0) return new HostileVerdict(Outcome.SUCCESS_ON_CORRUPTION, "exit 0");
         if (!leftovers.isEmpty()) return new HostileVerdict(Outcome.OUTPUT_LEFT, leftovers.toString());
@@ -79,11 +85,14 @@ public record HostileVerdict(Outcome outcome, String detail) {
         return null;
     }
 
-    /** The first character a terminal would interpret (C0 other than newline, DEL, C1), or -1. */
+    /**
+     * The first character a terminal would interpret, or -1: C0 other than newline, DEL, C1, the Unicode line
+     * separators and bidirectional overrides (the set requant escapes, {@link TerminalText#interpreted}).
+     */
     static int rawControl(String s) {
         for (int i = 0; i < s.length(); i++) {
             char ch = s.charAt(i);
-            if ((ch < 0x20 && ch != '\n') || (ch >= 0x7f && ch <= 0x9f)) return ch;
+            if (ch != '\n' && TerminalText.interpreted(ch)) return ch;
         }
         return -1;
     }
