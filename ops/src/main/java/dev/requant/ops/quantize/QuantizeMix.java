@@ -1,0 +1,491 @@
+package dev.requant.ops.quantize;
+
+import dev.requant.converter.ModelSources;
+import dev.requant.converter.qat.LatticeAnalysis;
+import dev.requant.converter.qat.LatticeQ4_0Codec;
+import dev.requant.converter.qat.LatticeStats;
+import dev.requant.converter.quantize.GgufQuantizer;
+import dev.requant.converter.quantize.ImatrixInput;
+import dev.requant.converter.quantize.PlannedQuantTensor;
+import dev.requant.converter.quantize.QuantizePlan;
+import dev.requant.converter.quantize.QuantizePlanner;
+import dev.requant.converter.quantize.QuantizeSettings;
+import dev.requant.converter.quantize.TensorTypeOverride;
+import dev.requant.converter.quantize.mix.MixOption;
+import dev.requant.converter.quantize.mix.MixRecipe;
+import dev.requant.converter.quantize.mix.MixSolver;
+import dev.requant.converter.quantize.mix.SensitivityTable;
+import dev.requant.converter.quantize.mix.SizeBudget;
+import dev.requant.converter.quantize.mix.TensorSensitivity;
+import dev.requant.converter.quantize.mix.WeightedError;
+import dev.requant.cuda.ComputeDevice;
+import dev.requant.cuda.CudaUnavailableException;
+import dev.requant.formats.ggml.BlockCodec;
+import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.gguf.FileType;
+import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufShards;
+import dev.requant.formats.gguf.GgufWriter;
+import dev.requant.formats.imatrix.ImatrixFilter;
+import dev.requant.formats.io.AtomicFile;
+import dev.requant.formats.io.InputFiles;
+import dev.requant.formats.model.GemmaConfig;
+import dev.requant.formats.model.ModelSource;
+import dev.requant.formats.tokenizer.LlamaVocab;
+import dev.requant.formats.tokenizer.Tokenizer;
+import dev.requant.ops.BadInputException;
+import dev.requant.ops.EnvironmentException;
+import dev.requant.ops.Operation;
+import dev.requant.ops.OperationContext;
+import dev.requant.ops.OperationException;
+import dev.requant.ops.OutputPaths;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.cpu.CpuThreads;
+import dev.requant.runtime.device.Sessions;
+import dev.requant.runtime.eval.CalibrationKld;
+import dev.requant.runtime.model.GemmaWeights;
+import dev.requant.runtime.model.WeightTensor;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ForkJoinPool;
+
+/**
+ * {@code quantize --target-bpw|--target-size}: a per-tensor mix of standard GGML types chosen to minimise the model's
+ * KL divergence under a size budget. Measures (or loads) a {@link SensitivityTable}: every tensor of the model is
+ * quantized to every type of the menu (as llama-quantize would quantize it, imatrix and row-size fallbacks included)
+ * and the model is run on calibration chunks with only that tensor swapped in; a QAT tensor on a Q4_0 lattice is also
+ * offered Q4_0 through lattice recovery. {@link MixSolver} picks the types; the mix is written as a plain quantization
+ * with one {@code --tensor-type} rule per tensor ({@link MixRecipe}), so {@code quantize --tensor-type-file} (and
+ * llama-quantize) reproduce it; the result is evaluated on the calibration chunks.
+ */
+public final class QuantizeMix implements Operation<QuantizeMix.Request, QuantizeMix.Result> {
+    /** The types offered without --allow-types: those of llama.cpp's Q3_K_M .. Q8_0 file types. */
+    public static final List<GgmlType> DEFAULT_MENU = List.of(GgmlType.Q3_K, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K,
+            GgmlType.Q6_K, GgmlType.Q8_0);
+
+    /**
+     * @param output the mix (also where the work files go, beside it)
+     * @param menu the types offered (--allow-types), or null for {@link #DEFAULT_MENU} (or every type of a reused table)
+     * @param sensitivity the table's JSON: read when it exists (measured for this model), else measured and written there;
+     *     null for {@code <output>.sensitivity.json}
+     * @param recipe where to write the --tensor-type-file, or null
+     * @param qat offer Q4_0 on its lattice to tensors that sit on one
+     */
+    public record Request(Path input, Path output, SizeBudget budget, Path imatrix, Path text, List<GgmlType> menu, int nCtx, int chunks,
+                          Path sensitivity, SensitivityTable.Mode mode, Path recipe, boolean dryRun, boolean qat, ComputeDevice device,
+                          int threads) {
+        public Request {
+            menu = menu == null ? null : List.copyOf(menu);
+        }
+
+        public static Request of(Path input, Path output, SizeBudget budget, Path imatrix, Path text) {
+            return new Request(input, output, budget, imatrix, text, null, 512, 8, null, SensitivityTable.Mode.MEASURED, null, false, true,
+                    ComputeDevice.AUTO, Runtime.getRuntime().availableProcessors());
+        }
+
+        public Request withMenu(List<GgmlType> m) {
+            return new Request(input, output, budget, imatrix, text, m, nCtx, chunks, sensitivity, mode, recipe, dryRun, qat, device, threads);
+        }
+
+        public Request withCalibration(int c, int n) {
+            return new Request(input, output, budget, imatrix, text, menu, c, n, sensitivity, mode, recipe, dryRun, qat, device, threads);
+        }
+
+        public Request withSensitivity(Path p, SensitivityTable.Mode m) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, p, m, recipe, dryRun, qat, device, threads);
+        }
+
+        public Request withRecipe(Path p) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, sensitivity, mode, p, dryRun, qat, device, threads);
+        }
+
+        public Request withDryRun(boolean d) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, sensitivity, mode, recipe, d, qat, device, threads);
+        }
+
+        public Request withQat(boolean q) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, sensitivity, mode, recipe, dryRun, q, device, threads);
+        }
+
+        public Request withThreads(int t) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, sensitivity, mode, recipe, dryRun, qat, device, t);
+        }
+
+        public Request withDevice(ComputeDevice d) {
+            return new Request(input, output, budget, imatrix, text, menu, nCtx, chunks, sensitivity, mode, recipe, dryRun, qat, d, threads);
+        }
+
+        public Path sensitivityOrDefault() {
+            return sensitivity != null ? sensitivity : output.resolveSibling(output.getFileName() + ".sensitivity.json");
+        }
+    }
+
+    /** One tensor of the mix: the option chosen and its measured (or estimated) cost. */
+    public record Row(String name, String label, GgmlType output, long bytes, double cost, long inputBytes) {}
+
+    /**
+     * @param tensorBytes the output's tensor bytes (as quantize's "quant size" counts them)
+     * @param fileBytes the output file's size (computed exactly for a dry run: header plus padded tensors)
+     * @param budgetBytes the most tensor bytes (padded, for a file-size target) the mix could use
+     * @param predictedKld the solver's objective: the sum of the chosen options' costs
+     * @param kld the written mix's mean KLD on the calibration chunks (NaN for a dry run)
+     * @param proxyRho Spearman's rank correlation of the proxy with the measurement (NaN unless measured in full)
+     * @param reused whether the sensitivity table was read from a file
+     */
+    public record Result(Path output, MixRecipe recipe, List<Row> rows, long tensorBytes, long fileBytes, long elements, long budgetBytes,
+                         double predictedKld, double kld, double referencePpl, SensitivityTable table, Path sensitivityFile, boolean reused,
+                         double proxyRho, int evaluations, double measureSeconds, double seconds, MixSolver.Solution solution) {
+        public double bitsPerWeight() { return tensorBytes * 8.0 / elements; }
+    }
+
+    @Override
+    public Result run(Request r, OperationContext ctx) throws OperationException {
+        long start = System.nanoTime();
+        if (r.nCtx() < 4) throw new BadInputException("-c must be at least 4, got " + r.nCtx());
+        if (r.chunks() < 1) throw new BadInputException("--chunks must be positive, got " + r.chunks());
+        if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
+        if (!Files.exists(r.input())) throw new BadInputException(r.input() + ": no such file");
+        if (r.text() == null) throw new BadInputException("--text FILE is required: the mix is measured on calibration text");
+        List<Path> inputs = new ArrayList<>(List.of(r.input(), r.text()));
+        if (r.imatrix() != null) inputs.add(r.imatrix());
+        if (!r.dryRun()) OutputPaths.checkFile(r.output(), inputs);
+        if (r.recipe() != null) OutputPaths.checkFile(r.recipe(), inputs);
+        Path tablePath = r.sensitivityOrDefault();
+        Path work = null;
+        List<AutoCloseable> open = new ArrayList<>();
+        try (CpuThreads pool = new CpuThreads(r.threads())) {
+            InputFiles.requireRegular(r.text(), "text file");
+            ImatrixInput im = r.imatrix() == null ? null : ImatrixInput.load(r.imatrix(), r.imatrix().toString(), ImatrixFilter.ALL);
+            GgufShards in = GgufShards.open(r.input());
+            open.add(in);
+            ModelSource src = ModelSources.open(r.input());
+            open.add(src);
+            GemmaConfig config = GemmaConfig.of(src);
+            GemmaWeights weights = GemmaWeights.load(src, config);
+            int[] tokens = tokenize(r, src);
+            LlamaVocab vocab = Tokenizer.fromMetadata(src.metadata()).vocab();
+            ctx.progress().begin("reference", r.chunks(), "chunks");
+            ForwardSession refSession = session(src, config, weights, r, pool, ctx);
+            CalibrationKld calib;
+            try {
+                calib = CalibrationKld.of(refSession, tokens, r.nCtx(), r.chunks(), vocab.addBos() ? vocab.bos() : -1);
+            } finally {
+                refSession.close();
+            }
+            ctx.progress().end();
+
+            SensitivityTable table;
+            boolean reused = Files.exists(tablePath);
+            int evaluations = 0;
+            long measureStart = System.nanoTime();
+            if (reused) {
+                table = SensitivityTable.read(tablePath);
+                checkTable(table, r, tablePath, calib);
+            } else {
+                work = Files.createTempDirectory(r.output().toAbsolutePath().getParent(), ".requant-mix-");
+                Measured m = measure(r, ctx, in, src, config, weights, im, calib, pool, work, open);
+                table = m.table();
+                evaluations = m.evaluations();
+                try (AtomicFile f = AtomicFile.create(tablePath)) {
+                    f.channel().write(ByteBuffer.wrap(table.toJson().getBytes(StandardCharsets.UTF_8)));
+                    f.commit();
+                }
+            }
+            double measureSeconds = (System.nanoTime() - measureStart) / 1e9;
+            Set<String> allowed = allowedLabels(table, r);
+
+            // the budget: weights of the whole model; fixed bytes of the tensors the mix does not choose
+            QuantizeSettings probeSettings = settings(FileType.Q8_0, im, r.threads(), List.of());
+            QuantizePlan whole = QuantizePlanner.plan(in, probeSettings);
+            int alignment = whole.metadata().alignment();
+            boolean padded = r.budget().padded();
+            long fixed = 0;
+            for (PlannedQuantTensor t : whole.tensors()) {
+                if (table.tensor(t.name()) == null) fixed += padded ? GgufFile.pad(t.output().byteSize(), alignment) : t.output().byteSize();
+            }
+            long header = GgufWriter.encodeHeader(whole.metadata(), whole.outputSpecs()).length;
+            long budget = r.budget().tensorBytes(whole.elements(), header) - fixed;
+            List<MixSolver.Unit> units = MixSolver.units(table, allowed, o -> padded ? GgufFile.pad(o.bytes(), alignment) : o.bytes());
+            MixSolver.Solution sol;
+            try {
+                sol = MixSolver.solve(units, budget);
+            } catch (MixSolver.InfeasibleBudgetException e) {
+                long minTotal = e.minimumBytes() + fixed;
+                throw new BadInputException(r.input() + ": the target " + r.budget() + " is below the smallest mix of the menu "
+                        + String.format(java.util.Locale.ROOT, "(%.4f BPW, %d tensor bytes)", minTotal * 8.0 / whole.elements(), minTotal)
+                        + "; allow smaller types (--allow-types) or raise the target");
+            }
+
+            Map<String, GgmlType> types = new LinkedHashMap<>();
+            Set<String> lattice = new LinkedHashSet<>();
+            Map<GgmlType, Long> perType = new TreeMap<>();
+            List<Row> rows = new ArrayList<>();
+            for (PlannedQuantTensor t : whole.tensors()) {
+                TensorSensitivity ts = table.tensor(t.name());
+                if (ts == null) continue;
+                MixOption o = ts.option(sol.choice().get(t.name()));
+                types.put(t.name(), o.requested());
+                if (o.lattice()) lattice.add(t.name());
+                perType.merge(o.output(), o.bytes(), Long::sum);
+                rows.add(new Row(t.name(), o.label(), o.output(), o.bytes(), table.cost(ts, o), ts.inputBytes()));
+            }
+            MixRecipe recipe = new MixRecipe(types, lattice, MixRecipe.fileTypeFor(perType));
+            if (r.recipe() != null) {
+                try (AtomicFile f = AtomicFile.create(r.recipe())) {
+                    f.channel().write(ByteBuffer.wrap(recipe.text().getBytes(StandardCharsets.UTF_8)));
+                    f.commit();
+                }
+            }
+            QuantizePlan plan = QuantizePlanner.plan(in, settings(recipe.fileType(), im, r.threads(), recipe.overrides()));
+            for (PlannedQuantTensor t : plan.tensors()) {
+                Row row = rows.stream().filter(x -> x.name().equals(t.name())).findFirst().orElse(null);
+                if (row != null && row.output() != t.output().type()) {
+                    throw new IllegalStateException(t.name() + ": the recipe gives " + t.output().type() + ", the table says " + row.output());
+                }
+            }
+            if (!plan.problems().isEmpty()) throw new BadInputException(plan.firstProblemMessage());
+            long tensorBytes = plan.outputBytes();
+            long fileBytes = GgufWriter.encodeHeader(plan.metadata(), plan.outputSpecs()).length;
+            for (PlannedQuantTensor t : plan.tensors()) fileBytes += GgufFile.pad(t.output().byteSize(), alignment);
+            double kld = Double.NaN;
+            if (!r.dryRun()) {
+                ctx.progress().begin("write mix", Math.max(1, plan.elements() / 1_000_000), "M weights");
+                write(plan, r.output(), lattice, ctx);
+                ctx.progress().end();
+                fileBytes = Files.size(r.output());
+                ctx.progress().begin("eval mix", calib.chunks(), "chunks");
+                try (ModelSource mixSrc = ModelSources.open(r.output());
+                     ForwardSession s = session(mixSrc, config, GemmaWeights.load(mixSrc, GemmaConfig.of(mixSrc)), r, pool, ctx)) {
+                    kld = calib.meanKld(s);
+                }
+                ctx.progress().end();
+            }
+            double rho = table.mode() == SensitivityTable.Mode.MEASURED ? table.proxyRankCorrelation(table.probe()) : Double.NaN;
+            return new Result(r.output(), recipe, rows, tensorBytes, fileBytes, plan.elements(), budget + fixed, sol.cost(), kld,
+                    Math.exp(calib.referenceNll()), table, tablePath, reused, rho, evaluations, measureSeconds,
+                    (System.nanoTime() - start) / 1e9, sol);
+        } catch (Exception e) {
+            throw OperationException.of(e);
+        } finally {
+            for (int i = open.size() - 1; i >= 0; i--) {
+                try {
+                    open.get(i).close();
+                } catch (Exception e) {
+                    // read-only inputs
+                }
+            }
+            if (work != null) deleteTree(work);
+        }
+    }
+
+    /** The labels the solver may choose: the menu's types (and the lattice, with --qat), among what the table has. */
+    private static Set<String> allowedLabels(SensitivityTable table, Request r) throws BadInputException {
+        Set<String> have = new LinkedHashSet<>();
+        for (TensorSensitivity t : table.tensors()) for (MixOption o : t.options()) have.add(o.label());
+        if (r.menu() == null) {
+            Set<String> all = new LinkedHashSet<>(have);
+            if (!r.qat()) all.removeIf(l -> l.endsWith(MixOption.LATTICE_SUFFIX));
+            return all;
+        }
+        Set<String> allowed = new LinkedHashSet<>();
+        for (GgmlType t : r.menu()) {
+            if (!have.contains(t.ggmlName())) {
+                throw new BadInputException(r.sensitivityOrDefault() + ": has no measurement of " + t.ggmlName()
+                        + " (it was measured for " + String.join(", ", have) + "); delete it to measure again");
+            }
+            allowed.add(t.ggmlName());
+        }
+        if (r.qat()) for (String l : have) if (l.endsWith(MixOption.LATTICE_SUFFIX)) allowed.add(l);
+        return allowed;
+    }
+
+    private static void checkTable(SensitivityTable t, Request r, Path file, CalibrationKld calib) throws BadInputException {
+        String name = r.input().getFileName().toString();
+        if (!t.model().equals(name)) {
+            throw new BadInputException(file + ": was measured for " + t.model() + ", not " + name + "; give another --sensitivity file");
+        }
+        if (t.nCtx() != r.nCtx() || t.chunks() != calib.chunks()) {
+            throw new BadInputException(file + ": was measured with -c " + t.nCtx() + " on " + t.chunks() + " chunks, this run asks for -c "
+                    + r.nCtx() + " on " + calib.chunks() + "; give the same settings or another --sensitivity file");
+        }
+    }
+
+    private record Measured(SensitivityTable table, int evaluations) {}
+
+    /** One file per menu type (every tensor in it), then one evaluation per (tensor, option) measured. */
+    private static Measured measure(Request r, OperationContext ctx, GgufShards in, ModelSource src, GemmaConfig config,
+            GemmaWeights weights, ImatrixInput im, CalibrationKld calib, CpuThreads pool, Path work, List<AutoCloseable> open) throws Exception {
+        List<GgmlType> menu = r.menu() != null ? r.menu() : DEFAULT_MENU;
+        if (menu.isEmpty()) throw new BadInputException("--allow-types names no type");
+        GgmlType probe = menu.stream().min(java.util.Comparator.comparingDouble(t -> t.typeSize() * 8.0 / t.blockSize())).orElseThrow();
+        Map<String, WeightTensor> baseMatrices = weights.matricesByName();
+
+        // which tensors the mix chooses for: those llama-quantize quantizes
+        QuantizePlan whole = QuantizePlanner.plan(in, settings(FileType.Q8_0, im, r.threads(), List.of()));
+        List<PlannedQuantTensor> quantized = whole.tensors().stream().filter(t -> t.decision().quantizable()).toList();
+        for (PlannedQuantTensor t : quantized) {
+            if (!baseMatrices.containsKey(t.name())) {
+                throw new BadInputException(r.input() + ": tensor " + t.name() + " is quantized but not used by requant's forward pass; the mix cannot measure it");
+            }
+        }
+        // QAT: the tensors on a Q4_0 lattice
+        Set<String> onLattice = new LinkedHashSet<>();
+        if (r.qat()) {
+            for (PlannedQuantTensor t : quantized) {
+                var spec = src.tensor(t.name()).orElseThrow();
+                if (!LatticeAnalysis.candidate(spec)) continue;
+                LatticeStats fit = LatticeAnalysis.analyse(src, spec, 64, ForkJoinPool.commonPool());
+                if (fit.aligned()) onLattice.add(t.name());
+            }
+            if (!onLattice.isEmpty()) ctx.notice(onLattice.size() + " tensors sit on a Q4_0 lattice: offered Q4_0 on it");
+        }
+
+        record Variant(GgmlType type, boolean lattice, QuantizePlan plan, Map<String, WeightTensor> matrices) {}
+        List<Variant> variants = new ArrayList<>();
+        List<GgmlType> kinds = new ArrayList<>(menu);
+        if (!onLattice.isEmpty()) kinds.add(null); // null: the lattice file
+        for (GgmlType k : kinds) {
+            boolean lat = k == null;
+            GgmlType type = lat ? GgmlType.Q4_0 : k;
+            ctx.checkCancelled();
+            QuantizePlan plan = QuantizePlanner.plan(in, settings(FileType.Q8_0, im, r.threads(),
+                    List.of(TensorTypeOverride.parse(".*=" + type.ggmlName()))));
+            if (plan.requiresImatrix()) throw new BadInputException(type.ggmlName() + " needs an importance matrix (--imatrix FILE)");
+            if (!plan.problems().isEmpty()) throw new BadInputException(type.ggmlName() + ": " + plan.firstProblemMessage());
+            Path file = work.resolve((lat ? "lattice-" : "") + type.ggmlName() + ".gguf");
+            ctx.progress().begin("quantize " + (lat ? "q4_0 lattice" : type.ggmlName()), Math.max(1, plan.elements() / 1_000_000), "M weights");
+            LatticeQ4_0Codec latticeCodec = lat ? new LatticeQ4_0Codec(LatticeAnalysis.precisionOf(src.tensor(onLattice.iterator().next())
+                    .orElseThrow().type()).orElseThrow()) : null;
+            GgufQuantizer.writePerTensor(plan, file, (done, t) -> {
+                ctx.checkCancelled();
+                ctx.progress().stepTo(done / 1_000_000);
+            }, t -> lat && t.output().type() == GgmlType.Q4_0 ? latticeCodec : BlockCodec.of(t.output().type()));
+            ctx.progress().end();
+            ModelSource q = ModelSources.open(file);
+            open.add(q); // open until the run ends: the views below point into its mapping
+            variants.add(new Variant(type, lat, plan, GemmaWeights.load(q, GemmaConfig.of(q)).matricesByName()));
+        }
+
+        // the options of every tensor, their sizes and weighted errors
+        Map<String, List<MixOption>> options = new LinkedHashMap<>();
+        for (PlannedQuantTensor t : quantized) {
+            WeightTensor base = baseMatrices.get(t.name());
+            float[] imp = im == null ? null : im.importance().forWeight(t.input().name()).filter(v -> v.length == base.cols() * base.matrices())
+                    .orElse(null);
+            List<MixOption> os = new ArrayList<>();
+            Set<GgmlType> seen = new LinkedHashSet<>();
+            for (Variant v : variants) {
+                if (v.lattice() && !onLattice.contains(t.name())) continue;
+                PlannedQuantTensor pt = v.plan().tensors().stream().filter(x -> x.name().equals(t.name())).findFirst().orElseThrow();
+                GgmlType out = pt.output().type();
+                // two menu types that fall back to the same type are one option (the first named)
+                if (!v.lattice() && !seen.add(out)) continue;
+                WeightTensor q = v.matrices().get(t.name());
+                double err = WeightedError.of(base.data(), base.type(), q.data(), q.type(), base.cols(), (long) base.rows() * base.matrices(), imp);
+                os.add(new MixOption(v.type(), out, v.lattice(), pt.output().byteSize(), Double.NaN, err));
+            }
+            options.put(t.name(), os);
+        }
+
+        // the measurements: one forward pass over the calibration chunks per (tensor, option)
+        int total = 0;
+        for (List<MixOption> os : options.values()) {
+            for (MixOption o : os) if (wanted(r, o, probe)) total++;
+        }
+        ctx.progress().begin("sensitivity", total, "evals");
+        int done = 0;
+        List<TensorSensitivity> tensors = new ArrayList<>();
+        for (PlannedQuantTensor t : quantized) {
+            List<MixOption> measured = new ArrayList<>();
+            for (MixOption o : options.get(t.name())) {
+                if (!wanted(r, o, probe)) {
+                    measured.add(o);
+                    continue;
+                }
+                ctx.checkCancelled();
+                double k;
+                if (o.output() == t.input().type()) {
+                    k = 0; // kept as it is
+                } else {
+                    Variant v = variants.stream().filter(x -> x.lattice() == o.lattice() && x.type() == o.requested()).findFirst().orElseThrow();
+                    GemmaWeights w = weights.replacing(Map.of(t.name(), v.matrices().get(t.name())));
+                    try (ForwardSession s = session(src, config, w, r, pool, ctx)) {
+                        k = calib.meanKld(s);
+                    }
+                }
+                measured.add(o.withKld(k));
+                ctx.progress().stepTo(++done);
+                ctx.progress().message(t.name() + " " + o.label());
+            }
+            tensors.add(new TensorSensitivity(t.name(), t.input().spec().elementCount(), t.input().byteSize(), measured));
+        }
+        ctx.progress().end();
+        return new Measured(new SensitivityTable(r.input().getFileName().toString(), r.nCtx(), calib.chunks(), calib.scoredTokens(),
+                calib.referenceNll(), r.mode(), probe.ggmlName(), tensors), done);
+    }
+
+    /** Measured mode: every option; proxy mode: the probe only (the others are estimated from their weighted errors). */
+    private static boolean wanted(Request r, MixOption o, GgmlType probe) {
+        return r.mode() == SensitivityTable.Mode.MEASURED || (!o.lattice() && o.requested() == probe);
+    }
+
+    /** llama-quantize's settings for the mix: the file type, the imatrix as given, one rule per tensor. */
+    static QuantizeSettings settings(FileType type, ImatrixInput im, int threads, List<TensorTypeOverride> rules) {
+        QuantizeSettings s = QuantizeSettings.of(type).withThreads(threads).withTensorTypes(rules);
+        return im == null ? s : s.withImatrix(im);
+    }
+
+    private static void write(QuantizePlan plan, Path out, Set<String> lattice, OperationContext ctx) throws IOException {
+        Map<String, LatticeQ4_0Codec> codecs = new LinkedHashMap<>();
+        GgufQuantizer.writePerTensor(plan, out, (done, t) -> {
+            ctx.checkCancelled();
+            ctx.progress().stepTo(done / 1_000_000);
+        }, t -> {
+            if (!lattice.contains(t.name())) return BlockCodec.of(t.output().type());
+            var precision = LatticeAnalysis.precisionOf(t.input().type()).orElseThrow();
+            return codecs.computeIfAbsent(precision.name(), k -> new LatticeQ4_0Codec(precision));
+        });
+    }
+
+    private static ForwardSession session(ModelSource src, GemmaConfig c, GemmaWeights w, Request r, CpuThreads pool, OperationContext ctx)
+            throws EnvironmentException {
+        try {
+            return Sessions.open(r.device(), c, w, CalibrationKld.spec(r.nCtx()), pool, line -> { });
+        } catch (CudaUnavailableException e) {
+            throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
+        }
+    }
+
+    private static int[] tokenize(Request r, ModelSource src) throws IOException, BadInputException {
+        String s = InputFiles.readText(r.text(), "text file");
+        int[] t = Tokenizer.fromMetadata(src.metadata()).encode(s, true, false);
+        if (t.length < r.nCtx()) {
+            throw new BadInputException(r.text() + " tokenizes to " + t.length + " tokens; -c " + r.nCtx() + " needs at least " + r.nCtx());
+        }
+        return t;
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var s = Files.walk(dir)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    // a work file left behind is harmless; the next run makes its own folder
+                }
+            });
+        } catch (IOException e) {
+            // as above
+        }
+    }
+}
