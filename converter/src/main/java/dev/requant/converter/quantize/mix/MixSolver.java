@@ -9,7 +9,7 @@ import java.util.Map;
  * Chooses one option per tensor to minimise the summed cost under a byte budget (a multiple-choice knapsack): a
  * Lagrangian sweep (per tensor, the argmin of cost + λ·bytes; the smallest λ whose total fits, found by bisection),
  * then a greedy fix-up that spends what the sweep left of the budget on the upgrades with the best cost saved per
- * byte. The sum of per-tensor costs is the model of the whole-model KLD (additive for small, independent
+ * byte, then pairwise exchanges (one tensor down, another up) while they lower the cost. The sum of per-tensor costs is the model of the whole-model KLD (additive for small, independent
  * perturbations); the final file is checked with a real eval.
  */
 public final class MixSolver {
@@ -28,7 +28,7 @@ public final class MixSolver {
     /**
      * @param choice the label chosen per tensor, in the units' order
      * @param lambda the multiplier of the sweep's solution (cost per byte)
-     * @param upgrades how many greedy steps followed the sweep
+     * @param upgrades how many greedy and exchange steps followed the sweep
      */
     public record Solution(Map<String, String> choice, long bytes, double cost, double lambda, int upgrades) {}
 
@@ -93,6 +93,8 @@ public final class MixSolver {
             pick[bu] = bc;
             upgrades++;
         }
+        upgrades += exchange(units, pick, budget);
+        used = bytes(units, pick);
         Map<String, String> choice = new LinkedHashMap<>();
         double cost = 0;
         for (int u = 0; u < n; u++) {
@@ -101,6 +103,54 @@ public final class MixSolver {
             cost += c.cost();
         }
         return new Solution(choice, used, cost, lambda, upgrades);
+    }
+
+    /**
+     * Pairwise exchanges after the greedy fill: one tensor gives up bytes so that another can take a better type, taken
+     * while the pair lowers the total cost and fits (the best pair first). The knapsack's integrality gap is mostly
+     * such pairs when tensors are few or large.
+     */
+    static int exchange(List<Unit> units, int[] pick, long budget) {
+        int n = units.size(), steps = 0;
+        long used = bytes(units, pick);
+        for (int iter = 0; iter < 10 * n; iter++) {
+            double best = 1e-300;
+            int bu = -1, bc = -1, bv = -1, bd = -1;
+            for (int u = 0; u < n; u++) {
+                List<Choice> cu = units.get(u).choices();
+                Choice curU = cu.get(pick[u]);
+                for (int c = 0; c < cu.size(); c++) {
+                    if (c == pick[u]) continue;
+                    long du = cu.get(c).bytes() - curU.bytes();
+                    double gu = curU.cost() - cu.get(c).cost();
+                    for (int v = 0; v < n; v++) {
+                        if (v == u) continue;
+                        List<Choice> cv = units.get(v).choices();
+                        Choice curV = cv.get(pick[v]);
+                        for (int d = 0; d < cv.size(); d++) {
+                            if (d == pick[v]) continue;
+                            long dv = cv.get(d).bytes() - curV.bytes();
+                            if (used + du + dv > budget) continue;
+                            double gain = gu + curV.cost() - cv.get(d).cost();
+                            if (gain > best) {
+                                best = gain;
+                                bu = u;
+                                bc = c;
+                                bv = v;
+                                bd = d;
+                            }
+                        }
+                    }
+                }
+            }
+            if (bu < 0) break;
+            used += units.get(bu).choices().get(bc).bytes() - units.get(bu).choices().get(pick[bu]).bytes()
+                    + units.get(bv).choices().get(bd).bytes() - units.get(bv).choices().get(pick[bv]).bytes();
+            pick[bu] = bc;
+            pick[bv] = bd;
+            steps++;
+        }
+        return steps;
     }
 
     /** Per unit, the choice minimising cost + λ·bytes (ties: fewer bytes, then the first). */
