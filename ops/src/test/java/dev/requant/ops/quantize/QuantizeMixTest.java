@@ -21,6 +21,11 @@ import dev.requant.formats.imatrix.ImatrixFilter;
 import dev.requant.ops.BadInputException;
 import dev.requant.ops.OperationContext;
 import dev.requant.testmodels.Golden;
+import dev.requant.testmodels.LlamaCppQuantizer;
+import dev.requant.converter.quantize.ImatrixInput;
+import dev.requant.formats.gguf.GgufKeys;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,6 +94,27 @@ class QuantizeMixTest {
         assertThat(d.recipe().types()).isEqualTo(r.recipe().types());
         assertThat(d.kld()).isNaN();
         assertThat(d.fileBytes()).isEqualTo(r.fileBytes());
+    }
+
+    @Test
+    void llamaCppsQuantizeReproducesTheMixFromItsRecipe() throws Exception {
+        LlamaCppQuantizer llama = LlamaCppQuantizer.forTests();
+        Path out = dir.resolve("mix55.gguf"), recipe = dir.resolve("mix55.types.txt");
+        QuantizeMix.Result r = new QuantizeMix().run(request(out, new SizeBudget.BitsPerWeight(5.5)).withRecipe(recipe), OperationContext.quiet());
+        assertThat(r.bitsPerWeight()).isLessThanOrEqualTo(5.5);
+        // llama-quantize --imatrix F --tensor-type-file RECIPE IN OUT FTYPE, through libllama's llama_model_quantize
+        ImatrixInput im = ImatrixInput.load(imatrix, imatrix.toString(), ImatrixFilter.ALL);
+        List<Map.Entry<String, Object>> kv = new ArrayList<>();
+        kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_FILE, im.fileAsGiven()));
+        if (!im.importance().datasets().isEmpty()) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_DATASET, im.importance().datasets().getFirst()));
+        kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_ENTRIES_COUNT, (long) im.importance().size()));
+        if (im.importance().chunkCount() > 0) kv.add(Map.entry(GgufKeys.Quantize.IMATRIX_CHUNKS_COUNT, (long) im.importance().chunkCount()));
+        List<Map.Entry<String, Integer>> rules = TensorTypeOverride.readFile(recipe).stream().map(o -> Map.entry(o.pattern(), o.type().id())).toList();
+        var params = new LlamaCppQuantizer.Params(r.recipe().fileType().id(), 2, false, true, LlamaCppQuantizer.TYPE_UNSET,
+                LlamaCppQuantizer.TYPE_UNSET, false, rules, new LinkedHashMap<>(im.importance().values()), kv, false);
+        Path theirs = dir.resolve("mix55.llama.gguf");
+        assertThat(llama.quantize(bf16, theirs, params)).isZero();
+        assertThat(Files.mismatch(out, theirs)).isEqualTo(-1L);
     }
 
     @Test

@@ -113,7 +113,7 @@ public final class MixSolver {
     static int exchange(List<Unit> units, int[] pick, long budget) {
         int n = units.size(), steps = 0;
         long used = bytes(units, pick);
-        for (int iter = 0; iter < 10 * n; iter++) {
+        for (int iter = 0; iter < Math.min(10 * n, 500); iter++) {
             double best = 1e-300;
             int bu = -1, bc = -1, bv = -1, bd = -1;
             for (int u = 0; u < n; u++) {
