@@ -21,7 +21,7 @@ final class MixReport {
         TextTable tt = new TextTable("tensor", "type", ">MiB", ">cost (KLD)", ">share %");
         double total = r.predictedKld();
         for (QuantizeMix.Row row : r.rows()) {
-            String type = row.label().equals(row.output().ggmlName()) ? row.label() : row.label() + " -> " + row.output().ggmlName();
+            String type = row.label().startsWith(row.output().ggmlName()) ? row.label() : row.label() + " -> " + row.output().ggmlName();
             tt.row(row.name(), type, String.format(Locale.ROOT, "%.3f", row.bytes() / 1048576.0), String.format(Locale.ROOT, "%.3g", row.cost()),
                     String.format(Locale.ROOT, "%.1f", total > 0 ? 100 * row.cost() / total : 0));
         }
