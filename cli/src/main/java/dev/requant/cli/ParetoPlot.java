@@ -55,7 +55,7 @@ final class ParetoPlot {
                 if (k == ParetoReport.Kind.MIX) continue; // the mixes sit at the standard types' sizes: their labels would overlap
                 String label = p.name().replace("+imatrix", "+i");
                 // static labels above the point, imatrix labels below it
-                double f = k == ParetoReport.Kind.STATIC ? 1.35 : 0.72;
+                double f = k == ParetoReport.Kind.STATIC ? 1.25 : 0.8;
                 c.addAnnotation(new AnnotationText(label, p.bitsPerWeight(), Math.max(EvalPlot.KLD_FLOOR, p.report().kld().value()) * f, false));
             }
         }
