@@ -26,7 +26,7 @@ cd "$out"
 /usr/bin/time -v "${rq[@]}" report plain.bf16.gguf -o report --imatrix plain.imatrix.gguf --text calib.txt --eval-text held.txt \
     -c 512 --mix-ctx-size 512 --mix-chunks "${MIX_CHUNKS:-8}" --threads "$threads" --device cpu --no-progress 2> report.err | tee report.txt
 "$JAVA_HOME/bin/java" -Xmx2g "-Drequant.root=$root" -cp "$jar" "$root/bench/qat-train/TokenizeText.java" plain.bf16.gguf "$text" tokens.bin
-"$JAVA_HOME/bin/java" -Xmx2g "-Drequant.root=$root" -cp "$jar" "$root/bench/qat-train/JudgeWithLlamaCpp.java" tokens.bin plain.bf16.gguf report/*.gguf | tee judge-plain.txt
+"$JAVA_HOME/bin/java" -Xmx2g "-Drequant.root=$root" -cp "$jar" "$root/bench/qat-train/JudgeWithLlamaCpp.java" tokens.bin "$PWD/plain.bf16.gguf" "$PWD"/report/*.gguf | tee judge-plain.txt
 
 [ -f qat.bf16.gguf ] || "${rq[@]}" convert "$qat" -o qat.bf16.gguf --type bf16 --no-progress
 [ -f qat.q4_0.gguf ] || "${rq[@]}" convert "$qat" -o qat.q4_0.gguf --type q4_0 --no-progress
@@ -35,5 +35,5 @@ size=$(stat -c %s qat.q4_0.gguf)
 [ -f qat.mix.gguf ] || "${rq[@]}" quantize qat.bf16.gguf qat.mix.gguf --target-size "$size" --text calib.txt -c 512 --chunks "${MIX_CHUNKS:-8}" \
     --threads "$threads" --device cpu --write-recipe qat.mix.txt --no-progress | tee qat.mix.out
 "${rq[@]}" eval --base qat.bf16.gguf --compare qat.q4_0.gguf qat.Q4_0-llamacpp.gguf qat.mix.gguf --text held.txt -c 512 --threads "$threads" --device cpu --no-progress | tee qat.eval.txt
-"$JAVA_HOME/bin/java" -Xmx2g "-Drequant.root=$root" -cp "$jar" "$root/bench/qat-train/JudgeWithLlamaCpp.java" tokens.bin qat.bf16.gguf qat.q4_0.gguf qat.Q4_0-llamacpp.gguf qat.mix.gguf | tee judge-qat.txt
+"$JAVA_HOME/bin/java" -Xmx2g "-Drequant.root=$root" -cp "$jar" "$root/bench/qat-train/JudgeWithLlamaCpp.java" tokens.bin "$PWD/qat.bf16.gguf" "$PWD/qat.q4_0.gguf" "$PWD/qat.Q4_0-llamacpp.gguf" "$PWD/qat.mix.gguf" | tee judge-qat.txt
 ls -la qat.*.gguf
