@@ -150,6 +150,20 @@ class QuantizeMixTest {
     }
 
     @Test
+    void gemma4WithPerLayerInputs() throws Exception {
+        Path g4 = dir.resolve("g4.bf16.gguf"), out = dir.resolve("g4.mix.gguf");
+        GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma4-tiny"), ConversionSettings.of(FileType.BF16)), g4, null);
+        QuantizeMix.Request req = QuantizeMix.Request.of(g4, out, new SizeBudget.BitsPerWeight(5.0), null, text)
+                .withMenu(List.of(GgmlType.Q4_0, GgmlType.Q8_0)).withCalibration(64, 1).withThreads(2).withDevice(ComputeDevice.CPU);
+        QuantizeMix.Result r = new QuantizeMix().run(req, OperationContext.quiet());
+        assertThat(r.bitsPerWeight()).isLessThanOrEqualTo(5.0);
+        assertThat(r.table().tensor("per_layer_token_embd.weight")).isNotNull();
+        assertThat(r.table().tensor("blk.0.inp_gate.weight")).isNotNull();
+        assertThat(r.kld()).isFinite().isPositive();
+        assertThat(Files.exists(dir.resolve("g4.mix.gguf.sensitivity.json"))).isTrue();
+    }
+
+    @Test
     void aBudgetBelowTheSmallestMixIsOneLine() {
         assertThatThrownBy(() -> new QuantizeMix().run(request(dir.resolve("x.gguf"), new SizeBudget.BitsPerWeight(2.0)), OperationContext.quiet()))
                 .isInstanceOf(BadInputException.class).hasMessageContaining("is below the smallest mix of the menu");
