@@ -202,11 +202,20 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
                 }
             }
             double measureSeconds = (System.nanoTime() - measureStart) / 1e9;
-            Set<String> allowed = allowedLabels(table, r);
 
             // the budget: weights of the whole model; fixed bytes of the tensors the mix does not choose
             QuantizeSettings probeSettings = settings(FileType.Q8_0, im, r.threads(), List.of());
             QuantizePlan whole = QuantizePlanner.plan(in, probeSettings);
+            if (reused) {
+                // a table of another model under the same file name: its tensors are not the ones llama-quantize quantizes here
+                List<String> want = whole.tensors().stream().filter(t -> t.decision().quantizable()).map(PlannedQuantTensor::name).toList();
+                List<String> have = table.tensors().stream().map(TensorSensitivity::name).toList();
+                if (!new java.util.HashSet<>(want).equals(new java.util.HashSet<>(have))) {
+                    throw new BadInputException(tablePath + ": its tensors are not the quantized tensors of " + r.input()
+                            + " (a table of another model?); give another --sensitivity file");
+                }
+            }
+            Set<String> allowed = allowedLabels(table, r);
             int alignment = whole.metadata().alignment();
             boolean padded = r.budget().padded();
             long fixed = 0;

@@ -177,6 +177,12 @@ class QuantizeMixTest {
         assertThatThrownBy(() -> new QuantizeMix().run(request(dir.resolve("y.gguf"), new SizeBudget.BitsPerWeight(5.0))
                 .withSensitivity(other, SensitivityTable.Mode.MEASURED), OperationContext.quiet()))
                 .isInstanceOf(BadInputException.class).hasMessageContaining("was measured for other.gguf");
-        assertThat(Map.of()).isEmpty();
+        // the same file name, other tensors
+        Path same = dir.resolve("same-name.json");
+        Files.writeString(same, new SensitivityTable("g3.bf16.gguf", 64, 2, 62, 1.0, SensitivityTable.Mode.MEASURED, "q4_0",
+                List.of(new TensorSensitivity("blk.0.attn_q.weight", 1, 2, List.of(new MixOption(GgmlType.Q4_0, GgmlType.Q4_0, false, 1, 0.1, 1))))).toJson());
+        assertThatThrownBy(() -> new QuantizeMix().run(request(dir.resolve("z.gguf"), new SizeBudget.BitsPerWeight(5.0))
+                .withSensitivity(same, SensitivityTable.Mode.MEASURED), OperationContext.quiet()))
+                .isInstanceOf(BadInputException.class).hasMessageContaining("its tensors are not the quantized tensors of");
     }
 }
