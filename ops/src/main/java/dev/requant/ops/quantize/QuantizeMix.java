@@ -174,15 +174,17 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             GemmaWeights weights = GemmaWeights.load(src, config);
             int[] tokens = tokenize(r, src);
             LlamaVocab vocab = Tokenizer.fromMetadata(src.metadata()).vocab();
-            ctx.progress().begin("reference", r.chunks(), "chunks");
-            ForwardSession refSession = session(src, config, weights, r, pool, ctx);
-            CalibrationKld calib;
-            try {
-                calib = CalibrationKld.of(refSession, tokens, r.nCtx(), r.chunks(), vocab.addBos() ? vocab.bos() : -1);
-            } finally {
-                refSession.close();
-            }
-            ctx.progress().end();
+            int bos = vocab.addBos() ? vocab.bos() : -1;
+            // the reference's distributions: needed to measure and to evaluate the written mix, not for a dry run of a
+            // table that exists
+            Reference reference = new Reference(() -> {
+                ctx.progress().begin("reference", r.chunks(), "chunks");
+                try (ForwardSession s = session(src, config, weights, r, pool, ctx)) {
+                    return CalibrationKld.of(s, tokens, r.nCtx(), r.chunks(), bos);
+                } finally {
+                    ctx.progress().end();
+                }
+            });
 
             SensitivityTable table;
             boolean reused = Files.exists(tablePath);
@@ -190,8 +192,9 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             long measureStart = System.nanoTime();
             if (reused) {
                 table = SensitivityTable.read(tablePath);
-                checkTable(table, r, tablePath, calib);
+                checkTable(table, r, tablePath, dev.requant.runtime.eval.Evaluator.chunkCount(tokens.length, r.nCtx(), r.chunks()));
             } else {
+                CalibrationKld calib = reference.get();
                 work = Files.createTempDirectory(r.output().toAbsolutePath().getParent(), ".requant-mix-");
                 Measured m = measure(r, ctx, in, src, config, weights, im, calib, pool, work, open);
                 table = m.table();
@@ -272,6 +275,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
                 write(plan, r.output(), lattice, ctx);
                 ctx.progress().end();
                 fileBytes = Files.size(r.output());
+                CalibrationKld calib = reference.get();
                 ctx.progress().begin("eval mix", calib.chunks(), "chunks");
                 try (ModelSource mixSrc = ModelSources.open(r.output());
                      ForwardSession s = session(mixSrc, config, GemmaWeights.load(mixSrc, GemmaConfig.of(mixSrc)), r, pool, ctx)) {
@@ -281,7 +285,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             }
             double rho = table.mode() == SensitivityTable.Mode.MEASURED ? table.proxyRankCorrelation(table.probe()) : Double.NaN;
             return new Result(r.output(), recipe, rows, tensorBytes, fileBytes, plan.elements(), budget + fixed, sol.cost(), kld,
-                    Math.exp(calib.referenceNll()), table, tablePath, reused, rho, evaluations, measureSeconds,
+                    Math.exp(table.referenceNll()), table, tablePath, reused, rho, evaluations, measureSeconds,
                     (System.nanoTime() - start) / 1e9, sol);
         } catch (Exception e) {
             throw OperationException.of(e);
@@ -318,18 +322,35 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
         return allowed;
     }
 
-    private static void checkTable(SensitivityTable t, Request r, Path file, CalibrationKld calib) throws BadInputException {
+    private static void checkTable(SensitivityTable t, Request r, Path file, int chunks) throws BadInputException {
         String name = r.input().getFileName().toString();
         if (!t.model().equals(name)) {
             throw new BadInputException(file + ": was measured for " + t.model() + ", not " + name + "; give another --sensitivity file");
         }
-        if (t.nCtx() != r.nCtx() || t.chunks() != calib.chunks()) {
+        if (t.nCtx() != r.nCtx() || t.chunks() != chunks) {
             throw new BadInputException(file + ": was measured with -c " + t.nCtx() + " on " + t.chunks() + " chunks, this run asks for -c "
-                    + r.nCtx() + " on " + calib.chunks() + "; give the same settings or another --sensitivity file");
+                    + r.nCtx() + " on " + chunks + "; give the same settings or another --sensitivity file");
         }
     }
 
     private record Measured(SensitivityTable table, int evaluations) {}
+
+    /** Runs the reference once, when first needed. */
+    private static final class Reference {
+        interface Run {
+            CalibrationKld run() throws EnvironmentException;
+        }
+
+        private final Run run;
+        private CalibrationKld calib;
+
+        Reference(Run run) { this.run = run; }
+
+        CalibrationKld get() throws EnvironmentException {
+            if (calib == null) calib = run.run();
+            return calib;
+        }
+    }
 
     /** One file per menu type (every tensor in it), then one evaluation per (tensor, option) measured. */
     private static Measured measure(Request r, OperationContext ctx, GgufShards in, ModelSource src, GemmaConfig config,
