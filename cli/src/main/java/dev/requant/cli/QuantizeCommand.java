@@ -109,6 +109,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "per block, never a worse importance-weighted error than llama.cpp's choice (see BENCHMARKS.md). Default: ${DEFAULT-VALUE}.")
     ScaleSearch search;
 
+    @Option(names = "--qat", paramLabel = "MODE",
+            description = "auto: a Q4_0 tensor whose values sit on a Q4_0 lattice (a QAT checkpoint) is written through lattice recovery, "
+                    + "and a mix offers it; off: llama.cpp's encoder only. Default: off for TYPE (llama-quantize's bytes), auto for a mix.")
+    String qat;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor: shape, from type, to type, the rule that chose it, sizes) and totals; write nothing.")
     boolean dryRun;
 
@@ -149,10 +154,6 @@ final class QuantizeCommand implements Callable<Integer> {
 
         @Option(names = "--write-recipe", paramLabel = "FILE", description = "Write the mix as a --tensor-type-file (one anchored rule per tensor).")
         Path recipe;
-
-        @Option(names = "--qat", paramLabel = "MODE", defaultValue = "auto",
-                description = "auto: offer Q4_0 on its lattice to tensors that sit on one (a QAT checkpoint); off: never (default ${DEFAULT-VALUE}).")
-        String qat;
 
         @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
                 description = "Where the measurements run: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}).")
@@ -224,7 +225,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         s = s.withKvOverrides(kv).withKeepSplit(keepSplit);
         if (pruneLayers != null) s = s.withPruneLayers(parseLayers(pruneLayers));
-        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude));
+        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude)).withQatLattice(qatMode(false));
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Quantize quantize = new Quantize();
@@ -268,11 +269,7 @@ final class QuantizeCommand implements Callable<Integer> {
             case "proxy" -> dev.requant.converter.quantize.mix.SensitivityTable.Mode.PROXY;
             default -> throw usage("--sensitivity-mode: unknown mode '" + mix.sensitivityMode + "' (choose measured or proxy)");
         };
-        boolean qat = switch (mix.qat.toLowerCase(java.util.Locale.ROOT)) {
-            case "auto", "on" -> true;
-            case "off" -> false;
-            default -> throw usage("--qat: unknown mode '" + mix.qat + "' (choose auto or off)");
-        };
+        boolean qat = qatMode(true);
         int nthreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         var request = dev.requant.ops.quantize.QuantizeMix.Request.of(in, out, budget, imatrix, mix.text).withMenu(mix.allowTypes)
                 .withCalibration(mix.nCtx, mix.chunks).withSensitivity(mix.sensitivity, mode).withRecipe(mix.recipe).withDryRun(dryRun)
@@ -282,6 +279,16 @@ final class QuantizeCommand implements Callable<Integer> {
         MixReport.print(new dev.requant.ops.quantize.QuantizeMix().run(request, ctx), request, stdout);
         stdout.flush();
         return 0;
+    }
+
+    /** --qat auto|off, or the default of the mode when not given. */
+    private boolean qatMode(boolean dflt) {
+        if (qat == null) return dflt;
+        return switch (qat.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto", "on" -> true;
+            case "off" -> false;
+            default -> throw usage("--qat: unknown mode '" + qat + "' (choose auto or off)");
+        };
     }
 
     /** parse_layer_prune: comma-separated block numbers, each a non-negative integer. */

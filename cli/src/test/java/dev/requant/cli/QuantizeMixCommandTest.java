@@ -52,6 +52,22 @@ class QuantizeMixCommandTest {
         assertThat(Files.size(out)).isLessThanOrEqualTo(size);
         assertThat(Files.readString(recipe)).contains("^blk\\.0\\.attn_q\\.weight$=q4_0\n");
 
+        // the recipe through plain quantize with --qat auto (lattice tensors through lattice recovery) gives the same bytes
+        java.util.regex.Matcher ft = java.util.regex.Pattern.compile("file type (\\S+);").matcher(r.out());
+        assertThat(ft.find()).isTrue();
+        Path again = tmp.resolve("again.gguf");
+        CliRun q = CliRun.of("quantize", bf16.toString(), again.toString(), ft.group(1), "--tensor-type-file", recipe.toString(), "--qat", "auto",
+                "--threads", "2", "--no-progress");
+        assertThat(q.code()).as(q.err()).isZero();
+        assertThat(q.err()).contains("Q4_0 tensors sit on a lattice");
+        assertThat(Files.mismatch(out, again)).isEqualTo(-1L);
+        // without --qat (llama-quantize's encoder for them) the lattice tensors differ
+        Path plain = tmp.resolve("plain.gguf");
+        assertThat(CliRun.of("quantize", bf16.toString(), plain.toString(), ft.group(1), "--tensor-type-file", recipe.toString(),
+                "--threads", "2", "--no-progress").code()).isZero();
+        assertThat(Files.mismatch(out, plain)).isNotEqualTo(-1L);
+        assertThat(Files.size(plain)).isEqualTo(Files.size(out));
+
         CliRun e = CliRun.of("eval", "--base", bf16.toString(), "--compare", lattice.toString(), out.toString(), "--text", text.toString(),
                 "-c", "64", "--chunks", "4", "--threads", "2", "--device", "cpu", "--no-progress", "--json", "-");
         assertThat(e.code()).as(e.err()).isZero();

@@ -3,7 +3,6 @@ package dev.requant.ops.quantize;
 import dev.requant.converter.ModelSources;
 import dev.requant.converter.qat.LatticeAnalysis;
 import dev.requant.converter.qat.LatticeQ4_0Codec;
-import dev.requant.converter.qat.LatticeStats;
 import dev.requant.converter.quantize.GgufQuantizer;
 import dev.requant.converter.quantize.ImatrixInput;
 import dev.requant.converter.quantize.PlannedQuantTensor;
@@ -57,7 +56,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.ForkJoinPool;
 
 /**
  * {@code quantize --target-bpw|--target-size}: a per-tensor mix of standard GGML types chosen to minimise the model's
@@ -369,16 +367,8 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             }
         }
         // QAT: the tensors on a Q4_0 lattice
-        Set<String> onLattice = new LinkedHashSet<>();
-        if (r.qat()) {
-            for (PlannedQuantTensor t : quantized) {
-                var spec = src.tensor(t.name()).orElseThrow();
-                if (!LatticeAnalysis.candidate(spec)) continue;
-                LatticeStats fit = LatticeAnalysis.analyse(src, spec, 64, ForkJoinPool.commonPool());
-                if (fit.aligned()) onLattice.add(t.name());
-            }
-            if (!onLattice.isEmpty()) ctx.notice(onLattice.size() + " tensors sit on a Q4_0 lattice: offered Q4_0 on it");
-        }
+        Set<String> onLattice = r.qat() ? LatticeTensors.aligned(src, quantized.stream().map(PlannedQuantTensor::name).toList()) : Set.of();
+        if (!onLattice.isEmpty()) ctx.notice(onLattice.size() + " tensors sit on a Q4_0 lattice: offered Q4_0 on it");
 
         record Variant(GgmlType type, boolean lattice, QuantizePlan plan, Map<String, WeightTensor> matrices) {}
         List<Variant> variants = new ArrayList<>();
@@ -418,8 +408,10 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
                 if (v.lattice() && !onLattice.contains(t.name())) continue;
                 PlannedQuantTensor pt = v.plan().tensors().stream().filter(x -> x.name().equals(t.name())).findFirst().orElseThrow();
                 GgmlType out = pt.output().type();
-                // two menu types that fall back to the same type are one option (the first named)
+                // two menu types that fall back to the same type are one option (the first named); on a lattice, Q4_0
+                // is always the lattice's (same bytes, no error), which is also what quantize --qat auto writes
                 if (!v.lattice() && !seen.add(out)) continue;
+                if (!v.lattice() && out == GgmlType.Q4_0 && onLattice.contains(t.name())) continue;
                 WeightTensor q = v.matrices().get(t.name());
                 double err = WeightedError.of(base.data(), base.type(), q.data(), q.type(), base.cols(), (long) base.rows() * base.matrices(), imp);
                 os.add(new MixOption(v.type(), out, v.lattice(), pt.output().byteSize(), Double.NaN, err));
@@ -476,15 +468,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
     }
 
     private static void write(QuantizePlan plan, Path out, Set<String> lattice, OperationContext ctx) throws IOException {
-        Map<String, LatticeQ4_0Codec> codecs = new LinkedHashMap<>();
-        GgufQuantizer.writePerTensor(plan, out, (done, t) -> {
-            ctx.checkCancelled();
-            ctx.progress().stepTo(done / 1_000_000);
-        }, t -> {
-            if (!lattice.contains(t.name())) return BlockCodec.of(t.output().type());
-            var precision = LatticeAnalysis.precisionOf(t.input().type()).orElseThrow();
-            return codecs.computeIfAbsent(precision.name(), k -> new LatticeQ4_0Codec(precision));
-        });
+        Quantize.write(plan, out, lattice, ctx);
     }
 
     private static ForwardSession session(ModelSource src, GemmaConfig c, GemmaWeights w, Request r, CpuThreads pool, OperationContext ctx)
