@@ -40,8 +40,8 @@ final class MixReport {
                 req.imatrix() != null ? " --imatrix " + TerminalText.escape(req.imatrix()) : "",
                 req.recipe() != null ? TerminalText.escape(req.recipe()) : "RECIPE (--write-recipe)", r.recipe().fileType().name());
         if (!r.recipe().lattice().isEmpty()) {
-            out.printf("%d tensors are Q4_0 on their QAT lattice: the recipe says q4_0, which llama-quantize (and plain requant quantize) "
-                    + "encode with llama.cpp's rule instead%n", r.recipe().lattice().size());
+            out.printf("%d tensors are Q4_0 on their QAT lattice: requant quantize --qat auto with the recipe writes them so; llama-quantize "
+                    + "encodes their q4_0 with its own rule (same size, not the lattice)%n", r.recipe().lattice().size());
         }
         if (req.dryRun()) {
             out.println("dry run: nothing written");
