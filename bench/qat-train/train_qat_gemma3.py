@@ -4,7 +4,10 @@ store weights: every 2-D weight (and the tied embedding) is bf16(q * d), codes q
 input dimension, d = bf16(absmax / 7) (a symmetric +-7 grid with BF16-held scales, which llama.cpp's max/-8 encoder does
 not reproduce). Norms are kept as trained. Needs torch and transformers (the GPU machine has both).
 
-  python3 train_qat_gemma3.py CONFIG.json TOKENS.bin OUT_DIR [PRETRAIN_STEPS QAT_STEPS]
+  python3 train_qat_gemma3.py CONFIG.json TOKENS.bin OUT_DIR [PRETRAIN_STEPS QAT_STEPS [plain]]
+
+With "plain" (and QAT_STEPS 0) the pretrained weights are exported as they are, in BF16, without the lattice: a
+trained model that was never quantization-aware (for the mix measurements of BENCHMARKS.md).
 
 TOKENS.bin: little-endian int32 ids (requant's tokenizer of calibration.txt); the last 10% are held out.
 """
@@ -17,6 +20,7 @@ torch.manual_seed(0)
 cfg_path, tok_path, out_dir = sys.argv[1:4]
 pre_steps = int(sys.argv[4]) if len(sys.argv) > 4 else 1500
 qat_steps = int(sys.argv[5]) if len(sys.argv) > 5 else 1500
+lattice_export = not (len(sys.argv) > 6 and sys.argv[6] == "plain")
 dev = "cuda"
 ids = torch.from_numpy(np.fromfile(tok_path, dtype="<i4").astype(np.int64))
 split = int(len(ids) * 0.9)
@@ -83,10 +87,11 @@ def run(steps, lr, fake_quant):
 run(pre_steps, 3e-3, False)
 print(f"held-out loss after pretraining: {held_loss():.4f}", flush=True)
 run(qat_steps, 1e-3, True)
-with torch.no_grad():
-    for p in qat_params():
-        p.data = quantized(p.data)
-print(f"held-out loss of the lattice weights (fp32 compute): {held_loss():.4f}", flush=True)
+if lattice_export:
+    with torch.no_grad():
+        for p in qat_params():
+            p.data = quantized(p.data)
+    print(f"held-out loss of the lattice weights (fp32 compute): {held_loss():.4f}", flush=True)
 model = model.to(torch.bfloat16)
 model.save_pretrained(out_dir, safe_serialization=True)
 print(f"held-out loss of the exported BF16 checkpoint: {held_loss():.4f}", flush=True)

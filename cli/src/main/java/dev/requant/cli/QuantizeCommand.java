@@ -110,17 +110,64 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "per block, never a worse importance-weighted error than llama.cpp's choice (see BENCHMARKS.md). Default: ${DEFAULT-VALUE}.")
     ScaleSearch search;
 
+    @Option(names = "--qat", paramLabel = "MODE",
+            description = "auto: a Q4_0 tensor whose values sit on a Q4_0 lattice (a QAT checkpoint) is written through lattice recovery, "
+                    + "and a mix offers it; off: llama.cpp's encoder only. Default: off for TYPE (llama-quantize's bytes), auto for a mix.")
+    String qat;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor: shape, from type, to type, the rule that chose it, sizes) and totals; write nothing.")
     boolean dryRun;
 
     @Option(names = "--no-progress", description = "No progress bar on stderr.")
     boolean noProgress;
 
+    @CommandLine.ArgGroup(exclusive = false, heading = "%nMeasured mix at a target size (IN.gguf OUT.gguf, no TYPE; see docs/quantize.md):%n")
+    MixOptions mix;
+
+    /** quantize --target-bpw|--target-size: the options of {@link dev.requant.ops.quantize.QuantizeMix}. */
+    static final class MixOptions {
+        @Option(names = "--target-bpw", paramLabel = "B", description = "Choose a type per tensor for at most B bits per weight (tensor bytes, as the \"quant size\" line counts).")
+        Double targetBpw;
+
+        @Option(names = "--target-size", paramLabel = "SIZE", description = "Choose a type per tensor for a file of at most SIZE bytes (suffix K, M, G, T: powers of 1024), e.g. 6.5G.")
+        String targetSize;
+
+        @Option(names = "--text", paramLabel = "FILE", description = "Calibration text: the KLD of each tensor's types is measured on its first chunks.")
+        Path text;
+
+        @Option(names = "--allow-types", paramLabel = "T1,T2,...", split = ",", converter = TypeNames.Ggml.class,
+                description = "The types a tensor may take (default q3_K,q4_0,q4_K,q5_K,q6_K,q8_0).")
+        List<GgmlType> allowTypes;
+
+        @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", defaultValue = "512", description = "Tokens per calibration chunk (default ${DEFAULT-VALUE}).")
+        int nCtx;
+
+        @Option(names = "--chunks", paramLabel = "N", defaultValue = "8", description = "Calibration chunks measured (default ${DEFAULT-VALUE}).")
+        int chunks;
+
+        @Option(names = "--sensitivity", paramLabel = "FILE.json",
+                description = "The measured table: read when it exists, else measured and written (default OUT.gguf.sensitivity.json).")
+        Path sensitivity;
+
+        @Option(names = "--sensitivity-mode", paramLabel = "MODE", defaultValue = "measured",
+                description = "measured: every (tensor, type) through the model; proxy: one type per tensor, the others scaled by importance-weighted error (default ${DEFAULT-VALUE}).")
+        String sensitivityMode;
+
+        @Option(names = "--write-recipe", paramLabel = "FILE", description = "Write the mix as a --tensor-type-file (one anchored rule per tensor).")
+        Path recipe;
+
+        @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+                description = "Where the measurements run: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}).")
+        dev.requant.cuda.ComputeDevice device;
+    }
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws OperationException {
+        if (mix != null && (mix.targetBpw != null || mix.targetSize != null)) return callMix();
+        if (mix != null) throw usage("--text, --allow-types, --sensitivity ... belong to a mix: give --target-bpw or --target-size");
         // arity 1 above lets -o stand between the positionals; two are still needed
         if (args.size() < 2) throw usage("missing TYPE: requant quantize IN.gguf [OUT.gguf] TYPE [NTHREADS]");
         Path in = Path.of(args.get(0));
@@ -179,7 +226,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         s = s.withKvOverrides(kv).withKeepSplit(keepSplit);
         if (pruneLayers != null) s = s.withPruneLayers(parseLayers(pruneLayers));
-        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude));
+        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude)).withQatLattice(qatMode(false));
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Quantize quantize = new Quantize();
@@ -197,6 +244,52 @@ final class QuantizeCommand implements Callable<Integer> {
                 r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();
         return 0;
+    }
+
+    private Integer callMix() throws OperationException {
+        if (mix.targetBpw != null && mix.targetSize != null) throw usage("give --target-bpw or --target-size, not both");
+        if (pure || !typeRules.isEmpty() || outputTensorType != null || tokenEmbeddingType != null || pruneLayers != null || keepSplit
+                || !overrideKv.isEmpty() || leaveOutputTensor || allowRequantize || !include.isEmpty() || !exclude.isEmpty()) {
+            throw usage("a mix chooses every tensor's type itself: --pure, --tensor-type, --output-tensor-type, --token-embedding-type, "
+                    + "--prune-layers, --keep-split, --override-kv, --leave-output-tensor, --allow-requantize and imatrix filters do not apply");
+        }
+        Path in = Path.of(args.get(0));
+        Path out = outputOption;
+        if (args.size() == 2 && out == null) out = Path.of(args.get(1));
+        else if (args.size() != 1 || out == null) throw usage("a mix takes IN.gguf OUT.gguf and no TYPE: requant quantize IN.gguf OUT.gguf --target-bpw B");
+        if (mix.text == null) throw usage("--text FILE is required with --target-bpw/--target-size: the mix is measured on calibration text");
+        dev.requant.converter.quantize.mix.SizeBudget budget;
+        try {
+            budget = mix.targetBpw != null ? new dev.requant.converter.quantize.mix.SizeBudget.BitsPerWeight(mix.targetBpw)
+                    : dev.requant.converter.quantize.mix.SizeBudget.parseSize(mix.targetSize);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        var mode = switch (mix.sensitivityMode.toLowerCase(java.util.Locale.ROOT)) {
+            case "measured" -> dev.requant.converter.quantize.mix.SensitivityTable.Mode.MEASURED;
+            case "proxy" -> dev.requant.converter.quantize.mix.SensitivityTable.Mode.PROXY;
+            default -> throw usage("--sensitivity-mode: unknown mode '" + mix.sensitivityMode + "' (choose measured or proxy)");
+        };
+        boolean qat = qatMode(true);
+        int nthreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        var request = dev.requant.ops.quantize.QuantizeMix.Request.of(in, out, budget, imatrix, mix.text).withMenu(mix.allowTypes)
+                .withCalibration(mix.nCtx, mix.chunks).withSensitivity(mix.sensitivity, mode).withRecipe(mix.recipe).withDryRun(dryRun)
+                .withQat(qat).withThreads(nthreads).withDevice(mix.device);
+        PrintWriter stdout = spec.commandLine().getOut();
+        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
+        MixReport.print(new dev.requant.ops.quantize.QuantizeMix().run(request, ctx), request, stdout);
+        stdout.flush();
+        return 0;
+    }
+
+    /** --qat auto|off, or the default of the mode when not given. */
+    private boolean qatMode(boolean dflt) {
+        if (qat == null) return dflt;
+        return switch (qat.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto", "on" -> true;
+            case "off" -> false;
+            default -> throw usage("--qat: unknown mode '" + qat + "' (choose auto or off)");
+        };
     }
 
     /** parse_layer_prune: comma-separated block numbers, each a non-negative integer. */

@@ -24,6 +24,7 @@ public final class RequantCommand implements Callable<Integer> {
             QatReportCommand.class,
             ImatrixCommand.class,
             EvalCommand.class,
+            ReportCommand.class,
             QuantizeNvfp4Command.class,
             VerifyFp4Command.class,
             QueueCommand.class);

@@ -43,6 +43,16 @@ public final class GgufQuantizer {
      */
     public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
             throws IOException {
+        java.util.function.Function<GgmlType, BlockCodec> byType = codecs != null ? codecs : codecsFor(plan.settings().search());
+        writePerTensor(plan, out, progress, t -> byType.apply(t.output().type()));
+    }
+
+    /**
+     * As {@link #write(QuantizePlan, Path, Progress, java.util.function.Function)} with an encoder chosen per tensor:
+     * a mix writes some Q4_0 tensors through lattice recovery and the others with llama.cpp's encoder.
+     */
+    public static void writePerTensor(QuantizePlan plan, Path out, Progress progress,
+            java.util.function.Function<PlannedQuantTensor, BlockCodec> codecChoice) throws IOException {
         if (plan.requiresImatrix()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().orElseThrow());
         // a tensor that cannot be written: named with the file at fault (the imatrix when its entry does not fit)
         if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
@@ -55,7 +65,6 @@ public final class GgufQuantizer {
             }
         }
         QuantizeSettings s = plan.settings();
-        java.util.function.Function<GgmlType, BlockCodec> codecChoice = codecs != null ? codecs : codecsFor(s.search());
         List<GgufWriter> writers = new ArrayList<>();
         try (TensorEncoder encoder = new TensorEncoder(s.threads())) {
             long done = 0;
@@ -96,7 +105,7 @@ public final class GgufQuantizer {
     }
 
     private static void encode(GgufFile in, PlannedQuantTensor t, MemorySegment data, TensorEncoder encoder, GgufWriter w,
-            java.util.function.Function<GgmlType, BlockCodec> codecs, long doneBefore, Progress progress) throws IOException {
+            java.util.function.Function<PlannedQuantTensor, BlockCodec> codecs, long doneBefore, Progress progress) throws IOException {
         GgmlType src = t.input().type();
         GgmlType dst = t.output().type();
         int n = Math.toIntExact(t.input().spec().rowLength());
@@ -104,7 +113,7 @@ public final class GgufQuantizer {
         if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
         RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
                 : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
-        BlockCodec codec = codecs.apply(dst);
+        BlockCodec codec = codecs.apply(t);
         long rowBytes = dst.rowBytes(n);
         long[] chunkRow = {0};
         try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {

@@ -254,7 +254,7 @@ public final class GgufFile implements AutoCloseable {
         return new GgufFile(path, arena, seg, version, metadata, tensors, alignment, dataOffset);
     }
 
-    static long pad(long x, long alignment) {
+    public static long pad(long x, long alignment) {
         return Math.addExact(x, alignment - 1) & -alignment;
     }
 

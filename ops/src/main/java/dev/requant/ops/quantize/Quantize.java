@@ -26,17 +26,30 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
      * @param imatrix an imatrix file to load into the settings (GGUF or legacy .dat), or null
      * @param imatrixFilter --include-weights / --exclude-weights
      */
-    public record Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter) {
+    public record Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter, boolean qatLattice) {
+        /** llama-quantize's encoders throughout (no --qat). */
+        public Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter) {
+            this(input, output, settings, imatrix, imatrixFilter, false);
+        }
+
         public static Request of(Path input, Path output, FileType type) {
             return new Request(input, output, QuantizeSettings.of(type), null, ImatrixFilter.ALL);
         }
 
         public Request withImatrix(Path file) {
-            return new Request(input, output, settings, file, imatrixFilter);
+            return new Request(input, output, settings, file, imatrixFilter, qatLattice);
         }
 
         public Request withSettings(QuantizeSettings s) {
-            return new Request(input, output, s, imatrix, imatrixFilter);
+            return new Request(input, output, s, imatrix, imatrixFilter, qatLattice);
+        }
+
+        /**
+         * --qat auto: a tensor that becomes Q4_0 and whose stored values sit on a Q4_0 lattice is written through
+         * lattice recovery (its trained codes and scales) instead of llama.cpp's encoder; the rest as llama-quantize.
+         */
+        public Request withQatLattice(boolean v) {
+            return new Request(input, output, settings, imatrix, imatrixFilter, v);
         }
 
         /**
@@ -80,6 +93,22 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         }
     }
 
+    /** Writes a plan with llama.cpp's encoders (or the settings' scale search), the {@code lattice} tensors' Q4_0 through lattice recovery. */
+    static void write(QuantizePlan plan, Path out, java.util.Set<String> lattice, OperationContext ctx) throws java.io.IOException {
+        LatticeTensors codecs = new LatticeTensors();
+        boolean exhaustive = plan.settings().search() == dev.requant.converter.quantize.ScaleSearch.EXHAUSTIVE;
+        GgufQuantizer.writePerTensor(plan, out, (done, t) -> {
+            ctx.checkCancelled();
+            ctx.progress().stepTo(done / 1_000_000);
+        }, t -> {
+            dev.requant.formats.ggml.GgmlType type = t.output().type();
+            if (lattice.contains(t.name()) && type == dev.requant.formats.ggml.GgmlType.Q4_0) {
+                return codecs.codec(dev.requant.converter.qat.LatticeAnalysis.precisionOf(t.input().type()).orElseThrow());
+            }
+            return exhaustive ? dev.requant.converter.quantize.search.ExhaustiveCodecs.forType(type) : dev.requant.formats.ggml.BlockCodec.of(type);
+        });
+    }
+
     @Override
     public Result run(Request r, OperationContext ctx) throws OperationException {
         Path out = r.outputOrDefault();
@@ -95,10 +124,18 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
             if (!plan.problems().isEmpty()) throw new BadInputException(plan.firstProblemMessage());
             long start = System.nanoTime();
             ctx.progress().begin("quantize", Math.max(1, plan.elements() / 1_000_000), "M weights");
-            GgufQuantizer.write(plan, out, (done, t) -> {
-                ctx.checkCancelled();
-                ctx.progress().stepTo(done / 1_000_000);
-            });
+            java.util.Set<String> lattice = java.util.Set.of();
+            if (r.qatLattice()) {
+                try (dev.requant.formats.model.ModelSource src = dev.requant.converter.ModelSources.open(r.input())) {
+                    var q4 = plan.tensors().stream().filter(t -> !t.copied() && t.output().type() == dev.requant.formats.ggml.GgmlType.Q4_0).toList();
+                    // measured under the input's names, written under the output's (--prune-layers renumbers blocks)
+                    java.util.Set<String> onLattice = LatticeTensors.aligned(src, q4.stream().map(t -> t.input().name()).toList());
+                    lattice = q4.stream().filter(t -> onLattice.contains(t.input().name())).map(t -> t.name())
+                            .collect(java.util.stream.Collectors.toSet());
+                }
+                if (!lattice.isEmpty()) ctx.notice(lattice.size() + " Q4_0 tensors sit on a lattice: written through lattice recovery (--qat auto)");
+            }
+            write(plan, out, lattice, ctx);
             ctx.progress().end();
             double secs = (System.nanoTime() - start) / 1e9;
             int quantized = (int) plan.tensors().stream().filter(t -> !t.copied()).count();

@@ -39,6 +39,38 @@ public record GemmaWeights(
 
     public LayerWeights layer(int i) { return layers.get(i); }
 
+    /**
+     * The same model with some matrices swapped (by name) for others of the same shape, e.g. one tensor quantized to
+     * measure what that costs; with tied embeddings a new token_embd is the LM head too, as in llama.cpp.
+     */
+    public GemmaWeights replacing(java.util.Map<String, WeightTensor> byName) {
+        java.util.function.UnaryOperator<WeightTensor> f = t -> {
+            if (t == null) return null;
+            WeightTensor r = byName.get(t.name());
+            if (r == null) return t;
+            if (!Arrays.equals(r.ne(), t.ne())) throw new IllegalArgumentException(r + " does not have the shape of " + t);
+            return r;
+        };
+        List<LayerWeights> ls = layers.stream().map(l -> l.mapMatrices(f)).toList();
+        return new GemmaWeights(f.apply(tokenEmbd), f.apply(output), outputNorm, ropeFreqs, f.apply(perLayerTokenEmbd),
+                f.apply(perLayerModelProj), perLayerProjNorm, ls);
+    }
+
+    /** Every matrix the forward pass uses, by GGUF name (a tied LM head is token_embd, listed once). */
+    public java.util.Map<String, WeightTensor> matricesByName() {
+        java.util.Map<String, WeightTensor> m = new java.util.LinkedHashMap<>();
+        java.util.function.UnaryOperator<WeightTensor> add = t -> {
+            if (t != null) m.putIfAbsent(t.name(), t);
+            return t;
+        };
+        add.apply(tokenEmbd);
+        add.apply(perLayerTokenEmbd);
+        add.apply(perLayerModelProj);
+        for (LayerWeights l : layers) l.mapMatrices(add);
+        add.apply(output);
+        return m;
+    }
+
     public static GemmaWeights load(ModelSource src, GemmaConfig c) throws FormatException {
         Loader l = new Loader(src);
         int nEmbd = c.nEmbd(), nVocab = c.nVocab();

@@ -43,5 +43,14 @@ public record LayerWeights(
             WeightTensor upExps,
             WeightTensor downExps) {}
 
+    /** The same layer with every matrix passed through {@code f} (vectors kept). */
+    public LayerWeights mapMatrices(java.util.function.UnaryOperator<WeightTensor> f) {
+        Moe m = moe == null ? null : new Moe(f.apply(moe.gateInp()), moe.gateInpScale(), moe.preFfwNorm2(), moe.postFfwNorm1(),
+                moe.postFfwNorm2(), f.apply(moe.gateUpExps()), f.apply(moe.gateExps()), f.apply(moe.upExps()), f.apply(moe.downExps()));
+        return new LayerWeights(attnNorm, f.apply(attnQ), f.apply(attnK), f.apply(attnV), f.apply(attnOutput), attnQNorm, attnKNorm,
+                postAttentionNorm, ffnNorm, f.apply(ffnGate), f.apply(ffnUp), f.apply(ffnDown), postFfwNorm, f.apply(inpGate), f.apply(proj),
+                postNorm, layerOutputScale, m);
+    }
+
     public boolean hasMoe() { return moe != null; }
 }
