@@ -75,9 +75,6 @@ class LlamaCppSplitInteropTest {
     }
 
     @Test
-    @org.junit.jupiter.api.Disabled("after merging the split work of two branches, llama_model_quantize --keep-split through this"
-            + " overload leaves no llama-split-00001-of-00003.gguf; LlamaCppQuantizeInteropTest's --keep-split parity still runs."
-            + " To be looked at (closing note of 2026-12-06)")
     void llamaCppsOwnSplitSetReadsBackAsTheSameModel() throws IOException {
         Path first = split(tmp.resolve("input"), GgufSplitWriter.Limit.tensors(25), false);
         LlamaCppQuantizer.Params q4 = LlamaCppQuantizer.Params.of(2, 2);
