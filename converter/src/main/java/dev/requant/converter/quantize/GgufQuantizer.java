@@ -7,6 +7,7 @@ import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.converter.quantize.search.ExhaustiveCodecs;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -43,10 +44,19 @@ public final class GgufQuantizer {
      */
     public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
             throws IOException {
+        write(plan, out, null, progress, codecs);
+    }
+
+    /**
+     * @param split null for one file (or --keep-split's shards), else gguf-split's shards of the output
+     *     ({@link QuantizePlan#outputShards(Path, GgufSplitWriter.Limit)})
+     */
+    public static void write(QuantizePlan plan, Path out, GgufSplitWriter.Limit split, Progress progress,
+            java.util.function.Function<GgmlType, BlockCodec> codecs) throws IOException {
         if (plan.requiresImatrix()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().orElseThrow());
         // a tensor that cannot be written: named with the file at fault (the imatrix when its entry does not fit)
         if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
-        List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+        List<QuantizePlan.OutputShard> shards = plan.outputShards(out, split);
         for (QuantizePlan.OutputShard o : shards) {
             for (GgufFile f : plan.input().files()) {
                 if (Files.exists(o.path()) && Files.isSameFile(f.path(), o.path())) {
@@ -77,7 +87,8 @@ public final class GgufQuantizer {
                     progress.elementsDone(done, t);
                 }
             }
-            for (GgufWriter w : writers) w.commit();
+            // the first shard last: an interrupted commit never leaves a first shard pointing to missing ones
+            for (int i = writers.size() - 1; i >= 0; i--) writers.get(i).commit();
         } finally {
             for (GgufWriter w : writers) w.close();
         }
