@@ -120,17 +120,18 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             ctx.progress().begin("convert", Math.max(1, total >> 20), "MiB");
             long[] done = {0};
             long start = System.nanoTime();
-            List<Path> files;
-            try {
-                files = GgufConversion.write(plan, p.qat().metadata(plan), r.output(), r.split(), (tensor, bytes) -> {
-                    ctx.checkCancelled();
-                    done[0] += bytes;
-                    ctx.progress().stepTo(done[0] >> 20);
-                }, w -> p.qat().fillIn(w, plan), r.threads());
-            } catch (IllegalArgumentException e) {
-                if (r.split() == null) throw e;
-                throw new BadInputException(r.output() + ": cannot split: " + e.getMessage()); // gguf-split's "one of splits have 0 tensors"
+            if (r.split() != null) {
+                try { // before writing: gguf-split's "one of splits have 0 tensors", in words
+                    GgufSplitWriter.plan(plan.metadata(), plan.specs(), r.split(), false);
+                } catch (IllegalArgumentException e) {
+                    throw new BadInputException(r.output() + ": cannot split: " + e.getMessage());
+                }
             }
+            List<Path> files = GgufConversion.write(plan, p.qat().metadata(plan), r.output(), r.split(), (tensor, bytes) -> {
+                ctx.checkCancelled();
+                done[0] += bytes;
+                ctx.progress().stepTo(done[0] >> 20);
+            }, w -> p.qat().fillIn(w, plan), r.threads());
             ctx.progress().end();
             double seconds = (System.nanoTime() - start) / 1e9;
             List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
