@@ -56,7 +56,7 @@ run_case() { # NAME TYPE FLAGS...
       "$(leastcpu "$out/t.r.$key")" "$(leastcpu "$out/t.l.$key")" "$same"
   rm -f "$out/q.r.$key.gguf" "$out/q.l.$key.gguf"
 }
-needs_imatrix=" IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS Q2_K_S "
+needs_imatrix=" IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS Q2_K_S "  # IQ3_XS: its IQ3_XXS tensors need one (tensor_requires_imatrix)
 for type in ${TYPES:-Q1_0 Q2_0 TQ1_0 TQ2_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L IQ4_NL IQ4_XS IQ3_XS IQ3_S IQ3_M IQ3_XXS IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S}; do
   if [[ "$needs_imatrix" == *" $type "* ]]; then
     run_case "$type --imatrix" "$type" --imatrix "$imatrix"

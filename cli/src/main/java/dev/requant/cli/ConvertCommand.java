@@ -73,6 +73,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
     boolean fp8AsQ8;
 
+    @CommandLine.Mixin
+    SplitOptions split;
+
     @Option(names = "--dry-run", description = "Print the plan (each tensor, its GGUF name, shape, type and the rule that chose it) and write nothing.")
     boolean dryRun;
 
@@ -91,7 +94,8 @@ final class ConvertCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Convert.Request request = new Convert.Request(dir, out, type, qat, tokenEmbeddingType, outputTensorType, modelName,
-                nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8);
+                nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8,
+                split.limit(spec.commandLine()));
         Convert convert = new Convert();
         if (dryRun) {
             try (Convert.Planned p = convert.plan(request, ctx)) {
@@ -107,6 +111,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     /** The summary of a finished conversion (also the demo's). */
     static void printResult(Convert.Result r, PrintWriter stdout) {
+        if (r.files().size() > 1) stdout.printf("%d files: %s ...%n", r.files().size(), TerminalText.escape(r.output().toString()));
         stdout.printf("%s: %s, %d tensors, %d bytes of tensor data, %s (%.1f s, %.0f MB/s)%n", TerminalText.escapeEach(r.output(), r.arch(), r.tensors(),
                 r.dataBytes(), r.types(), r.seconds(), r.dataBytes() / 1e6 / Math.max(r.seconds(), 1e-9)));
         Nvfp4Summary.print(r.nvfp4Kept(), r.nvfp4Dequantized(), stdout);

@@ -95,6 +95,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--keep-split", description = "Write one output shard per input shard: OUT-00001-of-0000N.gguf ... (OUT without .gguf), as llama-quantize does.")
     boolean keepSplit;
 
+    @CommandLine.Mixin
+    SplitOptions split;
+
     @Option(names = "--prune-layers", paramLabel = "L1,L2,...",
             description = "Drop these blocks (blk.N.*) and renumber the rest; block_count is updated. Other per-layer metadata is left as it is, as in llama-quantize.")
     String pruneLayers;
@@ -226,7 +229,9 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         s = s.withKvOverrides(kv).withKeepSplit(keepSplit);
         if (pruneLayers != null) s = s.withPruneLayers(parseLayers(pruneLayers));
-        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude)).withQatLattice(qatMode(false));
+        var splitLimit = split.limit(spec.commandLine());
+        if (splitLimit != null && keepSplit) throw usage("--keep-split keeps the input's shards; it cannot be used with --split-max-size or --split-max-tensors");
+        Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude), qatMode(false), splitLimit);
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Quantize quantize = new Quantize();

@@ -5,6 +5,8 @@ import dev.requant.formats.ggml.FiniteCheck;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.formats.gguf.GgufMetadata;
+import dev.requant.formats.gguf.GgufSplit;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -13,6 +15,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -51,8 +54,22 @@ public final class GgufConversion {
     /** As above, encoding computed tensors on {@code threads} threads (the output does not depend on the count). */
     public static void write(ConversionPlan plan, GgufMetadata metadata, Path out, Listener listener, Finisher finisher,
                              int threads) throws IOException {
+        write(plan, metadata, out, null, listener, finisher, threads);
+    }
+
+    /**
+     * As above; with a {@code split} limit the output is written as the shards gguf-split makes of it
+     * ({@link GgufSplitWriter}: {@code OUT-00001-of-0000N.gguf} ..., OUT without a trailing .gguf), the finisher
+     * updating the first shard, which holds the metadata; all shards appear only when all are complete.
+     *
+     * @return the files written, the first shard first
+     */
+    public static List<Path> write(ConversionPlan plan, GgufMetadata metadata, Path out, GgufSplitWriter.Limit split, Listener listener,
+                                   Finisher finisher, int threads) throws IOException {
         Map<Path, FileChannel> sources = new HashMap<>();
-        try (GgufWriter w = GgufWriter.create(out, metadata, plan.specs()); TensorEncoder encoder = new TensorEncoder(Math.max(1, threads))) {
+        try (Output w = split == null ? Output.single(GgufWriter.create(out, metadata, plan.specs()))
+                : Output.split(GgufSplitWriter.create(GgufSplit.outputPrefix(out), metadata, plan.specs(), split, false));
+                TensorEncoder encoder = new TensorEncoder(Math.max(1, threads))) {
             for (PlannedTensor t : plan.tensors()) {
                 try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
                     writeTensor(t, sink, encoder, sources);
@@ -61,10 +78,35 @@ public final class GgufConversion {
                 }
                 if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
             }
-            finisher.finish(w);
+            finisher.finish(w.first());
             w.commit();
+            return w.paths();
         } finally {
             for (FileChannel c : sources.values()) c.close();
+        }
+    }
+
+    /** One GGUF file or gguf-split's shards of it, written tensor by tensor in plan order. */
+    private record Output(GgufWriter single, GgufSplitWriter shards) implements AutoCloseable {
+        static Output single(GgufWriter w) { return new Output(w, null); }
+
+        static Output split(GgufSplitWriter w) { return new Output(null, w); }
+
+        GgufWriter.TensorSink beginTensor(String name) throws IOException {
+            return single != null ? single.beginTensor(name) : shards.beginTensor(name);
+        }
+
+        GgufWriter first() { return single != null ? single : shards.first(); }
+
+        void commit() throws IOException {
+            if (single != null) single.commit(); else shards.commit();
+        }
+
+        List<Path> paths() { return single != null ? List.of(single.target()) : shards.paths(); }
+
+        @Override
+        public void close() throws IOException {
+            if (single != null) single.close(); else shards.close();
         }
     }
 

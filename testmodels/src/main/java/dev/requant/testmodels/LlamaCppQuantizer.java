@@ -129,13 +129,13 @@ public final class LlamaCppQuantizer {
         // llama.cpp logs every tensor; tests compare files, not logs.
     }
 
-    /** Runs llama_model_quantize; returns its status (0 = success, 1 = it failed and logged why). */
+    /** Runs llama_model_quantize (with --keep-split when {@link Params#keepSplit()}); returns its status (0 = success, 1 = it failed and logged why). */
     public synchronized int quantize(Path in, Path out, Params p) {
         return quantize(in, out, p, false);
     }
 
     /**
-     * The same with --keep-split: a split input is written as shards like its own, named by llama_split_path with
+     * The same with --keep-split when {@code keepSplit} or {@link Params#keepSplit()}: a split input is written as shards like its own, named by llama_split_path with
      * {@code out} as the prefix ({@code out-00001-of-0000N.gguf}).
      */
     public synchronized int quantize(Path in, Path out, Params p, boolean keepSplit) {
@@ -148,7 +148,9 @@ public final class LlamaCppQuantizer {
             params.set(ValueLayout.JAVA_BOOLEAN, 16, p.allowRequantize());
             params.set(ValueLayout.JAVA_BOOLEAN, 17, p.quantizeOutputTensor());
             params.set(ValueLayout.JAVA_BOOLEAN, 19, p.pure());
-            params.set(ValueLayout.JAVA_BOOLEAN, 20, keepSplit);
+            // keep_split comes from either the argument or Params (two merged branches each added one way to ask):
+            // writing it once, from both, so that neither silently overrides the other.
+            params.set(ValueLayout.JAVA_BOOLEAN, 20, keepSplit || p.keepSplit());
             params.set(ValueLayout.JAVA_BOOLEAN, 21, p.dryRun());
             if (!p.imatrix().isEmpty()) {
                 MemorySegment arr = arena.allocate(24L * (p.imatrix().size() + 1), 8);
@@ -194,7 +196,6 @@ public final class LlamaCppQuantizer {
                 tt.set(ValueLayout.JAVA_INT, 16L * i + 8, TYPE_UNSET);
                 params.set(ValueLayout.ADDRESS, 40, tt);
             }
-            params.set(ValueLayout.JAVA_BOOLEAN, 20, p.keepSplit());
             if (!p.pruneLayers().isEmpty()) {
                 MemorySegment pl = arena.allocate(4L * (p.pruneLayers().size() + 1), 4);
                 for (int i = 0; i < p.pruneLayers().size(); i++) pl.setAtIndex(ValueLayout.JAVA_INT, i, p.pruneLayers().get(i));

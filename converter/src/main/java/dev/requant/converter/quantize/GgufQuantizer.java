@@ -7,6 +7,7 @@ import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
 import dev.requant.converter.quantize.search.ExhaustiveCodecs;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -43,20 +44,36 @@ public final class GgufQuantizer {
      */
     public static void write(QuantizePlan plan, Path out, Progress progress, java.util.function.Function<GgmlType, BlockCodec> codecs)
             throws IOException {
-        java.util.function.Function<GgmlType, BlockCodec> byType = codecs != null ? codecs : codecsFor(plan.settings().search());
-        writePerTensor(plan, out, progress, t -> byType.apply(t.output().type()));
+        write(plan, out, null, progress, codecs);
     }
 
     /**
-     * As {@link #write(QuantizePlan, Path, Progress, java.util.function.Function)} with an encoder chosen per tensor:
-     * a mix writes some Q4_0 tensors through lattice recovery and the others with llama.cpp's encoder.
+     * @param split null for one file (or --keep-split's shards), else gguf-split's shards of the output
+     *     ({@link QuantizePlan#outputShards(Path, GgufSplitWriter.Limit)})
      */
+    public static void write(QuantizePlan plan, Path out, GgufSplitWriter.Limit split, Progress progress,
+            java.util.function.Function<GgmlType, BlockCodec> codecs) throws IOException {
+        java.util.function.Function<GgmlType, BlockCodec> byType = codecs != null ? codecs : codecsFor(plan.settings().search());
+        writePerTensor(plan, out, split, progress, t -> byType.apply(t.output().type()));
+    }
+
+    /** As {@link #writePerTensor(QuantizePlan, Path, GgufSplitWriter.Limit, Progress, java.util.function.Function)}, one file. */
     public static void writePerTensor(QuantizePlan plan, Path out, Progress progress,
+            java.util.function.Function<PlannedQuantTensor, BlockCodec> codecChoice) throws IOException {
+        writePerTensor(plan, out, null, progress, codecChoice);
+    }
+
+    /**
+     * As {@link #write(QuantizePlan, Path, GgufSplitWriter.Limit, Progress, java.util.function.Function)} with an
+     * encoder chosen per tensor: a mix writes some Q4_0 tensors through lattice recovery and the others with
+     * llama.cpp's encoder.
+     */
+    public static void writePerTensor(QuantizePlan plan, Path out, GgufSplitWriter.Limit split, Progress progress,
             java.util.function.Function<PlannedQuantTensor, BlockCodec> codecChoice) throws IOException {
         if (plan.requiresImatrix()) throw new QuantizeException(plan.input().path() + ": " + plan.refusal().orElseThrow());
         // a tensor that cannot be written: named with the file at fault (the imatrix when its entry does not fit)
         if (!plan.problems().isEmpty()) throw new QuantizeException(plan.firstProblemMessage());
-        List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+        List<QuantizePlan.OutputShard> shards = plan.outputShards(out, split);
         for (QuantizePlan.OutputShard o : shards) {
             for (GgufFile f : plan.input().files()) {
                 if (Files.exists(o.path()) && Files.isSameFile(f.path(), o.path())) {
@@ -86,7 +103,8 @@ public final class GgufQuantizer {
                     progress.elementsDone(done, t);
                 }
             }
-            for (GgufWriter w : writers) w.commit();
+            // the first shard last: an interrupted commit never leaves a first shard pointing to missing ones
+            for (int i = writers.size() - 1; i >= 0; i--) writers.get(i).commit();
         } finally {
             for (GgufWriter w : writers) w.close();
         }

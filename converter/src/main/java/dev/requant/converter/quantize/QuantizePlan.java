@@ -2,6 +2,8 @@ package dev.requant.converter.quantize;
 
 import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufShards;
+import dev.requant.formats.gguf.GgufSplit;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufValue;
 import java.nio.file.Path;
 import dev.requant.formats.gguf.GgufMetadata;
@@ -33,6 +35,28 @@ public record QuantizePlan(GgufShards input, QuantizeSettings settings, ModelFac
      * split.tensors.count when there are several.
      */
     public List<OutputShard> outputShards(Path out) {
+        return outputShards(out, null);
+    }
+
+    /**
+     * The same, or with a split limit ({@code --split-max-size} / {@code --split-max-tensors}, not with --keep-split)
+     * the shards gguf-split would make of the unsplit output ({@link GgufSplitWriter#plan}): named
+     * {@code OUT-00001-of-0000N.gguf} (OUT without a trailing .gguf), even when one shard holds everything.
+     */
+    public List<OutputShard> outputShards(Path out, GgufSplitWriter.Limit split) {
+        if (split != null) {
+            if (settings.keepSplit()) throw new IllegalArgumentException("--keep-split and a split limit cannot be used together");
+            List<GgufSplitWriter.Shard> planned = GgufSplitWriter.plan(metadata(), outputSpecs(), split, false);
+            Path prefix = GgufSplit.outputPrefix(out);
+            List<OutputShard> shards = new java.util.ArrayList<>();
+            int from = 0;
+            for (int i = 0; i < planned.size(); i++) {
+                int to = from + planned.get(i).tensors().size();
+                shards.add(new OutputShard(GgufSplit.path(prefix, i, planned.size()), planned.get(i).metadata(), tensors.subList(from, to)));
+                from = to;
+            }
+            return shards;
+        }
         if (!settings.keepSplit()) return List.of(new OutputShard(out, metadata(), tensors));
         int n = tensors.stream().mapToInt(t -> t.shard() + 1).max().orElse(1);
         String name = out.toString();

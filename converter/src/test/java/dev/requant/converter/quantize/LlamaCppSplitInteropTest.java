@@ -1,6 +1,7 @@
 package dev.requant.converter.quantize;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufModel;
@@ -9,7 +10,11 @@ import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import dev.requant.formats.manifest.GgufManifest;
+import dev.requant.testmodels.LlamaCppGgufSplit;
 import dev.requant.testmodels.LlamaCppQuantizer;
+import dev.requant.formats.gguf.FileType;
+import dev.requant.formats.gguf.GgufShards;
+import java.util.ArrayList;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -18,11 +23,15 @@ import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Split GGUF sets against the real llama.cpp (llama_model_quantize of node-llama-cpp's libllama, which opens its
  * input with llama_model_loader): a set written by {@link GgufSplitWriter} loads there as the model it was split from
- * (quantizing it gives the same file as quantizing the unsplit model), and the set llama.cpp itself writes with
+ * (quantizing it gives the same file as quantizing the unsplit model) and is byte for byte the set gguf-split writes
+ * ({@link LlamaCppGgufSplit}: gguf-split's steps on ggml's own gguf code); quantize's --split-max-size /
+ * --split-max-tensors output is gguf-split's split of the unsplit output; and the set llama.cpp itself writes with
  * --keep-split reads back through {@link GgufModel} as the same model, in shards that follow the input's.
  */
 class LlamaCppSplitInteropTest {
@@ -74,10 +83,89 @@ class LlamaCppSplitInteropTest {
         }
     }
 
+    static List<String> fileShas(List<Path> files) throws IOException {
+        List<String> out = new ArrayList<>();
+        for (Path p : files) out.add(p.getFileName() + " " + fileSha(p));
+        return out;
+    }
+
+    static GgufSplitWriter.Limit limit(long maxBytes, int maxTensors) {
+        return maxBytes > 0 ? GgufSplitWriter.Limit.bytes(maxBytes) : GgufSplitWriter.Limit.tensors(maxTensors);
+    }
+
+    /** gguf-split --split-max-size / --split-max-tensors [--no-tensor-first-split]: the same files, byte for byte. */
+    @ParameterizedTest(name = "max bytes {0}, max tensors {1}, no tensor in the first {2}: {3} shards")
+    @CsvSource({"0, 20, false, 4", "0, 20, true, 5", "0, 7, false, 11", "0, 1000, false, 1", "1000000, 0, false, 11",
+            "1000000, 0, true, 12", "2500000, 0, false, 4", "100000000, 0, false, 1"})
+    void ourSplitSetsAreGgufSplitsBytes(long maxBytes, int maxTensors, boolean noTensorFirst, int shards) throws IOException {
+        String label = "gs-" + maxBytes + "-" + maxTensors + "-" + noTensorFirst;
+        List<Path> theirs = LlamaCppGgufSplit.forTests().split(whole, tmp.resolve(label + "-llama").toString(), maxBytes, maxTensors, noTensorFirst);
+        Path first = split(tmp.resolve(label + "-ours"), limit(maxBytes, maxTensors), noTensorFirst);
+        List<Path> ours = new ArrayList<>();
+        for (int i = 0; i < theirs.size(); i++) ours.add(GgufSplit.path(tmp.resolve(label + "-ours"), i, theirs.size()));
+        assertThat(ours.getFirst()).isEqualTo(first);
+        assertThat(fileShas(ours)).isEqualTo(fileShas(theirs).stream().map(s -> s.replace("-llama-", "-ours-")).toList());
+        assertThat(theirs).hasSize(shards);
+    }
+
     @Test
-    @org.junit.jupiter.api.Disabled("after merging the split work of two branches, llama_model_quantize --keep-split through this"
-            + " overload leaves no llama-split-00001-of-00003.gguf; LlamaCppQuantizeInteropTest's --keep-split parity still runs."
-            + " To be looked at (closing note of 2026-12-06)")
+    void aFirstTensorOverTheSizeLimitIsRefusedAsGgufSplitRefusesIt() {
+        assertThatThrownBy(() -> LlamaCppGgufSplit.forTests().split(whole, tmp.resolve("tiny-llama").toString(), 1000, 0, false))
+                .hasMessageContaining("one of splits have 0 tensors");
+        assertThatThrownBy(() -> split(tmp.resolve("tiny-ours"), GgufSplitWriter.Limit.bytes(1000), false))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("a shard would have no tensors");
+        try (var files = Files.list(tmp)) {
+            assertThat(files.filter(p -> p.getFileName().toString().startsWith("tiny-ours"))).as("no shard left behind").isEmpty();
+        }
+        catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * quantize with a split limit writes what gguf-split makes of the unsplit output; llama.cpp loads it as that
+     * output, and requant reads it back to the same tensors and metadata (less split.*).
+     */
+    @ParameterizedTest(name = "max bytes {0}, max tensors {1}")
+    @CsvSource({"0, 16", "200000, 0"})
+    void quantizeWithASplitLimitWritesGgufSplitsSplitOfTheOutput(long maxBytes, int maxTensors) throws IOException {
+        QuantizeSettings s = QuantizeSettings.of(FileType.Q4_K_M).withThreads(2);
+        String label = "qs-" + maxBytes + "-" + maxTensors;
+        Path unsplit = tmp.resolve(label + ".gguf");
+        Path out = tmp.resolve(label + "-split.gguf");
+        List<Path> ours;
+        try (GgufShards in = GgufShards.open(whole)) {
+            QuantizePlan plan = QuantizePlanner.plan(in, s);
+            GgufQuantizer.write(plan, unsplit, GgufQuantizer.Progress.NONE);
+            GgufQuantizer.write(plan, out, limit(maxBytes, maxTensors), GgufQuantizer.Progress.NONE, null);
+            ours = plan.outputShards(out, limit(maxBytes, maxTensors)).stream().map(QuantizePlan.OutputShard::path).toList();
+        }
+        assertThat(ours).hasSizeGreaterThanOrEqualTo(3);
+        assertThat(ours.getFirst().getFileName().toString()).isEqualTo(String.format("%s-split-00001-of-%05d.gguf", label, ours.size()));
+        List<Path> theirs = LlamaCppGgufSplit.forTests().split(unsplit, tmp.resolve(label + "-gs").toString(), maxBytes, maxTensors, false);
+        assertThat(fileShas(ours)).isEqualTo(fileShas(theirs).stream().map(x -> x.replace("-gs-", "-split-")).toList());
+
+        // llama.cpp's loader reads the set as the unsplit file: requantizing either gives the same bytes
+        LlamaCppQuantizer.Params q8 = new LlamaCppQuantizer.Params(7, 2, false, true, LlamaCppQuantizer.TYPE_UNSET, LlamaCppQuantizer.TYPE_UNSET,
+                true, List.of(), java.util.Map.of(), List.of(), false);
+        Path a = tmp.resolve(label + ".a.q8.gguf"), b = tmp.resolve(label + ".b.q8.gguf");
+        assertThat(llama.quantize(unsplit, a, q8)).isZero();
+        assertThat(llama.quantize(ours.getFirst(), b, q8)).as("libllama loads the split set").isZero();
+        assertThat(fileSha(b)).isEqualTo(fileSha(a));
+
+        try (GgufModel split = GgufModel.open(ours.getFirst()); GgufFile one = GgufFile.open(unsplit)) {
+            assertThat(split.shards()).hasSameSizeAs(ours);
+            assertThat(split.tensors().stream().map(GgufTensorInfo::spec).toList()).isEqualTo(one.tensors().stream().map(GgufTensorInfo::spec).toList());
+            for (GgufTensorInfo t : one.tensors()) {
+                assertThat(split.tensorData(split.tensor(t.name()).orElseThrow()).mismatch(one.tensorData(t))).as(t.name()).isEqualTo(-1L);
+            }
+            var keys = new java.util.LinkedHashMap<>(split.metadata().asMap());
+            keys.keySet().removeIf(k -> k.startsWith("split."));
+            assertThat(keys).isEqualTo(one.metadata().asMap());
+        }
+    }
+
+    @Test
     void llamaCppsOwnSplitSetReadsBackAsTheSameModel() throws IOException {
         Path first = split(tmp.resolve("input"), GgufSplitWriter.Limit.tensors(25), false);
         LlamaCppQuantizer.Params q4 = LlamaCppQuantizer.Params.of(2, 2);

@@ -22,6 +22,15 @@ public final class GgufSplit {
     }
 
     /**
+     * The shard prefix for an output named {@code out}: {@code out} without a trailing {@code .gguf}, as
+     * llama-quantize derives it for --keep-split, so that {@code -o model.gguf} gives {@code model-00001-of-00003.gguf}.
+     */
+    public static Path outputPrefix(Path out) {
+        String name = out.getFileName().toString();
+        return name.endsWith(".gguf") && name.length() > 5 ? out.resolveSibling(name.substring(0, name.length() - 5)) : out;
+    }
+
+    /**
      * llama_split_prefix: the prefix of a shard's path if its name ends with the suffix of shard {@code splitNo} of
      * {@code splitCount} (and has something before it).
      */

@@ -135,6 +135,9 @@ public final class GgufSplitWriter implements AutoCloseable {
 
     public List<Shard> shards() { return shards; }
 
+    /** The first shard's writer (it holds the model's metadata), for values filled in after the tensors ({@link GgufWriter#updateValue}). */
+    public GgufWriter first() { return writers.getFirst(); }
+
     /** The shard files, in order. */
     public List<Path> paths() {
         return writers.stream().map(GgufWriter::target).toList();

@@ -14,6 +14,7 @@ import dev.requant.converter.qat.QatPolicy;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.FileType;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.ops.BadInputException;
 import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
@@ -41,10 +42,18 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
      * @param threads encoder threads (the output does not depend on it)
      * @param mmproj write the multimodal projector (vision tower + projector) instead of the text model
      * @param fp8AsQ8 FP8 checkpoints: the FP8 weights as Q8_0 whatever the type (convert_hf_to_gguf.py --fp8-as-q8)
+     * @param split --split-max-size / --split-max-tensors: the output as gguf-split's shards, or null for one file
      */
     public record Request(Path source, Path output, FileType type, QatPolicy.Mode qat, GgmlType tokenEmbeddingType,
             GgmlType outputTensorType, String modelName, FileType nvfp4Fallback, boolean nvfp4UpstreamSplit, int threads,
-            boolean mmproj, boolean fp8AsQ8) {
+            boolean mmproj, boolean fp8AsQ8, GgufSplitWriter.Limit split) {
+        public Request(Path source, Path output, FileType type, QatPolicy.Mode qat, GgmlType tokenEmbeddingType,
+                GgmlType outputTensorType, String modelName, FileType nvfp4Fallback, boolean nvfp4UpstreamSplit, int threads,
+                boolean mmproj, boolean fp8AsQ8) {
+            this(source, output, type, qat, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback, nvfp4UpstreamSplit, threads,
+                    mmproj, fp8AsQ8, null);
+        }
+
         /** The defaults a user gets from {@code requant convert SOURCE -o OUTPUT --type TYPE}. */
         public static Request of(Path source, Path output, FileType type) {
             return new Request(source, output, type, QatPolicy.Mode.AUTO, null, null, null, null, false,
@@ -53,12 +62,17 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
 
         public Request withQat(QatPolicy.Mode mode) {
             return new Request(source, output, type, mode, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
-                    nvfp4UpstreamSplit, threads, mmproj, fp8AsQ8);
+                    nvfp4UpstreamSplit, threads, mmproj, fp8AsQ8, split);
         }
 
         public Request withThreads(int n) {
             return new Request(source, output, type, qat, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
-                    nvfp4UpstreamSplit, n, mmproj, fp8AsQ8);
+                    nvfp4UpstreamSplit, n, mmproj, fp8AsQ8, split);
+        }
+
+        public Request withSplit(GgufSplitWriter.Limit limit) {
+            return new Request(source, output, type, qat, tokenEmbeddingType, outputTensorType, modelName, nvfp4Fallback,
+                    nvfp4UpstreamSplit, threads, mmproj, fp8AsQ8, limit);
         }
     }
 
@@ -73,10 +87,11 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
     /**
      * @param types "bf16", or "nvfp4 + bf16" when NVFP4 weights were kept
      * @param lattice per tensor class, what the QAT lattice reproduced (empty when no lattice was used)
+     * @param files the files written (one, or the shards of a split output, the first first; {@code output} is the first)
      */
     public record Result(Path output, String arch, int tensors, long dataBytes, String types, double seconds,
             Map<String, LatticeStats> lattice, List<Nvfp4Planning.Kept> nvfp4Kept, List<String> nvfp4Dequantized,
-            List<String> surprises) {}
+            List<String> surprises, List<Path> files) {}
 
     /** Plans without writing (--dry-run); the caller closes the result. */
     public Planned plan(Request r, OperationContext ctx) throws OperationException {
@@ -105,7 +120,14 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             ctx.progress().begin("convert", Math.max(1, total >> 20), "MiB");
             long[] done = {0};
             long start = System.nanoTime();
-            GgufConversion.write(plan, p.qat().metadata(plan), r.output(), (tensor, bytes) -> {
+            if (r.split() != null) {
+                try { // before writing: gguf-split's "one of splits have 0 tensors", in words
+                    GgufSplitWriter.plan(plan.metadata(), plan.specs(), r.split(), false);
+                } catch (IllegalArgumentException e) {
+                    throw new BadInputException(r.output() + ": cannot split: " + e.getMessage());
+                }
+            }
+            List<Path> files = GgufConversion.write(plan, p.qat().metadata(plan), r.output(), r.split(), (tensor, bytes) -> {
                 ctx.checkCancelled();
                 done[0] += bytes;
                 ctx.progress().stepTo(done[0] >> 20);
@@ -114,8 +136,8 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             double seconds = (System.nanoTime() - start) / 1e9;
             List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
             String types = kept.isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + " + plan.settings().outType().cliName();
-            return new Result(r.output(), plan.config().arch().ggufName(), plan.tensors().size(), total, types, seconds,
-                    p.qat().latticeClasses(), kept, Nvfp4Planning.dequantized(plan), p.surprises());
+            return new Result(files.getFirst(), plan.config().arch().ggufName(), plan.tensors().size(), total, types, seconds,
+                    p.qat().latticeClasses(), kept, Nvfp4Planning.dequantized(plan), p.surprises(), files);
         } catch (Exception e) {
             throw OperationException.of(e);
         }

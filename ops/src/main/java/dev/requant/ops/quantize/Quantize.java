@@ -7,6 +7,7 @@ import dev.requant.converter.quantize.QuantizePlanner;
 import dev.requant.converter.quantize.QuantizeSettings;
 import dev.requant.formats.gguf.FileType;
 import dev.requant.formats.gguf.GgufShards;
+import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.imatrix.ImatrixFilter;
 import dev.requant.ops.BadInputException;
 import dev.requant.ops.Operation;
@@ -25,11 +26,23 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
      * @param settings the file type and llama-quantize's options; an imatrix given here is used as it is
      * @param imatrix an imatrix file to load into the settings (GGUF or legacy .dat), or null
      * @param imatrixFilter --include-weights / --exclude-weights
+     * @param qatLattice --qat auto (see {@link #withQatLattice})
+     * @param split --split-max-size / --split-max-tensors: the output as gguf-split's shards, or null for one file
      */
-    public record Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter, boolean qatLattice) {
-        /** llama-quantize's encoders throughout (no --qat). */
+    public record Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter, boolean qatLattice,
+            GgufSplitWriter.Limit split) {
+        public Request {
+            if (split != null && settings.keepSplit()) throw new IllegalArgumentException("--keep-split and --split-max-size/--split-max-tensors cannot be used together");
+        }
+
+        /** llama-quantize's encoders throughout (no --qat), one output file. */
         public Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter) {
-            this(input, output, settings, imatrix, imatrixFilter, false);
+            this(input, output, settings, imatrix, imatrixFilter, false, null);
+        }
+
+        /** One output file. */
+        public Request(Path input, Path output, QuantizeSettings settings, Path imatrix, ImatrixFilter imatrixFilter, boolean qatLattice) {
+            this(input, output, settings, imatrix, imatrixFilter, qatLattice, null);
         }
 
         public static Request of(Path input, Path output, FileType type) {
@@ -37,11 +50,11 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         }
 
         public Request withImatrix(Path file) {
-            return new Request(input, output, settings, file, imatrixFilter, qatLattice);
+            return new Request(input, output, settings, file, imatrixFilter, qatLattice, split);
         }
 
         public Request withSettings(QuantizeSettings s) {
-            return new Request(input, output, s, imatrix, imatrixFilter, qatLattice);
+            return new Request(input, output, s, imatrix, imatrixFilter, qatLattice, split);
         }
 
         /**
@@ -49,16 +62,21 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
          * lattice recovery (its trained codes and scales) instead of llama.cpp's encoder; the rest as llama-quantize.
          */
         public Request withQatLattice(boolean v) {
-            return new Request(input, output, settings, imatrix, imatrixFilter, v);
+            return new Request(input, output, settings, imatrix, imatrixFilter, v, split);
+        }
+
+        public Request withSplit(GgufSplitWriter.Limit limit) {
+            return new Request(input, output, settings, imatrix, imatrixFilter, qatLattice, limit);
         }
 
         /**
          * The output file, with llama-quantize's default when none was given ({@code ggml-model-TYPE.gguf}; with
-         * --keep-split the prefix {@code ggml-model-TYPE} of the shards {@code ggml-model-TYPE-00001-of-0000N.gguf}).
+         * --keep-split the prefix {@code ggml-model-TYPE} of the shards {@code ggml-model-TYPE-00001-of-0000N.gguf}; with a
+         * split limit the shards are named the same way).
          */
         public Path outputOrDefault() {
             if (output != null) return output;
-            String name = "ggml-model-" + settings.fileType().name() + (settings.keepSplit() ? "" : ".gguf");
+            String name = "ggml-model-" + settings.fileType().name() + (settings.keepSplit() || split != null ? "" : ".gguf");
             return input.toAbsolutePath().getParent().resolve(name);
         }
     }
@@ -68,7 +86,7 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         @Override public void close() { input.close(); }
     }
 
-    /** @param output the output file, or with --keep-split the first shard */
+    /** @param output the output file, or with --keep-split or a split limit the first shard */
     public record Result(Path output, FileType type, int tensors, int quantized, long inputBytes, long outputBytes,
             long elements, int fallbacks, double seconds, int files) {
         public double inputBitsPerWeight() { return inputBytes * 8.0 / elements; }
@@ -95,9 +113,15 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
 
     /** Writes a plan with llama.cpp's encoders (or the settings' scale search), the {@code lattice} tensors' Q4_0 through lattice recovery. */
     static void write(QuantizePlan plan, Path out, java.util.Set<String> lattice, OperationContext ctx) throws java.io.IOException {
+        write(plan, out, null, lattice, ctx);
+    }
+
+    /** As {@link #write(QuantizePlan, Path, java.util.Set, OperationContext)}, as gguf-split's shards when {@code split} is given. */
+    static void write(QuantizePlan plan, Path out, GgufSplitWriter.Limit split, java.util.Set<String> lattice, OperationContext ctx)
+            throws java.io.IOException {
         LatticeTensors codecs = new LatticeTensors();
         boolean exhaustive = plan.settings().search() == dev.requant.converter.quantize.ScaleSearch.EXHAUSTIVE;
-        GgufQuantizer.writePerTensor(plan, out, (done, t) -> {
+        GgufQuantizer.writePerTensor(plan, out, split, (done, t) -> {
             ctx.checkCancelled();
             ctx.progress().stepTo(done / 1_000_000);
         }, t -> {
@@ -115,7 +139,12 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         OutputPaths.checkFile(out, r.input(), r.imatrix());
         try (Planned p = plan(r, ctx)) {
             QuantizePlan plan = p.plan();
-            List<QuantizePlan.OutputShard> shards = plan.outputShards(out);
+            List<QuantizePlan.OutputShard> shards;
+            try {
+                shards = plan.outputShards(out, r.split());
+            } catch (IllegalArgumentException e) { // gguf-split's "one of splits have 0 tensors", in words
+                throw new BadInputException(out + ": cannot split: " + e.getMessage());
+            }
             List<Path> inputs = new ArrayList<>();
             for (var f : p.input().files()) inputs.add(f.path());
             if (r.imatrix() != null) inputs.add(r.imatrix());
@@ -135,7 +164,7 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
                 }
                 if (!lattice.isEmpty()) ctx.notice(lattice.size() + " Q4_0 tensors sit on a lattice: written through lattice recovery (--qat auto)");
             }
-            write(plan, out, lattice, ctx);
+            write(plan, out, r.split(), lattice, ctx);
             ctx.progress().end();
             double secs = (System.nanoTime() - start) / 1e9;
             int quantized = (int) plan.tensors().stream().filter(t -> !t.copied()).count();
