@@ -51,10 +51,36 @@ public final class MmprojPlanner {
     }
 
     /**
-     * Plans with the rules of {@code policy} that are not convert_hf_to_gguf.py's defaults (lattice encoders, overrides)
-     * placed in front of the projector's own rules.
+     * Plans with the rules of {@code policy} that are not convert_hf_to_gguf.py's defaults (lattice encoders) placed
+     * just before --type, after the projector's own rules.
      */
     public static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy) throws IOException {
+        return plan(dir, settings, policy, null);
+    }
+
+    /** Whether requant writes a projector for this checkpoint's class. */
+    public static boolean hasProjector(HfConfig config) {
+        return PROJECTOR_CLASSES.contains(config.hfClass());
+    }
+
+    private static final Set<String> PROJECTOR_CLASSES = Set.of("Gemma3ForConditionalGeneration", "Gemma4ForConditionalGeneration",
+            "Gemma4UnifiedForConditionalGeneration");
+
+    /**
+     * The projector's tensors in the types they are stored in (BF16 stays BF16), named and transformed as --mmproj does:
+     * what qat-report analyses.
+     */
+    public static ConversionPlan planAsStored(Path dir) throws IOException {
+        TypeRule stored = TypePolicy.rule("as stored", t -> switch (t.recipe().sourceType()) {
+            case "BF16" -> Optional.of(new TypeDecision(GgmlType.BF16, "as stored"));
+            case "F16" -> Optional.of(new TypeDecision(GgmlType.F16, "as stored"));
+            case "F32" -> Optional.of(new TypeDecision(GgmlType.F32, "as stored"));
+            default -> Optional.empty();
+        });
+        return plan(dir, ConversionSettings.of(FileType.BF16), TypePolicy.defaults(), stored);
+    }
+
+    private static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy, TypeRule first) throws IOException {
         if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
         HfConfig config = HfConfig.read(dir);
         JsonNode root = JsonFile.read(config.file());
@@ -75,6 +101,7 @@ public final class MmprojPlanner {
             settings = resolveAuto(settings, ck, projector);
             ClipTensorNames names = ClipTensorNames.forBlocks(projector.nameBlocks());
             TypePolicy rules = policy(projector, policy);
+            if (first != null) rules = rules.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, first);
             List<PlannedTensor> planned = new ArrayList<>();
             List<String> dropped = new ArrayList<>();
             for (SafetensorsCheckpoint.Entry e : ck.entries()) {
@@ -135,8 +162,7 @@ public final class MmprojPlanner {
     /**
      * prepare_tensors' order: the class's forced type, overridden by F32 for 1-D tensors and norms; then F32 for the
      * position embeddings (outside blocks) and for names not ending in .weight; then --type. Rules of {@code given}
-     * that are not the defaults (lattice encoders) go first, where they decide only tensors the defaults would give
-     * --type.
+     * that are not the defaults (lattice encoders) go just before --type, so they decide only tensors that would get it.
      */
     private static TypePolicy policy(ClipProjector projector, TypePolicy given) {
         TypeRule force = TypePolicy.rule("mmproj: forced type", t -> projector.forcedType(t.hfName(), t.ggufName(), t.settings().outType())
@@ -147,16 +173,9 @@ public final class MmprojPlanner {
             boolean weightLike = n.endsWith(".weight") || n.endsWith(".lora_a") || n.endsWith(".lora_b");
             return pos || !weightLike ? Optional.of(new TypeDecision(GgmlType.F32, "mmproj: f32 kind")) : Optional.empty();
         });
-        TypePolicy base = TypePolicy.defaults().insertAfter(TypePolicy.F32_VECTORS_AND_NORMS, force).insertAfter("mmproj: forced type", f32);
-        List<TypeRule> before = List.of(base.rules().get(0), force, f32);
-        TypePolicy p = base;
+        TypePolicy p = TypePolicy.defaults().insertAfter(TypePolicy.F32_VECTORS_AND_NORMS, force).insertAfter("mmproj: forced type", f32);
         for (TypeRule extra : given.rules()) {
-            if (TypePolicy.DEFAULT_NAMES.contains(extra.name())) continue;
-            TypeRule guarded = TypePolicy.rule(extra.name(), t -> {
-                for (TypeRule r : before) if (r.decide(t).isPresent()) return Optional.empty();
-                return extra.decide(t);
-            });
-            p = p.insertBefore(TypePolicy.F32_VECTORS_AND_NORMS, guarded);
+            if (!TypePolicy.DEFAULT_NAMES.contains(extra.name())) p = p.insertBefore(TypePolicy.OUT_TYPE, extra);
         }
         return p;
     }

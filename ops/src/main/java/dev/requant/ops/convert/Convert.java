@@ -87,7 +87,7 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             if (r.fp8AsQ8()) policy = Fp8AsQ8.apply(policy);
             ConversionSettings settings = new ConversionSettings(r.type(), r.modelName(),
                     new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), r.nvfp4UpstreamSplit()));
-            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings) : GemmaPlanner.plan(r.source(), settings, policy);
+            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings, policy) : GemmaPlanner.plan(r.source(), settings, policy);
             Nvfp4Notices.warn(plan, ctx);
             return new Planned(plan, qat);
         } catch (Exception e) {
