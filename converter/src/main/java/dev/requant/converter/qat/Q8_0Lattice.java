@@ -15,8 +15,9 @@ import java.lang.foreign.ValueLayout;
  * extreme element has code +-127.
  *
  * <p>Why a few F16 neighbours suffice: the stored extreme is round(127*d), within 2^-9 (BF16) of 127*d, so d lies
- * within 2^-9 of absmax/127 relative, which an F16 grid (spacing 2^-10 relative) covers with its nearest value and two
- * on each side. Every other element then has exactly one code consistent with d (|q| <= 127 and a rounding error of
+ * within 2^-9 of absmax/127 relative, which an F16 grid (spacing 2^-11 to 2^-10 relative) covers with its nearest
+ * value and five on each side; the nearest is tried first. Where two scales both reproduce a block, either gives back
+ * the stored bits, which is all a lattice promises. Every other element then has exactly one code consistent with d (|q| <= 127 and a rounding error of
  * at most 2^-9 relative move q*d by under half a code), so rint(s/d) finds it, and the product q*d is exact in float32
  * (8 + 11 significand bits), so the check is exact.
  *
@@ -26,7 +27,7 @@ import java.lang.foreign.ValueLayout;
 public final class Q8_0Lattice {
     public static final int QK = 32;
     public static final int BLOCK_BYTES = 34;
-    private static final int[] NEIGHBOURS = {0, -1, 1, -2, 2};
+    private static final int[] NEIGHBOURS = {0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5};
 
     private final StoredPrecision precision;
     private final byte[] codes = new byte[QK];
