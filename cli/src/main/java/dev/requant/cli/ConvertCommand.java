@@ -38,9 +38,9 @@ final class ConvertCommand implements Callable<Integer> {
     FileType type;
 
     @Option(names = "--qat", paramLabel = "MODE", defaultValue = "auto",
-            description = "With --type q4_0: encode quantization-aware-trained weights on their own Q4_0 lattice: ${COMPLETION-CANDIDATES}. "
-                    + "auto measures each tensor and uses the lattice where it fits (embeddings/output: else Q8_0), on forces it, off is llama.cpp's "
-                    + "max/-8 rule. Default: ${DEFAULT-VALUE}.")
+            description = "With --type q4_0 (or q8_0): encode quantization-aware-trained weights on their own Q4_0 (Q8_0) lattice: ${COMPLETION-CANDIDATES}. "
+                    + "auto measures each tensor and uses the lattice where it fits (q4_0 embeddings/output: else Q8_0), on forces it, off is llama.cpp's "
+                    + "encoder. Default: ${DEFAULT-VALUE}.")
     QatPolicy.Mode qat;
 
     @Option(names = "--token-embedding-type", paramLabel = "TYPE", converter = TypeNames.Ggml.class,
@@ -66,7 +66,7 @@ final class ConvertCommand implements Callable<Integer> {
     boolean nvfp4UpstreamSplit;
 
     @Option(names = "--mmproj", description = "Write the multimodal projector (vision tower + projector) GGUF that llama.cpp's mtmd loads, "
-            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP), instead of the text model.")
+            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP; Gemma 4 vision + audio; Gemma 4 unified), instead of the text model.")
     boolean mmproj;
 
     @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
