@@ -119,7 +119,7 @@ def build(name):
     model = cls(model_cls)(cfg)
     init_weights(model, SEEDS[name])
     model = model.to(torch.bfloat16)
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(out)  # safetensors is the default
     for f in ("tokenizer.model", "tokenizer_config.json"):
         src = os.path.join(args.tokenizer, f)
         if os.path.exists(src):
