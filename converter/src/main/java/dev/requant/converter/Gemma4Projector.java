@@ -145,9 +145,15 @@ final class Gemma4Projector implements ClipProjector {
         return new Converted(gguf, recipe);
     }
 
-    /** torch.nn.functional.softplus in float32 (beta 1, threshold 20). */
+    /**
+     * torch.nn.functional.softplus in float32 (beta 1, threshold 20) as torch's CPU kernel computes it: exp rounded to
+     * float32, then log1p of that rounded to float32 (two roundings, not one). Torch's vectorized exp/log1p (Sleef,
+     * 1 ulp) can differ from the correctly rounded values used here in the last bit for some inputs.
+     */
     static float softplus(float x) {
-        return x > 20f ? x : (float) Math.log1p(Math.exp(x));
+        if (x > 20f) return x;
+        float e = (float) Math.exp(x);
+        return (float) Math.log1p(e);
     }
 
     /** {@code [n_embd, p*p*3]} with pixels in HWC order to {@code [n_embd, 3, p, p]} (reshape to (n, p, p, 3), permute (0, 3, 1, 2)). */
