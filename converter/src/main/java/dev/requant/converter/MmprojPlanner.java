@@ -93,8 +93,8 @@ public final class MmprojPlanner {
                     + "Gemma3ForConditionalGeneration, Gemma4ForConditionalGeneration and Gemma4UnifiedForConditionalGeneration");
         };
         if (projector.vision() != null) {
-            floats(pre, "image_mean", dir); // fail before reading tensors
-            floats(pre, "image_std", dir);
+            numbers(pre, "image_mean", dir); // fail before reading tensors
+            numbers(pre, "image_std", dir);
         }
         SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir);
         try {
@@ -220,8 +220,8 @@ public final class MmprojPlanner {
             md.put(ClipVision.FEED_FORWARD_LENGTH, GgufValue.u32(v.feedForward()));
             md.put(ClipVision.BLOCK_COUNT, GgufValue.u32(v.blocks()));
             md.put(ClipVision.HEAD_COUNT, GgufValue.u32(v.heads()));
-            md.put(ClipVision.IMAGE_MEAN, GgufValue.array(GgufArray.ofFloat32(floats(pre, "image_mean", dir))));
-            md.put(ClipVision.IMAGE_STD, GgufValue.array(GgufArray.ofFloat32(floats(pre, "image_std", dir))));
+            md.put(ClipVision.IMAGE_MEAN, numbers(pre, "image_mean", dir));
+            md.put(ClipVision.IMAGE_STD, numbers(pre, "image_std", dir));
         }
         ClipProjector.Encoder a = projector.audio();
         if (a != null) {
@@ -237,14 +237,28 @@ public final class MmprojPlanner {
         return md;
     }
 
-    /** gguf-py writes a Python float list as FLOAT32 values. */
-    private static float[] floats(JsonNode pre, String key, Path dir) throws FormatException {
+    /**
+     * gguf-py's array of a JSON number list: FLOAT32 for floats, INT32 for integers (the type of the first element; a
+     * list that mixes them is refused, as gguf-py refuses it).
+     */
+    private static GgufValue numbers(JsonNode pre, String key, Path dir) throws FormatException {
         JsonNode a = pre.get(key);
         if (a == null || !a.isArray() || a.isEmpty()) {
             throw new FormatException(dir.resolve("preprocessor_config.json"), "has no " + key + " list (convert_hf_to_gguf.py --mmproj needs it)");
         }
+        boolean ints = a.get(0).isIntegralNumber();
+        for (JsonNode n : a) {
+            if (!n.isNumber() || n.isIntegralNumber() != ints) {
+                throw new FormatException(dir.resolve("preprocessor_config.json"), key + " mixes integers and other values: " + a);
+            }
+        }
+        if (ints) {
+            int[] v = new int[a.size()];
+            for (int i = 0; i < v.length; i++) v[i] = a.get(i).asInt();
+            return GgufValue.array(GgufArray.ofInt32(v));
+        }
         float[] v = new float[a.size()];
         for (int i = 0; i < v.length; i++) v[i] = (float) a.get(i).asDouble();
-        return v;
+        return GgufValue.array(GgufArray.ofFloat32(v));
     }
 }
