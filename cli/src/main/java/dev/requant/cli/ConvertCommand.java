@@ -116,7 +116,7 @@ final class ConvertCommand implements Callable<Integer> {
     /** What the lattice reproduced, per tensor class: the one-screen answer to "did QAT survive?". */
     static void printLattice(Map<String, LatticeStats> classes, PrintWriter out) {
         out.println();
-        out.println("QAT lattice (exact = the Q4_0 block dequantizes to the stored weights bit for bit):");
+        out.println("QAT lattice (exact = the Q4_0 / Q8_0 block dequantizes to the stored weights bit for bit):");
         TextTable t = new TextTable("class", ">blocks", ">exact", "rule", "scales", ">max error of the rest");
         for (var e : classes.entrySet()) {
             LatticeStats s = e.getValue();
@@ -129,10 +129,14 @@ final class ConvertCommand implements Callable<Integer> {
     static void printPlan(Convert.Planned planned, PrintWriter out) {
         var plan = planned.plan();
         out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", plan.config().dir(),
-                plan.config().hfClass(), plan.config().arch().ggufName(), plan.settings().outType().cliName(), plan.tensors().size(),
-                plan.dataBytes(), plan.metadata().size());
-        out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
-                ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+                plan.config().hfClass(), plan.metadata().architecture().orElse(plan.config().arch().ggufName()), plan.settings().outType().cliName(),
+                plan.tensors().size(), plan.dataBytes(), plan.metadata().size());
+        if (plan.vocabulary() == null) {
+            out.println("vocabulary: none (a projector file)");
+        } else {
+            out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
+                    ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+        }
         if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), plan.dropped().getFirst());
         Nvfp4Summary.print(dev.requant.converter.Nvfp4Planning.kept(plan), dev.requant.converter.Nvfp4Planning.dequantized(plan), out);
         for (String s : planned.surprises()) out.println("note: " + s);

@@ -50,6 +50,9 @@ class MmprojCommandTest {
             assertThat(f.tensor("v.blk.0.ffn_up.weight").orElseThrow().type()).isEqualTo(GgmlType.Q8_0);
             assertThat(f.tensor("a.pre_encode.out.weight")).isPresent(); // renamed to conformer.output_proj before the name map
         }
+        CliRun dry = CliRun.of("convert", dir.toString(), "--mmproj", "--type", "f16", "--dry-run");
+        assertThat(dry.code()).as(dry.err()).isZero();
+        assertThat(dry.out()).contains("-> GGUF clip").contains("vocabulary: none").containsPattern("v\\.blk\\.0\\.ffn_up\\.weight .* F16");
         CliRun report = CliRun.of("qat-report", dir.toString());
         assertThat(report.code()).as(report.err()).isZero();
         assertThat(report.out()).contains("v.ffn_up").contains("mm.input_projection").contains("q8_0 exact");

@@ -114,7 +114,7 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             double seconds = (System.nanoTime() - start) / 1e9;
             List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
             String types = kept.isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + " + plan.settings().outType().cliName();
-            return new Result(r.output(), plan.config().arch().ggufName(), plan.tensors().size(), total, types, seconds,
+            return new Result(r.output(), plan.metadata().architecture().orElse(plan.config().arch().ggufName()), plan.tensors().size(), total, types, seconds,
                     p.qat().latticeClasses(), kept, Nvfp4Planning.dequantized(plan), p.surprises());
         } catch (Exception e) {
             throw OperationException.of(e);
