@@ -32,9 +32,9 @@ class MmprojReferenceTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> a = new ArrayList<>();
-        for (String model : List.of("gemma3-mm-tiny", "gemma4-mm-tiny", "gemma4-unified-mm-tiny")) {
-            for (FileType t : List.of(FileType.F16, FileType.BF16, FileType.F32, FileType.Q8_0)) a.add(Arguments.of(model, t));
-        }
+        // gemma4-mm-tiny's f32 reference is left out of the repository (1.4 MB; its types follow the bf16 rules)
+        for (FileType t : List.of(FileType.F16, FileType.BF16, FileType.Q8_0)) a.add(Arguments.of("gemma4-mm-tiny", t));
+        for (FileType t : List.of(FileType.F16, FileType.BF16, FileType.F32, FileType.Q8_0)) a.add(Arguments.of("gemma4-unified-mm-tiny", t));
         return a.stream();
     }
 
@@ -47,12 +47,61 @@ class MmprojReferenceTest {
         try (ConversionPlan plan = MmprojPlanner.plan(DATA.resolve(model), ConversionSettings.of(type))) {
             GgufConversion.write(plan, out, null);
         }
-        assertThat(difference(reference, out)).as("first difference from %s", reference.getFileName()).isEmpty();
+        assertThat(difference(reference, out, false)).as("first difference from %s", reference.getFileName()).isEmpty();
+        if (model.equals("gemma4-mm-tiny")) {
+            // softplus of the audio per_dim_scale: torch computes exp and log1p with Sleef's 1-ulp vector functions,
+            // requant with correctly rounded ones; 3 of the 64 values differ by one ulp (all else is byte-identical)
+            assertThat(softplusUlps(reference, out)).as("values of a.blk.*.per_dim_scale.weight off by 1 ulp").isEqualTo(3);
+            return;
+        }
         assertThat(Files.mismatch(reference, out)).as("byte identity with %s", reference.getFileName()).isEqualTo(-1L);
     }
 
-    /** The first difference in keys (order, types, values), tensor infos or tensor bytes, or "". */
-    static String difference(Path expected, Path actual) throws IOException {
+    /**
+     * transformers 5.17 saves Gemma3ForConditionalGeneration's SigLIP as {@code vision_tower.embeddings.*} /
+     * {@code vision_tower.encoder.*} (released checkpoints: {@code vision_tower.vision_model.*}), which the pinned
+     * convert_hf_to_gguf.py cannot map ("Can not map tensor 'vision_tower.embeddings.patch_embedding.bias'", the run's
+     * log). requant refuses the same tensor with a clear error instead of writing a file the Python converter would not.
+     */
+    @org.junit.jupiter.api.Test
+    void gemma3SavedByTransformers5IsRefusedLikeThePythonConverterRefusesIt() throws IOException {
+        // as made, the text config's 2 layers (sliding, full) do not follow llama.cpp's gemma3 pattern: refused first
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> MmprojPlanner.plan(DATA.resolve("gemma3-mm-tiny"), ConversionSettings.of(FileType.F16)))
+                .isInstanceOf(dev.requant.formats.FormatException.class).hasMessageContaining("config.json").hasMessageContaining("layer_types");
+        // with that fixed, the tensor the Python converter stops at
+        Path copy = Files.createDirectories(tmp.resolve("gemma3-mm-tiny"));
+        for (String f : List.of("model.safetensors", "preprocessor_config.json", "generation_config.json")) {
+            Files.copy(DATA.resolve("gemma3-mm-tiny").resolve(f), copy.resolve(f));
+        }
+        Files.writeString(copy.resolve("config.json"), Files.readString(DATA.resolve("gemma3-mm-tiny/config.json")).replace("\"full_attention\"", "\"sliding_attention\""));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> MmprojPlanner.plan(copy, ConversionSettings.of(FileType.F16)))
+                .isInstanceOf(dev.requant.formats.FormatException.class).hasMessageContaining("model.safetensors")
+                .hasMessageContaining("'vision_tower.embeddings.patch_embedding.bias'").hasMessageContaining("no mmproj GGUF name");
+    }
+
+    /** How many softplus values differ (each by at most one ulp; more fails). */
+    static int softplusUlps(Path expected, Path actual) throws IOException {
+        int off = 0;
+        try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
+            for (GgufTensorInfo x : e.tensors()) {
+                if (!x.name().contains("per_dim_")) continue;
+                GgufTensorInfo y = a.tensor(x.name()).orElseThrow();
+                for (long i = 0; i < x.byteSize() / 4; i++) {
+                    int p = e.tensorData(x).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
+                    int q = a.tensorData(y).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
+                    assertThat(Math.abs(p - q)).as("%s[%d]", x.name(), i).isLessThanOrEqualTo(1);
+                    if (p != q) off++;
+                }
+            }
+        }
+        return off;
+    }
+
+    /**
+     * The first difference in keys (order, types, values), tensor infos or tensor bytes, or "" (the bytes of softplus
+     * tensors are compared only when {@code softplusBytes}).
+     */
+    static String difference(Path expected, Path actual, boolean softplusBytes) throws IOException {
         try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
             List<Map.Entry<String, GgufValue>> ek = new ArrayList<>(e.metadata().asMap().entrySet());
             List<Map.Entry<String, GgufValue>> ak = new ArrayList<>(a.metadata().asMap().entrySet());
@@ -73,6 +122,7 @@ class MmprojReferenceTest {
                     return "tensor #" + i + ": expected " + x.name() + " " + x.type() + " " + java.util.Arrays.toString(x.ne()) + " @" + x.offset()
                             + ", got " + y.name() + " " + y.type() + " " + java.util.Arrays.toString(y.ne()) + " @" + y.offset();
                 }
+                if (!softplusBytes && x.name().contains("per_dim_")) continue;
                 long m = e.tensorData(x).mismatch(a.tensorData(y));
                 if (m >= 0) {
                     return "tensor " + x.name() + " (" + x.type() + "): bytes differ from offset " + m + " (expected "
