@@ -7,7 +7,7 @@ SRC=${LLSRC:-/tmp/llsrc}
 TOK=${TOKENIZER_DIR:-/work/shared/golden/hf/gemma3-tiny}
 D=.device/mmproj
 mkdir -p "$D/llsrc" "$D/tokenizer"
-cp testmodels/mmproj/run.sh testmodels/mmproj/make_mm.py "$D/"
+cp testmodels/mmproj/run.sh testmodels/mmproj/make_mm.py testmodels/mmproj/run-gemma3-released.sh testmodels/mmproj/released_layout.py "$D/"
 rm -rf "$D/llsrc/conversion" "$D/llsrc/gguf-py"
 cp "$SRC/convert_hf_to_gguf.py" "$D/llsrc/"
 cp -r "$SRC/conversion" "$SRC/gguf-py" "$D/llsrc/"
