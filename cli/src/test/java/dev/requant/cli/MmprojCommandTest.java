@@ -56,6 +56,12 @@ class MmprojCommandTest {
         CliRun report = CliRun.of("qat-report", dir.toString());
         assertThat(report.code()).as(report.err()).isZero();
         assertThat(report.out()).contains("v.ffn_up").contains("mm.input_projection").contains("q8_0 exact");
+        // without preprocessor_config.json the projector cannot be planned: the text model is still reported, with a note
+        Files.delete(dir.resolve("preprocessor_config.json"));
+        CliRun textOnly = CliRun.of("qat-report", dir.toString());
+        assertThat(textOnly.code()).as(textOnly.err()).isZero();
+        assertThat(textOnly.err()).contains("projector not analysed").contains("preprocessor_config.json");
+        assertThat(textOnly.out()).contains("attn_q").doesNotContain("v.ffn_up");
         // a text-only folder is not a projector
         Path text = SyntheticCheckpoint.gemma3().layers(1).write(tmp.resolve("text"));
         CliRun refused = CliRun.of("convert", text.toString(), "--mmproj", "-o", tmp.resolve("x.gguf").toString());

@@ -27,7 +27,14 @@ public final class QatAnalysis implements Operation<QatAnalysis.Request, QatAnal
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
         try (ModelSource source = ModelSources.open(r.model())) {
             // a multimodal folder: the vision/audio encoders too (Gemma 4's projector may sit on a Q8_0 lattice)
-            java.util.Optional<ModelSource> projector = ModelSources.openProjector(r.model());
+            java.util.Optional<ModelSource> projector;
+            try {
+                projector = ModelSources.openProjector(r.model());
+            } catch (dev.requant.formats.FormatException e) {
+                // the text model is still worth reporting; say why the projector is not in it
+                ctx.notice("projector not analysed: " + e.getMessage());
+                projector = java.util.Optional.empty();
+            }
             try {
                 java.util.List<ModelSource> all = projector.isPresent() ? java.util.List.of(source, projector.get()) : java.util.List.of(source);
                 return new Result(r.model(), QatReport.analyse(all, r.rows(), r.threads(), name -> ctx.checkCancelled()), r.rows());
