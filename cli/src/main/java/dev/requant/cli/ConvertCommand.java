@@ -39,9 +39,9 @@ final class ConvertCommand implements Callable<Integer> {
     FileType type;
 
     @Option(names = "--qat", paramLabel = "MODE", defaultValue = "auto",
-            description = "With --type q4_0: encode quantization-aware-trained weights on their own Q4_0 lattice: ${COMPLETION-CANDIDATES}. "
-                    + "auto measures each tensor and uses the lattice where it fits (embeddings/output: else Q8_0), on forces it, off is llama.cpp's "
-                    + "max/-8 rule. Default: ${DEFAULT-VALUE}.")
+            description = "With --type q4_0 (or q8_0): encode quantization-aware-trained weights on their own Q4_0 (Q8_0) lattice: ${COMPLETION-CANDIDATES}. "
+                    + "auto measures each tensor and uses the lattice where it fits (q4_0 embeddings/output: else Q8_0), on forces it, off is llama.cpp's "
+                    + "encoder. Default: ${DEFAULT-VALUE}.")
     QatPolicy.Mode qat;
 
     @Option(names = "--token-embedding-type", paramLabel = "TYPE", converter = TypeNames.Ggml.class,
@@ -67,7 +67,7 @@ final class ConvertCommand implements Callable<Integer> {
     boolean nvfp4UpstreamSplit;
 
     @Option(names = "--mmproj", description = "Write the multimodal projector (vision tower + projector) GGUF that llama.cpp's mtmd loads, "
-            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP), instead of the text model.")
+            + "as convert_hf_to_gguf.py --mmproj (Gemma 3 SigLIP; Gemma 4 vision + audio; Gemma 4 unified), instead of the text model.")
     boolean mmproj;
 
     @Option(names = "--fp8-as-q8", description = "FP8 checkpoints: write the FP8 weights as Q8_0 whatever --type is (convert_hf_to_gguf.py's flag).")
@@ -122,7 +122,7 @@ final class ConvertCommand implements Callable<Integer> {
     /** What the lattice reproduced, per tensor class: the one-screen answer to "did QAT survive?". */
     static void printLattice(Map<String, LatticeStats> classes, PrintWriter out) {
         out.println();
-        out.println("QAT lattice (exact = the Q4_0 block dequantizes to the stored weights bit for bit):");
+        out.println("QAT lattice (exact = the Q4_0 / Q8_0 block dequantizes to the stored weights bit for bit):");
         TextTable t = new TextTable("class", ">blocks", ">exact", "rule", "scales", ">max error of the rest");
         for (var e : classes.entrySet()) {
             LatticeStats s = e.getValue();
@@ -135,10 +135,14 @@ final class ConvertCommand implements Callable<Integer> {
     static void printPlan(Convert.Planned planned, PrintWriter out) {
         var plan = planned.plan();
         out.printf("%s (%s) -> GGUF %s, --type %s, %d tensors, %d bytes of tensor data, %d metadata keys%n", TerminalText.escapeEach(plan.config().dir(),
-                plan.config().hfClass(), plan.config().arch().ggufName(), plan.settings().outType().cliName(), plan.tensors().size(),
-                plan.dataBytes(), plan.metadata().size()));
-        out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
-                ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+                plan.config().hfClass(), plan.metadata().architecture().orElse(plan.config().arch().ggufName()), plan.settings().outType().cliName(),
+                plan.tensors().size(), plan.dataBytes(), plan.metadata().size()));
+        if (plan.vocabulary() == null) {
+            out.println("vocabulary: none (a projector file)");
+        } else {
+            out.printf("vocabulary: %s, %d tokens%n", plan.vocabulary().kind() == dev.requant.converter.Vocabulary.Kind.GEMMA4_BPE
+                    ? "gemma4 BPE (tokenizer.json)" : "SentencePiece (tokenizer.model)", plan.vocabulary().size());
+        }
         if (!plan.dropped().isEmpty()) out.printf("left out: %d vision/audio tensors (mmproj), e.g. %s%n", plan.dropped().size(), TerminalText.escape(plan.dropped().getFirst()));
         Nvfp4Summary.print(dev.requant.converter.Nvfp4Planning.kept(plan), dev.requant.converter.Nvfp4Planning.dequantized(plan), out);
         for (String s : planned.surprises()) out.println("note: " + TerminalText.escape(s));

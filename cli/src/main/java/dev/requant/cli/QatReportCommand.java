@@ -18,11 +18,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "qat-report", mixinStandardHelpOptions = true,
-        header = "Report which tensors of a model sit on a Q4_0 lattice (were quantization-aware trained).",
+        header = "Report which tensors of a model sit on a Q4_0 or Q8_0 lattice (were quantization-aware trained).",
         description = {
-            "Which tensors of a checkpoint were trained onto a Q4_0 lattice, without converting anything.",
+            "Which tensors of a checkpoint were trained onto a Q4_0 or a Q8_0 lattice, without converting anything; for a",
+            "multimodal Hugging Face folder the projector's vision/audio weights (v.*, a.*, mm.*) too.",
             "Per tensor class and per tensor: the fraction of 32-weight blocks that some Q4_0 block reproduces bit for bit,",
-            "the scale rule (max/-8, absmax/7, learned), whether BF16 scales reproduce them, and the largest error of the rest."
+            "the scale rule (max/-8, absmax/7, learned), whether BF16 scales reproduce them, the largest error of the rest,",
+            "and the fraction a Q8_0 block (absmax/127 scale) reproduces."
         })
 final class QatReportCommand implements Callable<Integer> {
     @Parameters(paramLabel = "MODEL", description = "A Hugging Face folder or a GGUF file (BF16/F16/F32 tensors are analysed).")
@@ -55,10 +57,11 @@ final class QatReportCommand implements Callable<Integer> {
             root.put("model", model.toString());
             root.put("aligned_threshold", LatticeStats.ALIGNED);
             ObjectNode classes = root.putObject("classes");
-            r.byClass().forEach((c, s) -> classes.set(c, json(m, s)));
+            r.byClass().forEach((c, s) -> classes.set(c, json(m, s).set("q8_0", json(m, r.byClassQ8_0().get(c)))));
             ObjectNode tensors = root.putObject("tensors");
-            for (QatReport.TensorFit t : r.tensors()) tensors.set(t.name(), json(m, t.stats()));
+            for (QatReport.TensorFit t : r.tensors()) tensors.set(t.name(), json(m, t.stats()).set("q8_0", json(m, t.q8_0())));
             root.putArray("aligned").addAll(r.alignedClasses().stream().map(m.getNodeFactory()::textNode).toList());
+            root.putArray("aligned_q8_0").addAll(r.alignedQ8_0Classes().stream().map(m.getNodeFactory()::textNode).toList());
             root.putArray("not_aligned").addAll(r.unalignedClasses().stream().map(m.getNodeFactory()::textNode).toList());
             out.println(m.writeValueAsString(root));
             out.flush();
@@ -79,32 +82,41 @@ final class QatReportCommand implements Callable<Integer> {
             if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", TerminalText.escape(String.join(", ", r.skipped())));
             return;
         }
-        out.println(r.alignedClasses().isEmpty()
-                ? "No tensor class sits on a Q4_0 lattice: this checkpoint was not quantization-aware trained for Q4_0."
-                : "QAT'd for Q4_0 (>= " + (int) (100 * LatticeStats.ALIGNED) + "% exact blocks): " + TerminalText.escape(String.join(", ", r.alignedClasses())));
-        if (!r.alignedClasses().isEmpty() && !r.unalignedClasses().isEmpty()) {
-            out.println("Not on a lattice: " + TerminalText.escape(String.join(", ", r.unalignedClasses())));
+        int pct = (int) (100 * LatticeStats.ALIGNED);
+        if (r.alignedClasses().isEmpty() && r.alignedQ8_0Classes().isEmpty()) {
+            out.println("No tensor class sits on a Q4_0 or Q8_0 lattice: this checkpoint was not quantization-aware trained for either.");
+        } else {
+            if (!r.alignedClasses().isEmpty()) out.println("QAT'd for Q4_0 (>= " + pct + "% exact blocks): " + TerminalText.escape(String.join(", ", r.alignedClasses())));
+            if (!r.alignedQ8_0Classes().isEmpty()) out.println("On a Q8_0 lattice (>= " + pct + "% exact blocks): " + TerminalText.escape(String.join(", ", r.alignedQ8_0Classes())));
+            if (!r.unalignedClasses().isEmpty()) out.println("Not on a lattice: " + TerminalText.escape(String.join(", ", r.unalignedClasses())));
         }
         out.println();
-        table(out, r.byClass(), "class");
+        table(out, r.byClass(), r.byClassQ8_0(), "class");
         if (perTensor) {
             out.println();
             Map<String, LatticeStats> m = new java.util.LinkedHashMap<>();
-            for (QatReport.TensorFit t : r.tensors()) m.put(t.name(), t.stats());
-            table(out, m, "tensor");
+            Map<String, LatticeStats> m8 = new java.util.LinkedHashMap<>();
+            for (QatReport.TensorFit t : r.tensors()) {
+                m.put(t.name(), t.stats());
+                m8.put(t.name(), t.q8_0());
+            }
+            table(out, m, m8, "tensor");
         }
         if (!r.skipped().isEmpty()) out.printf("%nnot analysed (not float, or rows not whole 32-blocks): %s%n", TerminalText.escape(String.join(", ", r.skipped())));
     }
 
-    private static void table(PrintWriter out, Map<String, LatticeStats> rows, String what) {
-        TextTable t = new TextTable(what, ">blocks", ">exact", "rule", "scales", ">max error", "verdict");
+    private static void table(PrintWriter out, Map<String, LatticeStats> rows, Map<String, LatticeStats> q8, String what) {
+        TextTable t = new TextTable(what, ">blocks", ">exact", "rule", "scales", ">max error", ">q8_0 exact", "verdict");
         for (var e : rows.entrySet()) {
             LatticeStats s = e.getValue();
+            LatticeStats s8 = q8.get(e.getKey());
             // rule and scale precision mean something only when most blocks sit on a lattice
             boolean onLattice = s.exactFraction() >= 0.5;
+            String verdict = s.aligned() ? "QAT" : s8.aligned() ? "QAT q8_0" : "-";
             t.row(e.getKey(), s.blocks(), String.format(Locale.ROOT, "%.2f%%", 100 * s.exactFraction()),
                     onLattice ? s.dominantRule().label() : "-", onLattice ? s.scaleDtype() : "-",
-                    s.inexactBlocks() == 0 ? "0" : String.format(Locale.ROOT, "%.3g", s.maxAbsError()), s.aligned() ? "QAT" : "-");
+                    s.inexactBlocks() == 0 ? "0" : String.format(Locale.ROOT, "%.3g", s.maxAbsError()),
+                    String.format(Locale.ROOT, "%.2f%%", 100 * s8.exactFraction()), verdict);
         }
         t.print(out, "  ");
     }

@@ -36,7 +36,7 @@ class QatCommandsTest {
         assertThat(r.code()).isZero();
         assertThat(r.out()).contains("QAT'd for Q4_0 (>= 90% exact blocks): attn_k, attn_output, attn_q, attn_v")
                 .contains("Not on a lattice: token_embd, ffn_down, ffn_gate, ffn_up");
-        assertThat(r.out()).containsPattern("attn_q\\s+\\d+\\s+100\\.00%\\s+absmax/7\\s+bf16\\s+0\\s+QAT");
+        assertThat(r.out()).containsPattern("attn_q\\s+\\d+\\s+100\\.00%\\s+absmax/7\\s+bf16\\s+0\\s+\\d+\\.\\d\\d%\\s+QAT");
     }
 
     @Test

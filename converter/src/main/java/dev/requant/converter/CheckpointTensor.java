@@ -24,8 +24,18 @@ public final class CheckpointTensor implements TensorRecipe {
     private final boolean addOne;
     private final MemorySegment data;
     private final SafetensorsDtype dtype;
+    private final boolean reshaped;
 
     CheckpointTensor(SafetensorsCheckpoint.Entry entry, long keptRows, boolean addOne) {
+        this(entry, keptRows, addOne, null);
+    }
+
+    /** The tensor with other dims of the same element count (torch reshape / unsqueeze: the bytes stay as they are). */
+    CheckpointTensor(SafetensorsCheckpoint.Entry entry, long[] ne) {
+        this(entry, -1, false, ne.clone());
+    }
+
+    private CheckpointTensor(SafetensorsCheckpoint.Entry entry, long keptRows, boolean addOne, long[] reshape) {
         this.entry = entry;
         SafetensorsTensor t = entry.tensor();
         long[] shape = t.shape();
@@ -33,6 +43,15 @@ public final class CheckpointTensor implements TensorRecipe {
         if (shape.length == 0) ne[0] = 1;
         for (int i = 0; i < shape.length; i++) ne[i] = shape[shape.length - 1 - i];
         if (keptRows >= 0 && shape.length >= 1) ne[ne.length - 1] = keptRows;
+        if (reshape != null) {
+            long n = 1;
+            for (long d : reshape) n = Math.multiplyExact(n, d);
+            if (n != t.elementCount()) {
+                throw new IllegalArgumentException(entry.name() + ": " + t.elementCount() + " elements do not fill dims " + java.util.Arrays.toString(reshape));
+            }
+            ne = reshape;
+        }
+        this.reshaped = reshape != null;
         this.ne = ne;
         this.addOne = addOne;
         this.dtype = t.dtype();
@@ -45,6 +64,7 @@ public final class CheckpointTensor implements TensorRecipe {
 
     @Override
     public String transform() {
+        if (reshaped) return "reshape " + java.util.Arrays.toString(entry.tensor().shape()) + " to " + java.util.Arrays.toString(ne);
         boolean trimmed = ne[ne.length - 1] != (entry.tensor().rank() == 0 ? 1 : entry.tensor().shape()[0]);
         String t = addOne ? "norm + 1" : "copy";
         return trimmed ? t + ", first " + ne[ne.length - 1] + " rows" : t;

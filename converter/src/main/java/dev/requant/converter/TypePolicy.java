@@ -16,6 +16,8 @@ public final class TypePolicy {
     public static final String F32_VECTORS_AND_NORMS = "f32: 1-D or *_norm.weight";
     public static final String F32_KINDS = "f32: router / not .weight";
     public static final String OUT_TYPE = "--type";
+    /** The names of the rules of {@link #defaults()}. */
+    public static final Set<String> DEFAULT_NAMES = Set.of(F32_VECTORS_AND_NORMS, F32_KINDS, OUT_TYPE);
 
     private final List<TypeRule> rules;
 

@@ -10,8 +10,8 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 
 /**
- * Measures a stored tensor's fit to a Q4_0 lattice without converting anything: every block (or an evenly spread
- * sample of rows, for a quick look) goes through {@link Q4_0Lattice}.
+ * Measures a stored tensor's fit to a Q4_0 and a Q8_0 lattice without converting anything: every block (or an evenly
+ * spread sample of rows, for a quick look) goes through {@link Q4_0Lattice} and {@link Q8_0Lattice}.
  */
 public final class LatticeAnalysis {
     private LatticeAnalysis() {}
@@ -32,10 +32,18 @@ public final class LatticeAnalysis {
         };
     }
 
+    /** A tensor's fit to both lattices. */
+    public record Fit(LatticeStats q4_0, LatticeStats q8_0) {}
+
     /**
      * @param maxRows analyse at most this many rows, spread evenly over the tensor (0 = all rows)
      */
     public static LatticeStats analyse(ModelSource model, GgufTensorSpec t, int maxRows, ForkJoinPool pool) {
+        return fit(model, t, maxRows, pool).q4_0();
+    }
+
+    /** The fit to a Q4_0 and to a Q8_0 lattice, measured in one pass over the rows. */
+    public static Fit fit(ModelSource model, GgufTensorSpec t, int maxRows, ForkJoinPool pool) {
         StoredPrecision precision = precisionOf(t.type()).orElseThrow(
                 () -> new IllegalArgumentException(t.name() + ": " + t.type() + " is not a float type"));
         MemorySegment data = model.data(t.name());
@@ -44,20 +52,28 @@ public final class LatticeAnalysis {
         long rows = t.rows();
         long sampled = maxRows <= 0 ? rows : Math.min(rows, maxRows);
         long rowBytes = t.type().rowBytes(n);
-        LatticeStats total = new LatticeStats();
+        LatticeStats q4 = new LatticeStats();
+        LatticeStats q8 = new LatticeStats();
         int chunks = (int) Math.min(sampled, 256);
         pool.submit(() -> IntStream.range(0, chunks).parallel().forEach(c -> {
-            Q4_0Lattice l = new Q4_0Lattice(precision);
-            LatticeStats local = new LatticeStats();
+            Q4_0Lattice l4 = new Q4_0Lattice(precision);
+            Q8_0Lattice l8 = new Q8_0Lattice(precision);
+            LatticeStats local4 = new LatticeStats();
+            LatticeStats local8 = new LatticeStats();
             float[] row = new float[n];
             long from = sampled * c / chunks, to = sampled * (c + 1) / chunks;
             for (long i = from; i < to; i++) {
                 long r = sampled == rows ? i : i * rows / sampled;
                 codec.decode(data, r * rowBytes, row, 0, n);
-                l.measureRow(row, 0, n, local);
+                l4.measureRow(row, 0, n, local4);
+                for (int b = 0; b < n; b += Q8_0Lattice.QK) {
+                    l8.solve(row, b);
+                    local8.add(l8);
+                }
             }
-            total.merge(local);
+            q4.merge(local4);
+            q8.merge(local8);
         })).join();
-        return total;
+        return new Fit(q4, q8);
     }
 }

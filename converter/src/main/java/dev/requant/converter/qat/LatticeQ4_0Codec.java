@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Q4_0 reads it, but a QAT block keeps the codes and scale it was trained on. Usable wherever a {@link BlockCodec}
  * is (thread-safe: one solver per thread); the statistics of everything it encoded accumulate in {@link #stats()}.
  */
-public final class LatticeQ4_0Codec implements BlockCodec {
+public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     private final StoredPrecision precision;
     private final ThreadLocal<Worker> workers;
     /** Every thread's counts; merged when asked for, so encoding threads never wait on each other. */
@@ -88,6 +88,7 @@ public final class LatticeQ4_0Codec implements BlockCodec {
      * Everything encoded so far, by all threads. Complete once the encoding calls have returned to the caller (the
      * encoder's threads hand their results over before it returns), which is when conversions read it.
      */
+    @Override
     public LatticeStats stats() {
         LatticeStats all = new LatticeStats();
         for (LatticeStats s : perThread) all.merge(s);

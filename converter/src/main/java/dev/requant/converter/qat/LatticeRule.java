@@ -6,6 +6,8 @@ public enum LatticeRule {
     SIGNED_MAX_OVER_NEG8("max/-8"),
     /** d = absmax / 7: the extreme element has code +-7 (a symmetric +-7 grid). */
     ABSMAX_OVER_7("absmax/7"),
+    /** Q8_0: d = absmax / 127, the extreme element has code +-127 (llama.cpp's Q8_0 rule and 8-bit QAT's). */
+    ABSMAX_OVER_127("absmax/127"),
     /** The extreme element has a smaller code: a learned scale. */
     LEARNED("learned"),
     /** Every value is zero: any scale fits. */

@@ -4,7 +4,7 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * How well a tensor (or a set of tensors) sits on a Q4_0 lattice: exact blocks, the scale rule they follow, whether
+ * How well a tensor (or a set of tensors) sits on a Q4_0 (or, counted apart, a Q8_0) lattice: exact blocks, the scale rule they follow, whether
  * BF16 scales reproduce them, and the largest error of the inexact ones. Mergeable, so threads count separately.
  */
 public final class LatticeStats {
@@ -37,6 +37,18 @@ public final class LatticeStats {
         zeroSignMismatches += l.zeroSignMismatches();
     }
 
+    /** Counts one Q8_0 block ({@link #dominantRule} then reports absmax/127 when most exact blocks follow it). */
+    public void add(Q8_0Lattice l) {
+        blocks++;
+        if (l.exact()) {
+            exact++;
+            rules[l.rule().ordinal()]++;
+            if (l.bf16Scale()) bf16Scale++;
+        } else {
+            maxAbsError = Math.max(maxAbsError, l.maxAbsError());
+        }
+    }
+
     public synchronized void merge(LatticeStats o) {
         blocks += o.blocks;
         exact += o.exact;
@@ -63,6 +75,8 @@ public final class LatticeStats {
      * has a non-zero value.
      */
     public LatticeRule dominantRule() {
+        long q8 = rules[LatticeRule.ABSMAX_OVER_127.ordinal()];
+        if (q8 > 0) return q8 >= 0.98 * (exact - rules[LatticeRule.ZERO.ordinal()]) ? LatticeRule.ABSMAX_OVER_127 : LatticeRule.LEARNED;
         long nonzero = 0;
         for (int k = 1; k <= 8; k++) nonzero += extremeCodes[k];
         if (nonzero == 0) return LatticeRule.ZERO;

@@ -26,6 +26,9 @@ import java.util.Set;
  * llama.cpp's own QAT recipes (examples/model-conversion, PR 15588). {@code on} uses the lattice for every Q4_0 tensor
  * (inexact blocks get the least-error F16 scale); {@code off} is llama.cpp's rule throughout.
  *
+ * <p>With Q8_0, a tensor found on a Q8_0 lattice (absmax/127 scales, every value an integer multiple) is encoded
+ * through {@link LatticeQ8_0Codec} and keeps its codes and scales; every other tensor keeps llama.cpp's Q8_0 bytes.
+ *
  * <p>The GGUF records what was done under {@code requant.qat.*}: the mode, how many tensors took the lattice, and the
  * exact-block fraction per tensor class, filled in with the final counts once every tensor is written.
  */
@@ -51,7 +54,7 @@ public final class QatPolicy {
 
     private final Mode mode;
     private final Map<String, LatticeStats> measured = new LinkedHashMap<>();
-    private final Map<String, LatticeQ4_0Codec> lattice = new LinkedHashMap<>();
+    private final Map<String, LatticeCodec> lattice = new LinkedHashMap<>();
 
     public QatPolicy(Mode mode) {
         this.mode = mode;
@@ -65,7 +68,9 @@ public final class QatPolicy {
     }
 
     private Optional<TypeDecision> decide(TensorCandidate t) {
-        if (mode == Mode.OFF || t.settings().outType() != FileType.Q4_0) return Optional.empty();
+        if (mode == Mode.OFF) return Optional.empty();
+        if (t.settings().outType() == FileType.Q8_0) return decideQ8_0(t);
+        if (t.settings().outType() != FileType.Q4_0) return Optional.empty();
         Optional<StoredPrecision> precision = precisionOf(t.recipe().sourceType());
         if (t.nDims() < 2 || t.rowLength() % Q4_0Lattice.QK != 0 || precision.isEmpty()) return Optional.empty();
         boolean embeddingLike = EMBEDDING_LIKE.contains(t.ggufName());
@@ -76,6 +81,43 @@ public final class QatPolicy {
         if (fit.aligned()) return Optional.of(latticeDecision(t, precision.get(), "qat: lattice q4_0 (" + pct + ", " + fit.dominantRule().label() + ")"));
         if (embeddingLike) return Optional.of(new TypeDecision(GgmlType.Q8_0, "qat: q8_0, not on a lattice (" + pct + ")"));
         return Optional.of(new TypeDecision(GgmlType.Q4_0, "qat: llama.cpp q4_0, not on a lattice (" + pct + ")"));
+    }
+
+    /**
+     * --type q8_0: a tensor on a Q8_0 lattice (auto: measured on a sample; on: every one) goes through
+     * {@link LatticeQ8_0Codec}, which keeps its codes and scales; others keep llama.cpp's Q8_0. Only tensors whose
+     * rows are whole blocks (else convert_hf_to_gguf.py's rule falls back to F16).
+     */
+    private Optional<TypeDecision> decideQ8_0(TensorCandidate t) {
+        Optional<StoredPrecision> precision = precisionOf(t.recipe().sourceType());
+        if (t.nDims() < 2 || t.rowLength() % Q8_0Lattice.QK != 0 || precision.isEmpty()) return Optional.empty();
+        if (mode == Mode.AUTO) {
+            LatticeStats fit = measureQ8_0(t, precision.get());
+            measured.put(t.ggufName(), fit);
+            if (!fit.aligned()) return Optional.empty();
+        }
+        String why = mode == Mode.ON ? "qat on: lattice q8_0" : String.format(Locale.ROOT, "qat: lattice q8_0 (%.1f%% exact)", 100 * measured.get(t.ggufName()).exactFraction());
+        LatticeQ8_0Codec codec = new LatticeQ8_0Codec(precision.get());
+        lattice.put(t.ggufName(), codec);
+        return Optional.of(new TypeDecision(GgmlType.Q8_0, why, codec));
+    }
+
+    private static LatticeStats measureQ8_0(TensorCandidate t, StoredPrecision precision) {
+        long rows = t.recipe().rows();
+        int n = Math.toIntExact(t.rowLength());
+        int blocksPerRow = Math.max(1, n / Q8_0Lattice.QK);
+        int sample = (int) Math.min(rows, Math.min(SAMPLE_ROWS, (SAMPLE_BLOCKS + blocksPerRow - 1) / blocksPerRow));
+        float[] row = new float[n];
+        Q8_0Lattice l = new Q8_0Lattice(precision);
+        LatticeStats stats = new LatticeStats();
+        for (int i = 0; i < sample; i++) {
+            t.recipe().readRows(rows * i / sample, 1, row);
+            for (int b = 0; b < n; b += Q8_0Lattice.QK) {
+                l.solve(row, b);
+                stats.add(l);
+            }
+        }
+        return stats;
     }
 
     private TypeDecision latticeDecision(TensorCandidate t, StoredPrecision precision, String rule) {
@@ -132,7 +174,7 @@ public final class QatPolicy {
     /** The plan's metadata plus requant.qat.* keys; the counts are placeholders until {@link #fillIn}. */
     public GgufMetadata metadata(ConversionPlan plan) {
         GgufMetadata md = plan.metadata();
-        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return md;
+        if (!recorded(plan)) return md;
         md.put(GgufKeys.Qat.MODE, GgufValue.string(mode.name().toLowerCase(Locale.ROOT)));
         md.put(GgufKeys.Qat.LATTICE_TENSORS, GgufValue.u32(lattice.size()));
         md.put(GgufKeys.Qat.BLOCKS, GgufValue.u64(0));
@@ -143,7 +185,7 @@ public final class QatPolicy {
 
     /** Writes the final counts into the header (same sizes as the placeholders). */
     public void fillIn(GgufWriter w, ConversionPlan plan) throws IOException {
-        if (mode == Mode.OFF || plan.settings().outType() != FileType.Q4_0) return;
+        if (!recorded(plan)) return;
         long blocks = 0, exact = 0;
         for (var e : latticeClasses().entrySet()) {
             blocks += e.getValue().blocks();
@@ -152,6 +194,14 @@ public final class QatPolicy {
         }
         w.updateValue(GgufKeys.Qat.BLOCKS, GgufValue.u64(blocks));
         w.updateValue(GgufKeys.Qat.EXACT_BLOCKS, GgufValue.u64(exact));
+    }
+
+    /** Whether the GGUF records requant.qat.*: a lattice type was asked for and the rule was not off. */
+    private boolean recorded(ConversionPlan plan) {
+        FileType t = plan.settings().outType();
+        // Q8_0 is convert_hf_to_gguf.py's own type: its output stays key for key the Python converter's unless a
+        // lattice was actually kept
+        return mode != Mode.OFF && (t == FileType.Q4_0 || t == FileType.Q8_0 && !lattice.isEmpty());
     }
 
     /** Whether a planned tensor is encoded through the lattice. */

@@ -121,6 +121,50 @@ public final class GgufKeys {
         public static String scalingFactor(String arch) { return arch + ".rope.scaling.factor"; }
     }
 
+    /** {@code clip.*}: the file-level keys of a multimodal projector (mmproj) GGUF (gguf-py Keys.Clip). */
+    public static final class Clip {
+        private Clip() {}
+
+        public static final String PROJECTOR_TYPE = "clip.projector_type";
+        public static final String HAS_VISION_ENCODER = "clip.has_vision_encoder";
+        public static final String HAS_AUDIO_ENCODER = "clip.has_audio_encoder";
+        public static final String USE_GELU = "clip.use_gelu";
+    }
+
+    /** {@code clip.vision.*}: the vision encoder of an mmproj GGUF (gguf-py Keys.ClipVision). */
+    public static final class ClipVision {
+        private ClipVision() {}
+
+        /** For files with vision and audio: each encoder names its projector type. */
+        public static final String PROJECTOR_TYPE = "clip.vision.projector_type";
+        public static final String IMAGE_SIZE = "clip.vision.image_size";
+        public static final String PATCH_SIZE = "clip.vision.patch_size";
+        public static final String EMBEDDING_LENGTH = "clip.vision.embedding_length";
+        public static final String FEED_FORWARD_LENGTH = "clip.vision.feed_forward_length";
+        /** The text model's hidden size, which the projector's output must match. */
+        public static final String PROJECTION_DIM = "clip.vision.projection_dim";
+        public static final String BLOCK_COUNT = "clip.vision.block_count";
+        public static final String IMAGE_MEAN = "clip.vision.image_mean";
+        public static final String IMAGE_STD = "clip.vision.image_std";
+        public static final String HEAD_COUNT = "clip.vision.attention.head_count";
+        public static final String LAYERNORM_EPS = "clip.vision.attention.layer_norm_epsilon";
+        public static final String PROJECTOR_SCALE_FACTOR = "clip.vision.projector.scale_factor";
+    }
+
+    /** {@code clip.audio.*}: the audio encoder of an mmproj GGUF (gguf-py Keys.ClipAudio). */
+    public static final class ClipAudio {
+        private ClipAudio() {}
+
+        public static final String PROJECTOR_TYPE = "clip.audio.projector_type";
+        public static final String NUM_MEL_BINS = "clip.audio.num_mel_bins";
+        public static final String EMBEDDING_LENGTH = "clip.audio.embedding_length";
+        public static final String FEED_FORWARD_LENGTH = "clip.audio.feed_forward_length";
+        public static final String PROJECTION_DIM = "clip.audio.projection_dim";
+        public static final String BLOCK_COUNT = "clip.audio.block_count";
+        public static final String HEAD_COUNT = "clip.audio.attention.head_count";
+        public static final String LAYERNORM_EPS = "clip.audio.attention.layer_norm_epsilon";
+    }
+
     /** {@code split.*}: the shard keys of a model split over several files (gguf-split). */
     public static final class Split {
         private Split() {}

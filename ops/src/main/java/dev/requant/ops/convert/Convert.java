@@ -102,7 +102,7 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             if (r.fp8AsQ8()) policy = Fp8AsQ8.apply(policy);
             ConversionSettings settings = new ConversionSettings(r.type(), r.modelName(),
                     new ConversionSettings.Nvfp4Options(r.nvfp4Fallback(), r.nvfp4UpstreamSplit()));
-            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings) : GemmaPlanner.plan(r.source(), settings, policy);
+            ConversionPlan plan = r.mmproj() ? MmprojPlanner.plan(r.source(), settings, policy) : GemmaPlanner.plan(r.source(), settings, policy);
             Nvfp4Notices.warn(plan, ctx);
             return new Planned(plan, qat);
         } catch (Exception e) {
@@ -136,7 +136,7 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             double seconds = (System.nanoTime() - start) / 1e9;
             List<Nvfp4Planning.Kept> kept = Nvfp4Planning.kept(plan);
             String types = kept.isEmpty() ? plan.settings().outType().cliName() : "nvfp4 + " + plan.settings().outType().cliName();
-            return new Result(files.getFirst(), plan.config().arch().ggufName(), plan.tensors().size(), total, types, seconds,
+            return new Result(files.getFirst(), plan.metadata().architecture().orElse(plan.config().arch().ggufName()), plan.tensors().size(), total, types, seconds,
                     p.qat().latticeClasses(), kept, Nvfp4Planning.dequantized(plan), p.surprises(), files);
         } catch (Exception e) {
             throw OperationException.of(e);

@@ -10,7 +10,10 @@ import dev.requant.ops.OperationException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** {@code qat-report}: which tensors of a model sit on a Q4_0 lattice, by which scale rule and precision. */
+/**
+ * {@code qat-report}: which tensors of a model (and, for a multimodal Hugging Face folder, of its projector) sit on a
+ * Q4_0 or Q8_0 lattice, by which scale rule and precision.
+ */
 public final class QatAnalysis implements Operation<QatAnalysis.Request, QatAnalysis.Result> {
     /** @param rows analyse at most this many rows per tensor, spread evenly (0: every row) */
     public record Request(Path model, int rows, int threads) {}
@@ -23,7 +26,21 @@ public final class QatAnalysis implements Operation<QatAnalysis.Request, QatAnal
         if (r.rows() < 0) throw new BadInputException("--rows must not be negative");
         if (r.threads() < 1) throw new BadInputException("--threads must be at least 1");
         try (ModelSource source = ModelSources.open(r.model())) {
-            return new Result(r.model(), QatReport.analyse(source, r.rows(), r.threads(), name -> ctx.checkCancelled()), r.rows());
+            // a multimodal folder: the vision/audio encoders too (Gemma 4's projector may sit on a Q8_0 lattice)
+            java.util.Optional<ModelSource> projector;
+            try {
+                projector = ModelSources.openProjector(r.model());
+            } catch (dev.requant.formats.FormatException e) {
+                // the text model is still worth reporting; say why the projector is not in it
+                ctx.notice("projector not analysed: " + e.getMessage());
+                projector = java.util.Optional.empty();
+            }
+            try {
+                java.util.List<ModelSource> all = projector.isPresent() ? java.util.List.of(source, projector.get()) : java.util.List.of(source);
+                return new Result(r.model(), QatReport.analyse(all, r.rows(), r.threads(), name -> ctx.checkCancelled()), r.rows());
+            } finally {
+                if (projector.isPresent()) projector.get().close();
+            }
         } catch (Exception e) {
             throw OperationException.of(e);
         }

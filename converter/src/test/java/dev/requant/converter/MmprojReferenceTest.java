@@ -1,0 +1,135 @@
+package dev.requant.converter;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.requant.formats.gguf.FileType;
+import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufTensorInfo;
+import dev.requant.formats.gguf.GgufValue;
+import dev.requant.testmodels.Golden;
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * requant convert --mmproj against the pinned llama.cpp's convert_hf_to_gguf.py --mmproj, byte for byte, on the tiny
+ * checkpoints transformers made (testmodels/mmproj/data, see its README): for each checkpoint and output type the
+ * Python converter's GGUF is the reference. A mismatch is reported as the first differing key or tensor.
+ */
+class MmprojReferenceTest {
+    static final Path DATA = Golden.projectRoot().resolve("testmodels/mmproj/data");
+
+    @TempDir Path tmp;
+
+    static Stream<Arguments> cases() {
+        List<Arguments> a = new ArrayList<>();
+        // gemma4-mm-tiny's f32 reference is left out of the repository (1.4 MB; its types follow the bf16 rules)
+        for (FileType t : List.of(FileType.F16, FileType.BF16, FileType.Q8_0)) a.add(Arguments.of("gemma4-mm-tiny", t));
+        for (FileType t : List.of(FileType.F16, FileType.BF16, FileType.F32, FileType.Q8_0)) a.add(Arguments.of("gemma4-unified-mm-tiny", t));
+        return a.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void matchesConvertHfToGguf(String model, FileType type) throws IOException {
+        Path reference = DATA.resolve(model + ".mmproj-" + type.cliName() + ".gguf");
+        assertThat(reference).as("reference made by testmodels/mmproj/run.sh").exists();
+        Path out = tmp.resolve("mine.gguf");
+        try (ConversionPlan plan = MmprojPlanner.plan(DATA.resolve(model), ConversionSettings.of(type))) {
+            GgufConversion.write(plan, out, null);
+        }
+        assertThat(difference(reference, out, false)).as("first difference from %s", reference.getFileName()).isEmpty();
+        if (model.equals("gemma4-mm-tiny")) {
+            // softplus of the audio per_dim_scale: torch computes exp and log1p with Sleef's 1-ulp vector functions,
+            // requant with correctly rounded ones; 3 of the 64 values differ by one ulp (all else is byte-identical)
+            assertThat(softplusUlps(reference, out)).as("values of a.blk.*.per_dim_scale.weight off by 1 ulp").isEqualTo(3);
+            return;
+        }
+        assertThat(Files.mismatch(reference, out)).as("byte identity with %s", reference.getFileName()).isEqualTo(-1L);
+    }
+
+    /**
+     * transformers 5.17 saves Gemma3ForConditionalGeneration's SigLIP as {@code vision_tower.embeddings.*} /
+     * {@code vision_tower.encoder.*} (released checkpoints: {@code vision_tower.vision_model.*}), which the pinned
+     * convert_hf_to_gguf.py cannot map ("Can not map tensor 'vision_tower.embeddings.patch_embedding.bias'", the run's
+     * log). requant refuses the same tensor with a clear error instead of writing a file the Python converter would not.
+     */
+    @org.junit.jupiter.api.Test
+    void gemma3SavedByTransformers5IsRefusedLikeThePythonConverterRefusesIt() throws IOException {
+        // as made, the text config's 2 layers (sliding, full) do not follow llama.cpp's gemma3 pattern: refused first
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> MmprojPlanner.plan(DATA.resolve("gemma3-mm-tiny"), ConversionSettings.of(FileType.F16)))
+                .isInstanceOf(dev.requant.formats.FormatException.class).hasMessageContaining("config.json").hasMessageContaining("layer_types");
+        // with that fixed, the tensor the Python converter stops at
+        Path copy = Files.createDirectories(tmp.resolve("gemma3-mm-tiny"));
+        for (String f : List.of("model.safetensors", "preprocessor_config.json", "generation_config.json")) {
+            Files.copy(DATA.resolve("gemma3-mm-tiny").resolve(f), copy.resolve(f));
+        }
+        Files.writeString(copy.resolve("config.json"), Files.readString(DATA.resolve("gemma3-mm-tiny/config.json")).replace("\"full_attention\"", "\"sliding_attention\""));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> MmprojPlanner.plan(copy, ConversionSettings.of(FileType.F16)))
+                .isInstanceOf(dev.requant.formats.FormatException.class).hasMessageContaining("model.safetensors")
+                .hasMessageContaining("'vision_tower.embeddings.patch_embedding.bias'").hasMessageContaining("no mmproj GGUF name");
+    }
+
+    /** How many softplus values differ (each by at most one ulp; more fails). */
+    static int softplusUlps(Path expected, Path actual) throws IOException {
+        int off = 0;
+        try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
+            for (GgufTensorInfo x : e.tensors()) {
+                if (!x.name().contains("per_dim_")) continue;
+                GgufTensorInfo y = a.tensor(x.name()).orElseThrow();
+                for (long i = 0; i < x.byteSize() / 4; i++) {
+                    int p = e.tensorData(x).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
+                    int q = a.tensorData(y).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
+                    assertThat(Math.abs(p - q)).as("%s[%d]", x.name(), i).isLessThanOrEqualTo(1);
+                    if (p != q) off++;
+                }
+            }
+        }
+        return off;
+    }
+
+    /**
+     * The first difference in keys (order, types, values), tensor infos or tensor bytes, or "" (the bytes of softplus
+     * tensors are compared only when {@code softplusBytes}).
+     */
+    static String difference(Path expected, Path actual, boolean softplusBytes) throws IOException {
+        try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
+            List<Map.Entry<String, GgufValue>> ek = new ArrayList<>(e.metadata().asMap().entrySet());
+            List<Map.Entry<String, GgufValue>> ak = new ArrayList<>(a.metadata().asMap().entrySet());
+            for (int i = 0; i < Math.max(ek.size(), ak.size()); i++) {
+                if (i >= ek.size()) return "extra key " + ak.get(i).getKey();
+                if (i >= ak.size()) return "missing key " + ek.get(i).getKey() + " = " + ek.get(i).getValue();
+                if (!ek.get(i).getKey().equals(ak.get(i).getKey())) return "key #" + i + ": expected " + ek.get(i).getKey() + ", got " + ak.get(i).getKey();
+                if (!ek.get(i).getValue().equals(ak.get(i).getValue())) {
+                    return "key " + ek.get(i).getKey() + ": expected " + ek.get(i).getValue() + ", got " + ak.get(i).getValue();
+                }
+            }
+            List<GgufTensorInfo> et = e.tensors(), at = a.tensors();
+            for (int i = 0; i < Math.max(et.size(), at.size()); i++) {
+                if (i >= et.size()) return "extra tensor " + at.get(i).name();
+                if (i >= at.size()) return "missing tensor " + et.get(i).name();
+                GgufTensorInfo x = et.get(i), y = at.get(i);
+                if (!x.name().equals(y.name()) || x.type() != y.type() || !java.util.Arrays.equals(x.ne(), y.ne()) || x.offset() != y.offset()) {
+                    return "tensor #" + i + ": expected " + x.name() + " " + x.type() + " " + java.util.Arrays.toString(x.ne()) + " @" + x.offset()
+                            + ", got " + y.name() + " " + y.type() + " " + java.util.Arrays.toString(y.ne()) + " @" + y.offset();
+                }
+                if (!softplusBytes && x.name().contains("per_dim_")) continue;
+                long m = e.tensorData(x).mismatch(a.tensorData(y));
+                if (m >= 0) {
+                    return "tensor " + x.name() + " (" + x.type() + "): bytes differ from offset " + m + " (expected "
+                            + e.tensorData(x).get(ValueLayout.JAVA_BYTE, m) + ", got " + a.tensorData(y).get(ValueLayout.JAVA_BYTE, m) + ")";
+                }
+            }
+            return "";
+        }
+    }
+}
