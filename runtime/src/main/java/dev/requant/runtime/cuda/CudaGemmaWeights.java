@@ -211,9 +211,10 @@ final class CudaGemmaWeights implements AutoCloseable {
      * @param lmHead whether the LM head is needed (sessions that compute logits)
      * @param mode where the layers go (see {@link WeightPlacement})
      * @param reserveBytes GPU memory to leave free beside the weights (score buffers allocated later)
+     * @param budget the placement sees at most this many bytes free for the weights (tests; Long.MAX_VALUE)
      */
     static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w, boolean lmHead,
-                                   boolean splitWeights, GpuWeights mode, long reserveBytes, Consumer<String> log) {
+                                   boolean splitWeights, GpuWeights mode, long reserveBytes, long budget, Consumer<String> log) {
         Plan plan = plan(c, w, lmHead, splitWeights);
         long free = device.memoryInfo()[0];
         if (splitWeights && plan.totalBytes() > 0.8 * free) {
@@ -225,8 +226,9 @@ final class CudaGemmaWeights implements AutoCloseable {
         }
         WeightPlacement place;
         try {
-            place = WeightPlacement.plan(mode, plan.global().totalBytes(), plan.layerBytes(), free,
-                    reserveBytes + stagingBytes(c, w));
+            long reserve = reserveBytes + stagingBytes(c, w);
+            long seen = budget == Long.MAX_VALUE ? free : Math.min(free, budget + reserve);
+            place = WeightPlacement.plan(mode, plan.global().totalBytes(), plan.layerBytes(), seen, reserve);
         } catch (IllegalStateException e) {
             throw new CudaException(e.getMessage());
         }

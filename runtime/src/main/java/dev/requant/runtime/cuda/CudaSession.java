@@ -106,7 +106,7 @@ public final class CudaSession implements ForwardSession {
     private Profile profile;
 
     private CudaSession(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
-                        SessionSpec spec, Consumer<String> log) {
+                        SessionSpec spec, Consumer<String> log, long weightBudget) {
         this.device = device;
         this.spec = spec;
         ImatrixAccumulator base = spec.collects() ? spec.collectInto() : new ImatrixAccumulator(spec.sequenceLength());
@@ -258,7 +258,7 @@ public final class CudaSession implements ForwardSession {
             // the eval's score base (allocated later, one per reference) and cuBLAS's own workspace stay free
             long reserve = (maxOutRows > 0 ? 4L * maxOutRows * c.nVocab() + 12L * maxOutRows : 0) + (256L << 20);
             this.w = CudaGemmaWeights.upload(device, kernels, c, gw, spec.logitsRows() > 0, splitInputs, spec.gpuWeights(),
-                    reserve, log);
+                    reserve, weightBudget, log);
         } catch (RuntimeException e) {
             ws.close();
             throw e;
@@ -316,12 +316,22 @@ public final class CudaSession implements ForwardSession {
      */
     public static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec,
                                    Consumer<String> log) throws CudaUnavailableException {
+        return open(device, c, w, spec, log, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #open(CudaDevice, GemmaConfig, GemmaWeights, SessionSpec, Consumer)}, with {@code --gpu-weights auto}
+     * planning as if at most {@code weightBudget} bytes of GPU memory were free for the weights (tests of a partly
+     * streamed model on a GPU it fits).
+     */
+    static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec, Consumer<String> log,
+                            long weightBudget) throws CudaUnavailableException {
         CudaKernels kernels = null;
         CudaGemm gemm = null;
         try {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
-            return new CudaSession(device, kernels, gemm, c, w, spec, log);
+            return new CudaSession(device, kernels, gemm, c, w, spec, log, weightBudget);
         } catch (RuntimeException | CudaUnavailableException e) {
             if (gemm != null) gemm.close();
             if (kernels != null) kernels.close();
@@ -796,6 +806,9 @@ public final class CudaSession implements ForwardSession {
 
     /** Bytes of weights and of the activation workspace on the GPU. */
     public long[] deviceBytes() { return new long[] {w.bytes, ws.layout().totalBytes()}; }
+
+    /** Where the weights are: resident or which layers stream. */
+    WeightPlacement placement() { return w.placement; }
 
     /** Layers whose weights stream from host memory (0: all resident). */
     public int streamedLayers() { return w.placement.streamedCount(); }

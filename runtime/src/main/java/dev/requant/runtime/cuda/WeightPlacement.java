@@ -14,16 +14,18 @@ import java.util.Arrays;
  * while they fit: the first streamed layer's upload then overlaps the resident layers' compute.
  *
  * @param streamed per layer: whether it streams
+ * @param layerBytes per layer: the GPU bytes of its tensors
  * @param slotBytes bytes of each of the two GPU upload buffers (0 when nothing streams)
  * @param deviceBytes GPU bytes of the weights: non-layer tensors, resident layers and the upload buffers
  * @param hostBytes page-locked host bytes of the streamed layers
  */
-record WeightPlacement(GpuWeights mode, boolean[] streamed, long slotBytes, long deviceBytes, long hostBytes) {
+record WeightPlacement(GpuWeights mode, boolean[] streamed, long[] layerBytes, long slotBytes, long deviceBytes, long hostBytes) {
     /** Upload buffers: one while the other's layer computes. */
     static final int SLOTS = 2;
 
     WeightPlacement {
         streamed = streamed.clone();
+        layerBytes = layerBytes.clone();
     }
 
     /**
@@ -75,13 +77,16 @@ record WeightPlacement(GpuWeights mode, boolean[] streamed, long slotBytes, long
                 resident += layerBytes[i];
             }
         }
-        return new WeightPlacement(mode, streamed, slot, resident + Math.min(SLOTS, count) * slot, host);
+        return new WeightPlacement(mode, streamed, layerBytes, slot, resident + Math.min(SLOTS, count) * slot, host);
     }
 
     private static double gib(long b) { return b / (double) (1L << 30); }
 
     @Override
     public boolean[] streamed() { return streamed.clone(); }
+
+    @Override
+    public long[] layerBytes() { return layerBytes.clone(); }
 
     boolean streams(int layer) { return streamed[layer]; }
 
