@@ -810,6 +810,9 @@ public final class CudaSession implements ForwardSession {
     /** Where the weights are: resident or which layers stream. */
     WeightPlacement placement() { return w.placement; }
 
+    /** Bytes of weights copied from host memory per batch (0: all resident). */
+    public long streamedBytesPerBatch() { return w.stream == null ? 0 : w.stream.bytesPerPass(); }
+
     /** Layers whose weights stream from host memory (0: all resident). */
     public int streamedLayers() { return w.placement.streamedCount(); }
 
