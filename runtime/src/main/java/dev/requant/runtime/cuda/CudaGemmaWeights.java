@@ -236,25 +236,29 @@ final class CudaGemmaWeights implements AutoCloseable {
         return upload(device, kernels, c, w, lmHead, plan, place, log);
     }
 
-    /** GPU memory the upload borrows for a while: raw bytes of the largest matrix and the float32 split buffer. */
+    /**
+     * GPU memory the upload borrows for a while: the raw bytes of the largest matrix dequantized on the GPU (BF16
+     * matrices are copied in place) and the float32 buffer of the low-half split.
+     */
     private static long stagingBytes(GemmaConfig c, GemmaWeights w) {
-        long raw = 0;
+        List<WeightTensor> all = new ArrayList<>();
         for (LayerConfig lc : c.layers()) {
             LayerWeights lw = w.layer(lc.index());
-            for (WeightTensor t : new WeightTensor[] {lw.attnQ(), lw.attnK(), lw.attnV(), lw.attnOutput(), lw.ffnGate(),
-                    lw.ffnUp(), lw.ffnDown(), lw.inpGate(), lw.proj()}) {
-                if (t != null) raw = Math.max(raw, (long) t.rows() * t.matrices() * t.rowBytes());
-            }
+            all.addAll(java.util.Arrays.asList(lw.attnQ(), lw.attnK(), lw.attnV(), lw.attnOutput(), lw.ffnGate(), lw.ffnUp(),
+                    lw.ffnDown(), lw.inpGate(), lw.proj()));
             if (lw.hasMoe()) {
                 LayerWeights.Moe m = lw.moe();
-                for (WeightTensor t : new WeightTensor[] {m.gateUpExps(), m.gateExps(), m.upExps(), m.downExps(), m.gateInp()}) {
-                    if (t != null) raw = Math.max(raw, (long) t.rows() * t.matrices() * t.rowBytes());
-                }
+                all.addAll(java.util.Arrays.asList(m.gateUpExps(), m.gateExps(), m.upExps(), m.downExps(), m.gateInp()));
             }
         }
-        WeightTensor o = w.output();
-        raw = Math.max(raw, (long) o.rows() * o.matrices() * o.rowBytes());
-        return raw + 4L * Uploader.SPLIT_CHUNK_ELEMENTS + (256L << 20);
+        all.add(w.output());
+        all.add(w.perLayerModelProj());
+        long raw = 0;
+        for (WeightTensor t : all) {
+            if (t == null || !gpuReadable(t.type()) || t.type() == GgmlType.BF16 && t.outputScales() == null) continue;
+            raw = Math.max(raw, (long) t.rows() * t.matrices() * t.rowBytes());
+        }
+        return raw + 4L * Uploader.SPLIT_CHUNK_ELEMENTS;
     }
 
     /** The low half's name of a planned matrix when its sources are not exact in bf16 (and halves are wanted). */
