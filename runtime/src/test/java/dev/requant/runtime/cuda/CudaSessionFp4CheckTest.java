@@ -26,7 +26,9 @@ class CudaSessionFp4CheckTest {
         s.headDimGlobal = 64;
         s.nLayer = 2;
         s.nVocab = 300;
-        s.embdScale = 0.3f;
+        // small tied embeddings: logits spread enough that the KLD is measurable (0.3 made them one-hot: KLD 0 on the
+        // GPU run of 2026-12-06); measured on the CPU: W4A16 KLD 0.0091, same top 53%
+        s.embdScale = 0.02f;
         return s;
     }
 
@@ -50,11 +52,11 @@ class CudaSessionFp4CheckTest {
             assertThat(wg.engine()).startsWith("cuda, ");
             assertThat(wg.positions()).isEqualTo(wc.positions()).isEqualTo(3L * nCtx);
             assertThat(wg.nonFinite()).isZero();
-            assertThat(wc.meanKld()).isPositive();
+            assertThat(wc.meanKld()).isGreaterThan(1e-3);
             // the GPU's logits differ from the CPU's by ~1e-3 relative (f16 attention operands): the KLD by a few percent at most
             assertThat(wg.meanKld()).isCloseTo(wc.meanKld(), within(0.05 * wc.meanKld() + 1e-6));
             assertThat(ag.meanKld()).isCloseTo(ac.meanKld(), within(0.05 * ac.meanKld() + 1e-6));
-            assertThat(wg.sameTop()).isCloseTo(wc.sameTop(), within(0.03));
+            assertThat(wg.sameTop()).isCloseTo(wc.sameTop(), within(0.05));
             assertThat(gpu.paths()).hasSameSizeAs(cpu.paths());
         }
     }
