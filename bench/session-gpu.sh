@@ -4,10 +4,16 @@
 #   llama    start building llama.cpp for CUDA (sm_90) from the bundled pinned source, in the background (setsid)
 #   tests    every GPU test of the cuda module and of runtime/cuda (kernels against their CPU references; imatrix and
 #            eval through the GPU session against the CPU session)
-#   models   synthetic GGUFs of SHAPE (default gemma3-4b, real 262,144 vocabulary) in TYPES (default bf16 q8_0 q4_0)
+#   models   synthetic GGUFs of SHAPES (default SHAPE, default gemma3-4b; real 262,144 vocabulary) in TYPES (default
+#            bf16 q8_0 q4_0), e.g. SHAPES="gemma3-12b gemma4-26b-a4b" TYPES="q4_0 q8_0"; a file that would not fit the
+#            free disk is skipped with a line saying so (64 GiB disk: 12B q8_0 ~12.5 GB, 26B-A4B q8_0 ~27 GB)
 #   bench    ImatrixGpuBenchmark (bf16 model; SPLIT_BF16 and BF16 inputs) and EvalGpuBenchmark (every type)
 #   cli      requant eval --device cuda and requant imatrix --device cuda end to end on the bf16 model
 #   llamabench  llama-imatrix and llama-perplexity on the same files (waits for the build), with peak GPU memory
+#   stream   weights resident vs streamed from pinned host memory (--gpu-weights): ImatrixGpuBenchmark and
+#            EvalGpuBenchmark on STREAM_SHAPES (default SHAPE) x STREAM_TYPES (default bf16), RESIDENT then STREAM;
+#            one "STREAM |" line each: tokens/s, peak GPU memory, GB/s uploaded, and a result checksum that must be
+#            equal between the two placements
 #   here:   scripts/session-gpu-bundle.sh DIR
 #   there:  STEPS=... bash DIR/session-gpu.sh DIR [OUT]      (logs in OUT; a table at the end)
 set -uo pipefail
@@ -16,6 +22,7 @@ dir=$(readlink -f "${1:?bundle folder}")
 out=${2:-${OUT:-/tmp}}
 steps=${STEPS:-llama,tests,models}
 shape=${SHAPE:-gemma3-4b}
+shapes=${SHAPES:-$shape}
 types=${TYPES:-bf16 q8_0 q4_0}
 if [ ! -x /tmp/jre/bin/java ]; then tar xJf "$dir/jre.tar.xz" -C /tmp || exit 1; fi
 if [ ! -d /tmp/shared/golden ]; then mkdir -p /tmp/shared && tar xJf "$dir/golden.tar.xz" -C /tmp/shared || exit 1; fi
@@ -61,18 +68,36 @@ fi
 
 if has tests; then
   stamp tests
-  timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun dev.requant.cuda dev.requant.runtime.cuda 2>&1 | tee "$out/tests.log"
+  # TESTS: packages or test classes (default: every GPU test), e.g. TESTS="dev.requant.runtime.cuda.CudaSessionStreamingTest"
+  timeout ${TESTS_TIMEOUT:-420} "${java[@]}" dev.requant.runtime.cuda.GpuImatrixRun ${TESTS:-dev.requant.cuda dev.requant.runtime.cuda} 2>&1 | tee "$out/tests.log"
   rc=$((rc | PIPESTATUS[0]))
 fi
 
+# billions of parameters of a shape (262,144 vocabulary) and bytes per parameter of a type: the disk check below
+params_of() {
+  case $1 in
+    gemma3-1b) echo 1.0;; gemma3-4b) echo 3.9;; gemma3-12b) echo 11.8;; gemma3-27b) echo 27.0;;
+    gemma4-e4b) echo 7.5;; gemma4-12b) echo 11.9;; gemma4-26b-a4b) echo 25.3;; gemma4-31b) echo 30.7;; *) echo 1;;
+  esac
+}
+bytes_per_param() { case $1 in bf16|f16) echo 2;; q8_0) echo 1.0625;; q4_0) echo 0.5625;; f32) echo 4;; *) echo 2;; esac; }
+
 if has models; then
   stamp models
-  for t in $types; do
-    m=$models/$shape.$t.gguf
-    [ -f "$m" ] && continue
-    t0=$(date +%s)
-    "${java[@]}" dev.requant.testmodels.RunnableSyntheticGguf "$m" "$t" "$shape" 1 ${GEN_THREADS:-8} 2>&1 | tail -1
-    echo "model $m: $(du -h "$m" | cut -f1), written in $(( $(date +%s) - t0 )) s" | tee -a "$out/steps.log"
+  for sh in $shapes; do
+    for t in $types; do
+      m=$models/$sh.$t.gguf
+      [ -f "$m" ] && continue
+      need=$(awk -v p="$(params_of "$sh")" -v b="$(bytes_per_param "$t")" 'BEGIN { printf "%d", p * b * 1e9 / 1048576 + 1024 }')
+      free=$(df -Pm "$models" | awk 'NR == 2 { print $4 }')
+      if [ "$free" -lt "$need" ]; then
+        echo "model $m: skipped, needs about $need MiB of disk and $free MiB are free"
+        continue
+      fi
+      t0=$(date +%s)
+      "${java[@]}" dev.requant.testmodels.RunnableSyntheticGguf "$m" "$t" "$sh" 1 ${GEN_THREADS:-8} 2>&1 | tail -1
+      echo "model $m: $(du -h "$m" | cut -f1), written in $(( $(date +%s) - t0 )) s" | tee -a "$out/steps.log"
+    done
   done
 fi
 
@@ -91,14 +116,36 @@ if has bench; then
   done
 fi
 
+if has stream; then
+  stamp stream
+  : >> "$out/stream.log"
+  for sh in ${STREAM_SHAPES:-$shape}; do
+    for t in ${STREAM_TYPES:-bf16}; do
+      m=$models/$sh.$t.gguf
+      if [ ! -f "$m" ]; then echo "stream: no $m (run the models step with SHAPES=$sh TYPES=$t)" | tee -a "$out/stream.log"; rc=1; continue; fi
+      for wgt in ${STREAM_MODES:-RESIDENT STREAM}; do
+        echo "== stream $sh $t imatrix $wgt" | tee -a "$out/stream.log"
+        timeout ${STREAM_TIMEOUT:-180} "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark "$m" "$text" 512 2048 ${STREAM_BATCHES:-6} SPLIT_BF16 $wgt 2>&1 | tee -a "$out/stream.log"
+        rc=$((rc | PIPESTATUS[0]))
+      done
+      for wgt in ${STREAM_MODES:-RESIDENT STREAM}; do
+        echo "== stream $sh $t eval $wgt" | tee -a "$out/stream.log"
+        timeout ${STREAM_TIMEOUT:-180} "${java[@]}" dev.requant.runtime.cuda.EvalGpuBenchmark "$m" "$text" 512 2048 ${STREAM_BATCHES:-6} SPLIT_BF16 $wgt 2>&1 | tee -a "$out/stream.log"
+        rc=$((rc | PIPESTATUS[0]))
+      done
+    done
+  done
+fi
+
 if has cli; then
   stamp cli
   m=$models/$shape.bf16.gguf
   q=$models/$shape.q4_0.gguf
   ( time timeout 240 "${java[@]}" dev.requant.cli.Main eval --base "$m" --compare "$q" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} \
-      --device cuda --json "$out/eval.json" --no-progress ) 2>&1 | tee "$out/cli.log"
+      --device cuda ${CLI_GPU_WEIGHTS:+--gpu-weights $CLI_GPU_WEIGHTS} --json "$out/eval.json" --no-progress ) 2>&1 | tee "$out/cli.log"
   rc=$((rc | PIPESTATUS[0]))
   ( time timeout 240 "${java[@]}" dev.requant.cli.Main imatrix "$m" --text "$text" -c 512 --chunks ${CLI_CHUNKS:-40} --device cuda \
+      ${CLI_GPU_WEIGHTS:+--gpu-weights $CLI_GPU_WEIGHTS} \
       -o /tmp/synthetic.imatrix.gguf --no-progress ) 2>&1 | tee -a "$out/cli.log"
   rc=$((rc | PIPESTATUS[0]))
 fi
@@ -149,6 +196,7 @@ echo "==== summary"
 [ -f "$out/steps.log" ] && cat "$out/steps.log"
 [ -f "$out/tests.log" ] && grep -E '^(FAIL|SKIP)|^REPORT|^==== [0-9]' "$out/tests.log" | sed 's/^REPORT //'
 [ -f "$out/bench.log" ] && grep -E '^\||^== |^model|^open|^PPL|^\(mean' "$out/bench.log"
+[ -f "$out/stream.log" ] && grep -E '^STREAM|^== stream|^PPL|Exception|Error' "$out/stream.log"
 [ -f "$out/cli.log" ] && grep -E 'collected|imatrix,|peak|GPU backend|^real|q4_0' "$out/cli.log"
 [ -f "$out/llama.log" ] && cat "$out/llama.log"
 exit $rc

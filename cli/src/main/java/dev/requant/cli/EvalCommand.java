@@ -5,6 +5,7 @@ import dev.requant.formats.io.AtomicFile;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.OutputPaths;
 import dev.requant.ops.eval.Eval;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.eval.EvalResult;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -66,6 +67,12 @@ final class EvalCommand implements Callable<Integer> {
             description = "Where the models run: ${COMPLETION-CANDIDATES}; cuda is an NVIDIA GPU, auto the GPU when one is usable (default ${DEFAULT-VALUE}).")
     ComputeDevice device;
 
+    @Option(names = "--gpu-weights", paramLabel = "WHERE", defaultValue = "auto",
+            description = "GPU: where the weights live: resident (all on the GPU), stream (layers in pinned host memory,"
+                    + " the next layer uploading while this one computes; same results), auto (resident when they fit,"
+                    + " else the layers that do not fit stream) (default ${DEFAULT-VALUE}).")
+    GpuWeights gpuWeights;
+
     @Option(names = "--json", paramLabel = "OUT", description = "Also write every statistic as JSON to OUT ('-': JSON alone on stdout, no table).")
     Path json;
 
@@ -91,7 +98,7 @@ final class EvalCommand implements Callable<Integer> {
         if (json != null && !json.toString().equals("-")) OutputPaths.checkFile(json, inputs);
         OutputPaths.checkFile(plot, inputs);
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        Eval.Result r = new Eval().run(new Eval.Request(base, compare, text, nCtx, chunks, saveBase, device, nThreads),
+        Eval.Result r = new Eval().run(new Eval.Request(base, compare, text, nCtx, chunks, saveBase, device, nThreads, gpuWeights),
                 CliContext.of(spec.commandLine().getErr(), noProgress));
         EvalResult result = r.result();
         PrintWriter out = spec.commandLine().getOut();

@@ -7,6 +7,7 @@ import dev.requant.formats.imatrix.ImatrixFormat;
 import dev.requant.ops.OperationException;
 import dev.requant.ops.imatrix.CollectImatrix;
 import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.imatrix.ImatrixSettings;
 
 import java.io.PrintWriter;
@@ -86,6 +87,12 @@ final class ImatrixCommand implements Callable<Integer> {
             description = "Where to run: ${COMPLETION-CANDIDATES}; cuda is an NVIDIA GPU, auto the GPU when one is usable (default ${DEFAULT-VALUE}).")
     ComputeDevice device;
 
+    @Option(names = "--gpu-weights", paramLabel = "WHERE", defaultValue = "auto",
+            description = "GPU: where the weights live: resident (all on the GPU), stream (layers in pinned host memory,"
+                    + " the next layer uploading while this one computes; same results), auto (resident when they fit,"
+                    + " else the layers that do not fit stream) (default ${DEFAULT-VALUE}).")
+    GpuWeights gpuWeights;
+
     @Option(names = "--gpu-bf16-inputs",
             description = "GPU: round activations to bf16 once for the weight GEMMs, as llama.cpp's CUDA backend does"
                     + " (about 1.7x faster; the sums then differ from the CPU's by ~2e-3 instead of ~3e-4).")
@@ -140,7 +147,7 @@ final class ImatrixCommand implements Callable<Integer> {
         }
         CollectImatrix.Request request = new CollectImatrix.Request(model, text, output, format, settings, device,
                 gpuBf16Inputs ? GemmInputs.BF16 : GemmInputs.SPLIT_BF16, parseSpecial, resume,
-                threads != null ? threads : Runtime.getRuntime().availableProcessors());
+                threads != null ? threads : Runtime.getRuntime().availableProcessors(), gpuWeights);
         CollectImatrix.Result r = new CollectImatrix().run(request, CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter out = spec.commandLine().getOut();
         Imatrix im = r.imatrix();

@@ -150,6 +150,16 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /**
+     * Asynchronous copy of page-locked host memory ({@link #allocateHost}) into device memory on stream {@code s}: the
+     * host returns at once, and {@code src} must stay unchanged until the copy has run.
+     */
+    public void copyToDeviceAsync(MemorySegment src, DeviceBuffer dst, CudaStream s) {
+        dst.require(src.byteSize(), 1, "copy to device");
+        if (!src.isNative()) throw new IllegalArgumentException("an asynchronous copy needs page-locked host memory");
+        driver.copyHtoDAsync(dst.address(), src, src.byteSize(), s.handle());
+    }
+
     /** Synchronous copy of device memory into a host segment (all of it). */
     public void copyToHost(DeviceBuffer src, MemorySegment dst) {
         src.require(dst.byteSize(), 1, "copy to host");

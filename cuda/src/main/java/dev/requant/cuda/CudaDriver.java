@@ -35,7 +35,7 @@ final class CudaDriver {
             cuCtxSetCurrent, cuCtxSynchronize, cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemcpyHtoD, cuMemcpyDtoH,
             cuMemcpyDtoD, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuMemsetD32, cuMemsetD32Async,
             cuMemHostAlloc, cuMemFreeHost, cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncSetAttribute,
-            cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuEventCreate, cuEventRecord,
+            cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuStreamWaitEvent, cuEventCreate, cuEventRecord,
             cuEventSynchronize, cuEventElapsedTime, cuEventDestroy, cuGetErrorName;
 
     CudaDriver(NativeLibrary lib) throws CudaUnavailableException {
@@ -73,6 +73,7 @@ final class CudaDriver {
         cuStreamCreate = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
         cuStreamDestroy = lib.function(I_A, "cuStreamDestroy_v2", "cuStreamDestroy");
         cuStreamSynchronize = lib.function(I_A, "cuStreamSynchronize");
+        cuStreamWaitEvent = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
         cuEventCreate = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuEventCreate");
         cuEventRecord = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuEventRecord");
         cuEventSynchronize = lib.function(I_A, "cuEventSynchronize");
@@ -392,6 +393,15 @@ final class CudaDriver {
     void streamSynchronize(MemorySegment s) {
         try {
             check((int) cuStreamSynchronize.invokeExact(s), "cuStreamSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Work queued on {@code stream} after this waits for {@code event}'s recorded work (the host does not wait). */
+    void streamWaitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -2,7 +2,7 @@ package dev.requant.cuda;
 
 import java.lang.foreign.MemorySegment;
 
-/** A CUDA event, for timing work on a stream (device time, not host time). */
+/** A CUDA event: timing work on a stream (device time, not host time), or ordering work between streams. */
 public final class CudaEvent implements AutoCloseable {
     private final CudaDriver driver;
     private final MemorySegment handle;
@@ -11,6 +11,8 @@ public final class CudaEvent implements AutoCloseable {
         this.driver = driver;
         this.handle = handle;
     }
+
+    MemorySegment handle() { return handle; }
 
     public CudaEvent record(CudaStream s) {
         driver.eventRecord(handle, s.handle());

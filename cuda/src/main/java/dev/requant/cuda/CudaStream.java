@@ -19,6 +19,9 @@ public final class CudaStream implements AutoCloseable {
     /** Blocks until everything queued so far has finished; a kernel's asynchronous error surfaces here. */
     public void synchronize() { driver.streamSynchronize(handle); }
 
+    /** Work queued here after this call starts once {@code e}'s recorded work has finished (the host does not block). */
+    public void waitFor(CudaEvent e) { driver.streamWaitEvent(handle, e.handle()); }
+
     @Override
     public void close() {
         if (owned) driver.streamDestroy(handle);

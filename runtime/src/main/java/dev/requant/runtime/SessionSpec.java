@@ -13,9 +13,10 @@ import dev.requant.formats.imatrix.ImatrixAccumulator;
  *     null when nothing is collected
  * @param processOutput collect the LM head's input too (llama-imatrix's {@code --process-output})
  * @param gemmInputs how a GPU session feeds float32 activations to its bf16 GEMMs (ignored on the CPU)
+ * @param gpuWeights where a GPU session keeps the weights (ignored on the CPU)
  */
 public record SessionSpec(int sequenceLength, int maxSequences, int logitsRows, ImatrixAccumulator collectInto,
-                          boolean processOutput, GemmInputs gemmInputs) {
+                          boolean processOutput, GemmInputs gemmInputs, GpuWeights gpuWeights) {
     public SessionSpec {
         if (sequenceLength < 1) throw new IllegalArgumentException("sequence length must be positive, got " + sequenceLength);
         if (maxSequences < 1) throw new IllegalArgumentException("sequences per batch must be positive, got " + maxSequences);
@@ -23,6 +24,13 @@ public record SessionSpec(int sequenceLength, int maxSequences, int logitsRows, 
             throw new IllegalArgumentException("logits rows " + logitsRows + " outside 0.." + sequenceLength);
         }
         if (gemmInputs == null) gemmInputs = GemmInputs.SPLIT_BF16;
+        if (gpuWeights == null) gpuWeights = GpuWeights.AUTO;
+    }
+
+    /** With the GPU weights chosen automatically. */
+    public SessionSpec(int sequenceLength, int maxSequences, int logitsRows, ImatrixAccumulator collectInto,
+                       boolean processOutput, GemmInputs gemmInputs) {
+        this(sequenceLength, maxSequences, logitsRows, collectInto, processOutput, gemmInputs, GpuWeights.AUTO);
     }
 
     /** Imatrix collection into {@code acc}: chunks of {@code nCtx}, {@code nSeq} per batch, no logits. */
@@ -39,6 +47,11 @@ public record SessionSpec(int sequenceLength, int maxSequences, int logitsRows, 
 
     /** The same with {@code n} sequences per batch (a sharded session's whole batch). */
     public SessionSpec withSequences(int n) {
-        return new SessionSpec(sequenceLength, n, logitsRows, collectInto, processOutput, gemmInputs);
+        return new SessionSpec(sequenceLength, n, logitsRows, collectInto, processOutput, gemmInputs, gpuWeights);
+    }
+
+    /** The same with the weights placed as {@code g} on a GPU. */
+    public SessionSpec withGpuWeights(GpuWeights g) {
+        return new SessionSpec(sequenceLength, maxSequences, logitsRows, collectInto, processOutput, gemmInputs, g);
     }
 }

@@ -13,6 +13,7 @@ import dev.requant.cuda.ComputeDevice;
 import dev.requant.cuda.CudaUnavailableException;
 import dev.requant.ops.EnvironmentException;
 import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.cpu.CpuThreads;
@@ -38,10 +39,18 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
      * @param text the evaluation text; not needed with a logits-file reference
      * @param chunks at most this many chunks, -1 for all
      * @param saveBase where to write the reference's log-probs (llama.cpp's --kl-divergence-base format), or null
+     * @param gpuWeights where the GPU sessions keep the weights (resident, streamed from host memory, or chosen by size)
      */
-    public record Request(Path base, List<Path> compare, Path text, int nCtx, int chunks, Path saveBase, ComputeDevice device, int threads) {
+    public record Request(Path base, List<Path> compare, Path text, int nCtx, int chunks, Path saveBase, ComputeDevice device, int threads,
+                          GpuWeights gpuWeights) {
         public Request {
             compare = List.copyOf(compare);
+            if (gpuWeights == null) gpuWeights = GpuWeights.AUTO;
+        }
+
+        /** With the GPU weights placed automatically. */
+        public Request(Path base, List<Path> compare, Path text, int nCtx, int chunks, Path saveBase, ComputeDevice device, int threads) {
+            this(base, compare, text, nCtx, chunks, saveBase, device, threads, GpuWeights.AUTO);
         }
 
         public static Request of(Path base, List<Path> compare, Path text, int nCtx) {
@@ -105,7 +114,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
             List<ForwardSession> sessions = new ArrayList<>();
             List<Evaluator.Model> compares = new ArrayList<>();
             for (int i = 0; i < compareSources.size(); i++) {
-                ForwardSession s = session(compareSources.get(i), r.device(), nCtx, pool, ctx);
+                ForwardSession s = session(compareSources.get(i), r, nCtx, pool, ctx);
                 open.add(s);
                 sessions.add(s);
                 compares.add(new Evaluator.Model(displayName(r.compare().get(i)), s));
@@ -118,7 +127,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
                     writer = new LogitsFile.Writer(r.saveBase(), r.nCtx(), GemmaConfig.of(baseSource).nVocab(), nChunk, tokens);
                     open.add(writer);
                 }
-                ForwardSession s = session(baseSource, r.device(), nCtx, pool, ctx);
+                ForwardSession s = session(baseSource, r, nCtx, pool, ctx);
                 open.add(s);
                 sessions.add(s);
                 ref = new Evaluator.ModelReference(new Evaluator.Model(displayName(r.base()), s), writer);
@@ -153,12 +162,13 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
     }
 
     /** A session of n_ctx tokens per sequence scoring the second half of each, on the device asked for. */
-    private static ForwardSession session(ModelSource src, ComputeDevice device, int nCtx, CpuThreads pool, OperationContext ctx)
+    private static ForwardSession session(ModelSource src, Request r, int nCtx, CpuThreads pool, OperationContext ctx)
             throws IOException, EnvironmentException {
         GemmaConfig c = GemmaConfig.of(src);
-        SessionSpec spec = SessionSpec.eval(nCtx, Math.max(1, GPU_BATCH_TOKENS / nCtx), LogitsFile.scoredPerChunk(nCtx), null);
+        SessionSpec spec = SessionSpec.eval(nCtx, Math.max(1, GPU_BATCH_TOKENS / nCtx), LogitsFile.scoredPerChunk(nCtx), null)
+                .withGpuWeights(r.gpuWeights());
         try {
-            return Sessions.open(device, c, GemmaWeights.load(src, c), spec, pool, ctx::notice);
+            return Sessions.open(r.device(), c, GemmaWeights.load(src, c), spec, pool, ctx::notice);
         } catch (CudaUnavailableException e) {
             throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
         }

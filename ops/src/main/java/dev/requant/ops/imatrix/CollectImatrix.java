@@ -20,6 +20,7 @@ import dev.requant.ops.OutputPaths;
 import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.ForwardSession;
 import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.device.Sessions;
@@ -48,9 +49,24 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
      * @param format the output format, or null: dat when the name ends in .dat, else gguf
      * @param resume a saved imatrix to continue from, or null
      * @param gpuInputs how the GPU pass feeds its bf16 GEMMs
+     * @param gpuWeights where the GPU pass keeps the weights (resident, streamed from host memory, or chosen by size)
      */
     public record Request(Path model, Path text, Path output, ImatrixFormat format, ImatrixSettings settings,
-            ComputeDevice device, GemmInputs gpuInputs, boolean parseSpecial, Path resume, int threads) {
+            ComputeDevice device, GemmInputs gpuInputs, boolean parseSpecial, Path resume, int threads, GpuWeights gpuWeights) {
+        public Request {
+            if (gpuWeights == null) gpuWeights = GpuWeights.AUTO;
+        }
+
+        /** With the GPU weights placed automatically. */
+        public Request(Path model, Path text, Path output, ImatrixFormat format, ImatrixSettings settings,
+                ComputeDevice device, GemmInputs gpuInputs, boolean parseSpecial, Path resume, int threads) {
+            this(model, text, output, format, settings, device, gpuInputs, parseSpecial, resume, threads, GpuWeights.AUTO);
+        }
+
+        public Request withGpuWeights(GpuWeights g) {
+            return new Request(model, text, output, format, settings, device, gpuInputs, parseSpecial, resume, threads, g);
+        }
+
         /** llama-imatrix's defaults with the device chosen automatically. */
         public static Request of(Path model, Path text, Path output) {
             return new Request(model, text, output, null, ImatrixSettings.defaults(), ComputeDevice.AUTO,
@@ -58,15 +74,15 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
         }
 
         public Request withSettings(ImatrixSettings s) {
-            return new Request(model, text, output, format, s, device, gpuInputs, parseSpecial, resume, threads);
+            return new Request(model, text, output, format, s, device, gpuInputs, parseSpecial, resume, threads, gpuWeights);
         }
 
         public Request withDevice(ComputeDevice d) {
-            return new Request(model, text, output, format, settings, d, gpuInputs, parseSpecial, resume, threads);
+            return new Request(model, text, output, format, settings, d, gpuInputs, parseSpecial, resume, threads, gpuWeights);
         }
 
         public Request withThreads(int n) {
-            return new Request(model, text, output, format, settings, device, gpuInputs, parseSpecial, resume, n);
+            return new Request(model, text, output, format, settings, device, gpuInputs, parseSpecial, resume, n, gpuWeights);
         }
 
         public ImatrixFormat outputFormat() { return format != null ? format : ImatrixFormat.forFileName(output); }
@@ -112,7 +128,8 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
                 }
                 GemmaConfig c = GemmaConfig.of(src);
                 GemmaWeights w = GemmaWeights.load(src, c);
-                SessionSpec spec = SessionSpec.imatrix(nCtx, r.settings().nSeq(), acc, r.settings().processOutput(), r.gpuInputs());
+                SessionSpec spec = SessionSpec.imatrix(nCtx, r.settings().nSeq(), acc, r.settings().processOutput(), r.gpuInputs())
+                        .withGpuWeights(r.gpuWeights());
                 try (CpuThreads pool = new CpuThreads(r.threads()); ForwardSession backend = open(r, c, w, spec, pool, ctx)) {
                     long total = (long) (plan.chunks() - startChunk) * nCtx;
                     ctx.progress().begin("imatrix", Math.max(1, total), "tok");

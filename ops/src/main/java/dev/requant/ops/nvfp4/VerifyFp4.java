@@ -25,6 +25,7 @@ import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
 import dev.requant.ops.OperationException;
 import dev.requant.runtime.cpu.CpuModel;
+import dev.requant.runtime.device.Sessions;
 import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.eval.KldAccumulator;
 import dev.requant.runtime.eval.KldReport;
@@ -163,12 +164,24 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
             int chunks = Math.min(r.chunks() <= 0 ? Integer.MAX_VALUE : r.chunks(), tokens.length / r.nCtx());
             ctx.progress().begin("verify-fp4", Math.max(1, (long) chunks * (1 + engines.size())), "chunk");
             long[] done = {0};
-            Fp4DynamicCheck.Result result = Fp4DynamicCheck.run(src, ref, tokens, r.nCtx(), r.chunks(), vocab.addBos() ? vocab.bos() : -1,
-                    engines, pool, Fp4DynamicCheck.Thresholds.DEFAULT, (p, c, n) -> {
-                        ctx.checkCancelled();
-                        ctx.progress().stepTo(++done[0]);
-                        ctx.progress().message(p + " chunk " + (c + 1) + "/" + n);
-                    });
+            // with a GPU, the whole-model W4A16 pass and the reference run through eval's GPU forward session
+            Fp4DynamicCheck.SessionOpener sessions = gpu == null ? null
+                    : (c, w, spec) -> Sessions.open(r.device(), c, w, spec, pool, ctx::notice);
+            Fp4DynamicCheck.Result result;
+            try {
+                result = Fp4DynamicCheck.run(src, ref, tokens, r.nCtx(), r.chunks(), vocab.addBos() ? vocab.bos() : -1,
+                        engines, pool, Fp4DynamicCheck.Thresholds.DEFAULT, (p, c, n) -> {
+                            ctx.checkCancelled();
+                            ctx.progress().stepTo(++done[0]);
+                            ctx.progress().message(p + " chunk " + (c + 1) + "/" + n);
+                        }, sessions);
+            } catch (IOException | OperationException | RuntimeException e) {
+                throw e;
+            } catch (CudaUnavailableException e) {
+                throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
             ctx.progress().end();
             return new Dynamic(result, null, device, Arrays.copyOf(tokens, Math.min(tokens.length, r.nCtx())));
         } catch (FormatException e) {

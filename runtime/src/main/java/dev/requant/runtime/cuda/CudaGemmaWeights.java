@@ -1,6 +1,7 @@
 package dev.requant.runtime.cuda;
 
 import dev.requant.cuda.CudaDevice;
+import dev.requant.cuda.CudaException;
 import dev.requant.cuda.CudaKernels;
 import dev.requant.cuda.CudaWorkspace;
 import dev.requant.cuda.DeviceBuffer;
@@ -10,6 +11,7 @@ import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.LayerConfig;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.model.GemmaWeights;
 import dev.requant.runtime.model.LayerWeights;
 import dev.requant.runtime.model.WeightTensor;
@@ -43,11 +45,35 @@ final class CudaGemmaWeights implements AutoCloseable {
     /** A table for {@code get_rows}: its bytes on the GPU and the GGML type they are in. */
     record Table(DeviceBuffer data, GgmlType type) {}
 
-    /** One layer's device tensors; null where the layer has none. */
+    /**
+     * One layer's device tensors; null where the layer has none. {@code lows} maps a matrix's address to its low bf16
+     * half (see {@link #low}).
+     */
     record Layer(DeviceBuffer attnNorm, DeviceBuffer qkv, int qkvRows, DeviceBuffer qNorm, DeviceBuffer kNorm,
                  DeviceBuffer attnOutput, DeviceBuffer postAttentionNorm, DeviceBuffer ffnNorm, DeviceBuffer gateUp,
                  DeviceBuffer down, DeviceBuffer postFfwNorm, DeviceBuffer inpGate, DeviceBuffer proj,
-                 DeviceBuffer postNorm, Moe moe) {}
+                 DeviceBuffer postNorm, Moe moe, java.util.Map<Long, DeviceBuffer> lows) {
+        Layer {
+            lows = java.util.Map.copyOf(lows);
+        }
+
+        /** The low bf16 half of this layer's matrix {@code hi}, or null. */
+        DeviceBuffer low(DeviceBuffer hi) { return lows.get(hi.address()); }
+
+        /** The same layer with every tensor {@code delta} bytes further on (a streamed layer in another upload buffer). */
+        Layer rebased(long delta) {
+            java.util.Map<Long, DeviceBuffer> l = new java.util.HashMap<>();
+            for (var e : lows.entrySet()) l.put(e.getKey() + delta, at(e.getValue(), delta));
+            return new Layer(at(attnNorm, delta), at(qkv, delta), qkvRows, at(qNorm, delta), at(kNorm, delta),
+                    at(attnOutput, delta), at(postAttentionNorm, delta), at(ffnNorm, delta), at(gateUp, delta),
+                    at(down, delta), at(postFfwNorm, delta), at(inpGate, delta), at(proj, delta), at(postNorm, delta),
+                    moe == null ? null : moe.rebased(delta), l);
+        }
+    }
+
+    private static DeviceBuffer at(DeviceBuffer b, long delta) {
+        return b == null ? null : new DeviceBuffer(b.address() + delta, b.bytes());
+    }
 
     /**
      * A Gemma 4 mixture-of-experts block: the router's folded input scale ({@code ffn_gate_inp.scale / sqrt(n_embd)})
@@ -56,10 +82,15 @@ final class CudaGemmaWeights implements AutoCloseable {
      * the gate rows when {@code up} is separate.
      */
     record Moe(DeviceBuffer routerScale, DeviceBuffer gateInp, DeviceBuffer preFfwNorm2, DeviceBuffer postFfwNorm1,
-               DeviceBuffer postFfwNorm2, DeviceBuffer gateUp, DeviceBuffer up, DeviceBuffer down) {}
+               DeviceBuffer postFfwNorm2, DeviceBuffer gateUp, DeviceBuffer up, DeviceBuffer down) {
+        Moe rebased(long delta) {
+            return new Moe(at(routerScale, delta), at(gateInp, delta), at(preFfwNorm2, delta), at(postFfwNorm1, delta),
+                    at(postFfwNorm2, delta), at(gateUp, delta), at(up, delta), at(down, delta));
+        }
+    }
 
     private final CudaWorkspace memory;
-    /** The low bf16 halves of inexact matrices, by the address of their high half. */
+    /** The low bf16 halves of inexact non-layer matrices (LM head, per-layer projection), by the address of their high half. */
     private final java.util.Map<Long, DeviceBuffer> lows;
     final Table tokenEmbd;
     final Table perLayerTokenEmbd;
@@ -69,12 +100,18 @@ final class CudaGemmaWeights implements AutoCloseable {
     final DeviceBuffer ropeFreqs;
     /** The LM head as bf16 [n_vocab x n_embd], or null when not uploaded. */
     final DeviceBuffer output;
-    final List<Layer> layers;
+    /** Resident layers by index; null for a streamed layer (see {@link #layer}). */
+    private final List<Layer> layers;
+    /** The streamed layers' upload pipeline, or null when every layer is resident. */
+    final LayerStream stream;
+    final WeightPlacement placement;
+    /** GPU bytes of the weights (resident tensors and upload buffers). */
     final long bytes;
 
     private CudaGemmaWeights(CudaWorkspace memory, Table tokenEmbd, Table perLayerTokenEmbd, DeviceBuffer perLayerModelProj,
                              DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs,
-                             DeviceBuffer output, List<Layer> layers, java.util.Map<Long, DeviceBuffer> lows) {
+                             DeviceBuffer output, List<Layer> layers, java.util.Map<Long, DeviceBuffer> lows,
+                             LayerStream stream, WeightPlacement placement) {
         this.memory = memory;
         this.lows = java.util.Map.copyOf(lows);
         this.tokenEmbd = tokenEmbd;
@@ -84,15 +121,24 @@ final class CudaGemmaWeights implements AutoCloseable {
         this.outputNorm = outputNorm;
         this.ropeFreqs = ropeFreqs;
         this.output = output;
-        this.layers = List.copyOf(layers);
-        this.bytes = memory.layout().totalBytes();
+        this.layers = java.util.Collections.unmodifiableList(new ArrayList<>(layers));
+        this.stream = stream;
+        this.placement = placement;
+        this.bytes = placement.deviceBytes();
     }
 
     /** Whether {@code get_rows} and {@code dequantize} read this type on the GPU. */
     static boolean gpuReadable(GgmlType t) { return CudaKernels.reads(t); }
 
-    /** The low bf16 half of the matrix whose high half is {@code hi} (a whole matrix buffer), or null. */
+    /** The low bf16 half of the non-layer matrix whose high half is {@code hi} (a whole matrix buffer), or null. */
     DeviceBuffer low(DeviceBuffer hi) { return lows.get(hi.address()); }
+
+    /** A resident layer's tensors (a streamed layer's come from {@link LayerStream#acquire}). */
+    Layer layer(int index) {
+        Layer l = layers.get(index);
+        if (l == null) throw new IllegalStateException("layer " + index + " is streamed");
+        return l;
+    }
 
     /** Whether bf16 holds every value of the tensor exactly (then a low half would be zero). */
     static boolean exactInBf16(WeightTensor t) {
@@ -115,23 +161,104 @@ final class CudaGemmaWeights implements AutoCloseable {
         return gpuReadable(t.type()) && t.outputScales() == null ? (long) t.rows() * t.rowBytes() : elements(t) * 2;
     }
 
+    /** The GPU regions of the weights: the non-layer tensors, and each layer's (region names without "blk.N."). */
+    private record Plan(WorkspaceLayout global, List<WorkspaceLayout> layers) {
+        long totalBytes() { return global.totalBytes() + layers.stream().mapToLong(WorkspaceLayout::totalBytes).sum(); }
+
+        long[] layerBytes() { return layers.stream().mapToLong(WorkspaceLayout::totalBytes).toArray(); }
+
+        /** One allocation: the non-layer tensors and the resident layers' (named "blk.N." + region). */
+        WorkspaceLayout resident(WeightPlacement p) {
+            WorkspaceLayout all = new WorkspaceLayout();
+            for (WorkspaceLayout.Region r : global.regions().values()) all.add(r.name(), r.bytes());
+            for (int i = 0; i < layers.size(); i++) {
+                if (p.streams(i)) continue;
+                for (WorkspaceLayout.Region r : layers.get(i).regions().values()) all.add("blk." + i + "." + r.name(), r.bytes());
+            }
+            return all;
+        }
+    }
+
+    /** Named device regions: of the one resident allocation, or of an upload buffer holding one layer. */
+    private interface Regions {
+        DeviceBuffer get(String name);
+
+        boolean has(String name);
+
+        static Regions of(CudaWorkspace mem, String prefix) {
+            return new Regions() {
+                public DeviceBuffer get(String name) { return mem.get(prefix + name); }
+
+                public boolean has(String name) { return mem.layout().regions().containsKey(prefix + name); }
+            };
+        }
+
+        static Regions of(DeviceBuffer base, WorkspaceLayout layout) {
+            return new Regions() {
+                public DeviceBuffer get(String name) {
+                    WorkspaceLayout.Region r = layout.region(name);
+                    return base.slice(r.offset(), r.bytes());
+                }
+
+                public boolean has(String name) { return layout.regions().containsKey(name); }
+            };
+        }
+    }
+
     /**
      * Plans, allocates and uploads; {@code log} hears one line per phase.
      *
      * @param lmHead whether the LM head is needed (sessions that compute logits)
+     * @param mode where the layers go (see {@link WeightPlacement})
+     * @param reserveBytes GPU memory to leave free beside the weights (score buffers allocated later)
+     * @param budget the placement sees at most this many bytes free for the weights (tests; Long.MAX_VALUE)
      */
     static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w, boolean lmHead,
-                                   boolean splitWeights, Consumer<String> log) {
-        WorkspaceLayout plan = plan(c, w, lmHead, splitWeights);
+                                   boolean splitWeights, GpuWeights mode, long reserveBytes, long budget, Consumer<String> log) {
+        Plan plan = plan(c, w, lmHead, splitWeights);
         long free = device.memoryInfo()[0];
         if (splitWeights && plan.totalBytes() > 0.8 * free) {
-            WorkspaceLayout without = plan(c, w, lmHead, false);
+            Plan without = plan(c, w, lmHead, false);
             log.accept(String.format("weights with their low bf16 halves take %.1f GiB of %.1f GiB free: using bf16 weights alone (%.1f GiB)",
                     plan.totalBytes() / (double) (1L << 30), free / (double) (1L << 30), without.totalBytes() / (double) (1L << 30)));
             plan = without;
             splitWeights = false;
         }
-        return upload(device, kernels, c, w, lmHead, splitWeights, plan, log);
+        WeightPlacement place;
+        try {
+            long reserve = reserveBytes + stagingBytes(c, w);
+            long seen = budget == Long.MAX_VALUE ? free : Math.min(free, budget + reserve);
+            place = WeightPlacement.plan(mode, plan.global().totalBytes(), plan.layerBytes(), seen, reserve);
+        } catch (IllegalStateException e) {
+            throw new CudaException(e.getMessage());
+        }
+        if (place.streamedCount() > 0) log.accept(place.describe());
+        return upload(device, kernels, c, w, lmHead, plan, place, log);
+    }
+
+    /**
+     * GPU memory the upload borrows for a while: the raw bytes of the largest matrix dequantized on the GPU (BF16
+     * matrices are copied in place) and the float32 buffer of the low-half split.
+     */
+    private static long stagingBytes(GemmaConfig c, GemmaWeights w) {
+        List<WeightTensor> all = new ArrayList<>();
+        for (LayerConfig lc : c.layers()) {
+            LayerWeights lw = w.layer(lc.index());
+            all.addAll(java.util.Arrays.asList(lw.attnQ(), lw.attnK(), lw.attnV(), lw.attnOutput(), lw.ffnGate(), lw.ffnUp(),
+                    lw.ffnDown(), lw.inpGate(), lw.proj()));
+            if (lw.hasMoe()) {
+                LayerWeights.Moe m = lw.moe();
+                all.addAll(java.util.Arrays.asList(m.gateUpExps(), m.gateExps(), m.upExps(), m.downExps(), m.gateInp()));
+            }
+        }
+        all.add(w.output());
+        all.add(w.perLayerModelProj());
+        long raw = 0;
+        for (WeightTensor t : all) {
+            if (t == null || !gpuReadable(t.type()) || t.type() == GgmlType.BF16 && t.outputScales() == null) continue;
+            raw = Math.max(raw, (long) t.rows() * t.matrices() * t.rowBytes());
+        }
+        return raw + 4L * Uploader.SPLIT_CHUNK_ELEMENTS;
     }
 
     /** The low half's name of a planned matrix when its sources are not exact in bf16 (and halves are wanted). */
@@ -145,7 +272,7 @@ final class CudaGemmaWeights implements AutoCloseable {
         }
     }
 
-    private static WorkspaceLayout plan(GemmaConfig c, GemmaWeights w, boolean lmHead, boolean split) {
+    private static Plan plan(GemmaConfig c, GemmaWeights w, boolean lmHead, boolean split) {
         WorkspaceLayout plan = new WorkspaceLayout();
         plan.add("token_embd", tableBytes(w.tokenEmbd()));
         boolean ownHead = lmHead && !tiedBf16(w);
@@ -161,56 +288,62 @@ final class CudaGemmaWeights implements AutoCloseable {
             lowHalf(plan, split, "per_layer_model_proj", 2 * elements(w.perLayerModelProj()), w.perLayerModelProj());
             plan.floats("per_layer_proj_norm", w.perLayerProjNorm().length);
         }
-        for (LayerConfig lc : c.layers()) {
-            LayerWeights lw = w.layer(lc.index());
-            String p = "blk." + lc.index() + ".";
-            plan.floats(p + "attn_norm", c.nEmbd());
-            plan.add(p + "qkv", 2L * c.nEmbd() * qkvRows(lw));
-            lowHalf(plan, split, p + "qkv", 2L * c.nEmbd() * qkvRows(lw), lw.attnQ(), lw.attnK(), lw.attnV());
-            plan.floats(p + "q_norm", lw.attnQNorm().length);
-            if (lw.attnKNorm() != null) plan.floats(p + "k_norm", lw.attnKNorm().length);
-            plan.add(p + "attn_output", 2 * elements(lw.attnOutput()));
-            lowHalf(plan, split, p + "attn_output", 2 * elements(lw.attnOutput()), lw.attnOutput());
-            plan.floats(p + "post_attention_norm", c.nEmbd());
-            plan.floats(p + "ffn_norm", c.nEmbd());
-            plan.add(p + "gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())));
-            lowHalf(plan, split, p + "gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())), lw.ffnGate(), lw.ffnUp());
-            plan.add(p + "down", 2 * elements(lw.ffnDown()));
-            lowHalf(plan, split, p + "down", 2 * elements(lw.ffnDown()), lw.ffnDown());
-            plan.floats(p + "post_ffw_norm", c.nEmbd());
-            if (lw.inpGate() != null) {
-                plan.add(p + "inp_gate", 2 * elements(lw.inpGate()));
-                lowHalf(plan, split, p + "inp_gate", 2 * elements(lw.inpGate()), lw.inpGate());
-                plan.add(p + "proj", 2 * elements(lw.proj()));
-                lowHalf(plan, split, p + "proj", 2 * elements(lw.proj()), lw.proj());
-                plan.floats(p + "post_norm", c.nEmbd());
-            }
-            if (lw.hasMoe()) {
-                LayerWeights.Moe m = lw.moe();
-                plan.floats(p + "router_scale", c.nEmbd()).floats(p + "gate_inp", elements(m.gateInp()))
-                        .floats(p + "pre_ffw_norm_2", c.nEmbd()).floats(p + "post_ffw_norm_1", c.nEmbd())
-                        .floats(p + "post_ffw_norm_2", c.nEmbd())
-                        .add(p + "gate_up_exps", 2 * elements(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps()))
-                        .add(p + "up_exps", m.gateUpExps() != null ? 0 : 2 * elements(m.upExps()))
-                        .add(p + "down_exps", 2 * elements(m.downExps()));
-            }
+        List<WorkspaceLayout> layers = new ArrayList<>();
+        for (LayerConfig lc : c.layers()) layers.add(layerPlan(c, w.layer(lc.index()), split));
+        return new Plan(plan, layers);
+    }
+
+    /** One layer's regions, in upload order. */
+    private static WorkspaceLayout layerPlan(GemmaConfig c, LayerWeights lw, boolean split) {
+        WorkspaceLayout plan = new WorkspaceLayout();
+        plan.floats("attn_norm", c.nEmbd());
+        plan.add("qkv", 2L * c.nEmbd() * qkvRows(lw));
+        lowHalf(plan, split, "qkv", 2L * c.nEmbd() * qkvRows(lw), lw.attnQ(), lw.attnK(), lw.attnV());
+        plan.floats("q_norm", lw.attnQNorm().length);
+        if (lw.attnKNorm() != null) plan.floats("k_norm", lw.attnKNorm().length);
+        plan.add("attn_output", 2 * elements(lw.attnOutput()));
+        lowHalf(plan, split, "attn_output", 2 * elements(lw.attnOutput()), lw.attnOutput());
+        plan.floats("post_attention_norm", c.nEmbd());
+        plan.floats("ffn_norm", c.nEmbd());
+        plan.add("gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())));
+        lowHalf(plan, split, "gate_up", 2 * (elements(lw.ffnGate()) + elements(lw.ffnUp())), lw.ffnGate(), lw.ffnUp());
+        plan.add("down", 2 * elements(lw.ffnDown()));
+        lowHalf(plan, split, "down", 2 * elements(lw.ffnDown()), lw.ffnDown());
+        plan.floats("post_ffw_norm", c.nEmbd());
+        if (lw.inpGate() != null) {
+            plan.add("inp_gate", 2 * elements(lw.inpGate()));
+            lowHalf(plan, split, "inp_gate", 2 * elements(lw.inpGate()), lw.inpGate());
+            plan.add("proj", 2 * elements(lw.proj()));
+            lowHalf(plan, split, "proj", 2 * elements(lw.proj()), lw.proj());
+            plan.floats("post_norm", c.nEmbd());
+        }
+        if (lw.hasMoe()) {
+            LayerWeights.Moe m = lw.moe();
+            plan.floats("router_scale", c.nEmbd()).floats("gate_inp", elements(m.gateInp()))
+                    .floats("pre_ffw_norm_2", c.nEmbd()).floats("post_ffw_norm_1", c.nEmbd())
+                    .floats("post_ffw_norm_2", c.nEmbd())
+                    .add("gate_up_exps", 2 * elements(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps()))
+                    .add("up_exps", m.gateUpExps() != null ? 0 : 2 * elements(m.upExps()))
+                    .add("down_exps", 2 * elements(m.downExps()));
         }
         return plan;
     }
 
     private static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w,
-                                           boolean lmHead, boolean split, WorkspaceLayout plan, Consumer<String> log) {
+                                           boolean lmHead, Plan plan, WeightPlacement place, Consumer<String> log) {
         boolean ownHead = lmHead && !tiedBf16(w);
-        CudaWorkspace mem = CudaWorkspace.allocate(device, plan);
-        java.util.Set<String> names = new java.util.HashSet<>();
-        names.addAll(plan.regions().keySet());
+        WorkspaceLayout resident = plan.resident(place);
+        CudaWorkspace mem = CudaWorkspace.allocate(device, resident);
+        LayerStream stream = null;
         long t0 = System.nanoTime();
-        try (Uploader up = new Uploader(device, kernels, mem, names)) {
+        try (Uploader up = new Uploader(device, kernels)) {
+            Regions g = Regions.of(mem, "");
+            java.util.Map<Long, DeviceBuffer> globalLows = new java.util.HashMap<>();
             Table te = up.table(w.tokenEmbd(), mem.get("token_embd"));
             DeviceBuffer head = null;
             if (ownHead) {
                 head = mem.get("output");
-                up.matrix(w.output(), head, 0, up.lowOf(head, "output"));
+                up.matrix(w.output(), head, 0, up.lowOf(head, g, "output", globalLows));
             } else if (lmHead) {
                 head = te.data();
             }
@@ -221,68 +354,87 @@ final class CudaGemmaWeights implements AutoCloseable {
             if (c.hasPerLayerInputs()) {
                 ple = up.table(w.perLayerTokenEmbd(), mem.get("per_layer_token_embd"));
                 pleProj = mem.get("per_layer_model_proj");
-                up.matrix(w.perLayerModelProj(), pleProj, 0, up.lowOf(pleProj, "per_layer_model_proj"));
+                up.matrix(w.perLayerModelProj(), pleProj, 0, up.lowOf(pleProj, g, "per_layer_model_proj", globalLows));
                 pleNorm = up.floats(w.perLayerProjNorm(), mem.get("per_layer_proj_norm"));
             }
+            if (place.slots() > 0) stream = new LayerStream(device, place);
             List<Layer> layers = new ArrayList<>();
             for (LayerConfig lc : c.layers()) {
-                LayerWeights lw = w.layer(lc.index());
-                String p = "blk." + lc.index() + ".";
-                DeviceBuffer qkv = mem.get(p + "qkv");
-                DeviceBuffer qkvLo = up.lowOf(qkv, p + "qkv");
-                long off = up.matrix(lw.attnQ(), qkv, 0, qkvLo);
-                if (lw.attnK() != null) off = up.matrix(lw.attnK(), qkv, off, qkvLo);
-                if (lw.attnV() != null) up.matrix(lw.attnV(), qkv, off, qkvLo);
-                DeviceBuffer gateUp = mem.get(p + "gate_up");
-                DeviceBuffer guLo = up.lowOf(gateUp, p + "gate_up");
-                up.matrix(lw.ffnUp(), gateUp, up.matrix(lw.ffnGate(), gateUp, 0, guLo), guLo);
-                DeviceBuffer inpGate = null, proj = null, postNorm = null;
-                if (lw.inpGate() != null) {
-                    inpGate = mem.get(p + "inp_gate");
-                    up.matrix(lw.inpGate(), inpGate, 0, up.lowOf(inpGate, p + "inp_gate"));
-                    proj = mem.get(p + "proj");
-                    up.matrix(lw.proj(), proj, 0, up.lowOf(proj, p + "proj"));
-                    postNorm = up.floats(lw.postNorm(), mem.get(p + "post_norm"));
+                int i = lc.index();
+                if (!place.streams(i)) {
+                    layers.add(uploadLayer(up, Regions.of(mem, "blk." + i + "."), c, w.layer(i)));
+                    continue;
                 }
-                Moe moe = null;
-                if (lw.hasMoe()) {
-                    LayerWeights.Moe m = lw.moe();
-                    float[] scale = new float[c.nEmbd()];
-                    float inv = 1f / (float) Math.sqrt(c.nEmbd());
-                    for (int i = 0; i < scale.length; i++) scale[i] = inv * m.gateInpScale()[i];
-                    DeviceBuffer gu = mem.get(p + "gate_up_exps");
-                    up.matrix(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps(), gu, 0);
-                    DeviceBuffer upExps = null;
-                    if (m.gateUpExps() == null) {
-                        upExps = mem.get(p + "up_exps");
-                        up.matrix(m.upExps(), upExps, 0);
-                    }
-                    DeviceBuffer downExps = mem.get(p + "down_exps");
-                    up.matrix(m.downExps(), downExps, 0);
-                    moe = new Moe(up.floats(scale, mem.get(p + "router_scale")), up.matrixF32(m.gateInp(), mem.get(p + "gate_inp")),
-                            up.floats(m.preFfwNorm2(), mem.get(p + "pre_ffw_norm_2")),
-                            up.floats(m.postFfwNorm1(), mem.get(p + "post_ffw_norm_1")),
-                            up.floats(m.postFfwNorm2(), mem.get(p + "post_ffw_norm_2")), gu, upExps, downExps);
-                }
-                DeviceBuffer attnOut = mem.get(p + "attn_output");
-                up.matrix(lw.attnOutput(), attnOut, 0, up.lowOf(attnOut, p + "attn_output"));
-                DeviceBuffer down = mem.get(p + "down");
-                up.matrix(lw.ffnDown(), down, 0, up.lowOf(down, p + "down"));
-                layers.add(new Layer(up.floats(lw.attnNorm(), mem.get(p + "attn_norm")), qkv, qkvRows(lw),
-                        up.floats(lw.attnQNorm(), mem.get(p + "q_norm")),
-                        lw.attnKNorm() == null ? null : up.floats(lw.attnKNorm(), mem.get(p + "k_norm")),
-                        attnOut, up.floats(lw.postAttentionNorm(), mem.get(p + "post_attention_norm")),
-                        up.floats(lw.ffnNorm(), mem.get(p + "ffn_norm")), gateUp, down,
-                        up.floats(lw.postFfwNorm(), mem.get(p + "post_ffw_norm")), inpGate, proj, postNorm, moe));
+                // converted in the first upload buffer as a resident layer would be, then kept in pinned host memory
+                WorkspaceLayout lp = plan.layers().get(i);
+                DeviceBuffer slot0 = stream.slot(0);
+                Layer l = uploadLayer(up, Regions.of(slot0, lp), c, w.layer(i));
+                device.synchronize();
+                stream.add(i, l, slot0.slice(0, lp.totalBytes()));
+                layers.add(null);
             }
             device.synchronize();
-            log.accept(String.format("uploaded %.2f GiB of weights%s in %.1f s", plan.totalBytes() / (double) (1L << 30),
-                    up.lows.isEmpty() ? "" : " (" + up.lows.size() + " matrices with low bf16 halves)", (System.nanoTime() - t0) / 1e9));
-            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers, up.lows);
+            log.accept(String.format("uploaded %.2f GiB of weights%s in %.1f s%s", resident.totalBytes() / (double) (1L << 30),
+                    up.lowCount == 0 ? "" : " (" + up.lowCount + " matrices with low bf16 halves)", (System.nanoTime() - t0) / 1e9,
+                    place.streamedCount() == 0 ? "" : String.format(", %.2f GiB of layers in pinned host memory",
+                            place.hostBytes() / (double) (1L << 30))));
+            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers, globalLows, stream, place);
         } catch (RuntimeException e) {
+            if (stream != null) stream.close();
             mem.close();
             throw e;
         }
+    }
+
+    /** Uploads one layer's tensors into {@code r}; returns their device record. */
+    private static Layer uploadLayer(Uploader up, Regions r, GemmaConfig c, LayerWeights lw) {
+        java.util.Map<Long, DeviceBuffer> lows = new java.util.HashMap<>();
+        DeviceBuffer qkv = r.get("qkv");
+        DeviceBuffer qkvLo = up.lowOf(qkv, r, "qkv", lows);
+        long off = up.matrix(lw.attnQ(), qkv, 0, qkvLo);
+        if (lw.attnK() != null) off = up.matrix(lw.attnK(), qkv, off, qkvLo);
+        if (lw.attnV() != null) up.matrix(lw.attnV(), qkv, off, qkvLo);
+        DeviceBuffer gateUp = r.get("gate_up");
+        DeviceBuffer guLo = up.lowOf(gateUp, r, "gate_up", lows);
+        up.matrix(lw.ffnUp(), gateUp, up.matrix(lw.ffnGate(), gateUp, 0, guLo), guLo);
+        DeviceBuffer inpGate = null, proj = null, postNorm = null;
+        if (lw.inpGate() != null) {
+            inpGate = r.get("inp_gate");
+            up.matrix(lw.inpGate(), inpGate, 0, up.lowOf(inpGate, r, "inp_gate", lows));
+            proj = r.get("proj");
+            up.matrix(lw.proj(), proj, 0, up.lowOf(proj, r, "proj", lows));
+            postNorm = up.floats(lw.postNorm(), r.get("post_norm"));
+        }
+        Moe moe = null;
+        if (lw.hasMoe()) {
+            LayerWeights.Moe m = lw.moe();
+            float[] scale = new float[c.nEmbd()];
+            float inv = 1f / (float) Math.sqrt(c.nEmbd());
+            for (int i = 0; i < scale.length; i++) scale[i] = inv * m.gateInpScale()[i];
+            DeviceBuffer gu = r.get("gate_up_exps");
+            up.matrix(m.gateUpExps() != null ? m.gateUpExps() : m.gateExps(), gu, 0);
+            DeviceBuffer upExps = null;
+            if (m.gateUpExps() == null) {
+                upExps = r.get("up_exps");
+                up.matrix(m.upExps(), upExps, 0);
+            }
+            DeviceBuffer downExps = r.get("down_exps");
+            up.matrix(m.downExps(), downExps, 0);
+            moe = new Moe(up.floats(scale, r.get("router_scale")), up.matrixF32(m.gateInp(), r.get("gate_inp")),
+                    up.floats(m.preFfwNorm2(), r.get("pre_ffw_norm_2")),
+                    up.floats(m.postFfwNorm1(), r.get("post_ffw_norm_1")),
+                    up.floats(m.postFfwNorm2(), r.get("post_ffw_norm_2")), gu, upExps, downExps);
+        }
+        DeviceBuffer attnOut = r.get("attn_output");
+        up.matrix(lw.attnOutput(), attnOut, 0, up.lowOf(attnOut, r, "attn_output", lows));
+        DeviceBuffer down = r.get("down");
+        up.matrix(lw.ffnDown(), down, 0, up.lowOf(down, r, "down", lows));
+        return new Layer(up.floats(lw.attnNorm(), r.get("attn_norm")), qkv, qkvRows(lw),
+                up.floats(lw.attnQNorm(), r.get("q_norm")),
+                lw.attnKNorm() == null ? null : up.floats(lw.attnKNorm(), r.get("k_norm")),
+                attnOut, up.floats(lw.postAttentionNorm(), r.get("post_attention_norm")),
+                up.floats(lw.ffnNorm(), r.get("ffn_norm")), gateUp, down,
+                up.floats(lw.postFfwNorm(), r.get("post_ffw_norm")), inpGate, proj, postNorm, moe, lows);
     }
 
     /** Output rows of the fused Q|K|V matrix of a layer. */
@@ -294,31 +446,32 @@ final class CudaGemmaWeights implements AutoCloseable {
     }
 
     @Override
-    public void close() { memory.close(); }
+    public void close() {
+        if (stream != null) stream.close();
+        memory.close();
+    }
 
     /** Copies tensors to the GPU, converting to bf16 on the GPU where it can and on the host otherwise. */
     private static final class Uploader implements AutoCloseable {
         private static final long HOST_CHUNK_ELEMENTS = 1 << 22;
-        private static final long SPLIT_CHUNK_ELEMENTS = 1L << 26;
+        static final long SPLIT_CHUNK_ELEMENTS = 1L << 26;
         private final CudaDevice device;
         private final CudaKernels kernels;
-        private final CudaWorkspace mem;
-        private final java.util.Set<String> planned;
-        final java.util.Map<Long, DeviceBuffer> lows = new java.util.HashMap<>();
+        /** Matrices given a low half so far. */
+        int lowCount;
         private DeviceBuffer staging, staging32;
 
-        Uploader(CudaDevice device, CudaKernels kernels, CudaWorkspace mem, java.util.Set<String> planned) {
+        Uploader(CudaDevice device, CudaKernels kernels) {
             this.device = device;
             this.kernels = kernels;
-            this.mem = mem;
-            this.planned = planned;
         }
 
-        /** The planned low half of matrix buffer {@code name} (registered under its high half), or null. */
-        private DeviceBuffer lowOf(DeviceBuffer hi, String name) {
-            if (!planned.contains(name + ".lo")) return null;
-            DeviceBuffer lo = mem.get(name + ".lo");
+        /** The planned low half of matrix region {@code name} of {@code r} (registered in {@code lows} under its high half), or null. */
+        private DeviceBuffer lowOf(DeviceBuffer hi, Regions r, String name, java.util.Map<Long, DeviceBuffer> lows) {
+            if (!r.has(name + ".lo")) return null;
+            DeviceBuffer lo = r.get(name + ".lo");
             lows.put(hi.address(), lo);
+            lowCount++;
             return lo;
         }
 

@@ -106,7 +106,7 @@ public final class CudaSession implements ForwardSession {
     private Profile profile;
 
     private CudaSession(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
-                        CudaGemmaWeights w, SessionSpec spec) {
+                        SessionSpec spec, Consumer<String> log, long weightBudget) {
         this.device = device;
         this.spec = spec;
         ImatrixAccumulator base = spec.collects() ? spec.collectInto() : new ImatrixAccumulator(spec.sequenceLength());
@@ -118,7 +118,6 @@ public final class CudaSession implements ForwardSession {
         this.gemm = gemm;
         this.stream = device.defaultStream();
         this.c = c;
-        this.w = w;
         this.nCtx = nCtx;
         this.maxSeq = maxSeq;
         this.chunkSize = base.chunkSize();
@@ -253,7 +252,17 @@ public final class CudaSession implements ForwardSession {
             }
             ropeOf[l.index()] = id;
         }
+        // the workspace first: the weights' placement (resident or streamed) sees the memory that is left
         this.ws = CudaWorkspace.allocate(device, plan);
+        try {
+            // the eval's score base (allocated later, one per reference) and cuBLAS's own workspace stay free
+            long reserve = (maxOutRows > 0 ? 4L * maxOutRows * c.nVocab() + 12L * maxOutRows : 0) + (256L << 20);
+            this.w = CudaGemmaWeights.upload(device, kernels, c, gw, spec.logitsRows() > 0, splitInputs, spec.gpuWeights(),
+                    reserve, weightBudget, log);
+        } catch (RuntimeException e) {
+            ws.close();
+            throw e;
+        }
         for (int l : shared) kvPersistent.put(l, new DeviceBuffer[] {ws.get("kh." + l), ws.get("vh." + l)});
         for (var e : ropes.entrySet()) {
             device.copyToDevice(e.getValue().table(nCtx, true), ws.get("rope_cos." + e.getKey()));
@@ -307,17 +316,23 @@ public final class CudaSession implements ForwardSession {
      */
     public static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec,
                                    Consumer<String> log) throws CudaUnavailableException {
+        return open(device, c, w, spec, log, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #open(CudaDevice, GemmaConfig, GemmaWeights, SessionSpec, Consumer)}, with {@code --gpu-weights auto}
+     * planning as if at most {@code weightBudget} bytes of GPU memory were free for the weights (tests of a partly
+     * streamed model on a GPU it fits).
+     */
+    static CudaSession open(CudaDevice device, GemmaConfig c, GemmaWeights w, SessionSpec spec, Consumer<String> log,
+                            long weightBudget) throws CudaUnavailableException {
         CudaKernels kernels = null;
         CudaGemm gemm = null;
-        CudaGemmaWeights weights = null;
         try {
             kernels = CudaKernels.load(device);
             gemm = new CudaGemm(device, device.defaultStream());
-            weights = CudaGemmaWeights.upload(device, kernels, c, w, spec.logitsRows() > 0,
-                    spec.gemmInputs() == GemmInputs.SPLIT_BF16, log);
-            return new CudaSession(device, kernels, gemm, c, w, weights, spec);
+            return new CudaSession(device, kernels, gemm, c, w, spec, log, weightBudget);
         } catch (RuntimeException | CudaUnavailableException e) {
-            if (weights != null) weights.close();
             if (gemm != null) gemm.close();
             if (kernels != null) kernels.close();
             throw e;
@@ -326,7 +341,7 @@ public final class CudaSession implements ForwardSession {
 
     @Override
     public String description() {
-        return "cuda, " + device.info().name() + (splitInputs ? "" : ", bf16 GEMM inputs");
+        return "cuda, " + device.info().name() + (splitInputs ? "" : ", bf16 GEMM inputs") + ", " + w.placement.describe();
     }
 
     @Override
@@ -495,9 +510,13 @@ public final class CudaSession implements ForwardSession {
      * has a low half (a matrix bf16 does not hold exactly; see CudaGemmaWeights). W_lo·x_lo (about 2^-32) is left out.
      */
     private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
+        gemm(hi, lo, w, this.w.low(w), y, m, n, k);
+    }
+
+    /** As above with the weights' low half {@code wLo} (or null) given: a layer's matrix. */
+    private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer wLo, DeviceBuffer y, int m, int n, int k) {
         gemm.bf16(hi, w, y, m, n, k, false);
         if (lo != null) gemm.bf16(lo, w, y, m, n, k, true);
-        DeviceBuffer wLo = this.w.low(w);
         if (wLo != null) gemm.bf16(hi, wLo, y, m, n, k, true);
     }
 
@@ -518,9 +537,12 @@ public final class CudaSession implements ForwardSession {
             kernels.getRows(stream, w.perLayerTokenEmbd.data(), w.perLayerTokenEmbd.type(), pw, ids, T,
                     (float) Math.sqrt(pd), ws.get("ple"), pw);
         }
+        LayerStream streamed = w.stream;
+        if (streamed != null) streamed.prefetch();
         for (LayerConfig lc : c.layers()) {
             int li = lc.index();
-            CudaGemmaWeights.Layer lw = w.layers.get(li);
+            boolean streams = streamed != null && streamed.streams(li);
+            CudaGemmaWeights.Layer lw = streams ? streamed.acquire(li, stream) : w.layer(li);
             String key = "blk." + li + ".";
             int qDim = lc.qDim(), kvDim = lc.kvDim(), hd = lc.headDim(), nFf = lc.nFf();
 
@@ -529,7 +551,7 @@ public final class CudaSession implements ForwardSession {
             kernels.rmsNormFused(stream, h, E, lw.attnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "qkv", xf, E, rows);
             mark("gemm");
-            gemm(xb, xl, lw.qkv(), proj, T, lw.qkvRows(), E);
+            gemm(xb, xl, lw.qkv(), lw.low(lw.qkv()), proj, T, lw.qkvRows(), E);
             mark("attention");
             DeviceBuffer[] kv = kvPersistent.getOrDefault(lc.kvLayer(), new DeviceBuffer[] {ws.get("kh"), ws.get("vh")});
             boolean hasV = lc.hasKv() && lw.qkvRows() == qDim + 2 * kvDim;
@@ -540,7 +562,7 @@ public final class CudaSession implements ForwardSession {
             kernels.attnGather(stream, o, xf, xb, xl, T, lc.nHead(), hd, nCtx);
             collect(key + "o", xf, qDim, rows);
             mark("gemm");
-            gemm(xb, xl, lw.attnOutput(), a, T, E, qDim);
+            gemm(xb, xl, lw.attnOutput(), lw.low(lw.attnOutput()), a, T, E, qDim);
             mark("other");
             kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, null, 0, T, E, eps, true);
 
@@ -548,13 +570,13 @@ public final class CudaSession implements ForwardSession {
             kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "gu", xf, E, rows);
             mark("gemm");
-            gemm(xb, xl, lw.gateUp(), proj, T, 2 * nFf, E);
+            gemm(xb, xl, lw.gateUp(), lw.low(lw.gateUp()), proj, T, 2 * nFf, E);
             mark("other");
             kernels.geglu(stream, proj, 2L * nFf, proj.slice(4L * nFf, proj.bytes() - 4L * nFf), 2L * nFf, xf, nFf, xb, xl,
                     nFf, T, nFf);
             collect(key + "down", xf, nFf, rows);
             mark("gemm");
-            gemm(xb, xl, lw.down(), a, T, E, nFf);
+            gemm(xb, xl, lw.down(), lw.low(lw.down()), a, T, E, nFf);
             mark("other");
             DeviceBuffer ffnOut = a;
             if (lw.moe() != null) ffnOut = moeBlock(lc, lw.moe(), key, T, rows, a);
@@ -565,7 +587,7 @@ public final class CudaSession implements ForwardSession {
                 kernels.f32ToBf16Split(stream, h, xb, xl, (long) T * E);
                 collect(key + "inp_gate", h, E, rows);
                 mark("gemm");
-                gemm(xb, xl, lw.inpGate(), proj, T, pd, E);
+                gemm(xb, xl, lw.inpGate(), lw.low(lw.inpGate()), proj, T, pd, E);
                 DeviceBuffer ple = ws.get("ple");
                 if (li == 0) {
                     gemm(ws.get("emb_bf16"), embLo, w.perLayerModelProj, ws.get("ple_proj"), T, pw, E);
@@ -578,11 +600,12 @@ public final class CudaSession implements ForwardSession {
                         T, pd);
                 collect(key + "proj", xf, pd, rows);
                 mark("gemm");
-                gemm(xb, xl, lw.proj(), a, T, E, pd);
+                gemm(xb, xl, lw.proj(), lw.low(lw.proj()), a, T, E, pd);
                 mark("other");
                 kernels.rmsNormFused(stream, a, E, lw.postNorm(), h, E, null, null, 0, T, E, eps, true);
             }
             if (!Float.isNaN(layerScale[li])) kernels.scale(stream, h, layerScale[li], (long) T * E);
+            if (streams) streamed.release(li, stream);
         }
         Slot out = byKey.get("output");
         if (out != null) {
@@ -783,6 +806,15 @@ public final class CudaSession implements ForwardSession {
 
     /** Bytes of weights and of the activation workspace on the GPU. */
     public long[] deviceBytes() { return new long[] {w.bytes, ws.layout().totalBytes()}; }
+
+    /** Where the weights are: resident or which layers stream. */
+    WeightPlacement placement() { return w.placement; }
+
+    /** Bytes of weights copied from host memory per batch (0: all resident). */
+    public long streamedBytesPerBatch() { return w.stream == null ? 0 : w.stream.bytesPerPass(); }
+
+    /** Layers whose weights stream from host memory (0: all resident). */
+    public int streamedLayers() { return w.placement.streamedCount(); }
 
     @Override
     public void close() {

@@ -3,6 +3,10 @@ package dev.requant.runtime.fp4;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.model.GemmaConfig;
 import dev.requant.formats.model.ModelSource;
+import dev.requant.runtime.ForwardBatch;
+import dev.requant.runtime.ForwardSession;
+import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.cpu.CpuModel;
 import dev.requant.runtime.eval.KldAccumulator;
 import dev.requant.runtime.eval.KldReport;
@@ -21,6 +25,8 @@ import java.util.List;
  *       {@link Fp4Gemm} given: the CPU emulation, the CUDA emulation, cuBLASLt's native FP4 GEMM; an engine that
  *       cannot run here comes with the reason and is reported as not run.</li>
  * </ul>
+ * The W4A16 pass and the reference run on the CPU, or, given a {@link SessionOpener}, through a {@link ForwardSession}
+ * (the GPU forward session of eval and imatrix: every position's logits of a chunk in one batch).
  * The reference is the BF16 model when one is given, else W4A16 (then W4A4 is measured against W4A16). Per path: mean
  * KL-divergence (nats per position, reference first), same top token, largest |Δlogit|, non-finite logits. The GPU
  * emulation must reproduce the CPU emulation's logits exactly: same quantization, same float32 operations.
@@ -62,6 +68,11 @@ public final class Fp4DynamicCheck {
         }
     }
 
+    /** Opens a session for a whole model's W4A16 (or reference) logits, e.g. on the GPU. */
+    public interface SessionOpener {
+        ForwardSession open(GemmaConfig c, GemmaWeights w, SessionSpec spec) throws Exception;
+    }
+
     /** Called after each chunk of each path. */
     public interface Progress {
         void chunk(String path, int chunk, int chunks);
@@ -71,19 +82,48 @@ public final class Fp4DynamicCheck {
 
     public static Result run(ModelSource model, ModelSource reference, int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines,
             CpuThreads threads, Thresholds th, Progress progress) throws FormatException {
-        GemmaConfig mc = GemmaConfig.of(model);
-        CpuModel m = new CpuModel(mc, GemmaWeights.load(model, mc), threads, false, true);
-        CpuModel ref = null;
-        if (reference != null) {
-            GemmaConfig rc = GemmaConfig.of(reference);
-            if (rc.nVocab() != mc.nVocab()) throw new FormatException(reference.path(), "has " + rc.nVocab() + " tokens, the model " + mc.nVocab());
-            ref = new CpuModel(rc, GemmaWeights.load(reference, rc), threads, false, true);
+        try {
+            return run(model, reference, tokens, nCtx, maxChunks, bos, engines, threads, th, progress, null);
+        } catch (FormatException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * As above, with the W4A16 pass and the reference through sessions of {@code sessions} (null: the CPU pass); the
+     * W4A4 paths run on the CPU pass with their {@link Fp4Gemm}.
+     */
+    public static Result run(ModelSource model, ModelSource reference, int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines,
+            CpuThreads threads, Thresholds th, Progress progress, SessionOpener sessions) throws Exception {
+        GemmaConfig mc = GemmaConfig.of(model);
+        GemmaWeights mw = GemmaWeights.load(model, mc);
+        CpuModel m = new CpuModel(mc, mw, threads, false, true);
+        GemmaConfig rc = null;
+        GemmaWeights rw = null;
+        if (reference != null) {
+            rc = GemmaConfig.of(reference);
+            if (rc.nVocab() != mc.nVocab()) throw new FormatException(reference.path(), "has " + rc.nVocab() + " tokens, the model " + mc.nVocab());
+            rw = GemmaWeights.load(reference, rc);
+        }
+        if (sessions == null) return run(model, m, rc == null ? null : new CpuModel(rc, rw, threads, false, true), null, null,
+                reference, tokens, nCtx, maxChunks, bos, engines, th, progress);
+        SessionSpec spec = SessionSpec.eval(nCtx, 1, nCtx, GemmInputs.SPLIT_BF16);
+        try (ForwardSession q = sessions.open(mc, mw, spec); ForwardSession r = rc == null ? null : sessions.open(rc, rw, spec)) {
+            return run(model, m, null, q, r, reference, tokens, nCtx, maxChunks, bos, engines, th, progress);
+        }
+    }
+
+    private static Result run(ModelSource model, CpuModel m, CpuModel ref, ForwardSession mSession, ForwardSession refSession, ModelSource reference,
+            int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines, Thresholds th, Progress progress) {
+        GemmaConfig mc = m.config();
+        boolean hasRef = ref != null || refSession != null;
         int nv = mc.nVocab();
         int chunks = Math.min(maxChunks <= 0 ? Integer.MAX_VALUE : maxChunks, tokens.length / nCtx);
         if (chunks < 1) throw new IllegalArgumentException(tokens.length + " tokens make no chunk of " + nCtx);
         List<Acc> accs = new ArrayList<>();
-        Acc w4a16 = new Acc("W4A16 (dequantized weights, float activations)", "CPU", ref == null);
+        Acc w4a16 = new Acc("W4A16 (dequantized weights, float activations)", mSession == null ? "CPU" : mSession.description(), !hasRef);
         accs.add(w4a16);
         List<Acc> w4a4 = new ArrayList<>();
         for (Engine e : engines) {
@@ -100,8 +140,8 @@ public final class Fp4DynamicCheck {
         for (int c = 0; c < chunks; c++) {
             System.arraycopy(tokens, c * nCtx, chunk, 0, nCtx);
             if (bos >= 0) chunk[0] = bos;
-            float[] refLogits = ref != null ? run(ref, chunk, null) : null;
-            float[] q = run(m, chunk, null);
+            float[] refLogits = ref != null ? run(ref, chunk, null) : refSession != null ? run(refSession, chunk, nv) : null;
+            float[] q = mSession != null ? run(mSession, chunk, nv) : run(m, chunk, null);
             progress.chunk(w4a16.name, c, chunks);
             if (refLogits == null) refLogits = q;
             else w4a16.add(refLogits, q, chunk, nCtx, nv);
@@ -129,6 +169,14 @@ public final class Fp4DynamicCheck {
         for (Acc a : accs) out.add(a.result());
         return new Result(reference == null ? "W4A16 (no --reference)" : reference.path().toString(), chunks, chunks * nCtx, out,
                 compareEmulations ? agreement : null, th);
+    }
+
+    /** Every position's logits of one chunk through a session: one sequence, positions 0..n-1. */
+    private static float[] run(ForwardSession s, int[] tokens, int nv) {
+        int n = tokens.length;
+        float[] out = new float[n * nv];
+        s.run(ForwardBatch.logits(tokens, 1, 0, n, (seq, pos, row, off) -> System.arraycopy(row, off, out, pos * nv, nv)));
+        return out;
     }
 
     private static float[] run(CpuModel model, int[] tokens, W4a4MatMul override) {

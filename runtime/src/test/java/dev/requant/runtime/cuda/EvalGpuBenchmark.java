@@ -7,6 +7,7 @@ import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.runtime.ForwardBatch;
 import dev.requant.runtime.ForwardSession;
 import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.eval.LogitsFile;
 import dev.requant.runtime.eval.PerplexityAccumulator;
@@ -18,7 +19,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * Speed of the GPU eval pass (bench/eval-gpu.sh): {@code EvalGpuBenchmark MODEL TEXT [c] [b] [batches] [SPLIT_BF16|BF16]}.
+ * Speed of the GPU eval pass (bench/eval-gpu.sh): {@code EvalGpuBenchmark MODEL TEXT [c] [b] [batches] [SPLIT_BF16|BF16] [AUTO|RESIDENT|STREAM]}.
  * Runs the model as llama-perplexity's plain perplexity run does (chunks of c, b/c chunks per batch, the second half
  * of each chunk scored, log-softmax and NLL on the GPU), then the same batches as a compared model against its own
  * log-probs (KLD, the other half of an eval). Two warm-up batches, then {@code batches} timed ones (wall time, each
@@ -31,6 +32,7 @@ public final class EvalGpuBenchmark {
         int b = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int batches = args.length > 4 ? Integer.parseInt(args[4]) : 8;
         GemmInputs inputs = args.length > 5 ? GemmInputs.valueOf(args[5]) : GemmInputs.SPLIT_BF16;
+        GpuWeights weights = args.length > 6 ? GpuWeights.valueOf(args[6].toUpperCase(java.util.Locale.ROOT)) : GpuWeights.AUTO;
         int nSeq = Math.max(1, b / c), first = c / 2, scored = LogitsFile.scoredPerChunk(c);
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig cfg = GemmaConfig.of(src);
@@ -40,7 +42,8 @@ public final class EvalGpuBenchmark {
             int need = (batches + 2) * nSeq * c + 1;
             if (tokens.length < need) throw new IllegalArgumentException("the text gives " + tokens.length + " tokens, need " + need);
             long t0 = System.nanoTime();
-            try (CudaSession s = CudaSession.open(CudaDevice.open(), cfg, w, SessionSpec.eval(c, nSeq, scored, inputs), System.out::println);
+            try (CudaSession s = CudaSession.open(CudaDevice.open(), cfg, w, SessionSpec.eval(c, nSeq, scored, inputs).withGpuWeights(weights),
+                    System.out::println);
                     ForwardSession.ScoreBase base = s.newScoreBase(nSeq * scored)) {
                 System.out.printf("open: %.1f s; %s%n", (System.nanoTime() - t0) / 1e9, s.description());
                 int[] batch = new int[nSeq * c];
@@ -83,6 +86,7 @@ public final class EvalGpuBenchmark {
                     System.out.printf("| %s | %s | %d | %d | %d | %d | %.4f | %.0f | %.2f GiB |%n", m == 0 ? "perplexity (reference)" : "KLD (compared)",
                             inputs, c, b, T, batches, med[m], T / med[m], s.peakDeviceBytes() / (double) (1L << 30));
                 }
+                StreamSummary.print("eval (perplexity pass)", s, T, med[0], new double[] {ppl.report().value()});
             }
         }
     }

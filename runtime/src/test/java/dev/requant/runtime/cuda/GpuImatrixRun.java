@@ -1,5 +1,6 @@
 package dev.requant.runtime.cuda;
 
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectPackage;
 
 import java.util.ArrayList;
@@ -15,7 +16,7 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 /**
  * The GPU tests of imatrix collection on a machine without Maven (bench/imatrix-gpu.sh): every test of the packages
  * named in the arguments (default: {@code dev.requant.cuda} and {@code dev.requant.runtime.cuda}) through the JUnit
- * launcher, then PASS/FAIL/SKIP lines. Exit code 1 when a test failed.
+ * launcher (or of the test classes named), then PASS/FAIL/SKIP lines. Exit code 1 when a test failed.
  */
 public final class GpuImatrixRun {
     private GpuImatrixRun() {}
@@ -46,7 +47,11 @@ public final class GpuImatrixRun {
         };
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
         var request = LauncherDiscoveryRequestBuilder.request();
-        for (String p : packages) request.selectors(selectPackage(p));
+        for (String p : packages) {
+            // a test class (its simple name starts with a capital) or a package
+            boolean isClass = Character.isUpperCase(p.substring(p.lastIndexOf('.') + 1).charAt(0));
+            request.selectors(isClass ? selectClass(p) : selectPackage(p));
+        }
         Launcher launcher = LauncherFactory.create();
         long t0 = System.nanoTime();
         launcher.execute(request.build(), printer, summary);

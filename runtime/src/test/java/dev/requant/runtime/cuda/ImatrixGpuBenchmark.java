@@ -10,6 +10,7 @@ import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.Tokenizer;
 import dev.requant.runtime.ForwardBatch;
 import dev.requant.runtime.GemmInputs;
+import dev.requant.runtime.GpuWeights;
 import dev.requant.runtime.SessionSpec;
 import dev.requant.runtime.imatrix.ChunkPlan;
 import dev.requant.runtime.imatrix.ImatrixSettings;
@@ -22,7 +23,7 @@ import java.util.Map;
 
 /**
  * Speed of the GPU imatrix pass (bench/imatrix-gpu.sh):
- * {@code ImatrixGpuBenchmark MODEL TEXT [c] [b] [batches] [SPLIT_BF16|BF16]}.
+ * {@code ImatrixGpuBenchmark MODEL TEXT [c] [b] [batches] [SPLIT_BF16|BF16] [AUTO|RESIDENT|STREAM]}.
  * Runs two warm-up batches, one profiled batch (device time per phase from CUDA events), then {@code batches} timed
  * batches (wall time; each ends with a stream synchronize). Model FLOPs per token are the weight GEMMs (2 x params of
  * every collected matrix) plus causal attention (Q·Kᵀ and P·V over the visible keys); no LM head is run or counted.
@@ -39,6 +40,7 @@ public final class ImatrixGpuBenchmark {
         int b = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int batches = args.length > 4 ? Integer.parseInt(args[4]) : 10;
         GemmInputs inputs = args.length > 5 ? GemmInputs.valueOf(args[5]) : GemmInputs.SPLIT_BF16;
+        GpuWeights weights = args.length > 6 ? GpuWeights.valueOf(args[6].toUpperCase(java.util.Locale.ROOT)) : GpuWeights.AUTO;
         ImatrixSettings s = new ImatrixSettings(c, b, 512, -1, 0, false, 10, 0);
         try (ModelSource src = ModelSources.open(model)) {
             GemmaConfig cfg = GemmaConfig.of(src);
@@ -51,7 +53,7 @@ public final class ImatrixGpuBenchmark {
             if (plan.chunks() < need) throw new IllegalArgumentException("the text gives " + plan.chunks() + " chunks, need " + need);
             long t0 = System.nanoTime();
             try (CudaSession be = CudaSession.open(CudaDevice.open(), cfg, w,
-                    SessionSpec.imatrix(c, nSeq, new ImatrixAccumulator(c), false, inputs), System.out::println)) {
+                    SessionSpec.imatrix(c, nSeq, new ImatrixAccumulator(c), false, inputs).withGpuWeights(weights), System.out::println)) {
                 System.out.printf("open: %.1f s; %s; weights %.2f GiB, workspace %.2f GiB%n", (System.nanoTime() - t0) / 1e9,
                         be.description(), be.deviceBytes()[0] / (double) (1L << 30), be.deviceBytes()[1] / (double) (1L << 30));
                 int[] batch = new int[nSeq * c];
@@ -106,6 +108,7 @@ public final class ImatrixGpuBenchmark {
                         tokS, tflops, 100 * tflops / PEAK_TFLOPS, tokS / LLAMA_IMATRIX_TOK_S);
                 System.out.printf("(mean over the %d batches: %.0f tokens/s; peak GPU memory %.2f GiB)%n", batches, batches * T / total,
                         be.peakDeviceBytes() / (double) (1L << 30));
+                StreamSummary.print("imatrix", be, T, median, im.entry("blk.0.ffn_down.weight").orElseThrow().sums());
             }
         }
     }
