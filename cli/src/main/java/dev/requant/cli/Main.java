@@ -20,7 +20,6 @@ public final class Main {
 
     /** Runs without exiting (tests). */
     public static int run(String... args) {
-        Verbosity.set(false); // per run: picocli calls the --verbose setter only when the option is given
         CommandLine cl = CommandTree.forArgs(args);
         try {
             return cl.execute(args);

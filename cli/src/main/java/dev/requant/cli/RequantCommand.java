@@ -29,7 +29,8 @@ public final class RequantCommand implements Callable<Integer> {
             VerifyFp4Command.class,
             QueueCommand.class);
 
-    @Option(names = {"-v", "--verbose"}, scope = CommandLine.ScopeType.INHERIT,
+    // defaultValue: picocli then calls the setter at every parse, so a run without -v is quiet after one with it
+    @Option(names = {"-v", "--verbose"}, scope = CommandLine.ScopeType.INHERIT, defaultValue = "false",
             description = "Debug logging and stack traces on errors.")
     void verbose(boolean v) { Verbosity.set(v); }
 

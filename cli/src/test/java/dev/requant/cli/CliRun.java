@@ -11,7 +11,6 @@ record CliRun(int code, String out, String err) {
         StringWriter out = new StringWriter(), err = new StringWriter();
         cl.setOut(new PrintWriter(out));
         cl.setErr(new PrintWriter(err));
-        Verbosity.set(false); // as Main.run: a --verbose run before this one must not leave stack traces switched on
         int code = cl.execute(args);
         return new CliRun(code, out.toString(), err.toString());
     }
