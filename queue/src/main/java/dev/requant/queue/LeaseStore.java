@@ -54,14 +54,17 @@ final class LeaseStore implements AutoCloseable {
             + ") AND (s.quant_type IS NULL OR s.quant_type IN (" + literals(java.util.Arrays.stream(FileType.values()).filter(FileType::producible).map(Enum::name).toList()) + "))";
     private static final String KNOWN = " AND " + KNOWN_KIND;
 
-    private static final String RUNNABLE = """
+    /** The best runnable step of a kind this build knows and {@code can} takes. */
+    private static String runnable(WorkerCapabilities can) {
+        return """
             SELECT s.id, s.state, s.attempts, s.max_attempts, s.lost_leases, s.worker FROM steps s
             WHERE ((s.state = 'queued' AND s.not_before <= ?) OR (s.state = 'running' AND s.lease_until < ?))
               AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN steps p ON p.id = d.depends_on
-                              WHERE d.step_id = s.id AND p.state <> 'done')""" + KNOWN + """
+                              WHERE d.step_id = s.id AND p.state <> 'done')""" + KNOWN + " AND " + can.sqlCondition("s.kind") + """
 
             ORDER BY s.priority DESC, s.id
             LIMIT 1""";
+    }
 
     private static String literals(List<String> values) {
         StringBuilder sb = new StringBuilder();
@@ -88,8 +91,7 @@ final class LeaseStore implements AutoCloseable {
 
     private Optional<Optional<Lease>> claimOnce(String worker, long leaseMillis, int maxLostLeases, WorkerCapabilities can) throws SQLException {
         long now = db.now(c);
-        String runnable = RUNNABLE.replace("WHERE ((s.state", "WHERE " + can.sqlCondition("s.kind") + " AND ((s.state");
-        String sql = db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? runnable + " FOR UPDATE OF s SKIP LOCKED" : runnable;
+        String sql = runnable(can) + (db.dialect() == QueueDatabase.Dialect.POSTGRESQL ? " FOR UPDATE OF s SKIP LOCKED" : "");
         long id;
         String previousWorker = null;
         boolean takeover;
