@@ -21,6 +21,10 @@ final class EvalReport {
         if (r.referencePpl() != null) {
             out.printf(Locale.ROOT, "PPL(ref)    %.4f +/- %.5f%n", r.referencePpl().value(), r.referencePpl().uncertainty());
         }
+        if (r.compared().isEmpty()) { // -m alone: the perplexity above is the whole result
+            out.printf(Locale.ROOT, "%n(%s; ± is one standard error as llama-perplexity prints it)%n", TerminalText.escape(backend));
+            return;
+        }
         out.println();
         TextTable t = new TextTable("model", ">PPL", ">ln(PPL/PPL ref)", ">mean KLD", ">median KLD", ">KLD 99%", ">max KLD",
                 ">same top %", ">RMS Δp %");

@@ -69,6 +69,14 @@ class EvalCommandTest {
     }
 
     @Test
+    void modelAloneGivesItsPerplexityWithoutEmptyComparisonTables() {
+        CliRun r = CliRun.of("eval", "-m", q8.toString(), "--text", text.toString(), "-c", "64", "--chunks", "3",
+                "--threads", "2", "--no-progress", "--device", "cpu");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("reference   q8_0.gguf", "PPL(ref)").doesNotContain("mean KLD", "same top %");
+    }
+
+    @Test
     void badInputIsOneClearLine() {
         CliRun noText = CliRun.of("eval", "--base", q8.toString(), "--compare", q4.toString());
         assertThat(noText.code()).isEqualTo(1);

@@ -21,6 +21,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A Gemma model's weights on one GPU, uploaded once into a single allocation: every matrix as bf16 (the cuBLAS GEMM
@@ -42,6 +44,7 @@ import java.util.function.Consumer;
  * The halves are left out when weights and halves together would take more than 80% of the GPU's free memory.
  */
 final class CudaGemmaWeights implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaGemmaWeights.class);
     /** A table for {@code get_rows}: its bytes on the GPU and the GGML type they are in. */
     record Table(DeviceBuffer data, GgmlType type) {}
 
@@ -232,7 +235,8 @@ final class CudaGemmaWeights implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw new CudaException(e.getMessage());
         }
-        if (place.streamedCount() > 0) log.accept(place.describe());
+        // placement and upload are remarks, not warnings: the log (stderr as "requant: ...", the queue's step log)
+        if (place.streamedCount() > 0) LOG.info(place.describe());
         return upload(device, kernels, c, w, lmHead, plan, place, log);
     }
 
@@ -374,7 +378,7 @@ final class CudaGemmaWeights implements AutoCloseable {
                 layers.add(null);
             }
             device.synchronize();
-            log.accept(String.format("uploaded %.2f GiB of weights%s in %.1f s%s", resident.totalBytes() / (double) (1L << 30),
+            LOG.info(String.format("uploaded %.2f GiB of weights%s in %.1f s%s", resident.totalBytes() / (double) (1L << 30),
                     up.lowCount == 0 ? "" : " (" + up.lowCount + " matrices with low bf16 halves)", (System.nanoTime() - t0) / 1e9,
                     place.streamedCount() == 0 ? "" : String.format(", %.2f GiB of layers in pinned host memory",
                             place.hostBytes() / (double) (1L << 30))));
