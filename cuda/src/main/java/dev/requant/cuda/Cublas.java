@@ -125,11 +125,19 @@ public final class Cublas implements AutoCloseable {
      */
     void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long a, int aType, int lda,
                      long strideA, long b, int bType, int ldb, long strideB, long c, int cType, int ldc, long strideC, int batch) {
+        gemmBatched(transA, transB, m, n, k, alphaValue, a, aType, lda, strideA, b, bType, ldb, strideB, false, c, cType, ldc, strideC, batch);
+    }
+
+    /** As above, {@code C = alpha·op(A)·op(B) + C} when {@code accumulate}. */
+    void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long a, int aType, int lda,
+                     long strideA, long b, int bType, int ldb, long strideB, boolean accumulate, long c, int cType, int ldc,
+                     long strideC, int batch) {
+        MemorySegment beta = accumulate ? one : zero;
         alpha.set(JAVA_FLOAT, 0, alphaValue);
         try {
             int rc = (int) gemmStridedBatchedEx.invokeExact(handle, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     transB ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, alpha, a, aType, lda, strideA, b, bType, ldb, strideB,
-                    zero, c, cType, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                    beta, c, cType, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             check(rc, "cublasGemmStridedBatchedEx(m=" + m + ", n=" + n + ", k=" + k + ", batch=" + batch + ")");
         } catch (RuntimeException e) {
             throw e;

@@ -28,6 +28,19 @@ public final class CudaGemm implements AutoCloseable {
                 accumulate, y.address(), Cublas.CUDA_R_32F, n);
     }
 
+    /**
+     * {@link #bf16(DeviceBuffer, DeviceBuffer, DeviceBuffer, int, int, int, boolean)} over {@code batch} matrices at
+     * fixed element strides: {@code y_i[m×n] (+)= x_i[m×k] · w_i[n×k]ᵀ} (one call for all experts of a MoE layer).
+     */
+    public void bf16Batched(DeviceBuffer x, long strideX, DeviceBuffer w, long strideW, DeviceBuffer y, long strideY,
+                            int m, int n, int k, int batch, boolean accumulate) {
+        x.require(strideX * (batch - 1) + (long) m * k, 2, "x");
+        w.require(strideW * (batch - 1) + (long) n * k, 2, "w");
+        y.require(strideY * (batch - 1) + (long) m * n, 4, "y");
+        cublas.gemmBatched(true, false, n, m, k, 1f, w.address(), Cublas.CUDA_R_16BF, k, strideW,
+                x.address(), Cublas.CUDA_R_16BF, k, strideX, accumulate, y.address(), Cublas.CUDA_R_32F, n, strideY, batch);
+    }
+
     /** bf16 · bf16 → bf16 (float32 accumulation, one rounding at the end). */
     public void bf16ToBf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k) {
         check(x, w, y, m, n, k, 2, 2);

@@ -377,7 +377,10 @@ public final class CudaKernels implements AutoCloseable {
         moeRoute.launch(blocks(tokens, 128), 1, 1, 128, 0, s, args);
     }
 
-    /** {@code dst[i] = src[rows[i]]} for {@code count} rows of {@code n} floats, with the bf16 split ({@code dstl} may be null). */
+    /**
+     * {@code dst[i] = src[rows[i]]} for {@code count} rows of {@code n} floats, with the bf16 split ({@code dstl} may be
+     * null); a negative {@code rows[i]} gives a row of zeros (padding).
+     */
     public synchronized void gatherRows(CudaStream s, DeviceBuffer src, DeviceBuffer rows, int count, int n, DeviceBuffer dst,
                                         DeviceBuffer dstb, DeviceBuffer dstl) {
         if (count <= 0) return;

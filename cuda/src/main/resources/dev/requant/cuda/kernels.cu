@@ -842,9 +842,10 @@ extern "C" __global__ void moe_route(const float * __restrict__ logits, int toke
 extern "C" __global__ void gather_rows(const float * __restrict__ src, const int * __restrict__ rows, int n,
                                        float * __restrict__ dst, bf16_t * __restrict__ dstb, bf16_t * __restrict__ dstl) {
     const long long i = blockIdx.x;
-    const float * s = src + (long long) rows[i] * n;
+    const int r = rows[i];  // negative: a padding row of a batched expert GEMM, zeros
+    const float * s = src + (long long) (r < 0 ? 0 : r) * n;
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const float v = s[j];
+        const float v = r < 0 ? 0.0f : s[j];
         dst[i * n + j] = v;
         store_bf16_split(v, dstb, dstl, i * n + j);
     }

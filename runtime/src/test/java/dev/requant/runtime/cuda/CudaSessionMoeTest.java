@@ -28,6 +28,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Mixture-of-experts layers (Gemma 4 26B-A4B's block: router, top-k, shared MLP) through the GPU session against the
@@ -56,8 +58,9 @@ class CudaSessionMoeTest {
         return t;
     }
 
-    @Test
-    void expertImatrixMatchesTheCpu() throws Exception {
+    @ParameterizedTest
+    @EnumSource(CudaSession.ExpertGemms.class)
+    void expertImatrixMatchesTheCpu(CudaSession.ExpertGemms mode) throws Exception {
         CudaDevice d = CudaSessionImatrixTest.gpu();
         TinyGemma spec = moe(GgmlType.BF16);
         ImatrixSettings s = new ImatrixSettings(128, 512, 512, 8, 0, false, 10, 0);
@@ -70,9 +73,12 @@ class CudaSessionMoeTest {
                     SessionSpec.imatrix(128, 4, new ImatrixAccumulator(128), false, null), true)) {
                 cpu = ImatrixCollector.run(tokens, 2, ChunkPlan.of(tokens.length, s), b, 0, "t", (im, at) -> {}, null).imatrix();
             }
-            try (ForwardSession b = CudaSession.open(d, c, w, SessionSpec.imatrix(128, 4, new ImatrixAccumulator(128), false,
-                    GemmInputs.SPLIT_BF16), m -> {})) {
+            try (CudaSession b = CudaSession.open(d, c, w, SessionSpec.imatrix(128, 4, new ImatrixAccumulator(128), false,
+                    GemmInputs.SPLIT_BF16), m -> {}).expertGemms(mode)) {
                 gpu = ImatrixCollector.run(tokens, 2, ChunkPlan.of(tokens.length, s), b, 0, "t", (im, at) -> {}, null).imatrix();
+                // the path asked for ran (BATCHED falls back per layer only when padding would not fit the workspace)
+                assertThat(mode == CudaSession.ExpertGemms.BATCHED ? b.batchedMoeLayers : b.perExpertMoeLayers).isPositive();
+                if (mode == CudaSession.ExpertGemms.ONE_PER_EXPERT) assertThat(b.batchedMoeLayers).isZero();
             }
             assertThat(gpu.entries().keySet()).containsExactlyElementsOf(cpu.entries().keySet());
             assertThat(cpu.entries().keySet()).anyMatch(n -> n.endsWith("ffn_gate_up_exps.weight")).anyMatch(n -> n.endsWith("ffn_gate_inp.weight"));
@@ -103,7 +109,7 @@ class CudaSessionMoeTest {
                     worstName = r.name();
                 }
             }
-            System.out.printf("REPORT imatrix-gpu     gemma4 MoE 16x top-4, 8 x 128: worst rel. L2 %.2e (%s), dense %.2e; expert"
+            System.out.printf("REPORT imatrix-gpu     gemma4 MoE 16x top-4, 8 x 128, " + mode + ": worst rel. L2 %.2e (%s), dense %.2e; expert"
                     + " rows routed differently %d of %d%n", worst, worstName, worstDense, countDiffs / 2, rows);
             // The router is a float32 GEMM, but its input carries the GPU's rounding of the layers before (f16
             // attention operands, ~1e-3): a near-tie in the top-k can flip. Measured on the H100 (2026-12-06): 34 of
