@@ -8,6 +8,8 @@ import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.safetensors.SafetensorsCheckpoint;
+import dev.requant.testmodels.Golden;
+import dev.requant.testmodels.ReleasedGemma3Layout;
 import dev.requant.testmodels.SyntheticCheckpoint;
 import dev.requant.testmodels.SyntheticTensor;
 import dev.requant.testmodels.WeightGenerator;
@@ -135,6 +137,22 @@ class MmprojCommandTest {
             BlockCodec.of(GgmlType.Q8_0).decode(f.tensorData(t), 0, got, 0, got.length);
             for (int i = 0; i < got.length; i++) assertThat(BFloat16.round(got[i])).as("v.blk.0.ffn_down.weight[%d]", i).isEqualTo(stored[i]);
             assertThat(f.tensor("mm.input_projection.weight").orElseThrow().type()).isEqualTo(GgmlType.F16); // forced, as the Python converter does
+        }
+    }
+
+    /**
+     * From the command line, with the default --qat auto, the Gemma 3 projector is still byte-identical to
+     * convert_hf_to_gguf.py --mmproj (testmodels/mmproj/data, the released-layout references of MmprojReferenceTest).
+     */
+    @Test
+    void gemma3ReferenceFromTheCommandLine() throws IOException {
+        Path data = Golden.projectRoot().resolve("testmodels/mmproj/data");
+        Path dir = ReleasedGemma3Layout.write(data.resolve("gemma3-mm-tiny"), tmp.resolve("released").resolve("gemma3-mm-tiny"));
+        for (String type : List.of("f16", "q8_0")) {
+            Path out = tmp.resolve("mmproj-" + type + ".gguf");
+            CliRun r = CliRun.of("convert", dir.toString(), "--mmproj", "-o", out.toString(), "--type", type, "--no-progress");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(Files.mismatch(data.resolve("gemma3-mm-tiny-released.mmproj-" + type + ".gguf"), out)).as(type).isEqualTo(-1L);
         }
     }
 }
