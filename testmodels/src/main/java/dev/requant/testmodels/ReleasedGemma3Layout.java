@@ -22,19 +22,21 @@ import java.util.stream.Stream;
  * gemma3 pattern; a projector conversion does not read them, so this copy keeps them as saved.
  */
 public final class ReleasedGemma3Layout {
+    private record Rename(String from, String to) {}
+
     /** released_layout.py's RENAMES: the first matching prefix is replaced. */
-    private static final List<String[]> RENAMES = List.of(
-            new String[] {"vision_tower.embeddings.", "vision_tower.vision_model.embeddings."},
-            new String[] {"vision_tower.encoder.", "vision_tower.vision_model.encoder."},
-            new String[] {"vision_tower.post_layernorm.", "vision_tower.vision_model.post_layernorm."},
-            new String[] {"vision_tower.head.", "vision_tower.vision_model.head."},
-            new String[] {"model.language_model.", "language_model.model."});
+    private static final List<Rename> RENAMES = List.of(
+            new Rename("vision_tower.embeddings.", "vision_tower.vision_model.embeddings."),
+            new Rename("vision_tower.encoder.", "vision_tower.vision_model.encoder."),
+            new Rename("vision_tower.post_layernorm.", "vision_tower.vision_model.post_layernorm."),
+            new Rename("vision_tower.head.", "vision_tower.vision_model.head."),
+            new Rename("model.language_model.", "language_model.model."));
 
     private ReleasedGemma3Layout() {}
 
     static String rename(String name) {
-        for (String[] r : RENAMES) {
-            if (name.startsWith(r[0])) return r[1] + name.substring(r[0].length());
+        for (Rename r : RENAMES) {
+            if (name.startsWith(r.from())) return r.to() + name.substring(r.from().length());
         }
         return name;
     }
