@@ -62,7 +62,7 @@ public final class HfConfig {
      */
     public record Rope(String fullType, Double factor, double thetaFull, Double thetaSwa, double partialRotaryFull, double partialRotaryTopLevel) {}
 
-    private HfConfig(Path file, GemmaArch.HfClass hfClass, ObjectNode hp) throws FormatException {
+    private HfConfig(Path file, GemmaArch.HfClass hfClass, ObjectNode hp, boolean textModel) throws FormatException {
         this.file = file;
         this.hfClass = hfClass;
         this.hp = hp;
@@ -87,7 +87,7 @@ public final class HfConfig {
         if (finalLogitSoftcap != null && !(finalLogitSoftcap >= 0 && Float.isFinite(finalLogitSoftcap.floatValue()))) {
             throw error("final_logit_softcapping must be null or a non-negative float32, is " + hp.get("final_logit_softcapping"));
         }
-        sliding = layerTypes(g4);
+        sliding = layerTypes(g4, textModel);
         rope = rope(g4);
 
         int headDimBase = positiveInt("head_dim");
@@ -155,8 +155,21 @@ public final class HfConfig {
         }
     }
 
-    /** Reads config.json in a folder. */
+    /** Reads config.json in a folder, for converting its text model. */
     public static HfConfig read(Path dir) throws IOException {
+        return read(dir, true);
+    }
+
+    /**
+     * Reads config.json for converting the multimodal projector only: convert_hf_to_gguf.py --mmproj takes nothing from
+     * the text config but hidden_size, so llama.cpp's fixed gemma3 sliding/full pattern, which only the text GGUF must
+     * follow, is not asked of layer_types here (they must still name a type per layer).
+     */
+    static HfConfig readForProjector(Path dir) throws IOException {
+        return read(dir, false);
+    }
+
+    private static HfConfig read(Path dir, boolean textModel) throws IOException {
         Path file = dir.resolve("config.json");
         if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "no config.json in the model folder");
         ModelFolder.checkLinks(dir);
@@ -168,7 +181,7 @@ public final class HfConfig {
         ObjectNode hp = ((ObjectNode) root).deepCopy();
         JsonNode text = root.get("text_config");
         if (text != null && text.isObject()) hp.setAll((ObjectNode) text.deepCopy());
-        return new HfConfig(file, cls, hp);
+        return new HfConfig(file, cls, hp, textModel);
     }
 
     /** conversion/base.py get_model_architecture: architectures[0], or text_config.architectures[0]. */
@@ -221,8 +234,11 @@ public final class HfConfig {
 
     private void defD(String key, double v) { if (!hp.has(key) || hp.get(key).isNull()) hp.put(key, v); }
 
-    /** layer_types, or the default pattern: sliding unless (i+1) % 6 == 0 (Gemma 4 also forces the last layer full). */
-    private boolean[] layerTypes(boolean g4) throws FormatException {
+    /**
+     * layer_types, or the default pattern: sliding unless (i+1) % 6 == 0 (Gemma 4 also forces the last layer full). A
+     * Gemma 3 text model must follow the default pattern: llama.cpp's gemma3 has no key for it.
+     */
+    private boolean[] layerTypes(boolean g4, boolean textModel) throws FormatException {
         boolean[] s = new boolean[blockCount];
         JsonNode lt = hp.get("layer_types");
         if (lt == null || lt.isNull()) {
@@ -241,7 +257,7 @@ public final class HfConfig {
                 default -> throw error("layer_types[" + i + "] is '" + lt.get(i) + "', expected sliding_attention or full_attention");
             }
         }
-        if (!g4) {
+        if (!g4 && textModel) {
             for (int i = 0; i < blockCount; i++) {
                 if (s[i] != (i % 6 < 5)) {
                     throw error("layer_types[" + i + "] is " + (s[i] ? "sliding" : "full") + "_attention, but llama.cpp's gemma3 runs every 6th layer as full attention and the rest sliding");

@@ -82,7 +82,7 @@ public final class MmprojPlanner {
 
     private static ConversionPlan plan(Path dir, ConversionSettings settings, TypePolicy policy, TypeRule first) throws IOException {
         if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
-        HfConfig config = HfConfig.read(dir);
+        HfConfig config = HfConfig.readForProjector(dir);
         JsonNode root = JsonFile.read(config.file());
         JsonNode pre = preprocessor(dir);
         ClipProjector projector = switch (config.hfClass()) {

@@ -22,7 +22,7 @@ public final class ModelSources {
      * with every tensor in the type it is stored in; empty for a GGUF file or a text-only checkpoint.
      */
     public static java.util.Optional<ModelSource> openProjector(Path path) throws IOException {
-        if (!Files.isDirectory(path) || !MmprojPlanner.hasProjector(HfConfig.read(path))) return java.util.Optional.empty();
+        if (!Files.isDirectory(path) || !MmprojPlanner.hasProjector(HfConfig.readForProjector(path))) return java.util.Optional.empty();
         return java.util.Optional.of(HfModelSource.of(MmprojPlanner.planAsStored(path)));
     }
 }

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The Gemma 3 mmproj plan on a synthetic released-style (sparse) checkpoint: names, types, the norm + 1, the clip keys.
- * (Byte identity against convert_hf_to_gguf.py --mmproj needs reference files made with transformers; see the report.)
+ * (Byte identity against convert_hf_to_gguf.py --mmproj, on a tiny checkpoint made by transformers: MmprojReferenceTest.)
  */
 class MmprojPlannerTest {
     @TempDir Path tmp;
