@@ -54,6 +54,8 @@ public final class ImatrixGpuBenchmark {
             long t0 = System.nanoTime();
             try (CudaSession be = CudaSession.open(CudaDevice.open(), cfg, w,
                     SessionSpec.imatrix(c, nSeq, new ImatrixAccumulator(c), false, inputs).withGpuWeights(weights), System.out::println)) {
+                String eg = System.getProperty("requant.expertGemms"); // A/B of the MoE GEMM paths
+                if (eg != null) be.expertGemms(CudaSession.ExpertGemms.valueOf(eg));
                 System.out.printf("open: %.1f s; %s; weights %.2f GiB, workspace %.2f GiB%n", (System.nanoTime() - t0) / 1e9,
                         be.description(), be.deviceBytes()[0] / (double) (1L << 30), be.deviceBytes()[1] / (double) (1L << 30));
                 int[] batch = new int[nSeq * c];
@@ -108,6 +110,9 @@ public final class ImatrixGpuBenchmark {
                         tokS, tflops, 100 * tflops / PEAK_TFLOPS, tokS / LLAMA_IMATRIX_TOK_S);
                 System.out.printf("(mean over the %d batches: %.0f tokens/s; peak GPU memory %.2f GiB)%n", batches, batches * T / total,
                         be.peakDeviceBytes() / (double) (1L << 30));
+                if (be.batchedMoeLayers + be.perExpertMoeLayers > 0) {
+                    System.out.printf("MoE layers: %d with batched expert GEMMs, %d one GEMM per expert%n", be.batchedMoeLayers, be.perExpertMoeLayers);
+                }
                 StreamSummary.print("imatrix", be, T, median, im.entry("blk.0.ffn_down.weight").orElseThrow().sums());
             }
         }
