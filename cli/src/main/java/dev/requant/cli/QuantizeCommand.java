@@ -238,6 +238,7 @@ final class QuantizeCommand implements Callable<Integer> {
         if (dryRun) {
             try (Quantize.Planned p = quantize.plan(request, ctx)) {
                 printPlan(p.plan(), stdout);
+                if (splitLimit != null || keepSplit) printShards(p.plan(), request, stdout);
             }
             stdout.flush();
             return 0;
@@ -325,6 +326,25 @@ final class QuantizeCommand implements Callable<Integer> {
                     t.needsImatrix() ? " (needs --imatrix)" : "", t.producible() ? "" : "  [not in this build]"));
         }
         return sb.toString().stripTrailing();
+    }
+
+    /** The files a split or --keep-split run would write: each shard's path, tensors and tensor bytes. */
+    private static void printShards(QuantizePlan plan, Quantize.Request request, PrintWriter out) throws OperationException {
+        List<QuantizePlan.OutputShard> shards;
+        try {
+            shards = plan.outputShards(request.outputOrDefault(), request.split());
+        } catch (IllegalArgumentException e) { // as the run refuses it (Quantize.run)
+            throw new dev.requant.ops.BadInputException(request.outputOrDefault() + ": cannot split: " + e.getMessage());
+        }
+        out.println();
+        TextTable t = new TextTable("shard", ">tensors", ">MiB of tensors");
+        for (QuantizePlan.OutputShard sh : shards) {
+            long bytes = 0;
+            for (PlannedQuantTensor q : sh.tensors()) bytes += q.output().byteSize();
+            t.row(sh.path().toString(), Integer.toString(sh.tensors().size()), String.format(java.util.Locale.ROOT, "%.2f", bytes / 1048576.0));
+        }
+        t.print(out, "");
+        out.printf("%d files (%s)%n", shards.size(), request.split() != null ? request.split() : "the input's shards, --keep-split");
     }
 
     static void printPlan(QuantizePlan plan, PrintWriter out) {

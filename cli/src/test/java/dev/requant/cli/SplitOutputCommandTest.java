@@ -120,6 +120,12 @@ class SplitOutputCommandTest {
         Path whole = tmp.resolve("q6.gguf");
         CliRun a = CliRun.of("quantize", "--no-progress", bf16.toString(), whole.toString(), "Q6_K", "2");
         assertThat(a.code()).as(a.err()).isZero();
+        // --dry-run prints the shards (paths, tensor counts) and writes nothing; the run then writes exactly those
+        CliRun dry = CliRun.of("quantize", "--no-progress", "--dry-run", flag, value, bf16.toString(), tmp.resolve("q6s.gguf").toString(), "Q6_K", "2");
+        assertThat(dry.code()).as(dry.err()).isZero();
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertThat(s.filter(p -> p.getFileName().toString().startsWith("q6s"))).isEmpty();
+        }
         CliRun b = CliRun.of("quantize", "--no-progress", flag, value, bf16.toString(), tmp.resolve("q6s.gguf").toString(), "Q6_K", "2");
         assertThat(b.code()).as(b.err()).isZero();
         Path first;
@@ -127,6 +133,13 @@ class SplitOutputCommandTest {
             first = s.filter(p -> p.getFileName().toString().matches("q6s-00001-of-\\d{5}\\.gguf")).findFirst().orElseThrow();
         }
         assertThat(b.out()).contains("files: " + first);
+        List<Path> written = shards(first);
+        assertThat(dry.out()).contains(written.size() + " files (");
+        for (Path shard : written) {
+            try (dev.requant.formats.gguf.GgufFile g = dev.requant.formats.gguf.GgufFile.open(shard)) {
+                assertThat(dry.out()).containsPattern(java.util.regex.Pattern.quote(shard.toString()) + "\\s+" + g.tensors().size() + "\\s");
+            }
+        }
         assertGgufSplitOf(whole, first, maxBytes, maxTensors);
         assertSameModel(whole, first);
     }
