@@ -74,6 +74,12 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("GGUF v%d  %s%n", f.version(), TerminalText.escape(file));
             out.printf("  size %d bytes, alignment %d, data section at byte %d%n", f.fileSize(), f.alignment(), f.dataOffset());
             if (hash) out.printf("  sha256 %s%n", GgufManifest.sha256(f.mapping()));
+            long splitCount = f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.COUNT).orElse(0L);
+            if (splitCount > 1) { // this file only, as gguf-dump shows it; the model's other readers open every shard
+                out.printf("  shard %d of %d of a split model: %d of its %d tensors are in this file%n",
+                        f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.NO).orElse(0L) + 1, splitCount, f.tensors().size(),
+                        f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.TENSORS_COUNT).orElse(-1L));
+            }
             out.printf("%nmetadata (%d keys)%n", f.metadata().size());
             TextTable kv = new TextTable("key", "type", "value");
             for (var e : f.metadata().asMap().entrySet()) kv.row(e.getKey(), typeName(e.getValue()), valueText(e.getValue()));

@@ -142,6 +142,34 @@ class SplitOutputCommandTest {
         }
         assertGgufSplitOf(whole, first, maxBytes, maxTensors);
         assertSameModel(whole, first);
+
+        // every reader takes the first shard for the whole model: eval sees the unsplit file's logits exactly
+        Path text = tmp.resolve("text.txt");
+        Files.writeString(text, Files.readString(Golden.text("calibration.txt")).substring(0, 4000));
+        CliRun e = CliRun.of("eval", "--base", whole.toString(), "-m", first.toString(), "-f", text.toString(), "-c", "64",
+                "--chunks", "2", "--device", "cpu", "--threads", "2", "--no-progress");
+        assertThat(e.code()).as(e.err()).isZero();
+        assertThat(e.out()).containsPattern("q6s-00001-of-\\d{5}\\.gguf\\s+\\S+ ± \\S+\\s+0\\.00000 ± 0\\.00000\\s+0\\.000000 ± 0\\.000000");
+        // export writes the same folder as from the unsplit file (all tensors, not the first shard's)
+        CliRun x1 = CliRun.of("export", first.toString(), "-o", tmp.resolve("hf-split").toString());
+        CliRun x2 = CliRun.of("export", whole.toString(), "-o", tmp.resolve("hf-whole").toString());
+        assertThat(x1.code()).as(x1.err()).isZero();
+        assertThat(x2.code()).as(x2.err()).isZero();
+        try (Stream<Path> sa = Files.list(tmp.resolve("hf-split")); Stream<Path> sb = Files.list(tmp.resolve("hf-whole"))) {
+            assertThat(sa.map(p -> p.getFileName().toString()).sorted().toList()).isEqualTo(sb.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        try (Stream<Path> sa = Files.list(tmp.resolve("hf-split"))) {
+            for (Path f : sa.filter(p -> p.toString().endsWith(".safetensors")).toList()) {
+                assertThat(Files.mismatch(f, tmp.resolve("hf-whole").resolve(f.getFileName()))).as("%s", f.getFileName()).isEqualTo(-1L);
+            }
+        }
+        // a later shard alone is refused, naming the first; inspect says what the file is
+        CliRun later = CliRun.of("eval", "-m", shards(first).get(1).toString(), "-f", text.toString(), "--device", "cpu", "--no-progress");
+        assertThat(later.code()).isNotZero();
+        assertThat(later.err()).contains("is shard 2 of").contains("give the first shard, " + first);
+        CliRun ins = CliRun.of("inspect", shards(first).get(1).toString());
+        assertThat(ins.code()).as(ins.err()).isZero();
+        assertThat(ins.out()).containsPattern("shard 2 of \\d+ of a split model: \\d+ of its \\d+ tensors are in this file");
     }
 
     @ParameterizedTest(name = "{0}")

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.model.GemmaArch;
 import dev.requant.formats.FormatException;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufTensors;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.io.LittleEndian;
 import java.util.Map;
@@ -25,7 +25,7 @@ final class GemmaHfConfig {
     private GemmaHfConfig() {}
 
     /** The transformers class a GGUF exports as when none is asked for. */
-    static String defaultClass(GemmaArch arch, GgufFile gguf) {
+    static String defaultClass(GemmaArch arch, GgufTensors gguf) {
         if (arch == GemmaArch.GEMMA3) return "Gemma3ForCausalLM";
         // only the unified family writes suppress_tokens (Gemma4UnifiedModel.set_vocab)
         return gguf.metadata().contains("tokenizer.ggml.suppress_tokens") ? "Gemma4UnifiedForCausalLM" : "Gemma4ForCausalLM";
@@ -38,7 +38,7 @@ final class GemmaHfConfig {
     static ObjectNode build(GgufKeys k, GemmaArch arch, GemmaArch.HfClass cls, ExportSettings.Dtype dtype, int tokens,
                             Map<String, Integer> specialIds) throws FormatException {
         boolean g4 = arch == GemmaArch.GEMMA4;
-        GgufFile f = k.file();
+        GgufTensors f = k.file();
         Map<String, JsonNode> c = new TreeMap<>();
         int L = Math.toIntExact(k.u("block_count"));
         long hidden = k.u("embedding_length");

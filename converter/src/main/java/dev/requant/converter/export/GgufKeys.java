@@ -2,7 +2,7 @@ package dev.requant.converter.export;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufTensors;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import java.util.Optional;
@@ -12,17 +12,17 @@ import java.util.Optional;
  * file and the key. Integer keys may be stored in any integer type; per-layer keys as a scalar or an array.
  */
 final class GgufKeys {
-    private final GgufFile file;
+    private final GgufTensors file;
     private final GgufMetadata md;
     private final String arch;
 
-    GgufKeys(GgufFile file, String arch) {
+    GgufKeys(GgufTensors file, String arch) {
         this.file = file;
         this.md = file.metadata();
         this.arch = arch;
     }
 
-    GgufFile file() { return file; }
+    GgufTensors file() { return file; }
 
     GgufMetadata metadata() { return md; }
 

@@ -7,7 +7,7 @@ import dev.requant.formats.model.GemmaArch;
 import dev.requant.converter.GemmaTensorNames;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufTensors;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.io.LittleEndian;
 import dev.requant.formats.nvfp4.Nvfp4CheckpointWriter;
@@ -108,7 +108,7 @@ public final class HfExport {
         void tensorWritten(ExportedTensor tensor);
     }
 
-    public static Plan plan(GgufFile gguf, ExportSettings settings) throws IOException {
+    public static Plan plan(GgufTensors gguf, ExportSettings settings) throws IOException {
         String archName = gguf.metadata().architecture().orElseThrow(() -> new FormatException(gguf.path(), "has no general.architecture"));
         GemmaArch arch = switch (archName) {
             case "gemma3" -> GemmaArch.GEMMA3;
@@ -311,7 +311,7 @@ public final class HfExport {
         return shards;
     }
 
-    private static ObjectNode generationConfig(GgufFile gguf, Map<String, Integer> ids) throws FormatException {
+    private static ObjectNode generationConfig(GgufTensors gguf, Map<String, Integer> ids) throws FormatException {
         ObjectNode gen = JSON.createObjectNode();
         for (String t : new String[] {"bos", "eos", "pad"}) if (ids.containsKey(t)) gen.put(t + "_token_id", ids.get(t));
         ModelCard.sampling(gguf.metadata(), gen);
@@ -333,7 +333,7 @@ public final class HfExport {
      * layout of the published Gemma 4 26B-A4B NVFP4 exports: each expert's codes and block scales, its entry of
      * {@code .scale} as {@code weight_scale_2} and of {@code .input_scale} as {@code input_scale}.
      */
-    private static Unit expertUnit(GgufFile gguf, GgufTensorInfo t, java.util.regex.Matcher m, long[] shape) throws FormatException {
+    private static Unit expertUnit(GgufTensors gguf, GgufTensorInfo t, java.util.regex.Matcher m, long[] shape) throws FormatException {
         int n = (int) shape[0];
         long rows = shape[1], cols = shape[2];
         String base = stripWeight(t.name());
@@ -358,7 +358,7 @@ public final class HfExport {
         return new Unit(t.name(), ts);
     }
 
-    private static float[] perExpert(GgufFile gguf, String name, int n) throws FormatException {
+    private static float[] perExpert(GgufTensors gguf, String name, int n) throws FormatException {
         float[] v = new float[n];
         GgufTensorInfo t = gguf.tensor(name).orElse(null);
         if (t == null) {
@@ -378,7 +378,7 @@ public final class HfExport {
                 || hf.endsWith("per_layer_projection.weight") || hf.endsWith("per_layer_model_projection.weight");
     }
 
-    private static float scalar(GgufFile gguf, String name, float absent) throws FormatException {
+    private static float scalar(GgufTensors gguf, String name, float absent) throws FormatException {
         GgufTensorInfo t = gguf.tensor(name).orElse(null);
         if (t == null) return absent;
         if (t.type() != GgmlType.F32 || t.spec().elementCount() != 1) {

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.gguf.GgufArray;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufTensors;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -65,7 +65,7 @@ final class TokenizerFiles {
 
     private TokenizerFiles() {}
 
-    static Result of(GgufFile gguf) throws FormatException {
+    static Result of(GgufTensors gguf) throws FormatException {
         GgufMetadata md = gguf.metadata();
         String model = md.getString(GgufKeys.Tokenizer.MODEL).orElseThrow(() -> new FormatException(gguf.path(), "has no " + GgufKeys.Tokenizer.MODEL));
         VocabularyTables t;

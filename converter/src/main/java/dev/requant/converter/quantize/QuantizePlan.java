@@ -59,8 +59,7 @@ public record QuantizePlan(GgufShards input, QuantizeSettings settings, ModelFac
         }
         if (!settings.keepSplit()) return List.of(new OutputShard(out, metadata(), tensors));
         int n = tensors.stream().mapToInt(t -> t.shard() + 1).max().orElse(1);
-        String name = out.toString();
-        String prefix = name.endsWith(".gguf") ? name.substring(0, name.length() - 5) : name;
+        Path prefix = GgufSplit.outputPrefix(out);
         List<OutputShard> shards = new java.util.ArrayList<>();
         for (int i = 0; i < n; i++) {
             final int shard = i;
@@ -70,7 +69,7 @@ public record QuantizePlan(GgufShards input, QuantizeSettings settings, ModelFac
                 m.putLast(GgufKeys.Split.COUNT, GgufValue.u16(n));
                 m.putLast(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(tensors.size()));
             }
-            shards.add(new OutputShard(Path.of(GgufShards.splitPath(prefix, i, n)), m,
+            shards.add(new OutputShard(GgufSplit.path(prefix, i, n), m,
                     tensors.stream().filter(t -> t.shard() == shard).toList()));
         }
         return shards;

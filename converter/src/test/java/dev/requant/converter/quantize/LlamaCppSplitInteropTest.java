@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.requant.formats.gguf.GgufFile;
-import dev.requant.formats.gguf.GgufModel;
+import dev.requant.formats.gguf.GgufShards;
 import dev.requant.formats.gguf.GgufSplit;
 import dev.requant.formats.gguf.GgufSplitWriter;
 import dev.requant.formats.gguf.GgufTensorInfo;
@@ -32,7 +32,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * (quantizing it gives the same file as quantizing the unsplit model) and is byte for byte the set gguf-split writes
  * ({@link LlamaCppGgufSplit}: gguf-split's steps on ggml's own gguf code); quantize's --split-max-size /
  * --split-max-tensors output is gguf-split's split of the unsplit output; and the set llama.cpp itself writes with
- * --keep-split reads back through {@link GgufModel} as the same model, in shards that follow the input's.
+ * --keep-split reads back through {@link GgufShards} as the same model, in shards that follow the input's.
  */
 class LlamaCppSplitInteropTest {
     @TempDir static Path tmp;
@@ -73,8 +73,8 @@ class LlamaCppSplitInteropTest {
         for (var limit : List.of(GgufSplitWriter.Limit.tensors(20), GgufSplitWriter.Limit.bytes(1_000_000))) {
             for (boolean noTensorFirst : new boolean[] {false, true}) {
                 Path first = split(tmp.resolve("ours" + n++), limit, noTensorFirst);
-                try (GgufModel m = GgufModel.open(first)) {
-                    assertThat(m.shards().size()).as("%s", limit).isGreaterThanOrEqualTo(3);
+                try (GgufShards m = GgufShards.open(first)) {
+                    assertThat(m.files().size()).as("%s", limit).isGreaterThanOrEqualTo(3);
                 }
                 Path out = tmp.resolve("ours" + n + ".q8_0.gguf");
                 assertThat(llama.quantize(first, out, q8)).as("llama_model_quantize of %s", first.getFileName()).isZero();
@@ -153,11 +153,11 @@ class LlamaCppSplitInteropTest {
         assertThat(llama.quantize(ours.getFirst(), b, q8)).as("libllama loads the split set").isZero();
         assertThat(fileSha(b)).isEqualTo(fileSha(a));
 
-        try (GgufModel split = GgufModel.open(ours.getFirst()); GgufFile one = GgufFile.open(unsplit)) {
-            assertThat(split.shards()).hasSameSizeAs(ours);
-            assertThat(split.tensors().stream().map(GgufTensorInfo::spec).toList()).isEqualTo(one.tensors().stream().map(GgufTensorInfo::spec).toList());
+        try (GgufShards split = GgufShards.open(ours.getFirst()); GgufFile one = GgufFile.open(unsplit)) {
+            assertThat(split.files()).hasSameSizeAs(ours);
+            assertThat(split.tensors().stream().map(t -> t.info().spec()).toList()).isEqualTo(one.tensors().stream().map(GgufTensorInfo::spec).toList());
             for (GgufTensorInfo t : one.tensors()) {
-                assertThat(split.tensorData(split.tensor(t.name()).orElseThrow()).mismatch(one.tensorData(t))).as(t.name()).isEqualTo(-1L);
+                assertThat(split.data(split.tensor(t.name()).orElseThrow()).mismatch(one.tensorData(t))).as(t.name()).isEqualTo(-1L);
             }
             var keys = new java.util.LinkedHashMap<>(split.metadata().asMap());
             keys.keySet().removeIf(k -> k.startsWith("split."));
@@ -173,19 +173,19 @@ class LlamaCppSplitInteropTest {
         assertThat(llama.quantize(first, prefix, q4, true)).as("llama_model_quantize --keep-split").isZero();
         Path wholeOut = tmp.resolve("llama-whole.gguf");
         assertThat(llama.quantize(whole, wholeOut, q4)).isZero();
-        try (GgufModel ours = GgufModel.open(first);
-                GgufModel theirs = GgufModel.open(GgufSplit.path(prefix, 0, ours.shards().size()));
+        try (GgufShards ours = GgufShards.open(first);
+                GgufShards theirs = GgufShards.open(GgufSplit.path(prefix, 0, ours.files().size()));
                 GgufFile reference = GgufFile.open(wholeOut)) {
-            assertThat(theirs.shards()).hasSameSizeAs(ours.shards());
-            for (int i = 0; i < ours.shards().size(); i++) {
-                assertThat(theirs.shards().get(i).tensors().stream().map(GgufTensorInfo::name).toList()).as("shard %d", i)
-                        .isEqualTo(ours.shards().get(i).tensors().stream().map(GgufTensorInfo::name).toList());
+            assertThat(theirs.files()).hasSameSizeAs(ours.files());
+            for (int i = 0; i < ours.files().size(); i++) {
+                assertThat(theirs.files().get(i).tensors().stream().map(GgufTensorInfo::name).toList()).as("shard %d", i)
+                        .isEqualTo(ours.files().get(i).tensors().stream().map(GgufTensorInfo::name).toList());
             }
             assertThat(theirs.tensors()).hasSameSizeAs(reference.tensors());
             for (GgufTensorInfo t : reference.tensors()) {
-                GgufTensorInfo s = theirs.tensor(t.name()).orElseThrow();
-                assertThat(s.spec()).isEqualTo(t.spec());
-                assertThat(theirs.tensorData(s).toArray(ValueLayout.JAVA_BYTE)).as(t.name()).isEqualTo(reference.tensorData(t).toArray(ValueLayout.JAVA_BYTE));
+                GgufShards.Tensor s = theirs.tensor(t.name()).orElseThrow();
+                assertThat(s.info().spec()).isEqualTo(t.spec());
+                assertThat(theirs.data(s).toArray(ValueLayout.JAVA_BYTE)).as(t.name()).isEqualTo(reference.tensorData(t).toArray(ValueLayout.JAVA_BYTE));
             }
             assertThat(theirs.metadata().getString("general.name")).isEqualTo(reference.metadata().getString("general.name"));
         }

@@ -25,7 +25,7 @@ import java.util.Optional;
  * kv[n_kv]; tensor_info[n_tensors]; zero padding to ALIGNMENT; tensor data (each tensor padded to ALIGNMENT)
  * </pre>
  */
-public final class GgufFile implements AutoCloseable {
+public final class GgufFile implements GgufTensors, AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
     public static final int MAX_DIMS = 4;
     /** GGML_MAX_NAME is 64 including the terminating NUL. */
@@ -376,14 +376,18 @@ public final class GgufFile implements AutoCloseable {
         };
     }
 
+    @Override
     public Path path() { return path; }
 
     public int version() { return version; }
 
+    @Override
     public GgufMetadata metadata() { return metadata; }
 
+    @Override
     public List<GgufTensorInfo> tensors() { return tensors; }
 
+    @Override
     public Optional<GgufTensorInfo> tensor(String name) { return Optional.ofNullable(byName.get(name)); }
 
     public int alignment() { return alignment; }
@@ -394,6 +398,7 @@ public final class GgufFile implements AutoCloseable {
     public long fileSize() { return mapping.byteSize(); }
 
     /** The tensor's bytes, a slice of the mapping (no copy). */
+    @Override
     public MemorySegment tensorData(GgufTensorInfo t) {
         return mapping.asSlice(dataOffset + t.offset(), t.byteSize());
     }

@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -27,6 +27,7 @@ public final class GgufShards implements AutoCloseable {
     private final List<GgufFile> files;
     private final List<Tensor> tensors;
     private final boolean owned;
+    private java.util.Map<String, Tensor> byName;
 
     private GgufShards(List<GgufFile> files, List<Tensor> tensors, boolean owned) {
         this.files = List.copyOf(files);
@@ -40,25 +41,24 @@ public final class GgufShards implements AutoCloseable {
         List<GgufFile> files = new ArrayList<>();
         files.add(f);
         try {
-            long count = f.metadata().getLong(GgufKeys.Split.COUNT).orElse(0L);
+            int count = splitKey(f, GgufKeys.Split.COUNT, GgufValueType.UINT16).orElse(0L).intValue();
             if (count > 1) {
-                long no = f.metadata().getLong(GgufKeys.Split.NO).orElse(0L);
+                long no = splitKey(f, GgufKeys.Split.NO, GgufValueType.UINT16)
+                        .orElseThrow(() -> new FormatException(first, "split model without " + GgufKeys.Split.NO));
                 if (no != 0) {
-                    String p = prefixOrNull(first, (int) no, (int) count);
+                    Optional<Path> p = GgufSplit.prefix(first, (int) no, count);
                     throw new FormatException(first, "is shard " + (no + 1) + " of " + count + " (split.no " + no
-                            + "); give the first shard" + (p == null ? "" : ", " + splitPath(p, 0, (int) count)));
+                            + "); give the first shard" + p.map(x -> ", " + GgufSplit.path(x, 0, count)).orElse(""));
                 }
-                String prefix = prefixOrNull(first, 0, (int) count);
-                if (prefix == null) {
-                    throw new FormatException(first, "split.count is " + count + " but the name does not end in "
-                            + suffix(0, (int) count) + ", so the other shards cannot be found (llama.cpp: invalid split file name)");
-                }
+                Path prefix = GgufSplit.prefix(first, 0, count).orElseThrow(() -> new FormatException(first, "split.count is " + count
+                        + " but the name does not end in " + GgufSplit.suffix(0, count)
+                        + ", so the other shards cannot be found (llama.cpp: invalid split file name)"));
                 for (int i = 1; i < count; i++) {
-                    Path p = Path.of(splitPath(prefix, i, (int) count));
+                    Path p = GgufSplit.path(prefix, i, count);
                     if (!Files.exists(p)) throw new FormatException(first, "shard " + (i + 1) + " of " + count + " is missing: " + p);
                     GgufFile s = GgufFile.open(p);
                     files.add(s);
-                    long sno = s.metadata().getLong(GgufKeys.Split.NO).orElseThrow(
+                    long sno = splitKey(s, GgufKeys.Split.NO, GgufValueType.UINT16).orElseThrow(
                             () -> new FormatException(p, "no " + GgufKeys.Split.NO + " key in a shard of a split model"));
                     if (sno != i) throw new FormatException(p, "split.no is " + sno + ", expected " + i + " for shard " + (i + 1) + " of " + count);
                 }
@@ -68,6 +68,16 @@ public final class GgufShards implements AutoCloseable {
             for (GgufFile g : files) g.close();
             throw e;
         }
+    }
+
+    /** A split key of the type llama.cpp's get_key insists on (UINT16 counts, INT32 tensor total), if present. */
+    private static Optional<Long> splitKey(GgufFile f, String key, GgufValueType type) throws FormatException {
+        Optional<GgufValue> v = f.metadata().get(key);
+        if (v.isEmpty()) return Optional.empty();
+        if (v.get().type() != type) {
+            throw new FormatException(f.path(), "key " + key + " has type " + v.get().type() + ", llama.cpp expects " + type);
+        }
+        return Optional.of(v.get().asLong());
     }
 
     /** One file already open (not closed by {@link #close}); refused when it is a shard of a split model. */
@@ -85,16 +95,19 @@ public final class GgufShards implements AutoCloseable {
         Set<String> seen = new HashSet<>();
         for (int i = 0; i < files.size(); i++) {
             for (GgufTensorInfo t : files.get(i).tensors()) {
-                if (!seen.add(t.name())) throw new FormatException(files.get(i).path(), "invalid model: tensor '" + t.name() + "' is duplicated");
+                if (!seen.add(t.name())) {
+                    throw new FormatException(files.get(i).path(), "invalid model: tensor '" + t.name() + "' is duplicated (also in an earlier shard)");
+                }
                 out.add(new Tensor(i, t));
             }
         }
         if (files.size() > 1) {
             GgufFile first = files.getFirst();
-            long want = first.metadata().getLong(GgufKeys.Split.TENSORS_COUNT).orElse(-1L);
+            long want = splitKey(first, GgufKeys.Split.TENSORS_COUNT, GgufValueType.INT32)
+                    .orElseThrow(() -> new FormatException(first.path(), "split model without " + GgufKeys.Split.TENSORS_COUNT));
             if (want != out.size()) {
-                throw new FormatException(first.path(), "corrupted model: " + want + " tensors expected (" + GgufKeys.Split.TENSORS_COUNT
-                        + ") but " + out.size() + " found in " + files.size() + " shards");
+                throw new FormatException(first.path(), "corrupted model: " + GgufKeys.Split.TENSORS_COUNT + " is " + want + " but the "
+                        + files.size() + " shards hold " + out.size() + " tensors");
             }
         }
         return out;
@@ -116,21 +129,42 @@ public final class GgufShards implements AutoCloseable {
 
     public MemorySegment data(Tensor t) { return files.get(t.shard()).tensorData(t.info()); }
 
-    /** llama_split_path: {@code PREFIX-00002-of-00005.gguf} for shard index 1 of 5. */
-    public static String splitPath(String prefix, int index, int count) {
-        return prefix + suffix(index, count);
+    public boolean isSplit() { return files.size() > 1; }
+
+    /** The tensor of that name, and its shard. */
+    public Optional<Tensor> tensor(String name) {
+        if (byName == null) {
+            java.util.Map<String, Tensor> m = new java.util.HashMap<>();
+            for (Tensor t : tensors) m.put(t.name(), t);
+            byName = m;
+        }
+        return Optional.ofNullable(byName.get(name));
     }
 
-    private static String suffix(int index, int count) {
-        return String.format(Locale.ROOT, "-%05d-of-%05d.gguf", index + 1, count);
+    /** The whole model as {@link GgufTensors}: every shard's tensors, each read from its own file. */
+    public GgufTensors whole() {
+        return new GgufTensors() {
+            private final List<GgufTensorInfo> infos = tensors.stream().map(Tensor::info).toList();
+
+            @Override public Path path() { return GgufShards.this.path(); }
+
+            @Override public GgufMetadata metadata() { return GgufShards.this.metadata(); }
+
+            @Override public List<GgufTensorInfo> tensors() { return infos; }
+
+            @Override public Optional<GgufTensorInfo> tensor(String name) { return GgufShards.this.tensor(name).map(Tensor::info); }
+
+            @Override
+            public MemorySegment tensorData(GgufTensorInfo t) {
+                Tensor at = GgufShards.this.tensor(t.name()).filter(x -> x.info() == t)
+                        .orElseThrow(() -> new IllegalArgumentException("tensor '" + t.name() + "' is not from " + path()));
+                return data(at);
+            }
+        };
     }
 
-    /** llama_split_prefix: the path without {@code -0000I-of-0000N.gguf}, or null when it does not end so. */
-    static String prefixOrNull(Path p, int index, int count) {
-        String s = p.toString(), suffix = suffix(index, count);
-        if (s.length() <= suffix.length() || !s.endsWith(suffix)) return null;
-        return s.substring(0, s.length() - suffix.length());
-    }
+    /** The file that holds a tensor. */
+    public GgufFile fileOf(Tensor t) { return files.get(t.shard()); }
 
     @Override
     public void close() {

@@ -6,15 +6,11 @@ import java.util.Optional;
 /**
  * How llama.cpp names and marks the files of a split model (gguf-split, llama-quantize --keep-split): shard i of N is
  * {@code PREFIX-0000i-of-0000N.gguf} (1-based, five digits; llama_split_path), and every shard carries
- * {@code split.no} (UINT16, 0-based), {@code split.count} (UINT16, N) and {@code split.tensors.count} (INT32, the
+ * ({@link GgufKeys.Split}) {@code split.no} (UINT16, 0-based), {@code split.count} (UINT16, N) and {@code split.tensors.count} (INT32, the
  * tensors of all shards together). The first shard holds all other metadata; the others hold only these three keys.
  */
 public final class GgufSplit {
     private GgufSplit() {}
-
-    public static final String KEY_NO = "split.no";
-    public static final String KEY_COUNT = "split.count";
-    public static final String KEY_TENSORS_COUNT = "split.tensors.count";
 
     /** llama_split_path: {@code prefix-%05d-of-%05d.gguf} with the 1-based shard number. */
     public static Path path(Path prefix, int splitNo, int splitCount) {
@@ -41,7 +37,8 @@ public final class GgufSplit {
         return Optional.of(shard.resolveSibling(name.substring(0, name.length() - suffix.length())));
     }
 
-    private static String suffix(int splitNo, int splitCount) {
+    /** {@code -0000i-of-0000N.gguf} for shard index {@code splitNo} of {@code splitCount}. */
+    static String suffix(int splitNo, int splitCount) {
         return String.format("-%05d-of-%05d.gguf", splitNo + 1, splitCount);
     }
 }

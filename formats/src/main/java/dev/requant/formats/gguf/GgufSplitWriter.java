@@ -96,10 +96,10 @@ public final class GgufSplitWriter implements AutoCloseable {
         List<Shard> shards = new ArrayList<>();
         for (int i = 0; i < groups.size(); i++) {
             GgufMetadata m = i == 0 ? new GgufMetadata(metadata) : new GgufMetadata();
-            m.putLast(GgufSplit.KEY_NO, GgufValue.u16(i));
-            m.remove(GgufSplit.KEY_COUNT);
-            m.putLast(GgufSplit.KEY_TENSORS_COUNT, GgufValue.i32(n));
-            m.putLast(GgufSplit.KEY_COUNT, GgufValue.u16(groups.size()));
+            m.putLast(GgufKeys.Split.NO, GgufValue.u16(i));
+            m.remove(GgufKeys.Split.COUNT);
+            m.putLast(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(n));
+            m.putLast(GgufKeys.Split.COUNT, GgufValue.u16(groups.size()));
             shards.add(new Shard(m, List.copyOf(groups.get(i))));
         }
         if (shards.size() > 0xFFFF) throw new IllegalArgumentException(shards.size() + " shards: split.count is a UINT16");

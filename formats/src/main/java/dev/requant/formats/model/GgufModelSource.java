@@ -1,8 +1,7 @@
 package dev.requant.formats.model;
 
-import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufMetadata;
-import dev.requant.formats.gguf.GgufTensorInfo;
+import dev.requant.formats.gguf.GgufShards;
 import dev.requant.formats.gguf.GgufTensorSpec;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -11,39 +10,43 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Optional;
 
-/** A GGUF file as a {@link ModelSource}: tensors are slices of the file mapping. */
+/**
+ * A GGUF model as a {@link ModelSource}: one file, or every shard of a split model when opened by its first shard
+ * ({@link GgufShards}, as llama.cpp's loader finds them); tensors are slices of the file mappings.
+ */
 public final class GgufModelSource implements ModelSource {
-    private final GgufFile file;
+    private final GgufShards shards;
     private final List<GgufTensorSpec> specs;
 
-    public GgufModelSource(GgufFile file) {
-        this.file = file;
-        this.specs = file.tensors().stream().map(GgufTensorInfo::spec).toList();
+    private GgufModelSource(GgufShards shards) {
+        this.shards = shards;
+        this.specs = shards.tensors().stream().map(t -> t.info().spec()).toList();
     }
 
+    /** Opens a GGUF file, and the other shards when it is the first of a split model (a later shard is refused). */
     public static GgufModelSource open(Path path) throws IOException {
-        return new GgufModelSource(GgufFile.open(path));
+        return new GgufModelSource(GgufShards.open(path));
     }
 
-    public GgufFile file() { return file; }
+    public GgufShards shards() { return shards; }
 
-    @Override public Path path() { return file.path(); }
+    @Override public Path path() { return shards.path(); }
 
-    @Override public GgufMetadata metadata() { return file.metadata(); }
+    @Override public GgufMetadata metadata() { return shards.metadata(); }
 
     @Override public List<GgufTensorSpec> tensors() { return specs; }
 
     @Override
     public Optional<GgufTensorSpec> tensor(String name) {
-        return file.tensor(name).map(GgufTensorInfo::spec);
+        return shards.tensor(name).map(t -> t.info().spec());
     }
 
     @Override
     public MemorySegment data(String name) {
-        GgufTensorInfo t = file.tensor(name).orElseThrow(() -> new NoSuchElementException(file.path() + ": no tensor '" + name + "'"));
-        return file.tensorData(t);
+        GgufShards.Tensor t = shards.tensor(name).orElseThrow(() -> new NoSuchElementException(shards.path() + ": no tensor '" + name + "'"));
+        return shards.data(t);
     }
 
     @Override
-    public void close() { file.close(); }
+    public void close() { shards.close(); }
 }

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Split GGUF sets as tools/gguf-split writes them and llama_model_loader reads them: the plan (which tensor goes in
  * which shard for --split-max-tensors and --split-max-size, the error gguf-split stops with, --no-tensor-first-split),
- * the split keys and their order, the file names, a write/read round trip through {@link GgufModel}, and the
+ * the split keys and their order, the file names, a write/read round trip through {@link GgufShards}, and the
  * loader's refusals.
  */
 class GgufSplitTest {
@@ -74,16 +74,16 @@ class GgufSplitTest {
 
     @Test
     void splitKeysComeLastInGgufSplitsOrderWithLlamaCppsTypes() {
-        GgufMetadata in = metadata().put(GgufSplit.KEY_COUNT, GgufValue.u16(7)); // a stale key from an earlier split
+        GgufMetadata in = metadata().put(GgufKeys.Split.COUNT, GgufValue.u16(7)); // a stale key from an earlier split
         var shards = GgufSplitWriter.plan(in, tensors(8, 8, 8), GgufSplitWriter.Limit.tensors(2), false);
         assertThat(shards.get(0).metadata().keys()).containsExactly("general.architecture", "general.name", "llama.block_count",
-                GgufSplit.KEY_NO, GgufSplit.KEY_TENSORS_COUNT, GgufSplit.KEY_COUNT);
-        assertThat(shards.get(1).metadata().keys()).containsExactly(GgufSplit.KEY_NO, GgufSplit.KEY_TENSORS_COUNT, GgufSplit.KEY_COUNT);
+                GgufKeys.Split.NO, GgufKeys.Split.TENSORS_COUNT, GgufKeys.Split.COUNT);
+        assertThat(shards.get(1).metadata().keys()).containsExactly(GgufKeys.Split.NO, GgufKeys.Split.TENSORS_COUNT, GgufKeys.Split.COUNT);
         for (int i = 0; i < 2; i++) {
             GgufMetadata m = shards.get(i).metadata();
-            assertThat(m.get(GgufSplit.KEY_NO).orElseThrow()).isEqualTo(GgufValue.u16(i));
-            assertThat(m.get(GgufSplit.KEY_COUNT).orElseThrow()).isEqualTo(GgufValue.u16(2));
-            assertThat(m.get(GgufSplit.KEY_TENSORS_COUNT).orElseThrow()).isEqualTo(GgufValue.i32(3));
+            assertThat(m.get(GgufKeys.Split.NO).orElseThrow()).isEqualTo(GgufValue.u16(i));
+            assertThat(m.get(GgufKeys.Split.COUNT).orElseThrow()).isEqualTo(GgufValue.u16(2));
+            assertThat(m.get(GgufKeys.Split.TENSORS_COUNT).orElseThrow()).isEqualTo(GgufValue.i32(3));
         }
     }
 
@@ -137,19 +137,19 @@ class GgufSplitTest {
             assertThat(files.map(p -> p.getFileName().toString()).sorted().toList())
                     .containsExactly("model-00001-of-00003.gguf", "model-00002-of-00003.gguf", "model-00003-of-00003.gguf");
         }
-        try (GgufModel m = GgufModel.open(GgufSplit.path(prefix, 0, 3))) {
+        try (GgufShards m = GgufShards.open(GgufSplit.path(prefix, 0, 3))) {
             assertThat(m.isSplit()).isTrue();
-            assertThat(m.shards()).hasSize(3);
+            assertThat(m.files()).hasSize(3);
             assertThat(m.metadata().getString("general.name")).contains("split test");
-            assertThat(m.tensors().stream().map(GgufTensorInfo::name).toList()).isEqualTo(specs.stream().map(GgufTensorSpec::name).toList());
+            assertThat(m.tensors().stream().map(GgufShards.Tensor::name).toList()).isEqualTo(specs.stream().map(GgufTensorSpec::name).toList());
             for (int i = 0; i < specs.size(); i++) {
-                GgufTensorInfo t = m.tensor(specs.get(i).name()).orElseThrow();
-                assertThat(t.spec()).isEqualTo(specs.get(i));
-                assertThat(m.tensorData(t).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(data.get(i));
-                assertThat(m.shardOf(t).path().getFileName().toString()).endsWith(String.format("-%05d-of-00003.gguf", i / 2 + 1));
+                GgufShards.Tensor t = m.tensor(specs.get(i).name()).orElseThrow();
+                assertThat(t.info().spec()).isEqualTo(specs.get(i));
+                assertThat(m.data(t).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(data.get(i));
+                assertThat(m.fileOf(t).path().getFileName().toString()).endsWith(String.format("-%05d-of-00003.gguf", i / 2 + 1));
             }
             // each shard is a GGUF of its own: tensors from offset 0, aligned to 32
-            GgufFile second = m.shards().get(1);
+            GgufFile second = m.files().get(1);
             assertThat(second.metadata().size()).isEqualTo(3);
             assertThat(second.tensors().getFirst().offset()).isZero();
             assertThat(second.tensors().get(1).offset()).isEqualTo(GgufFile.pad(specs.get(2).byteSize(), 32));
@@ -163,7 +163,7 @@ class GgufSplitTest {
             w.writeTensor("t0", MemorySegment.ofArray(new byte[32]));
             w.commit();
         }
-        try (GgufModel m = GgufModel.open(p)) {
+        try (GgufShards m = GgufShards.open(p)) {
             assertThat(m.isSplit()).isFalse();
             assertThat(m.tensors()).hasSize(1);
             assertThat(m.path()).isEqualTo(p);
@@ -174,10 +174,10 @@ class GgufSplitTest {
     void anEmptyFirstShardStillOpensTheRest() throws IOException {
         Path prefix = tmp.resolve("meta-first");
         List<byte[]> data = writeSplit(prefix, metadata(), tensors(8, 8, 8), GgufSplitWriter.Limit.tensors(2), true);
-        try (GgufModel m = GgufModel.open(GgufSplit.path(prefix, 0, 3))) {
-            assertThat(m.shards().getFirst().tensors()).isEmpty();
+        try (GgufShards m = GgufShards.open(GgufSplit.path(prefix, 0, 3))) {
+            assertThat(m.files().getFirst().tensors()).isEmpty();
             assertThat(m.tensors()).hasSize(3);
-            assertThat(m.tensorData(m.tensor("t2").orElseThrow()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(data.get(2));
+            assertThat(m.data(m.tensor("t2").orElseThrow()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(data.get(2));
         }
     }
 
@@ -187,21 +187,21 @@ class GgufSplitTest {
         writeSplit(prefix, metadata(), tensors(8, 8, 8), GgufSplitWriter.Limit.tensors(1), false);
         Path first = GgufSplit.path(prefix, 0, 3), second = GgufSplit.path(prefix, 1, 3), third = GgufSplit.path(prefix, 2, 3);
 
-        assertThatThrownBy(() -> GgufModel.open(second)).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GgufShards.open(second)).isInstanceOf(FormatException.class)
                 .hasMessageContaining(second.toString()).hasMessageContaining("shard 2 of 3").hasMessageContaining("first shard");
 
         Path renamed = tmp.resolve("renamed.gguf");
         Files.copy(first, renamed);
-        assertThatThrownBy(() -> GgufModel.open(renamed)).isInstanceOf(FormatException.class).hasMessageContaining("-00001-of-00003.gguf");
+        assertThatThrownBy(() -> GgufShards.open(renamed)).isInstanceOf(FormatException.class).hasMessageContaining("-00001-of-00003.gguf");
 
         Path moved = tmp.resolve("third.bak");
         Files.move(third, moved);
-        assertThatThrownBy(() -> GgufModel.open(first)).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GgufShards.open(first)).isInstanceOf(FormatException.class)
                 .hasMessageContaining("shard 3 of 3 is missing").hasMessageContaining(third.toString());
 
         // shard 2 where shard 3 belongs: wrong split.no
         Files.copy(second, third);
-        assertThatThrownBy(() -> GgufModel.open(first)).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GgufShards.open(first)).isInstanceOf(FormatException.class)
                 .hasMessageContaining(third.toString()).hasMessageContaining("split.no is 1, expected 2");
         Files.delete(third);
         Files.move(moved, third);
@@ -209,15 +209,15 @@ class GgufSplitTest {
         // the same tensor in two shards
         Path dupPrefix = tmp.resolve("dup");
         writeSplit(dupPrefix, metadata(), tensors(8, 8), GgufSplitWriter.Limit.tensors(1), false);
-        GgufMetadata shard2 = new GgufMetadata().put(GgufSplit.KEY_NO, GgufValue.u16(1))
-                .put(GgufSplit.KEY_TENSORS_COUNT, GgufValue.i32(2)).put(GgufSplit.KEY_COUNT, GgufValue.u16(2));
+        GgufMetadata shard2 = new GgufMetadata().put(GgufKeys.Split.NO, GgufValue.u16(1))
+                .put(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(2)).put(GgufKeys.Split.COUNT, GgufValue.u16(2));
         Path dupSecond = GgufSplit.path(dupPrefix, 1, 2);
         Files.delete(dupSecond);
         try (GgufWriter w = GgufWriter.create(dupSecond, shard2, tensors(8))) {
             w.writeTensor("t0", MemorySegment.ofArray(new byte[32]));
             w.commit();
         }
-        assertThatThrownBy(() -> GgufModel.open(GgufSplit.path(dupPrefix, 0, 2))).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GgufShards.open(GgufSplit.path(dupPrefix, 0, 2))).isInstanceOf(FormatException.class)
                 .hasMessageContaining("'t0'").hasMessageContaining("duplicated");
     }
 
@@ -225,19 +225,19 @@ class GgufSplitTest {
     void theSplitKeysMustAddUp() throws IOException {
         // split.tensors.count says 5, the shards hold 2
         Path prefix = tmp.resolve("count");
-        GgufMetadata first = metadata().put(GgufSplit.KEY_NO, GgufValue.u16(0)).put(GgufSplit.KEY_TENSORS_COUNT, GgufValue.i32(5))
-                .put(GgufSplit.KEY_COUNT, GgufValue.u16(2));
-        GgufMetadata second = new GgufMetadata().put(GgufSplit.KEY_NO, GgufValue.u16(1)).put(GgufSplit.KEY_TENSORS_COUNT, GgufValue.i32(5))
-                .put(GgufSplit.KEY_COUNT, GgufValue.u16(2));
+        GgufMetadata first = metadata().put(GgufKeys.Split.NO, GgufValue.u16(0)).put(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(5))
+                .put(GgufKeys.Split.COUNT, GgufValue.u16(2));
+        GgufMetadata second = new GgufMetadata().put(GgufKeys.Split.NO, GgufValue.u16(1)).put(GgufKeys.Split.TENSORS_COUNT, GgufValue.i32(5))
+                .put(GgufKeys.Split.COUNT, GgufValue.u16(2));
         writeOne(GgufSplit.path(prefix, 0, 2), first, "a");
         writeOne(GgufSplit.path(prefix, 1, 2), second, "b");
-        assertThatThrownBy(() -> GgufModel.open(GgufSplit.path(prefix, 0, 2))).isInstanceOf(FormatException.class)
+        assertThatThrownBy(() -> GgufShards.open(GgufSplit.path(prefix, 0, 2))).isInstanceOf(FormatException.class)
                 .hasMessageContaining("split.tensors.count is 5 but the 2 shards hold 2 tensors");
 
         // split.count as UINT32: llama.cpp's get_key refuses the type
         Path typed = tmp.resolve("typed-00001-of-00002.gguf");
-        writeOne(typed, metadata().put(GgufSplit.KEY_COUNT, GgufValue.u32(2)), "a");
-        assertThatThrownBy(() -> GgufModel.open(typed)).isInstanceOf(FormatException.class)
+        writeOne(typed, metadata().put(GgufKeys.Split.COUNT, GgufValue.u32(2)), "a");
+        assertThatThrownBy(() -> GgufShards.open(typed)).isInstanceOf(FormatException.class)
                 .hasMessageContaining(typed.toString()).hasMessageContaining("split.count has type UINT32");
     }
 

@@ -2,7 +2,7 @@ package dev.requant.ops.export;
 
 import dev.requant.converter.export.ExportSettings;
 import dev.requant.converter.export.HfExport;
-import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufShards;
 import dev.requant.ops.BadInputException;
 import dev.requant.ops.Operation;
 import dev.requant.ops.OperationContext;
@@ -19,7 +19,7 @@ public final class Export implements Operation<Export.Request, Export.Result> {
     public record Request(Path gguf, Path output, ExportSettings settings) {}
 
     /** A plan over the open GGUF; close it to release the file. Its notes were given to the context as notices. */
-    public record Planned(GgufFile gguf, HfExport.Plan plan) implements AutoCloseable {
+    public record Planned(GgufShards gguf, HfExport.Plan plan) implements AutoCloseable {
         @Override public void close() { gguf.close(); }
     }
 
@@ -27,12 +27,12 @@ public final class Export implements Operation<Export.Request, Export.Result> {
 
     public Planned plan(Request r, OperationContext ctx) throws OperationException {
         if (!Files.isRegularFile(r.gguf())) throw new BadInputException(r.gguf() + ": no such file");
-        GgufFile f = null;
+        GgufShards f = null;
         try {
-            f = GgufFile.open(r.gguf());
+            f = GgufShards.open(r.gguf()); // a split model by its first shard, as llama.cpp loads it
             HfExport.Plan plan;
             try {
-                plan = HfExport.plan(f, r.settings());
+                plan = HfExport.plan(f.whole(), r.settings());
             } catch (IllegalArgumentException e) {
                 throw new BadInputException(r.gguf() + ": " + e.getMessage(), e);
             }
