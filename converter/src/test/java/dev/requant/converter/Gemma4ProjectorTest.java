@@ -170,7 +170,8 @@ class Gemma4ProjectorTest {
             assertThat(f.tensor("a.blk.0.conv_dw.weight").orElseThrow().ne()).containsExactly(5, 16);
             float[] pds = stored(ck, "model.audio_tower.layers.0.self_attn.per_dim_scale");
             float[] sp = values(f, "a.blk.0.per_dim_scale.weight");
-            for (int i = 0; i < pds.length; i++) assertThat(sp[i]).isEqualTo((float) Math.log1p((float) Math.exp(pds[i])));
+            // torch's vectorized softplus: SLEEF's exp then SLEEF's log1p, each rounded to float (SleefFloatTest checks those)
+            for (int i = 0; i < pds.length; i++) assertThat(sp[i]).isEqualTo(SleefFloat.log1p(SleefFloat.exp(pds[i])));
         }
         // bf16: the patch embedding is F32 (only f16 output keeps it 16-bit); q8_0: rows of 32 are Q8_0, rows of 16 fall back to F16
         try (GgufFile f = GgufFile.open(convert(dir, FileType.BF16, tmp.resolve("g4.bf16.gguf")))) {

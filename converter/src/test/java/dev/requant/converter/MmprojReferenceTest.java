@@ -69,13 +69,7 @@ class MmprojReferenceTest {
         try (ConversionPlan plan = MmprojPlanner.plan(checkpoint(model), ConversionSettings.of(type))) {
             GgufConversion.write(plan, out, null);
         }
-        assertThat(difference(reference, out, false)).as("first difference from %s", reference.getFileName()).isEmpty();
-        if (model.equals("gemma4-mm-tiny")) {
-            // softplus of the audio per_dim_scale: torch computes exp and log1p with Sleef's 1-ulp vector functions,
-            // requant with correctly rounded ones; 3 of the 64 values differ by one ulp (all else is byte-identical)
-            assertThat(softplusUlps(reference, out)).as("values of a.blk.*.per_dim_scale.weight off by 1 ulp").isEqualTo(3);
-            return;
-        }
+        assertThat(difference(reference, out)).as("first difference from %s", reference.getFileName()).isEmpty();
         assertThat(Files.mismatch(reference, out)).as("byte identity with %s", reference.getFileName()).isEqualTo(-1L);
     }
 
@@ -105,29 +99,11 @@ class MmprojReferenceTest {
                 .isInstanceOf(FormatException.class).hasMessageContaining("config.json").hasMessageContaining("layer_types[1] is full_attention");
     }
 
-    /** How many softplus values differ (each by at most one ulp; more fails). */
-    static int softplusUlps(Path expected, Path actual) throws IOException {
-        int off = 0;
-        try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
-            for (GgufTensorInfo x : e.tensors()) {
-                if (!x.name().contains("per_dim_")) continue;
-                GgufTensorInfo y = a.tensor(x.name()).orElseThrow();
-                for (long i = 0; i < x.byteSize() / 4; i++) {
-                    int p = e.tensorData(x).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
-                    int q = a.tensorData(y).get(dev.requant.formats.io.LittleEndian.INT, 4 * i);
-                    assertThat(Math.abs(p - q)).as("%s[%d]", x.name(), i).isLessThanOrEqualTo(1);
-                    if (p != q) off++;
-                }
-            }
-        }
-        return off;
-    }
-
     /**
-     * The first difference in keys (order, types, values), tensor infos or tensor bytes, or "" (the bytes of softplus
-     * tensors are compared only when {@code softplusBytes}).
+     * The first difference in keys (order, types, values), tensor infos or tensor bytes, or "" (the softplus of
+     * gemma4's audio per_dim_scale included: {@link SleefFloat} rounds as torch's SLEEF kernels do).
      */
-    static String difference(Path expected, Path actual, boolean softplusBytes) throws IOException {
+    static String difference(Path expected, Path actual) throws IOException {
         try (GgufFile e = GgufFile.open(expected); GgufFile a = GgufFile.open(actual)) {
             List<Map.Entry<String, GgufValue>> ek = new ArrayList<>(e.metadata().asMap().entrySet());
             List<Map.Entry<String, GgufValue>> ak = new ArrayList<>(a.metadata().asMap().entrySet());
@@ -148,7 +124,6 @@ class MmprojReferenceTest {
                     return "tensor #" + i + ": expected " + x.name() + " " + x.type() + " " + java.util.Arrays.toString(x.ne()) + " @" + x.offset()
                             + ", got " + y.name() + " " + y.type() + " " + java.util.Arrays.toString(y.ne()) + " @" + y.offset();
                 }
-                if (!softplusBytes && x.name().contains("per_dim_")) continue;
                 long m = e.tensorData(x).mismatch(a.tensorData(y));
                 if (m >= 0) {
                     return "tensor " + x.name() + " (" + x.type() + "): bytes differ from offset " + m + " (expected "
