@@ -19,7 +19,14 @@ def llama(name):
     s = open(p, encoding="utf-8", errors="replace").read()
     m = re.search(r"Mean    KLD:\s+([-\d.eE+]+)\s+±\s+([-\d.eE+]+)", s)
     if not m:
-        return None
+        # llama-perplexity's log is written by a background thread, and the statistics at its end are sometimes lost
+        # when the process exits; the last chunk's row carries the same running means (5 decimals): PPL, ln ratio,
+        # KLD, RMS dp, same top
+        rows = re.findall(r"^\s*\d+(?:\s+[-\d.]+\s+±\s+[-\d.]+\s*%?){5}\s*$", s, re.M)
+        if not rows:
+            return None
+        v = re.findall(r"([-\d.]+)\s+±\s+([-\d.]+)", rows[-1])
+        return {"kld": float(v[2][0]), "pm": float(v[2][1]), "top": float(v[4][0]), "ppl_ratio": float("nan"), "from_row": True}
     top = re.search(r"Same top p:\s+([\d.]+)", s)
     ratio = re.search(r"Mean PPL\(Q\)/PPL\(base\)\s+:\s+([\d.]+)", s)
     return {"kld": float(m.group(1)), "pm": float(m.group(2)), "top": float(top.group(1)) if top else float("nan"),
@@ -27,24 +34,17 @@ def llama(name):
 
 
 def requant_qat():
-    """requant eval's mean KLD per file name from qat.eval.txt (its table: file name first, KLD in the column so named)."""
+    """requant eval's mean KLD per file from qat.eval.txt: the first table's rows are NAME PPL ± u, ln ratio ± u,
+    mean KLD ± u, ..."""
     p = os.path.join(out, "qat.eval.txt")
     res = {}
     if not os.path.exists(p):
         return res
-    header = None
     for line in open(p, encoding="utf-8"):
         cells = line.split()
-        if not cells:
-            continue
-        if "KLD" in line and header is None:
-            header = line
-            continue
-        for c in cells:
-            if c.endswith(".gguf"):
-                nums = [x for x in cells[1:] if re.fullmatch(r"[-\d.eE+]+", x)]
-                if nums:
-                    res[c[:-5]] = nums
+        pairs = re.findall(r"([-\d.]+)\s+±\s+([-\d.]+)", line)
+        if cells and cells[0].endswith(".gguf") and len(pairs) >= 3 and cells[0][:-5] not in res:
+            res[cells[0][:-5]] = float(pairs[2][0])
     return res
 
 
@@ -57,17 +57,14 @@ qat_rq = requant_qat()
 for name in ("qat.q4_0", "qat.Q4_0-llamacpp", "qat.mix"):
     f = os.path.join(out, name + ".gguf")
     if os.path.exists(f):
-        rows.append((name, os.path.getsize(f), float("nan"), float("nan"), llama(name)))
+        rows.append((name, os.path.getsize(f), float("nan"), qat_rq.get(name, float("nan")), llama(name)))
 
 print(f"{'file':<24}{'bytes':>10}{'BPW':>8}{'KLD requant':>14}{'KLD llama-perplexity':>26}{'same top %':>12}{'PPL ratio':>11}")
 for name, size, bpw, kld, lp in rows:
-    lps = f"{lp['kld']:.6f} ± {lp['pm']:.6f}" if lp else "-"
+    lps = (f"{lp['kld']:.6f} ± {lp['pm']:.6f}" + ("*" if lp.get("from_row") else " ")) if lp else "-"
     print(f"{name:<24}{size:>10}{bpw:>8.3f}{kld:>14.6f}{lps:>26}{(lp['top'] if lp else float('nan')):>12.2f}"
           f"{(lp['ppl_ratio'] if lp else float('nan')):>11.4f}")
-if qat_rq:
-    print("\nrequant eval of the QAT files (qat.eval.txt, numbers in its column order):")
-    for k, v in qat_rq.items():
-        print(f"  {k}: {' '.join(v)}")
+print("(* from the last chunk's running mean: llama-perplexity's closing statistics were lost from its log)")
 
 
 def target(title, mix, ref, bound, ref_size=None):
