@@ -68,6 +68,9 @@ print("(* from the last chunk's running mean: llama-perplexity's closing statist
 
 
 def target(title, mix, ref, bound, ref_size=None):
+    if not os.path.exists(os.path.join(out, mix + ".gguf")):
+        print(f"{title}: not judged ({mix}.gguf is missing)")
+        return
     m, r = llama(mix), llama(ref)
     sm = os.path.getsize(os.path.join(out, mix + ".gguf"))
     sr = os.path.getsize(os.path.join(out, ref_size or ref) + ".gguf")
