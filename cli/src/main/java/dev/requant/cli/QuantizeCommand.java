@@ -139,7 +139,7 @@ final class QuantizeCommand implements Callable<Integer> {
         Path text;
 
         @Option(names = "--allow-types", paramLabel = "T1,T2,...", split = ",", converter = TypeNames.Ggml.class,
-                description = "The types a tensor may take (default q3_K,q4_0,q4_K,q5_K,q6_K,q8_0).")
+                description = "The types a tensor may take (default q3_K,iq3_s,iq4_xs,q4_0,q4_K,q5_K,q6_K,q8_0).")
         List<GgmlType> allowTypes;
 
         @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", defaultValue = "512", description = "Tokens per calibration chunk (default ${DEFAULT-VALUE}).")
