@@ -67,6 +67,9 @@ final class ColdStartCodec implements BlockCodec {
 
         boolean gaveUp() { return gaveUp; }
 
+        /** Whether the warm-up thread was started. */
+        boolean started() { return started; }
+
         /** Marks the vector codec compiled (tests use this to check both sides of the switch). */
         void markWarm() { warm = true; }
 
@@ -164,7 +167,7 @@ final class ColdStartCodec implements BlockCodec {
 
     private final Kernel kernel;
 
-    private ColdStartCodec(Kernel kernel) {
+    ColdStartCodec(Kernel kernel) {
         this.kernel = kernel;
     }
 
