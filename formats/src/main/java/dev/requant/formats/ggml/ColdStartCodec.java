@@ -31,7 +31,7 @@ final class ColdStartCodec implements BlockCodec {
      * kernel's first hundreds of calls run as boxed Java code) plus C2's compile time, and the vector codec then
      * saves 70-95% of the encoding time.
      */
-    static final long WORTH_NANOS = 3_000_000_000L;
+    static final long WORTH_NANOS = 2_000_000_000L;
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
      * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06). Only the order of magnitude matters: with
