@@ -22,7 +22,10 @@ import java.util.Set;
  * warmed on its own (a kernel compiled without importance would deoptimize on the first weighted row).
  */
 final class ColdStartCodec implements BlockCodec {
-    /** Vector must be this much faster than scalar (time per call) to be taken as compiled. */
+    /**
+     * Vector must be this much faster than scalar (time per call, and than {@link #SCALAR_NANOS_PER_WEIGHT}) to be
+     * taken as compiled.
+     */
     static final double SPEED_UP = 0.5;
     /** A warm-up that has not seen the vector code win after this many calls gives up: the scalar codec stays. */
     static final int MAX_CALLS = 100_000;
@@ -101,6 +104,9 @@ final class ColdStartCodec implements BlockCodec {
             float[] w = weighted ? syntheticImportance() : null;
             MemorySegment out = Arena.ofAuto().allocate(type.rowBytes(ROW));
             long bestScalar = Long.MAX_VALUE;
+            // the scalar codec may still be interpreted here (the encoders have not reached this type yet), and a
+            // vector kernel in C1 code beats an interpreted scalar one: also compare with the compiled scalar speed
+            double compiledScalar = SCALAR_NANOS_PER_WEIGHT.get(type) * ROW;
             long bestVectorRecent = Long.MAX_VALUE;
             {
                 for (int call = 0; call < MAX_CALLS; call++) {
@@ -113,7 +119,7 @@ final class ColdStartCodec implements BlockCodec {
                     long t = System.nanoTime();
                     vector.encodeRow(x, 0, ROW, w, out, 0);
                     bestVectorRecent = Math.min(bestVectorRecent, System.nanoTime() - t);
-                    if (call >= 32 && bestVectorRecent <= SPEED_UP * bestScalar) {
+                    if (call >= 32 && bestVectorRecent <= SPEED_UP * Math.min(bestScalar, compiledScalar)) {
                         if (LOG) System.err.printf("warm-up %s%s: warm after %d calls, %.0f ms CPU, vector %d ns, scalar %d ns%n", type,
                                 weighted ? " imatrix" : "", call, threadCpuMs(), bestVectorRecent, bestScalar);
                         warm = true;
