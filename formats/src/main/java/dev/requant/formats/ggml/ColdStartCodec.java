@@ -16,10 +16,10 @@ import java.util.Set;
  * next row on, the encoders use it. Both give the same bytes (the vector codecs are tested bit-exact against the
  * references), so which rows went which way never shows in the output.
  *
- * <p>The warm-up runs only while a tensor of its type is being encoded ({@link #begin}), so a type with little work
- * costs at most about what its encoders spend beside it, and a large one gets its vector kernel after the first
- * second or two. Importance-weighted and plain encoding take different branches of the kernels, so each mode is
- * warmed on its own (a kernel compiled without importance would deoptimize on the first weighted row).
+ * <p>A kernel is warmed only where the work pays for it: a quantization announces each type's weights from its plan
+ * ({@link #expect}), and the warm-up starts when the scalar reference would spend {@link #WORTH_NANOS} on them; other
+ * callers warm on first use. Importance-weighted and plain encoding take different branches of the kernels, so each
+ * mode is warmed on its own (a kernel compiled without importance would deoptimize on the first weighted row).
  */
 final class ColdStartCodec implements BlockCodec {
     /**
@@ -29,8 +29,10 @@ final class ColdStartCodec implements BlockCodec {
     static final double SPEED_UP = 0.5;
     /** A warm-up that has not seen the vector code win after this many calls gives up: the scalar codec stays. */
     static final int MAX_CALLS = 100_000;
+    /** Nor after this long (a machine much slower than {@link #SCALAR_NANOS_PER_WEIGHT}'s would spin for minutes). */
+    static final long MAX_NANOS = 30_000_000_000L;
     /**
-     * Warm a vector kernel only for at least this much scalar work: the warm-up costs its thread 0.5-1.2 CPU-s (the
+     * Warm a vector kernel only for at least this much scalar work: the warm-up costs its thread 0.4-1.4 CPU-s (the
      * kernel's first hundreds of calls run as boxed Java code) plus C2's compile time, and the vector codec then
      * saves 70-95% of the encoding time.
      */
@@ -108,27 +110,26 @@ final class ColdStartCodec implements BlockCodec {
             // vector kernel in C1 code beats an interpreted scalar one: also compare with the compiled scalar speed
             double compiledScalar = SCALAR_NANOS_PER_WEIGHT.get(type) * ROW;
             long bestVectorRecent = Long.MAX_VALUE;
-            {
-                for (int call = 0; call < MAX_CALLS; call++) {
-                    if (call % 16 == 0) { // the scalar codec is also warming, in the encoder threads: keep its best
-                        long t = System.nanoTime();
-                        scalar.encodeRow(x, 0, ROW, w, out, 0);
-                        bestScalar = Math.min(bestScalar, System.nanoTime() - t);
-                        bestVectorRecent = Long.MAX_VALUE;
-                    }
+            long begun = System.nanoTime();
+            for (int call = 0; call < MAX_CALLS && System.nanoTime() - begun < MAX_NANOS; call++) {
+                if (call % 16 == 0) { // the scalar codec is also warming, in the encoder threads: keep its best
                     long t = System.nanoTime();
-                    vector.encodeRow(x, 0, ROW, w, out, 0);
-                    bestVectorRecent = Math.min(bestVectorRecent, System.nanoTime() - t);
-                    if (call >= 32 && bestVectorRecent <= SPEED_UP * Math.min(bestScalar, compiledScalar)) {
-                        if (LOG) System.err.printf("warm-up %s%s: warm after %d calls, %.0f ms CPU, vector %d ns, scalar %d ns%n", type,
-                                weighted ? " imatrix" : "", call, threadCpuMs(), bestVectorRecent, bestScalar);
-                        warm = true;
-                        return;
-                    }
+                    scalar.encodeRow(x, 0, ROW, w, out, 0);
+                    bestScalar = Math.min(bestScalar, System.nanoTime() - t);
+                    bestVectorRecent = Long.MAX_VALUE;
                 }
-                gaveUp = true;
-                if (LOG) System.err.printf("warm-up %s: gave up, %.0f ms CPU, vector %d ns, scalar %d ns%n", type, threadCpuMs(), bestVectorRecent, bestScalar);
+                long t = System.nanoTime();
+                vector.encodeRow(x, 0, ROW, w, out, 0);
+                bestVectorRecent = Math.min(bestVectorRecent, System.nanoTime() - t);
+                if (call >= 32 && bestVectorRecent <= SPEED_UP * Math.min(bestScalar, compiledScalar)) {
+                    if (LOG) System.err.printf("warm-up %s%s: warm after %d calls, %.0f ms CPU, vector %d ns, scalar %d ns%n", type,
+                            weighted ? " imatrix" : "", call, threadCpuMs(), bestVectorRecent, bestScalar);
+                    warm = true;
+                    return;
+                }
             }
+            gaveUp = true;
+            if (LOG) System.err.printf("warm-up %s: gave up, %.0f ms CPU, vector %d ns, scalar %d ns%n", type, threadCpuMs(), bestVectorRecent, bestScalar);
         }
     }
 
