@@ -5,6 +5,7 @@ import dev.requant.formats.ggml.FiniteCheck;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.RowSource;
 import dev.requant.formats.ggml.TensorEncoder;
+import dev.requant.formats.ggml.VectorSupport;
 import dev.requant.converter.quantize.search.ExhaustiveCodecs;
 import dev.requant.formats.gguf.GgufFile;
 import dev.requant.formats.gguf.GgufSplitWriter;
@@ -82,6 +83,7 @@ public final class GgufQuantizer {
             }
         }
         QuantizeSettings s = plan.settings();
+        expectWork(shards);
         List<GgufWriter> writers = new ArrayList<>();
         try (TensorEncoder encoder = new TensorEncoder(s.threads())) {
             long done = 0;
@@ -108,6 +110,19 @@ public final class GgufQuantizer {
         } finally {
             for (GgufWriter w : writers) w.close();
         }
+    }
+
+    /** Tells the encoders how many weights of each type this file will encode (whether compiling a vector kernel pays). */
+    private static void expectWork(List<QuantizePlan.OutputShard> shards) {
+        java.util.Map<GgmlType, Long> plain = new java.util.EnumMap<>(GgmlType.class);
+        java.util.Map<GgmlType, Long> weighted = new java.util.EnumMap<>(GgmlType.class);
+        for (QuantizePlan.OutputShard o : shards) {
+            for (PlannedQuantTensor t : o.tensors()) {
+                if (!t.copied()) (t.importance() != null ? weighted : plain).merge(t.output().type(), t.input().spec().elementCount(), Long::sum);
+            }
+        }
+        plain.forEach((type, n) -> VectorSupport.expectWork(type, false, n));
+        weighted.forEach((type, n) -> VectorSupport.expectWork(type, true, n));
     }
 
     private static void checkInput(GgufFile in, PlannedQuantTensor t, MemorySegment data) throws QuantizeException {

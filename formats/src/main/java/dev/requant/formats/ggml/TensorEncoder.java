@@ -125,7 +125,12 @@ public final class TensorEncoder implements AutoCloseable {
         int chunkBytes = Math.toIntExact(chunkRows * rowBytes);
         long chunks = (rows + chunkRows - 1) / chunkRows;
         float[] imatrix = codec.usesImportance() ? importance : null;
+        encodeChunks(source, ColdStartCodec.forTensor(codec, imatrix != null), imatrix, out, progress, rows, rowBytes, rowsPerMatrix,
+                chunkRows, chunkBytes, chunks);
+    }
 
+    private void encodeChunks(RowSource source, BlockCodec codec, float[] imatrix, ChunkSink out, Progress progress, long rows,
+            long rowBytes, long rowsPerMatrix, int chunkRows, int chunkBytes, long chunks) throws IOException {
         if (pool == null) {
             ByteBuffer buf = buffer(0, chunkBytes);
             for (long c = 0; c < chunks; c++) {

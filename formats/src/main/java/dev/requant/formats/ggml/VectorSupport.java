@@ -41,6 +41,16 @@ public final class VectorSupport {
         t.start();
     }
 
+    /**
+     * Tells the encoders that {@code weights} weights of {@code type} are about to be encoded, with importance weights
+     * or without (a quantization's plan):
+     * a Vector API encoder is compiled (a CPU-second or two of JIT work) only where that much work pays for it, and
+     * until then the scalar reference encodes (see ColdStartCodec). Without this hint the kernels are always warmed.
+     */
+    public static void expectWork(GgmlType type, boolean weighted, long weights) {
+        if (ENABLED) ColdStartCodec.expect(type, weighted, weights);
+    }
+
     static void registerFastCodecs(Map<GgmlType, BlockCodec> codecs) {
         VectorCodecs.register(codecs);
     }
