@@ -7,6 +7,8 @@
 #   LLAMA_QUANTIZE=/path/to/llama-quantize bench/quantize-types.sh [REPEATS]      (default 3)
 #   TYPES="IQ2_XS Q3_K_M" ...                                                     narrows the run
 #   IMATRIX_TYPES="IQ3_S"                                                         types also run with the imatrix
+#   LAUNCHER=1 ...                  requant through ./requant (the launcher and its AOT cache, as users run it)
+#                                   instead of java -jar
 #
 # Prints per case the best and median wall time of each and the ratio of the bests (requant / llama-quantize), the
 # least CPU time (user+sys) of each, and whether the two outputs are the same bytes (cmp).
@@ -28,6 +30,11 @@ imatrix="$out/bench-127m.imatrix.gguf"
 [ -f "$input" ] || "${java[@]}" -Xmx1g -cp "$cp" dev.requant.testmodels.SyntheticGguf "$input" bench-127m 1 "$threads" 2>&1 | grep -v incubat >&2
 [ -f "$imatrix" ] || "${java[@]}" -cp "$cp" dev.requant.bench.SyntheticImatrix "$input" "$imatrix" 2>&1 | grep -v incubat >&2
 jar="$root/cli/target/requant.jar"
+rq=("${java[@]}" -jar "$jar")
+if [ "${LAUNCHER:-0}" = 1 ]; then
+  rq=("$root/requant")
+  "$root/requant" --version >/dev/null   # builds the AOT cache now, not inside a timed run
+fi
 cat "$input" > /dev/null   # warm the page cache
 timed() { # FILE CMD...: appends "wall_seconds cpu_seconds" of CMD to FILE
   local file=$1; shift
@@ -38,6 +45,7 @@ best() { sort -g "$1" | head -n1 | cut -d' ' -f1; }
 median() { sort -g "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 leastcpu() { sort -g -k2 "$1" | head -n1 | cut -d' ' -f2; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M') UTC"
+echo "requant: ${rq[*]}"
 echo "input: $input ($(stat -c %s "$input") bytes), threads: $threads, repeats: $repeats, llama-quantize: $LLAMA_QUANTIZE"
 printf '| case | requant best / median (s) | llama-quantize best / median (s) | ratio | least CPU s (requant / llama) | output |\n|---|---|---|---|---|---|\n'
 run_case() { # NAME TYPE FLAGS...
@@ -46,7 +54,7 @@ run_case() { # NAME TYPE FLAGS...
   rm -f "$out/t.r.$key" "$out/t.l.$key"
   for _ in $(seq "$repeats"); do
     rm -f "$out/q.r.$key.gguf" "$out/q.l.$key.gguf"
-    timed "$out/t.r.$key" "${java[@]}" -jar "$jar" quantize --no-progress "$@" "$input" "$out/q.r.$key.gguf" "$type" "$threads"
+    timed "$out/t.r.$key" "${rq[@]}" quantize --no-progress "$@" "$input" "$out/q.r.$key.gguf" "$type" "$threads"
     timed "$out/t.l.$key" "$LLAMA_QUANTIZE" "$@" "$input" "$out/q.l.$key.gguf" "$type" "$threads"
   done
   local same="identical"
