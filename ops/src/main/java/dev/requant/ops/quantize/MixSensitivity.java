@@ -1,5 +1,7 @@
 package dev.requant.ops.quantize;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import dev.requant.converter.ModelSources;
 import dev.requant.converter.qat.LatticeAnalysis;
 import dev.requant.converter.qat.LatticeQ4_0Codec;
@@ -41,6 +43,7 @@ import java.util.Set;
  * error of every option either way.
  */
 final class MixSensitivity {
+    private static final Logger LOG = LoggerFactory.getLogger(MixSensitivity.class);
     private MixSensitivity() {}
 
     record Measured(SensitivityTable table, int evaluations) {}
@@ -63,7 +66,7 @@ final class MixSensitivity {
         }
         // QAT: the tensors on a Q4_0 lattice
         Set<String> onLattice = r.qat() ? LatticeTensors.aligned(src, quantized.stream().map(PlannedQuantTensor::name).toList()) : Set.of();
-        if (!onLattice.isEmpty()) ctx.notice(onLattice.size() + " tensors sit on a Q4_0 lattice: offered Q4_0 on it");
+        if (!onLattice.isEmpty()) LOG.info(onLattice.size() + " tensors sit on a Q4_0 lattice: offered Q4_0 on it");
 
         record Variant(GgmlType type, boolean lattice, QuantizePlan plan, Map<String, WeightTensor> matrices) {}
         List<Variant> variants = new ArrayList<>();

@@ -1,5 +1,7 @@
 package dev.requant.ops.quantize;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import dev.requant.converter.quantize.GgufQuantizer;
 import dev.requant.converter.quantize.ImatrixInput;
 import dev.requant.converter.quantize.QuantizePlan;
@@ -21,6 +23,7 @@ import java.util.List;
 
 /** {@code quantize}: a GGUF file to another file type, as llama-quantize does, bit for bit. */
 public final class Quantize implements Operation<Quantize.Request, Quantize.Result> {
+    private static final Logger LOG = LoggerFactory.getLogger(Quantize.class);
     /**
      * @param output the output file, or null for llama-quantize's default ({@code <dir of input>/ggml-model-TYPE.gguf})
      * @param settings the file type and llama-quantize's options; an imatrix given here is used as it is
@@ -162,7 +165,7 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
                     lattice = q4.stream().filter(t -> onLattice.contains(t.input().name())).map(t -> t.name())
                             .collect(java.util.stream.Collectors.toSet());
                 }
-                if (!lattice.isEmpty()) ctx.notice(lattice.size() + " Q4_0 tensors sit on a lattice: written through lattice recovery (--qat auto)");
+                if (!lattice.isEmpty()) LOG.info(lattice.size() + " Q4_0 tensors sit on a lattice: written through lattice recovery (--qat auto)");
             }
             write(plan, out, r.split(), lattice, ctx);
             ctx.progress().end();

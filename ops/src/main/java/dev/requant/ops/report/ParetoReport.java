@@ -1,5 +1,7 @@
 package dev.requant.ops.report;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import dev.requant.converter.quantize.QuantizeSettings;
 import dev.requant.converter.quantize.mix.SensitivityTable;
 import dev.requant.converter.quantize.mix.SizeBudget;
@@ -29,6 +31,7 @@ import java.util.Locale;
  * in the report's folder; one that is already there (from an earlier run) is used as it is.
  */
 public final class ParetoReport implements Operation<ParetoReport.Request, ParetoReport.Result> {
+    private static final Logger LOG = LoggerFactory.getLogger(ParetoReport.class);
     public static final List<FileType> DEFAULT_TYPES = List.of(FileType.Q3_K_M, FileType.Q4_0, FileType.IQ4_XS, FileType.Q4_K_M,
             FileType.Q5_K_M, FileType.Q6_K, FileType.Q8_0);
 
@@ -91,14 +94,14 @@ public final class ParetoReport implements Operation<ParetoReport.Request, Paret
                 String name = String.format(Locale.ROOT, "mix-%.3f", b);
                 Path f = r.folder().resolve(name + ".gguf");
                 if (!Files.exists(f)) {
-                    ctx.notice("report: mix at " + String.format(Locale.ROOT, "%.3f", b) + " BPW");
+                    LOG.info("report: mix at " + String.format(Locale.ROOT, "%.3f", b) + " BPW");
                     QuantizeMix.Request mr = QuantizeMix.Request.of(r.input(), f, new SizeBudget.BitsPerWeight(b), r.imatrix(), r.calibration())
                             .withCalibration(r.mixCtx(), r.mixChunks()).withSensitivity(table, r.mode()).withThreads(r.threads()).withDevice(r.device());
                     new QuantizeMix().run(mr, ctx);
                 }
                 made.add(new Made(String.format(Locale.ROOT, "mix %.2f BPW", b), Kind.MIX, f));
             }
-            ctx.notice("report: evaluating " + made.size() + " files on " + r.evalText());
+            LOG.info("report: evaluating " + made.size() + " files on " + r.evalText());
             Eval.Request er = new Eval.Request(r.input(), made.stream().map(Made::file).toList(), r.evalText(), r.nCtx(), r.evalChunks(), null,
                     r.device(), r.threads());
             Eval.Result e = new Eval().run(er, ctx);
