@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.TerminalText;
 import dev.requant.formats.gguf.GgufArray;
 import dev.requant.formats.gguf.GgufFile;
+import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufTensorInfo;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
@@ -74,11 +75,11 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("GGUF v%d  %s%n", f.version(), TerminalText.escape(file));
             out.printf("  size %d bytes, alignment %d, data section at byte %d%n", f.fileSize(), f.alignment(), f.dataOffset());
             if (hash) out.printf("  sha256 %s%n", GgufManifest.sha256(f.mapping()));
-            long splitCount = f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.COUNT).orElse(0L);
+            long splitCount = f.metadata().getLong(GgufKeys.Split.COUNT).orElse(0L);
             if (splitCount > 1) { // this file only, as gguf-dump shows it; the model's other readers open every shard
                 out.printf("  shard %d of %d of a split model: %d of its %d tensors are in this file%n",
-                        f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.NO).orElse(0L) + 1, splitCount, f.tensors().size(),
-                        f.metadata().getLong(dev.requant.formats.gguf.GgufKeys.Split.TENSORS_COUNT).orElse(-1L));
+                        f.metadata().getLong(GgufKeys.Split.NO).orElse(0L) + 1, splitCount, f.tensors().size(),
+                        f.metadata().getLong(GgufKeys.Split.TENSORS_COUNT).orElse(-1L));
             }
             out.printf("%nmetadata (%d keys)%n", f.metadata().size());
             TextTable kv = new TextTable("key", "type", "value");

@@ -330,12 +330,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     /** The files a split or --keep-split run would write: each shard's path, tensors and tensor bytes. */
     private static void printShards(QuantizePlan plan, Quantize.Request request, PrintWriter out) throws OperationException {
-        List<QuantizePlan.OutputShard> shards;
-        try {
-            shards = plan.outputShards(request.outputOrDefault(), request.split());
-        } catch (IllegalArgumentException e) { // as the run refuses it (Quantize.run)
-            throw new dev.requant.ops.BadInputException(request.outputOrDefault() + ": cannot split: " + e.getMessage());
-        }
+        List<QuantizePlan.OutputShard> shards = Quantize.outputShards(plan, request);
         out.println();
         TextTable t = new TextTable("shard", ">tensors", ">MiB of tensors");
         for (QuantizePlan.OutputShard sh : shards) {

@@ -27,12 +27,13 @@ public final class GgufShards implements AutoCloseable {
     private final List<GgufFile> files;
     private final List<Tensor> tensors;
     private final boolean owned;
-    private java.util.Map<String, Tensor> byName;
+    private final java.util.Map<String, Tensor> byName = new java.util.HashMap<>();
 
     private GgufShards(List<GgufFile> files, List<Tensor> tensors, boolean owned) {
         this.files = List.copyOf(files);
         this.tensors = List.copyOf(tensors);
         this.owned = owned;
+        for (Tensor t : this.tensors) byName.put(t.name(), t); // names are unique (tensorsOf)
     }
 
     /** Opens {@code first} and, when it is the first of several shards, the others beside it. */
@@ -133,11 +134,6 @@ public final class GgufShards implements AutoCloseable {
 
     /** The tensor of that name, and its shard. */
     public Optional<Tensor> tensor(String name) {
-        if (byName == null) {
-            java.util.Map<String, Tensor> m = new java.util.HashMap<>();
-            for (Tensor t : tensors) m.put(t.name(), t);
-            byName = m;
-        }
         return Optional.ofNullable(byName.get(name));
     }
 

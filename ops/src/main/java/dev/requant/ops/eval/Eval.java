@@ -1,5 +1,6 @@
 package dev.requant.ops.eval;
 
+import dev.requant.ops.Opened;
 import dev.requant.converter.ModelSources;
 import dev.requant.formats.model.ModelSource;
 import dev.requant.formats.tokenizer.LlamaVocab;
@@ -83,7 +84,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
         if (r.text() != null) inputs.add(r.text());
         OutputPaths.checkFile(r.saveBase(), inputs);
 
-        List<AutoCloseable> open = new ArrayList<>();
+        Opened open = new Opened();
         try (CpuThreads pool = new CpuThreads(r.threads())) {
             List<ModelSource> compareSources = new ArrayList<>();
             for (Path q : r.compare()) {
@@ -151,13 +152,7 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
         } catch (Exception e) {
             throw OperationException.of(e);
         } finally {
-            for (int i = open.size() - 1; i >= 0; i--) {
-                try {
-                    open.get(i).close();
-                } catch (Exception e) {
-                    // closing read-only sources, sessions and an uncommitted writer (which deletes its temporary file)
-                }
-            }
+            open.close(); // read-only sources, sessions and an uncommitted writer (which deletes its temporary file)
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.requant.ops.quantize;
 
+import dev.requant.ops.Opened;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import dev.requant.converter.ModelSources;
@@ -50,7 +51,7 @@ final class MixSensitivity {
 
     /** One file per menu type (every tensor in it), then one evaluation per (tensor, option) measured. */
     static Measured measure(QuantizeMix.Request r, OperationContext ctx, GgufShards in, ModelSource src, GemmaConfig config,
-            GemmaWeights weights, ImatrixInput im, CalibrationKld calib, CpuThreads pool, Path work, List<AutoCloseable> open) throws Exception {
+            GemmaWeights weights, ImatrixInput im, CalibrationKld calib, CpuThreads pool, Path work, Opened open) throws Exception {
         List<GgmlType> menu = r.menu() != null ? r.menu() : QuantizeMix.DEFAULT_MENU;
         if (menu.isEmpty()) throw new BadInputException("--allow-types names no type");
         GgmlType probe = menu.stream().min(java.util.Comparator.comparingDouble(t -> t.typeSize() * 8.0 / t.blockSize())).orElseThrow();

@@ -136,18 +136,22 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         });
     }
 
+    /** The files {@code r} writes (its split or --keep-split shards, or the one output), as run and --dry-run see them. */
+    public static List<QuantizePlan.OutputShard> outputShards(QuantizePlan plan, Request r) throws BadInputException {
+        try {
+            return plan.outputShards(r.outputOrDefault(), r.split());
+        } catch (IllegalArgumentException e) { // gguf-split's "one of splits have 0 tensors", in words
+            throw new BadInputException(r.outputOrDefault() + ": cannot split: " + e.getMessage());
+        }
+    }
+
     @Override
     public Result run(Request r, OperationContext ctx) throws OperationException {
         Path out = r.outputOrDefault();
         OutputPaths.checkFile(out, r.input(), r.imatrix());
         try (Planned p = plan(r, ctx)) {
             QuantizePlan plan = p.plan();
-            List<QuantizePlan.OutputShard> shards;
-            try {
-                shards = plan.outputShards(out, r.split());
-            } catch (IllegalArgumentException e) { // gguf-split's "one of splits have 0 tensors", in words
-                throw new BadInputException(out + ": cannot split: " + e.getMessage());
-            }
+            List<QuantizePlan.OutputShard> shards = outputShards(plan, r);
             List<Path> inputs = new ArrayList<>();
             for (var f : p.input().files()) inputs.add(f.path());
             if (r.imatrix() != null) inputs.add(r.imatrix());

@@ -1,5 +1,6 @@
 package dev.requant.ops.quantize;
 
+import dev.requant.ops.Opened;
 import dev.requant.converter.ModelSources;
 import dev.requant.converter.quantize.ImatrixInput;
 import dev.requant.converter.quantize.PlannedQuantTensor;
@@ -160,7 +161,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
         if (r.recipe() != null) OutputPaths.checkFile(r.recipe(), inputs);
         Path tablePath = r.sensitivityOrDefault();
         Path work = null;
-        List<AutoCloseable> open = new ArrayList<>();
+        Opened open = new Opened();
         try (CpuThreads pool = new CpuThreads(r.threads())) {
             InputFiles.requireRegular(r.text(), "text file");
             ImatrixInput im = r.imatrix() == null ? null : ImatrixInput.load(r.imatrix(), r.imatrix().toString(), ImatrixFilter.ALL);
@@ -288,13 +289,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
         } catch (Exception e) {
             throw OperationException.of(e);
         } finally {
-            for (int i = open.size() - 1; i >= 0; i--) {
-                try {
-                    open.get(i).close();
-                } catch (Exception e) {
-                    // read-only inputs
-                }
-            }
+            open.close();
             if (work != null) deleteTree(work);
         }
     }
