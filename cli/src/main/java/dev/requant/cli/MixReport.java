@@ -16,7 +16,8 @@ final class MixReport {
         out.printf(Locale.ROOT, "%s: sensitivity %s %s (%s, -c %d, %d chunks, %d scored tokens, reference PPL %.4f)%s%n",
                 TerminalText.escape(req.input()), r.reused() ? "read from" : "measured into", TerminalText.escape(r.sensitivityFile()),
                 t.mode().cliName() + (t.mode().name().equals("PROXY") ? ", probe " + t.probe() : ""), t.nCtx(), t.chunks(), t.scoredTokens(),
-                r.referencePpl(), r.reused() ? "" : String.format(Locale.ROOT, ", %d evaluations in %.1f s", r.evaluations(), r.measureSeconds()));
+                r.referencePpl(), r.reused() ? "" : String.format(Locale.ROOT, ", %d evaluations%s in %.1f s", r.evaluations(),
+                        r.inPlace() == 0 ? "" : " (" + r.inPlace() + " in place)", r.measureSeconds()));
         out.println();
         TextTable tt = new TextTable("tensor", "type", ">MiB", ">cost (KLD)", ">share %");
         double total = r.predictedKld();

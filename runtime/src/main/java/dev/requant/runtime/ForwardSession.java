@@ -2,6 +2,7 @@ package dev.requant.runtime;
 
 import dev.requant.formats.imatrix.Imatrix;
 import dev.requant.formats.model.GemmaConfig;
+import dev.requant.runtime.model.WeightTensor;
 
 /**
  * A Gemma model ready to run batches of sequences on one device: the seam between what a command computes
@@ -52,6 +53,15 @@ public interface ForwardSession extends AutoCloseable {
     default ScoreBase newScoreBase(int rows) {
         throw new UnsupportedOperationException(description() + " scores logits on the host");
     }
+
+    /**
+     * Puts other tensors of the same shapes (other quantizations of the same weights, by tensor name) in the place of
+     * matrices of the running model, so that the next batches compute as a session opened on
+     * {@code weights.replacing(replacements)} would; returns false, having changed nothing, where this session cannot
+     * (then open one on the replaced weights). A GPU session converts and uploads only the replaced matrices, where a
+     * new session would upload the whole model; the caller puts the old tensors back the same way.
+     */
+    default boolean replaceMatrices(java.util.Map<String, WeightTensor> replacements) { return false; }
 
     /** The most device memory this session has held, in bytes (weights, workspace); 0 on the CPU. */
     default long peakDeviceBytes() { return 0; }

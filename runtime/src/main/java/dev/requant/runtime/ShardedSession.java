@@ -77,6 +77,18 @@ public final class ShardedSession implements ForwardSession {
     @Override
     public boolean scoresOnDevice() { return shards.stream().allMatch(ForwardSession::scoresOnDevice); }
 
+    /** On every shard, or on none: shards are sessions of one kind on one model, so the first says for all. */
+    @Override
+    public boolean replaceMatrices(java.util.Map<String, dev.requant.runtime.model.WeightTensor> replacements) {
+        for (int i = 0; i < shards.size(); i++) {
+            if (!shards.get(i).replaceMatrices(replacements)) {
+                if (i == 0) return false;
+                throw new IllegalStateException("shard " + i + " refused a replacement that shard 0 took");
+            }
+        }
+        return true;
+    }
+
     @Override
     public ScoreBase newScoreBase(int rows) {
         List<ScoreBase> parts = new ArrayList<>();

@@ -47,11 +47,13 @@ final class MixSensitivity {
     private static final Logger LOG = LoggerFactory.getLogger(MixSensitivity.class);
     private MixSensitivity() {}
 
-    record Measured(SensitivityTable table, int evaluations) {}
+    /** @param inPlace evaluations made by swapping the tensor into the reference's session (the rest opened one) */
+    record Measured(SensitivityTable table, int evaluations, int inPlace) {}
 
     /** One file per menu type (every tensor in it), then one evaluation per (tensor, option) measured. */
     static Measured measure(QuantizeMix.Request r, OperationContext ctx, GgufShards in, ModelSource src, GemmaConfig config,
-            GemmaWeights weights, ImatrixInput im, CalibrationKld calib, CpuThreads pool, Path work, Opened open) throws Exception {
+            GemmaWeights weights, ImatrixInput im, CalibrationKld calib, ForwardSession reference, CpuThreads pool, Path work, Opened open)
+            throws Exception {
         List<GgmlType> menu = r.menu() != null ? r.menu() : QuantizeMix.DEFAULT_MENU;
         if (menu.isEmpty()) throw new BadInputException("--allow-types names no type");
         GgmlType probe = menu.stream().min(java.util.Comparator.comparingDouble(t -> t.typeSize() * 8.0 / t.blockSize())).orElseThrow();
@@ -95,13 +97,11 @@ final class MixSensitivity {
             variants.add(new Variant(type, lat, plan, GemmaWeights.load(q, GemmaConfig.of(q)).matricesByName()));
         }
 
-        // the options of every tensor, their sizes and weighted errors
-        Map<String, List<MixOption>> options = new LinkedHashMap<>();
+        // the options of every tensor, their sizes and weighted errors (computed in parallel: one pass over every
+        // quantized weight per option, the largest fixed cost of a big model's measurement)
+        record Candidate(String tensor, Variant variant, PlannedQuantTensor planned) {}
+        List<Candidate> candidates = new ArrayList<>();
         for (PlannedQuantTensor t : quantized) {
-            WeightTensor base = baseMatrices.get(t.name());
-            float[] imp = im == null ? null : im.importance().forWeight(t.input().name()).filter(v -> v.length == base.cols() * base.matrices())
-                    .orElse(null);
-            List<MixOption> os = new ArrayList<>();
             Set<GgmlType> seen = new LinkedHashSet<>();
             for (Variant v : variants) {
                 if (v.lattice() && !onLattice.contains(t.name())) continue;
@@ -111,11 +111,29 @@ final class MixSensitivity {
                 // is always the lattice's (same bytes, no error), which is also what quantize --qat auto writes
                 if (!v.lattice() && !seen.add(out)) continue;
                 if (!v.lattice() && out == GgmlType.Q4_0 && onLattice.contains(t.name())) continue;
-                WeightTensor q = v.matrices().get(t.name());
-                double err = WeightedError.of(base.data(), base.type(), q.data(), q.type(), base.cols(), (long) base.rows() * base.matrices(), imp);
-                os.add(new MixOption(v.type(), out, v.lattice(), pt.output().byteSize(), Double.NaN, err));
+                candidates.add(new Candidate(t.name(), v, pt));
             }
-            options.put(t.name(), os);
+        }
+        double[] errors = new double[candidates.size()];
+        ctx.progress().begin("weighted errors", candidates.size(), "options");
+        java.util.concurrent.atomic.AtomicInteger errorsDone = new java.util.concurrent.atomic.AtomicInteger();
+        pool.parallelFor(candidates.size(), (worker, i) -> {
+            Candidate c = candidates.get(i);
+            WeightTensor base = baseMatrices.get(c.tensor());
+            float[] imp = im == null ? null : im.importance().forWeight(c.planned().input().name())
+                    .filter(v -> v.length == base.cols() * base.matrices()).orElse(null);
+            WeightTensor q = c.variant().matrices().get(c.tensor());
+            errors[i] = WeightedError.of(base.data(), base.type(), q.data(), q.type(), base.cols(), (long) base.rows() * base.matrices(), imp);
+            int d = errorsDone.incrementAndGet();
+            if (worker == 0) ctx.progress().stepTo(d);
+        });
+        ctx.progress().end();
+        Map<String, List<MixOption>> options = new LinkedHashMap<>();
+        for (PlannedQuantTensor t : quantized) options.put(t.name(), new ArrayList<>());
+        for (int i = 0; i < candidates.size(); i++) {
+            Candidate c = candidates.get(i);
+            options.get(c.tensor()).add(new MixOption(c.variant().type(), c.planned().output().type(), c.variant().lattice(),
+                    c.planned().output().byteSize(), Double.NaN, errors[i]));
         }
 
         // the measurements: one forward pass over the calibration chunks per (tensor, option)
@@ -124,7 +142,7 @@ final class MixSensitivity {
             for (MixOption o : os) if (wanted(r, o, probe)) total++;
         }
         ctx.progress().begin("sensitivity", total, "evals");
-        int done = 0;
+        int done = 0, inPlace = 0;
         List<TensorSensitivity> tensors = new ArrayList<>();
         for (PlannedQuantTensor t : quantized) {
             List<MixOption> measured = new ArrayList<>();
@@ -139,9 +157,20 @@ final class MixSensitivity {
                     k = 0; // kept as it is
                 } else {
                     Variant v = variants.stream().filter(x -> x.lattice() == o.lattice() && x.type() == o.requested()).findFirst().orElseThrow();
-                    GemmaWeights w = weights.replacing(Map.of(t.name(), v.matrices().get(t.name())));
-                    try (ForwardSession s = QuantizeMix.session(src, config, w, r, pool, ctx)) {
-                        k = calib.meanKld(s);
+                    WeightTensor q = v.matrices().get(t.name());
+                    if (reference.replaceMatrices(Map.of(t.name(), q))) {
+                        // the reference's session with this one tensor swapped (a GPU uploads only it), then put back
+                        try {
+                            k = calib.meanKld(reference);
+                        } finally {
+                            reference.replaceMatrices(Map.of(t.name(), baseMatrices.get(t.name())));
+                        }
+                        inPlace++;
+                    } else {
+                        GemmaWeights w = weights.replacing(Map.of(t.name(), q));
+                        try (ForwardSession s = QuantizeMix.session(src, config, w, r, pool, ctx)) {
+                            k = calib.meanKld(s);
+                        }
                     }
                 }
                 measured.add(o.withKld(k));
@@ -152,7 +181,7 @@ final class MixSensitivity {
         }
         ctx.progress().end();
         return new Measured(new SensitivityTable(r.input().getFileName().toString(), r.nCtx(), calib.chunks(), calib.scoredTokens(),
-                calib.referenceNll(), r.mode(), probe.ggmlName(), tensors), done);
+                calib.referenceNll(), r.mode(), probe.ggmlName(), tensors), done, inPlace);
     }
 
     /** Measured mode: every option; proxy mode: the probe only (the others are estimated from their weighted errors). */

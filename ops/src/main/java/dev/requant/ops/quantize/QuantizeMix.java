@@ -140,10 +140,11 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
      * @param kld the written mix's mean KLD on the calibration chunks (NaN for a dry run)
      * @param proxyRho Spearman's rank correlation of the proxy with the measurement (NaN unless measured in full)
      * @param reused whether the sensitivity table was read from a file
+     * @param inPlace evaluations made by swapping a tensor into the reference's session rather than opening one
      */
     public record Result(Path output, MixRecipe recipe, List<Row> rows, long tensorBytes, long fileBytes, long elements, long budgetBytes,
                          double predictedKld, double kld, double referencePpl, SensitivityTable table, Path sensitivityFile, boolean reused,
-                         double proxyRho, int evaluations, double measureSeconds, double seconds, MixSolver.Solution solution) {
+                         double proxyRho, int evaluations, int inPlace, double measureSeconds, double seconds, MixSolver.Solution solution) {
         public double bitsPerWeight() { return tensorBytes * 8.0 / elements; }
     }
 
@@ -175,11 +176,13 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             LlamaVocab vocab = Tokenizer.fromMetadata(src.metadata()).vocab();
             int bos = vocab.addBos() ? vocab.bos() : -1;
             // the reference's distributions: needed to measure and to evaluate the written mix, not for a dry run of a
-            // table that exists
+            // table that exists. Its session stays open: the measurement swaps tensors into it where it can, and on a
+            // GPU the distributions stay on the device, where every measured model is scored.
             Reference reference = new Reference(() -> {
                 ctx.progress().begin("reference", r.chunks(), "chunks");
-                try (ForwardSession s = session(src, config, weights, r, pool, ctx)) {
-                    return CalibrationKld.of(s, tokens, r.nCtx(), r.chunks(), bos);
+                try {
+                    ForwardSession s = open.add(session(src, config, weights, r, pool, ctx));
+                    return new Calibrated(s, open.add(CalibrationKld.of(s, tokens, r.nCtx(), r.chunks(), bos)));
                 } finally {
                     ctx.progress().end();
                 }
@@ -187,17 +190,19 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
 
             SensitivityTable table;
             boolean reused = Files.exists(tablePath);
-            int evaluations = 0;
+            int evaluations = 0, inPlace = 0;
             long measureStart = System.nanoTime();
             if (reused) {
                 table = SensitivityTable.read(tablePath);
                 checkTable(table, r, tablePath, dev.requant.runtime.eval.Evaluator.chunkCount(tokens.length, r.nCtx(), r.chunks()));
             } else {
-                CalibrationKld calib = reference.get();
+                Calibrated cal = reference.get();
                 work = Files.createTempDirectory(r.output().toAbsolutePath().getParent(), ".requant-mix-");
-                MixSensitivity.Measured m = MixSensitivity.measure(r, ctx, in, src, config, weights, im, calib, pool, work, open);
+                MixSensitivity.Measured m = MixSensitivity.measure(r, ctx, in, src, config, weights, im, cal.kld(), cal.session(), pool,
+                        work, open);
                 table = m.table();
                 evaluations = m.evaluations();
+                inPlace = m.inPlace();
                 try (AtomicFile f = AtomicFile.create(tablePath)) {
                     f.channel().write(ByteBuffer.wrap(table.toJson().getBytes(StandardCharsets.UTF_8)));
                     f.commit();
@@ -274,7 +279,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
                 write(plan, r.output(), lattice, ctx);
                 ctx.progress().end();
                 fileBytes = Files.size(r.output());
-                CalibrationKld calib = reference.get();
+                CalibrationKld calib = reference.get().kld();
                 ctx.progress().begin("eval mix", calib.chunks(), "chunks");
                 try (ModelSource mixSrc = ModelSources.open(r.output());
                      ForwardSession s = session(mixSrc, config, GemmaWeights.load(mixSrc, GemmaConfig.of(mixSrc)), r, pool, ctx)) {
@@ -284,7 +289,7 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
             }
             double rho = table.mode() == SensitivityTable.Mode.MEASURED ? table.proxyRankCorrelation(table.probe()) : Double.NaN;
             return new Result(r.output(), recipe, rows, tensorBytes, fileBytes, plan.elements(), budget + fixed, sol.cost(), kld,
-                    Math.exp(table.referenceNll()), table, tablePath, reused, rho, evaluations, measureSeconds,
+                    Math.exp(table.referenceNll()), table, tablePath, reused, rho, evaluations, inPlace, measureSeconds,
                     (System.nanoTime() - start) / 1e9, sol);
         } catch (Exception e) {
             throw OperationException.of(e);
@@ -326,18 +331,21 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
         }
     }
 
+    /** The reference model's open session and its distributions on the calibration chunks. */
+    record Calibrated(ForwardSession session, CalibrationKld kld) {}
+
     /** Runs the reference once, when first needed. */
     private static final class Reference {
         interface Run {
-            CalibrationKld run() throws EnvironmentException;
+            Calibrated run() throws EnvironmentException;
         }
 
         private final Run run;
-        private CalibrationKld calib;
+        private Calibrated calib;
 
         Reference(Run run) { this.run = run; }
 
-        CalibrationKld get() throws EnvironmentException {
+        Calibrated get() throws EnvironmentException {
             if (calib == null) calib = run.run();
             return calib;
         }
@@ -354,10 +362,15 @@ public final class QuantizeMix implements Operation<QuantizeMix.Request, Quantiz
         Quantize.write(plan, out, lattice, ctx);
     }
 
+    /** Chunks per batch of a measuring session: 16 x 512 tokens keep a 262,144-token vocabulary's logits at 4 GiB. */
+    private static final int MAX_CHUNKS_PER_BATCH = 16;
+
     static ForwardSession session(ModelSource src, GemmaConfig c, GemmaWeights w, Request r, CpuThreads pool, OperationContext ctx)
             throws EnvironmentException {
         try {
-            return Sessions.open(r.device(), c, w, CalibrationKld.spec(r.nCtx()), pool, line -> { });
+            // every chunk in one batch: a GPU session scores them together (the CPU runs them one by one anyway)
+            return Sessions.open(r.device(), c, w, CalibrationKld.spec(r.nCtx(), Math.min(r.chunks(), MAX_CHUNKS_PER_BATCH)), pool,
+                    line -> { });
         } catch (CudaUnavailableException e) {
             throw new EnvironmentException("--device cuda: " + e.getMessage(), e);
         }

@@ -60,6 +60,12 @@ final class CudaGemmaWeights implements AutoCloseable {
             lows = java.util.Map.copyOf(lows);
         }
 
+        /** The same layer with {@code lows} as its low halves. */
+        Layer withLows(java.util.Map<Long, DeviceBuffer> l) {
+            return new Layer(attnNorm, qkv, qkvRows, qNorm, kNorm, attnOutput, postAttentionNorm, ffnNorm, gateUp, down,
+                    postFfwNorm, inpGate, proj, postNorm, moe, l);
+        }
+
         /** The low bf16 half of this layer's matrix {@code hi}, or null. */
         DeviceBuffer low(DeviceBuffer hi) { return lows.get(hi.address()); }
 
@@ -93,8 +99,18 @@ final class CudaGemmaWeights implements AutoCloseable {
     }
 
     private final CudaWorkspace memory;
+    private final CudaDevice device;
+    private final CudaKernels kernels;
     /** The low bf16 halves of inexact non-layer matrices (LM head, per-layer projection), by the address of their high half. */
     private final java.util.Map<Long, DeviceBuffer> lows;
+    /** Whether inexact matrices get low halves (see {@link #replace}). */
+    private final boolean split;
+    /** Where each matrix that {@link #replace} can overwrite sits, by tensor name. */
+    private final java.util.Map<String, Slot> slots;
+    /** Low halves allocated by {@link #replace} for regions planned without one, by the region's address. */
+    private final java.util.Map<Long, ScratchLow> scratchLows = new java.util.HashMap<>();
+    /** Converts replacement matrices; opened by the first {@link #replace}. */
+    private Uploader replacer;
     final Table tokenEmbd;
     final Table perLayerTokenEmbd;
     final DeviceBuffer perLayerModelProj;
@@ -104,19 +120,23 @@ final class CudaGemmaWeights implements AutoCloseable {
     /** The LM head as bf16 [n_vocab x n_embd], or null when not uploaded. */
     final DeviceBuffer output;
     /** Resident layers by index; null for a streamed layer (see {@link #layer}). */
-    private final List<Layer> layers;
+    private final Layer[] layers;
     /** The streamed layers' upload pipeline, or null when every layer is resident. */
     final LayerStream stream;
     final WeightPlacement placement;
     /** GPU bytes of the weights (resident tensors and upload buffers). */
     final long bytes;
 
-    private CudaGemmaWeights(CudaWorkspace memory, Table tokenEmbd, Table perLayerTokenEmbd, DeviceBuffer perLayerModelProj,
-                             DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs,
+    private CudaGemmaWeights(CudaDevice device, CudaKernels kernels, CudaWorkspace memory, Table tokenEmbd, Table perLayerTokenEmbd,
+                             DeviceBuffer perLayerModelProj, DeviceBuffer perLayerProjNorm, DeviceBuffer outputNorm, DeviceBuffer ropeFreqs,
                              DeviceBuffer output, List<Layer> layers, java.util.Map<Long, DeviceBuffer> lows,
-                             LayerStream stream, WeightPlacement placement) {
+                             LayerStream stream, WeightPlacement placement, boolean split, java.util.Map<String, Slot> slots) {
+        this.device = device;
+        this.kernels = kernels;
         this.memory = memory;
-        this.lows = java.util.Map.copyOf(lows);
+        this.lows = new java.util.HashMap<>(lows);
+        this.split = split;
+        this.slots = java.util.Map.copyOf(slots);
         this.tokenEmbd = tokenEmbd;
         this.perLayerTokenEmbd = perLayerTokenEmbd;
         this.perLayerModelProj = perLayerModelProj;
@@ -124,7 +144,7 @@ final class CudaGemmaWeights implements AutoCloseable {
         this.outputNorm = outputNorm;
         this.ropeFreqs = ropeFreqs;
         this.output = output;
-        this.layers = java.util.Collections.unmodifiableList(new ArrayList<>(layers));
+        this.layers = layers.toArray(new Layer[0]);
         this.stream = stream;
         this.placement = placement;
         this.bytes = placement.deviceBytes();
@@ -138,7 +158,7 @@ final class CudaGemmaWeights implements AutoCloseable {
 
     /** A resident layer's tensors (a streamed layer's come from {@link LayerStream#acquire}). */
     Layer layer(int index) {
-        Layer l = layers.get(index);
+        Layer l = layers[index];
         if (l == null) throw new IllegalStateException("layer " + index + " is streamed");
         return l;
     }
@@ -237,7 +257,7 @@ final class CudaGemmaWeights implements AutoCloseable {
         }
         // placement and upload are remarks, not warnings: the log (stderr as "requant: ...", the queue's step log)
         if (place.streamedCount() > 0) LOG.info(place.describe());
-        return upload(device, kernels, c, w, lmHead, plan, place, log);
+        return upload(device, kernels, c, w, lmHead, plan, place, splitWeights, log);
     }
 
     /**
@@ -334,7 +354,7 @@ final class CudaGemmaWeights implements AutoCloseable {
     }
 
     private static CudaGemmaWeights upload(CudaDevice device, CudaKernels kernels, GemmaConfig c, GemmaWeights w,
-                                           boolean lmHead, Plan plan, WeightPlacement place, Consumer<String> log) {
+                                           boolean lmHead, Plan plan, WeightPlacement place, boolean split, Consumer<String> log) {
         boolean ownHead = lmHead && !tiedBf16(w);
         WorkspaceLayout resident = plan.resident(place);
         CudaWorkspace mem = CudaWorkspace.allocate(device, resident);
@@ -382,12 +402,141 @@ final class CudaGemmaWeights implements AutoCloseable {
                     up.lowCount == 0 ? "" : " (" + up.lowCount + " matrices with low bf16 halves)", (System.nanoTime() - t0) / 1e9,
                     place.streamedCount() == 0 ? "" : String.format(", %.2f GiB of layers in pinned host memory",
                             place.hostBytes() / (double) (1L << 30))));
-            return new CudaGemmaWeights(mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers, globalLows, stream, place);
+            return new CudaGemmaWeights(device, kernels, mem, te, ple, pleProj, pleNorm, outNorm, rope, head, layers, globalLows, stream,
+                    place, split, slots(c, w, ownHead));
         } catch (RuntimeException e) {
             if (stream != null) stream.close();
             mem.close();
             throw e;
         }
+    }
+
+    /**
+     * Where a matrix sits: in layer {@code layer}'s region (or a non-layer region when {@code layer} is -1) at byte
+     * {@code offset}, fused with others when the region holds several ({@code qkv}, {@code gate_up}).
+     */
+    private record Slot(int layer, String region, long offset, WeightTensor uploaded) {}
+
+    /**
+     * The matrices {@link #replace} can overwrite: every dense layer matrix, the LM head when it has its own bf16
+     * copy, and the per-layer projection. Not the embedding tables (a {@code get_rows} table keeps its stored type)
+     * nor expert stacks.
+     */
+    private static java.util.Map<String, Slot> slots(GemmaConfig c, GemmaWeights w, boolean ownHead) {
+        java.util.Map<String, Slot> m = new java.util.HashMap<>();
+        for (LayerConfig lc : c.layers()) {
+            int i = lc.index();
+            LayerWeights lw = w.layer(i);
+            long off = 0;
+            for (WeightTensor t : new WeightTensor[] {lw.attnQ(), lw.attnK(), lw.attnV()}) {
+                if (t == null) continue;
+                m.put(t.name(), new Slot(i, "qkv", off, t));
+                off += 2 * elements(t);
+            }
+            m.put(lw.attnOutput().name(), new Slot(i, "attn_output", 0, lw.attnOutput()));
+            m.put(lw.ffnGate().name(), new Slot(i, "gate_up", 0, lw.ffnGate()));
+            m.put(lw.ffnUp().name(), new Slot(i, "gate_up", 2 * elements(lw.ffnGate()), lw.ffnUp()));
+            m.put(lw.ffnDown().name(), new Slot(i, "down", 0, lw.ffnDown()));
+            if (lw.inpGate() != null) {
+                m.put(lw.inpGate().name(), new Slot(i, "inp_gate", 0, lw.inpGate()));
+                m.put(lw.proj().name(), new Slot(i, "proj", 0, lw.proj()));
+            }
+        }
+        // a head tied to a table that is not bf16 is uploaded twice (table and head): replacing one would leave the other
+        if (ownHead && w.output() != w.tokenEmbd()) m.put(w.output().name(), new Slot(-1, "output", 0, w.output()));
+        if (c.hasPerLayerInputs()) {
+            m.put(w.perLayerModelProj().name(), new Slot(-1, "per_layer_model_proj", 0, w.perLayerModelProj()));
+        }
+        return m;
+    }
+
+    /** The device region of a slot as it stands (a resident layer's, or a non-layer one). */
+    private DeviceBuffer region(Slot s) {
+        if (s.layer() < 0) return s.region().equals("output") ? output : perLayerModelProj;
+        Layer l = layers[s.layer()];
+        return switch (s.region()) {
+            case "qkv" -> l.qkv();
+            case "attn_output" -> l.attnOutput();
+            case "gate_up" -> l.gateUp();
+            case "down" -> l.down();
+            case "inp_gate" -> l.inpGate();
+            case "proj" -> l.proj();
+            default -> throw new IllegalStateException(s.region());
+        };
+    }
+
+    /** Whether {@link #replace} can put another tensor in the place of matrix {@code name}. */
+    boolean replaceable(String name) {
+        Slot s = slots.get(name);
+        return s != null && (s.layer() < 0 || layers[s.layer()] != null);
+    }
+
+    /**
+     * Writes {@code t} (another quantization of the same matrix: same shape, any type) over the uploaded matrix
+     * {@code name}, converted as the upload converts it, so the session computes as one opened on the replaced weights
+     * would. A region planned without a low half (every matrix in it exact in bf16) gets one while an inexact
+     * replacement sits in it, freed when the last such matrix is replaced by an exact one again.
+     *
+     * @throws IllegalArgumentException for a matrix not {@link #replaceable} or of another shape
+     */
+    void replace(String name, WeightTensor t) {
+        if (!replaceable(name)) throw new IllegalArgumentException(name + " cannot be replaced in place");
+        Slot s = slots.get(name);
+        WeightTensor u = s.uploaded();
+        if (t.rows() != u.rows() || t.cols() != u.cols() || t.matrices() != u.matrices()) {
+            throw new IllegalArgumentException(name + ": a replacement of " + t.matrices() + " x " + t.rows() + " x " + t.cols()
+                    + " for " + u.matrices() + " x " + u.rows() + " x " + u.cols());
+        }
+        if (replacer == null) replacer = new Uploader(device, kernels);
+        DeviceBuffer hi = region(s);
+        DeviceBuffer planned = s.layer() < 0 ? lows.get(hi.address()) : layers[s.layer()].low(hi);
+        ScratchLow scratch = scratchLows.get(hi.address());
+        if (planned != null && scratch == null || !split) {
+            // a planned low half, written (or zeroed) with the matrix; or none anywhere
+            replacer.matrix(t, hi, s.offset(), planned);
+        } else if (!exactInBf16(t)) {
+            if (scratch == null) {
+                scratch = new ScratchLow(device.allocate(hi.bytes()));
+                device.zero(scratch.lo);
+                scratchLows.put(hi.address(), scratch);
+                setLow(s, hi, scratch.lo);
+            }
+            replacer.matrix(t, hi, s.offset(), scratch.lo);
+            scratch.inexact.add(name);
+        } else {
+            replacer.matrix(t, hi, s.offset());
+            if (scratch != null) {
+                device.zero(scratch.lo.slice(s.offset(), 2 * elements(t)));
+                scratch.inexact.remove(name);
+                if (scratch.inexact.isEmpty()) {
+                    setLow(s, hi, null);
+                    device.synchronize();
+                    device.free(scratch.lo);
+                    scratchLows.remove(hi.address());
+                }
+            }
+        }
+        device.synchronize();
+    }
+
+    /** Registers (or with null, removes) the low half of a slot's region. */
+    private void setLow(Slot s, DeviceBuffer hi, DeviceBuffer lo) {
+        if (s.layer() < 0) {
+            if (lo == null) lows.remove(hi.address()); else lows.put(hi.address(), lo);
+            return;
+        }
+        Layer l = layers[s.layer()];
+        java.util.Map<Long, DeviceBuffer> m = new java.util.HashMap<>(l.lows());
+        if (lo == null) m.remove(hi.address()); else m.put(hi.address(), lo);
+        layers[s.layer()] = l.withLows(m);
+    }
+
+    /** A low half allocated by {@link #replace}, and the matrices of its region that need it. */
+    private static final class ScratchLow {
+        final DeviceBuffer lo;
+        final java.util.Set<String> inexact = new java.util.HashSet<>();
+
+        ScratchLow(DeviceBuffer lo) { this.lo = lo; }
     }
 
     /** Uploads one layer's tensors into {@code r}; returns their device record. */
@@ -451,6 +600,8 @@ final class CudaGemmaWeights implements AutoCloseable {
 
     @Override
     public void close() {
+        if (replacer != null) replacer.close();
+        for (ScratchLow l : scratchLows.values()) device.free(l.lo);
         if (stream != null) stream.close();
         memory.close();
     }

@@ -370,6 +370,16 @@ public final class CudaSession implements ForwardSession {
     @Override
     public long peakDeviceBytes() { return peakBytes; }
 
+    /** In place for dense matrices of resident layers, the LM head and the per-layer projection (not tables or experts). */
+    @Override
+    public boolean replaceMatrices(Map<String, dev.requant.runtime.model.WeightTensor> replacements) {
+        for (String name : replacements.keySet()) if (!w.replaceable(name)) return false;
+        device.makeCurrent();
+        for (var e : replacements.entrySet()) w.replace(e.getKey(), e.getValue());
+        samplePeak();
+        return true;
+    }
+
     /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
     public void profile(boolean on) {
         if (profile != null) profile.close();
