@@ -764,22 +764,28 @@ final class CudaGemmaWeights implements AutoCloseable {
         /** Decodes row by row with the formats codecs, applies output scales, rounds to bf16, uploads in chunks. */
         private void hostDecode(WeightTensor t, DeviceBuffer out) { hostDecode(t, out, null); }
 
-        /** As hostDecode, and the low bf16 halves into {@code low} when it is given. */
+        /**
+         * As hostDecode, and the low bf16 halves into {@code low} when it is given. Rows decode in parallel (the common
+         * fork-join pool): a type the GPU does not read (Q3_K, IQ3_S, IQ4_XS, ...) is decoded here on every upload, and
+         * the mix's measurement swaps such matrices in hundreds of times.
+         */
         private void hostDecode(WeightTensor t, DeviceBuffer out, DeviceBuffer low) {
             BlockCodec codec = BlockCodec.of(t.type());
             int cols = t.cols();
             int rowsPerChunk = (int) Math.max(1, HOST_CHUNK_ELEMENTS / cols);
-            float[] row = new float[cols];
-            try (Arena a = Arena.ofConfined()) {
+            ThreadLocal<float[]> rows = ThreadLocal.withInitial(() -> new float[cols]);
+            try (Arena a = Arena.ofShared()) {
                 MemorySegment host = a.allocate(2L * rowsPerChunk * cols, 16);
                 MemorySegment hostLo = low == null ? null : a.allocate(2L * rowsPerChunk * cols, 16);
                 long dstOff = 0;
                 for (int m = 0; m < t.matrices(); m++) {
                     float s = t.outputScale(m);
+                    int matrix = m;
                     for (int r0 = 0; r0 < t.rows(); r0 += rowsPerChunk) {
-                        int nr = Math.min(rowsPerChunk, t.rows() - r0);
-                        for (int r = 0; r < nr; r++) {
-                            codec.decode(t.data(), t.rowOffset(m, r0 + r), row, 0, cols);
+                        int nr = Math.min(rowsPerChunk, t.rows() - r0), first = r0;
+                        java.util.stream.IntStream.range(0, nr).parallel().forEach(r -> {
+                            float[] row = rows.get();
+                            codec.decode(t.data(), t.rowOffset(matrix, first + r), row, 0, cols);
                             long base = (long) r * cols;
                             for (int j = 0; j < cols; j++) {
                                 float v = s == 1f ? row[j] : row[j] * s;
@@ -787,7 +793,7 @@ final class CudaGemmaWeights implements AutoCloseable {
                                 host.setAtIndex(ValueLayout.JAVA_SHORT, base + j, h);
                                 if (hostLo != null) hostLo.setAtIndex(ValueLayout.JAVA_SHORT, base + j, BFloat16.fromFloat(v - BFloat16.toFloat(h)));
                             }
-                        }
+                        });
                         long bytes = 2L * nr * cols;
                         device.copyToDevice(host.asSlice(0, bytes), out.slice(dstOff, bytes));
                         if (hostLo != null) device.copyToDevice(hostLo.asSlice(0, bytes), low.slice(dstOff, bytes));
