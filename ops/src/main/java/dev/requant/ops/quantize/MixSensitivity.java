@@ -75,6 +75,7 @@ final class MixSensitivity {
         List<Variant> variants = new ArrayList<>();
         List<GgmlType> kinds = new ArrayList<>(menu);
         if (!onLattice.isEmpty()) kinds.add(null); // null: the lattice file
+        long t0 = System.nanoTime();
         for (GgmlType k : kinds) {
             boolean lat = k == null;
             GgmlType type = lat ? GgmlType.Q4_0 : k;
@@ -97,6 +98,8 @@ final class MixSensitivity {
             variants.add(new Variant(type, lat, plan, GemmaWeights.load(q, GemmaConfig.of(q)).matricesByName()));
         }
 
+        LOG.info(String.format(java.util.Locale.ROOT, "quantized to %d types in %.1f s", variants.size(), (System.nanoTime() - t0) / 1e9));
+        long t1 = System.nanoTime();
         // the options of every tensor, their sizes and weighted errors (computed in parallel: one pass over every
         // quantized weight per option, the largest fixed cost of a big model's measurement)
         record Candidate(String tensor, Variant variant, PlannedQuantTensor planned) {}
@@ -128,6 +131,8 @@ final class MixSensitivity {
             if (worker == 0) ctx.progress().stepTo(d);
         });
         ctx.progress().end();
+        LOG.info(String.format(java.util.Locale.ROOT, "%d weighted errors in %.1f s", candidates.size(), (System.nanoTime() - t1) / 1e9));
+        long t2 = System.nanoTime();
         Map<String, List<MixOption>> options = new LinkedHashMap<>();
         for (PlannedQuantTensor t : quantized) options.put(t.name(), new ArrayList<>());
         for (int i = 0; i < candidates.size(); i++) {
@@ -180,6 +185,8 @@ final class MixSensitivity {
             tensors.add(new TensorSensitivity(t.name(), t.input().spec().elementCount(), t.input().byteSize(), measured));
         }
         ctx.progress().end();
+        LOG.info(String.format(java.util.Locale.ROOT, "%d evaluations (%d in place, %s) in %.1f s", done, inPlace, reference.description(),
+                (System.nanoTime() - t2) / 1e9));
         return new Measured(new SensitivityTable(r.input().getFileName().toString(), r.nCtx(), calib.chunks(), calib.scoredTokens(),
                 calib.referenceNll(), r.mode(), probe.ggmlName(), tensors), done, inPlace);
     }
