@@ -132,7 +132,7 @@ final class MixSensitivity {
         });
         ctx.progress().end();
         LOG.info(String.format(java.util.Locale.ROOT, "%d weighted errors in %.1f s", candidates.size(), (System.nanoTime() - t1) / 1e9));
-        long t2 = System.nanoTime();
+        long t2 = System.nanoTime(), lastLog = t2;
         Map<String, List<MixOption>> options = new LinkedHashMap<>();
         for (PlannedQuantTensor t : quantized) options.put(t.name(), new ArrayList<>());
         for (int i = 0; i < candidates.size(); i++) {
@@ -180,6 +180,12 @@ final class MixSensitivity {
                 }
                 measured.add(o.withKld(k));
                 ctx.progress().stepTo(++done);
+                if (System.nanoTime() - lastLog > 30_000_000_000L) {
+                    // a line in the log now and then: a long measurement (a queue step, a remote run) shows its pace
+                    lastLog = System.nanoTime();
+                    LOG.info(String.format(java.util.Locale.ROOT, "sensitivity: %d of %d evaluations in %.0f s", done, total,
+                            (lastLog - t2) / 1e9));
+                }
                 ctx.progress().message(t.name() + " " + o.label());
             }
             tensors.add(new TensorSensitivity(t.name(), t.input().spec().elementCount(), t.input().byteSize(), measured));
