@@ -11,7 +11,7 @@
 set -u
 S=/tmp/mixgpu; mkdir -p $S ${OUT:=/tmp/out}
 T0=$(date +%s); st() { echo "[+$(( $(date +%s) - T0 )) s] $*" | tee -a $S/stamps.log; }
-save() { local f=/tmp/mixgpu.$BASHPID.tar.xz; tar cJf $f -C /tmp mixgpu --exclude='*.gguf' 2>/dev/null && mv -f $f $OUT/mixgpu.tar.xz; }
+save() { local f=/tmp/mixgpu.$BASHPID.tar.xz; tar cJf $f --exclude='*.gguf' -C /tmp mixgpu 2>/dev/null && mv -f $f $OUT/mixgpu.tar.xz; }
 st "begin $(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(nproc) cores"
 if [ ! -f $S/run.started ]; then
   STEPS=models SHAPES=gemma3-4b TYPES=bf16 GEN_THREADS=${GEN_THREADS:-14} bash .gpu/session-gpu.sh .gpu $S > $S/models.log 2>&1
