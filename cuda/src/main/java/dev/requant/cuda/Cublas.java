@@ -26,7 +26,7 @@ public final class Cublas implements AutoCloseable {
     static final int CUBLAS_DEFAULT_MATH = 0;
 
     private final String library;
-    private final MethodHandle destroy, setStream, gemmEx, gemmStridedBatchedEx;
+    private final MethodHandle destroy, setStream, gemmEx, gemmStridedBatchedEx, gemmBatchedEx;
     private final MemorySegment handle;
     private final int version;
     private final Arena arena = Arena.ofShared();
@@ -45,6 +45,9 @@ public final class Cublas implements AutoCloseable {
         gemmStridedBatchedEx = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT), "cublasGemmStridedBatchedEx");
+        gemmBatchedEx = lib.function(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT), "cublasGemmBatchedEx");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment h = a.allocate(ADDRESS);
             check((int) create.invokeExact(h), "cublasCreate_v2");
@@ -125,19 +128,11 @@ public final class Cublas implements AutoCloseable {
      */
     void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long a, int aType, int lda,
                      long strideA, long b, int bType, int ldb, long strideB, long c, int cType, int ldc, long strideC, int batch) {
-        gemmBatched(transA, transB, m, n, k, alphaValue, a, aType, lda, strideA, b, bType, ldb, strideB, false, c, cType, ldc, strideC, batch);
-    }
-
-    /** As above, {@code C = alpha·op(A)·op(B) + C} when {@code accumulate}. */
-    void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alphaValue, long a, int aType, int lda,
-                     long strideA, long b, int bType, int ldb, long strideB, boolean accumulate, long c, int cType, int ldc,
-                     long strideC, int batch) {
-        MemorySegment beta = accumulate ? one : zero;
         alpha.set(JAVA_FLOAT, 0, alphaValue);
         try {
             int rc = (int) gemmStridedBatchedEx.invokeExact(handle, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     transB ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, alpha, a, aType, lda, strideA, b, bType, ldb, strideB,
-                    beta, c, cType, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                    zero, c, cType, ldc, strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             check(rc, "cublasGemmStridedBatchedEx(m=" + m + ", n=" + n + ", k=" + k + ", batch=" + batch + ")");
         } catch (RuntimeException e) {
             throw e;
@@ -154,5 +149,24 @@ public final class Cublas implements AutoCloseable {
             // closing; nothing to report
         }
         arena.close();
+    }
+
+    /**
+     * {@link #gemm} over {@code batch} matrices whose addresses are in device arrays of pointers ({@code aArray},
+     * {@code bArray}, {@code cArray}: device addresses of {@code batch} pointers each), one shape for all.
+     */
+    void gemmPointers(boolean transA, boolean transB, int m, int n, int k, long aArray, int aType, int lda, long bArray,
+                      int bType, int ldb, boolean accumulate, long cArray, int cType, int ldc, int batch) {
+        MemorySegment beta = accumulate ? one : zero;
+        try {
+            int rc = (int) gemmBatchedEx.invokeExact(handle, transA ? CUBLAS_OP_T : CUBLAS_OP_N, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    m, n, k, one, aArray, aType, lda, bArray, bType, ldb, beta, cArray, cType, ldc, batch,
+                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            check(rc, "cublasGemmBatchedEx(m=" + m + ", n=" + n + ", k=" + k + ", batch=" + batch + ")");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
     }
 }

@@ -29,16 +29,14 @@ public final class CudaGemm implements AutoCloseable {
     }
 
     /**
-     * {@link #bf16(DeviceBuffer, DeviceBuffer, DeviceBuffer, int, int, int, boolean)} over {@code batch} matrices at
-     * fixed element strides: {@code y_i[m×n] (+)= x_i[m×k] · w_i[n×k]ᵀ} (one call for all experts of a MoE layer).
+     * {@code y_i[m×n] (+)= x_i[m×k] · w_i[n×k]ᵀ} for {@code i < batch}, bf16 in, float32 out, the matrices anywhere:
+     * {@code table} holds three arrays of {@code batch} device addresses each (weights at byte {@code wAt}, inputs at
+     * {@code xAt}, outputs at {@code yAt}). One call for the experts of a MoE layer that received the same padded rows.
      */
-    public void bf16Batched(DeviceBuffer x, long strideX, DeviceBuffer w, long strideW, DeviceBuffer y, long strideY,
-                            int m, int n, int k, int batch, boolean accumulate) {
-        x.require(strideX * (batch - 1) + (long) m * k, 2, "x");
-        w.require(strideW * (batch - 1) + (long) n * k, 2, "w");
-        y.require(strideY * (batch - 1) + (long) m * n, 4, "y");
-        cublas.gemmBatched(true, false, n, m, k, 1f, w.address(), Cublas.CUDA_R_16BF, k, strideW,
-                x.address(), Cublas.CUDA_R_16BF, k, strideX, accumulate, y.address(), Cublas.CUDA_R_32F, n, strideY, batch);
+    public void bf16Pointers(DeviceBuffer table, long wAt, long xAt, long yAt, int m, int n, int k, int batch, boolean accumulate) {
+        for (long at : new long[] {wAt, xAt, yAt}) table.slice(at, 8L * batch);
+        cublas.gemmPointers(true, false, n, m, k, table.address() + wAt, Cublas.CUDA_R_16BF, k, table.address() + xAt,
+                Cublas.CUDA_R_16BF, k, accumulate, table.address() + yAt, Cublas.CUDA_R_32F, n, batch);
     }
 
     /** bf16 · bf16 → bf16 (float32 accumulation, one rounding at the end). */

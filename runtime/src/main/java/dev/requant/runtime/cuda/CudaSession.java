@@ -88,15 +88,20 @@ public final class CudaSession implements ForwardSession {
     private int[] expertStart, expertCount;
 
     /**
-     * How a MoE layer multiplies the grouped rows by the experts' matrices. BATCHED: every expert's rows padded to the
-     * layer's largest group (zero rows) and one strided batched GEMM per projection and input half, when the padded
-     * rows fit the workspace (twice the routed rows); else, and with ONE_PER_EXPERT, one GEMM per expert that received
-     * rows (~23,000 small cuBLAS calls per 2,048-token batch on the 26B-A4B shape: 5.5x slower than the dense path).
+     * How a MoE layer multiplies the grouped rows by the experts' matrices. BATCHED: each expert's rows padded with
+     * zero rows to a multiple of {@link #EXPERT_ROW_ALIGN}, and one pointer-array batched GEMM per padded size, projection
+     * and input half (experts of equal padded size together), when the padded rows fit the workspace (twice the routed
+     * rows); else, and with ONE_PER_EXPERT, one GEMM per expert that received rows (~23,000 small cuBLAS calls per
+     * 2,048-token batch on the 26B-A4B shape). The two give the same sums up to the GEMMs' rounding.
      */
     enum ExpertGemms { BATCHED, ONE_PER_EXPERT }
+    static final int EXPERT_ROW_ALIGN = 64;
     private ExpertGemms expertGemms = ExpertGemms.BATCHED;
-    /** Batched expert GEMMs used / not possible (padding too large) so far: the tests check which path ran. */
+    /** MoE layers run with batched expert GEMMs / one GEMM per expert so far: the tests check which path ran. */
     long batchedMoeLayers, perExpertMoeLayers;
+    /** Host copy of the device pointer table of the batched expert GEMMs: 10 arrays of nExpert addresses. */
+    private long[] expertPointers;
+    private int[] expertOrder;
     private final Imatrix base;
     private final Map<String, Long> baseMax = new HashMap<>();
     private final Map<Integer, DeviceBuffer[]> kvPersistent = new HashMap<>();
@@ -220,6 +225,7 @@ public final class CudaSession implements ForwardSession {
             int ff = c.expertFf();
             plan.floats("moe_router_in", (long) T * E).floats("moe_logits", (long) T * c.nExpert())
                     .add("moe_ids", 4L * routed).floats("moe_w", routed).add("moe_rows", 4L * N).add("moe_pos", 4L * routed)
+                    .add("moe_ptrs", 8L * 10 * c.nExpert())
                     .floats("moe_u", (long) T * E).floats("moe_x", N * E).add("moe_xb", 2 * N * E)
                     .add("moe_xl", splitInputs ? 2 * N * E : 0).floats("moe_gu", N * 2 * ff).floats("moe_act", N * ff)
                     .add("moe_actb", 2 * N * ff).add("moe_actl", splitInputs ? 2 * N * ff : 0).floats("moe_d", N * E)
@@ -230,6 +236,8 @@ public final class CudaSession implements ForwardSession {
             routePos = new int[(int) routed];
             expertStart = new int[c.nExpert() + 1];
             expertCount = new int[c.nExpert()];
+            expertPointers = new long[10 * c.nExpert()];
+            expertOrder = new int[c.nExpert()];
         }
         if (maxOutRows > 0) {
             long r = maxOutRows, v = c.nVocab();
@@ -666,11 +674,11 @@ public final class CudaSession implements ForwardSession {
         // rows grouped by expert, tokens in order within an expert (MoeBlock's rowsOf)
         java.util.Arrays.fill(expertCount, 0);
         for (int i = 0; i < N; i++) expertCount[routeIds[i]]++;
-        int maxRows = 0;
-        for (int n : expertCount) maxRows = Math.max(maxRows, n);
-        boolean batched = expertGemms == ExpertGemms.BATCHED && (long) nExp * maxRows <= routeRows.length;
-        int grouped = batched ? nExp * maxRows : N;
-        for (int e = 0; e < nExp; e++) expertStart[e + 1] = batched ? (e + 1) * maxRows : expertStart[e] + expertCount[e];
+        long padded = 0;
+        for (int n : expertCount) padded += paddedRows(n);
+        boolean batched = expertGemms == ExpertGemms.BATCHED && padded <= routeRows.length;
+        for (int e = 0; e < nExp; e++) expertStart[e + 1] = expertStart[e] + (batched ? paddedRows(expertCount[e]) : expertCount[e]);
+        int grouped = expertStart[nExp];
         if (batched) java.util.Arrays.fill(routeRows, 0, grouped, -1); // padding rows: zeros (gatherRows)
         if (batched) batchedMoeLayers++;
         else perExpertMoeLayers++;
@@ -696,19 +704,16 @@ public final class CudaSession implements ForwardSession {
         collectExperts(key + "exps_gu", x, E, rows != null && rows.length > 0);
         mark("gemm");
         long guRows = fused ? 2L * ff : ff;
+        DeviceBuffer ptrs = ws.get("moe_ptrs");
+        int used = batched ? expertPointerTable(m, fused, guRows, grouped, xb, xl, gu, actb, actl, d, ptrs) : 0;
         if (batched) {
-            // one GEMM per projection and input half for all experts: maxRows rows each (the tail of a group zeros)
-            long sx = (long) maxRows * E;
-            for (DeviceBuffer in : xl == null ? List.of(xb) : List.of(xb, xl)) {
-                boolean acc = in != xb;
-                if (fused) {
-                    gemm.bf16Batched(in, sx, m.gateUp(), guRows * E, gu, (long) maxRows * 2 * ff, maxRows, 2 * ff, E, nExp, acc);
-                } else {
-                    gemm.bf16Batched(in, sx, m.gateUp(), (long) ff * E, gu, (long) maxRows * ff, maxRows, ff, E, nExp, acc);
-                    gemm.bf16Batched(in, sx, m.up(), (long) ff * E, gu.slice(4L * grouped * ff, 4L * grouped * ff), (long) maxRows * ff,
-                            maxRows, ff, E, nExp, acc);
+            // per padded size: gate (and up) for the inputs' high then low half, accumulated
+            forEachBucket(used, (at, rowsPer, count) -> {
+                for (int half = 0; half < (xl == null ? 1 : 2); half++) {
+                    gemm.bf16Pointers(ptrs, ptrAt(0, at), ptrAt(1 + half, at), ptrAt(3, at), rowsPer, (int) guRows, E, count, half == 1);
+                    if (!fused) gemm.bf16Pointers(ptrs, ptrAt(4, at), ptrAt(1 + half, at), ptrAt(5, at), rowsPer, ff, E, count, half == 1);
                 }
-            }
+            });
         }
         for (int e = 0; e < nExp && !batched; e++) {
             int r0 = expertStart[e], n = expertCount[e];
@@ -719,7 +724,7 @@ public final class CudaSession implements ForwardSession {
                 gemm(xe, le, we, gu.slice(4L * r0 * 2 * ff, 4L * n * 2 * ff), n, 2 * ff, E);
             } else {
                 gemm(xe, le, we, gu.slice(4L * r0 * ff, 4L * n * ff), n, ff, E);
-                gemm(xe, le, m.up().slice(2L * e * ff * E, 2L * ff * E), gu.slice(4L * ((long) N * ff + (long) r0 * ff), 4L * n * ff), n, ff, E);
+                gemm(xe, le, m.up().slice(2L * e * ff * E, 2L * ff * E), gu.slice(4L * ((long) grouped * ff + (long) r0 * ff), 4L * n * ff), n, ff, E);
             }
         }
         mark("other");
@@ -731,9 +736,11 @@ public final class CudaSession implements ForwardSession {
         collectExperts(key + "exps_down", act, ff, rows != null && rows.length > 0);
         mark("gemm");
         if (batched) {
-            for (DeviceBuffer in : actl == null ? List.of(actb) : List.of(actb, actl)) {
-                gemm.bf16Batched(in, (long) maxRows * ff, m.down(), (long) E * ff, d, (long) maxRows * E, maxRows, E, ff, nExp, in != actb);
-            }
+            forEachBucket(used, (at, rowsPer, count) -> {
+                for (int half = 0; half < (actl == null ? 1 : 2); half++) {
+                    gemm.bf16Pointers(ptrs, ptrAt(6, at), ptrAt(7 + half, at), ptrAt(9, at), rowsPer, E, ff, count, half == 1);
+                }
+            });
         }
         for (int e = 0; e < nExp && !batched; e++) {
             int r0 = expertStart[e], n = expertCount[e];
@@ -746,6 +753,64 @@ public final class CudaSession implements ForwardSession {
         kernels.moeCombine(stream, d, posBuf, wts, T, k, E, mo);
         kernels.rmsNormFused(stream, mo, E, m.postFfwNorm2(), out, E, null, null, 0, T, E, eps, true);
         return out;
+    }
+
+    private static int paddedRows(int n) {
+        return (n + EXPERT_ROW_ALIGN - 1) / EXPERT_ROW_ALIGN * EXPERT_ROW_ALIGN;
+    }
+
+    /** Byte offset of entry {@code at} of array {@code array} in the expert pointer table. */
+    private long ptrAt(int array, int at) {
+        return 8L * ((long) array * c.nExpert() + at);
+    }
+
+    private interface Bucket { void gemms(int at, int rowsPer, int count); }
+
+    /** Calls {@code b} once per run of equal padded sizes among the first {@code used} experts of {@code expertOrder}. */
+    private void forEachBucket(int used, Bucket b) {
+        for (int i = 0; i < used; ) {
+            int rows = paddedRows(expertCount[expertOrder[i]]), j = i;
+            while (j < used && paddedRows(expertCount[expertOrder[j]]) == rows) j++;
+            b.gemms(i, rows, j - i);
+            i = j;
+        }
+    }
+
+    /**
+     * Fills the device pointer table of a MoE layer's batched expert GEMMs for the experts that received rows, ordered
+     * by padded size (expertOrder): arrays 0 gate(+up) weights, 1-2 inputs high/low, 3 gate(+up) outputs, 4-5 up
+     * weights/outputs (separate gate and up), 6 down weights, 7-8 activations high/low, 9 down outputs. Called after
+     * the stream was synchronised (the previous layer's GEMMs have read the table). Returns the experts used.
+     */
+    private int expertPointerTable(CudaGemmaWeights.Moe m, boolean fused, long guRows, int grouped, DeviceBuffer xb,
+                                   DeviceBuffer xl, DeviceBuffer gu, DeviceBuffer actb, DeviceBuffer actl, DeviceBuffer d,
+                                   DeviceBuffer ptrs) {
+        int nExp = c.nExpert(), E = c.nEmbd(), ff = c.expertFf(), used = 0;
+        for (int e = 0; e < nExp; e++) if (expertCount[e] > 0) expertOrder[used++] = e;
+        Integer[] boxed = new Integer[used];
+        for (int i = 0; i < used; i++) boxed[i] = expertOrder[i];
+        java.util.Arrays.sort(boxed, java.util.Comparator.comparingInt((Integer e) -> paddedRows(expertCount[e])).thenComparingInt(e -> e));
+        long[] t = expertPointers;
+        java.util.Arrays.fill(t, 0);
+        for (int i = 0; i < used; i++) {
+            int e = boxed[i];
+            expertOrder[i] = e;
+            long r0 = expertStart[e];
+            t[nExp * 0 + i] = m.gateUp().address() + 2L * e * guRows * E;
+            t[nExp + i] = xb.address() + 2L * r0 * E;
+            t[nExp * 2 + i] = xl == null ? 0 : xl.address() + 2L * r0 * E;
+            t[nExp * 3 + i] = gu.address() + 4L * r0 * guRows;
+            if (!fused) {
+                t[nExp * 4 + i] = m.up().address() + 2L * e * ff * E;
+                t[nExp * 5 + i] = gu.address() + 4L * ((long) grouped * ff + r0 * ff);
+            }
+            t[nExp * 6 + i] = m.down().address() + 2L * e * E * ff;
+            t[nExp * 7 + i] = actb.address() + 2L * r0 * ff;
+            t[nExp * 8 + i] = actl == null ? 0 : actl.address() + 2L * r0 * ff;
+            t[nExp * 9 + i] = d.address() + 4L * r0 * E;
+        }
+        device.copyToDevice(MemorySegment.ofArray(t), ptrs.slice(0, 8L * t.length));
+        return used;
     }
 
     /** Tests: the expert GEMMs' path (the default is {@link ExpertGemms#BATCHED}). */
