@@ -19,7 +19,7 @@ public final class CudaKernels implements AutoCloseable {
     private final KernelArgs args = new KernelArgs();
     private final CudaKernel imatrixDense, imatrixExperts, rmsNorm, rope, attention, gelu, getRows, dequantize, toBf16,
             add, scale, softcap, rmsNormFused, qkvPrep, softmaxCausal, attnGather, geglu, pleCombine, imatrixPartial,
-            imatrixReduce, toBf16Split, suppressTokens, scoreBase, scoreKld, moeRoute, gatherRows, moeCombine;
+            imatrixReduce, imatrixPartialSeg, imatrixReduceSeg, toBf16Split, suppressTokens, scoreBase, scoreKld, moeRoute, gatherRows, moeCombine;
     /** Rows per segment of {@link #imatrixRows} (IMX_SEG in kernels.cu). */
     public static final int IMATRIX_SEGMENT_ROWS = 64;
 
@@ -45,6 +45,8 @@ public final class CudaKernels implements AutoCloseable {
         pleCombine = module.kernel("ple_combine");
         imatrixPartial = module.kernel("imatrix_partial");
         imatrixReduce = module.kernel("imatrix_reduce");
+        imatrixPartialSeg = module.kernel("imatrix_partial_seg");
+        imatrixReduceSeg = module.kernel("imatrix_reduce_seg");
         toBf16Split = module.kernel("f32_to_bf16_split");
         suppressTokens = module.kernel("suppress_tokens");
         scoreBase = module.kernel("score_base");
@@ -230,6 +232,62 @@ public final class CudaKernels implements AutoCloseable {
         imatrixPartial.launch(blocks(cols, 128), segments, 1, 128, 0, s, args);
         args.reset().ptr(scratch).i32(segments).i32(cols).ptr(sums).ptr(firstBad);
         imatrixReduce.launch(blocks(cols, 128), 1, 1, 128, 0, s, args);
+    }
+
+    /**
+     * The segments {@link #imatrixExpertRows} cuts the experts' row groups into: for each expert that received rows
+     * (in expert order), its rows from its first on in pieces of {@link #IMATRIX_SEGMENT_ROWS}, as
+     * {@link #imatrixRows} cuts one expert's. Four int arrays, uploaded as one: segment first rows and row counts,
+     * each expert's first segment (one more entry: the end), and the experts' indices.
+     *
+     * @param start first row of each expert's group; @param count rows of each expert
+     */
+    public record ExpertSegments(int[] table, int segments, int experts) {
+        public static ExpertSegments of(int[] start, int[] count, int nExpert) {
+            int segs = 0, used = 0;
+            for (int e = 0; e < nExpert; e++) {
+                if (count[e] == 0) continue;
+                used++;
+                segs += (count[e] + IMATRIX_SEGMENT_ROWS - 1) / IMATRIX_SEGMENT_ROWS;
+            }
+            int[] t = new int[2 * segs + used + 1 + used];
+            int s = 0, i = 0;
+            for (int e = 0; e < nExpert; e++) {
+                if (count[e] == 0) continue;
+                t[2 * segs + i] = s;
+                t[2 * segs + used + 1 + i] = e;
+                for (int r = 0; r < count[e]; r += IMATRIX_SEGMENT_ROWS, s++) {
+                    t[s] = start[e] + r;
+                    t[segs + s] = Math.min(IMATRIX_SEGMENT_ROWS, count[e] - r);
+                }
+                i++;
+            }
+            t[2 * segs + used] = s;
+            return new ExpertSegments(t, segs, used);
+        }
+
+        /** Ints of the largest table for {@code rows} routed rows over {@code nExpert} experts. */
+        public static long maxInts(long rows, int nExpert) {
+            long segs = rows / IMATRIX_SEGMENT_ROWS + nExpert;
+            return 2 * segs + 2L * nExpert + 1;
+        }
+    }
+
+    /**
+     * {@link #imatrixRows} for every expert of a MoE layer at once: {@code sums + e * cols} += the Σx² of expert e's
+     * rows, for the experts and segments of {@code seg} (uploaded to {@code table}); the same floats as per-expert calls.
+     */
+    public synchronized void imatrixExpertRows(CudaStream s, DeviceBuffer x, long rowStride, ExpertSegments seg, DeviceBuffer table,
+                                               int cols, DeviceBuffer scratch, DeviceBuffer sums, DeviceBuffer firstBad) {
+        if (seg.experts() == 0) return;
+        scratch.require((long) seg.segments() * cols, 4, "imatrix scratch");
+        table.require(seg.table().length, 4, "expert segment table");
+        long segN = 4L * seg.segments(), first = 8L * seg.segments(), ids = first + 4L * (seg.experts() + 1);
+        args.reset().ptr(x).i64(rowStride).ptr(table).ptr(table.slice(segN, segN)).i32(cols).ptr(scratch);
+        imatrixPartialSeg.launch(blocks(cols, 128), seg.segments(), 1, 128, 0, s, args);
+        args.reset().ptr(scratch).ptr(table.slice(first, 4L * (seg.experts() + 1))).ptr(table.slice(ids, 4L * seg.experts())).i32(cols)
+                .ptr(sums).ptr(firstBad);
+        imatrixReduceSeg.launch(blocks(cols, 128), seg.experts(), 1, 128, 0, s, args);
     }
 
     /**

@@ -668,6 +668,49 @@ extern "C" __global__ void imatrix_reduce(const float * __restrict__ partial, in
     if (!finite_f32(acc)) atomicMin(first_bad, j);
 }
 
+// The same two passes for the experts of a MoE layer in two launches instead of two per expert: segment s covers
+// rows [seg_row[s], seg_row[s] + seg_n[s]) (seg_n <= IMX_SEG), each expert's rows cut from its first row on as
+// imatrix_partial cuts them; expert i (of `experts` that received rows) owns segments [seg_first[i], seg_first[i+1])
+// and its sums sit at sums + expert_id[i] * cols. Same arithmetic in the same order as imatrix_partial/imatrix_reduce
+// called per expert: the same float sums, bit for bit.
+extern "C" __global__ void imatrix_partial_seg(const float * __restrict__ x, long long row_stride,
+                                               const int * __restrict__ seg_row, const int * __restrict__ seg_n, int cols,
+                                               float * __restrict__ partial) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    const int r0 = seg_row[blockIdx.y];
+    const int r1 = r0 + seg_n[blockIdx.y];
+    const float * px = x + (long long) r0 * row_stride + j;
+    float acc = 0.0f;
+    int r = r0;
+    for (; r + 8 <= r1; r += 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = px[(long long) (r - r0 + u) * row_stride];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += v[u] * v[u];
+    }
+    for (; r < r1; ++r) {
+        const float v = px[(long long) (r - r0) * row_stride];
+        acc += v * v;
+    }
+    partial[(long long) blockIdx.y * cols + j] = acc;
+}
+
+extern "C" __global__ void imatrix_reduce_seg(const float * __restrict__ partial, const int * __restrict__ seg_first,
+                                              const int * __restrict__ expert_id, int cols, float * __restrict__ sums,
+                                              int * first_bad) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    const int i = blockIdx.y;
+    float t = 0.0f;
+    for (int s = seg_first[i]; s < seg_first[i + 1]; ++s) t += partial[(long long) s * cols + j];
+    float * ps = sums + (long long) expert_id[i] * cols + j;
+    const float acc = *ps + t;
+    *ps = acc;
+    if (!finite_f32(acc)) atomicMin(first_bad, j);
+}
+
 // ------------------------------------------------------------------------------------------------- eval scores
 
 // y[r][cols[i]] = -inf for every row (the suppressed tokens of the LM head). One thread per (row, id).

@@ -115,4 +115,53 @@ class MoeKernelTest {
         }
         CudaTestSupport.report("gather_rows/moe_combine", "200 rows of 96, top 4", "exact / 1e-5");
     }
+
+    /**
+     * The experts' imatrix sums in two launches against one {@link CudaKernels#imatrixRows} per expert: the same floats
+     * bit for bit, with empty experts, groups shorter and longer than a segment, padding rows between groups (the
+     * batched GEMMs' layout), and a first_bad left alone.
+     */
+    @Test
+    void expertImatrixSegmentsEqualOneCallPerExpert() {
+        CudaDevice d = CudaTestSupport.device();
+        CudaKernels k = CudaTestSupport.kernels();
+        Random r = new Random(41);
+        int nExp = 9, cols = 200;
+        int[] count = {0, 1, 63, 64, 65, 200, 0, 7, 130};
+        int[] start = new int[nExp + 1];
+        for (int e = 0; e < nExp; e++) start[e + 1] = start[e] + (count[e] + 63) / 64 * 64; // padded groups
+        int rows = start[nExp];
+        float[] x = CudaTestSupport.gaussian(r, rows * cols, 1.5);
+        float[] base = CudaTestSupport.gaussian(r, nExp * cols, 3.0);
+        CudaKernels.ExpertSegments seg = CudaKernels.ExpertSegments.of(start, count, nExp);
+        assertThat(seg.experts()).isEqualTo(7);
+        assertThat(seg.segments()).isEqualTo(1 + 1 + 1 + 2 + 4 + 1 + 3);
+        DeviceBuffer dx = d.allocate(4L * x.length), s1 = d.allocate(4L * base.length), s2 = d.allocate(4L * base.length);
+        DeviceBuffer scratch = d.allocate(4L * (rows / 64 + nExp) * cols), table = d.allocate(4L * seg.table().length);
+        DeviceBuffer bad1 = d.allocate(4), bad2 = d.allocate(4);
+        try {
+            d.copyToDevice(x, dx);
+            d.copyToDevice(base, s1);
+            d.copyToDevice(base, s2);
+            d.fill32(bad1, Integer.MAX_VALUE);
+            d.fill32(bad2, Integer.MAX_VALUE);
+            for (int e = 0; e < nExp; e++) {
+                if (count[e] == 0) continue;
+                k.imatrixRows(d.defaultStream(), dx.slice(4L * start[e] * cols, 4L * count[e] * cols), cols, count[e], cols, scratch,
+                        s1.slice(4L * e * cols, 4L * cols), bad1);
+            }
+            d.copyToDevice(java.lang.foreign.MemorySegment.ofArray(seg.table()), table);
+            k.imatrixExpertRows(d.defaultStream(), dx, cols, seg, table, cols, scratch, s2, bad2);
+            float[] want = d.floats(s1, base.length), got = d.floats(s2, base.length);
+            for (int i = 0; i < got.length; i++) {
+                assertThat(Float.floatToRawIntBits(got[i])).as("sum %d", i).isEqualTo(Float.floatToRawIntBits(want[i]));
+            }
+            // the empty experts' sums are untouched
+            for (int j = 0; j < cols; j++) assertThat(got[6 * cols + j]).isEqualTo(base[6 * cols + j]);
+            assertThat(d.ints(bad2, 1)[0]).isEqualTo(Integer.MAX_VALUE);
+            CudaTestSupport.report("imatrix_partial_seg", "7 experts of 0-200 rows vs one imatrixRows each", "bit-identical");
+        } finally {
+            for (DeviceBuffer b : new DeviceBuffer[] {dx, s1, s2, scratch, table, bad1, bad2}) d.free(b);
+        }
+    }
 }

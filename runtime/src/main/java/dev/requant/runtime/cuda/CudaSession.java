@@ -86,6 +86,8 @@ public final class CudaSession implements ForwardSession {
     private int[] routeIds, routeRows, routePos;
     /** Where each expert's rows start in the grouped buffers, and how many there are. */
     private int[] expertStart, expertCount;
+    /** The imatrix segments of the current MoE layer's expert groups (made at routing when collecting). */
+    private CudaKernels.ExpertSegments expertSegments;
 
     /**
      * How a MoE layer multiplies the grouped rows by the experts' matrices. BATCHED: each expert's rows padded with
@@ -217,7 +219,9 @@ public final class CudaSession implements ForwardSession {
                 .floats("scores", scoreFloats)
                 .add("probs", 2 * scoreFloats)
                 .floats("sums", Math.max(1, offset))
-                .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T * Math.max(1, c.nExpertUsed()), Math.max(maxCols, Math.max(pd, c.expertFf()))))
+                // an expert's rows start a segment of their own: up to one more segment per expert
+                .floats("imatrix_scratch", CudaKernels.imatrixScratchFloats(T * Math.max(1, c.nExpertUsed())
+                        + CudaKernels.IMATRIX_SEGMENT_ROWS * Math.max(0, c.nExpert()), Math.max(maxCols, Math.max(pd, c.expertFf()))))
                 .add("bad", 4L * Math.max(1, slots.size() + expertSlots.size()));
         if (moe) {
             long routed = (long) T * c.nExpertUsed();
@@ -226,6 +230,7 @@ public final class CudaSession implements ForwardSession {
             plan.floats("moe_router_in", (long) T * E).floats("moe_logits", (long) T * c.nExpert())
                     .add("moe_ids", 4L * routed).floats("moe_w", routed).add("moe_rows", 4L * N).add("moe_pos", 4L * routed)
                     .add("moe_ptrs", 8L * 10 * c.nExpert())
+                    .add("moe_segs", 4L * CudaKernels.ExpertSegments.maxInts(routed, c.nExpert()))
                     .floats("moe_u", (long) T * E).floats("moe_x", N * E).add("moe_xb", 2 * N * E)
                     .add("moe_xl", splitInputs ? 2 * N * E : 0).floats("moe_gu", N * 2 * ff).floats("moe_act", N * ff)
                     .add("moe_actb", 2 * N * ff).add("moe_actl", splitInputs ? 2 * N * ff : 0).floats("moe_d", N * E)
@@ -694,6 +699,12 @@ public final class CudaSession implements ForwardSession {
         DeviceBuffer rowsBuf = ws.get("moe_rows"), posBuf = ws.get("moe_pos");
         device.copyToDevice(MemorySegment.ofArray(routeRows).asSlice(0, 4L * grouped), rowsBuf.slice(0, 4L * grouped));
         device.copyToDevice(MemorySegment.ofArray(routePos).asSlice(0, 4L * N), posBuf.slice(0, 4L * N));
+        if (collecting) {
+            // the imatrix segments of this layer's expert groups (both projections), while the stream is idle
+            expertSegments = CudaKernels.ExpertSegments.of(expertStart, expertCount, nExp);
+            int[] st = expertSegments.table();
+            device.copyToDevice(MemorySegment.ofArray(st), ws.get("moe_segs").slice(0, 4L * st.length));
+        }
         mark("other");
         DeviceBuffer u = ws.get("moe_u"), x = ws.get("moe_x"), xb = ws.get("moe_xb"), xl = splitInputs ? ws.get("moe_xl") : null;
         kernels.rmsNormFused(stream, h, E, m.preFfwNorm2(), u, E, null, null, 0, T, E, eps, false);
@@ -828,13 +839,10 @@ public final class CudaSession implements ForwardSession {
         if (s == null || !collecting) return;
         mark("imatrix");
         DeviceBuffer bad = ws.get("bad").slice(4L * (slots.size() + s.badIndex()), 4);
-        for (int e = 0; e < s.experts(); e++) {
-            int r0 = expertStart[e], n = expertCount[e];
-            if (n == 0) continue;
-            DeviceBuffer sums = ws.get("sums").slice(4L * (s.offset() + (long) e * cols), 4L * cols);
-            kernels.imatrixRows(stream, x.slice(4L * r0 * cols, 4L * n * cols), cols, n, cols, ws.get("imatrix_scratch"), sums, bad);
-            s.counts()[e] += n;
-        }
+        // every expert in two launches (the segments made at routing), the same sums as one imatrixRows per expert
+        kernels.imatrixExpertRows(stream, x, cols, expertSegments, ws.get("moe_segs"), cols, ws.get("imatrix_scratch"),
+                ws.get("sums").slice(4L * s.offset(), 4L * s.experts() * cols), bad);
+        for (int e = 0; e < s.experts(); e++) s.counts()[e] += expertCount[e];
     }
 
     /**
