@@ -12,6 +12,11 @@ import java.io.IOException;
  * output is rewritten if {@code (m % output_frequency) / step == 0} and {@code <out>.at_<m>} is written if
  * {@code save_frequency > 0} and {@code (m % save_frequency) / step == 0}: each time a multiple is crossed. Saves
  * happen between batches, so every saved file is a consistent state that {@code --resume} can continue from.
+ *
+ * <p>A periodic save is written on a background thread while the next batches run (the state is a snapshot, copied
+ * between batches): on a GPU a batch takes a fraction of the time that writing a large imatrix (76 MB for Gemma 4
+ * 26B-A4B's experts) takes. One save at a time, in order; a failed save fails the run at the next save or at the end.
+ * The final save is written before {@code run} returns.
  */
 public final class ImatrixCollector {
     private ImatrixCollector() {}
@@ -58,33 +63,68 @@ public final class ImatrixCollector {
         long tokensRun = 0;
         int finalAt = 0;
         long t0 = System.nanoTime();
-        for (int i = startChunk; i < plan.chunks(); i += nSeq) {
-            int n = Math.min(nSeq, plan.chunks() - i);
-            plan.batchTokens(tokens, i, n, bos, batch);
-            long b0 = System.nanoTime();
-            backend.run(ForwardBatch.collect(batch, n, plan.collectedRows(n)));
-            tokensRun += (long) n * nCtx;
-            if (progress != null) progress.ranBatch(i + n, plan.chunks(), n * nCtx, (System.nanoTime() - b0) / 1e9);
-            int now = backend.lastChunk();
-            boolean last = i + n >= plan.chunks();
-            if (now > lastChunk) {
-                int step = now - lastChunk;
-                lastChunk = now;
-                boolean out = (lastChunk % s.outputFrequency()) / step == 0;
-                boolean at = s.saveFrequency() > 0 && (lastChunk % s.saveFrequency()) / step == 0;
-                if (last) {
-                    if (at) finalAt = lastChunk; // written below with the final state
-                } else if (out || at) {
-                    Imatrix im = backend.collected(dataset);
-                    if (out) saver.save(im, 0);
-                    if (at) saver.save(im, lastChunk);
+        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "requant-imatrix-save");
+            t.setDaemon(true);
+            return t;
+        });
+        java.util.concurrent.Future<?> pending = null;
+        try {
+            for (int i = startChunk; i < plan.chunks(); i += nSeq) {
+                int n = Math.min(nSeq, plan.chunks() - i);
+                plan.batchTokens(tokens, i, n, bos, batch);
+                long b0 = System.nanoTime();
+                backend.run(ForwardBatch.collect(batch, n, plan.collectedRows(n)));
+                tokensRun += (long) n * nCtx;
+                if (progress != null) progress.ranBatch(i + n, plan.chunks(), n * nCtx, (System.nanoTime() - b0) / 1e9);
+                int now = backend.lastChunk();
+                boolean last = i + n >= plan.chunks();
+                if (now > lastChunk) {
+                    int step = now - lastChunk;
+                    lastChunk = now;
+                    boolean out = (lastChunk % s.outputFrequency()) / step == 0;
+                    boolean at = s.saveFrequency() > 0 && (lastChunk % s.saveFrequency()) / step == 0;
+                    if (last) {
+                        if (at) finalAt = lastChunk; // written below with the final state
+                    } else if (out || at) {
+                        Imatrix im = backend.collected(dataset);
+                        int atChunk = lastChunk;
+                        finish(pending);
+                        pending = writer.submit(() -> {
+                            if (out) saver.save(im, 0);
+                            if (at) saver.save(im, atChunk);
+                            return null;
+                        });
+                    }
                 }
             }
+            finish(pending);
+            pending = null;
+        } finally {
+            if (pending != null) pending.cancel(false);
+            writer.shutdown();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Imatrix result = backend.collected(dataset);
         saver.save(result, 0);
         if (finalAt > 0) saver.save(result, finalAt);
         return new Result(result, (int) (tokensRun / nCtx), tokensRun, seconds);
+    }
+
+    /** Waits for a background save; its failure becomes this thread's. */
+    private static void finish(java.util.concurrent.Future<?> pending) throws IOException {
+        if (pending == null) return;
+        try {
+            pending.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while an imatrix save was written");
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException io) throw io;
+            if (c instanceof RuntimeException re) throw re;
+            if (c instanceof Error err) throw err;
+            throw new IOException(c);
+        }
     }
 }

@@ -72,6 +72,17 @@ class ImatrixCollectorTest {
     }
 
     @Test
+    void aFailedBackgroundSaveFailsTheRun() {
+        // periodic saves are written on a background thread: a failure there is the run's, with its own message
+        ImatrixSettings s = new ImatrixSettings(16, 128, 512, 40, 0, false, 10, 16);
+        FakeBackend b = new FakeBackend(new ImatrixAccumulator(16));
+        int[] tokens = new int[40 * 16 + 5];
+        assertThatThrownBy(() -> ImatrixCollector.run(tokens, 2, ChunkPlan.of(tokens.length, s), b, 0, "text.txt", (im, at) -> {
+            throw new java.io.IOException("disk full at chunk " + im.chunkCount());
+        }, null)).isInstanceOf(java.io.IOException.class).hasMessage("disk full at chunk 16");
+    }
+
+    @Test
     void theLastBatchWritesItsSnapshotWithTheFinalState() throws Exception {
         ImatrixSettings s = new ImatrixSettings(16, 32, 512, 6, 0, false, 10, 3);
         // batches of 2 end at 2, 4, 6: at (m % 3) / 2 == 0 at 4 (4 % 3 = 1) and 6; output only at the end
