@@ -104,6 +104,9 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean jsonToStdout = json != null && json.toString().equals("-");
         if (!jsonToStdout) EvalReport.print(result, r.backend(), out); // with --json -, stdout is JSON only
+        // the forward passes' own clock, as llama-perplexity's "seconds per pass" (loading and upload excluded)
+        spec.commandLine().getErr().printf(java.util.Locale.ROOT, "eval: %d tokens in %.2f s: %.1f tokens/s (loading excluded)%n",
+                r.tokens(), r.seconds(), r.tokensPerSecond());
         if (r.peakDeviceBytes() > 0) {
             spec.commandLine().getErr().printf(java.util.Locale.ROOT, "eval: peak GPU memory %.2f GiB%n", r.peakDeviceBytes() / (double) (1L << 30));
         }

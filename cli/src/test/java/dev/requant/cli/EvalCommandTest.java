@@ -44,6 +44,8 @@ class EvalCommandTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("reference   gemma3-tiny", "5 x 64 tokens, 155 scored per model", "PPL(ref)",
                 "q8_0.gguf", "q4_0.gguf", "mean KLD", "same top %");
+        // the passes' own clock: 3 models x 5 chunks x 64 tokens
+        assertThat(r.err()).containsPattern("eval: 960 tokens in [0-9.]+ s: [0-9.]+ tokens/s \\(loading excluded\\)");
 
         JsonNode j = new ObjectMapper().readTree(json.toFile());
         assertThat(j.get("scored_tokens").asInt()).isEqualTo(5 * 31);
@@ -74,6 +76,7 @@ class EvalCommandTest {
                 "--threads", "2", "--no-progress", "--device", "cpu");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("reference   q8_0.gguf", "PPL(ref)").doesNotContain("mean KLD", "same top %");
+        assertThat(r.err()).contains("eval: 192 tokens in ");
     }
 
     @Test

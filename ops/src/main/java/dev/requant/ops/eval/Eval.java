@@ -62,8 +62,13 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
     /**
      * @param backend "CPU backend, N threads" or the GPU session's description
      * @param peakDeviceBytes the most GPU memory any model's session held, 0 on the CPU
+     * @param tokens tokens run through the models (each model's chunks x n_ctx, summed over the models run)
+     * @param seconds wall time of those runs: loading, upload and tokenization excluded (llama-perplexity's clock
+     *     from "calculating perplexity" to its final estimate)
      */
-    public record Result(EvalResult result, String backend, long peakDeviceBytes) {}
+    public record Result(EvalResult result, String backend, long peakDeviceBytes, long tokens, double seconds) {
+        public double tokensPerSecond() { return seconds > 0 ? tokens / seconds : 0; }
+    }
 
     /** Sequences of a GPU batch: enough of them to fill about 2,048 tokens, as llama-perplexity's default -b. */
     private static final int GPU_BATCH_TOKENS = 2048;
@@ -139,16 +144,18 @@ public final class Eval implements Operation<Eval.Request, Eval.Result> {
             int runs = compares.size() + (baseIsFile ? 0 : 1);
             ctx.progress().begin("eval", Math.max(1, totalTokens(ref, tokens, r, runs)), "tok");
             long[] done = {0};
+            long t0 = System.nanoTime();
             EvalResult result = Evaluator.run(ref, compares, tokens, new Evaluator.Settings(r.nCtx(), r.chunks(), bos), (m, c, n) -> {
                 ctx.checkCancelled();
                 done[0] += n;
                 ctx.progress().stepTo(done[0]);
                 ctx.progress().message(m + " chunk " + (c + 1));
             });
+            double seconds = (System.nanoTime() - t0) / 1e9;
             ctx.progress().end();
             if (writer != null) writer.commit();
             long peak = sessions.stream().mapToLong(ForwardSession::peakDeviceBytes).max().orElse(0);
-            return new Result(result, backend(sessions, r.threads(), peak), peak);
+            return new Result(result, backend(sessions, r.threads(), peak), peak, (long) runs * result.nChunk() * result.nCtx(), seconds);
         } catch (Exception e) {
             throw OperationException.of(e);
         } finally {
