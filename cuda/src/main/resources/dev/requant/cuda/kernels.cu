@@ -634,27 +634,30 @@ extern "C" __global__ void ple_combine(const float * __restrict__ proj, float * 
 // order, to the running float32 sums. Not llama-imatrix's exact summation order (imatrix_dense keeps that); the
 // difference is float rounding, well under the forward pass's own.
 #define IMX_SEG 64
+
+// Σ px[r * row_stride]² over n rows, eight loads in flight: the one order both partial kernels sum in.
+__device__ __forceinline__ float column_squares(const float * __restrict__ px, long long row_stride, int n) {
+    float acc = 0.0f;
+    int r = 0;
+    for (; r + 8 <= n; r += 8) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = px[(long long) (r + u) * row_stride];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += v[u] * v[u];
+    }
+    for (; r < n; ++r) {
+        const float v = px[(long long) r * row_stride];
+        acc += v * v;
+    }
+    return acc;
+}
 extern "C" __global__ void imatrix_partial(const float * __restrict__ x, long long row_stride, int rows, int cols,
                                            float * __restrict__ partial) {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= cols) return;
     const int r0 = blockIdx.y * IMX_SEG;
-    const int r1 = imin(rows, r0 + IMX_SEG);
-    const float * px = x + (long long) r0 * row_stride + j;
-    float acc = 0.0f;
-    int r = r0;
-    for (; r + 8 <= r1; r += 8) {
-        float v[8];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) v[u] = px[(long long) (r - r0 + u) * row_stride];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) acc += v[u] * v[u];
-    }
-    for (; r < r1; ++r) {
-        const float v = px[(long long) (r - r0) * row_stride];
-        acc += v * v;
-    }
-    partial[(long long) blockIdx.y * cols + j] = acc;
+    partial[(long long) blockIdx.y * cols + j] = column_squares(x + (long long) r0 * row_stride + j, row_stride, imin(rows, r0 + IMX_SEG) - r0);
 }
 
 extern "C" __global__ void imatrix_reduce(const float * __restrict__ partial, int segments, int cols,
@@ -679,22 +682,7 @@ extern "C" __global__ void imatrix_partial_seg(const float * __restrict__ x, lon
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= cols) return;
     const int r0 = seg_row[blockIdx.y];
-    const int r1 = r0 + seg_n[blockIdx.y];
-    const float * px = x + (long long) r0 * row_stride + j;
-    float acc = 0.0f;
-    int r = r0;
-    for (; r + 8 <= r1; r += 8) {
-        float v[8];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) v[u] = px[(long long) (r - r0 + u) * row_stride];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) acc += v[u] * v[u];
-    }
-    for (; r < r1; ++r) {
-        const float v = px[(long long) (r - r0) * row_stride];
-        acc += v * v;
-    }
-    partial[(long long) blockIdx.y * cols + j] = acc;
+    partial[(long long) blockIdx.y * cols + j] = column_squares(x + (long long) r0 * row_stride + j, row_stride, seg_n[blockIdx.y]);
 }
 
 extern "C" __global__ void imatrix_reduce_seg(const float * __restrict__ partial, const int * __restrict__ seg_first,
