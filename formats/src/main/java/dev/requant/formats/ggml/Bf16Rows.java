@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * compiles in milliseconds and which is memory-bound on model-sized data (0.65 ns per weight against the Vector API
  * kernel's 0.52 that was used before, on the shared 2-core EPYC VM). That kernel ran as boxed Java code
  * at some 35 ns per weight until C2 had compiled it, and its warm-up and compilation were a visible share of a
- * quantization of a small model (bench/quantize-types.sh, BENCHMARKS.md "Start-up").
+ * quantization of a small model (BENCHMARKS.md, "Start-up of the cheap types").
  */
 public final class Bf16Rows {
     private Bf16Rows() {}
