@@ -48,14 +48,26 @@ public final class AotTraining {
 
     public static void main(String[] args) throws IOException {
         Path dir = Files.createTempDirectory("requant-aot-training");
-        PrintStream out = System.out;
-        int failed = 0;
+        int failed;
         try {
-            Path model = dir.resolve("tiny.bf16.gguf");
-            SyntheticGguf.write(model, SyntheticGguf.Shape.tiny(), 1, 2);
-            Path imatrix = dir.resolve("tiny.imatrix.gguf");
-            writeImatrix(model, imatrix);
-            System.setOut(new PrintStream(OutputStream.nullOutputStream()));
+            failed = train(dir);
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            }
+        }
+        System.exit(failed); // the quantize runs leave daemon threads (warm-ups) behind
+    }
+
+    /** Runs the workload in {@code dir} (stdout muted); returns 0, or the exit code of the first run that failed. */
+    static int train(Path dir) throws IOException {
+        Path model = dir.resolve("tiny.bf16.gguf");
+        SyntheticGguf.write(model, SyntheticGguf.Shape.tiny(), 1, 2);
+        Path imatrix = dir.resolve("tiny.imatrix.gguf");
+        writeImatrix(model, imatrix);
+        PrintStream out = System.out;
+        System.setOut(new PrintStream(OutputStream.nullOutputStream()));
+        try {
             Main.run("--help");
             for (List<String> run : RUNS) {
                 List<String> argv = new ArrayList<>(List.of("quantize", "--no-progress"));
@@ -64,18 +76,14 @@ public final class AotTraining {
                 int rc = Main.run(argv.toArray(String[]::new));
                 if (rc != 0) {
                     System.err.println("requant: AOT training: quantize " + run + " failed (exit " + rc + ")");
-                    failed = rc;
-                    break;
+                    return rc;
                 }
                 Files.deleteIfExists(dir.resolve("out.gguf"));
             }
+            return 0;
         } finally {
             System.setOut(out);
-            try (Stream<Path> files = Files.walk(dir)) {
-                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
         }
-        System.exit(failed); // the quantize runs leave daemon threads (warm-ups) behind
     }
 
     /** An imatrix for the tiny model, as the benchmark's SyntheticImatrix makes one: every 2-D weight but token_embd. */
