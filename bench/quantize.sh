@@ -32,10 +32,10 @@ if [ ! -f "$imatrix" ]; then
   "${java[@]}" -cp "$cp" dev.requant.bench.SyntheticImatrix "$input" "$imatrix" 2>&1 | grep -v 'incubat' >&2
 fi
 # JVM start-up: an AOT cache (JDK 25, JEP 483/515: classes loaded and linked, method profiles) trained by one
-# quantization of a tiny model; ./requant uses cli/target/requant.aot too when it is newer than the jar.
-# NO_AOT=1 measures without it.
+# quantization of a tiny model, kept apart from ./requant's cli/target/requant.aot (made with the launcher's JVM
+# options, which a cache must match). NO_AOT=1 measures without it.
 jar="$root/cli/target/requant.jar"
-aot="$root/cli/target/requant.aot"
+aot="$out/quantize.aot"
 if [ -z "${NO_AOT:-}" ] && { [ ! -f "$aot" ] || [ "$jar" -nt "$aot" ]; }; then
   tiny="$out/tiny.bf16.gguf"
   [ -f "$tiny" ] || "${java[@]}" -cp "$cp" dev.requant.testmodels.SyntheticGguf "$tiny" tiny 1 "$threads" 2>/dev/null

@@ -13,56 +13,72 @@ import java.lang.foreign.ValueLayout;
 public final class RowDataCheck {
     private RowDataCheck() {}
 
-    /** The index of the first bad element (float types) or block (quantized types), or -1 when the data is valid. */
+    /**
+     * The index of the first bad element (float types) or block (quantized types), or -1 when the data is valid. One
+     * small method per layout: a quantization checks several types (its inputs, F32 norms, each output type), and a
+     * single method holding every loop was compiled again by the JIT each time another type's branch became hot.
+     */
     public static long firstInvalid(GgmlType type, MemorySegment data, long offset, long bytes) {
-        switch (type) {
-            case F32 -> {
-                for (long i = 0; i < bytes / 4; i++) {
-                    if (nonFinite32(data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 4 * i))) return i;
-                }
-                return -1;
-            }
-            case F64 -> {
-                for (long i = 0; i < bytes / 8; i++) {
-                    if (!Double.isFinite(data.get(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 8 * i))) return i;
-                }
-                return -1;
-            }
-            case F16 -> {
-                for (long i = 0; i < bytes / 2; i++) if (!finiteF16(data.get(LittleEndian.SHORT, offset + 2 * i))) return i;
-                return -1;
-            }
-            case BF16 -> {
-                for (long i = 0; i < bytes / 2; i++) if ((data.get(LittleEndian.SHORT, offset + 2 * i) & 0x7f80) == 0x7f80) return i;
-                return -1;
-            }
-            case MXFP4 -> {
-                for (long b = 0; b < bytes / type.typeSize(); b++) {
-                    if ((data.get(LittleEndian.BYTE, offset + b * type.typeSize()) & 0xFF) == 0xFF) return b;
-                }
-                return -1;
-            }
-            case IQ1_M -> {
-                // no d field: the fp16 scale is the top nibbles of the four uint16 words of scales[8] (bytes 48..55)
-                for (long b = 0; b < bytes / type.typeSize(); b++) {
-                    long sc = offset + b * type.typeSize() + 48;
-                    int bits = (data.get(LittleEndian.SHORT, sc) & 0xF000) >>> 12 | (data.get(LittleEndian.SHORT, sc + 2) & 0xF000) >>> 8
-                            | (data.get(LittleEndian.SHORT, sc + 4) & 0xF000) >>> 4 | data.get(LittleEndian.SHORT, sc + 6) & 0xF000;
-                    if (!finiteF16((short) bits)) return b;
-                }
-                return -1;
-            }
-            default -> {
-                int[] scales = fp16Scales(type);
-                int size = type.typeSize();
-                if (scales.length == 0 || size == 0) return -1;
-                for (long b = 0; b < bytes / size; b++) {
-                    long base = offset + b * size;
-                    for (int s : scales) if (!finiteF16(data.get(LittleEndian.SHORT, base + s))) return b;
-                }
-                return -1;
-            }
+        return switch (type) {
+            case F32 -> firstNonFiniteF32(data, offset, bytes);
+            case F64 -> firstNonFiniteF64(data, offset, bytes);
+            case F16 -> firstNonFiniteF16(data, offset, bytes);
+            case BF16 -> firstNonFiniteBf16(data, offset, bytes);
+            case MXFP4 -> firstBadMxfp4(data, offset, bytes, type.typeSize());
+            case IQ1_M -> firstBadIq1m(data, offset, bytes, type.typeSize());
+            default -> firstBadScale(fp16Scales(type), type.typeSize(), data, offset, bytes);
+        };
+    }
+
+    private static long firstNonFiniteF32(MemorySegment data, long offset, long bytes) {
+        for (long i = 0; i < bytes / 4; i++) {
+            if (nonFinite32(data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 4 * i))) return i;
         }
+        return -1;
+    }
+
+    private static long firstNonFiniteF64(MemorySegment data, long offset, long bytes) {
+        for (long i = 0; i < bytes / 8; i++) {
+            if (!Double.isFinite(data.get(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 8 * i))) return i;
+        }
+        return -1;
+    }
+
+    private static long firstNonFiniteF16(MemorySegment data, long offset, long bytes) {
+        for (long i = 0; i < bytes / 2; i++) if (!finiteF16(data.get(LittleEndian.SHORT, offset + 2 * i))) return i;
+        return -1;
+    }
+
+    private static long firstNonFiniteBf16(MemorySegment data, long offset, long bytes) {
+        for (long i = 0; i < bytes / 2; i++) if ((data.get(LittleEndian.SHORT, offset + 2 * i) & 0x7f80) == 0x7f80) return i;
+        return -1;
+    }
+
+    private static long firstBadMxfp4(MemorySegment data, long offset, long bytes, int size) {
+        for (long b = 0; b < bytes / size; b++) {
+            if ((data.get(LittleEndian.BYTE, offset + b * size) & 0xFF) == 0xFF) return b;
+        }
+        return -1;
+    }
+
+    private static long firstBadIq1m(MemorySegment data, long offset, long bytes, int size) {
+        // no d field: the fp16 scale is the top nibbles of the four uint16 words of scales[8] (bytes 48..55)
+        for (long b = 0; b < bytes / size; b++) {
+            long sc = offset + b * size + 48;
+            int bits = (data.get(LittleEndian.SHORT, sc) & 0xF000) >>> 12 | (data.get(LittleEndian.SHORT, sc + 2) & 0xF000) >>> 8
+                    | (data.get(LittleEndian.SHORT, sc + 4) & 0xF000) >>> 4 | data.get(LittleEndian.SHORT, sc + 6) & 0xF000;
+            if (!finiteF16((short) bits)) return b;
+        }
+        return -1;
+    }
+
+    private static long firstBadScale(int[] scales, int size, MemorySegment data, long offset, long bytes) {
+        if (scales.length == 0 || size == 0) return -1;
+        for (long b = 0; b < bytes / size; b++) {
+            long base = offset + b * size;
+            for (int s : scales) if (!finiteF16(data.get(LittleEndian.SHORT, base + s))) return b;
+        }
+        return -1;
     }
 
     private static boolean nonFinite32(int bits) {

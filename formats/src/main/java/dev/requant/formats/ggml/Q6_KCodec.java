@@ -59,9 +59,24 @@ class Q6_KCodec implements BlockCodec {
         }
     }
 
+    /** Per-thread scratch of the sub-block fits. */
+    private static final ThreadLocal<LaneQxFit> FIT = ThreadLocal.withInitial(() -> new LaneQxFit(16));
+
     private static void encodeBlock(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales) {
+        LaneQxFit fit = FIT.get();
         for (int ib = 0; ib < QK_K / 16; ++ib) {
-            scales[ib] = QuantFit.makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, 1, qw, qwo + 16 * ib);
+            int o = xo + 16 * ib;
+            boolean finite = true;
+            for (int j = 0; j < 16; ++j) {
+                float xj = x[o + j];
+                float w = qw != null ? qw[qwo + 16 * ib + j] : xj * xj; // rmse_type 1 without an imatrix
+                finite &= (Float.floatToRawIntBits(xj) & 0x7f800000) != 0x7f800000;
+                fit.w[j] = w;
+                fit.wx[j] = w * xj;
+            }
+            // Inf or NaN: the transliteration, whose integer rounding such values go through as ggml's does
+            scales[ib] = finite ? fit.fit(16, 32, x, o, L, 16 * ib)
+                    : QuantFit.makeQxQuants(16, 32, x, o, L, 16 * ib, 1, qw, qwo + 16 * ib);
         }
         finish(x, xo, scales, 0, L, 0, blk);
     }

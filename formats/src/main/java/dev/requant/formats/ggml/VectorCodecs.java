@@ -7,7 +7,6 @@ import java.util.Map;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -29,7 +28,6 @@ final class VectorCodecs {
     private static final VectorSpecies<Float> FW = FloatVector.SPECIES_512, FN = FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> IW = IntVector.SPECIES_512, IN = IntVector.SPECIES_256;
     private static final VectorSpecies<Byte> BW = ByteVector.SPECIES_128, BN = ByteVector.SPECIES_64;
-    private static final VectorSpecies<Short> SW = ShortVector.SPECIES_256, SN = ShortVector.SPECIES_128;
 
     /** True where the CPU has 512-bit vectors: the 16-lane kernels are used. */
     static final boolean WIDE = FloatVector.SPECIES_PREFERRED.length() >= 16;
@@ -39,54 +37,31 @@ final class VectorCodecs {
     }
 
     static void register(Map<GgmlType, BlockCodec> codecs) {
-        codecs.put(GgmlType.BF16, new FastBF16(WIDE));
         codecs.put(GgmlType.Q8_0, new FastQ8_0(WIDE));
         codecs.put(GgmlType.Q4_0, new FastQ4_0(WIDE));
         VectorLowBitCodecs.register(codecs);
         VectorIqCodecs.register(codecs);
     }
 
-    private static final java.util.concurrent.atomic.AtomicBoolean WARM_BF16 = new java.util.concurrent.atomic.AtomicBoolean(),
-            WARM_Q4_0 = new java.util.concurrent.atomic.AtomicBoolean(), WARM_Q8_0 = new java.util.concurrent.atomic.AtomicBoolean();
+    private static final java.util.concurrent.atomic.AtomicBoolean WARM_Q4_0 = new java.util.concurrent.atomic.AtomicBoolean(),
+            WARM_Q8_0 = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Runs the BF16 widening kernel and the encoder of {@code target} (Q4_0 or Q8_0; any other type warms only the
-     * widening) a few thousand times on one block, so that C2 compiles them now: until then the Vector API runs
-     * interpreted at hundreds of ns per element and the first megabytes of every encoder thread crawl. Each kernel is
-     * warmed once per process, by whichever thread asks first; the others go on without waiting.
+     * Runs the encoder of {@code target} (Q4_0 or Q8_0; any other type: nothing) a few thousand times on one block,
+     * so that C2 compiles it now: until then the Vector API runs interpreted at hundreds of ns per element and the
+     * first megabytes of every encoder thread crawl. Each kernel is warmed once per process, by whichever thread asks
+     * first; the others go on without waiting. (The BF16 widening that the encoders read through is a plain loop,
+     * Bf16Rows, and needs no warm-up.)
      */
     static void warmUp(GgmlType target) {
-        boolean bf16 = WARM_BF16.compareAndSet(false, true);
         boolean q4 = target == GgmlType.Q4_0 && WARM_Q4_0.compareAndSet(false, true);
         boolean q8 = target == GgmlType.Q8_0 && WARM_Q8_0.compareAndSet(false, true);
-        if (!bf16 && !q4 && !q8) return;
+        if (!q4 && !q8) return;
         float[] x = new float[64];
         for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i * 0.7) * (i % 5 + 1);
-        MemorySegment bytes = java.lang.foreign.Arena.ofAuto().allocate(256);
         MemorySegment out = MemorySegment.ofBuffer(java.nio.ByteBuffer.allocateDirect(256));
-        float[] y = new float[64];
-        BlockCodec encoder = q4 || q8 ? BlockCodec.of(target) : null; // the vector codec, as encoders will call it
-        for (int i = 0; i < 12_000; i++) {
-            if (bf16) bf16ToFloat(bytes, 0, y, 0, 64);
-            if (encoder != null) encoder.encodeRow(x, 0, 64, null, out, 0);
-        }
-    }
-
-    static void bf16ToFloat(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        if (WIDE) bf16ToFloatW(src, srcOffset, dst, dstOffset, n);
-        else bf16ToFloatN(src, srcOffset, dst, dstOffset, n);
-    }
-
-    static final class FastBF16 extends FloatCodecs.BF16 {
-        final boolean wide;
-
-        FastBF16(boolean wide) { this.wide = wide; }
-
-        @Override
-        public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-            if (wide) bf16ToFloatW(src, srcOffset, dst, dstOffset, n);
-            else bf16ToFloatN(src, srcOffset, dst, dstOffset, n);
-        }
+        BlockCodec encoder = BlockCodec.of(target); // the vector codec, as encoders will call it
+        for (int i = 0; i < 12_000; i++) encoder.encodeRow(x, 0, 64, null, out, 0);
     }
 
     static final class FastQ8_0 extends Q8_0Codec {
@@ -129,16 +104,6 @@ final class VectorCodecs {
     }
 
     // ---- 16 lanes ----
-
-    static void bf16ToFloatW(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        int i = 0;
-        for (; i + 16 <= n; i += 16) {
-            ShortVector s = ShortVector.fromMemorySegment(SW, src, srcOffset + 2L * i, LE);
-            IntVector v = (IntVector) s.convertShape(VectorOperators.S2I, IW, 0);
-            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOffset + i);
-        }
-        for (; i < n; i++) dst[dstOffset + i] = BFloat16.toFloat(src.get(LittleEndian.SHORT, srcOffset + 2L * i));
-    }
 
     static void decodeQ8_0W(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
         for (int b = 0; b < n / 32; b++) {
@@ -243,16 +208,6 @@ final class VectorCodecs {
     }
 
     // ---- 8 lanes ----
-
-    static void bf16ToFloatN(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            ShortVector s = ShortVector.fromMemorySegment(SN, src, srcOffset + 2L * i, LE);
-            IntVector v = (IntVector) s.convertShape(VectorOperators.S2I, IN, 0);
-            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOffset + i);
-        }
-        for (; i < n; i++) dst[dstOffset + i] = BFloat16.toFloat(src.get(LittleEndian.SHORT, srcOffset + 2L * i));
-    }
 
     static void decodeQ8_0N(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
         for (int b = 0; b < n / 32; b++) {

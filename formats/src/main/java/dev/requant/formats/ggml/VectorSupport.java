@@ -20,7 +20,7 @@ public final class VectorSupport {
     public static boolean enabled() { return ENABLED; }
 
     /**
-     * Gets the BF16 widening kernel and {@code target}'s encoder compiled before bulk work starts (see
+     * Gets {@code target}'s encoder (Q4_0, Q8_0) compiled before bulk work starts (see
      * VectorCodecs.warmUp); no-op when disabled or already done.
      */
     public static void warmUp(GgmlType target) {
@@ -28,13 +28,12 @@ public final class VectorSupport {
     }
 
     /**
-     * Starts {@link #warmUp} of each target, and of the NaN/Inf check, on a daemon thread: called as a process starts,
+     * Starts {@link #warmUp} of each target on a daemon thread: called as a process starts,
      * it overlaps the JIT's work with start-up and planning on a second core instead of delaying the first tensor.
      */
     public static void warmUpInBackground(GgmlType... targets) {
         if (!ENABLED) return;
         Thread t = new Thread(() -> {
-            FiniteCheck.allFinite(new float[64], 0, 64);
             for (GgmlType target : targets) warmUp(target);
         }, "requant-warm-up");
         t.setDaemon(true);

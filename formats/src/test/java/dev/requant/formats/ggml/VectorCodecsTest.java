@@ -68,9 +68,7 @@ class VectorCodecsTest {
                 new BlockCodec[] {new VectorCodecs.FastQ8_0(true), BlockCodec.reference(GgmlType.Q8_0)},
                 new BlockCodec[] {new VectorCodecs.FastQ8_0(false), BlockCodec.reference(GgmlType.Q8_0)},
                 new BlockCodec[] {new VectorCodecs.FastQ4_0(true), BlockCodec.reference(GgmlType.Q4_0)},
-                new BlockCodec[] {new VectorCodecs.FastQ4_0(false), BlockCodec.reference(GgmlType.Q4_0)},
-                new BlockCodec[] {new VectorCodecs.FastBF16(true), BlockCodec.reference(GgmlType.BF16)},
-                new BlockCodec[] {new VectorCodecs.FastBF16(false), BlockCodec.reference(GgmlType.BF16)})) {
+                new BlockCodec[] {new VectorCodecs.FastQ4_0(false), BlockCodec.reference(GgmlType.Q4_0)})) {
             for (int blocks : new int[] {1, 3, 7, 9, 31, 255}) {
                 int n = blocks * pair[0].type().blockSize();
                 byte[] b = new byte[(int) pair[0].rowBytes(n) + 7];
@@ -82,22 +80,6 @@ class VectorCodecsTest {
                     assertThat(Float.floatToRawIntBits(fast[i])).as("%s element %d", pair[0].type(), i)
                             .isEqualTo(Float.floatToRawIntBits(ref[i]));
                 }
-            }
-        }
-    }
-
-    @Test
-    void bf16RowsWidenExactlyAtEveryLength() {
-        for (int n = 0; n < 70; n++) {
-            byte[] b = new byte[2 * n + 1];
-            for (int i = 0; i < b.length; i++) b[i] = (byte) R.nextInt(256);
-            float[] wide = new float[n], narrow = new float[n], ref = new float[n];
-            VectorCodecs.bf16ToFloatW(MemorySegment.ofArray(b), 1, wide, 0, n);
-            VectorCodecs.bf16ToFloatN(MemorySegment.ofArray(b), 1, narrow, 0, n);
-            Bf16Rows.toFloatScalar(MemorySegment.ofArray(b), 1, ref, 0, n);
-            for (int i = 0; i < n; i++) {
-                assertThat(Float.floatToRawIntBits(wide[i])).isEqualTo(Float.floatToRawIntBits(ref[i]));
-                assertThat(Float.floatToRawIntBits(narrow[i])).isEqualTo(Float.floatToRawIntBits(ref[i]));
             }
         }
     }
