@@ -16,7 +16,8 @@ import java.io.IOException;
  * <p>A periodic save is written on a background thread while the next batches run (the state is a snapshot, copied
  * between batches): on a GPU a batch takes a fraction of the time that writing a large imatrix (76 MB for Gemma 4
  * 26B-A4B's experts) takes. One save at a time, in order; a failed save fails the run at the next save or at the end.
- * The final save is written before {@code run} returns.
+ * The final save is written before {@code run} returns, and a failing run waits for a save in progress, so no file is
+ * written after {@code run} returns either way.
  */
 public final class ImatrixCollector {
     private ImatrixCollector() {}
@@ -101,7 +102,8 @@ public final class ImatrixCollector {
             finish(pending);
             pending = null;
         } finally {
-            if (pending != null) pending.cancel(false);
+            // a run that fails (or is cancelled) still lets a save in progress finish: nothing is written after run returns
+            if (pending != null) awaitQuietly(pending);
             writer.shutdown();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -109,6 +111,22 @@ public final class ImatrixCollector {
         saver.save(result, 0);
         if (finalAt > 0) saver.save(result, finalAt);
         return new Result(result, (int) (tokensRun / nCtx), tokensRun, seconds);
+    }
+
+    /** Waits for a save without failing (a short wait: one file); an interrupt is kept for the caller. */
+    private static void awaitQuietly(java.util.concurrent.Future<?> pending) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                pending.get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
+                break; // the run is failing already; its own exception is the one to report
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     /** Waits for a background save; its failure becomes this thread's. */

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 /** The collection loop: batches, BOS, collected rows, llama-imatrix's save schedule, resuming. */
 class ImatrixCollectorTest {
     /** Adds each batch's tokens as one-column rows of one weight, and remembers what it was given. */
-    static final class FakeBackend implements ForwardSession {
+    static class FakeBackend implements ForwardSession {
         final ImatrixAccumulator acc;
         final List<int[]> batches = new ArrayList<>();
 
@@ -80,6 +80,30 @@ class ImatrixCollectorTest {
         assertThatThrownBy(() -> ImatrixCollector.run(tokens, 2, ChunkPlan.of(tokens.length, s), b, 0, "text.txt", (im, at) -> {
             throw new java.io.IOException("disk full at chunk " + im.chunkCount());
         }, null)).isInstanceOf(java.io.IOException.class).hasMessage("disk full at chunk 16");
+    }
+
+    @Test
+    void aFailingRunLetsTheSaveInProgressFinishBeforeItReturns() {
+        // the backend fails on the batch after the first periodic save, which is slow: run must not return before it
+        ImatrixSettings s = new ImatrixSettings(16, 128, 512, 40, 0, false, 10, 16);
+        FakeBackend b = new FakeBackend(new ImatrixAccumulator(16)) {
+            @Override
+            public void run(ForwardBatch batch) {
+                if (batches.size() == 2) throw new IllegalStateException("batch 3 failed");
+                super.run(batch);
+            }
+        };
+        int[] tokens = new int[40 * 16 + 5];
+        java.util.concurrent.atomic.AtomicBoolean written = new java.util.concurrent.atomic.AtomicBoolean();
+        assertThatThrownBy(() -> ImatrixCollector.run(tokens, 2, ChunkPlan.of(tokens.length, s), b, 0, "text.txt", (im, at) -> {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                throw new java.io.InterruptedIOException();
+            }
+            written.set(true);
+        }, null)).hasMessage("batch 3 failed");
+        assertThat(written).isTrue();
     }
 
     @Test
