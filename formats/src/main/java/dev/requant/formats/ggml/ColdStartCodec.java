@@ -40,12 +40,12 @@ final class ColdStartCodec implements BlockCodec {
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
      * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since its interleaved fit,
-     * LaneQxFit). Only the order of magnitude matters: with
+     * LaneQxFit; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
      * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 40 M,
      * TQ1_0: 600 M).
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 72.0, GgmlType.Q3_K, 16.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
+            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 72.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
             GgmlType.Q6_K, 28.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
     /** Elements of the synthetic row: four K-quant super-blocks, long enough to time with System.nanoTime. */
     static final int ROW = 1024;

@@ -61,21 +61,31 @@ class Q3_KCodec implements BlockCodec {
         byte[] blk = new byte[BLOCK_BYTES];
         byte[] L = new byte[QK_K];
         float[] scales = new float[16];
-        float[] weight = new float[16];
         float[] sw = new float[16];
         byte[] Ls = new byte[16];
+        Q3Fit q3 = importance == null ? new Q3Fit(16) : null;
+        LaneQxFit qx = importance == null ? null : new LaneQxFit(16);
         for (int i = 0; i < n / QK_K; i++) {
             Arrays.fill(blk, (byte) 0);
             int xb = xo + i * QK_K;
             if (importance == null) {
-                for (int j = 0; j < QK_K / 16; ++j) scales[j] = QuantFit.makeQ3Quants(16, 4, x, xb + 16 * j, L, 16 * j);
+                for (int j = 0; j < QK_K / 16; ++j) scales[j] = q3.fit(16, 4, x, xb + 16 * j, L, 16 * j);
                 scalesRef(scales, 0, blk);
             } else {
                 float sigma2 = ImportanceWeights.superBlockSigma2(x, xb); // 2*sumx2/QK_K
                 for (int j = 0; j < QK_K / 16; ++j) {
-                    ImportanceWeights.sigmaWeights(x, xb + 16 * j, importance, i * QK_K + 16 * j, sigma2, weight, 0, 16);
-                    sw[j] = Q2_KCodec.sum16(weight, 0);
-                    scales[j] = QuantFit.makeQxQuants(16, 4, x, xb + 16 * j, L, 16 * j, 1, weight, 0);
+                    int o = xb + 16 * j;
+                    ImportanceWeights.sigmaWeights(x, o, importance, i * QK_K + 16 * j, sigma2, qx.w, 0, 16);
+                    sw[j] = Q2_KCodec.sum16(qx.w, 0);
+                    boolean finite = true;
+                    for (int k = 0; k < 16; ++k) {
+                        float xk = x[o + k];
+                        finite &= (Float.floatToRawIntBits(xk) & 0x7f800000) != 0x7f800000;
+                        qx.wx[k] = qx.w[k] * xk;
+                    }
+                    // Inf or NaN: the transliteration, whose integer rounding such values go through as ggml's does
+                    scales[j] = finite ? qx.fit(16, 4, x, o, L, 16 * j)
+                            : QuantFit.makeQxQuants(16, 4, x, o, L, 16 * j, 1, qx.w, 0);
                 }
                 scalesWeighted(scales, 0, sw, 0, Ls, blk);
             }
@@ -135,18 +145,19 @@ class Q3_KCodec implements BlockCodec {
                 L[lo + 16 * j + ii] = (byte) (Math.max(-4, Math.min(3, l)) + 4);
             }
         }
-        int m = 0;
-        int hm = 1;
-        for (int j = 0; j < QK_K; ++j) {
-            if (L[lo + j] > 3) {
-                blk[m] |= (byte) hm;
-                L[lo + j] -= 4;
+        // hmask bit j/32 of byte j%32 is code j's third bit, qs as Q2_K packs them: without branches, as the third
+        // bits are coin flips that a branch per code mispredicts (half of this method's time when it branched)
+        for (int l = 0; l < 32; ++l) {
+            int h = 0, q0 = 0, q1 = 0;
+            for (int s = 0; s < 4; ++s) {
+                int a = L[lo + l + 32 * s], b = L[lo + 128 + l + 32 * s];
+                h |= ((a >> 2) << s) | ((b >> 2) << (s + 4));
+                q0 |= (a & 3) << (2 * s);
+                q1 |= (b & 3) << (2 * s);
             }
-            if (++m == QK_K / 8) {
-                m = 0;
-                hm <<= 1;
-            }
+            blk[l] = (byte) h;
+            blk[QS + l] = (byte) q0;
+            blk[QS + 32 + l] = (byte) q1;
         }
-        Q2_KCodec.packQs2(L, lo, blk, QS);
     }
 }
