@@ -1,23 +1,15 @@
 package dev.requant.cli;
 
-import dev.requant.formats.gguf.GgufFile;
-import dev.requant.formats.gguf.GgufTensorInfo;
-import dev.requant.formats.imatrix.Imatrix;
-import dev.requant.formats.imatrix.ImatrixEntry;
-import dev.requant.formats.imatrix.ImatrixFormat;
-import dev.requant.formats.imatrix.ImatrixWriter;
 import dev.requant.testmodels.SyntheticGguf;
+import dev.requant.testmodels.SyntheticImatrix;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -64,7 +56,7 @@ public final class AotTraining {
         Path model = dir.resolve("tiny.bf16.gguf");
         SyntheticGguf.write(model, SyntheticGguf.Shape.tiny(), 1, 2);
         Path imatrix = dir.resolve("tiny.imatrix.gguf");
-        writeImatrix(model, imatrix);
+        SyntheticImatrix.write(model, imatrix, 10);
         PrintStream out = System.out;
         System.setOut(new PrintStream(OutputStream.nullOutputStream()));
         try {
@@ -84,23 +76,5 @@ public final class AotTraining {
         } finally {
             System.setOut(out);
         }
-    }
-
-    /** An imatrix for the tiny model, as the benchmark's SyntheticImatrix makes one: every 2-D weight but token_embd. */
-    static void writeImatrix(Path model, Path out) throws IOException {
-        TreeMap<String, ImatrixEntry> entries = new TreeMap<>();
-        long tokens = 10L * 512;
-        try (GgufFile f = GgufFile.open(model)) {
-            SplittableRandom r = new SplittableRandom(42);
-            for (GgufTensorInfo t : f.tensors()) {
-                if (t.spec().nDims() < 2 || t.name().startsWith("token_embd") || t.name().contains("_norm")) continue;
-                float[] sums = new float[(int) (t.spec().rowLength() * t.spec().dim(2))];
-                for (int i = 0; i < sums.length; i++) sums[i] = (float) (Math.exp(1.5 * r.nextGaussian()) * 0.05 * tokens);
-                long[] counts = new long[(int) t.spec().dim(2)];
-                Arrays.fill(counts, tokens);
-                entries.put(t.name(), new ImatrixEntry(t.name(), sums, counts));
-            }
-        }
-        ImatrixWriter.write(out, Imatrix.raw(entries, List.of("synthetic"), 10, 512), ImatrixFormat.GGUF);
     }
 }

@@ -24,15 +24,8 @@ final class Q3Fit {
 
     /** make_q3_quants(n, nmax, x[xo..], L[lo..], true): the codes (0..2*nmax-1) into L, the scale returned. */
     float fit(int n, int nmax, float[] x, int xo, byte[] L, int lo) {
-        float max = 0;
-        float amax = 0;
-        for (int i = 0; i < n; ++i) {
-            float ax = Math.abs(x[xo + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[xo + i];
-            }
-        }
+        float max = QuantFit.largestMagnitude(x, xo, n);
+        float amax = Math.abs(max);
         if (amax < QuantFit.GROUP_MAX_EPS) {
             for (int i = 0; i < n; ++i) L[lo + i] = 0;
             return 0f;

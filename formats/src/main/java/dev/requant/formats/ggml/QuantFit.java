@@ -25,6 +25,23 @@ public final class QuantFit {
         };
     }
 
+    /**
+     * The element of largest magnitude of {@code x[xo..xo+n)}, the first of equals (NaN never wins), signed: the sign
+     * of a make_qx/make_q3 scale follows it; 0 for an empty or all-zero group.
+     */
+    static float largestMagnitude(float[] x, int xo, int n) {
+        float max = 0;
+        float amax = 0;
+        for (int i = 0; i < n; ++i) {
+            float ax = Math.abs(x[xo + i]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[xo + i];
+            }
+        }
+        return max;
+    }
+
     private static int clampSym(int l, int nmax) {
         return Math.max(-nmax, Math.min(nmax - 1, l));
     }
@@ -37,15 +54,8 @@ public final class QuantFit {
      */
     public static float makeQxQuants(int n, int nmax, float[] x, int xo, byte[] L, int lo, int rmseType,
             float[] qw, int qwo) {
-        float max = 0;
-        float amax = 0;
-        for (int i = 0; i < n; ++i) {
-            float ax = Math.abs(x[xo + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[xo + i];
-            }
-        }
+        float max = largestMagnitude(x, xo, n);
+        float amax = Math.abs(max);
         if (amax < GROUP_MAX_EPS) {
             for (int i = 0; i < n; ++i) L[lo + i] = 0;
             return 0f;
@@ -106,15 +116,8 @@ public final class QuantFit {
      * (its sign follows the first largest-magnitude element, as in {@link #makeQxQuants}).
      */
     public static float makeQ3Quants(int n, int nmax, float[] x, int xo, byte[] L, int lo) {
-        float max = 0;
-        float amax = 0;
-        for (int i = 0; i < n; ++i) {
-            float ax = Math.abs(x[xo + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[xo + i];
-            }
-        }
+        float max = largestMagnitude(x, xo, n);
+        float amax = Math.abs(max);
         if (amax < GROUP_MAX_EPS) {
             for (int i = 0; i < n; ++i) L[lo + i] = 0;
             return 0f;
