@@ -29,6 +29,19 @@ public final class CudaGemm implements AutoCloseable {
     }
 
     /**
+     * As {@link #bf16(DeviceBuffer, DeviceBuffer, DeviceBuffer, int, int, int, boolean)} into the first {@code n} columns
+     * of rows {@code ldy} floats apart: a band of a fused weight's output (its rows of Q/K/V or gate/up) on its own.
+     */
+    public void bf16(DeviceBuffer x, DeviceBuffer w, DeviceBuffer y, int m, int n, int k, boolean accumulate, int ldy) {
+        if (ldy < n) throw new IllegalArgumentException("output rows of " + ldy + " floats hold no " + n + " columns");
+        x.require((long) m * k, 2, "x");
+        w.require((long) n * k, 2, "w");
+        y.require((long) (m - 1) * ldy + n, 4, "y");
+        cublas.gemm(true, false, n, m, k, w.address(), Cublas.CUDA_R_16BF, k, x.address(), Cublas.CUDA_R_16BF, k,
+                accumulate, y.address(), Cublas.CUDA_R_32F, ldy);
+    }
+
+    /**
      * {@code y_i[m×n] (+)= x_i[m×k] · w_i[n×k]ᵀ} for {@code i < batch}, bf16 in, float32 out, the matrices anywhere:
      * {@code table} holds three arrays of {@code batch} device addresses each (weights at byte {@code wAt}, inputs at
      * {@code xAt}, outputs at {@code yAt}). One call for the experts of a MoE layer that received the same padded rows.

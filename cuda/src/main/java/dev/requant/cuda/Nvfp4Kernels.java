@@ -17,12 +17,14 @@ public final class Nvfp4Kernels implements AutoCloseable {
 
     private final CudaModule module;
     private final KernelArgs args = new KernelArgs();
-    private final CudaKernel quantize, emulated;
+    private final CudaKernel quantize, emulated, amax, fakeQuant;
 
     private Nvfp4Kernels(CudaModule module) {
         this.module = module;
         quantize = module.kernel("nvfp4_quantize_act");
         emulated = module.kernel("nvfp4_w4a4_emulated");
+        amax = module.kernel("nvfp4_amax");
+        fakeQuant = module.kernel("nvfp4_fake_quant_split");
     }
 
     public static Nvfp4Kernels load(CudaDevice device) throws CudaUnavailableException {
@@ -67,6 +69,32 @@ public final class Nvfp4Kernels implements AutoCloseable {
         y.require((long) nRows * ldy, 4, "output");
         args.reset().ptr(codes).ptr(scales).i32(nRows).ptr(weight).i32(outRows).i32(cols).f32(alpha).ptr(y).i32(ldy);
         emulated.launch((outRows + BLOCK - 1) / BLOCK, nRows, 1, BLOCK, 0, s, args);
+    }
+
+    /** The float bits of {@code max |x|} over {@code n} floats, max-ed into the 4 bytes of {@code out} (zero them first). */
+    public synchronized void amax(CudaStream s, DeviceBuffer x, long n, DeviceBuffer out) {
+        x.require(n, 4, "activations");
+        out.require(1, 4, "amax");
+        int blocks = (int) Math.max(1, Math.min(1024, (n + 4L * 256 - 1) / (4L * 256)));
+        args.reset().ptr(x).i64(n).ptr(out);
+        amax.launch(blocks, 1, 1, 256, 0, s, args);
+    }
+
+    /**
+     * {@code rows × cols} float activations quantized to NVFP4 blocks and written back as the bf16 halves {@code hi}
+     * (and {@code lo}, may be null) of their values {@code e2m1 · e4m3 · s_in}: the input a W4A4 product sees.
+     * {@code inputScale} is the checkpoint's static {@code input_scale}; 0 or less takes the dynamic scale from the
+     * bits {@link #amax} left in {@code amaxBits}.
+     */
+    public synchronized void fakeQuantSplit(CudaStream s, DeviceBuffer x, int rows, int cols, float inputScale, DeviceBuffer amaxBits,
+                                            DeviceBuffer hi, DeviceBuffer lo) {
+        if (cols % 16 != 0) throw new IllegalArgumentException("NVFP4 activation rows of " + cols + " values: not whole 16-value blocks");
+        x.require((long) rows * cols, 4, "activations");
+        hi.require((long) rows * cols, 2, "bf16 activations");
+        if (lo != null) lo.require((long) rows * cols, 2, "bf16 low halves");
+        long nb = (long) rows * (cols / 16);
+        args.reset().ptr(x).i32(rows).i32(cols).f32(inputScale).ptr(amaxBits).ptr(hi).ptr(lo);
+        fakeQuant.launch((int) ((nb + BLOCK - 1) / BLOCK), 1, 1, BLOCK, 0, s, args);
     }
 
     @Override

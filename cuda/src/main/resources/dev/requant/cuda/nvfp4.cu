@@ -107,3 +107,61 @@ extern "C" __global__ void nvfp4_w4a4_emulated(const unsigned char * __restrict_
     }
     y[(long long) t * ldy + o] = __fmul_rn(acc, alpha);
 }
+
+// ---------------------------------------------------------------- W4A4 inside the forward session
+// The session keeps its bf16 GEMMs and feeds them NVFP4-quantized activations instead of the float ones: each value
+// becomes e2m1(code) * e4m3(sf) * s_in, which is the activation the emulated W4A4 product multiplies (its alpha
+// carries s_in), then split into bf16 halves as every GEMM input of the session is (kernels.cu's store_bf16_split).
+
+// The bits of max |x| over n floats, atomically into *out (zero it first): non-negative floats order as their bits.
+extern "C" __global__ void nvfp4_amax(const float * __restrict__ x, long long n, unsigned * __restrict__ out) {
+    __shared__ float part[32];
+    float m = 0.0f;
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        m = fmaxf(m, fabsf(x[i]));
+    }
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        m = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        if (threadIdx.x == 0) atomicMax(out, __float_as_uint(m));
+    }
+}
+
+// Round to nearest even, NaN kept quiet (kernels.cu's f32_to_bf16: ggml_compute_fp32_to_bf16).
+__device__ __forceinline__ unsigned short nvfp4_bf16(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short) ((u >> 16) | 0x40u);
+    return (unsigned short) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// One thread per 16-value block of rows x cols (row stride cols): the block quantized as nvfp4_quantize_act does with
+// s_in = input_scale when it is positive, else the dynamic amax_bits / (6 * 448) of W4a4MatMul (1 for an all-zero
+// input); written back as values e2m1 * e4m3 * s_in in bf16 halves hi (+ lo when given).
+extern "C" __global__ void nvfp4_fake_quant_split(const float * __restrict__ x, int rows, int cols, float input_scale,
+                                                  const unsigned * __restrict__ amax_bits, unsigned short * __restrict__ hi,
+                                                  unsigned short * __restrict__ lo) {
+    long long nb = (long long) rows * (cols / 16);
+    long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nb) return;
+    float s_in = input_scale;
+    if (!(s_in > 0.0f)) {
+        float amax = __uint_as_float(*amax_bits);
+        s_in = amax > 0.0f ? __fdiv_rn(amax, 2688.0f) : 1.0f;
+    }
+    float gs = __fdiv_rn(1.0f, s_in);
+    const float * xb = x + i * 16;
+    float amax = 0.0f;
+    for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(xb[j]));
+    unsigned char sf = e4m3_sat(__fmul_rn(gs, __fdiv_rn(amax, 6.0f)));
+    float sfv = e4m3_value(sf);
+    float out_scale = sfv == 0.0f ? 0.0f : __fdiv_rn(gs, sfv);
+    for (int j = 0; j < 16; j++) {
+        float v = __fmul_rn(__fmul_rn(e2m1_value(e2m1_rne(__fmul_rn(xb[j], out_scale))), sfv), s_in);
+        unsigned short h = nvfp4_bf16(v);
+        hi[i * 16 + j] = h;
+        if (lo) lo[i * 16 + j] = nvfp4_bf16(__fsub_rn(v, __uint_as_float(((unsigned) h) << 16)));
+    }
+}

@@ -63,6 +63,17 @@ public interface ForwardSession extends AutoCloseable {
      */
     default boolean replaceMatrices(java.util.Map<String, WeightTensor> replacements) { return false; }
 
+    /**
+     * W4A4 from now on (the checkpoint's {@code input_scale} of each weight by name; a weight without one takes a
+     * dynamic {@code amax / (6·448)} of each product's input) or no longer ({@code null}): every product with an NVFP4
+     * layer matrix takes its input quantized to NVFP4 blocks, as {@code fp4.W4a4MatMul} does on the CPU. Returns false,
+     * having changed nothing, where this session cannot.
+     */
+    default boolean useW4a4(java.util.Map<String, Float> inputScales) { return false; }
+
+    /** The W4A4 products run with a static and with a dynamic input scale since W4A4 was last turned on. */
+    default long[] w4a4Calls() { return new long[2]; }
+
     /** The most device memory this session has held, in bytes (weights, workspace); 0 on the CPU. */
     default long peakDeviceBytes() { return 0; }
 

@@ -162,7 +162,7 @@ public final class VerifyFp4 implements Operation<VerifyFp4.Request, Fp4Verifica
             }
             String device = gpu == null ? "CPU (" + r.threads() + " threads)" : gpu.info().toString();
             int chunks = Math.min(r.chunks() <= 0 ? Integer.MAX_VALUE : r.chunks(), tokens.length / r.nCtx());
-            ctx.progress().begin("verify-fp4", Math.max(1, (long) chunks * (1 + engines.size())), "chunk");
+            ctx.progress().begin("verify-fp4", Math.max(1, (long) chunks * (1 + engines.size() + (gpu == null ? 0 : 1))), "chunk");
             long[] done = {0};
             // with a GPU, the whole-model W4A16 pass and the reference run through eval's GPU forward session
             Fp4DynamicCheck.SessionOpener sessions = gpu == null ? null

@@ -5,6 +5,7 @@ import dev.requant.cuda.CudaException;
 import dev.requant.cuda.CudaKernels;
 import dev.requant.cuda.CudaWorkspace;
 import dev.requant.cuda.DeviceBuffer;
+import dev.requant.cuda.StagedUpload;
 import dev.requant.cuda.WorkspaceLayout;
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.BlockCodec;
@@ -615,10 +616,22 @@ final class CudaGemmaWeights implements AutoCloseable {
         /** Matrices given a low half so far. */
         int lowCount;
         private DeviceBuffer staging, staging32;
+        /** The page-locked route for mapped tensors, made at the first large copy (tiny models never need it). */
+        private StagedUpload staged;
 
         Uploader(CudaDevice device, CudaKernels kernels) {
             this.device = device;
             this.kernels = kernels;
+        }
+
+        /** Copies a tensor's stored bytes to the device; kernels queued after it on the default stream see them. */
+        private void upload(MemorySegment src, DeviceBuffer dst) {
+            if (src.byteSize() < StagedUpload.DIRECT_BELOW || !src.isNative()) {
+                device.copyToDevice(src, dst);
+                return;
+            }
+            if (staged == null) staged = StagedUpload.defaults(device);
+            staged.copy(src, dst);
         }
 
         /** The planned low half of matrix region {@code name} of {@code r} (registered in {@code lows} under its high half), or null. */
@@ -638,7 +651,7 @@ final class CudaGemmaWeights implements AutoCloseable {
         /** A get_rows table: the stored bytes when the GPU reads the type, else bf16. */
         Table table(WeightTensor t, DeviceBuffer dst) {
             if (gpuReadable(t.type()) && t.outputScales() == null) {
-                device.copyToDevice(t.data().asSlice(0, (long) t.rows() * t.rowBytes()), dst);
+                upload(t.data().asSlice(0, (long) t.rows() * t.rowBytes()), dst);
                 return new Table(dst, t.type());
             }
             matrix(t, dst, 0);
@@ -661,7 +674,7 @@ final class CudaGemmaWeights implements AutoCloseable {
             if (gpuReadable(t.type())) {
                 long raw = (long) t.rows() * t.matrices() * t.rowBytes();
                 stage(raw);
-                device.copyToDevice(t.data().asSlice(0, raw), staging.slice(0, raw));
+                upload(t.data().asSlice(0, raw), staging.slice(0, raw));
                 int rowsPerChunk = (int) Math.max(1, SPLIT_CHUNK_ELEMENTS / t.cols());
                 if (staging32 == null) staging32 = device.allocate(4L * Math.min((long) rowsPerChunk * t.cols(), Math.max(n, 1)));
                 if (staging32.bytes() < 4L * Math.min((long) rowsPerChunk * t.cols(), n)) {
@@ -704,7 +717,7 @@ final class CudaGemmaWeights implements AutoCloseable {
             DeviceBuffer out = dst.slice(offset, 2 * n);
             long raw = (long) t.rows() * t.matrices() * t.rowBytes();
             if (t.type() == GgmlType.BF16 && t.outputScales() == null) {
-                device.copyToDevice(t.data().asSlice(0, raw), out);
+                upload(t.data().asSlice(0, raw), out);
             } else if (gpuReadable(t.type())) {
                 if (staging == null || staging.bytes() < raw) {
                     if (staging != null) {
@@ -714,7 +727,7 @@ final class CudaGemmaWeights implements AutoCloseable {
                     staging = device.allocate(raw);
                 }
                 device.synchronize(); // the previous dequantize may still read the staging buffer
-                device.copyToDevice(t.data().asSlice(0, raw), staging.slice(0, raw));
+                upload(t.data().asSlice(0, raw), staging.slice(0, raw));
                 long perMatrix = (long) t.rows() * t.cols(), perMatrixBytes = (long) t.rows() * t.rowBytes();
                 for (int m = 0; m < t.matrices(); m++) {
                     kernels.dequantize(device.defaultStream(), staging.slice(m * perMatrixBytes, perMatrixBytes), t.type(),
@@ -806,6 +819,7 @@ final class CudaGemmaWeights implements AutoCloseable {
         @Override
         public void close() {
             device.synchronize();
+            if (staged != null) staged.close();
             if (staging != null) device.free(staging);
             if (staging32 != null) device.free(staging32);
         }

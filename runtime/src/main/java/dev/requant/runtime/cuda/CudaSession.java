@@ -22,6 +22,7 @@ import dev.requant.formats.model.GemmaConfig;
 import dev.requant.runtime.model.GemmaWeights;
 import dev.requant.formats.model.LayerConfig;
 import dev.requant.runtime.model.LayerWeights;
+import dev.requant.runtime.model.WeightTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -123,11 +124,17 @@ public final class CudaSession implements ForwardSession {
     /** Per layer: its RoPE cos/sin tables in the workspace (layers with the same RoPE share them). */
     private final DeviceBuffer[][] ropeTables;
     private Profile profile;
+    /** The host view of the weights: the tensors' types and names (W4A4 picks its products by them). */
+    private final GemmaWeights hostWeights;
+    /** While W4A4 is on: the NVFP4 input quantization of the products with NVFP4 layer matrices; null otherwise. */
+    private W4a4Inputs w4a4;
+    private long[] w4a4Calls = new long[2];
 
     private CudaSession(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
                         SessionSpec spec, Consumer<String> log, long weightBudget) {
         this.device = device;
         this.spec = spec;
+        this.hostWeights = gw;
         ImatrixAccumulator base = spec.collects() ? spec.collectInto() : new ImatrixAccumulator(spec.sequenceLength());
         boolean processOutput = spec.processOutput();
         int nCtx = spec.sequenceLength(), maxSeq = spec.maxSequences();
@@ -393,6 +400,36 @@ public final class CudaSession implements ForwardSession {
         return true;
     }
 
+    /**
+     * W4A4 on (input scales by weight name) or off (null), for the products with NVFP4 layer matrices (see
+     * {@link W4a4Inputs}). Refused where an NVFP4 matrix outside the layers' dense products (the per-layer model
+     * projection, a router) would be left unquantized, or the FP4 kernels do not compile here.
+     */
+    @Override
+    public boolean useW4a4(Map<String, Float> inputScales) {
+        device.makeCurrent();
+        if (inputScales == null) {
+            if (w4a4 != null) {
+                device.synchronize();
+                w4a4Calls = w4a4.calls();
+                w4a4.close();
+                w4a4 = null;
+            }
+            return true;
+        }
+        if (W4a4Inputs.unreached(hostWeights) != null) return false;
+        if (w4a4 != null) useW4a4(null);
+        try {
+            w4a4 = new W4a4Inputs(device, inputScales);
+        } catch (CudaUnavailableException e) {
+            return false;
+        }
+        return true;
+    }
+
+    @Override
+    public long[] w4a4Calls() { return w4a4 != null ? w4a4.calls() : w4a4Calls.clone(); }
+
     /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
     public void profile(boolean on) {
         if (profile != null) profile.close();
@@ -550,6 +587,36 @@ public final class CudaSession implements ForwardSession {
         gemm(hi, lo, w, this.w.low(w), y, m, n, k);
     }
 
+    /**
+     * A layer region's product {@code y = src·Wᵀ}, where {@code hi}/{@code lo} hold the bf16 split of the float input
+     * {@code src}. Under W4A4, when one of {@code parts} (the region's matrices by their rows, in upload order) is
+     * NVFP4, each part runs on its own band of rows with its own quantized input (Q, K and V, or gate and up, have
+     * input scales of their own); a part that is not NVFP4 takes the plain split again.
+     */
+    private void product(DeviceBuffer src, DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer wLo, DeviceBuffer y,
+                         int m, int n, int k, WeightTensor... parts) {
+        boolean any = false;
+        if (w4a4 != null) for (WeightTensor p : parts) any |= W4a4Inputs.applies(p);
+        if (!any) {
+            gemm(hi, lo, w, wLo, y, m, n, k);
+            return;
+        }
+        boolean amaxDone = false;
+        int r0 = 0;
+        for (WeightTensor p : parts) {
+            if (p == null) continue;
+            int pr = p.rows();
+            if (W4a4Inputs.applies(p)) amaxDone = w4a4.quantize(stream, p, src, m, k, hi, lo, amaxDone);
+            else kernels.f32ToBf16Split(stream, src, hi, lo, (long) m * k);
+            DeviceBuffer band = w.slice(2L * r0 * k, 2L * pr * k), out = y.slice(4L * r0, y.bytes() - 4L * r0);
+            gemm.bf16(hi, band, out, m, pr, k, false, n);
+            if (lo != null) gemm.bf16(lo, band, out, m, pr, k, true, n);
+            if (wLo != null) gemm.bf16(hi, wLo.slice(2L * r0 * k, 2L * pr * k), out, m, pr, k, true, n);
+            r0 += pr;
+        }
+        if (r0 != n) throw new IllegalStateException("the parts of a fused product have " + r0 + " rows, its region " + n);
+    }
+
     /** As above with the weights' low half {@code wLo} (or null) given: a layer's matrix. */
     private void gemm(DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer wLo, DeviceBuffer y, int m, int n, int k) {
         gemm.bf16(hi, w, y, m, n, k, false);
@@ -580,6 +647,7 @@ public final class CudaSession implements ForwardSession {
             int li = lc.index();
             boolean streams = streamed != null && streamed.streams(li);
             CudaGemmaWeights.Layer lw = streams ? streamed.acquire(li, stream) : w.layer(li);
+            LayerWeights hw = hostWeights.layer(li);
             String key = "blk." + li + ".";
             int qDim = lc.qDim(), kvDim = lc.kvDim(), hd = lc.headDim(), nFf = lc.nFf();
 
@@ -588,7 +656,7 @@ public final class CudaSession implements ForwardSession {
             kernels.rmsNormFused(stream, h, E, lw.attnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "qkv", xf, E, rows);
             mark("gemm");
-            gemm(xb, xl, lw.qkv(), lw.low(lw.qkv()), proj, T, lw.qkvRows(), E);
+            product(xf, xb, xl, lw.qkv(), lw.low(lw.qkv()), proj, T, lw.qkvRows(), E, hw.attnQ(), hw.attnK(), hw.attnV());
             mark("attention");
             DeviceBuffer[] kv = kvPersistent.getOrDefault(lc.kvLayer(), new DeviceBuffer[] {ws.get("kh"), ws.get("vh")});
             boolean hasV = lc.hasKv() && lw.qkvRows() == qDim + 2 * kvDim;
@@ -599,7 +667,7 @@ public final class CudaSession implements ForwardSession {
             kernels.attnGather(stream, o, xf, xb, xl, T, lc.nHead(), hd, nCtx);
             collect(key + "o", xf, qDim, rows);
             mark("gemm");
-            gemm(xb, xl, lw.attnOutput(), lw.low(lw.attnOutput()), a, T, E, qDim);
+            product(xf, xb, xl, lw.attnOutput(), lw.low(lw.attnOutput()), a, T, E, qDim, hw.attnOutput());
             mark("other");
             kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, null, 0, T, E, eps, true);
 
@@ -607,13 +675,13 @@ public final class CudaSession implements ForwardSession {
             kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "gu", xf, E, rows);
             mark("gemm");
-            gemm(xb, xl, lw.gateUp(), lw.low(lw.gateUp()), proj, T, 2 * nFf, E);
+            product(xf, xb, xl, lw.gateUp(), lw.low(lw.gateUp()), proj, T, 2 * nFf, E, hw.ffnGate(), hw.ffnUp());
             mark("other");
             kernels.geglu(stream, proj, 2L * nFf, proj.slice(4L * nFf, proj.bytes() - 4L * nFf), 2L * nFf, xf, nFf, xb, xl,
                     nFf, T, nFf);
             collect(key + "down", xf, nFf, rows);
             mark("gemm");
-            gemm(xb, xl, lw.down(), lw.low(lw.down()), a, T, E, nFf);
+            product(xf, xb, xl, lw.down(), lw.low(lw.down()), a, T, E, nFf, hw.ffnDown());
             mark("other");
             DeviceBuffer ffnOut = a;
             if (lw.moe() != null) ffnOut = moeBlock(lc, lw.moe(), key, T, rows, a);
@@ -624,7 +692,7 @@ public final class CudaSession implements ForwardSession {
                 kernels.f32ToBf16Split(stream, h, xb, xl, (long) T * E);
                 collect(key + "inp_gate", h, E, rows);
                 mark("gemm");
-                gemm(xb, xl, lw.inpGate(), lw.low(lw.inpGate()), proj, T, pd, E);
+                product(h, xb, xl, lw.inpGate(), lw.low(lw.inpGate()), proj, T, pd, E, hw.inpGate());
                 DeviceBuffer ple = ws.get("ple");
                 if (li == 0) {
                     gemm(ws.get("emb_bf16"), embLo, w.perLayerModelProj, ws.get("ple_proj"), T, pw, E);
@@ -637,7 +705,7 @@ public final class CudaSession implements ForwardSession {
                         T, pd);
                 collect(key + "proj", xf, pd, rows);
                 mark("gemm");
-                gemm(xb, xl, lw.proj(), lw.low(lw.proj()), a, T, E, pd);
+                product(xf, xb, xl, lw.proj(), lw.low(lw.proj()), a, T, E, pd, hw.proj());
                 mark("other");
                 kernels.rmsNormFused(stream, a, E, lw.postNorm(), h, E, null, null, 0, T, E, eps, true);
             }
@@ -948,6 +1016,7 @@ public final class CudaSession implements ForwardSession {
     @Override
     public void close() {
         if (profile != null) profile.close();
+        if (w4a4 != null) w4a4.close();
         if (hostLogits != null) device.freeHost(hostLogits);
         ws.close();
         w.close();

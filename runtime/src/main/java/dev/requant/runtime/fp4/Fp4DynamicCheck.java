@@ -15,6 +15,7 @@ import dev.requant.runtime.cpu.CpuThreads;
 import dev.requant.runtime.model.GemmaWeights;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The dynamic half of {@code verify-fp4}: the NVFP4 model run on text in several ways, its logits compared with a
@@ -26,7 +27,9 @@ import java.util.List;
  *       cannot run here comes with the reason and is reported as not run.</li>
  * </ul>
  * The W4A16 pass and the reference run on the CPU, or, given a {@link SessionOpener}, through a {@link ForwardSession}
- * (the GPU forward session of eval and imatrix: every position's logits of a chunk in one batch).
+ * (the GPU forward session of eval and imatrix: every position's logits of a chunk in one batch). That same session
+ * then also runs the whole model in W4A4 ({@link ForwardSession#useW4a4}: the activations quantized as W4a4MatMul
+ * quantizes them, fed to its bf16 GEMMs), at the session's speed; the engines above stay the exact per-product checks.
  * The reference is the BF16 model when one is given, else W4A16 (then W4A4 is measured against W4A16). Per path: mean
  * KL-divergence (nats per position, reference first), same top token, largest |Δlogit|, non-finite logits. The GPU
  * emulation must reproduce the CPU emulation's logits exactly: same quantization, same float32 operations.
@@ -68,6 +71,9 @@ public final class Fp4DynamicCheck {
         }
     }
 
+    /** The name of the W4A4 path that runs inside the GPU forward session (after "W4A4 "). */
+    public static final String SESSION_PATH = "GPU forward session (NVFP4 activations into its bf16 GEMMs)";
+
     /** Opens a session for a whole model's W4A16 (or reference) logits, e.g. on the GPU. */
     public interface SessionOpener {
         ForwardSession open(GemmaConfig c, GemmaWeights w, SessionSpec spec) throws Exception;
@@ -92,8 +98,8 @@ public final class Fp4DynamicCheck {
     }
 
     /**
-     * As above, with the W4A16 pass and the reference through sessions of {@code sessions} (null: the CPU pass); the
-     * W4A4 paths run on the CPU pass with their {@link Fp4Gemm}.
+     * As above, with the W4A16 pass, the reference and a whole-model W4A4 pass through sessions of {@code sessions}
+     * (null: the CPU pass); the engines' W4A4 paths run on the CPU pass with their {@link Fp4Gemm}.
      */
     public static Result run(ModelSource model, ModelSource reference, int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines,
             CpuThreads threads, Thresholds th, Progress progress, SessionOpener sessions) throws Exception {
@@ -108,15 +114,20 @@ public final class Fp4DynamicCheck {
             rw = GemmaWeights.load(reference, rc);
         }
         if (sessions == null) return run(model, m, rc == null ? null : new CpuModel(rc, rw, threads, false, true), null, null,
-                reference, tokens, nCtx, maxChunks, bos, engines, th, progress);
+                reference, tokens, nCtx, maxChunks, bos, engines, th, progress, null);
         SessionSpec spec = SessionSpec.eval(nCtx, 1, nCtx, GemmInputs.SPLIT_BF16);
         try (ForwardSession q = sessions.open(mc, mw, spec); ForwardSession r = rc == null ? null : sessions.open(rc, rw, spec)) {
-            return run(model, m, null, q, r, reference, tokens, nCtx, maxChunks, bos, engines, th, progress);
+            Map<String, Float> scales = W4a4MatMul.inputScales(model);
+            boolean w4a4 = q.useW4a4(scales);
+            q.useW4a4(null);
+            return run(model, m, null, q, r, reference, tokens, nCtx, maxChunks, bos, engines, th, progress, w4a4 ? scales : null);
         }
     }
 
+    /** @param sessionW4a4 the input scales when {@code mSession} runs W4A4 itself (null: it cannot, or there is none) */
     private static Result run(ModelSource model, CpuModel m, CpuModel ref, ForwardSession mSession, ForwardSession refSession, ModelSource reference,
-            int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines, Thresholds th, Progress progress) {
+            int[] tokens, int nCtx, int maxChunks, int bos, List<Engine> engines, Thresholds th, Progress progress,
+            Map<String, Float> sessionW4a4) {
         GemmaConfig mc = m.config();
         boolean hasRef = ref != null || refSession != null;
         int nv = mc.nVocab();
@@ -125,6 +136,13 @@ public final class Fp4DynamicCheck {
         List<Acc> accs = new ArrayList<>();
         Acc w4a16 = new Acc("W4A16 (dequantized weights, float activations)", mSession == null ? "CPU" : mSession.description(), !hasRef);
         accs.add(w4a16);
+        Acc inSession = null;
+        if (mSession != null) {
+            inSession = new Acc("W4A4 " + SESSION_PATH, sessionW4a4 == null ? null : mSession.description(), false);
+            if (sessionW4a4 == null) inSession.notRun = mSession.description() + " cannot quantize every NVFP4 product of this model "
+                    + "(an NVFP4 per-layer projection or router, or no FP4 kernels)";
+            accs.add(inSession);
+        }
         List<Acc> w4a4 = new ArrayList<>();
         for (Engine e : engines) {
             Acc a = e.gemm() == null ? new Acc("W4A4 " + e.name(), null, false) : new Acc("W4A4 " + e.name(), e.gemm().description(), false);
@@ -145,6 +163,20 @@ public final class Fp4DynamicCheck {
             progress.chunk(w4a16.name, c, chunks);
             if (refLogits == null) refLogits = q;
             else w4a16.add(refLogits, q, chunk, nCtx, nv);
+            if (inSession != null && sessionW4a4 != null) {
+                mSession.useW4a4(sessionW4a4);
+                float[] l;
+                try {
+                    l = run(mSession, chunk, nv);
+                } finally {
+                    long[] calls = mSession.w4a4Calls();
+                    inSession.staticCalls += calls[0];
+                    inSession.dynamicCalls += calls[1];
+                    mSession.useW4a4(null);
+                }
+                progress.chunk(inSession.name, c, chunks);
+                inSession.add(refLogits, l, chunk, nCtx, nv);
+            }
             float[] first = null;
             for (int i = 0; i < engines.size(); i++) {
                 if (overrides.get(i) == null) continue;

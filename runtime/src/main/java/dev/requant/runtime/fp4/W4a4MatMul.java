@@ -23,11 +23,18 @@ public final class W4a4MatMul implements MatMulOverride {
 
     public W4a4MatMul(ModelSource source, Fp4Gemm gemm) {
         this.gemm = gemm;
+        inputScales.putAll(inputScales(source));
+    }
+
+    /** The checkpoint's static activation scales ({@code <name>.input_scale}, F32) by weight name ({@code <name>.weight}). */
+    public static Map<String, Float> inputScales(ModelSource source) {
+        Map<String, Float> m = new HashMap<>();
         for (GgufTensorSpec s : source.tensors()) {
             if (!s.name().endsWith(".input_scale") || s.type() != GgmlType.F32) continue;
             float v = source.data(s.name()).get(LittleEndian.FLOAT, 0);
-            inputScales.put(s.name().substring(0, s.name().length() - ".input_scale".length()) + ".weight", v);
+            m.put(s.name().substring(0, s.name().length() - ".input_scale".length()) + ".weight", v);
         }
+        return m;
     }
 
     /** The input scales found, by weight name. */

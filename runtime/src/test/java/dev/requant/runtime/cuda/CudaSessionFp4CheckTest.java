@@ -13,9 +13,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * verify-fp4's whole-model check with the W4A16 pass and the BF16 reference through the GPU forward session against
- * the same check on the CPU (skipped without a GPU, with the reason): NVFP4 weights are exact in bf16, so the paths
- * differ by the session's activation and attention rounding only.
+ * verify-fp4's whole-model check with the W4A16 pass, the BF16 reference and a W4A4 pass through the GPU forward
+ * session against the same check on the CPU (skipped without a GPU, with the reason): NVFP4 weights are exact in bf16,
+ * so the paths differ by the session's activation and attention rounding only.
  */
 class CudaSessionFp4CheckTest {
     private static TinyGemma spec(GgmlType t) {
@@ -32,6 +32,11 @@ class CudaSessionFp4CheckTest {
         return s;
     }
 
+    private static Fp4DynamicCheck.PathResult path(Fp4DynamicCheck.Result r, String prefix) {
+        return r.paths().stream().filter(p -> p.name().startsWith(prefix)).findFirst()
+                .orElseThrow(() -> new AssertionError("no path " + prefix + " in " + r.paths()));
+    }
+
     @Test
     void w4a16AndReferenceOnTheGpuAgreeWithTheCpu() throws Exception {
         CudaSessionImatrixTest.gpu().close();
@@ -44,10 +49,13 @@ class CudaSessionFp4CheckTest {
             Fp4DynamicCheck.Result gpu = Fp4DynamicCheck.run(q, ref, tokens, nCtx, 3, 2, engines, pool,
                     Fp4DynamicCheck.Thresholds.DEFAULT, (p, c, n) -> {},
                     (c, w, s) -> CudaSession.open(CudaSessionImatrixTest.gpu(), c, w, s, m -> {}));
-            Fp4DynamicCheck.PathResult wc = cpu.paths().get(0), wg = gpu.paths().get(0);
-            Fp4DynamicCheck.PathResult ac = cpu.paths().get(1), ag = gpu.paths().get(1);
+            Fp4DynamicCheck.PathResult wc = path(cpu, "W4A16"), wg = path(gpu, "W4A16");
+            Fp4DynamicCheck.PathResult ac = path(cpu, "W4A4 CPU emulation"), ag = path(gpu, "W4A4 CPU emulation");
+            Fp4DynamicCheck.PathResult session = path(gpu, "W4A4 " + Fp4DynamicCheck.SESSION_PATH);
             System.out.printf("REPORT verify-fp4-gpu   W4A16 mean KLD cpu %.6f gpu %.6f, same top %.4f / %.4f; W4A4 (CPU emulation vs the"
-                    + " reference) %.6f / %.6f%n", wc.meanKld(), wg.meanKld(), wc.sameTop(), wg.sameTop(), ac.meanKld(), ag.meanKld());
+                    + " reference) %.6f / %.6f; W4A4 in the GPU session %.6f, same top %.4f, %d dynamic-scale products%n",
+                    wc.meanKld(), wg.meanKld(), wc.sameTop(), wg.sameTop(), ac.meanKld(), ag.meanKld(), session.meanKld(),
+                    session.sameTop(), session.dynamicScaleCalls());
             assertThat(wc.engine()).isEqualTo("CPU");
             assertThat(wg.engine()).startsWith("cuda, ");
             assertThat(wg.positions()).isEqualTo(wc.positions()).isEqualTo(3L * nCtx);
@@ -57,7 +65,18 @@ class CudaSessionFp4CheckTest {
             assertThat(wg.meanKld()).isCloseTo(wc.meanKld(), within(0.05 * wc.meanKld() + 1e-6));
             assertThat(ag.meanKld()).isCloseTo(ac.meanKld(), within(0.05 * ac.meanKld() + 1e-6));
             assertThat(wg.sameTop()).isCloseTo(wc.sameTop(), within(0.05));
-            assertThat(gpu.paths()).hasSameSizeAs(cpu.paths());
+            // the whole-model W4A4 inside the session: the CPU emulation's quantization of the same products (TinyGemma
+            // has no input_scale tensors: every one dynamic, as on the CPU), its KLD that of the CPU emulation up to the
+            // session's rounding (a few codes on a rounding boundary may flip)
+            assertThat(cpu.paths()).noneMatch(p -> p.name().equals(session.name()));
+            assertThat(session.ran()).as(session.notRunReason()).isTrue();
+            assertThat(session.positions()).isEqualTo(3L * nCtx);
+            assertThat(session.nonFinite()).isZero();
+            assertThat(session.staticScaleCalls()).isEqualTo(ac.staticScaleCalls()).isZero();
+            assertThat(session.dynamicScaleCalls()).isEqualTo(ac.dynamicScaleCalls()).isEqualTo(3L * 2 * 7);
+            assertThat(ac.meanKld()).isGreaterThan(wc.meanKld());
+            assertThat(session.meanKld()).isCloseTo(ac.meanKld(), within(0.10 * ac.meanKld() + 1e-5));
+            assertThat(session.sameTop()).isCloseTo(ac.sameTop(), within(0.05));
         }
     }
 }

@@ -69,6 +69,57 @@ class GpuFp4Test {
         }
     }
 
+    /**
+     * The forward session's W4A4 inputs (nvfp4_amax, nvfp4_fake_quant_split): each value is the emulation's activation
+     * {@code e2m1(code) · e4m3(sf) · s_in} for the codes and scales of {@link Nvfp4Activations#quantizeRow}, split into
+     * bf16 halves, bit for bit; with a static scale and with the dynamic {@code amax / 2688} of W4a4MatMul.
+     */
+    @Test
+    void sessionInputsAreTheEmulationsActivationsBitForBit() throws Exception {
+        CudaDevice d = device();
+        try (dev.requant.cuda.Nvfp4Kernels k = dev.requant.cuda.Nvfp4Kernels.load(d)) {
+            long compared = 0;
+            for (int[] s : SHAPES) {
+                int rows = s[0], cols = s[2];
+                float[] x = Fp4TestData.activations(rows * 13L + cols, rows, cols);
+                x[0] = 0f; // a zero and a block of zeros: code 0, scale 0
+                for (int j = 16; j < 32 && j < x.length; j++) x[j] = 0f;
+                dev.requant.cuda.DeviceBuffer dx = d.allocate(4L * x.length), hi = d.allocate(2L * x.length), lo = d.allocate(2L * x.length),
+                        amax = d.allocate(4);
+                try {
+                    d.copyToDevice(x, dx);
+                    for (boolean dynamic : new boolean[] {false, true}) {
+                        float m = 0f;
+                        for (float v : x) m = Math.max(m, Math.abs(v));
+                        float sIn = dynamic ? (m > 0f ? m / 2688f : 1f) : 25f / 2688f;
+                        if (dynamic) {
+                            d.fill32(amax, 0, d.defaultStream());
+                            k.amax(d.defaultStream(), dx, x.length, amax);
+                        }
+                        k.fakeQuantSplit(d.defaultStream(), dx, rows, cols, dynamic ? -1f : sIn, amax, hi, lo);
+                        d.synchronize();
+                        if (dynamic) assertThat(Float.intBitsToFloat(d.ints(amax, 1)[0])).as("amax").isEqualTo(m);
+                        short[] gh = d.shorts(hi, x.length), gl = d.shorts(lo, x.length);
+                        byte[] codes = new byte[x.length], sc = new byte[x.length / 16];
+                        float gs = 1f / sIn;
+                        for (int t = 0; t < rows; t++) Nvfp4Activations.quantizeRow(x, t * cols, cols, gs, codes, t * cols, sc, t * cols / 16);
+                        for (int i = 0; i < x.length; i++) {
+                            float v = Nvfp4Activations.e2m1(codes[i]) * dev.requant.formats.ggml.Float8.e4m3ToFloat(sc[i / 16]) * sIn;
+                            short h = dev.requant.formats.ggml.BFloat16.fromFloat(v);
+                            short l = dev.requant.formats.ggml.BFloat16.fromFloat(v - dev.requant.formats.ggml.BFloat16.toFloat(h));
+                            assertThat(gh[i]).as("hi[%d] of %dx%d (dynamic %s)", i, rows, cols, dynamic).isEqualTo(h);
+                            assertThat(gl[i]).as("lo[%d] of %dx%d (dynamic %s)", i, rows, cols, dynamic).isEqualTo(l);
+                        }
+                        compared += x.length;
+                    }
+                } finally {
+                    for (dev.requant.cuda.DeviceBuffer b : new dev.requant.cuda.DeviceBuffer[] {dx, hi, lo, amax}) d.free(b);
+                }
+            }
+            System.out.println("REPORT fp4-session-inputs  " + compared + " activations, static and dynamic scale   bit-identical");
+        }
+    }
+
     @Test
     void cublasLtBlockScaledFp4AgreesWithTheEmulationOnBlackwell() throws Exception {
         CudaDevice d = device();
