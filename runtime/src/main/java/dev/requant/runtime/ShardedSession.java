@@ -89,6 +89,30 @@ public final class ShardedSession implements ForwardSession {
         return true;
     }
 
+    /** On every shard, or on none (as {@link #replaceMatrices}). */
+    @Override
+    public boolean useW4a4(java.util.Map<String, Float> inputScales) {
+        for (int i = 0; i < shards.size(); i++) {
+            if (!shards.get(i).useW4a4(inputScales)) {
+                if (i == 0) return false;
+                throw new IllegalStateException("shard " + i + " refused W4A4 that shard 0 took");
+            }
+        }
+        return true;
+    }
+
+    /** The shards' counts added: each ran its own share of the batches. */
+    @Override
+    public long[] w4a4Calls() {
+        long[] sum = new long[2];
+        for (ForwardSession s : shards) {
+            long[] c = s.w4a4Calls();
+            sum[0] += c[0];
+            sum[1] += c[1];
+        }
+        return sum;
+    }
+
     @Override
     public ScoreBase newScoreBase(int rows) {
         List<ScoreBase> parts = new ArrayList<>();
