@@ -4,7 +4,7 @@
 # and the first 40 KB of calibration.txt, -c 512, 40 chunks, interleaved, with peak GPU memory (nvidia-smi). requant
 # prints its own compute clock ("eval: N tokens in S s", loading excluded) beside llama-perplexity's.
 #   HOG_GIB=N  first takes N GiB of the GPU's memory with another process (PyTorch), so that the model no longer fits
-#              the rest: requant then streams layers from pinned host memory (--gpu-weights auto), llama.cpp runs with
+#              the rest (HOG_GIB=auto: all but LEAVE_GIB, default 40, of the card): requant then streams layers from pinned host memory (--gpu-weights auto), llama.cpp runs with
 #              -ngl NGL (default 30 of 61 layers on the GPU). This is "a model larger than the card" on a 64 GB disk.
 # It needs llama.cpp built for CUDA on the machine (bench/moe-gpu.sh or bench/session-gpu.sh STEPS=llama build it into
 # /tmp/llama/b/bin; about 5 minutes); without it the llama.cpp runs are skipped with a line saying so.
@@ -22,6 +22,9 @@ peak() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 2
 hog=""
 tag=""
 ngl=99
+if [ "${HOG_GIB:-}" = auto ]; then
+  HOG_GIB=$(( $(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1) / 1024 - ${LEAVE_GIB:-40} ))
+fi
 if [ -n "${HOG_GIB:-}" ]; then
   rm -f /tmp/hog.ready
   /opt/torch/.venv/bin/python -c "import torch, time; x = torch.empty(int(${HOG_GIB} * 2**30), dtype=torch.uint8, device='cuda'); open('/tmp/hog.ready', 'w').close(); time.sleep(3600)" &
