@@ -160,6 +160,16 @@ public final class CudaDevice implements AutoCloseable {
         driver.copyHtoDAsync(dst.address(), src, src.byteSize(), s.handle());
     }
 
+    /**
+     * Asynchronous copy of device memory into page-locked host memory ({@link #allocateHost}) on stream {@code s}: the
+     * host returns at once; {@code dst} holds the bytes once the stream (or an event recorded after it) has reached it.
+     */
+    public void copyToHostAsync(DeviceBuffer src, MemorySegment dst, CudaStream s) {
+        src.require(dst.byteSize(), 1, "copy to host");
+        if (!dst.isNative()) throw new IllegalArgumentException("an asynchronous copy needs page-locked host memory");
+        driver.copyDtoHAsync(dst, src.address(), dst.byteSize(), s.handle());
+    }
+
     /** Synchronous copy of device memory into a host segment (all of it). */
     public void copyToHost(DeviceBuffer src, MemorySegment dst) {
         src.require(dst.byteSize(), 1, "copy to host");

@@ -85,6 +85,9 @@ public final class CudaSession implements ForwardSession {
     private final boolean moe;
     /** Host copies of a MoE layer's routing (tokens x k) and the rows grouped by expert. */
     private int[] routeIds, routeRows, routePos;
+    /** Page-locked landing place of a MoE layer's expert ids, and the event after their copy (made at first use). */
+    private MemorySegment routeHost;
+    private CudaEvent routeCopied;
     /** Where each expert's rows start in the grouped buffers, and how many there are. */
     private int[] expertStart, expertCount;
     /** The imatrix segments of the current MoE layer's expert groups (made at routing when collecting). */
@@ -672,6 +675,7 @@ public final class CudaSession implements ForwardSession {
             kernels.rmsNormFused(stream, a, E, lw.postAttentionNorm(), h, E, null, null, 0, T, E, eps, true);
 
             // FFN: h += rmsnorm(down(gelu(gate x) * up x), post_ffw_norm), x = rmsnorm(h, ffn_norm)
+            if (lw.moe() != null) routeAhead(lw.moe(), key, T, rows);
             kernels.rmsNormFused(stream, h, E, lw.ffnNorm(), xf, E, xb, xl, E, T, E, eps, false);
             collect(key + "gu", xf, E, rows);
             mark("gemm");
@@ -728,22 +732,41 @@ public final class CudaSession implements ForwardSession {
      * groups the rows by expert (as the CPU does) and runs one GEMM per expert that received rows. Returns the buffer
      * holding the joined output.
      */
-    private DeviceBuffer moeBlock(LayerConfig lc, CudaGemmaWeights.Moe m, String key, int T, int[] rows, DeviceBuffer shared) {
-        int E = c.nEmbd(), nExp = c.nExpert(), k = c.nExpertUsed(), ff = c.expertFf(), N = T * k;
-        float eps = c.rmsEps();
-        DeviceBuffer out = ws.get("moe_shared");
-        mark("other");
-        kernels.rmsNormFused(stream, shared, E, m.postFfwNorm1(), out, E, null, null, 0, T, E, eps, false);
+    /**
+     * The router of a MoE layer, queued before the layer's dense FFN (both read h, neither writes it): the top-k choice
+     * and an asynchronous copy of the expert ids to page-locked host memory, with an event, so that the host waits
+     * for the routing in {@link #moeBlock} while the GPU runs the dense FFN, instead of the GPU idling while the host
+     * groups the rows.
+     */
+    private void routeAhead(CudaGemmaWeights.Moe m, String key, int T, int[] rows) {
+        int E = c.nEmbd(), nExp = c.nExpert(), k = c.nExpertUsed(), N = T * k;
         DeviceBuffer h = ws.get("h"), rin = ws.get("moe_router_in"), logits = ws.get("moe_logits");
-        kernels.rmsNormFused(stream, h, E, m.routerScale(), rin, E, null, null, 0, T, E, eps, false);
+        mark("other");
+        kernels.rmsNormFused(stream, h, E, m.routerScale(), rin, E, null, null, 0, T, E, c.rmsEps(), false);
         collect(key + "gate_inp", rin, E, rows);
         mark("gemm");
         gemm.f32(rin, m.gateInp(), logits, T, nExp, E);
         mark("moe_route");
         DeviceBuffer ids = ws.get("moe_ids"), wts = ws.get("moe_w");
         kernels.moeRoute(stream, logits, T, nExp, k, ids, wts);
-        stream.synchronize();
-        device.copyToHost(ids.slice(0, 4L * N), MemorySegment.ofArray(routeIds).asSlice(0, 4L * N));
+        if (routeHost == null) {
+            routeHost = device.allocateHost(4L * routeIds.length);
+            routeCopied = device.createEvent();
+        }
+        device.copyToHostAsync(ids.slice(0, 4L * N), routeHost.asSlice(0, 4L * N), stream);
+        routeCopied.record(stream);
+    }
+
+    private DeviceBuffer moeBlock(LayerConfig lc, CudaGemmaWeights.Moe m, String key, int T, int[] rows, DeviceBuffer shared) {
+        int E = c.nEmbd(), nExp = c.nExpert(), k = c.nExpertUsed(), ff = c.expertFf(), N = T * k;
+        float eps = c.rmsEps();
+        DeviceBuffer out = ws.get("moe_shared");
+        mark("other");
+        kernels.rmsNormFused(stream, shared, E, m.postFfwNorm1(), out, E, null, null, 0, T, E, eps, false);
+        DeviceBuffer h = ws.get("h"), wts = ws.get("moe_w");
+        mark("moe_route");
+        routeCopied.synchronize(); // the routing queued by routeAhead; the dense FFN queued after it may still run
+        MemorySegment.copy(routeHost, ValueLayout.JAVA_INT, 0, routeIds, 0, N);
         // rows grouped by expert, tokens in order within an expert (MoeBlock's rowsOf)
         java.util.Arrays.fill(expertCount, 0);
         for (int i = 0; i < N; i++) expertCount[routeIds[i]]++;
@@ -1017,6 +1040,8 @@ public final class CudaSession implements ForwardSession {
     public void close() {
         if (profile != null) profile.close();
         if (w4a4 != null) w4a4.close();
+        if (routeCopied != null) routeCopied.close();
+        if (routeHost != null) device.freeHost(routeHost);
         if (hostLogits != null) device.freeHost(hostLogits);
         ws.close();
         w.close();
