@@ -24,6 +24,8 @@ import java.util.concurrent.Future;
 public final class StagedUpload implements AutoCloseable {
     /** Below this, the synchronous pageable copy is as fast and needs no staging. */
     public static final long DIRECT_BELOW = 4L << 20;
+    /** Never started: asks whether a segment may be read by threads other than its owner (the pool's). */
+    private static final Thread OTHER_THREAD = new Thread(() -> {});
     private final CudaDevice device;
     private final long chunkBytes;
     private final MemorySegment[] buffers;
@@ -104,7 +106,8 @@ public final class StagedUpload implements AutoCloseable {
     /** Copies {@code part} into the start of {@code buffer}, split over the pool's threads. */
     private void fill(MemorySegment part, MemorySegment buffer) {
         long len = part.byteSize();
-        if (pool == null || len < 2 * DIRECT_BELOW) {
+        // a segment of a confined arena (a tensor made in memory by its owner thread) is copied by that thread alone
+        if (pool == null || len < 2 * DIRECT_BELOW || !part.isAccessibleBy(OTHER_THREAD)) {
             MemorySegment.copy(part, 0, buffer, 0, len);
             return;
         }

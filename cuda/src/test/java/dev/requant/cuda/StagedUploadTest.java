@@ -57,6 +57,27 @@ class StagedUploadTest {
     }
 
     @Test
+    void aConfinedSegmentIsCopiedByItsOwnerAlone() throws Exception {
+        CudaDevice d = CudaTestSupport.device();
+        long bytes = 20L << 20;
+        try (Arena confined = Arena.ofConfined(); StagedUpload up = new StagedUpload(d, 8L << 20, 2, 4)) {
+            MemorySegment src = confined.allocate(bytes, 16);
+            for (long i = 0; i < bytes / 8; i++) src.setAtIndex(ValueLayout.JAVA_LONG, i, i * 31 + 1);
+            DeviceBuffer a = d.allocate(bytes);
+            try {
+                up.copy(src, a);
+                d.synchronize();
+                MemorySegment back = confined.allocate(bytes, 16);
+                d.copyToHost(a, back);
+                assertThat(back.mismatch(src)).isEqualTo(-1L);
+                assertThat(up.stagedBytes()).isEqualTo(bytes);
+            } finally {
+                d.free(a);
+            }
+        }
+    }
+
+    @Test
     void smallAndHeapSegmentsTakeTheDirectRoute() throws Exception {
         CudaDevice d = CudaTestSupport.device();
         byte[] heap = new byte[(int) StagedUpload.DIRECT_BELOW + 17];
