@@ -118,7 +118,8 @@ public final class TensorEncoder implements AutoCloseable {
         GgmlType target = codec.type();
         int n = source.rowLength();
         long rows = source.rows();
-        VectorSupport.warmUp(target);
+        // only the stock encoder is warmed here; another codec of the type (the QAT lattice) never calls that kernel
+        if (codec == BlockCodec.of(target)) VectorSupport.warmUp(target);
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
         int chunkRows = (int) Math.max(1, Math.min(Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)), CHUNK_WEIGHTS / n));
