@@ -2,12 +2,6 @@ package dev.requant.formats.ggml;
 
 import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Widening raw BF16 data (a GGUF BF16 tensor, a safetensors BF16 tensor) to floats, exactly, optionally checking on the
@@ -23,22 +17,22 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Bf16Rows {
     private Bf16Rows() {}
 
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
-    /** Shorts, one per int lane. */
-    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, I.length() * 16)));
-    /** Whether the vector kernel can run here at all (-Drequant.vector=false: never). */
-    private static final boolean VECTOR = VectorSupport.enabled() && I.length() >= 8;
+    /**
+     * Whether the vector kernel can run here at all (-Drequant.vector=false: never). It lives in a class of its own,
+     * {@link Bf16RowsVector}, loaded only then: this class must work in a JVM without the jdk.incubator.vector module.
+     */
+    private static final boolean VECTOR = VectorSupport.enabled() && Bf16RowsVector.supported();
     private static volatile boolean vectorWarm;
 
     /** Widens {@code n} BF16 values at byte {@code srcOffset} of {@code src} into {@code dst[dstOffset..]}. */
     public static void toFloat(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        if (vectorWarm) toFloatFiniteVector(src, srcOffset, dst, dstOffset, n);
+        if (vectorWarm) Bf16RowsVector.toFloatFinite(src, srcOffset, dst, dstOffset, n);
         else toFloatScalar(src, srcOffset, dst, dstOffset, n);
     }
 
     /** As {@link #toFloat}; returns whether every value is finite (no NaN, no infinity). */
     public static boolean toFloatFinite(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        return vectorWarm ? toFloatFiniteVector(src, srcOffset, dst, dstOffset, n) : toFloatFiniteScalar(src, srcOffset, dst, dstOffset, n);
+        return vectorWarm ? Bf16RowsVector.toFloatFinite(src, srcOffset, dst, dstOffset, n) : toFloatFiniteScalar(src, srcOffset, dst, dstOffset, n);
     }
 
     static void toFloatScalar(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
@@ -49,22 +43,6 @@ public final class Bf16Rows {
     static boolean toFloatFiniteScalar(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
         toFloatScalar(src, srcOffset, dst, dstOffset, n);
         return FiniteCheck.allFinite(dst, dstOffset, dstOffset + n);
-    }
-
-    /** A vector of shorts at a time, sign-extended to ints and shifted into the high half; the exponent test as FiniteCheck's. */
-    static boolean toFloatFiniteVector(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-        IntVector acc = IntVector.zero(I);
-        int i = 0;
-        for (int end = n - I.length(); i <= end; i += I.length()) {
-            IntVector b = ((IntVector) ShortVector.fromMemorySegment(S, src, srcOffset + 2L * i, ByteOrder.LITTLE_ENDIAN)
-                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16);
-            // an exponent field of all ones (NaN, Inf) plus one carries into bit 31; any other exponent does not
-            acc = acc.or(b.and(0x7f800000).add(0x00800000));
-            b.reinterpretAsFloats().intoArray(dst, dstOffset + i);
-        }
-        boolean finite = acc.reduceLanes(VectorOperators.OR) >= 0;
-        if (i < n) finite &= toFloatFiniteScalar(src, srcOffset + 2L * i, dst, dstOffset + i, n - i);
-        return finite;
     }
 
     private static final int WARM_VALUES = 4096;
@@ -96,7 +74,7 @@ public final class Bf16Rows {
                     bestVector = Long.MAX_VALUE;
                 }
                 long t = System.nanoTime();
-                toFloatFiniteVector(src, 2, dst, 1, n);
+                Bf16RowsVector.toFloatFinite(src, 2, dst, 1, n);
                 bestVector = Math.min(bestVector, System.nanoTime() - t);
                 if (call >= 32 && bestVector <= SPEED_UP * bestScalar) {
                     vectorWarm = true;

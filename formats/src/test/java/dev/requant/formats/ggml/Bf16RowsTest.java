@@ -33,7 +33,7 @@ class Bf16RowsTest {
                 }
                 java.util.Arrays.fill(a, 7f);
                 java.util.Arrays.fill(b, 7f);
-                boolean va = Bf16Rows.toFloatFiniteVector(src, 2L * from, a, to, n);
+                boolean va = Bf16RowsVector.toFloatFinite(src, 2L * from, a, to, n);
                 boolean sa = Bf16Rows.toFloatFiniteScalar(src, 2L * from, b, to, n);
                 assertThat(va).as("trial %d", t).isEqualTo(sa);
                 for (int i = 0; i < a.length; i++) {
