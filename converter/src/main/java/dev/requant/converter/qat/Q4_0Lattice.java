@@ -42,7 +42,10 @@ public final class Q4_0Lattice {
     private static final float MIN_PLAUSIBLE_EXTREME = 0x1p-100f;
     /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
     private static final float RINT_MAGIC = 12582912f;
-    /** -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). */
+    /**
+     * -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). Vectors of 8 or
+     * 16 floats: {@link #writeBlock} packs half a block's codes a vector at a time.
+     */
     static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() >= 8 && F.length() <= QK / 2;
 
     private final StoredPrecision precision;
@@ -346,13 +349,6 @@ public final class Q4_0Lattice {
         for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
     }
 
-    /**
-     * A necessary condition for a lattice whose extreme code has magnitude {@code k}, a few vector operations instead
-     * of an exact search. If x[i] = bf16(q[i]*d) for every i and x[extreme] = bf16(k*d), each stored value is within a
-     * relative 2^-9 of its product, so t = |x[i]|*k/|x[extreme]| = |q[i]|(1+e)/(1+e') lies within 8*2*2^-9*(1+2^-8)
-     * < 0.032 of the integer |q[i]|. A t farther than 1/16 from every integer rules k out; a wrong k leaves some t a
-     * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
-     */
     /** {@link #plausible}, once per block and k: both signs of a scale ask about the same k. */
     private boolean plausibleCached(int k) {
         int bit = 1 << k;
@@ -363,6 +359,13 @@ public final class Q4_0Lattice {
         return (plausibleOk & bit) != 0;
     }
 
+    /**
+     * A necessary condition for a lattice whose extreme code has magnitude {@code k}, a few vector operations instead
+     * of an exact search. If x[i] = bf16(q[i]*d) for every i and x[extreme] = bf16(k*d), each stored value is within a
+     * relative 2^-9 of its product, so t = |x[i]|*k/|x[extreme]| = |q[i]|(1+e)/(1+e') lies within 8*2*2^-9*(1+2^-8)
+     * < 0.032 of the integer |q[i]|. A t farther than 1/16 from every integer rules k out; a wrong k leaves some t a
+     * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
+     */
     private boolean plausible(int k) {
         for (int i = 0; i < QK; i += F.length()) {
             FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
