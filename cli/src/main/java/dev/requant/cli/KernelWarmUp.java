@@ -1,6 +1,7 @@
 package dev.requant.cli;
 
 import dev.requant.converter.qat.LatticeQ4_0Codec;
+import dev.requant.formats.ggml.Bf16Rows;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.ggml.VectorSupport;
 import java.util.ArrayList;
@@ -39,7 +40,12 @@ final class KernelWarmUp {
         pending = Plan.NONE;
         if (!plan.kernels().isEmpty()) VectorSupport.warmUpInBackground(plan.kernels().toArray(GgmlType[]::new));
         if (plan.lattice()) {
-            Thread t = new Thread(LatticeQ4_0Codec::warmUp, "requant-warm-up-lattice");
+            // then the BF16 widening that the encoders read a billion weights through (Bf16Rows: its vector kernel
+            // with the NaN/Inf check is 8x the plain loop once compiled)
+            Thread t = new Thread(() -> {
+                LatticeQ4_0Codec.warmUp();
+                Bf16Rows.warmUp();
+            }, "requant-warm-up-lattice");
             t.setDaemon(true);
             t.start();
         }
@@ -62,8 +68,11 @@ final class KernelWarmUp {
             qatOff |= a.equals("--qat=off") || (a.equals("off") && args[i - 1].equals("--qat"));
         }
         List<GgmlType> kernels = new ArrayList<>();
-        if (q4) kernels.add(GgmlType.Q4_0);
+        boolean lattice = command.equals("convert") && q4 && !qatOff;
+        // with the lattice, llama.cpp's Q4_0 encoder runs only for tensors the plan finds off a lattice, and the plan
+        // starts its warm-up then (QatPolicy): a QAT checkpoint never calls it
+        if (q4 && !lattice) kernels.add(GgmlType.Q4_0);
         if (q8) kernels.add(GgmlType.Q8_0);
-        return new Plan(List.copyOf(kernels), command.equals("convert") && q4 && !qatOff);
+        return new Plan(List.copyOf(kernels), lattice);
     }
 }

@@ -20,6 +20,9 @@ class KernelWarmUpTest {
         assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type=q4_0", "--qat", "off"}).lattice()).isFalse();
         assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type", "Q4_0", "--qat=off"}).lattice()).isFalse();
         assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type", "q8_0"}).lattice()).isFalse();
+        // llama.cpp's Q4_0 encoder: warmed at start only when no lattice is possible (else the plan warms it on demand)
+        assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "-o", "x.gguf", "--type", "q4_0"}).kernels()).isEmpty();
+        assertThat(KernelWarmUp.plan(new String[] {"convert", "hf", "--type=q4_0", "--qat", "off"}).kernels()).containsExactly(GgmlType.Q4_0);
     }
 
     @Test

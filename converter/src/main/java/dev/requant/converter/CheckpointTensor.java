@@ -92,6 +92,15 @@ public final class CheckpointTensor implements TensorRecipe {
     }
 
     @Override
+    public boolean readFiniteRows(long row, int count, float[] dst) {
+        if (dtype == SafetensorsDtype.BF16 && !addOne) {
+            long first = row * rowLength();
+            return Bf16Rows.toFloatFinite(data, 2 * first, dst, 0, Math.toIntExact(rowLength() * count));
+        }
+        return TensorRecipe.super.readFiniteRows(row, count, dst);
+    }
+
+    @Override
     public void readRows(long row, int count, float[] dst) {
         long n = rowLength() * count;
         long first = row * rowLength();

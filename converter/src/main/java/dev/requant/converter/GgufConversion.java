@@ -155,8 +155,9 @@ public final class GgufConversion {
 
             @Override
             public void read(long first, int count, float[] dst) {
-                r.readRows(first, count, dst);
-                if (check && !FiniteCheck.allFinite(dst, 0, count * n)) {
+                if (!check) {
+                    r.readRows(first, count, dst);
+                } else if (!r.readFiniteRows(first, count, dst)) {
                     int bad = FiniteCheck.firstNonFinite(dst, 0, count * n);
                     long row = first + bad / n;
                     throw new NonFiniteWeight(sourceFile(r), "tensor '" + String.join(" + ", r.sources()) + "' (" + t.ggufName() + ") holds "

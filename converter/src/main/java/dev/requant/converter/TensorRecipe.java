@@ -1,5 +1,6 @@
 package dev.requant.converter;
 
+import dev.requant.formats.ggml.FiniteCheck;
 import dev.requant.formats.ggml.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -45,6 +46,15 @@ public interface TensorRecipe {
      * run over all dims above the first, in storage order.
      */
     void readRows(long row, int count, float[] dst);
+
+    /**
+     * {@link #readRows}, and whether every value read is finite (no NaN, no infinity): what quantized outputs must
+     * check. Recipes that can check while they read (BF16 widening) do it in the same pass.
+     */
+    default boolean readFiniteRows(long row, int count, float[] dst) {
+        readRows(row, count, dst);
+        return FiniteCheck.allFinite(dst, 0, Math.toIntExact(count * rowLength()));
+    }
 
     default long rowLength() { return ne()[0]; }
 

@@ -3,8 +3,10 @@ package dev.requant.converter.qat;
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.GgmlType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -36,28 +38,44 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     private static final AtomicBoolean WARM = new AtomicBoolean();
 
     /**
-     * Encodes some thousands of synthetic QAT blocks (BF16 scales, extreme codes 5 to 8, so every candidate path runs)
-     * to get the solver compiled by C2: interpreted, its Vector API code costs tens of microseconds per block, and a
-     * conversion's first tensors would pay that on every encoder thread. Once per process; meant for a background
+     * Encodes some thousands of synthetic blocks to get the solver compiled by C2: interpreted, its Vector API code
+     * costs tens of microseconds per block, and a conversion's first tensors would pay that on every encoder thread.
+     * The blocks take every path real checkpoints take (scales by max/-8, absmax/7 and learned rules, held in BF16 or
+     * FP32; stored zeros; blocks on no lattice): C2 compiles a branch the warm-up never took as a trap, and each trap
+     * that real data hits costs a recompilation of the whole solver (0.1-0.4 s of a compiler thread), which a warm-up
+     * of QAT-only blocks with BF16 scales led to five times in a conversion. Once per process; meant for a background
      * thread at start-up.
      */
     public static void warmUp() {
         if (!Q4_0Lattice.VECTOR || !WARM.compareAndSet(false, true)) return;
-        int blocks = 64, qk = Q4_0Lattice.QK;
+        int blocks = 256, qk = Q4_0Lattice.QK;
         float[] x = new float[blocks * qk];
-        long seed = 0x9E3779B97F4A7C15L;
+        float[] w = new float[qk];
+        SplittableRandom r = new SplittableRandom(0x5EED);
         for (int b = 0; b < blocks; b++) {
-            int k = 5 + b % 4;
-            float d = BFloat16.round(1e-3f * (1 + (b % 11) / 11f));
+            int kind = b % 16;
+            int o = b * qk;
+            if (kind == 15 && b % 64 == 15) continue; // all zero
+            int im = 0;
             for (int i = 0; i < qk; i++) {
-                seed = seed * 6364136223846793005L + 1442695040888963407L;
-                int q = (int) ((seed >>> 33) % (2 * k + 1)) - k;
-                x[b * qk + i] = BFloat16.round(Math.min(q, 7) * d);
+                w[i] = (float) r.nextGaussian() * 0.02f;
+                if (Math.abs(w[i]) > Math.abs(w[im])) im = i;
             }
+            if (kind >= 14) { // not on a lattice
+                for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(w[i]);
+                continue;
+            }
+            float d = kind < 6 ? Math.abs(w[im]) / (6.2f + 1.5f * (float) r.nextDouble()) // learned
+                    : kind < 10 ? Math.abs(w[im]) / 7f : w[im] / -8f;
+            if (kind != 5 && kind != 13) d = BFloat16.round(d); // kinds 5 and 13: the scale held in FP32
+            for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(Math.max(-8, Math.min(7, (int) Math.rint(w[i] / d))) * d);
         }
         LatticeQ4_0Codec codec = new LatticeQ4_0Codec(StoredPrecision.BF16);
-        MemorySegment out = MemorySegment.ofArray(new byte[blocks * Q4_0Lattice.BLOCK_BYTES]);
-        for (int rep = 0; rep < 200; rep++) codec.encodeRow(x, 0, x.length, null, out, 0);
+        // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
+        MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
+        for (int rep = 0; rep < 60; rep++) {
+            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES);
+        }
     }
 
     @Override

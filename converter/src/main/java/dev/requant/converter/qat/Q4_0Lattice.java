@@ -36,21 +36,26 @@ public final class Q4_0Lattice {
     public static final int BLOCK_BYTES = 18;
     private static final double EPS = 1e-9;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    /** Bytes, one per float lane: the codes of one vector of elements. */
-    private static final VectorSpecies<Byte> CODE_BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
-    /** Half a block of codes: the 16 nibble pairs of block_q4_0. */
-    private static final VectorSpecies<Byte> NIBBLES = ByteVector.SPECIES_128;
+    /** Bytes, one per float lane: packed nibble pairs of block_q4_0, a vector of them at a time. */
+    private static final VectorSpecies<Byte> PACKED = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
     /** Blocks whose largest magnitude is below this could hold BF16 subnormals, outside the bound of plausible(). */
     private static final float MIN_PLAUSIBLE_EXTREME = 0x1p-100f;
     /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
     private static final float RINT_MAGIC = 12582912f;
-    /** -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). */
-    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() >= 8 && F.length() <= QK;
+    /**
+     * -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). Vectors of 8 or
+     * 16 floats: {@link #writeBlock} packs half a block's codes a vector at a time.
+     */
+    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() >= 8 && F.length() <= QK / 2;
 
     private final StoredPrecision precision;
 
     // result of the last block
-    private final byte[] codes = new byte[QK];
+    /**
+     * Codes as floats (small integers, exact): the vector verification stores its rounded quotients as they are, and
+     * {@link #writeBlock} packs them with one conversion per block instead of one per verified candidate.
+     */
+    private final float[] codes = new float[QK];
     private float scale;
     private boolean exact;
     private LatticeRule rule;
@@ -64,7 +69,7 @@ public final class Q4_0Lattice {
     private int xo;
     private final float[] mag = new float[QK];
     private boolean intervalsReady;
-    private final byte[] savedCodes = new byte[QK];
+    private final float[] savedCodes = new float[QK];
     private final byte[] blockBytes = new byte[BLOCK_BYTES];
     /** Whether this instance uses the Vector API paths (false: the scalar reference, see {@link #useScalarPath}). */
     private boolean vector = VECTOR;
@@ -78,6 +83,8 @@ public final class Q4_0Lattice {
     private boolean candidateNegative;
     private double feasibleLo, feasibleHi;
     private boolean quickReject;
+    /** Bit k: {@link #plausible}(k) was computed for this block; in {@link #plausibleOk}, its answer. */
+    private int plausibleKnown, plausibleOk;
     private final float[] ratio = new float[QK];
 
     public Q4_0Lattice(StoredPrecision precision) {
@@ -162,7 +169,7 @@ public final class Q4_0Lattice {
         maxAbsError = 0;
         if (nonzero == 0) {
             // Any scale works; its sign decides the sign of 0*d, so follow the stored zeros (majority).
-            java.util.Arrays.fill(codes, (byte) 0);
+            java.util.Arrays.fill(codes, 0f);
             scale = negZeros > posZeros ? -0.0f : 0.0f;
             zeroSignMismatches = Math.min(negZeros, posZeros);
             rule = LatticeRule.ZERO;
@@ -214,7 +221,7 @@ public final class Q4_0Lattice {
 
     /** Extreme element code magnitude {@code k}, scale sign {@code negative}. */
     private boolean tryCandidate(int k, boolean negative) {
-        if (quickReject && !plausible(k)) return false;
+        if (quickReject && !plausibleCached(k)) return false;
         candidateNegative = negative;
         float xm = x[xo + extreme];
         // Fast path: the scale is exactly the extreme value over its code (always so for BF16-held scales).
@@ -337,8 +344,19 @@ public final class Q4_0Lattice {
     private void prepareQuickReject(float[] src, int off, float amax) {
         quickReject = vector && precision == StoredPrecision.BF16 && amax >= MIN_PLAUSIBLE_EXTREME;
         if (!quickReject) return;
+        plausibleKnown = 0;
         float inv = 1f / amax;
         for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
+    }
+
+    /** {@link #plausible}, once per block and k: both signs of a scale ask about the same k. */
+    private boolean plausibleCached(int k) {
+        int bit = 1 << k;
+        if ((plausibleKnown & bit) == 0) {
+            plausibleKnown |= bit;
+            if (plausible(k)) plausibleOk |= bit; else plausibleOk &= ~bit;
+        }
+        return (plausibleOk & bit) != 0;
     }
 
     /**
@@ -467,7 +485,7 @@ public final class Q4_0Lattice {
                 if (p == 0f && v == 0f) zeroMismatch++;
                 else return false;
             }
-            codes[i] = (byte) q;
+            codes[i] = q;
         }
         scale = d;
         zeroSignMismatches = zeroMismatch;
@@ -493,7 +511,7 @@ public final class Q4_0Lattice {
                 if (differ.andNot(bothZero).anyTrue()) return false;
                 return verifyScalar(d);
             }
-            ((ByteVector) q.convert(VectorOperators.F2I, 0).convertShape(VectorOperators.I2B, CODE_BYTES, 0)).intoArray(codes, i);
+            q.intoArray(codes, i);
         }
         scale = d;
         zeroSignMismatches = 0;
@@ -547,7 +565,7 @@ public final class Q4_0Lattice {
         maxAbsError = 0;
         for (int i = 0; i < QK; i++) {
             int q = nearestCode(x[xo + i], best);
-            codes[i] = (byte) q;
+            codes[i] = q;
             float p = (float) q * best;
             maxAbsError = Math.max(maxAbsError, Math.abs((double) p - x[xo + i]));
         }
@@ -573,16 +591,21 @@ public final class Q4_0Lattice {
     public void writeBlock(MemorySegment dst, long off) {
         if (vector) {
             dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
-            ByteVector lo = ByteVector.fromArray(NIBBLES, codes, 0).add((byte) 8);
-            ByteVector hi = ByteVector.fromArray(NIBBLES, codes, QK / 2).add((byte) 8);
-            lo.or(hi.lanewise(VectorOperators.LSHL, 4)).intoMemorySegment(dst, off + 2, ByteOrder.LITTLE_ENDIAN);
+            for (int j = 0; j < QK / 2; j += F.length()) {
+                // (lo + 8) + 16 (hi + 8): exact in float, below 256
+                FloatVector lo = FloatVector.fromArray(F, codes, j);
+                FloatVector hi = FloatVector.fromArray(F, codes, QK / 2 + j);
+                FloatVector packed = hi.mul(16f).add(lo).add(136f);
+                ((ByteVector) packed.convert(VectorOperators.F2I, 0).convertShape(VectorOperators.I2B, PACKED, 0))
+                        .intoMemorySegment(dst, off + 2 + j, ByteOrder.LITTLE_ENDIAN);
+            }
             return;
         }
         short h = Float16.fromFloat(scale);
         blockBytes[0] = (byte) h;
         blockBytes[1] = (byte) (h >> 8);
         for (int j = 0; j < QK / 2; j++) {
-            int lo4 = codes[j] + 8, hi4 = codes[j + QK / 2] + 8;
+            int lo4 = (int) codes[j] + 8, hi4 = (int) codes[j + QK / 2] + 8;
             blockBytes[2 + j] = (byte) (lo4 | (hi4 << 4));
         }
         MemorySegment.copy(blockBytes, 0, dst, ValueLayout.JAVA_BYTE, off, BLOCK_BYTES);
@@ -601,7 +624,7 @@ public final class Q4_0Lattice {
     public float scale() { return scale; }
 
     /** Code of element i, in -8..7. */
-    public int code(int i) { return codes[i]; }
+    public int code(int i) { return (int) codes[i]; }
 
     /**
      * The rule this block alone suggests, from its extreme element's code (8: max/-8, 7: absmax/7, smaller: learned).

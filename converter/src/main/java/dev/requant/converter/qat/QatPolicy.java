@@ -7,6 +7,7 @@ import dev.requant.converter.TensorCandidate;
 import dev.requant.converter.TypeDecision;
 import dev.requant.converter.TypePolicy;
 import dev.requant.formats.ggml.GgmlType;
+import dev.requant.formats.ggml.VectorSupport;
 import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
@@ -55,6 +56,7 @@ public final class QatPolicy {
     private final Mode mode;
     private final Map<String, LatticeStats> measured = new LinkedHashMap<>();
     private final Map<String, LatticeCodec> lattice = new LinkedHashMap<>();
+    private boolean plainQ4_0Warming;
 
     public QatPolicy(Mode mode) {
         this.mode = mode;
@@ -80,6 +82,11 @@ public final class QatPolicy {
         String pct = String.format(Locale.ROOT, "%.1f%% exact", 100 * fit.exactFraction());
         if (fit.aligned()) return Optional.of(latticeDecision(t, precision.get(), "qat: lattice q4_0 (" + pct + ", " + fit.dominantRule().label() + ")"));
         if (embeddingLike) return Optional.of(new TypeDecision(GgmlType.Q8_0, "qat: q8_0, not on a lattice (" + pct + ")"));
+        if (!plainQ4_0Warming) {
+            // the command did not warm llama.cpp's Q4_0 encoder at start (KernelWarmUp): a lattice was expected
+            plainQ4_0Warming = true;
+            VectorSupport.warmUpInBackground(GgmlType.Q4_0);
+        }
         return Optional.of(new TypeDecision(GgmlType.Q4_0, "qat: llama.cpp q4_0, not on a lattice (" + pct + ")"));
     }
 

@@ -242,4 +242,92 @@ class Q4_0LatticeTest {
         }
         assertThat(exact).as("both exact and inexact blocks were exercised").isBetween(10000, 29000);
     }
+
+    /**
+     * The vector path as a conversion runs it (rows of blocks, the candidate order carried from block to block) against
+     * the scalar reference, on the blocks where a shortcut could go wrong: ties of the extreme magnitude with both
+     * signs, values exactly half-way between two codes' products, zero blocks with either sign of zero, BF16
+     * subnormals, blocks exactly on a lattice whose codes share a factor (several extreme codes fit), one non-zero
+     * value, a lattice with one value nudged off it, and plain QAT rows. Everything the encoder writes or counts must
+     * agree: the decision, scale, codes, rule, extreme code, BF16-scale flag, zero-sign count, error and block bytes.
+     */
+    @Test
+    void vectorRowsAgreeWithScalarReferenceOnAdversarialBlocks() {
+        SplittableRandom r = new SplittableRandom(2026);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
+        int blocksPerRow = 36;
+        float[] row = new float[blocksPerRow * QK];
+        int[] kinds = new int[12];
+        for (int n = 0; n < 1500; n++) {
+            for (int b = 0; b < blocksPerRow; b++) {
+                int kind = (n + b * (1 + n % 5)) % kinds.length;
+                kinds[kind]++;
+                adversarialBlock(r, kind, row, b * QK);
+            }
+            vec.startRow();
+            ref.startRow();
+            for (int b = 0; b < blocksPerRow; b++) {
+                boolean a = vec.solve(row, b * QK, null, 0), e = ref.solve(row, b * QK, null, 0);
+                String at = "row " + n + " block " + b;
+                assertThat(a).as(at).isEqualTo(e);
+                assertThat(Float.floatToRawIntBits(vec.scale())).as(at).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+                for (int i = 0; i < QK; i++) assertThat(vec.code(i)).as(at).isEqualTo(ref.code(i));
+                assertThat(vec.rule()).as(at).isEqualTo(ref.rule());
+                assertThat(vec.extremeCode()).as(at).isEqualTo(ref.extremeCode());
+                assertThat(vec.bf16Scale()).as(at).isEqualTo(ref.bf16Scale());
+                assertThat(vec.zeroSignMismatches()).as(at).isEqualTo(ref.zeroSignMismatches());
+                assertThat(vec.maxAbsError()).as(at).isEqualTo(ref.maxAbsError());
+                byte[] bv = new byte[Q4_0Lattice.BLOCK_BYTES], br = new byte[Q4_0Lattice.BLOCK_BYTES];
+                vec.writeBlock(MemorySegment.ofArray(bv), 0);
+                ref.writeBlock(MemorySegment.ofArray(br), 0);
+                assertThat(bv).as(at).isEqualTo(br);
+            }
+        }
+        for (int c : kinds) assertThat(c).isGreaterThan(1000);
+    }
+
+    /** One block of the given adversarial kind (see {@link #vectorRowsAgreeWithScalarReferenceOnAdversarialBlocks}). */
+    static void adversarialBlock(SplittableRandom r, int kind, float[] x, int off) {
+        float d = BFloat16.round((float) Math.scalb(1.0 + r.nextDouble(), -4 - r.nextInt(12)) * (r.nextBoolean() ? 1 : -1));
+        switch (kind) {
+            case 0 -> { // the extreme magnitude twice, with both signs, on a lattice
+                for (int i = 0; i < QK; i++) x[off + i] = BFloat16.round((r.nextInt(15) - 7) * d);
+                int k = 6 + r.nextInt(3);
+                x[off + r.nextInt(QK)] = BFloat16.round(k * d);
+                x[off + r.nextInt(QK)] = BFloat16.round(-k * d);
+            }
+            case 1 -> { // values half-way between the products of two codes (ties of the nearest code)
+                for (int i = 0; i < QK; i++) x[off + i] = BFloat16.round((r.nextInt(14) - 7 + (r.nextInt(4) == 0 ? 0.5f : 0f)) * d);
+                x[off + r.nextInt(QK)] = BFloat16.round(-8 * d);
+            }
+            case 2 -> { // zeros only: positive, negative or mixed
+                int mix = r.nextInt(3);
+                for (int i = 0; i < QK; i++) x[off + i] = mix == 0 ? 0f : mix == 1 ? -0f : (r.nextBoolean() ? 0f : -0f);
+            }
+            case 3 -> { // BF16 subnormals and tiny normals
+                for (int i = 0; i < QK; i++) {
+                    x[off + i] = BFloat16.toFloat((short) ((r.nextBoolean() ? 0x8000 : 0) | r.nextInt(r.nextBoolean() ? 0x80 : 0x200)));
+                }
+            }
+            case 4, 5 -> { // exactly on a lattice, codes sharing a factor 2 or 4: several extreme codes fit
+                int step = kind == 4 ? 2 : 4;
+                for (int i = 0; i < QK; i++) x[off + i] = BFloat16.round((r.nextInt(16) - 8) / step * step * d);
+            }
+            case 6 -> { // one non-zero value among zeros of one sign
+                float zero = r.nextBoolean() ? 0f : -0f;
+                for (int i = 0; i < QK; i++) x[off + i] = zero;
+                x[off + r.nextInt(QK)] = BFloat16.round((r.nextInt(15) + 1) * d);
+            }
+            case 7 -> { // a lattice with one value nudged by a BF16 step: no exact scale, the least-error fallback
+                for (int i = 0; i < QK; i++) x[off + i] = BFloat16.round((r.nextInt(16) - 8) * d);
+                int i = r.nextInt(QK);
+                x[off + i] = BFloat16.toFloat((short) (BFloat16.fromFloat(x[off + i]) + (x[off + i] == 0f ? 1 : r.nextBoolean() ? 1 : -1)));
+            }
+            case 8 -> QatWeights.block(r, ScaleRule.LEARNED, ScaleDtype.BF16, 0.02f, null, x, off);
+            case 9 -> QatWeights.block(r, ScaleRule.values()[r.nextInt(3)], ScaleDtype.FP32, 0.02f, null, x, off);
+            case 10 -> QatWeights.block(r, ScaleRule.NONE, ScaleDtype.BF16, 0.02f, null, x, off);
+            default -> QatWeights.block(r, ScaleRule.values()[r.nextInt(3)], ScaleDtype.BF16, 0.02f,
+                    QatWeights.EdgeBlock.values()[r.nextInt(3)], x, off);
+        }
+    }
 }

@@ -212,4 +212,28 @@ class QatConversionTest {
         }
         assertThat(files[1]).isEqualTo(files[0]);
     }
+
+    /**
+     * A NaN or infinity in a BF16 weight is refused while reading (the check runs in the same pass as the BF16
+     * widening): one line naming the tensor, row and column, and no output file, through the lattice and through
+     * llama.cpp's rule alike.
+     */
+    @ParameterizedTest
+    @EnumSource(value = QatPolicy.Mode.class, names = {"AUTO", "OFF"})
+    void nonFiniteWeightIsRefusedNamingRowAndColumn(QatPolicy.Mode mode) throws IOException {
+        String bad = "model.layers.1.mlp.down_proj.weight";
+        WeightGenerator qat = QatWeights.generator(7, 0.02f, name -> Assignment.of(ScaleRule.LEARNED, ScaleDtype.BF16), WeightGenerator.hashed(7));
+        WeightGenerator poisoned = (t, first, dst, n) -> {
+            qat.fill(t, first, dst, n);
+            long at = 3 * t.shape()[t.shape().length - 1] + 5; // row 3, column 5
+            if (t.name().equals(bad) && at >= first && at < first + n) dst[(int) (at - first)] = mode == QatPolicy.Mode.AUTO ? Float.NaN : Float.NEGATIVE_INFINITY;
+        };
+        Path dir = SyntheticCheckpoint.gemma3().weights(poisoned).write(tmp.resolve("hf"));
+        Path out = tmp.resolve("q4_0.gguf");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> convert(dir, out, mode))
+                .isInstanceOf(dev.requant.formats.FormatException.class)
+                .hasMessageContaining(bad)
+                .hasMessageContaining((mode == QatPolicy.Mode.AUTO ? "NaN" : "-Infinity") + " at row 3, column 5");
+        assertThat(out).doesNotExist();
+    }
 }

@@ -32,6 +32,9 @@ public final class TensorEncoder implements AutoCloseable {
      */
     static final int CHUNK_WEIGHTS = 1 << 18;
 
+    /** Weights read from the source at a time within a chunk (at least one row): 64 KiB of floats. */
+    static final int READ_WEIGHTS = 1 << 14;
+
     /** Where encoded chunks go, in order; e.g. {@code sink::write} of an {@link EncoderSink}. */
     @FunctionalInterface
     public interface ChunkSink {
@@ -118,7 +121,8 @@ public final class TensorEncoder implements AutoCloseable {
         GgmlType target = codec.type();
         int n = source.rowLength();
         long rows = source.rows();
-        VectorSupport.warmUp(target);
+        // only the stock encoder is warmed here; another codec of the type (the QAT lattice) never calls that kernel
+        if (codec == BlockCodec.of(target)) VectorSupport.warmUp(target);
         long rowBytes = target.rowBytes(n);
         long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
         int chunkRows = (int) Math.max(1, Math.min(Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)), CHUNK_WEIGHTS / n));
@@ -209,23 +213,30 @@ public final class TensorEncoder implements AutoCloseable {
     private void encodeChunk(RowSource source, BlockCodec codec, long rowBytes, float[] importance, long rowsPerMatrix,
             long first, int count, ByteBuffer buf) {
         int n = source.rowLength();
+        // read a few rows at a time, not the whole chunk: the floats are then still in the core's cache when encoded
+        // (a 1 MiB chunk of floats is evicted by the time its last rows are: 10% of the QAT lattice's time)
+        int batch = Math.max(1, Math.min(count, READ_WEIGHTS / n));
         float[][] holder = scratch.get();
-        if (holder[0].length < count * n) holder[0] = new float[count * n];
+        if (holder[0].length < batch * n) holder[0] = new float[batch * n];
         float[] x = holder[0];
-        source.read(first, count, x);
         buf.clear();
         MemorySegment dst = MemorySegment.ofBuffer(buf);
         float[] w = importance;
         long wMatrix = -1;
-        for (int i = 0; i < count; i++) {
-            if (importance != null && importance.length != n) {
-                long m = (first + i) / rowsPerMatrix;
-                if (m != wMatrix) {
-                    w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
-                    wMatrix = m;
+        for (int b = 0; b < count; b += batch) {
+            int rows = Math.min(batch, count - b);
+            source.read(first + b, rows, x);
+            for (int j = 0; j < rows; j++) {
+                int i = b + j;
+                if (importance != null && importance.length != n) {
+                    long m = (first + i) / rowsPerMatrix;
+                    if (m != wMatrix) {
+                        w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
+                        wMatrix = m;
+                    }
                 }
+                codec.encodeRow(x, j * n, n, w, dst, i * rowBytes);
             }
-            codec.encodeRow(x, i * n, n, w, dst, i * rowBytes);
         }
         buf.limit((int) (count * rowBytes));
     }

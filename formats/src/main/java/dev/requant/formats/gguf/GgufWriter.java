@@ -22,6 +22,8 @@ import java.util.Set;
  */
 public final class GgufWriter implements AutoCloseable {
     private static final int COPY_CHUNK = 64 << 20;
+    /** Tensor bytes after which the file's data is sent on to the device in the background (AtomicFile.writeBackInBackground). */
+    static final long WRITE_BACK_BYTES = 64L << 20;
 
     private final AtomicFile out;
     private final FileChannel channel;
@@ -29,6 +31,7 @@ public final class GgufWriter implements AutoCloseable {
     private final int alignment;
     private int next;
     private TensorSink open;
+    private long sinceWriteBack;
 
     private GgufMetadata metadata;
     private java.util.Map<String, Long> valueOffsets;
@@ -240,6 +243,7 @@ public final class GgufWriter implements AutoCloseable {
         public void write(ByteBuffer buf) throws IOException {
             account(buf.remaining());
             GgufWriter.write(channel, buf);
+            writeBackNowAndThen();
         }
 
         public void write(MemorySegment seg) throws IOException {
@@ -248,6 +252,7 @@ public final class GgufWriter implements AutoCloseable {
                 long n = Math.min(COPY_CHUNK, seg.byteSize() - off);
                 GgufWriter.write(channel, seg.asSlice(off, n).asByteBuffer());
             }
+            writeBackNowAndThen();
         }
 
         public void write(byte[] b, int off, int len) throws IOException {
@@ -270,6 +275,7 @@ public final class GgufWriter implements AutoCloseable {
                 }
                 done += n;
             }
+            writeBackNowAndThen();
         }
 
         private void account(long n) {
@@ -278,6 +284,13 @@ public final class GgufWriter implements AutoCloseable {
                 throw new IllegalStateException("tensor '" + spec.name() + "' takes " + size + " bytes; " + (written + n) + " were written");
             }
             written += n;
+            sinceWriteBack += n;
+        }
+
+        private void writeBackNowAndThen() {
+            if (sinceWriteBack < WRITE_BACK_BYTES) return;
+            sinceWriteBack = 0;
+            out.writeBackInBackground();
         }
 
         @Override

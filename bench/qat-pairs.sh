@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The issue's QAT speed target, measured as BENCHMARKS.md's QAT section reports it: `requant convert --type q4_0
+# --qat auto` of the 1.02 B-weight checkpoint of `bench/qat.sh RULE` against `llama-quantize --pure BF16.gguf OUT Q4_0 2`
+# of the same weights (the BF16 GGUF is made once by requant), interleaved, with a `sync` before every run (llama-quantize
+# does not fsync; without the sync its dirty pages land in requant's fsync). Also runs BASE_JAR the same way when set
+# (an older requant.jar, with its own AOT cache), for before/after numbers on the same machine and minute.
+#   LLAMA_QUANTIZE=/path/to/llama-quantize bench/qat-pairs.sh [RULE] [PAIRS]
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+cd "$root"
+. scripts/jdk.sh
+requant_find_jdk
+rule="${1:-learned}"
+pairs="${2:-5}"
+work="$root/bench/out/qat-$rule"
+lq="${LLAMA_QUANTIZE:-/tmp/llcpu/b/bin/llama-quantize}"
+[ -f "$work/hf/model.safetensors" ] || [ -f "$work/hf/model.safetensors.index.json" ] || bench/qat.sh "$rule" 0
+[ -f "$work/BF16.gguf" ] || ./requant convert "$work/hf" -o "$work/BF16.gguf" --type bf16 --no-progress >/dev/null
+./requant --version >/dev/null 2>&1
+java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC)
+if [ -n "${BASE_JAR:-}" ] && [ ! -f "$BASE_JAR.aot" ]; then
+  "${java[@]}" -XX:AOTCacheOutput="$BASE_JAR.aot" -Xlog:aot=off -Xlog:cds=off -cp "$BASE_JAR" dev.requant.cli.AotTraining >/dev/null 2>&1
+fi
+timed() { # label, command...
+  local label="$1"; shift
+  sync
+  local load; load="$(cut -d' ' -f1 /proc/loadavg)"
+  /usr/bin/time -f "$label %e s wall, %U+%S s cpu, load $load" "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err"; exit 1; }
+  tail -n 1 "$work/last.err"
+}
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for i in $(seq "$pairs"); do
+  rm -f "$work/out-pairs.gguf" "$work/out-llama.gguf"
+  timed "requant" ./requant convert "$work/hf" -o "$work/out-pairs.gguf" --type q4_0 --qat auto --threads 2 --no-progress
+  timed "llama-quantize" "$lq" --pure "$work/BF16.gguf" "$work/out-llama.gguf" Q4_0 2
+  if [ -n "${BASE_JAR:-}" ]; then
+    rm -f "$work/out-base.gguf"
+    timed "requant-base" "${java[@]}" -XX:AOTCache="$BASE_JAR.aot" -Xlog:aot=off -Xlog:cds=off -jar "$BASE_JAR" convert "$work/hf" \
+        -o "$work/out-base.gguf" --type q4_0 --qat auto --threads 2 --no-progress
+    cmp -s "$work/out-pairs.gguf" "$work/out-base.gguf" && echo "  outputs identical" || echo "  OUTPUTS DIFFER"
+  fi
+done
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
