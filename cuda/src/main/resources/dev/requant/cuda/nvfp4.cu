@@ -60,6 +60,17 @@ __device__ __forceinline__ unsigned e2m1_rne(float v) {
     return v < 0.0f ? (c | 8u) : c;
 }
 
+// The block scale byte e4m3(gs * amax/6) of 16 values and the multiplier gs / e4m3(sf) (0 for a zero scale) that
+// takes them to E2M1 codes (Nvfp4Activations.quantizeRow).
+__device__ __forceinline__ unsigned char block_scale(const float * xb, float gs, float * out_scale) {
+    float amax = 0.0f;
+    for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(xb[j]));
+    unsigned char sf = e4m3_sat(__fmul_rn(gs, __fdiv_rn(amax, 6.0f)));
+    float sfv = e4m3_value(sf);
+    *out_scale = sfv == 0.0f ? 0.0f : __fdiv_rn(gs, sfv);
+    return sf;
+}
+
 // One thread per 16-value block: block scale byte e4m3(gs * amax/6), codes e2m1(x * gs/e4m3(sf)), one code per byte.
 extern "C" __global__ void nvfp4_quantize_act(const float * __restrict__ x, int rows, int cols, float gs,
                                               unsigned char * __restrict__ codes, unsigned char * __restrict__ scales) {
@@ -67,11 +78,8 @@ extern "C" __global__ void nvfp4_quantize_act(const float * __restrict__ x, int 
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nb) return;
     const float * xb = x + i * 16;
-    float amax = 0.0f;
-    for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(xb[j]));
-    unsigned char sf = e4m3_sat(__fmul_rn(gs, __fdiv_rn(amax, 6.0f)));
-    float sfv = e4m3_value(sf);
-    float out_scale = sfv == 0.0f ? 0.0f : __fdiv_rn(gs, sfv);
+    float out_scale;
+    unsigned char sf = block_scale(xb, gs, &out_scale);
     scales[i] = sf;
     for (int j = 0; j < 16; j++) codes[i * 16 + j] = (unsigned char) e2m1_rne(__fmul_rn(xb[j], out_scale));
 }
@@ -153,11 +161,8 @@ extern "C" __global__ void nvfp4_fake_quant_split(const float * __restrict__ x, 
     }
     float gs = __fdiv_rn(1.0f, s_in);
     const float * xb = x + i * 16;
-    float amax = 0.0f;
-    for (int j = 0; j < 16; j++) amax = fmaxf(amax, fabsf(xb[j]));
-    unsigned char sf = e4m3_sat(__fmul_rn(gs, __fdiv_rn(amax, 6.0f)));
-    float sfv = e4m3_value(sf);
-    float out_scale = sfv == 0.0f ? 0.0f : __fdiv_rn(gs, sfv);
+    float out_scale;
+    float sfv = e4m3_value(block_scale(xb, gs, &out_scale));
     for (int j = 0; j < 16; j++) {
         float v = __fmul_rn(__fmul_rn(e2m1_value(e2m1_rne(__fmul_rn(xb[j], out_scale))), sfv), s_in);
         unsigned short h = nvfp4_bf16(v);

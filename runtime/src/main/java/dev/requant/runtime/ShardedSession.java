@@ -77,25 +77,25 @@ public final class ShardedSession implements ForwardSession {
     @Override
     public boolean scoresOnDevice() { return shards.stream().allMatch(ForwardSession::scoresOnDevice); }
 
-    /** On every shard, or on none: shards are sessions of one kind on one model, so the first says for all. */
     @Override
     public boolean replaceMatrices(java.util.Map<String, dev.requant.runtime.model.WeightTensor> replacements) {
-        for (int i = 0; i < shards.size(); i++) {
-            if (!shards.get(i).replaceMatrices(replacements)) {
-                if (i == 0) return false;
-                throw new IllegalStateException("shard " + i + " refused a replacement that shard 0 took");
-            }
-        }
-        return true;
+        return onEveryShard(s -> s.replaceMatrices(replacements), "a replacement");
     }
 
-    /** On every shard, or on none (as {@link #replaceMatrices}). */
     @Override
     public boolean useW4a4(java.util.Map<String, Float> inputScales) {
+        return onEveryShard(s -> s.useW4a4(inputScales), "W4A4");
+    }
+
+    /**
+     * A change made on every shard, or on none: shards are sessions of one kind on one model, so the first one's
+     * refusal says for all; a later one's is a bug.
+     */
+    private boolean onEveryShard(java.util.function.Predicate<ForwardSession> change, String what) {
         for (int i = 0; i < shards.size(); i++) {
-            if (!shards.get(i).useW4a4(inputScales)) {
+            if (!change.test(shards.get(i))) {
                 if (i == 0) return false;
-                throw new IllegalStateException("shard " + i + " refused W4A4 that shard 0 took");
+                throw new IllegalStateException("shard " + i + " refused " + what + " that shard 0 took");
             }
         }
         return true;
