@@ -1,0 +1,202 @@
+package dev.requant.formats.ggml;
+
+/**
+ * make_qkx2_quants / make_qkx3_quants ({@link QuantFit#makeQkx2Quants}) of many sub-blocks at once, in plain Java
+ * loops that run across the sub-blocks: sub-block k is lane k, its element i lives at {@code i * lanes + k}, and every
+ * step of the search is one loop over the lanes. Each lane does exactly the scalar sequence of binary32 operations of
+ * its sub-block (its sums in element order, the same divisions and comparisons, the candidates in the same order, a
+ * kept candidate changing its min for the next ones as the scalar search does), so scale, min and codes are the same
+ * to the bit. The transliteration is a few dependent float-add chains per candidate and its speed is the add's
+ * latency; here the chains of all lanes are independent, and the lane loops are simple enough for C2 to compile them
+ * to SIMD instructions itself (no Vector API: fast as soon as C2 has compiled it, no boxed warm-up phase).
+ *
+ * <p>Codes are rounded in float, {@code (v + 1.5*2^23) - 1.5*2^23}: the same float add as nearest_int's, then the
+ * exact subtraction instead of the bit extraction, equal for |v| <= 2^22. Callers pass finite x and weights only
+ * (others go to the transliteration); a lane whose codes could still leave that range (an extreme min from the
+ * least-squares step) is marked and redone by the transliteration, so the range is never assumed.
+ */
+final class LaneQkxFit {
+    private static final float MAGIC = 12582912.0f;
+    /** |v| up to which the float rounding equals nearest_int (checked per lane and candidate at both ends of x). */
+    private static final float SAFE = 4194303.0f;
+
+    private final int capacity;
+    /** Element i of every lane: one array per element, so that every lane loop indexes all its arrays by lane alone. */
+    private final float[][] xt, wt, lt;
+    private final float[] min, max, xmin, sumW, sumX, best, scale, keepIscale, keepMin, isc, sumL, sumL2, sumXl, err,
+            thisScale, thisMin, det;
+    private final boolean[] escape;
+    private final byte[] aux = new byte[32];
+    private final float[] one = new float[1];
+
+    /** Room for {@code capacity} lanes of up to 32 elements. */
+    LaneQkxFit(int capacity) {
+        this.capacity = capacity;
+        xt = new float[32][capacity];
+        wt = new float[32][capacity];
+        lt = new float[32][capacity];
+        min = new float[capacity];
+        max = new float[capacity];
+        xmin = new float[capacity];
+        sumW = new float[capacity];
+        sumX = new float[capacity];
+        best = new float[capacity];
+        scale = new float[capacity];
+        keepIscale = new float[capacity];
+        keepMin = new float[capacity];
+        isc = new float[capacity];
+        sumL = new float[capacity];
+        sumL2 = new float[capacity];
+        sumXl = new float[capacity];
+        err = new float[capacity];
+        thisScale = new float[capacity];
+        thisMin = new float[capacity];
+        det = new float[capacity];
+        escape = new boolean[capacity];
+    }
+
+    int capacity() { return capacity; }
+
+    /**
+     * make_qkx2_quants(g, nmax, x, w, L, &the_min, Laux, rmin, rdelta, nstep, useMad) of {@code lanes} consecutive
+     * groups of {@code g} (g <= 32, nstep >= 1) from {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's
+     * scale into {@code scales[so + k]}, the_min into {@code mins[mo + k]}, codes into {@code L[lo + g*k ..]}. For finite
+     * input make_qkx3_quants takes the same steps (its {@code max <= min} is {@code max == min} then).
+     */
+    void fit(int lanes, int g, int nmax, float[] x, int xo, float[] w, int wo, float rmin, float rdelta, int nstep,
+            boolean useMad, float[] scales, int so, float[] mins, int mo, byte[] L, int lo) {
+        final int c = lanes;
+        final float[][] xt = this.xt, wt = this.wt, lt = this.lt;
+        for (int k = 0; k < c; k++) {
+            for (int i = 0; i < g; i++) {
+                xt[i][k] = x[xo + k * g + i];
+                wt[i][k] = w[wo + k * g + i];
+            }
+        }
+        final float[] min = this.min, max = this.max, sumW = this.sumW, sumX = this.sumX;
+        for (int k = 0; k < c; k++) {
+            float x0 = xt[0][k];
+            min[k] = x0;
+            max[k] = x0;
+            sumW[k] = wt[0][k];
+            sumX[k] = wt[0][k] * x0;
+        }
+        for (int i = 1; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i];
+            for (int k = 0; k < c; k++) {
+                float xi = xr[k];
+                float wi = wr[k];
+                min[k] = xi < min[k] ? xi : min[k];
+                max[k] = xi > max[k] ? xi : max[k];
+                sumW[k] += wi;
+                sumX[k] += wi * xi;
+            }
+        }
+        final float[] scale = this.scale, isc = this.isc, best = this.best, keepIscale = this.keepIscale,
+                keepMin = this.keepMin, xmin = this.xmin;
+        final boolean[] escape = this.escape;
+        for (int k = 0; k < c; k++) {
+            xmin[k] = min[k];
+            if (min[k] > 0) min[k] = 0;
+            float is = nmax / (max[k] - min[k]);
+            isc[k] = is;
+            scale[k] = 1 / is;
+            best[k] = 0;
+            keepIscale[k] = is;
+            keepMin[k] = min[k];
+            escape[k] = max[k] == min[k]; // degenerate (all equal, none positive): the transliteration's zeros
+        }
+        final float fmax = nmax;
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i];
+            float[] lr = lt[i];
+            for (int k = 0; k < c; k++) lr[k] = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
+            if (useMad) {
+                for (int k = 0; k < c; k++) best[k] += wr[k] * Math.abs(scale[k] * lr[k] + min[k] - xr[k]);
+            } else {
+                for (int k = 0; k < c; k++) {
+                    float diff = scale[k] * lr[k] + min[k] - xr[k];
+                    best[k] += wr[k] * (diff * diff);
+                }
+            }
+        }
+        final float[] sumL = this.sumL, sumL2 = this.sumL2, sumXl = this.sumXl, err = this.err,
+                thisScale = this.thisScale, thisMin = this.thisMin, det = this.det;
+        for (int step = 0; step <= nstep; ++step) {
+            float numerator = rmin + rdelta * step + nmax;
+            for (int k = 0; k < c; k++) {
+                float is = numerator / (max[k] - min[k]);
+                isc[k] = is;
+                // the codes of the lane's x lie between those of its smallest and largest x (float ops are monotonic)
+                float lo_ = is * (xmin[k] - min[k]), hi = is * (max[k] - min[k]);
+                escape[k] |= !(Math.abs(lo_) <= SAFE && Math.abs(hi) <= SAFE);
+                sumL[k] = 0;
+                sumL2[k] = 0;
+                sumXl[k] = 0;
+            }
+            for (int i = 0; i < g; i++) {
+                float[] xr = xt[i], wr = wt[i], lr = lt[i];
+                for (int k = 0; k < c; k++) {
+                    lr[k] = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
+                }
+                for (int k = 0; k < c; k++) {
+                    float l = lr[k];
+                    float wl = wr[k] * l;
+                    sumL[k] += wl;
+                    sumL2[k] += wl * l;
+                    sumXl[k] += wl * xr[k];
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                float sw = sumW[k], sl = sumL[k], sl2 = sumL2[k], sxl = sumXl[k], sx = sumX[k];
+                float d = sw * sl2 - sl * sl;
+                float ts = (sw * sxl - sx * sl) / d;
+                float tm = (sl2 * sx - sl * sxl) / d;
+                if (tm > 0) {
+                    tm = 0;
+                    ts = sxl / sl2;
+                }
+                det[k] = d;
+                thisScale[k] = ts;
+                thisMin[k] = tm;
+                err[k] = 0;
+            }
+            for (int i = 0; i < g; i++) {
+                float[] xr = xt[i], wr = wt[i], lr = lt[i];
+                if (useMad) {
+                    for (int k = 0; k < c; k++) err[k] += wr[k] * Math.abs(thisScale[k] * lr[k] + thisMin[k] - xr[k]);
+                } else {
+                    for (int k = 0; k < c; k++) {
+                        float diff = thisScale[k] * lr[k] + thisMin[k] - xr[k];
+                        err[k] += wr[k] * (diff * diff);
+                    }
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                if (det[k] > 0 && err[k] < best[k]) {
+                    best[k] = err[k];
+                    scale[k] = thisScale[k];
+                    keepIscale[k] = isc[k];
+                    keepMin[k] = min[k];
+                    min[k] = thisMin[k];
+                }
+            }
+        }
+        for (int k = 0; k < c; k++) {
+            int xk = xo + k * g, lk = lo + k * g;
+            if (escape[k]) { // degenerate, or outside the float rounding's range: the transliteration
+                scales[so + k] = QuantFit.makeQkx2Quants(g, nmax, x, xk, w, wo + k * g, L, lk, one, 0, aux, rmin, rdelta,
+                        nstep, useMad);
+                mins[mo + k] = one[0];
+                continue;
+            }
+            scales[so + k] = scale[k];
+            mins[mo + k] = -min[k];
+            float is = keepIscale[k], m = keepMin[k];
+            for (int i = 0; i < g; i++) {
+                int l = Rounding.nearestInt(is * (x[xk + i] - m));
+                L[lk + i] = (byte) Math.max(0, Math.min(nmax, l));
+            }
+        }
+    }
+}
