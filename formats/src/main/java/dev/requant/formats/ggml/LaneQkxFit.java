@@ -67,10 +67,11 @@ final class LaneQkxFit {
             boolean useMad, float[] scales, int so, float[] mins, int mo, byte[] L, int lo) {
         final int c = lanes;
         final float[][] xt = this.xt, wt = this.wt, lt = this.lt;
-        for (int k = 0; k < c; k++) {
-            for (int i = 0; i < g; i++) {
-                xt[i][k] = x[xo + k * g + i];
-                wt[i][k] = w[wo + k * g + i];
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i];
+            for (int k = 0; k < c; k++) {
+                xr[k] = x[xo + k * g + i];
+                wr[k] = w[wo + k * g + i];
             }
         }
         final float[] min = this.min, max = this.max, sumW = this.sumW, sumX = this.sumX;
@@ -86,10 +87,23 @@ final class LaneQkxFit {
             for (int k = 0; k < c; k++) {
                 float xi = xr[k];
                 float wi = wr[k];
-                min[k] = xi < min[k] ? xi : min[k];
-                max[k] = xi > max[k] ? xi : max[k];
+                min[k] = Math.min(min[k], xi);
+                max[k] = Math.max(max[k], xi);
                 sumW[k] += wi;
                 sumX[k] += wi * xi;
+            }
+        }
+        for (int k = 0; k < c; k++) {
+            // Math.min/max prefer -0.0/+0.0 where ggml's comparisons keep the first zero: redo such lanes in its order
+            if (min[k] == 0 || max[k] == 0) {
+                float mn = xt[0][k], mx = mn;
+                for (int i = 1; i < g; i++) {
+                    float xi = xt[i][k];
+                    if (xi < mn) mn = xi;
+                    if (xi > mx) mx = xi;
+                }
+                min[k] = mn;
+                max[k] = mx;
             }
         }
         final float[] scale = this.scale, isc = this.isc, best = this.best, keepIscale = this.keepIscale,
@@ -182,20 +196,22 @@ final class LaneQkxFit {
                 }
             }
         }
+        // the codes of the kept candidates (keepMin: the min they were computed with)
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], lr = lt[i];
+            for (int k = 0; k < c; k++) {
+                lr[k] = Math.max(0f, Math.min(fmax, keepIscale[k] * (xr[k] - keepMin[k]) + MAGIC - MAGIC));
+            }
+            for (int k = 0; k < c; k++) L[lo + k * g + i] = (byte) lr[k];
+        }
         for (int k = 0; k < c; k++) {
-            int xk = xo + k * g, lk = lo + k * g;
+            scales[so + k] = scale[k];
+            mins[mo + k] = -min[k];
             if (escape[k]) { // degenerate, or outside the float rounding's range: the transliteration
+                int xk = xo + k * g, lk = lo + k * g;
                 scales[so + k] = QuantFit.makeQkx2Quants(g, nmax, x, xk, w, wo + k * g, L, lk, one, 0, aux, rmin, rdelta,
                         nstep, useMad);
                 mins[mo + k] = one[0];
-                continue;
-            }
-            scales[so + k] = scale[k];
-            mins[mo + k] = -min[k];
-            float is = keepIscale[k], m = keepMin[k];
-            for (int i = 0; i < g; i++) {
-                int l = Rounding.nearestInt(is * (x[xk + i] - m));
-                L[lk + i] = (byte) Math.max(0, Math.min(nmax, l));
             }
         }
     }
