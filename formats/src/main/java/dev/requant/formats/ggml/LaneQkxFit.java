@@ -59,7 +59,7 @@ final class LaneQkxFit {
 
     /**
      * make_qkx2_quants(g, nmax, x, w, L, &the_min, Laux, rmin, rdelta, nstep, useMad) of {@code lanes} consecutive
-     * groups of {@code g} (g <= 32, nstep >= 1) from {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's
+     * groups of {@code g} (up to 32, nstep >= 1) from {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's
      * scale into {@code scales[so + k]}, the_min into {@code mins[mo + k]}, codes into {@code L[lo + g*k ..]}. For finite
      * input make_qkx3_quants takes the same steps (its {@code max <= min} is {@code max == min} then).
      */
@@ -149,10 +149,13 @@ final class LaneQkxFit {
                 sumXl[k] = 0;
             }
             for (int i = 0; i < g; i++) {
-                float[] xr = xt[i], wr = wt[i], lr = lt[i];
+                float[] xr = xt[i], lr = lt[i];
                 for (int k = 0; k < c; k++) {
                     lr[k] = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
                 }
+            }
+            for (int i = 0; i < g; i++) {
+                float[] xr = xt[i], wr = wt[i], lr = lt[i];
                 for (int k = 0; k < c; k++) {
                     float l = lr[k];
                     float wl = wr[k] * l;
@@ -164,16 +167,16 @@ final class LaneQkxFit {
             for (int k = 0; k < c; k++) {
                 float sw = sumW[k], sl = sumL[k], sl2 = sumL2[k], sxl = sumXl[k], sx = sumX[k];
                 float d = sw * sl2 - sl * sl;
-                float ts = (sw * sxl - sx * sl) / d;
-                float tm = (sl2 * sx - sl * sxl) / d;
-                if (tm > 0) {
-                    tm = 0;
-                    ts = sxl / sl2;
-                }
                 det[k] = d;
-                thisScale[k] = ts;
-                thisMin[k] = tm;
+                thisScale[k] = (sw * sxl - sx * sl) / d;
+                thisMin[k] = (sl2 * sx - sl * sxl) / d;
                 err[k] = 0;
+            }
+            for (int k = 0; k < c; k++) { // apart from the loop above, which has no branch to keep it from SIMD
+                if (thisMin[k] > 0) {
+                    thisMin[k] = 0;
+                    thisScale[k] = sumXl[k] / sumL2[k];
+                }
             }
             for (int i = 0; i < g; i++) {
                 float[] xr = xt[i], wr = wt[i], lr = lt[i];
