@@ -41,12 +41,24 @@ final class ColdStartCodec implements BlockCodec {
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
      * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since its interleaved fit,
      * LaneQxFit; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
-     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 40 M,
-     * TQ1_0: 600 M).
+     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 62 M,
+     * TQ1_0: 600 M). Q2_K since LaneQkxFit (rows of 1024; 25 for rows of 2048), 72 before.
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 72.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
+            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 32.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
             GgmlType.Q6_K, 28.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
+    /**
+     * The same with importance weights, where that path costs much more than the plain one (measured as above;
+     * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16); other types
+     * are taken at their plain cost.
+     */
+    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 70.0, GgmlType.Q3_K, 38.0);
+
+    /** What the scalar encoder of {@code type} costs per weight in the given mode (0 for a type not in the table). */
+    static double scalarNanos(GgmlType type, boolean weighted) {
+        Double cost = weighted ? WEIGHTED_SCALAR_NANOS_PER_WEIGHT.get(type) : null;
+        return cost != null ? cost : SCALAR_NANOS_PER_WEIGHT.getOrDefault(type, 0.0);
+    }
     /** Elements of the synthetic row: four K-quant super-blocks, long enough to time with System.nanoTime. */
     static final int ROW = 1024;
 
@@ -85,7 +97,7 @@ final class ColdStartCodec implements BlockCodec {
          */
         synchronized void expect(long weights) {
             expected = Math.max(expected, 0) + weights;
-            if (expected * SCALAR_NANOS_PER_WEIGHT.getOrDefault(type, 0.0) >= WORTH_NANOS) start();
+            if (expected * scalarNanos(type, weighted) >= WORTH_NANOS) start();
         }
 
         /** A tensor is about to be encoded: without a plan's announcement, the kernel is warmed on its first use. */
@@ -109,7 +121,7 @@ final class ColdStartCodec implements BlockCodec {
             long bestScalar = Long.MAX_VALUE;
             // the scalar codec may still be interpreted here (the encoders have not reached this type yet), and a
             // vector kernel in C1 code beats an interpreted scalar one: also compare with the compiled scalar speed
-            double compiledScalar = SCALAR_NANOS_PER_WEIGHT.get(type) * ROW;
+            double compiledScalar = scalarNanos(type, weighted) * ROW;
             long bestVectorRecent = Long.MAX_VALUE;
             long begun = System.nanoTime();
             for (int call = 0; call < MAX_CALLS && System.nanoTime() - begun < MAX_NANOS; call++) {

@@ -149,15 +149,10 @@ final class LaneQkxFit {
                 sumXl[k] = 0;
             }
             for (int i = 0; i < g; i++) {
-                float[] xr = xt[i], lr = lt[i];
-                for (int k = 0; k < c; k++) {
-                    lr[k] = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
-                }
-            }
-            for (int i = 0; i < g; i++) {
                 float[] xr = xt[i], wr = wt[i], lr = lt[i];
                 for (int k = 0; k < c; k++) {
-                    float l = lr[k];
+                    float l = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
+                    lr[k] = l;
                     float wl = wr[k] * l;
                     sumL[k] += wl;
                     sumL2[k] += wl * l;

@@ -66,6 +66,22 @@ class ColdStartCodecTest {
         assertThat(unannounced.started()).isFalse();
     }
 
+    @Test
+    void importanceWeightedWorkIsPricedAtItsOwnCost() {
+        Assumptions.assumeTrue(VectorSupport.enabled());
+        GgmlType type = GgmlType.Q2_K; // the imatrix search tries 37 scales, the plain one 16
+        assertThat(ColdStartCodec.scalarNanos(type, true)).isGreaterThan(ColdStartCodec.scalarNanos(type, false));
+        long weights = (long) Math.ceil(ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(type, true));
+        ColdStartCodec.Kernel plain = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
+        ColdStartCodec.Kernel weighted = new ColdStartCodec.Kernel(type, true, BlockCodec.of(type), BlockCodec.reference(type));
+        plain.expect(weights);
+        weighted.expect(weights);
+        assertThat(plain.started()).as("plain: not worth it yet").isFalse();
+        assertThat(weighted.started()).as("weighted: worth it").isTrue();
+        assertThat(ColdStartCodec.scalarNanos(GgmlType.Q6_K, true)).as("no weighted entry: the plain cost")
+                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.Q6_K, false));
+    }
+
     private static float[] importance(SplittableRandom r) {
         float[] w = new float[N];
         for (int i = 0; i < N; i++) w[i] = i % 97 == 0 ? 0f : (float) Math.exp(r.nextGaussian());
