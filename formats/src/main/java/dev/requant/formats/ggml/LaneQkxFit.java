@@ -61,12 +61,45 @@ final class LaneQkxFit {
      * make_qkx2_quants(g, nmax, x, w, L, &the_min, Laux, rmin, rdelta, nstep, useMad) of {@code lanes} consecutive
      * groups of {@code g} (up to 32, nstep >= 1) from {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's
      * scale into {@code scales[so + k]}, the_min into {@code mins[mo + k]}, codes into {@code L[lo + g*k ..]}. For finite
-     * input make_qkx3_quants takes the same steps (its {@code max <= min} is {@code max == min} then).
+     * input make_qkx3_quants takes the same steps (its {@code max <= min} is {@code max == min} then). Each step is a
+     * small method of its own: C2 compiles each soon after the first calls, without on-stack replacement, and a branch
+     * the first rows never took recompiles one step, not the whole search.
      */
     void fit(int lanes, int g, int nmax, float[] x, int xo, float[] w, int wo, float rmin, float rdelta, int nstep,
             boolean useMad, float[] scales, int so, float[] mins, int mo, byte[] L, int lo) {
-        final int c = lanes;
-        final float[][] xt = this.xt, wt = this.wt, lt = this.lt;
+        transpose(lanes, g, x, xo, w, wo);
+        rangeAndSums(lanes, g);
+        start(lanes, nmax);
+        codes(lanes, g, nmax, isc, min);
+        if (useMad) absoluteErrors(lanes, g, scale, min, best);
+        else squaredErrors(lanes, g, scale, min, best);
+        for (int step = 0; step <= nstep; ++step) {
+            candidate(lanes, rmin + rdelta * step + nmax);
+            codesAndSums(lanes, g, nmax);
+            leastSquares(lanes);
+            if (useMad) absoluteErrors(lanes, g, thisScale, thisMin, err);
+            else squaredErrors(lanes, g, thisScale, thisMin, err);
+            keepBetter(lanes);
+        }
+        codes(lanes, g, nmax, keepIscale, keepMin); // the kept candidates' codes, from the min they were computed with
+        for (int i = 0; i < g; i++) {
+            float[] lr = lt[i];
+            for (int k = 0; k < lanes; k++) L[lo + k * g + i] = (byte) lr[k];
+        }
+        for (int k = 0; k < lanes; k++) {
+            scales[so + k] = scale[k];
+            mins[mo + k] = -min[k];
+            if (escape[k]) { // degenerate, or outside the float rounding's range: the transliteration
+                int xk = xo + k * g, lk = lo + k * g;
+                scales[so + k] = QuantFit.makeQkx2Quants(g, nmax, x, xk, w, wo + k * g, L, lk, one, 0, aux, rmin, rdelta,
+                        nstep, useMad);
+                mins[mo + k] = one[0];
+            }
+        }
+    }
+
+    /** Group k's element i to {@code xt[i][k]}, its weight to {@code wt[i][k]}. */
+    private void transpose(int c, int g, float[] x, int xo, float[] w, int wo) {
         for (int i = 0; i < g; i++) {
             float[] xr = xt[i], wr = wt[i];
             for (int k = 0; k < c; k++) {
@@ -74,13 +107,17 @@ final class LaneQkxFit {
                 wr[k] = w[wo + k * g + i];
             }
         }
+    }
+
+    /** The first loop of make_qkx2_quants: min, max, sum of w and of w*x, in element order. */
+    private void rangeAndSums(int c, int g) {
         final float[] min = this.min, max = this.max, sumW = this.sumW, sumX = this.sumX;
+        final float[] x0 = xt[0], w0 = wt[0];
         for (int k = 0; k < c; k++) {
-            float x0 = xt[0][k];
-            min[k] = x0;
-            max[k] = x0;
-            sumW[k] = wt[0][k];
-            sumX[k] = wt[0][k] * x0;
+            min[k] = x0[k];
+            max[k] = x0[k];
+            sumW[k] = w0[k];
+            sumX[k] = w0[k] * x0[k];
         }
         for (int i = 1; i < g; i++) {
             float[] xr = xt[i], wr = wt[i];
@@ -96,7 +133,7 @@ final class LaneQkxFit {
         for (int k = 0; k < c; k++) {
             // Math.min/max prefer -0.0/+0.0 where ggml's comparisons keep the first zero: redo such lanes in its order
             if (min[k] == 0 || max[k] == 0) {
-                float mn = xt[0][k], mx = mn;
+                float mn = x0[k], mx = mn;
                 for (int i = 1; i < g; i++) {
                     float xi = xt[i][k];
                     if (xi < mn) mn = xi;
@@ -106,9 +143,10 @@ final class LaneQkxFit {
                 max[k] = mx;
             }
         }
-        final float[] scale = this.scale, isc = this.isc, best = this.best, keepIscale = this.keepIscale,
-                keepMin = this.keepMin, xmin = this.xmin;
-        final boolean[] escape = this.escape;
+    }
+
+    /** The first guess: min clamped to at most 0, iscale = nmax/(max - min), scale its inverse. */
+    private void start(int c, int nmax) {
         for (int k = 0; k < c; k++) {
             xmin[k] = min[k];
             if (min[k] > 0) min[k] = 0;
@@ -120,96 +158,99 @@ final class LaneQkxFit {
             keepMin[k] = min[k];
             escape[k] = max[k] == min[k]; // degenerate (all equal, none positive): the transliteration's zeros
         }
+    }
+
+    /** clamp(nearest_int(iscale * (x - min)), 0, nmax) of every element into {@code lt}. */
+    private void codes(int c, int g, int nmax, float[] iscale, float[] m) {
         final float fmax = nmax;
         for (int i = 0; i < g; i++) {
-            float[] xr = xt[i], wr = wt[i];
-            float[] lr = lt[i];
-            for (int k = 0; k < c; k++) lr[k] = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
-            if (useMad) {
-                for (int k = 0; k < c; k++) best[k] += wr[k] * Math.abs(scale[k] * lr[k] + min[k] - xr[k]);
-            } else {
-                for (int k = 0; k < c; k++) {
-                    float diff = scale[k] * lr[k] + min[k] - xr[k];
-                    best[k] += wr[k] * (diff * diff);
-                }
-            }
-        }
-        final float[] sumL = this.sumL, sumL2 = this.sumL2, sumXl = this.sumXl, err = this.err,
-                thisScale = this.thisScale, thisMin = this.thisMin, det = this.det;
-        for (int step = 0; step <= nstep; ++step) {
-            float numerator = rmin + rdelta * step + nmax;
-            for (int k = 0; k < c; k++) {
-                float is = numerator / (max[k] - min[k]);
-                isc[k] = is;
-                // the codes of the lane's x lie between those of its smallest and largest x (float ops are monotonic)
-                float lo_ = is * (xmin[k] - min[k]), hi = is * (max[k] - min[k]);
-                escape[k] |= !(Math.abs(lo_) <= SAFE && Math.abs(hi) <= SAFE);
-                sumL[k] = 0;
-                sumL2[k] = 0;
-                sumXl[k] = 0;
-            }
-            for (int i = 0; i < g; i++) {
-                float[] xr = xt[i], wr = wt[i], lr = lt[i];
-                for (int k = 0; k < c; k++) {
-                    float l = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
-                    lr[k] = l;
-                    float wl = wr[k] * l;
-                    sumL[k] += wl;
-                    sumL2[k] += wl * l;
-                    sumXl[k] += wl * xr[k];
-                }
-            }
-            for (int k = 0; k < c; k++) {
-                float sw = sumW[k], sl = sumL[k], sl2 = sumL2[k], sxl = sumXl[k], sx = sumX[k];
-                float d = sw * sl2 - sl * sl;
-                det[k] = d;
-                thisScale[k] = (sw * sxl - sx * sl) / d;
-                thisMin[k] = (sl2 * sx - sl * sxl) / d;
-                err[k] = 0;
-            }
-            for (int k = 0; k < c; k++) { // apart from the loop above, which has no branch to keep it from SIMD
-                if (thisMin[k] > 0) {
-                    thisMin[k] = 0;
-                    thisScale[k] = sumXl[k] / sumL2[k];
-                }
-            }
-            for (int i = 0; i < g; i++) {
-                float[] xr = xt[i], wr = wt[i], lr = lt[i];
-                if (useMad) {
-                    for (int k = 0; k < c; k++) err[k] += wr[k] * Math.abs(thisScale[k] * lr[k] + thisMin[k] - xr[k]);
-                } else {
-                    for (int k = 0; k < c; k++) {
-                        float diff = thisScale[k] * lr[k] + thisMin[k] - xr[k];
-                        err[k] += wr[k] * (diff * diff);
-                    }
-                }
-            }
-            for (int k = 0; k < c; k++) {
-                if (det[k] > 0 && err[k] < best[k]) {
-                    best[k] = err[k];
-                    scale[k] = thisScale[k];
-                    keepIscale[k] = isc[k];
-                    keepMin[k] = min[k];
-                    min[k] = thisMin[k];
-                }
-            }
-        }
-        // the codes of the kept candidates (keepMin: the min they were computed with)
-        for (int i = 0; i < g; i++) {
             float[] xr = xt[i], lr = lt[i];
-            for (int k = 0; k < c; k++) {
-                lr[k] = Math.max(0f, Math.min(fmax, keepIscale[k] * (xr[k] - keepMin[k]) + MAGIC - MAGIC));
-            }
-            for (int k = 0; k < c; k++) L[lo + k * g + i] = (byte) lr[k];
+            for (int k = 0; k < c; k++) lr[k] = Math.max(0f, Math.min(fmax, iscale[k] * (xr[k] - m[k]) + MAGIC - MAGIC));
         }
+    }
+
+    /** {@code e += w * |s*l + m - x|} over the elements, in element order. */
+    private void absoluteErrors(int c, int g, float[] s, float[] m, float[] e) {
+        for (int k = 0; k < c; k++) e[k] = 0;
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i], lr = lt[i];
+            for (int k = 0; k < c; k++) e[k] += wr[k] * Math.abs(s[k] * lr[k] + m[k] - xr[k]);
+        }
+    }
+
+    /** {@code e += w * (s*l + m - x)^2} over the elements, in element order. */
+    private void squaredErrors(int c, int g, float[] s, float[] m, float[] e) {
+        for (int k = 0; k < c; k++) e[k] = 0;
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i], lr = lt[i];
+            for (int k = 0; k < c; k++) {
+                float diff = s[k] * lr[k] + m[k] - xr[k];
+                e[k] += wr[k] * (diff * diff);
+            }
+        }
+    }
+
+    /**
+     * One trial scale: iscale = numerator/(max - min) with the lane's current min; a lane whose codes could leave the
+     * float rounding's range is marked (they lie between those of its smallest and largest x: float ops are monotonic).
+     */
+    private void candidate(int c, float numerator) {
         for (int k = 0; k < c; k++) {
-            scales[so + k] = scale[k];
-            mins[mo + k] = -min[k];
-            if (escape[k]) { // degenerate, or outside the float rounding's range: the transliteration
-                int xk = xo + k * g, lk = lo + k * g;
-                scales[so + k] = QuantFit.makeQkx2Quants(g, nmax, x, xk, w, wo + k * g, L, lk, one, 0, aux, rmin, rdelta,
-                        nstep, useMad);
-                mins[mo + k] = one[0];
+            float is = numerator / (max[k] - min[k]);
+            isc[k] = is;
+            float lo = is * (xmin[k] - min[k]), hi = is * (max[k] - min[k]);
+            escape[k] |= !(Math.abs(lo) <= SAFE && Math.abs(hi) <= SAFE);
+        }
+    }
+
+    /** The trial's codes into {@code lt} and their sums of w*l, w*l*l and w*l*x, in element order. */
+    private void codesAndSums(int c, int g, int nmax) {
+        final float fmax = nmax;
+        final float[] isc = this.isc, min = this.min, sumL = this.sumL, sumL2 = this.sumL2, sumXl = this.sumXl;
+        for (int k = 0; k < c; k++) {
+            sumL[k] = 0;
+            sumL2[k] = 0;
+            sumXl[k] = 0;
+        }
+        for (int i = 0; i < g; i++) {
+            float[] xr = xt[i], wr = wt[i], lr = lt[i];
+            for (int k = 0; k < c; k++) {
+                float l = Math.max(0f, Math.min(fmax, isc[k] * (xr[k] - min[k]) + MAGIC - MAGIC));
+                lr[k] = l;
+                float wl = wr[k] * l;
+                sumL[k] += wl;
+                sumL2[k] += wl * l;
+                sumXl[k] += wl * xr[k];
+            }
+        }
+    }
+
+    /** The trial's least-squares scale and min (min at most 0, the scale refitted where it was positive). */
+    private void leastSquares(int c) {
+        for (int k = 0; k < c; k++) {
+            float sw = sumW[k], sl = sumL[k], sl2 = sumL2[k], sxl = sumXl[k], sx = sumX[k];
+            float d = sw * sl2 - sl * sl;
+            det[k] = d;
+            thisScale[k] = (sw * sxl - sx * sl) / d;
+            thisMin[k] = (sl2 * sx - sl * sxl) / d;
+        }
+        for (int k = 0; k < c; k++) { // apart from the loop above, which has no branch to keep it from SIMD
+            if (thisMin[k] > 0) {
+                thisMin[k] = 0;
+                thisScale[k] = sumXl[k] / sumL2[k];
+            }
+        }
+    }
+
+    /** A lane whose trial has D > 0 and a smaller error keeps it; its min becomes the trial's for the next trials. */
+    private void keepBetter(int c) {
+        for (int k = 0; k < c; k++) {
+            if (det[k] > 0 && err[k] < best[k]) {
+                best[k] = err[k];
+                scale[k] = thisScale[k];
+                keepIscale[k] = isc[k];
+                keepMin[k] = min[k];
+                min[k] = thisMin[k];
             }
         }
     }
