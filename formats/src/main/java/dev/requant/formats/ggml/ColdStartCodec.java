@@ -207,6 +207,11 @@ final class ColdStartCodec implements BlockCodec {
         kernel.scalar.encodeRow(src, srcOffset, n, importance, dst, dstOffset);
     }
 
+    @Override
+    public void encodeRows(float[] src, int srcOffset, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        (kernel.warm ? kernel.vector : kernel.scalar).encodeRows(src, srcOffset, n, rows, importance, dst, dstOffset);
+    }
+
     @Override public boolean usesImportance() { return kernel.vector.usesImportance(); }
 
     @Override public boolean requiresImportance() { return kernel.vector.requiresImportance(); }

@@ -48,11 +48,30 @@ class Q2_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ2_K's falls back to this method
+    }
+
+    /**
+     * The rows as one run of super-blocks (ggml's encoders treat every super-block on its own: quantize_row_q2_K_ref
+     * even takes all rows as one): short rows (1024 weights: 64 sub-blocks) would give the lane loops too few lanes.
+     */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(x, xo, n, rows, importance, dst, dstOffset);
+    }
+
+    private static void encodeRun(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
         Lanes s = LANES.get();
-        for (int b = 0; b < n / QK_K; b += CHUNK_BLOCKS) {
-            int blocks = Math.min(CHUNK_BLOCKS, n / QK_K - b);
-            encodeChunk(x, xo + b * QK_K, blocks, importance, b * QK_K, dst, dstOffset + (long) b * BLOCK_BYTES, s);
+        int total = rows * (n / QK_K);
+        for (int b = 0; b < total; b += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, total - b);
+            encodeChunk(x, xo + b * QK_K, blocks, importance, b, n, dst, dstOffset + (long) b * BLOCK_BYTES, s);
         }
+    }
+
+    /** The column (importance index) where super-block {@code block} of a run of rows of {@code n} starts. */
+    private static int column(int block, int n) {
+        return block * QK_K % n;
     }
 
     /** Super-blocks per {@link LaneQkxFit} call: 128 sub-blocks side by side, 24 KiB of transposed data. */
@@ -76,8 +95,8 @@ class Q2_KCodec implements BlockCodec {
      * (in x or the weights) send the chunk through the transliterated fits, whose integer rounding such values go
      * through as ggml's does.
      */
-    private static void encodeChunk(float[] x, int xo, int blocks, float[] importance, int qwo, MemorySegment dst,
-            long dstOffset, Lanes s) {
+    private static void encodeChunk(float[] x, int xo, int blocks, float[] importance, int first, int rowLength,
+            MemorySegment dst, long dstOffset, Lanes s) {
         int n = blocks * QK_K;
         float[] w = s.w;
         boolean finite = FiniteCheck.allFinite(x, xo, xo + n);
@@ -87,7 +106,7 @@ class Q2_KCodec implements BlockCodec {
             } else {
                 for (int b = 0; b < blocks; ++b) {
                     float sigma2 = ImportanceWeights.rowSigma2(x, xo + b * QK_K, QK_K); // sumx2/QK_K: no factor 2, unlike Q3_K
-                    ImportanceWeights.sigmaWeights(x, xo + b * QK_K, importance, qwo + b * QK_K, sigma2, w, b * QK_K, QK_K);
+                    ImportanceWeights.sigmaWeights(x, xo + b * QK_K, importance, column(first + b, rowLength), sigma2, w, b * QK_K, QK_K);
                 }
                 for (int j = 0; j < n / 16; ++j) s.sw[j] = sum16(w, 16 * j);
                 finite = FiniteCheck.allFinite(w, 0, n);
@@ -105,7 +124,7 @@ class Q2_KCodec implements BlockCodec {
             int xb = xo + b * QK_K;
             Arrays.fill(blk, (byte) 0);
             if (!finite) {
-                encodeTransliterated(x, xb, importance, qwo + b * QK_K, s.one, blk);
+                encodeTransliterated(x, xb, importance, column(first + b, rowLength), s.one, blk);
             } else {
                 if (importance == null) scalesRef(s.scales, 16 * b, s.mins, 16 * b, blk);
                 else scalesWeighted(s.scales, 16 * b, s.mins, 16 * b, s.sw, 16 * b, blk, s.Ls, s.Lm);

@@ -215,17 +215,16 @@ public final class TensorEncoder implements AutoCloseable {
         source.read(first, count, x);
         buf.clear();
         MemorySegment dst = MemorySegment.ofBuffer(buf);
-        float[] w = importance;
-        long wMatrix = -1;
-        for (int i = 0; i < count; i++) {
-            if (importance != null && importance.length != n) {
+        if (importance == null || importance.length == n) {
+            codec.encodeRows(x, 0, n, count, importance, dst, 0);
+        } else { // one importance vector per matrix (experts): the rows of each matrix together
+            for (int i = 0; i < count; ) {
                 long m = (first + i) / rowsPerMatrix;
-                if (m != wMatrix) {
-                    w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
-                    wMatrix = m;
-                }
+                int run = (int) Math.min(count - i, (m + 1) * rowsPerMatrix - (first + i));
+                float[] w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
+                codec.encodeRows(x, i * n, n, run, w, dst, i * rowBytes);
+                i += run;
             }
-            codec.encodeRow(x, i * n, n, w, dst, i * rowBytes);
         }
         buf.limit((int) (count * rowBytes));
     }

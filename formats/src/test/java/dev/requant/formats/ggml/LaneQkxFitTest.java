@@ -114,7 +114,13 @@ class LaneQkxFitTest {
                 for (int j = 0; j < n; j++) imp[j] = r.nextInt(8) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
                 if (row % 11 == 10) imp[r.nextInt(n)] = Float.POSITIVE_INFINITY;
                 for (float[] importance : new float[][] {null, imp}) {
-                    codec.encodeRow(x, 0, n, importance, got, 0);
+                    if (row % 3 == 2 && n % 1024 == 0) { // as a run of four rows of n/4 (the importance repeats per row)
+                        float[] quarter = importance == null ? null : java.util.Arrays.copyOf(importance, n / 4);
+                        if (quarter != null) for (int j = n / 4; j < n; j++) importance[j] = quarter[j % (n / 4)];
+                        codec.encodeRows(x, 0, n / 4, 4, quarter, got, 0);
+                    } else {
+                        codec.encodeRow(x, 0, n, importance, got, 0);
+                    }
                     for (int b = 0; b < n / Q2_KCodec.QK_K; b++) {
                         java.util.Arrays.fill(blk, (byte) 0);
                         Q2_KCodec.encodeTransliterated(x, b * Q2_KCodec.QK_K, importance, b * Q2_KCodec.QK_K, scratch, blk);
