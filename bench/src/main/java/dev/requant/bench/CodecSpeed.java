@@ -28,6 +28,7 @@ public final class CodecSpeed {
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 5;
         int n = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int rows = (int) Math.max(1, millions * 1e6 / n);
+        int perCall = Math.max(1, (1 << 18) / n);
         float[] x = weights(rows, n, 7);
         float[] w = new float[n];
         SplittableRandom r = new SplittableRandom(11);
@@ -47,7 +48,10 @@ public final class CodecSpeed {
             long allocated = ((com.sun.management.ThreadMXBean) CPU).getCurrentThreadAllocatedBytes();
             for (int round = 0; round < rounds; round++) {
                 long t0 = CPU.getCurrentThreadCpuTime();
-                for (int row = 0; row < rows; row++) codec.encodeRow(x, row * n, n, imp, out, (long) row * rowBytes);
+                // rows in runs of 256 K weights, as TensorEncoder hands a chunk to the codec
+                for (int row = 0; row < rows; row += perCall) {
+                    codec.encodeRows(x, row * n, n, Math.min(perCall, rows - row), imp, out, (long) row * rowBytes);
+                }
                 ours[round] = (CPU.getCurrentThreadCpuTime() - t0) / ((double) rows * n);
                 t0 = CPU.getCurrentThreadCpuTime();
                 ggml.quantize(type.id(), src, theirOut, rows, n, imp == null ? MemorySegment.NULL : nativeW);

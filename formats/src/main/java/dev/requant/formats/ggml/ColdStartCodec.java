@@ -34,25 +34,50 @@ final class ColdStartCodec implements BlockCodec {
     /**
      * Warm a vector kernel only for at least this much scalar work: the warm-up costs its thread 0.4-1.4 CPU-s (the
      * kernel's first hundreds of calls run as boxed Java code) plus C2's compile time, and the vector codec then
-     * saves 70-95% of the encoding time.
+     * saves 70-95% of the encoding time. Precisely: warm where the vector codec would save at least
+     * {@link #VECTOR_SHARE}'s complement of this, {@code expected * (scalar - vector) >= (1 - 0.2) * WORTH_NANOS},
+     * the same rule for a kernel at the usual fifth of the scalar cost, and a later one where the scalar encoder is
+     * nearly as fast (Q2_K since LaneQkxFit).
      */
     static final long WORTH_NANOS = 2_000_000_000L;
+    /** The vector encoders' cost as a share of the scalar one where {@link #vectorNanos} has no measurement. */
+    static final double VECTOR_SHARE = 0.2;
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
      * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since its interleaved fit,
      * LaneQxFit; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
-     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 62 M,
-     * TQ1_0: 600 M). Q2_K since LaneQkxFit (rows of 1024; 25 for rows of 2048), 72 before.
+     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 118 M,
+     * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before.
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 32.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
+            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
             GgmlType.Q6_K, 28.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
     /**
      * The same with importance weights, where that path costs much more than the plain one (measured as above;
      * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16); other types
      * are taken at their plain cost.
      */
-    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 70.0, GgmlType.Q3_K, 38.0);
+    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 38.0);
+
+    /**
+     * What the compiled vector encoder of {@code type} costs per weight: measured where the scalar encoder comes close
+     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance), else {@link #VECTOR_SHARE} of the scalar
+     * cost.
+     */
+    static double vectorNanos(GgmlType type, boolean weighted) {
+        if (type == GgmlType.Q2_K) return weighted ? 21.0 : 10.5;
+        return VECTOR_SHARE * scalarNanos(type, weighted);
+    }
+
+    /**
+     * The time per call, as a share of the scalar codec's, under which the vector codec counts as compiled: half,
+     * or where the compiled kernel itself takes more than a third, halfway between its share and the scalar cost
+     * (boxed, uncompiled Vector API code is 20-100x slower than either, so this still tells the two apart).
+     */
+    static double speedUp(GgmlType type, boolean weighted) {
+        double share = vectorNanos(type, weighted) / scalarNanos(type, weighted);
+        return share <= 1.0 / 3 ? SPEED_UP : (1 + share) / 2;
+    }
 
     /** What the scalar encoder of {@code type} costs per weight in the given mode (0 for a type not in the table). */
     static double scalarNanos(GgmlType type, boolean weighted) {
@@ -93,11 +118,11 @@ final class ColdStartCodec implements BlockCodec {
 
         /**
          * More weights of this type are coming (a quantization's plan): warms the vector kernel now if, with what
-         * was announced before, the scalar reference would spend {@link #WORTH_NANOS} or more on them.
+         * was announced before, the vector kernel would save what {@link #WORTH_NANOS} says.
          */
         synchronized void expect(long weights) {
             expected = Math.max(expected, 0) + weights;
-            if (expected * scalarNanos(type, weighted) >= WORTH_NANOS) start();
+            if (expected * (scalarNanos(type, weighted) - vectorNanos(type, weighted)) >= (1 - VECTOR_SHARE) * WORTH_NANOS) start();
         }
 
         /** A tensor is about to be encoded: without a plan's announcement, the kernel is warmed on its first use. */
@@ -134,7 +159,7 @@ final class ColdStartCodec implements BlockCodec {
                 long t = System.nanoTime();
                 vector.encodeRow(x, 0, ROW, w, out, 0);
                 bestVectorRecent = Math.min(bestVectorRecent, System.nanoTime() - t);
-                if (call >= 32 && bestVectorRecent <= SPEED_UP * Math.min(bestScalar, compiledScalar)) {
+                if (call >= 32 && bestVectorRecent <= speedUp(type, weighted) * Math.min(bestScalar, compiledScalar)) {
                     if (LOG) System.err.printf("warm-up %s%s: warm after %d calls, %.0f ms CPU, vector %d ns, scalar %d ns%n", type,
                             weighted ? " imatrix" : "", call, threadCpuMs(), bestVectorRecent, bestScalar);
                     warm = true;

@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * The codec that stands in for a cold Vector API encoder: its bytes are the reference's before the switch (scalar)
  * and after it (vector), with and without importance; it wraps only {@link BlockCodec#of}'s vector encoders; and a
- * plan's announced work starts the warm-up only where the scalar encoder would spend {@link ColdStartCodec#WORTH_NANOS}.
+ * plan's announced work starts the warm-up only where the vector encoder saves what {@link ColdStartCodec#WORTH_NANOS} says.
  */
 class ColdStartCodecTest {
     static final int N = 2048;
@@ -71,7 +71,8 @@ class ColdStartCodecTest {
         Assumptions.assumeTrue(VectorSupport.enabled());
         GgmlType type = GgmlType.Q2_K; // the imatrix search tries 37 scales, the plain one 16
         assertThat(ColdStartCodec.scalarNanos(type, true)).isGreaterThan(ColdStartCodec.scalarNanos(type, false));
-        long weights = (long) Math.ceil(ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(type, true));
+        long weights = (long) Math.ceil((1 - ColdStartCodec.VECTOR_SHARE) * ColdStartCodec.WORTH_NANOS
+                / (ColdStartCodec.scalarNanos(type, true) - ColdStartCodec.vectorNanos(type, true)));
         ColdStartCodec.Kernel plain = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
         ColdStartCodec.Kernel weighted = new ColdStartCodec.Kernel(type, true, BlockCodec.of(type), BlockCodec.reference(type));
         plain.expect(weights);
@@ -80,6 +81,17 @@ class ColdStartCodecTest {
         assertThat(weighted.started()).as("weighted: worth it").isTrue();
         assertThat(ColdStartCodec.scalarNanos(GgmlType.Q6_K, true)).as("no weighted entry: the plain cost")
                 .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.Q6_K, false));
+    }
+
+    @Test
+    void aKernelCloseToItsScalarCodecCountsAsCompiledWhenItBeatsIt() {
+        assertThat(ColdStartCodec.speedUp(GgmlType.Q6_K, false)).isEqualTo(ColdStartCodec.SPEED_UP);
+        for (boolean weighted : new boolean[] {false, true}) {
+            double share = ColdStartCodec.vectorNanos(GgmlType.Q2_K, weighted) / ColdStartCodec.scalarNanos(GgmlType.Q2_K, weighted);
+            // Q2_K's kernel takes about 60% of the scalar time: the usual "half" would never see it compiled
+            assertThat(share).isGreaterThan(ColdStartCodec.SPEED_UP);
+            assertThat(ColdStartCodec.speedUp(GgmlType.Q2_K, weighted)).isGreaterThan(share).isLessThan(1.0);
+        }
     }
 
     private static float[] importance(SplittableRandom r) {
