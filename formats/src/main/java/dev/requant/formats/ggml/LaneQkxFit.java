@@ -149,7 +149,7 @@ final class LaneQkxFit {
     private void start(int c, int nmax) {
         for (int k = 0; k < c; k++) {
             xmin[k] = min[k];
-            if (min[k] > 0) min[k] = 0;
+            min[k] = Math.min(min[k], 0f); // if (min > 0) min = 0, without a branch (min is finite; -0.0 stays)
             float is = nmax / (max[k] - min[k]);
             isc[k] = is;
             scale[k] = 1 / is;
@@ -199,7 +199,7 @@ final class LaneQkxFit {
             float is = numerator / (max[k] - min[k]);
             isc[k] = is;
             float lo = is * (xmin[k] - min[k]), hi = is * (max[k] - min[k]);
-            escape[k] |= !(Math.abs(lo) <= SAFE && Math.abs(hi) <= SAFE);
+            escape[k] |= !(Math.abs(lo) <= SAFE & Math.abs(hi) <= SAFE);
         }
     }
 
