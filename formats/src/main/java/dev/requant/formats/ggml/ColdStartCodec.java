@@ -44,14 +44,14 @@ final class ColdStartCodec implements BlockCodec {
     static final double VECTOR_SHARE = 0.2;
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
-     * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since its interleaved fit,
-     * LaneQxFit; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
-     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 118 M,
+     * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since LaneQxBlocks, 28 with
+     * LaneQxFit, 42 before; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
+     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 280 M, Q2_K: 246 M,
      * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before.
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
             GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
-            GgmlType.Q6_K, 28.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
+            GgmlType.Q6_K, 14.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
     /**
      * The same with importance weights, where that path costs much more than the plain one (measured as above;
      * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16); other types
@@ -61,12 +61,15 @@ final class ColdStartCodec implements BlockCodec {
 
     /**
      * What the compiled vector encoder of {@code type} costs per weight: measured where the scalar encoder comes close
-     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance), else {@link #VECTOR_SHARE} of the scalar
-     * cost.
+     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q6_K 8.3), else {@link #VECTOR_SHARE}
+     * of the scalar cost.
      */
     static double vectorNanos(GgmlType type, boolean weighted) {
-        if (type == GgmlType.Q2_K) return weighted ? 21.0 : 10.5;
-        return VECTOR_SHARE * scalarNanos(type, weighted);
+        return switch (type) {
+            case Q2_K -> weighted ? 21.0 : 10.5;
+            case Q6_K -> 8.3;
+            default -> VECTOR_SHARE * scalarNanos(type, weighted);
+        };
     }
 
     /**
@@ -77,6 +80,12 @@ final class ColdStartCodec implements BlockCodec {
     static double speedUp(GgmlType type, boolean weighted) {
         double share = vectorNanos(type, weighted) / scalarNanos(type, weighted);
         return share <= 1.0 / 3 ? SPEED_UP : (1 + share) / 2;
+    }
+
+    /** From how many announced weights warming the kernel pays ({@link #WORTH_NANOS}). */
+    static long worthWeights(GgmlType type, boolean weighted) {
+        double saving = scalarNanos(type, weighted) - vectorNanos(type, weighted);
+        return saving > 0 ? (long) Math.ceil((1 - VECTOR_SHARE) * WORTH_NANOS / saving) : Long.MAX_VALUE;
     }
 
     /** What the scalar encoder of {@code type} costs per weight in the given mode (0 for a type not in the table). */
@@ -122,7 +131,7 @@ final class ColdStartCodec implements BlockCodec {
          */
         synchronized void expect(long weights) {
             expected = Math.max(expected, 0) + weights;
-            if (expected * (scalarNanos(type, weighted) - vectorNanos(type, weighted)) >= (1 - VECTOR_SHARE) * WORTH_NANOS) start();
+            if (expected >= worthWeights(type, weighted)) start();
         }
 
         /** A tensor is about to be encoded: without a plan's announcement, the kernel is warmed on its first use. */

@@ -52,7 +52,7 @@ class ColdStartCodecTest {
     void announcedWorkStartsTheWarmUpOnlyWhereItPays() {
         Assumptions.assumeTrue(VectorSupport.enabled());
         GgmlType type = GgmlType.Q6_K;
-        long worth = (long) Math.ceil(ColdStartCodec.WORTH_NANOS / ColdStartCodec.SCALAR_NANOS_PER_WEIGHT.get(type));
+        long worth = ColdStartCodec.worthWeights(type, false);
         ColdStartCodec.Kernel k = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
         k.expect(worth / 2);
         k.used();
@@ -71,21 +71,23 @@ class ColdStartCodecTest {
         Assumptions.assumeTrue(VectorSupport.enabled());
         GgmlType type = GgmlType.Q2_K; // the imatrix search tries 37 scales, the plain one 16
         assertThat(ColdStartCodec.scalarNanos(type, true)).isGreaterThan(ColdStartCodec.scalarNanos(type, false));
-        long weights = (long) Math.ceil((1 - ColdStartCodec.VECTOR_SHARE) * ColdStartCodec.WORTH_NANOS
-                / (ColdStartCodec.scalarNanos(type, true) - ColdStartCodec.vectorNanos(type, true)));
+        long weights = ColdStartCodec.worthWeights(type, true);
         ColdStartCodec.Kernel plain = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
         ColdStartCodec.Kernel weighted = new ColdStartCodec.Kernel(type, true, BlockCodec.of(type), BlockCodec.reference(type));
         plain.expect(weights);
         weighted.expect(weights);
         assertThat(plain.started()).as("plain: not worth it yet").isFalse();
         assertThat(weighted.started()).as("weighted: worth it").isTrue();
-        assertThat(ColdStartCodec.scalarNanos(GgmlType.Q6_K, true)).as("no weighted entry: the plain cost")
-                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.Q6_K, false));
+        assertThat(ColdStartCodec.scalarNanos(GgmlType.Q4_K, true)).as("no weighted entry: the plain cost")
+                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.Q4_K, false));
     }
 
     @Test
     void aKernelCloseToItsScalarCodecCountsAsCompiledWhenItBeatsIt() {
-        assertThat(ColdStartCodec.speedUp(GgmlType.Q6_K, false)).isEqualTo(ColdStartCodec.SPEED_UP);
+        assertThat(ColdStartCodec.speedUp(GgmlType.Q4_K, false)).isEqualTo(ColdStartCodec.SPEED_UP);
+        // the usual rule where the kernel takes a fifth of the scalar time: 2 s of scalar work
+        assertThat(ColdStartCodec.worthWeights(GgmlType.Q4_K, false))
+                .isCloseTo((long) (ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(GgmlType.Q4_K, false)), org.assertj.core.data.Offset.offset(2L));
         for (boolean weighted : new boolean[] {false, true}) {
             double share = ColdStartCodec.vectorNanos(GgmlType.Q2_K, weighted) / ColdStartCodec.scalarNanos(GgmlType.Q2_K, weighted);
             // Q2_K's kernel takes about 60% of the scalar time: the usual "half" would never see it compiled

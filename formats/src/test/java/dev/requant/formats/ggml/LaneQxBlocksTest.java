@@ -2,11 +2,17 @@ package dev.requant.formats.ggml;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** make_qx_quants of sub-blocks side by side ({@link LaneQxBlocks}) against the transliteration, lane by lane, to the bit. */
+/**
+ * make_qx_quants of sub-blocks side by side ({@link LaneQxBlocks}) against the transliteration, lane by lane, to the
+ * bit; and the Q6_K encoder built on it against one assembled from the transliterated fits.
+ */
 class LaneQxBlocksTest {
     /** A group of n finite values of one of several shapes. */
     private static void group(SplittableRandom r, int kind, float[] x, int xo, int n) {
@@ -63,5 +69,40 @@ class LaneQxBlocksTest {
             }
         }
         assertThat(compared).isGreaterThan(100_000);
+    }
+
+    @Test
+    void q6kEncoderSameBytesAsTheTransliteration() {
+        SplittableRandom r = new SplittableRandom(6);
+        BlockCodec codec = new Q6_KCodec();
+        int[] blocksPerRow = {1, 4, 9, 33};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment got = arena.allocate(4L * 33 * Q6_KCodec.BLOCK_BYTES);
+            MemorySegment want = arena.allocate(4L * 33 * Q6_KCodec.BLOCK_BYTES);
+            for (int call = 0; call < 400; call++) {
+                int n = blocksPerRow[call % blocksPerRow.length] * 256, rows = 1 + r.nextInt(4);
+                float[] x = new float[rows * n], imp = new float[n];
+                for (int j = 0; j < rows * n; j += 16) group(r, call % 3 == 2 ? r.nextInt(10) : r.nextInt(3), x, j, 16);
+                if (call % 7 == 6) x[r.nextInt(rows * n)] = r.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY;
+                for (int j = 0; j < n; j++) imp[j] = r.nextInt(8) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
+                if (call % 11 == 10) imp[r.nextInt(n)] = Float.POSITIVE_INFINITY;
+                for (float[] importance : new float[][] {null, imp}) {
+                    codec.encodeRows(x, 0, n, rows, importance, got, 0);
+                    byte[] blk = new byte[Q6_KCodec.BLOCK_BYTES], L = new byte[256];
+                    float[] scales = new float[16];
+                    for (int b = 0; b < rows * n / 256; b++) {
+                        Arrays.fill(blk, (byte) 0);
+                        for (int j = 0; j < 16; j++) {
+                            scales[j] = QuantFit.makeQxQuants(16, 32, x, b * 256 + 16 * j, L, 16 * j, 1, importance, b * 256 % n + 16 * j);
+                        }
+                        Q6_KCodec.finish(x, b * 256, scales, 0, L, 0, blk);
+                        MemorySegment.copy(blk, 0, want, ValueLayout.JAVA_BYTE, (long) b * blk.length, blk.length);
+                    }
+                    long bytes = (long) rows * n / 256 * Q6_KCodec.BLOCK_BYTES;
+                    assertThat(got.asSlice(0, bytes).mismatch(want.asSlice(0, bytes)))
+                            .as("call %d, %d rows of %d, importance %s", call, rows, n, importance != null).isEqualTo(-1L);
+                }
+            }
+        }
     }
 }
