@@ -54,19 +54,21 @@ final class ColdStartCodec implements BlockCodec {
             GgmlType.Q6_K, 14.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
     /**
      * The same with importance weights, where that path costs much more than the plain one (measured as above;
-     * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16); other types
+     * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16; Q3_K since
+     * LaneQxBlocks, 38 with LaneQxFit); other types
      * are taken at their plain cost.
      */
-    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 38.0);
+    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 18.0);
 
     /**
      * What the compiled vector encoder of {@code type} costs per weight: measured where the scalar encoder comes close
-     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q6_K 8.3), else {@link #VECTOR_SHARE}
+     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q3_K 10.6 with importance; Q6_K 8.3), else {@link #VECTOR_SHARE}
      * of the scalar cost.
      */
     static double vectorNanos(GgmlType type, boolean weighted) {
         return switch (type) {
             case Q2_K -> weighted ? 21.0 : 10.5;
+            case Q3_K -> weighted ? 10.6 : VECTOR_SHARE * scalarNanos(type, false);
             case Q6_K -> 8.3;
             default -> VECTOR_SHARE * scalarNanos(type, weighted);
         };
