@@ -45,30 +45,35 @@ final class ColdStartCodec implements BlockCodec {
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
      * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since LaneQxBlocks, 28 with
-     * LaneQxFit, 42 before; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
+     * LaneQxFit, 42 before; Q3_K since Q3Fit and its branch-free packing, 16 before; Q4_K and Q5_K since LaneQkxFit,
+     * 75 and 80 before). Only the order of magnitude matters: with
      * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 280 M, Q2_K: 246 M,
      * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before.
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
+            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 19.0, GgmlType.Q5_K, 20.0,
             GgmlType.Q6_K, 14.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
     /**
      * The same with importance weights, where that path costs much more than the plain one (measured as above;
      * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16; Q3_K since
-     * LaneQxBlocks, 38 with LaneQxFit); other types
+     * LaneQxBlocks, 38 with LaneQxFit; Q4_K and Q5_K since LaneQkxFit, 75 and 80 plain before); other types
      * are taken at their plain cost.
      */
-    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 18.0);
+    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 18.0,
+            GgmlType.Q4_K, 31.0, GgmlType.Q5_K, 35.0);
 
     /**
      * What the compiled vector encoder of {@code type} costs per weight: measured where the scalar encoder comes close
-     * (CodecSpeed as above, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q3_K 10.6 with importance; Q6_K 8.3), else {@link #VECTOR_SHARE}
+     * (CodecSpeed as above, rows of 1024, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q3_K 10.6 with importance;
+     * Q4_K 10.1 / 16.7; Q5_K 12.8 / 20.3; Q6_K 8.3), else {@link #VECTOR_SHARE}
      * of the scalar cost.
      */
     static double vectorNanos(GgmlType type, boolean weighted) {
         return switch (type) {
             case Q2_K -> weighted ? 21.0 : 10.5;
             case Q3_K -> weighted ? 10.6 : VECTOR_SHARE * scalarNanos(type, false);
+            case Q4_K -> weighted ? 16.7 : 10.1;
+            case Q5_K -> weighted ? 20.3 : 12.8;
             case Q6_K -> 8.3;
             default -> VECTOR_SHARE * scalarNanos(type, weighted);
         };

@@ -345,6 +345,12 @@ final class VectorLowBitCodecs {
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ45_K(false, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
         }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
+        }
     }
 
     /** Q5_K with the vector sub-block fits (the decoder is the scalar one). */
@@ -352,6 +358,12 @@ final class VectorLowBitCodecs {
         @Override
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ45_K(true, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
         }
     }
 

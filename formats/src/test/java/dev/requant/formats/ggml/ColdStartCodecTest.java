@@ -78,16 +78,16 @@ class ColdStartCodecTest {
         weighted.expect(weights);
         assertThat(plain.started()).as("plain: not worth it yet").isFalse();
         assertThat(weighted.started()).as("weighted: worth it").isTrue();
-        assertThat(ColdStartCodec.scalarNanos(GgmlType.Q4_K, true)).as("no weighted entry: the plain cost")
-                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.Q4_K, false));
+        assertThat(ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, true)).as("no weighted entry: the plain cost")
+                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, false));
     }
 
     @Test
     void aKernelCloseToItsScalarCodecCountsAsCompiledWhenItBeatsIt() {
-        assertThat(ColdStartCodec.speedUp(GgmlType.Q4_K, false)).isEqualTo(ColdStartCodec.SPEED_UP);
+        assertThat(ColdStartCodec.speedUp(GgmlType.IQ4_XS, false)).isEqualTo(ColdStartCodec.SPEED_UP);
         // the usual rule where the kernel takes a fifth of the scalar time: 2 s of scalar work
-        assertThat(ColdStartCodec.worthWeights(GgmlType.Q4_K, false))
-                .isCloseTo((long) (ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(GgmlType.Q4_K, false)), org.assertj.core.data.Offset.offset(2L));
+        assertThat(ColdStartCodec.worthWeights(GgmlType.IQ4_XS, false))
+                .isCloseTo((long) (ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, false)), org.assertj.core.data.Offset.offset(2L));
         for (boolean weighted : new boolean[] {false, true}) {
             double share = ColdStartCodec.vectorNanos(GgmlType.Q2_K, weighted) / ColdStartCodec.scalarNanos(GgmlType.Q2_K, weighted);
             // Q2_K's kernel takes about 60% of the scalar time: the usual "half" would never see it compiled

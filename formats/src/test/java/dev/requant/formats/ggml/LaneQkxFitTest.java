@@ -61,6 +61,8 @@ class LaneQkxFitTest {
             new Params(16, 3, -0.9f, 0.05f, 36, false, true), // quantize_row_q2_K_impl
             new Params(32, 15, -1f, 0.1f, 20, false, false), // quantize_row_q4_K_ref
             new Params(32, 31, -0.5f, 0.1f, 15, false, false), // quantize_row_q5_K_ref
+            new Params(32, 15, -0.9f, 0.05f, 36, false, true), // quantize_row_q4_K_impl
+            new Params(32, 31, -0.9f, 0.05f, 36, false, true), // quantize_row_q5_K_impl
         };
         LaneQkxFit fit = new LaneQkxFit(128);
         int compared = 0;
@@ -129,6 +131,45 @@ class LaneQkxFitTest {
                     long bytes = (long) n / Q2_KCodec.QK_K * Q2_KCodec.BLOCK_BYTES;
                     assertThat(got.asSlice(0, bytes).mismatch(want.asSlice(0, bytes)))
                             .as("row %d (%d weights) importance %s", row, n, importance != null).isEqualTo(-1L);
+                }
+            }
+        }
+    }
+
+    @Test
+    void q4kAndQ5kEncodersSameBytesAsTheTransliteration() {
+        SplittableRandom r = new SplittableRandom(45);
+        int[] blocksPerRow = {1, 4, 9, 33};
+        for (boolean q5 : new boolean[] {false, true}) {
+            BlockCodec codec = q5 ? new Q5_KCodec() : new Q4_KCodec();
+            int blockBytes = q5 ? Q5_KCodec.BLOCK_BYTES : Q4_KCodec.BLOCK_BYTES;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment got = arena.allocate(4L * 33 * blockBytes);
+                MemorySegment want = arena.allocate(4L * 33 * blockBytes);
+                for (int call = 0; call < 300; call++) {
+                    int n = blocksPerRow[call % blocksPerRow.length] * 256, rows = 1 + r.nextInt(4);
+                    float[] x = new float[rows * n], imp = new float[n];
+                    for (int j = 0; j < rows * n; j += 32) group(r, call % 3 == 2 ? r.nextInt(12) : r.nextInt(3), x, j, 32);
+                    if (call % 7 == 6) x[r.nextInt(rows * n)] = r.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY;
+                    for (int j = 0; j < n; j++) imp[j] = r.nextInt(8) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
+                    for (float[] importance : new float[][] {null, imp}) {
+                        codec.encodeRows(x, 0, n, rows, importance, got, 0);
+                        byte[] blk = new byte[blockBytes];
+                        Q4_KCodec.KQuantScratch t = new Q4_KCodec.KQuantScratch();
+                        for (int b = 0; b < rows * n / 256; b++) {
+                            java.util.Arrays.fill(blk, (byte) 0);
+                            if (importance == null && q5) Q4_KCodec.encodeRef(x, b * 256, 31, -0.5f, 0.1f, 15, blk, t);
+                            else if (importance == null) Q4_KCodec.encodeRef(x, b * 256, 15, -1f, 0.1f, 20, blk, t);
+                            else Q4_KCodec.encodeWeighted(x, b * 256, importance, b * 256 % n, q5 ? 31 : 15, blk, t);
+                            if (q5) Q5_KCodec.pack(t.L, 0, blk);
+                            else Q4_KCodec.packQs4(t.L, 0, blk, 16);
+                            MemorySegment.copy(blk, 0, want, java.lang.foreign.ValueLayout.JAVA_BYTE, (long) b * blockBytes, blockBytes);
+                        }
+                        long bytes = (long) rows * n / 256 * blockBytes;
+                        assertThat(got.asSlice(0, bytes).mismatch(want.asSlice(0, bytes)))
+                                .as("%s call %d, %d rows of %d, importance %s", q5 ? "Q5_K" : "Q4_K", call, rows, n, importance != null)
+                                .isEqualTo(-1L);
+                    }
                 }
             }
         }
