@@ -11,7 +11,7 @@ import java.util.SplittableRandom;
 /**
  * Single-thread encode speed of a codec next to ggml's own quantizer (ggml_quantize_chunk of node-llama-cpp's
  * libggml-base, the code llama-quantize runs per chunk) on the same floats, with and without an imatrix, in
- * interleaved rounds: {@code CodecSpeed TYPE [MILLION_WEIGHTS] [ROUNDS]}. Weights are Gaussian rows with log-normal
+ * interleaved rounds: {@code CodecSpeed TYPE [MILLION_WEIGHTS] [ROUNDS] [ROW_LENGTH]} (rows of 2048 unless told). Weights are Gaussian rows with log-normal
  * row and column spreads and a tail of outliers; the importance is log-normal per column. Prints the best and the
  * median CPU ns per weight of each (thread CPU time, so that other load on a shared machine counts less) and the
  * ratio of the bests (requant / ggml); the bytes of both are checked equal.
@@ -26,8 +26,9 @@ public final class CodecSpeed {
         GgmlType type = GgmlType.byName(args[0]).orElseThrow(() -> new IllegalArgumentException("unknown type " + args[0]));
         double millions = args.length > 1 ? Double.parseDouble(args[1]) : 4;
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 5;
-        int n = 2048;
+        int n = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int rows = (int) Math.max(1, millions * 1e6 / n);
+        int perCall = Math.max(1, (1 << 18) / n);
         float[] x = weights(rows, n, 7);
         float[] w = new float[n];
         SplittableRandom r = new SplittableRandom(11);
@@ -47,7 +48,10 @@ public final class CodecSpeed {
             long allocated = ((com.sun.management.ThreadMXBean) CPU).getCurrentThreadAllocatedBytes();
             for (int round = 0; round < rounds; round++) {
                 long t0 = CPU.getCurrentThreadCpuTime();
-                for (int row = 0; row < rows; row++) codec.encodeRow(x, row * n, n, imp, out, (long) row * rowBytes);
+                // rows in runs of 256 K weights, as TensorEncoder hands a chunk to the codec
+                for (int row = 0; row < rows; row += perCall) {
+                    codec.encodeRows(x, row * n, n, Math.min(perCall, rows - row), imp, out, (long) row * rowBytes);
+                }
                 ours[round] = (CPU.getCurrentThreadCpuTime() - t0) / ((double) rows * n);
                 t0 = CPU.getCurrentThreadCpuTime();
                 ggml.quantize(type.id(), src, theirOut, rows, n, imp == null ? MemorySegment.NULL : nativeW);

@@ -24,6 +24,18 @@ public interface BlockCodec {
      */
     void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset);
 
+    /**
+     * Encodes {@code rows} consecutive rows of {@code n} elements (at {@code srcOffset + r*n}), all with the same
+     * importance, into consecutive rows at {@code dstOffset}: the same bytes as {@link #encodeRow} row by row, which
+     * is what this default does. A codec whose encoder runs faster on more blocks at once (Q2_K's sub-block fits run
+     * side by side across blocks) takes the rows as one run of blocks.
+     */
+    default void encodeRows(float[] src, int srcOffset, int n, int rows, float[] importance, MemorySegment dst,
+            long dstOffset) {
+        long rowBytes = rowBytes(n);
+        for (int r = 0; r < rows; r++) encodeRow(src, srcOffset + r * n, n, importance, dst, dstOffset + r * rowBytes);
+    }
+
     /** Whether {@link #encodeRow} gives different bytes with an importance vector (llama.cpp's quantize_* do). */
     default boolean usesImportance() { return false; }
 

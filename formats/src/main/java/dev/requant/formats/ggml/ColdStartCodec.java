@@ -34,19 +34,72 @@ final class ColdStartCodec implements BlockCodec {
     /**
      * Warm a vector kernel only for at least this much scalar work: the warm-up costs its thread 0.4-1.4 CPU-s (the
      * kernel's first hundreds of calls run as boxed Java code) plus C2's compile time, and the vector codec then
-     * saves 70-95% of the encoding time.
+     * saves 70-95% of the encoding time. Precisely: warm where the vector codec would save at least
+     * {@link #VECTOR_SHARE}'s complement of this, {@code expected * (scalar - vector) >= (1 - 0.2) * WORTH_NANOS},
+     * the same rule for a kernel at the usual fifth of the scalar cost, and a later one where the scalar encoder is
+     * nearly as fast (Q2_K since LaneQkxFit).
      */
     static final long WORTH_NANOS = 2_000_000_000L;
+    /** The vector encoders' cost as a share of the scalar one where {@link #vectorNanos} has no measurement. */
+    static final double VECTOR_SHARE = 0.2;
     /**
      * What the scalar reference encoders cost per weight once compiled (plain rows, one thread, CodecSpeed with
-     * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since its interleaved fit,
-     * LaneQxFit; Q3_K since Q3Fit and its branch-free packing, 16 before). Only the order of magnitude matters: with
-     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 70 M, Q2_K: 40 M,
-     * TQ1_0: 600 M).
+     * -Drequant.vector=false on the shared 2-core AMD EPYC VM, 2026-12-06; Q6_K since LaneQxBlocks, 28 with
+     * LaneQxFit, 42 before; Q3_K since Q3Fit and its branch-free packing, 16 before; Q4_K and Q5_K since LaneQkxFit,
+     * 75 and 80 before). Only the order of magnitude matters: with
+     * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 280 M, Q2_K: 246 M,
+     * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before.
      */
     static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 72.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 75.0, GgmlType.Q5_K, 80.0,
-            GgmlType.Q6_K, 28.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
+            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 19.0, GgmlType.Q5_K, 20.0,
+            GgmlType.Q6_K, 14.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
+    /**
+     * The same with importance weights, where that path costs much more than the plain one (measured as above;
+     * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16; Q3_K since
+     * LaneQxBlocks, 38 with LaneQxFit; Q4_K and Q5_K since LaneQkxFit, 75 and 80 plain before); other types
+     * are taken at their plain cost.
+     */
+    static final Map<GgmlType, Double> WEIGHTED_SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_K, 36.0, GgmlType.Q3_K, 18.0,
+            GgmlType.Q4_K, 31.0, GgmlType.Q5_K, 35.0);
+
+    /**
+     * What the compiled vector encoder of {@code type} costs per weight: measured where the scalar encoder comes close
+     * (CodecSpeed as above, rows of 1024, 2026-12-06: Q2_K 10.5 plain, 21 with importance; Q3_K 10.6 with importance;
+     * Q4_K 10.1 / 16.7; Q5_K 12.8 / 20.3; Q6_K 8.3), else {@link #VECTOR_SHARE}
+     * of the scalar cost.
+     */
+    static double vectorNanos(GgmlType type, boolean weighted) {
+        return switch (type) {
+            case Q2_K -> weighted ? 21.0 : 10.5;
+            case Q3_K -> weighted ? 10.6 : VECTOR_SHARE * scalarNanos(type, false);
+            case Q4_K -> weighted ? 16.7 : 10.1;
+            case Q5_K -> weighted ? 20.3 : 12.8;
+            case Q6_K -> 8.3;
+            default -> VECTOR_SHARE * scalarNanos(type, weighted);
+        };
+    }
+
+    /**
+     * The time per call, as a share of the scalar codec's, under which the vector codec counts as compiled: half,
+     * or where the compiled kernel itself takes more than a third, halfway between its share and the scalar cost
+     * (boxed, uncompiled Vector API code is 20-100x slower than either, so this still tells the two apart).
+     */
+    static double speedUp(GgmlType type, boolean weighted) {
+        double share = vectorNanos(type, weighted) / scalarNanos(type, weighted);
+        return share <= 1.0 / 3 ? SPEED_UP : (1 + share) / 2;
+    }
+
+    /** From how many announced weights warming the kernel pays ({@link #WORTH_NANOS}). */
+    static long worthWeights(GgmlType type, boolean weighted) {
+        double saving = scalarNanos(type, weighted) - vectorNanos(type, weighted);
+        return saving > 0 ? (long) Math.ceil((1 - VECTOR_SHARE) * WORTH_NANOS / saving) : Long.MAX_VALUE;
+    }
+
+    /** What the scalar encoder of {@code type} costs per weight in the given mode (0 for a type not in the table). */
+    static double scalarNanos(GgmlType type, boolean weighted) {
+        Double cost = weighted ? WEIGHTED_SCALAR_NANOS_PER_WEIGHT.get(type) : null;
+        return cost != null ? cost : SCALAR_NANOS_PER_WEIGHT.getOrDefault(type, 0.0);
+    }
     /** Elements of the synthetic row: four K-quant super-blocks, long enough to time with System.nanoTime. */
     static final int ROW = 1024;
 
@@ -81,11 +134,11 @@ final class ColdStartCodec implements BlockCodec {
 
         /**
          * More weights of this type are coming (a quantization's plan): warms the vector kernel now if, with what
-         * was announced before, the scalar reference would spend {@link #WORTH_NANOS} or more on them.
+         * was announced before, the vector kernel would save what {@link #WORTH_NANOS} says.
          */
         synchronized void expect(long weights) {
             expected = Math.max(expected, 0) + weights;
-            if (expected * SCALAR_NANOS_PER_WEIGHT.getOrDefault(type, 0.0) >= WORTH_NANOS) start();
+            if (expected >= worthWeights(type, weighted)) start();
         }
 
         /** A tensor is about to be encoded: without a plan's announcement, the kernel is warmed on its first use. */
@@ -109,7 +162,7 @@ final class ColdStartCodec implements BlockCodec {
             long bestScalar = Long.MAX_VALUE;
             // the scalar codec may still be interpreted here (the encoders have not reached this type yet), and a
             // vector kernel in C1 code beats an interpreted scalar one: also compare with the compiled scalar speed
-            double compiledScalar = SCALAR_NANOS_PER_WEIGHT.get(type) * ROW;
+            double compiledScalar = scalarNanos(type, weighted) * ROW;
             long bestVectorRecent = Long.MAX_VALUE;
             long begun = System.nanoTime();
             for (int call = 0; call < MAX_CALLS && System.nanoTime() - begun < MAX_NANOS; call++) {
@@ -122,7 +175,7 @@ final class ColdStartCodec implements BlockCodec {
                 long t = System.nanoTime();
                 vector.encodeRow(x, 0, ROW, w, out, 0);
                 bestVectorRecent = Math.min(bestVectorRecent, System.nanoTime() - t);
-                if (call >= 32 && bestVectorRecent <= SPEED_UP * Math.min(bestScalar, compiledScalar)) {
+                if (call >= 32 && bestVectorRecent <= speedUp(type, weighted) * Math.min(bestScalar, compiledScalar)) {
                     if (LOG) System.err.printf("warm-up %s%s: warm after %d calls, %.0f ms CPU, vector %d ns, scalar %d ns%n", type,
                             weighted ? " imatrix" : "", call, threadCpuMs(), bestVectorRecent, bestScalar);
                     warm = true;
@@ -193,6 +246,11 @@ final class ColdStartCodec implements BlockCodec {
             return;
         }
         kernel.scalar.encodeRow(src, srcOffset, n, importance, dst, dstOffset);
+    }
+
+    @Override
+    public void encodeRows(float[] src, int srcOffset, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        (kernel.warm ? kernel.vector : kernel.scalar).encodeRows(src, srcOffset, n, rows, importance, dst, dstOffset);
     }
 
     @Override public boolean usesImportance() { return kernel.vector.usesImportance(); }

@@ -11,6 +11,9 @@ package dev.requant.formats.ggml;
  * code is plain scalar code, not the Vector API's boxed fallback), which is what a file's first tensor needs (a Q6_K
  * token_embd, a quarter of a small model).
  *
+ * <p>Since {@link LaneQxBlocks} (sub-blocks side by side, SIMD) took over Q6_K and Q3_K's imatrix fits, this serves
+ * the runs those cannot take: a super-block holding Inf or NaN, whose finite sub-blocks still come here.
+ *
  * <p>Codes are rounded in float, {@code (v + 1.5*2^23) - 1.5*2^23}: the same float add as nearest_int's, then the
  * exact subtraction instead of the bit extraction, equal for |v| <= 2^22. That holds for finite x (|v| is at most
  * nmax + 1), so callers use it only for all-finite groups and fall back to the transliteration otherwise.

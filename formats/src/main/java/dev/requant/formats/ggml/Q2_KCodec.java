@@ -48,24 +48,113 @@ class Q2_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        Scratch s = new Scratch();
-        for (int i = 0; i < n / QK_K; i++) {
-            int xb = xo + i * QK_K;
-            Arrays.fill(blk, (byte) 0);
-            if (importance == null) {
-                fitRef(x, xb, s);
-                scalesRef(s.scales, 0, s.mins, 0, blk);
-            } else {
-                fitWeighted(x, xb, importance, i * QK_K, s);
-                scalesWeighted(s.scales, 0, s.mins, 0, s.sw, 0, blk, s.Ls, s.Lm);
-            }
-            finish(x, xb, s.L, 0, blk);
-            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        encodeRun(x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ2_K's falls back to this method
+    }
+
+    /**
+     * The rows as one run of super-blocks (ggml's encoders treat every super-block on its own: quantize_row_q2_K_ref
+     * even takes all rows as one): short rows (1024 weights: 64 sub-blocks) would give the lane loops too few lanes.
+     */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(x, xo, n, rows, importance, dst, dstOffset);
+    }
+
+    private static void encodeRun(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        Lanes s = LANES.get();
+        int total = rows * (n / QK_K);
+        for (int b = 0; b < total; b += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, total - b);
+            encodeChunk(x, xo + b * QK_K, blocks, importance, b, n, dst, dstOffset + (long) b * BLOCK_BYTES, s);
         }
     }
 
-    /** Per-call scratch (codecs are shared between threads). */
+    /** The column (importance index) where super-block {@code block} of a run of rows of {@code n} starts. */
+    private static int column(int block, int n) {
+        return block * QK_K % n;
+    }
+
+    /**
+     * Super-blocks per {@link LaneQkxFit} call: 512 sub-blocks side by side (96 KiB of transposed data). C2's SIMD
+     * loops have a scalar tail and start-up per loop, so the lane loops need hundreds of lanes: CodecSpeed, rows of
+     * 1024, plain / imatrix ns per weight: 4 blocks (one row) 33 / 74, 8: 25 / 50, 16: 17.4 / 36, 32: 16.7 / 35.8,
+     * 64: 16.8 / 33.8.
+     */
+    static final int CHUNK_BLOCKS = 32;
+
+    private static final ThreadLocal<Lanes> LANES = ThreadLocal.withInitial(Lanes::new);
+
+    /** Per-thread scratch of {@link #encodeRow} (codecs are shared between threads). */
+    static final class Lanes {
+        final LaneQkxFit fit = new LaneQkxFit(CHUNK_BLOCKS * 16);
+        final float[] w = new float[CHUNK_BLOCKS * QK_K];
+        final float[] scales = new float[CHUNK_BLOCKS * 16], mins = new float[CHUNK_BLOCKS * 16], sw = new float[CHUNK_BLOCKS * 16];
+        final byte[] L = new byte[CHUNK_BLOCKS * QK_K];
+        final byte[] blk = new byte[BLOCK_BYTES], Ls = new byte[16], Lm = new byte[16];
+        final Scratch one = new Scratch();
+    }
+
+    /**
+     * {@code blocks} super-blocks from {@code x[xo..]}: the sub-block fits of all of them side by side
+     * ({@link LaneQkxFit}, bit-exact with the transliteration), then each super-block's scales and codes. Inf or NaN
+     * (in x or the weights) send the chunk through the transliterated fits, whose integer rounding such values go
+     * through as ggml's does.
+     */
+    private static void encodeChunk(float[] x, int xo, int blocks, float[] importance, int first, int rowLength,
+            MemorySegment dst, long dstOffset, Lanes s) {
+        int n = blocks * QK_K;
+        float[] w = s.w;
+        boolean finite = FiniteCheck.allFinite(x, xo, xo + n);
+        if (finite) {
+            if (importance == null) {
+                for (int i = 0; i < n; ++i) w[i] = Math.abs(x[xo + i]);
+            } else {
+                for (int b = 0; b < blocks; ++b) {
+                    float sigma2 = ImportanceWeights.rowSigma2(x, xo + b * QK_K, QK_K); // sumx2/QK_K: no factor 2, unlike Q3_K
+                    ImportanceWeights.sigmaWeights(x, xo + b * QK_K, importance, column(first + b, rowLength), sigma2, w, b * QK_K, QK_K);
+                }
+                for (int j = 0; j < n / 16; ++j) s.sw[j] = sum16(w, 16 * j);
+                finite = FiniteCheck.allFinite(w, 0, n);
+            }
+        }
+        if (finite) {
+            if (importance == null) {
+                s.fit.fit(n / 16, 16, 3, x, xo, w, 0, -0.5f, 0.1f, 15, true, s.scales, 0, s.mins, 0, s.L, 0);
+            } else {
+                s.fit.fit(n / 16, 16, 3, x, xo, w, 0, -0.9f, 0.05f, 36, false, s.scales, 0, s.mins, 0, s.L, 0);
+            }
+        }
+        byte[] blk = s.blk;
+        for (int b = 0; b < blocks; b++) {
+            int xb = xo + b * QK_K;
+            Arrays.fill(blk, (byte) 0);
+            if (!finite) {
+                encodeTransliterated(x, xb, importance, column(first + b, rowLength), s.one, blk);
+            } else {
+                if (importance == null) scalesRef(s.scales, 16 * b, s.mins, 16 * b, blk);
+                else scalesWeighted(s.scales, 16 * b, s.mins, 16 * b, s.sw, 16 * b, blk, s.Ls, s.Lm);
+                finish(x, xb, s.L, b * QK_K, blk);
+            }
+            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) b * BLOCK_BYTES, BLOCK_BYTES);
+        }
+    }
+
+    /**
+     * One super-block as ggml's loops encode it, with the transliterated fits of {@link QuantFit} into {@code blk}
+     * (zeroed): the path of blocks holding Inf or NaN, and the reference the lane fits are tested against.
+     */
+    static void encodeTransliterated(float[] x, int xb, float[] importance, int qwo, Scratch t, byte[] blk) {
+        if (importance == null) {
+            fitRef(x, xb, t);
+            scalesRef(t.scales, 0, t.mins, 0, blk);
+        } else {
+            fitWeighted(x, xb, importance, qwo, t);
+            scalesWeighted(t.scales, 0, t.mins, 0, t.sw, 0, blk, t.Ls, t.Lm);
+        }
+        finish(x, xb, t.L, 0, blk);
+    }
+
+    /** Scratch of the transliterated per-super-block path. */
     static final class Scratch {
         final byte[] L = new byte[QK_K];
         final byte[] Laux = new byte[16];

@@ -58,39 +58,81 @@ class Q3_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        byte[] L = new byte[QK_K];
-        float[] scales = new float[16];
-        float[] sw = new float[16];
-        byte[] Ls = new byte[16];
-        Q3Fit q3 = importance == null ? new Q3Fit(16) : null;
-        LaneQxFit qx = importance == null ? null : new LaneQxFit(16);
-        for (int i = 0; i < n / QK_K; i++) {
-            Arrays.fill(blk, (byte) 0);
-            int xb = xo + i * QK_K;
-            if (importance == null) {
-                for (int j = 0; j < QK_K / 16; ++j) scales[j] = q3.fit(16, 4, x, xb + 16 * j, L, 16 * j);
-                scalesRef(scales, 0, blk);
-            } else {
-                float sigma2 = ImportanceWeights.superBlockSigma2(x, xb); // 2*sumx2/QK_K
-                for (int j = 0; j < QK_K / 16; ++j) {
-                    int o = xb + 16 * j;
-                    ImportanceWeights.sigmaWeights(x, o, importance, i * QK_K + 16 * j, sigma2, qx.w, 0, 16);
-                    sw[j] = Q2_KCodec.sum16(qx.w, 0);
-                    boolean finite = true;
-                    for (int k = 0; k < 16; ++k) {
-                        float xk = x[o + k];
-                        finite &= (Float.floatToRawIntBits(xk) & 0x7f800000) != 0x7f800000;
-                        qx.wx[k] = qx.w[k] * xk;
-                    }
-                    // Inf or NaN: the transliteration, whose integer rounding such values go through as ggml's does
-                    scales[j] = finite ? qx.fit(16, 4, x, o, L, 16 * j)
-                            : QuantFit.makeQxQuants(16, 4, x, o, L, 16 * j, 1, qx.w, 0);
+        encodeRun(x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ3_K's falls back to this method
+    }
+
+    /** The rows as one run of super-blocks (each is encoded on its own), so that the imatrix fits' lanes fill up. */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(x, xo, n, rows, importance, dst, dstOffset);
+    }
+
+    /** Super-blocks per {@link LaneQxBlocks} call of the imatrix path (as Q2_KCodec.CHUNK_BLOCKS). */
+    static final int CHUNK_BLOCKS = 32;
+
+    private static final ThreadLocal<Lanes> LANES = ThreadLocal.withInitial(Lanes::new);
+
+    /** Per-thread scratch of {@link #encodeRun}. */
+    private static final class Lanes {
+        final LaneQxBlocks lanes = new LaneQxBlocks(CHUNK_BLOCKS * 16);
+        final Q3Fit q3 = new Q3Fit(16);
+        final LaneQxFit qx = new LaneQxFit(16);
+        final float[] w = new float[CHUNK_BLOCKS * QK_K], scales = new float[CHUNK_BLOCKS * 16], sw = new float[CHUNK_BLOCKS * 16];
+        final byte[] L = new byte[CHUNK_BLOCKS * QK_K], blk = new byte[BLOCK_BYTES], Ls = new byte[16];
+    }
+
+    /**
+     * Runs of up to {@link #CHUNK_BLOCKS} super-blocks. Plain: each super-block's make_q3_quants fits ({@link Q3Fit}).
+     * With importance: the make_qx_quants(16, 4) fits of the whole run side by side ({@link LaneQxBlocks}); a run
+     * holding Inf or NaN (in x or the weights) goes block by block through {@link LaneQxFit}, with the transliteration
+     * for the sub-blocks that hold them, whose integer rounding such values go through as ggml's does.
+     */
+    private static void encodeRun(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        Lanes s = LANES.get();
+        int total = rows * (n / QK_K);
+        byte[] blk = s.blk, L = s.L;
+        float[] scales = s.scales, sw = s.sw, w = s.w;
+        for (int b0 = 0; b0 < total; b0 += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, total - b0);
+            int xb0 = xo + b0 * QK_K, m = blocks * QK_K;
+            boolean lanes = false;
+            if (importance != null) {
+                for (int j = 0; j < blocks; j++) {
+                    int xb = xb0 + j * QK_K;
+                    float sigma2 = ImportanceWeights.superBlockSigma2(x, xb); // 2*sumx2/QK_K
+                    ImportanceWeights.sigmaWeights(x, xb, importance, (b0 + j) * QK_K % n, sigma2, w, j * QK_K, QK_K);
                 }
-                scalesWeighted(scales, 0, sw, 0, Ls, blk);
+                for (int g = 0; g < m / 16; g++) sw[g] = Q2_KCodec.sum16(w, 16 * g);
+                lanes = FiniteCheck.allFinite(x, xb0, xb0 + m) && FiniteCheck.allFinite(w, 0, m);
+                if (lanes) s.lanes.fit(m / 16, 16, 4, x, xb0, w, 0, scales, 0, L, 0);
             }
-            finish(x, xb, L, 0, blk);
-            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+            for (int j = 0; j < blocks; j++) {
+                Arrays.fill(blk, (byte) 0);
+                int xb = xb0 + j * QK_K;
+                if (importance == null) {
+                    for (int g = 0; g < QK_K / 16; ++g) scales[16 * j + g] = s.q3.fit(16, 4, x, xb + 16 * g, L, j * QK_K + 16 * g);
+                    scalesRef(scales, 16 * j, blk);
+                } else {
+                    if (!lanes) {
+                        for (int g = 0; g < QK_K / 16; ++g) {
+                            int o = xb + 16 * g;
+                            boolean finite = true;
+                            for (int k = 0; k < 16; ++k) {
+                                float xk = x[o + k];
+                                finite &= (Float.floatToRawIntBits(xk) & 0x7f800000) != 0x7f800000;
+                                s.qx.w[k] = w[j * QK_K + 16 * g + k];
+                                s.qx.wx[k] = s.qx.w[k] * xk;
+                            }
+                            // Inf or NaN: the transliteration, whose integer rounding such values go through as ggml's does
+                            scales[16 * j + g] = finite ? s.qx.fit(16, 4, x, o, L, j * QK_K + 16 * g)
+                                    : QuantFit.makeQxQuants(16, 4, x, o, L, j * QK_K + 16 * g, 1, w, j * QK_K + 16 * g);
+                        }
+                    }
+                    scalesWeighted(scales, 16 * j, sw, 16 * j, s.Ls, blk);
+                }
+                finish(x, xb, L, j * QK_K, blk);
+                MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) (b0 + j) * BLOCK_BYTES, BLOCK_BYTES);
+            }
         }
     }
 

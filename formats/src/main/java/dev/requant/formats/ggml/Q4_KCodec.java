@@ -66,14 +66,97 @@ class Q4_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        KQuantScratch s = new KQuantScratch();
-        for (int i = 0; i < n / QK_K; i++) {
-            java.util.Arrays.fill(blk, (byte) 0);
-            if (importance == null) encodeRef(x, xo + i * QK_K, 15, -1f, 0.1f, 20, blk, s);
-            else encodeWeighted(x, xo + i * QK_K, importance, i * QK_K, 15, blk, s);
-            packQs4(s.L, 0, blk, 16);
-            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        encodeRun(false, x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ4_K's falls back to this method
+    }
+
+    /** The rows as one run of super-blocks (each is encoded on its own), so that the lanes of the fits fill up. */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(false, x, xo, n, rows, importance, dst, dstOffset);
+    }
+
+    /** Super-blocks per {@link LaneQkxFit} call: 256 sub-blocks of 32 side by side (as Q2_KCodec's 512 of 16). */
+    static final int CHUNK_BLOCKS = 32;
+
+    private static final ThreadLocal<Lanes> LANES = ThreadLocal.withInitial(Lanes::new);
+
+    /** Per-thread scratch of {@link #encodeRun}. */
+    private static final class Lanes {
+        final LaneQkxFit fit = new LaneQkxFit(CHUNK_BLOCKS * 8);
+        final float[] w = new float[CHUNK_BLOCKS * QK_K];
+        final float[] scales = new float[CHUNK_BLOCKS * 8], mins = new float[CHUNK_BLOCKS * 8], sw = new float[CHUNK_BLOCKS * 8];
+        final byte[] L = new byte[CHUNK_BLOCKS * QK_K], Ls = new byte[8], Lm = new byte[8];
+        final byte[] blk = new byte[Q5_KCodec.BLOCK_BYTES];
+        final KQuantScratch one = new KQuantScratch();
+    }
+
+    /**
+     * Q4_K (q5 false) or Q5_K rows as runs of up to {@link #CHUNK_BLOCKS} super-blocks: the make_qkx2/qkx3_quants fits
+     * of a run side by side ({@link LaneQkxFit}, bit-exact with the transliteration), then each super-block's scales,
+     * codes and packing. A run holding Inf or NaN (in x or the weights) goes block by block through the transliterated
+     * fits, whose integer rounding such values go through as ggml's does.
+     */
+    static void encodeRun(boolean q5, float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        int nmax = q5 ? 31 : 15;
+        int blockBytes = q5 ? Q5_KCodec.BLOCK_BYTES : BLOCK_BYTES;
+        Lanes s = LANES.get();
+        int total = rows * (n / QK_K);
+        float[] w = s.w;
+        byte[] blk = s.blk;
+        for (int b0 = 0; b0 < total; b0 += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, total - b0);
+            int xb0 = xo + b0 * QK_K, m = blocks * QK_K;
+            boolean finite = FiniteCheck.allFinite(x, xb0, xb0 + m);
+            if (finite) {
+                if (importance == null) {
+                    for (int j = 0; j < m / 32; j++) ImportanceWeights.subBlockRmsWeights(x, xb0 + 32 * j, w, 32 * j);
+                } else {
+                    for (int j = 0; j < blocks; j++) {
+                        int xb = xb0 + j * QK_K;
+                        float sigma2 = ImportanceWeights.superBlockSigma2(x, xb);
+                        ImportanceWeights.sigmaWeights(x, xb, importance, (b0 + j) * QK_K % n, sigma2, w, j * QK_K, QK_K);
+                    }
+                    for (int j = 0; j < m / 32; j++) {
+                        float sumw = 0;
+                        for (int l = 0; l < 32; ++l) sumw += w[32 * j + l];
+                        s.sw[j] = sumw;
+                    }
+                }
+                finite = FiniteCheck.allFinite(w, 0, m);
+            }
+            if (finite) {
+                if (importance != null) {
+                    s.fit.fit(m / 32, 32, nmax, x, xb0, w, 0, -0.9f, 0.05f, 36, false, s.scales, 0, s.mins, 0, s.L, 0);
+                } else if (q5) {
+                    s.fit.fit(m / 32, 32, nmax, x, xb0, w, 0, -0.5f, 0.1f, 15, false, s.scales, 0, s.mins, 0, s.L, 0);
+                } else {
+                    s.fit.fit(m / 32, 32, nmax, x, xb0, w, 0, -1f, 0.1f, 20, false, s.scales, 0, s.mins, 0, s.L, 0);
+                }
+            }
+            for (int j = 0; j < blocks; j++) {
+                java.util.Arrays.fill(blk, (byte) 0);
+                int xb = xb0 + j * QK_K;
+                byte[] L = s.L;
+                int lo = j * QK_K;
+                if (!finite) {
+                    KQuantScratch t = s.one;
+                    if (importance == null) {
+                        if (q5) encodeRef(x, xb, 31, -0.5f, 0.1f, 15, blk, t);
+                        else encodeRef(x, xb, 15, -1f, 0.1f, 20, blk, t);
+                    } else {
+                        encodeWeighted(x, xb, importance, (b0 + j) * QK_K % n, nmax, blk, t);
+                    }
+                    L = t.L;
+                    lo = 0;
+                } else if (importance == null) {
+                    finishRef(x, xb, nmax, s.scales, 8 * j, s.mins, 8 * j, s.L, lo, blk);
+                } else {
+                    finishWeighted(x, xb, nmax, s.scales, 8 * j, s.mins, 8 * j, s.sw, 8 * j, s.L, lo, blk, s.Ls, s.Lm);
+                }
+                if (q5) Q5_KCodec.pack(L, lo, blk);
+                else packQs4(L, lo, blk, 16);
+                MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) (b0 + j) * blockBytes, blockBytes);
+            }
         }
     }
 

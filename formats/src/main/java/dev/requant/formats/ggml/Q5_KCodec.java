@@ -42,15 +42,13 @@ class Q5_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        Q4_KCodec.KQuantScratch s = new Q4_KCodec.KQuantScratch();
-        for (int i = 0; i < n / QK_K; i++) {
-            java.util.Arrays.fill(blk, (byte) 0);
-            if (importance == null) Q4_KCodec.encodeRef(x, xo + i * QK_K, 31, -0.5f, 0.1f, 15, blk, s);
-            else Q4_KCodec.encodeWeighted(x, xo + i * QK_K, importance, i * QK_K, 31, blk, s);
-            pack(s.L, 0, blk);
-            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
-        }
+        Q4_KCodec.encodeRun(true, x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ5_K's falls back here
+    }
+
+    /** The rows as one run of super-blocks, as Q4_KCodec's. */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        Q4_KCodec.encodeRun(true, x, xo, n, rows, importance, dst, dstOffset);
     }
 
     /** The codes {@code L[lo..lo+256)} (0..31) into qh (at 16) and ql (at 48) of a zeroed-there block. */

@@ -49,20 +49,64 @@ class Q6_KCodec implements BlockCodec {
 
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        byte[] blk = new byte[BLOCK_BYTES];
-        byte[] L = new byte[QK_K];
-        float[] scales = new float[QK_K / 16];
-        for (int i = 0; i < n / QK_K; i++) {
-            java.util.Arrays.fill(blk, (byte) 0);
-            encodeBlock(x, xo + i * QK_K, importance, i * QK_K, blk, L, scales);
-            MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) i * BLOCK_BYTES, BLOCK_BYTES);
+        encodeRun(x, xo, n, 1, importance, dst, dstOffset); // not encodeRows: FastQ6_K's falls back to this method
+    }
+
+    /** The rows as one run of super-blocks (each super-block is encoded on its own), so that the lanes fill up. */
+    @Override
+    public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRun(x, xo, n, rows, importance, dst, dstOffset);
+    }
+
+    /** Super-blocks per {@link LaneQxBlocks} call: 512 sub-blocks side by side (as Q2_KCodec.CHUNK_BLOCKS). */
+    static final int CHUNK_BLOCKS = 32;
+
+    private static final ThreadLocal<Lanes> LANES = ThreadLocal.withInitial(Lanes::new);
+
+    /** Per-thread scratch of {@link #encodeRun}. */
+    private static final class Lanes {
+        final LaneQxBlocks fit = new LaneQxBlocks(CHUNK_BLOCKS * 16);
+        final float[] w = new float[CHUNK_BLOCKS * QK_K], scales = new float[CHUNK_BLOCKS * 16];
+        final byte[] L = new byte[CHUNK_BLOCKS * QK_K], blk = new byte[BLOCK_BYTES];
+    }
+
+    /**
+     * Runs of up to {@link #CHUNK_BLOCKS} super-blocks: their sub-block fits side by side ({@link LaneQxBlocks}), then
+     * each super-block's scales, codes and packing. A run holding Inf or NaN (in x, x^2 or the importance) goes block
+     * by block through {@link #encodeBlock}, whose transliterated fit rounds such values as ggml does.
+     */
+    private static void encodeRun(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        Lanes s = LANES.get();
+        int total = rows * (n / QK_K);
+        byte[] blk = s.blk;
+        for (int b0 = 0; b0 < total; b0 += CHUNK_BLOCKS) {
+            int blocks = Math.min(CHUNK_BLOCKS, total - b0);
+            int xb = xo + b0 * QK_K, m = blocks * QK_K;
+            float[] w = s.w;
+            boolean finite = FiniteCheck.allFinite(x, xb, xb + m);
+            if (finite) {
+                if (importance == null) {
+                    for (int i = 0; i < m; i++) w[i] = x[xb + i] * x[xb + i]; // rmse_type 1 without an imatrix
+                } else {
+                    for (int j = 0; j < blocks; j++) System.arraycopy(importance, (b0 + j) * QK_K % n, w, j * QK_K, QK_K);
+                }
+                finite = FiniteCheck.allFinite(w, 0, m);
+            }
+            if (finite) s.fit.fit(m / 16, 16, 32, x, xb, w, 0, s.scales, 0, s.L, 0);
+            for (int j = 0; j < blocks; j++) {
+                java.util.Arrays.fill(blk, (byte) 0);
+                if (finite) finish(x, xb + j * QK_K, s.scales, 16 * j, s.L, j * QK_K, blk);
+                else encodeBlock(x, xb + j * QK_K, importance, (b0 + j) * QK_K % n, blk, s.L, s.scales);
+                MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) (b0 + j) * BLOCK_BYTES, BLOCK_BYTES);
+            }
         }
     }
 
     /** Per-thread scratch of the sub-block fits. */
     private static final ThreadLocal<LaneQxFit> FIT = ThreadLocal.withInitial(() -> new LaneQxFit(16));
 
-    private static void encodeBlock(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales) {
+    /** One super-block with {@link LaneQxFit} (the transliteration for sub-blocks holding Inf or NaN). */
+    static void encodeBlock(float[] x, int xo, float[] qw, int qwo, byte[] blk, byte[] L, float[] scales) {
         LaneQxFit fit = FIT.get();
         for (int ib = 0; ib < QK_K / 16; ++ib) {
             int o = xo + 16 * ib;

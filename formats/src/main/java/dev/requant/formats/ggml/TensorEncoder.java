@@ -214,28 +214,27 @@ public final class TensorEncoder implements AutoCloseable {
             long first, int count, ByteBuffer buf) {
         int n = source.rowLength();
         // read a few rows at a time, not the whole chunk: the floats are then still in the core's cache when encoded
-        // (a 1 MiB chunk of floats is evicted by the time its last rows are: 10% of the QAT lattice's time)
+        // (a 1 MiB chunk of floats is evicted by the time its last rows are: 10% of the QAT lattice's time); 16 K
+        // weights still give the K-quant lane fits (LaneQkxFit, LaneQxBlocks) their runs of 32 super-blocks
         int batch = Math.max(1, Math.min(count, READ_WEIGHTS / n));
         float[][] holder = scratch.get();
         if (holder[0].length < batch * n) holder[0] = new float[batch * n];
         float[] x = holder[0];
         buf.clear();
         MemorySegment dst = MemorySegment.ofBuffer(buf);
-        float[] w = importance;
-        long wMatrix = -1;
         for (int b = 0; b < count; b += batch) {
             int rows = Math.min(batch, count - b);
             source.read(first + b, rows, x);
-            for (int j = 0; j < rows; j++) {
-                int i = b + j;
-                if (importance != null && importance.length != n) {
-                    long m = (first + i) / rowsPerMatrix;
-                    if (m != wMatrix) {
-                        w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
-                        wMatrix = m;
-                    }
+            if (importance == null || importance.length == n) {
+                codec.encodeRows(x, 0, n, rows, importance, dst, b * rowBytes);
+            } else { // one importance vector per matrix (experts): the rows of each matrix together
+                for (int i = 0; i < rows; ) {
+                    long m = (first + b + i) / rowsPerMatrix;
+                    int run = (int) Math.min(rows - i, (m + 1) * rowsPerMatrix - (first + b + i));
+                    float[] w = java.util.Arrays.copyOfRange(importance, (int) (m * n), (int) ((m + 1) * n));
+                    codec.encodeRows(x, i * n, n, run, w, dst, (b + i) * rowBytes);
+                    i += run;
                 }
-                codec.encodeRow(x, j * n, n, w, dst, i * rowBytes);
             }
         }
         buf.limit((int) (count * rowBytes));

@@ -292,6 +292,12 @@ final class VectorLowBitCodecs {
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ2_K(x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
         }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
+        }
     }
 
     static final class FastQ3_K extends Q3_KCodec {
@@ -325,6 +331,12 @@ final class VectorLowBitCodecs {
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ3_K(x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
         }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
+        }
     }
 
     /** Q4_K with the vector sub-block fits (the decoder is the scalar one). */
@@ -332,6 +344,12 @@ final class VectorLowBitCodecs {
         @Override
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ45_K(false, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
         }
     }
 
@@ -341,6 +359,12 @@ final class VectorLowBitCodecs {
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ45_K(true, x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
         }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
+        }
     }
 
     /** Q6_K with the vector sub-block fits (the decoder is the scalar one). */
@@ -348,6 +372,12 @@ final class VectorLowBitCodecs {
         @Override
         public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
             if (!VectorKQuants.encodeQ6_K(x, xo, n, importance, dst, dstOffset)) super.encodeRow(x, xo, n, importance, dst, dstOffset);
+        }
+
+        /** Row by row (the kernel has its lanes within a row): not the scalar codec's run of rows. */
+        @Override
+        public void encodeRows(float[] x, int xo, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+            for (int r = 0; r < rows; r++) encodeRow(x, xo + r * n, n, importance, dst, dstOffset + r * rowBytes(n));
         }
     }
 

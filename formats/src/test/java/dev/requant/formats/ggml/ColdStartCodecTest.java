@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * The codec that stands in for a cold Vector API encoder: its bytes are the reference's before the switch (scalar)
  * and after it (vector), with and without importance; it wraps only {@link BlockCodec#of}'s vector encoders; and a
- * plan's announced work starts the warm-up only where the scalar encoder would spend {@link ColdStartCodec#WORTH_NANOS}.
+ * plan's announced work starts the warm-up only where the vector encoder saves what {@link ColdStartCodec#WORTH_NANOS} says.
  */
 class ColdStartCodecTest {
     static final int N = 2048;
@@ -52,7 +52,7 @@ class ColdStartCodecTest {
     void announcedWorkStartsTheWarmUpOnlyWhereItPays() {
         Assumptions.assumeTrue(VectorSupport.enabled());
         GgmlType type = GgmlType.Q6_K;
-        long worth = (long) Math.ceil(ColdStartCodec.WORTH_NANOS / ColdStartCodec.SCALAR_NANOS_PER_WEIGHT.get(type));
+        long worth = ColdStartCodec.worthWeights(type, false);
         ColdStartCodec.Kernel k = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
         k.expect(worth / 2);
         k.used();
@@ -64,6 +64,36 @@ class ColdStartCodecTest {
         unannounced.markWarm(); // nothing to warm: used() must not start a thread
         unannounced.used();
         assertThat(unannounced.started()).isFalse();
+    }
+
+    @Test
+    void importanceWeightedWorkIsPricedAtItsOwnCost() {
+        Assumptions.assumeTrue(VectorSupport.enabled());
+        GgmlType type = GgmlType.Q2_K; // the imatrix search tries 37 scales, the plain one 16
+        assertThat(ColdStartCodec.scalarNanos(type, true)).isGreaterThan(ColdStartCodec.scalarNanos(type, false));
+        long weights = ColdStartCodec.worthWeights(type, true);
+        ColdStartCodec.Kernel plain = new ColdStartCodec.Kernel(type, false, BlockCodec.of(type), BlockCodec.reference(type));
+        ColdStartCodec.Kernel weighted = new ColdStartCodec.Kernel(type, true, BlockCodec.of(type), BlockCodec.reference(type));
+        plain.expect(weights);
+        weighted.expect(weights);
+        assertThat(plain.started()).as("plain: not worth it yet").isFalse();
+        assertThat(weighted.started()).as("weighted: worth it").isTrue();
+        assertThat(ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, true)).as("no weighted entry: the plain cost")
+                .isEqualTo(ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, false));
+    }
+
+    @Test
+    void aKernelCloseToItsScalarCodecCountsAsCompiledWhenItBeatsIt() {
+        assertThat(ColdStartCodec.speedUp(GgmlType.IQ4_XS, false)).isEqualTo(ColdStartCodec.SPEED_UP);
+        // the usual rule where the kernel takes a fifth of the scalar time: 2 s of scalar work
+        assertThat(ColdStartCodec.worthWeights(GgmlType.IQ4_XS, false))
+                .isCloseTo((long) (ColdStartCodec.WORTH_NANOS / ColdStartCodec.scalarNanos(GgmlType.IQ4_XS, false)), org.assertj.core.data.Offset.offset(2L));
+        for (boolean weighted : new boolean[] {false, true}) {
+            double share = ColdStartCodec.vectorNanos(GgmlType.Q2_K, weighted) / ColdStartCodec.scalarNanos(GgmlType.Q2_K, weighted);
+            // Q2_K's kernel takes about 60% of the scalar time: the usual "half" would never see it compiled
+            assertThat(share).isGreaterThan(ColdStartCodec.SPEED_UP);
+            assertThat(ColdStartCodec.speedUp(GgmlType.Q2_K, weighted)).isGreaterThan(share).isLessThan(1.0);
+        }
     }
 
     private static float[] importance(SplittableRandom r) {

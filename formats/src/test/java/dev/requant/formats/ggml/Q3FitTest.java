@@ -65,8 +65,11 @@ class Q3FitTest {
             for (int row = 0; row < 10_000; row++) { // 640,000 sub-blocks of 16
                 for (int j = 0; j < n; j += 16) group(r, row % 4 == 3 ? r.nextInt(7) : r.nextInt(5), x, j, 16);
                 for (int j = 0; j < n; j++) imp[j] = r.nextInt(8) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
+                boolean run = row % 3 == 2; // as four rows of 256 in one call (the importance repeats per row)
+                if (run) for (int j = 256; j < n; j++) imp[j] = imp[j % 256];
                 for (float[] importance : new float[][] {null, imp}) {
-                    codec.encodeRow(x, 0, n, importance, got, 0);
+                    if (run) codec.encodeRows(x, 0, 256, 4, importance == null ? null : java.util.Arrays.copyOf(importance, 256), got, 0);
+                    else codec.encodeRow(x, 0, n, importance, got, 0);
                     reference(x, n, importance, want);
                     assertThat(got.mismatch(want)).as("row %d importance %s", row, importance != null).isEqualTo(-1L);
                 }

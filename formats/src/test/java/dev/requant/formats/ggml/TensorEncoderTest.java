@@ -59,7 +59,7 @@ class TensorEncoderTest {
         float[] x = random(n * rows, 1);
         float[] w = random(n, 2);
         for (int i = 0; i < n; i++) w[i] = w[i] * w[i] * 1e4f;
-        for (GgmlType t : List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.NVFP4, GgmlType.F16)) {
+        for (GgmlType t : List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q2_K, GgmlType.NVFP4, GgmlType.F16)) {
             for (float[] imp : new float[][] {null, w}) {
                 byte[] want = serial(x, n, t, imp);
                 for (int threads : new int[] {1, 2, 3}) {
@@ -84,6 +84,14 @@ class TensorEncoderTest {
             assertThat(got).isNotEqualTo(serial(x, n, GgmlType.Q4_K, java.util.Arrays.copyOf(w, n)));
             assertThatThrownBy(() -> encode(e, RowSource.ofFloats(x, n), GgmlType.Q4_K, new float[5 * n]))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("matrices");
+        }
+        // Q2_K encodes a chunk's rows as one run of blocks: chunks of 5 rows start and end inside a matrix
+        for (int chunkBytes : new int[] {1 << 20, 5 * 84}) {
+            try (TensorEncoder e = new TensorEncoder(2, chunkBytes)) {
+                byte[] got = encode(e, RowSource.ofFloats(x, n), GgmlType.Q2_K, w);
+                assertThat(got).as("Q2_K, chunks of %d bytes", chunkBytes).isEqualTo(serial(x, n, GgmlType.Q2_K, w));
+                assertThat(got).isNotEqualTo(serial(x, n, GgmlType.Q2_K, java.util.Arrays.copyOf(w, n)));
+            }
         }
     }
 
