@@ -129,9 +129,12 @@ public final class CudaSession implements ForwardSession {
     private Profile profile;
     /** The host view of the weights: the tensors' types and names (W4A4 picks its products by them). */
     private final GemmaWeights hostWeights;
-    /** While W4A4 is on: the NVFP4 input quantization of the products with NVFP4 layer matrices; null otherwise. */
+    /**
+     * The NVFP4 input quantization of the products with NVFP4 layer matrices: made when W4A4 is first turned on and
+     * kept while it is off (verify-fp4 turns it on and off for every chunk; its kernels load once); null before.
+     */
     private W4a4Inputs w4a4;
-    private long[] w4a4Calls = new long[2];
+    private boolean w4a4On;
 
     private CudaSession(CudaDevice device, CudaKernels kernels, CudaGemm gemm, GemmaConfig c, GemmaWeights gw,
                         SessionSpec spec, Consumer<String> log, long weightBudget) {
@@ -410,28 +413,32 @@ public final class CudaSession implements ForwardSession {
      */
     @Override
     public boolean useW4a4(Map<String, Float> inputScales) {
-        device.makeCurrent();
         if (inputScales == null) {
-            if (w4a4 != null) {
-                device.synchronize();
-                w4a4Calls = w4a4.calls();
-                w4a4.close();
-                w4a4 = null;
-            }
+            w4a4On = false;
             return true;
         }
         if (W4a4Inputs.unreached(hostWeights) != null) return false;
-        if (w4a4 != null) useW4a4(null);
-        try {
-            w4a4 = new W4a4Inputs(device, inputScales);
-        } catch (CudaUnavailableException e) {
-            return false;
+        device.makeCurrent();
+        if (w4a4 != null && w4a4.scales(inputScales)) {
+            w4a4.resetCalls();
+        } else {
+            if (w4a4 != null) {
+                device.synchronize();
+                w4a4.close();
+                w4a4 = null;
+            }
+            try {
+                w4a4 = new W4a4Inputs(device, inputScales);
+            } catch (CudaUnavailableException e) {
+                return false;
+            }
         }
+        w4a4On = true;
         return true;
     }
 
     @Override
-    public long[] w4a4Calls() { return w4a4 != null ? w4a4.calls() : w4a4Calls.clone(); }
+    public long[] w4a4Calls() { return w4a4 != null ? w4a4.calls() : new long[2]; }
 
     /** Records the device time of each phase of the next batches (gemm, attention, imatrix, other) for benchmarks. */
     public void profile(boolean on) {
@@ -599,7 +606,7 @@ public final class CudaSession implements ForwardSession {
     private void product(DeviceBuffer src, DeviceBuffer hi, DeviceBuffer lo, DeviceBuffer w, DeviceBuffer wLo, DeviceBuffer y,
                          int m, int n, int k, WeightTensor... parts) {
         boolean any = false;
-        if (w4a4 != null) for (WeightTensor p : parts) any |= W4a4Inputs.applies(p);
+        if (w4a4On) for (WeightTensor p : parts) any |= W4a4Inputs.applies(p);
         if (!any) {
             gemm(hi, lo, w, wLo, y, m, n, k);
             return;

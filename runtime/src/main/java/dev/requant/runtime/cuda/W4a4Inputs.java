@@ -70,8 +70,16 @@ final class W4a4Inputs implements AutoCloseable {
         return true;
     }
 
-    /** Products with a static / a dynamic input scale so far. */
+    /** Whether these are the input scales this quantizes with. */
+    boolean scales(Map<String, Float> inputScales) { return this.inputScales.equals(inputScales); }
+
+    /** Products with a static / a dynamic input scale since construction or {@link #resetCalls}. */
     long[] calls() { return new long[] {staticCalls, dynamicCalls}; }
+
+    void resetCalls() {
+        staticCalls = 0;
+        dynamicCalls = 0;
+    }
 
     @Override
     public void close() {
