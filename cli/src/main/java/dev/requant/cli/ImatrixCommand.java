@@ -93,10 +93,11 @@ final class ImatrixCommand implements Callable<Integer> {
                     + " else the layers that do not fit stream) (default ${DEFAULT-VALUE}).")
     GpuWeights gpuWeights;
 
-    @Option(names = "--gpu-bf16-inputs",
-            description = "GPU: round activations to bf16 once for the weight GEMMs, as llama.cpp's CUDA backend does"
-                    + " (about 1.7x faster; the sums then differ from the CPU's by ~2e-3 instead of ~3e-4).")
-    boolean gpuBf16Inputs;
+    @Option(names = "--gpu-inputs", paramLabel = "KIND", defaultValue = "bf16",
+            description = "GPU: how activations enter the bf16 weight GEMMs: bf16 (rounded once, as llama.cpp's CUDA and"
+                    + " CPU backends do for bf16 weights; sums within ~2e-3 of the CPU pass) or split_bf16 (hi + lo"
+                    + " halves, within ~3e-4, about 1.7x slower) (default ${DEFAULT-VALUE}).")
+    GemmInputs gpuInputs;
 
     @Option(names = "--process-output", description = "Also collect output.weight (a tied LM head is not collected, as in llama.cpp).")
     boolean processOutput;
@@ -146,7 +147,7 @@ final class ImatrixCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         CollectImatrix.Request request = new CollectImatrix.Request(model, text, output, format, settings, device,
-                gpuBf16Inputs ? GemmInputs.BF16 : GemmInputs.SPLIT_BF16, parseSpecial, resume,
+                gpuInputs, parseSpecial, resume,
                 threads != null ? threads : Runtime.getRuntime().availableProcessors(), gpuWeights);
         CollectImatrix.Result r = new CollectImatrix().run(request, CliContext.of(spec.commandLine().getErr(), noProgress));
         PrintWriter out = spec.commandLine().getOut();

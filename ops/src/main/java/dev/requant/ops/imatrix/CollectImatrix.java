@@ -67,10 +67,13 @@ public final class CollectImatrix implements Operation<CollectImatrix.Request, C
             return new Request(model, text, output, format, settings, device, gpuInputs, parseSpecial, resume, threads, g);
         }
 
-        /** llama-imatrix's defaults with the device chosen automatically. */
+        /**
+         * llama-imatrix's defaults with the device chosen automatically; a GPU pass rounds activations to bf16 once,
+         * as llama.cpp does (the CLI's default too).
+         */
         public static Request of(Path model, Path text, Path output) {
             return new Request(model, text, output, null, ImatrixSettings.defaults(), ComputeDevice.AUTO,
-                    GemmInputs.SPLIT_BF16, false, null, Runtime.getRuntime().availableProcessors());
+                    GemmInputs.BF16, false, null, Runtime.getRuntime().availableProcessors());
         }
 
         public Request withSettings(ImatrixSettings s) {
