@@ -179,6 +179,8 @@ class CudaSessionImatrixTest {
         Path q4 = dir.resolve("gemma3-tiny.q4_0.gguf");
         GgufConversion.write(GemmaPlanner.plan(Golden.hf("gemma3-tiny"), ConversionSettings.of(FileType.Q4_0)), q4, null);
         assertThat(gpuVsCpu(q4, s, 4000, "gemma3-tiny q4_0 -> bf16, 4 x 256")).isLessThanOrEqualTo(1e-2);
+        // imatrix's default: bf16 inputs and bf16 weights alone (no low halves), one GEMM per product
+        assertThat(gpuVsCpu(q8, s, 4000, "gemma3-tiny q8_0, bf16 inputs", GemmInputs.BF16)).isLessThanOrEqualTo(1e-2);
     }
 
     @Test
