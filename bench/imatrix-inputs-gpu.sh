@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14: imatrix's GPU input kinds (--gpu-inputs bf16, the default, against split_bf16) on the dense 4B shape (model
 # FLOP utilisation) and the Gemma 4 26B-A4B shape (against llama-imatrix on the same file and text), plus every GPU
-# test. Two calls on one warm machine (PART=1 then PART=2; each under 10 minutes; PART=2 waits for the llama.cpp
+# test. Two calls on one warm machine (PART=1, PART=2, then PART=3 for the 12B shape; each under 10 minutes; PART=2 waits for the llama.cpp
 # build that PART=1 starts in the background).
 #   here:   scripts/session-gpu-bundle.sh .gpu && rm -f .gpu/lib/byte-buddy*     (carry .gpu)
 #   there:  PART=1 OUT=... bash bench/imatrix-inputs-gpu.sh; PART=2 OUT=... bash bench/imatrix-inputs-gpu.sh
@@ -35,6 +35,17 @@ if [ "$PART" = 1 ]; then
   for inputs in BF16 SPLIT_BF16; do
     one bench26-$inputs 120 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 $inputs
   done
+elif [ "$PART" = 3 ]; then
+  # the 12B shape (dense, Q4_0 weights dequantized to bf16 on the GPU): the 26B file makes room for it
+  rm -f $m26
+  STEPS=models SHAPES="gemma3-12b" TYPES=q4_0 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models12.log 2>&1
+  st models-12b
+  m12=/tmp/models/gemma3-12b.q4_0.gguf
+  for inputs in BF16 SPLIT_BF16; do
+    one bench12-$inputs 120 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m12 $text 512 2048 6 $inputs
+  done
+  one cli12-bf16 90 rq imatrix $m12 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r12.imatrix.gguf --no-progress
+  [ -f /tmp/llama-build.ok ] && one llama12 200 /tmp/llama/b/bin/llama-imatrix -m $m12 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l12.imatrix.gguf
 else
   for i in 1 2; do
     one cli26-bf16-$i 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
