@@ -17,12 +17,31 @@ typedef unsigned short f16_t;
 #define GGML_Q5_0 6
 #define GGML_Q5_1 7
 #define GGML_Q8_0 8
+#define GGML_Q2_K 10
+#define GGML_Q3_K 11
 #define GGML_Q4_K 12
 #define GGML_Q5_K 13
 #define GGML_Q6_K 14
+#define GGML_IQ2_XXS 16
+#define GGML_IQ2_XS 17
+#define GGML_IQ3_XXS 18
+#define GGML_IQ1_S 19
+#define GGML_IQ4_NL 20
+#define GGML_IQ3_S 21
+#define GGML_IQ2_S 22
+#define GGML_IQ4_XS 23
+#define GGML_IQ1_M 29
 #define GGML_BF16 30
+#define GGML_TQ1_0 34
+#define GGML_TQ2_0 35
 #define GGML_MXFP4 39
 #define GGML_NVFP4 40
+#define GGML_Q1_0 41
+#define GGML_Q2_0 42
+
+// The IQ grids' value tables (iq2xxs_grid ... iq1s_grid of ggml-common.h, one byte per element) are not written
+// here: CudaKernels.source() puts them in front of this file, generated from the formats module's grids (IqGridValues)
+// as iq_grid_2xxs, iq_grid_2xs, iq_grid_2s, iq_grid_3xxs, iq_grid_3s (unsigned char) and iq_grid_1s (signed char).
 
 __device__ __forceinline__ float bf16_to_f32(bf16_t h) { return __uint_as_float(((unsigned) h) << 16); }
 
@@ -110,6 +129,28 @@ __device__ __forceinline__ float ue4m3_half(unsigned code) {
     const float raw = exp == 0 ? __fmul_rn((float) man, 1.0f / 512.0f)
                                : __fmul_rn(1.0f + (float) man * 0.125f, __uint_as_float((unsigned) (exp - 7 + 127) << 23));
     return __fmul_rn(raw, 0.5f);
+}
+
+// kvalues_iq4nl (ggml-common.h)
+__device__ __forceinline__ float iq4nl_value(int code) {
+    const signed char v[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    return (float) v[code & 15];
+}
+
+// ksigns_iq2xs[s7] & kmask_iq2xs[j]: bit j of the sign byte whose eighth bit makes the count of minus signs even.
+__device__ __forceinline__ bool iq_sign(unsigned s7, int j) {
+    const unsigned s = s7 | ((__popc(s7) & 1u) << 7);
+    return (s >> j) & 1u;
+}
+
+// d * (0.5f + s) * 0.25f of IQ2_XXS/IQ2_XS/IQ2_S (0.5f for IQ3_XXS), left to right as the C code is written.
+__device__ __forceinline__ float iq_half_scale(float d, unsigned s, float k) {
+    return __fmul_rn(__fmul_rn(d, __fadd_rn(0.5f, (float) s)), k);
+}
+
+// One element of an IQ grid point (value byte times db), signed: db * grid[j] * (minus ? -1.f : 1.f).
+__device__ __forceinline__ float iq_signed(float db, float grid, bool minus) {
+    return __fmul_rn(__fmul_rn(db, grid), minus ? -1.0f : 1.0f);
 }
 
 // get_scale_min_k4 (ggml-quants.c): the 6-bit scale (m = 0) or min (m = 1) of sub-block j of a Q4_K/Q5_K block.
@@ -200,6 +241,150 @@ __device__ __forceinline__ float ggml_element(const unsigned char * row, int typ
             const unsigned char byte = b[4 + 8 * s + (i & 7)];
             const int q = i < 8 ? (byte & 0x0F) : (byte >> 4);
             return __fmul_rn(fp4_doubled(q), ue4m3_half(b[s]));
+        }
+        case GGML_Q2_K: {
+            // scales[16] (low nibble scale, high nibble min), qs[64], d, dmin. Element l: 128-half h, shift pair s,
+            // sixteen-element half (sub-block is = 8h + 2s + half).
+            const unsigned char * b = row + (j >> 8) * 84;
+            const float d = f16_to_f32(load_u16(b + 80)), dmin = f16_to_f32(load_u16(b + 82));
+            const int l = (int) (j & 255), h = l >> 7, s = (l >> 5) & 3, half = (l >> 4) & 1, i = l & 15;
+            const int sc = b[8 * h + 2 * s + half];
+            const int q = (b[16 + 32 * h + 16 * half + i] >> (2 * s)) & 3;
+            return __fsub_rn(__fmul_rn(__fmul_rn(d, (float) (sc & 0xF)), (float) q), __fmul_rn(dmin, (float) (sc >> 4)));
+        }
+        case GGML_Q3_K: {
+            // hmask[32], qs[64], 12 bytes of 6-bit scales, d. Sub-block is = 8h + 2s + half as in Q2_K.
+            const unsigned char * b = row + (j >> 8) * 110;
+            const float d = f16_to_f32(load_u16(b + 108));
+            const int l = (int) (j & 255), h = l >> 7, s = (l >> 5) & 3, half = (l >> 4) & 1, i = l & 15;
+            const int is = 8 * h + 2 * s + half;
+            const unsigned char * sc = b + 96;
+            const int lo = is < 8 ? (sc[is] & 0xF) : (sc[is - 8] >> 4);
+            const int hi = (sc[8 + (is & 3)] >> (2 * (is >> 2))) & 3;
+            const float dl = __fmul_rn(d, (float) ((lo | (hi << 4)) - 32));
+            const int q = (b[32 + 32 * h + 16 * half + i] >> (2 * s)) & 3;
+            const int m = (b[16 * half + i] >> (4 * h + s)) & 1;
+            return __fmul_rn(dl, (float) (q - (m ? 0 : 4)));
+        }
+        case GGML_TQ1_0: {
+            // qs[48] (5 trits a byte: 32 bytes x 5, then 16 x 5), qh[4] (4 trits a byte), d
+            const unsigned char * b = row + (j >> 8) * 54;
+            const float d = f16_to_f32(load_u16(b + 52));
+            const int l = (int) (j & 255);
+            int byte, n;
+            if (l < 160) { byte = b[l & 31]; n = l >> 5; }
+            else if (l < 240) { byte = b[32 + ((l - 160) & 15)]; n = (l - 160) >> 4; }
+            else { byte = b[48 + ((l - 240) & 3)]; n = (l - 240) >> 2; }
+            const int pow3[5] = {1, 3, 9, 27, 81};
+            const int q = (byte * pow3[n]) & 0xFF;
+            return __fmul_rn((float) (((q * 3) >> 8) - 1), d);
+        }
+        case GGML_TQ2_0: {
+            const unsigned char * b = row + (j >> 8) * 66;
+            const float d = f16_to_f32(load_u16(b + 64));
+            const int l = (int) (j & 255), h = l >> 7, s = (l >> 5) & 3, i = l & 31;
+            return __fmul_rn((float) (((b[32 * h + i] >> (2 * s)) & 3) - 1), d);
+        }
+        case GGML_Q1_0: {
+            // d, then 128 bits: 1 is +d, 0 is -d
+            const unsigned char * b = row + (j >> 7) * 18;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 127);
+            return ((b[2 + (l >> 3)] >> (l & 7)) & 1) ? d : -d;
+        }
+        case GGML_Q2_0: {
+            const unsigned char * b = row + (j >> 6) * 18;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 63);
+            return __fmul_rn((float) (((b[2 + (l >> 2)] >> (2 * (l & 3))) & 3) - 1), d);
+        }
+        case GGML_IQ4_NL: {
+            const unsigned char * b = row + (j >> 5) * 18;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 31);
+            return __fmul_rn(d, iq4nl_value(l < 16 ? b[2 + l] : (b[2 + l - 16] >> 4)));
+        }
+        case GGML_IQ4_XS: {
+            // d, scales_h (2 bits per 32), scales_l[4] (4 bits per 32), qs[128]
+            const unsigned char * b = row + (j >> 8) * 136;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, r = l & 31;
+            const int ls = ((b[4 + (ib >> 1)] >> (4 * (ib & 1))) & 0xF) | (((load_u16(b + 2) >> (2 * ib)) & 3) << 4);
+            const int q = b[8 + 16 * ib + (r & 15)];
+            return __fmul_rn(__fmul_rn(d, (float) (ls - 32)), iq4nl_value(r < 16 ? q : (q >> 4)));
+        }
+        case GGML_IQ2_XXS: {
+            // d, then per 32 elements two u32: four grid indices (bytes), and 4 x 7 sign bits + a 4-bit scale
+            const unsigned char * b = row + (j >> 8) * 66;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const unsigned char * q = b + 2 + 8 * ib;
+            const unsigned aux = load_u32(q + 4);
+            const float db = iq_half_scale(d, aux >> 28, 0.25f);
+            return iq_signed(db, (float) iq_grid_2xxs[8 * q[g] + e], iq_sign((aux >> (7 * g)) & 127, e));
+        }
+        case GGML_IQ2_XS: {
+            // d, qs u16[32] (9-bit index, 7 sign bits), scales[8] (a nibble per 16 elements)
+            const unsigned char * b = row + (j >> 8) * 74;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const unsigned q = load_u16(b + 2 + 2 * (4 * ib + g));
+            const float db = iq_half_scale(d, (b[66 + ib] >> (4 * (g >> 1))) & 0xF, 0.25f);
+            return iq_signed(db, (float) iq_grid_2xs[8 * (q & 511) + e], iq_sign(q >> 9, e));
+        }
+        case GGML_IQ2_S: {
+            // d, qs[32] index low bytes, signs[32], qh[8] (2 index bits per group), scales[8]
+            const unsigned char * b = row + (j >> 8) * 82;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const int idx = b[2 + 4 * ib + g] | ((b[66 + ib] << (8 - 2 * g)) & 0x300);
+            const float db = iq_half_scale(d, (b[74 + ib] >> (4 * (g >> 1))) & 0xF, 0.25f);
+            return iq_signed(db, (float) iq_grid_2s[8 * idx + e], (b[34 + 4 * ib + g] >> e) & 1);
+        }
+        case GGML_IQ3_XXS: {
+            // d, qs[64] grid indices (two 4-element points per 8 elements), 8 u32 of 4 x 7 sign bits + a 4-bit scale
+            const unsigned char * b = row + (j >> 8) * 98;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const unsigned aux = load_u32(b + 66 + 4 * ib);
+            const float db = iq_half_scale(d, aux >> 28, 0.5f);
+            const int point = b[2 + 8 * ib + 2 * g + (e >> 2)];
+            return iq_signed(db, (float) iq_grid_3xxs[4 * point + (e & 3)], iq_sign((aux >> (7 * g)) & 127, e));
+        }
+        case GGML_IQ3_S: {
+            // d, qs[64], qh[8] (the ninth index bit of each point), signs[32], scales[4] (a nibble per 32)
+            const unsigned char * b = row + (j >> 8) * 110;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7, p = e >> 2;
+            const int qh = b[66 + ib];
+            const int idx = b[2 + 8 * ib + 2 * g + p] | ((qh << (8 - 2 * g - p)) & 256);
+            const float db = __fmul_rn(d, (float) (1 + 2 * ((b[106 + (ib >> 1)] >> (4 * (ib & 1))) & 0xF)));
+            return iq_signed(db, (float) iq_grid_3s[4 * idx + (e & 3)], (b[74 + 4 * ib + g] >> e) & 1);
+        }
+        case GGML_IQ1_S: {
+            // d, qs[32] index low bytes, qh u16[8]: 3 index bits per point, a 3-bit scale, the delta's sign
+            const unsigned char * b = row + (j >> 8) * 50;
+            const float d = f16_to_f32(load_u16(b));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const unsigned qh = load_u16(b + 34 + 2 * ib);
+            const float dl = __fmul_rn(d, (float) (2 * ((qh >> 12) & 7) + 1));
+            const float delta = (qh & 0x8000) ? -0.125f : 0.125f;
+            const int idx = b[2 + 4 * ib + g] | (((qh >> (3 * g)) & 7) << 8);
+            return __fmul_rn(dl, __fadd_rn((float) iq_grid_1s[8 * idx + e], delta));
+        }
+        case GGML_IQ1_M: {
+            // qs[32], qh[16] (3 index bits and the delta's sign per point), scales u16[4]: 3-bit scales and the f16
+            // super-block scale in the top nibbles
+            const unsigned char * b = row + (j >> 8) * 56;
+            const unsigned s0 = load_u16(b + 48), s1 = load_u16(b + 50), s2 = load_u16(b + 52), s3 = load_u16(b + 54);
+            const float d = f16_to_f32((f16_t) ((s0 >> 12) | ((s1 >> 8) & 0x00F0) | ((s2 >> 4) & 0x0F00) | (s3 & 0xF000)));
+            const int l = (int) (j & 255), ib = l >> 5, g = (l >> 3) & 3, e = l & 7;
+            const unsigned sc = load_u16(b + 48 + 2 * (ib >> 1));
+            const float dl = __fmul_rn(d, (float) (2 * ((sc >> (6 * (ib & 1) + 3 * (g >> 1))) & 7) + 1));
+            const int qh = b[32 + 2 * ib + (g >> 1)];
+            const int idx = b[4 * ib + g] | ((qh << ((g & 1) ? 4 : 8)) & 0x700);
+            const float delta = (qh & ((g & 1) ? 0x80 : 0x08)) ? -0.125f : 0.125f;
+            return __fmul_rn(dl, __fadd_rn((float) iq_grid_1s[8 * idx + e], delta));
         }
         default: return __int_as_float(0x7fc00000);
     }

@@ -14,14 +14,22 @@ class DequantKernelTest {
     /** Every type the GPU reads: each against its BlockCodec (the CPU eval's decoder, bit-exact with ggml). */
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
         GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4,
-        GgmlType.NVFP4};
+        GgmlType.NVFP4, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.TQ1_0, GgmlType.TQ2_0,
+        GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS,
+        GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M};
 
     /** A table of rows x cols encoded by the reference codec. */
     static byte[] encode(GgmlType t, float[] x, int rows, int cols) {
         BlockCodec c = BlockCodec.of(t);
         long rowBytes = t.rowBytes(cols);
         MemorySegment seg = MemorySegment.ofArray(new byte[(int) (rowBytes * rows)]);
-        for (int r = 0; r < rows; r++) c.encodeRow(x, r * cols, cols, null, seg, r * rowBytes);
+        // the IQ1/IQ2 encoders need importance weights (as ggml's); any positive ones make valid blocks to decode
+        float[] importance = null;
+        if (c.requiresImportance()) {
+            importance = new float[cols];
+            for (int i = 0; i < cols; i++) importance[i] = 1f + (i % 7) * 0.25f;
+        }
+        for (int r = 0; r < rows; r++) c.encodeRow(x, r * cols, cols, importance, seg, r * rowBytes);
         return seg.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
 

@@ -186,7 +186,10 @@ public final class TinyGemma {
             BlockCodec codec = BlockCodec.of(type);
             int row = (int) ne[0];
             long rb = type.rowBytes(row);
-            for (long r = 0; r < spec.rows(); r++) codec.encodeRow(v, (int) (r * row), row, null, seg, r * rb);
+            // the IQ1/IQ2 encoders need importance weights, as ggml's do: uniform ones
+            float[] importance = codec.requiresImportance() ? new float[row] : null;
+            if (importance != null) java.util.Arrays.fill(importance, 1f);
+            for (long r = 0; r < spec.rows(); r++) codec.encodeRow(v, (int) (r * row), row, importance, seg, r * rb);
             return new Tensor(spec, seg);
         }
     }

@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * head as bf16 (the token embedding table itself when the head is tied and stored in BF16).
  *
  * <p>Conversion to bf16 happens on the GPU for the types the {@code dequantize} kernel reads
- * ({@link CudaKernels#reads}: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, MXFP4, NVFP4; the raw
+ * ({@link CudaKernels#reads}: every weight type of ggml.h but Q8_1 and Q8_K, which are activation types; the raw
  * bytes go through a staging buffer, each matrix times its output scale): every value exactly as ggml's
  * {@code dequantize_row_*} gives it, then rounded to bf16. Other types are decoded on the host with the formats
  * module's codecs, times their output scales, and rounded to bf16 there.

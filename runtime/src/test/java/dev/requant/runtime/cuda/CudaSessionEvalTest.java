@@ -136,7 +136,10 @@ class CudaSessionEvalTest {
     void logitsOfEveryGpuTypeMatchTheCpu() throws Exception {
         CudaSessionImatrixTest.gpu().close();
         GgmlType[] types = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1,
-            GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.NVFP4};
+            GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.NVFP4,
+            GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.IQ4_NL,
+            GgmlType.IQ4_XS, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S,
+            GgmlType.IQ1_S, GgmlType.IQ1_M};
         int nCtx = 48;
         StringBuilder line = new StringBuilder();
         for (GgmlType t : types) {
