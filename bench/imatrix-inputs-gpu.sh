@@ -55,6 +55,10 @@ else
     fi
     [ -f /tmp/llama-build.ok ] && one llama26-$i 120 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
   done
+  # per-batch times and the snapshot cost of each periodic save (debug log of ImatrixCollector)
+  one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
+    imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
+  grep -E "batch of|snapshot" $S/cli26-debug.log | head -40 >> $B
   one cli26-split 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
   one cli4b-bf16 60 rq imatrix $d4 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r4.imatrix.gguf --no-progress
 fi

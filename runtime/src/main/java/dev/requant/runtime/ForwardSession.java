@@ -39,6 +39,17 @@ public interface ForwardSession extends AutoCloseable {
     Imatrix collected(String dataset);
 
     /**
+     * {@link #collected} for a periodic save that runs while the session goes on: what must be read now is read on
+     * the caller's thread (a non-finite sum fails here), and the returned supplier builds the same Imatrix later, on
+     * any thread, once. A GPU session copies its sums to the host here and leaves the rest (entries, merging with a
+     * resumed state: several copies of every sum) to the saving thread.
+     */
+    default java.util.function.Supplier<Imatrix> collectedLater(String dataset) {
+        Imatrix im = collected(dataset);
+        return () -> im;
+    }
+
+    /**
      * Whether {@link ForwardBatch.Scoring} works here. Sessions that say no deliver logits to a {@link LogitsSink}
      * only, and the caller scores them on the host.
      */

@@ -997,38 +997,52 @@ public final class CudaSession implements ForwardSession {
 
     @Override
     public Imatrix collected(String dataset) {
+        return collectedLater(dataset).get();
+    }
+
+    @Override
+    public java.util.function.Supplier<Imatrix> collectedLater(String dataset) {
         if (!collecting) throw new IllegalStateException("this session was not opened to collect");
         device.makeCurrent();
         device.synchronize();
         int total = (int) (ws.get("sums").bytes() / 4);
         float[] sums = device.floats(ws.get("sums"), total);
         int[] bad = device.ints(ws.get("bad"), Math.max(1, slots.size() + expertSlots.size()));
-        Map<String, ImatrixEntry> delta = new LinkedHashMap<>();
+        long[] denseCounts = counts.clone();
+        Map<ExpertSlot, long[]> expertCounts = new java.util.IdentityHashMap<>();
         for (Object o : entryOrder) {
-            if (o instanceof Slot s) {
-                if (bad[s.index()] != Integer.MAX_VALUE) {
-                    throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column "
-                            + bad[s.index()] + " (llama-imatrix stops here too)");
-                }
-                if (counts[s.index()] == 0) continue; // never collected: no entry, as on the CPU
-                float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + s.cols());
-                for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), new long[] {counts[s.index()]}));
+            if (o instanceof Slot s && bad[s.index()] != Integer.MAX_VALUE) {
+                throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column "
+                        + bad[s.index()] + " (llama-imatrix stops here too)");
             } else if (o instanceof ExpertSlot s) {
                 int b = bad[slots.size() + s.badIndex()];
                 if (b != Integer.MAX_VALUE) {
                     throw new IllegalStateException("non-finite sum of squares in " + s.names().getFirst() + " column " + b
                             + " (llama-imatrix stops here too)");
                 }
-                if (java.util.Arrays.stream(s.counts()).allMatch(n -> n == 0)) continue;
-                int len = s.cols() * s.experts();
-                float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + len);
-                for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), s.counts().clone()));
+                expertCounts.put(s, s.counts().clone());
             }
         }
-        ImatrixAccumulator merged = new ImatrixAccumulator(chunkSize);
-        merged.load(base);
-        merged.load(Imatrix.raw(delta, List.of(), 0, chunkSize));
-        return merged.snapshot(dataset);
+        return () -> {
+            Map<String, ImatrixEntry> delta = new LinkedHashMap<>();
+            for (Object o : entryOrder) {
+                if (o instanceof Slot s) {
+                    if (denseCounts[s.index()] == 0) continue; // never collected: no entry, as on the CPU
+                    float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + s.cols());
+                    for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), new long[] {denseCounts[s.index()]}));
+                } else if (o instanceof ExpertSlot s) {
+                    long[] c = expertCounts.get(s);
+                    if (java.util.Arrays.stream(c).allMatch(n -> n == 0)) continue;
+                    int len = s.cols() * s.experts();
+                    float[] v = java.util.Arrays.copyOfRange(sums, (int) s.offset(), (int) s.offset() + len);
+                    for (String n : s.names()) delta.put(n, new ImatrixEntry(n, v.clone(), c.clone()));
+                }
+            }
+            ImatrixAccumulator merged = new ImatrixAccumulator(chunkSize);
+            merged.load(base);
+            merged.load(Imatrix.raw(delta, List.of(), 0, chunkSize));
+            return merged.snapshot(dataset);
+        };
     }
 
     /** Bytes of weights and of the activation workspace on the GPU. */

@@ -20,6 +20,8 @@ import java.io.IOException;
  * written after {@code run} returns either way.
  */
 public final class ImatrixCollector {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ImatrixCollector.class);
+
     private ImatrixCollector() {}
 
     /** Receives the imatrix to write: to the output ({@code atChunk == 0}) or to {@code <out>.at_<atChunk>}. */
@@ -77,6 +79,7 @@ public final class ImatrixCollector {
                 long b0 = System.nanoTime();
                 backend.run(ForwardBatch.collect(batch, n, plan.collectedRows(n)));
                 tokensRun += (long) n * nCtx;
+                if (LOG.isDebugEnabled()) LOG.debug("batch of chunks {}..{}: {} ms", i, i + n - 1, (System.nanoTime() - b0) / 1_000_000);
                 if (progress != null) progress.ranBatch(i + n, plan.chunks(), n * nCtx, (System.nanoTime() - b0) / 1e9);
                 int now = backend.lastChunk();
                 boolean last = i + n >= plan.chunks();
@@ -88,10 +91,14 @@ public final class ImatrixCollector {
                     if (last) {
                         if (at) finalAt = lastChunk; // written below with the final state
                     } else if (out || at) {
-                        Imatrix im = backend.collected(dataset);
+                        // the sums are read now; the entries are built on the saving thread while the next batches run
+                        long s0 = System.nanoTime();
+                        java.util.function.Supplier<Imatrix> snapshot = backend.collectedLater(dataset);
+                        if (LOG.isDebugEnabled()) LOG.debug("snapshot at chunk {}: {} ms", lastChunk, (System.nanoTime() - s0) / 1_000_000);
                         int atChunk = lastChunk;
                         finish(pending);
                         pending = writer.submit(() -> {
+                            Imatrix im = snapshot.get();
                             if (out) saver.save(im, 0);
                             if (at) saver.save(im, atChunk);
                             return null;
