@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14: imatrix's GPU input kinds (--gpu-inputs bf16, the default, against split_bf16) on the dense 4B shape (model
 # FLOP utilisation) and the Gemma 4 26B-A4B shape (against llama-imatrix on the same file and text), plus every GPU
-# test. Two calls on one warm machine (PART=1, PART=2, then PART=3 for the 12B shape; each under 10 minutes; PART=2 waits for the llama.cpp
+# test. Two calls on one warm machine (PART=1 does the essentials; PART=2 a second llama-imatrix pair; PART=3 the 12B shape; each under 10 minutes; PART=2 waits for the llama.cpp
 # build that PART=1 starts in the background).
 #   here:   scripts/session-gpu-bundle.sh .gpu && rm -f .gpu/lib/byte-buddy*     (carry .gpu)
 #   there:  PART=1 OUT=... bash bench/imatrix-inputs-gpu.sh; PART=2 OUT=... bash bench/imatrix-inputs-gpu.sh
@@ -27,14 +27,22 @@ if [ "$PART" = 1 ]; then
   st tests; save
   STEPS=models SHAPES="gemma3-4b" TYPES=bf16 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models4.log 2>&1
   st models-4b
-  for inputs in BF16 SPLIT_BF16 BF16; do
+  for inputs in BF16 SPLIT_BF16; do
     one bench4b-$inputs 90 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $d4 $text 512 2048 8 $inputs
   done
   STEPS=models SHAPES="gemma4-26b-a4b" TYPES=q8_0 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models26.log 2>&1
   st models-26b
-  for inputs in BF16 SPLIT_BF16; do
-    one bench26-$inputs 120 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 $inputs
-  done
+  one cli26-bf16-1 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  # per-batch times and the snapshot cost of each periodic save (debug log of ImatrixCollector)
+  one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
+    imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
+  grep -E "batch of|snapshot" $S/cli26-debug.log | head -40 >> $B
+  one cli26-split 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
+  while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 150 ]; do sleep 3; done
+  st "llama build $( [ -f /tmp/llama-build.ok ] && echo ok || echo 'not done')"
+  [ -f /tmp/llama-build.ok ] && one llama26-1 110 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
+  one cli26-bf16-2 60 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  one bench26-BF16 100 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 BF16
 elif [ "$PART" = 3 ]; then
   # the 12B shape (dense, Q4_0 weights dequantized to bf16 on the GPU): the 26B file makes room for it
   rm -f $m26
@@ -47,19 +55,9 @@ elif [ "$PART" = 3 ]; then
   one cli12-bf16 90 rq imatrix $m12 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r12.imatrix.gguf --no-progress
   [ -f /tmp/llama-build.ok ] && one llama12 200 /tmp/llama/b/bin/llama-imatrix -m $m12 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l12.imatrix.gguf
 else
-  for i in 1 2; do
-    one cli26-bf16-$i 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
-    if [ $i = 1 ]; then
-      while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 200 ]; do sleep 3; done
-      st "llama build $( [ -f /tmp/llama-build.ok ] && echo ok || echo 'not done')"
-    fi
-    [ -f /tmp/llama-build.ok ] && one llama26-$i 120 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
-  done
-  # per-batch times and the snapshot cost of each periodic save (debug log of ImatrixCollector)
-  one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
-    imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
-  grep -E "batch of|snapshot" $S/cli26-debug.log | head -40 >> $B
-  one cli26-split 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
+  # PART=2: a second interleaved pair on the 26B-A4B shape, and the 4B CLI
+  [ -f /tmp/llama-build.ok ] && one llama26-2 110 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
+  one cli26-bf16-3 60 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
   one cli4b-bf16 60 rq imatrix $d4 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r4.imatrix.gguf --no-progress
 fi
 st end; save
