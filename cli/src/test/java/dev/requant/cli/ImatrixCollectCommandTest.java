@@ -158,6 +158,9 @@ class ImatrixCollectCommandTest {
         assertThat(d.code()).isEqualTo(2); // a usage error: one line with the reason, one with where the help is
         assertThat(d.err().strip().lines()).hasSize(2);
         assertThat(d.err()).contains("'tpu'").contains("see 'requant imatrix --help'");
+        CliRun g = CliRun.of("imatrix", bf16.toString(), "--text", TEXT.toString(), "--gpu-inputs", "fp8");
+        assertThat(g.code()).isEqualTo(2);
+        assertThat(g.err()).contains("--gpu-inputs").contains("'fp8'").contains("BF16").contains("SPLIT_BF16");
         CliRun m = CliRun.of("imatrix", dir.resolve("missing.gguf").toString(), "--text", TEXT.toString());
         assertThat(m.code()).isEqualTo(1);
         assertThat(m.err().strip().lines()).hasSize(1);
