@@ -22,13 +22,13 @@ one() { local name=$1 to=$2; shift 2; [ $(left) -lt 20 ] && { echo "== $name ski
 rq() { "${java[@]}" dev.requant.cli.Main "$@"; }
 if [ "$PART" = 1 ]; then
   STEPS=llama LLAMA_JOBS=12 bash .gpu/session-gpu.sh .gpu $S > $S/llama-start.log 2>&1
-  STEPS=tests TESTS="${TESTS:-dev.requant.cuda dev.requant.runtime.cuda dev.requant.runtime.fp4}" TESTS_TIMEOUT=200 \
+  STEPS=tests TESTS="${TESTS:-dev.requant.cuda dev.requant.runtime.cuda dev.requant.runtime.fp4}" TESTS_TIMEOUT=${TESTS_TIMEOUT:-150} \
     nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/tests-run.log 2>&1
   st tests; save
   STEPS=models SHAPES="gemma3-4b" TYPES=bf16 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models4.log 2>&1
   st models-4b
   for inputs in BF16 SPLIT_BF16; do
-    one bench4b-$inputs 90 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $d4 $text 512 2048 8 $inputs
+    one bench4b-$inputs 60 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $d4 $text 512 2048 8 $inputs
   done
   STEPS=models SHAPES="gemma4-26b-a4b" TYPES=q8_0 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models26.log 2>&1
   st models-26b
@@ -37,12 +37,12 @@ if [ "$PART" = 1 ]; then
   one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
     imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
   grep -E "batch of|snapshot" $S/cli26-debug.log | head -40 >> $B
-  one cli26-split 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
-  while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 150 ]; do sleep 3; done
+  while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 110 ]; do sleep 3; done
   st "llama build $( [ -f /tmp/llama-build.ok ] && echo ok || echo 'not done')"
-  [ -f /tmp/llama-build.ok ] && one llama26-1 110 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
-  one cli26-bf16-2 60 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
-  one bench26-BF16 100 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 BF16
+  [ -f /tmp/llama-build.ok ] && one llama26-1 100 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
+  one cli26-bf16-2 40 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  one cli26-split 40 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
+  one bench26-BF16 60 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 BF16
 elif [ "$PART" = 3 ]; then
   # the 12B shape (dense, Q4_0 weights dequantized to bf16 on the GPU): the 26B file makes room for it
   rm -f $m26
