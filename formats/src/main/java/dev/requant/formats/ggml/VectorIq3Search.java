@@ -18,8 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code w_i*(scale*q - xval_i)^2} of an element at its 8 levels are one vector; the neighbours' levels, laid out per
  * element in lanes when the tables are built ({@link Lanes}), pick their terms from it with a lane permute, and
  * the four picks are added in element order to 0, as the scalar loop does. The winner is the first lane with the
- * least distance below FLT_MAX, which is the neighbour the scalar {@code d2 < best_d2} scan ends on; when there is
- * none (NaN distances), the first neighbour, as {@link IqSearch#bestNeighbour} takes it.</li>
+ * least distance below FLT_MAX (a minimum over the lanes, then the first lane that has it), which is the neighbour the
+ * scalar {@code d2 < best_d2} scan ends on; when there is none (NaN distances), the first neighbour, as
+ * {@link IqSearch#bestNeighbour} takes it.</li>
  * </ul>
  * Every lane does the scalar sequence of binary32 operations (no fused multiply-add), so levels, sums, choices and
  * the returned scale are the scalar reference's for any input, NaN and Inf included. Only loaded when
@@ -49,7 +50,8 @@ final class VectorIq3Search {
     /**
      * The neighbour lists of a 4-element grid's {@link IqGrid.Search}, one per group of levels off the grid, in
      * chunks of V neighbours: {@code levels[start[u] + c*4*V + e*V + j]} is the level of element e of neighbour
-     * {@code c*V + j} of group u (0 past the end of the list), {@code count[u]} the list's length.
+     * {@code c*V + j} of group u, {@code count[u]} the list's length. The last chunk is filled up with copies of
+     * the first neighbour: a copy ties with it and comes later, so it never wins.
      */
     static final class Lanes {
         static final Lanes IQ3_S = new Lanes(IqGrid.IQ3_S), IQ3_XXS = new Lanes(IqGrid.IQ3_XXS);
@@ -74,8 +76,9 @@ final class VectorIq3Search {
             for (int u = 0; u < 4096; u++) {
                 if (map[u] >= 0) continue;
                 int offset = -map[u] - 1;
-                for (int j = 0; j < count[u]; j++) {
-                    int code = s.neighbours[offset + 1 + j];
+                int padded = (count[u] + V - 1) / V * V;
+                for (int j = 0; j < padded; j++) {
+                    int code = s.neighbours[offset + 1 + (j < count[u] ? j : 0)];
                     for (int e = 0; e < 4; e++) levels[start[u] + j / V * 4 * V + e * V + j % V] = code >> (3 * e) & 7;
                 }
             }
@@ -225,11 +228,18 @@ final class VectorIq3Search {
                     .add(IntVector.fromArray(I, levels, at + V).selectFrom(t1).reinterpretAsFloats())
                     .add(IntVector.fromArray(I, levels, at + 2 * V).selectFrom(t2).reinterpretAsFloats())
                     .add(IntVector.fromArray(I, levels, at + 3 * V).selectFrom(t3).reinterpretAsFloats());
-            VectorMask<Float> m = F.indexInRange(c, count).and(d2.lt(best));
-            if (m.anyTrue()) {
-                float least = d2.reduceLanes(VectorOperators.MIN, m);
+            // a distance is >= +0 or NaN (a sum from +0 of terms >= 0, -0 or NaN), so the minimum's first lane is
+            // the scalar scan's pick; strictly below best, so that a later chunk's tie loses as it does there
+            float least = d2.reduceLanes(VectorOperators.MIN);
+            if (least < best) {
                 best = least;
-                winner = at + d2.eq(least).and(m).firstTrue();
+                winner = at + Long.numberOfTrailingZeros(d2.eq(least).toLong());
+            } else if (least != least) { // a NaN distance hides the others from the minimum
+                VectorMask<Float> m = d2.lt(best);
+                if (m.anyTrue()) {
+                    best = d2.reduceLanes(VectorOperators.MIN, m);
+                    winner = at + Long.numberOfTrailingZeros(d2.eq(best).and(m).toLong());
+                }
             }
         }
         return winner;
