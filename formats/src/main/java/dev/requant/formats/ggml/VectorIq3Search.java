@@ -111,7 +111,7 @@ final class VectorIq3Search {
         int trials = 2 * steps + 1;
         int tp = (trials + V - 1) / V * V;
         byte[] L = t.L;
-        int[] lt = s.lt, ut = s.ut;
+        int[] lt = s.lt;
         for (int k = 0; k < trials; k++) {
             int is = k - steps;
             float id = (top + is * step) / max;
@@ -122,48 +122,9 @@ final class VectorIq3Search {
             s.ids[k] = s.ids[trials - 1];
             s.scales[k] = s.scales[trials - 1];
         }
-        // levels of every element at every trial: nearest_int(0.5f*(id*x - 1)) clamped to [0, 7]
-        for (int c = 0; c < tp; c += V) {
-            FloatVector id = FloatVector.fromArray(F, s.ids, c);
-            for (int i = 0; i < 32; i++) {
-                FloatVector v = id.mul(xval[i]).sub(1f).mul(0.5f).add(MAGIC);
-                IntVector l = v.reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).min(7).max(0);
-                l.intoArray(lt, i * tp + c);
-            }
-            for (int k = 0; k < 8; k++) {
-                IntVector u = IntVector.fromArray(I, lt, 4 * k * tp + c)
-                        .or(IntVector.fromArray(I, lt, (4 * k + 1) * tp + c).lanewise(VectorOperators.LSHL, 3))
-                        .or(IntVector.fromArray(I, lt, (4 * k + 2) * tp + c).lanewise(VectorOperators.LSHL, 6))
-                        .or(IntVector.fromArray(I, lt, (4 * k + 3) * tp + c).lanewise(VectorOperators.LSHL, 9));
-                u.intoArray(ut, k * tp + c);
-            }
-        }
-        // groups off the grid take their best neighbour at the trial's scale
-        int[] map = lanes.map;
-        for (int k = 0; k < trials; k++) {
-            float scale = s.scales[k];
-            for (int g = 0; g < 8; g++) {
-                int u = ut[g * tp + k];
-                boolean on = map[u] >= 0;
-                s.onGridAux[k * 8 + g] = on;
-                if (!on) {
-                    int at = nearest(lanes, u, xval, waux, 4 * g, scale);
-                    for (int e = 0; e < 4; e++) lt[(4 * g + e) * tp + k] = lanes.levels[at + e * V];
-                }
-            }
-        }
-        // sumqx and sumq2 of every trial, in element order
-        for (int i = 0; i < 32; i++) s.wx[i] = weight[i] * xval[i];
-        for (int c = 0; c < tp; c += V) {
-            FloatVector sqx = FloatVector.zero(F), sq2 = FloatVector.zero(F);
-            for (int i = 0; i < 32; i++) {
-                FloatVector q = (FloatVector) IntVector.fromArray(I, lt, i * tp + c).mul(2).add(1).convert(VectorOperators.I2F, 0);
-                sqx = sqx.add(q.mul(s.wx[i]));
-                sq2 = sq2.add(q.mul(weight[i]).mul(q));
-            }
-            sqx.intoArray(s.sumqx, c);
-            sq2.intoArray(s.sumq2, c);
-        }
+        trialLevels(s, xval, tp);
+        trialNeighbours(lanes, s, xval, waux, trials, tp);
+        trialSums(s, xval, weight, tp);
         float best = 0;
         float scale = max / top;
         int bestTrial = -1;
@@ -185,6 +146,7 @@ final class VectorIq3Search {
             for (int g = 0; g < 8; g++) if (!s.onGridAux[bestTrial * 8 + g]) notOnGrid++;
         }
         if (notOnGrid > 0 && scale > 0) {
+            int[] map = lanes.map;
             float id = 1 / scale;
             for (int g = 0; g < 8; g++) {
                 if (!researchAll && s.onGridAux[bestTrial * 8 + g]) continue;
@@ -207,6 +169,62 @@ final class VectorIq3Search {
             if (sumq2 > 0) scale = sumqx / sumq2;
         }
         return scale;
+    }
+
+    // The steps below are methods of their own so that C2 compiles each whole (a search in one method outgrew its
+    // inlining limits, and the compiled code then varied from run to run).
+
+    /** The levels of every element at every trial, nearest_int(0.5f*(id*x - 1)) clamped to [0, 7], and each group's map index. */
+    private static void trialLevels(Scratch s, float[] xval, int tp) {
+        int[] lt = s.lt, ut = s.ut;
+        for (int c = 0; c < tp; c += V) {
+            FloatVector id = FloatVector.fromArray(F, s.ids, c);
+            for (int i = 0; i < 32; i++) {
+                FloatVector v = id.mul(xval[i]).sub(1f).mul(0.5f).add(MAGIC);
+                IntVector l = v.reinterpretAsInts().and(0x007FFFFF).sub(0x00400000).min(7).max(0);
+                l.intoArray(lt, i * tp + c);
+            }
+            for (int k = 0; k < 8; k++) {
+                IntVector u = IntVector.fromArray(I, lt, 4 * k * tp + c)
+                        .or(IntVector.fromArray(I, lt, (4 * k + 1) * tp + c).lanewise(VectorOperators.LSHL, 3))
+                        .or(IntVector.fromArray(I, lt, (4 * k + 2) * tp + c).lanewise(VectorOperators.LSHL, 6))
+                        .or(IntVector.fromArray(I, lt, (4 * k + 3) * tp + c).lanewise(VectorOperators.LSHL, 9));
+                u.intoArray(ut, k * tp + c);
+            }
+        }
+    }
+
+    /** Groups off the grid take the levels of their best neighbour at the trial's scale. */
+    private static void trialNeighbours(Lanes lanes, Scratch s, float[] xval, float[] waux, int trials, int tp) {
+        int[] map = lanes.map, lt = s.lt, ut = s.ut;
+        for (int k = 0; k < trials; k++) {
+            float scale = s.scales[k];
+            for (int g = 0; g < 8; g++) {
+                int u = ut[g * tp + k];
+                boolean on = map[u] >= 0;
+                s.onGridAux[k * 8 + g] = on;
+                if (!on) {
+                    int at = nearest(lanes, u, xval, waux, 4 * g, scale);
+                    for (int e = 0; e < 4; e++) lt[(4 * g + e) * tp + k] = lanes.levels[at + e * V];
+                }
+            }
+        }
+    }
+
+    /** sumqx and sumq2 of every trial, in element order ({@code w*xval} is the same at every trial). */
+    private static void trialSums(Scratch s, float[] xval, float[] weight, int tp) {
+        int[] lt = s.lt;
+        for (int i = 0; i < 32; i++) s.wx[i] = weight[i] * xval[i];
+        for (int c = 0; c < tp; c += V) {
+            FloatVector sqx = FloatVector.zero(F), sq2 = FloatVector.zero(F);
+            for (int i = 0; i < 32; i++) {
+                FloatVector q = (FloatVector) IntVector.fromArray(I, lt, i * tp + c).mul(2).add(1).convert(VectorOperators.I2F, 0);
+                sqx = sqx.add(q.mul(s.wx[i]));
+                sq2 = sq2.add(q.mul(weight[i]).mul(q));
+            }
+            sqx.intoArray(s.sumqx, c);
+            sq2.intoArray(s.sumq2, c);
+        }
     }
 
     /**
