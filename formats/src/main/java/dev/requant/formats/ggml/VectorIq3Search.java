@@ -89,6 +89,8 @@ final class VectorIq3Search {
     static final class Scratch {
         final int[] lt = new int[32 * TP];
         final int[] ut = new int[8 * TP];
+        /** The (trial, group) pairs off the grid, {@code trial << 3 | group}. */
+        final int[] off = new int[8 * TP];
         final float[] ids = new float[TP], scales = new float[TP], sumqx = new float[TP], sumq2 = new float[TP];
         final float[] wx = new float[32];
         final boolean[] onGridAux = new boolean[8 * TP];
@@ -194,37 +196,67 @@ final class VectorIq3Search {
         }
     }
 
-    /** Groups off the grid take the levels of their best neighbour at the trial's scale. */
+    /**
+     * Groups off the grid take the levels of their best neighbour at the trial's scale. They are listed first, so
+     * that the searches run in a loop without the branch on each group's map entry (two in three are off the grid).
+     */
     private static void trialNeighbours(Lanes lanes, Scratch s, float[] xval, float[] waux, int trials, int tp) {
-        int[] map = lanes.map, lt = s.lt, ut = s.ut;
+        int[] map = lanes.map, lt = s.lt, ut = s.ut, off = s.off;
+        int n = 0;
         for (int k = 0; k < trials; k++) {
-            float scale = s.scales[k];
             for (int g = 0; g < 8; g++) {
                 int u = ut[g * tp + k];
                 boolean on = map[u] >= 0;
                 s.onGridAux[k * 8 + g] = on;
-                if (!on) {
-                    int at = nearest(lanes, u, xval, waux, 4 * g, scale);
-                    for (int e = 0; e < 4; e++) lt[(4 * g + e) * tp + k] = lanes.levels[at + e * V];
-                }
+                off[n] = k << 3 | g;
+                n += on ? 0 : 1;
             }
+        }
+        for (int j = 0; j < n; j++) {
+            int k = off[j] >> 3, g = off[j] & 7;
+            int at = nearest(lanes, ut[g * tp + k], xval, waux, 4 * g, s.scales[k]);
+            for (int e = 0; e < 4; e++) lt[(4 * g + e) * tp + k] = lanes.levels[at + e * V];
         }
     }
 
-    /** sumqx and sumq2 of every trial, in element order ({@code w*xval} is the same at every trial). */
+    /**
+     * sumqx and sumq2 of every trial, in element order ({@code w*xval} is the same at every trial); two vectors of
+     * trials at a time, so that their chains of additions overlap.
+     */
     private static void trialSums(Scratch s, float[] xval, float[] weight, int tp) {
         int[] lt = s.lt;
         for (int i = 0; i < 32; i++) s.wx[i] = weight[i] * xval[i];
-        for (int c = 0; c < tp; c += V) {
+        int c = 0;
+        for (; c + V < tp; c += 2 * V) {
+            FloatVector sqx0 = FloatVector.zero(F), sq20 = FloatVector.zero(F), sqx1 = FloatVector.zero(F), sq21 = FloatVector.zero(F);
+            for (int i = 0; i < 32; i++) {
+                float wx = s.wx[i], w = weight[i];
+                FloatVector q0 = position(lt, i * tp + c), q1 = position(lt, i * tp + c + V);
+                sqx0 = sqx0.add(q0.mul(wx));
+                sq20 = sq20.add(q0.mul(w).mul(q0));
+                sqx1 = sqx1.add(q1.mul(wx));
+                sq21 = sq21.add(q1.mul(w).mul(q1));
+            }
+            sqx0.intoArray(s.sumqx, c);
+            sq20.intoArray(s.sumq2, c);
+            sqx1.intoArray(s.sumqx, c + V);
+            sq21.intoArray(s.sumq2, c + V);
+        }
+        if (c < tp) {
             FloatVector sqx = FloatVector.zero(F), sq2 = FloatVector.zero(F);
             for (int i = 0; i < 32; i++) {
-                FloatVector q = (FloatVector) IntVector.fromArray(I, lt, i * tp + c).mul(2).add(1).convert(VectorOperators.I2F, 0);
+                FloatVector q = position(lt, i * tp + c);
                 sqx = sqx.add(q.mul(s.wx[i]));
                 sq2 = sq2.add(q.mul(weight[i]).mul(q));
             }
             sqx.intoArray(s.sumqx, c);
             sq2.intoArray(s.sumq2, c);
         }
+    }
+
+    /** {@code (float) (2*level + 1)} of the levels at {@code lt[o..]}. */
+    private static FloatVector position(int[] lt, int o) {
+        return (FloatVector) IntVector.fromArray(I, lt, o).mul(2).add(1).convert(VectorOperators.I2F, 0);
     }
 
     /**
