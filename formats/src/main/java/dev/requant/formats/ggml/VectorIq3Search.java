@@ -54,7 +54,18 @@ final class VectorIq3Search {
      * the first neighbour: a copy ties with it and comes later, so it never wins.
      */
     static final class Lanes {
-        static final Lanes IQ3_S = new Lanes(IqGrid.IQ3_S), IQ3_XXS = new Lanes(IqGrid.IQ3_XXS);
+        /** IQ3_S's lists, built on first use (a tenth of a second), as each grid's are. */
+        static Lanes iq3s() { return Iq3s.LANES; }
+
+        static Lanes iq3xxs() { return Iq3xxs.LANES; }
+
+        private static final class Iq3s {
+            static final Lanes LANES = new Lanes(IqGrid.IQ3_S);
+        }
+
+        private static final class Iq3xxs {
+            static final Lanes LANES = new Lanes(IqGrid.IQ3_XXS);
+        }
 
         final int[] map;
         final int[] start = new int[4096];

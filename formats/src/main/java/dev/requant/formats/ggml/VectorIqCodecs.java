@@ -70,7 +70,7 @@ final class VectorIqCodecs {
         @Override
         float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
             if (!VectorIq3Search.supported()) return super.searchScale(xval, weight, waux, max, t);
-            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.IQ3_XXS, xval, weight, waux, max, 15, 0.2f, false, t,
+            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.iq3xxs(), xval, weight, waux, max, 15, 0.2f, false, t,
                     VectorIq3Search.scratch());
         }
     }
@@ -81,7 +81,7 @@ final class VectorIqCodecs {
         @Override
         float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
             if (!VectorIq3Search.supported()) return super.searchScale(xval, weight, waux, max, t);
-            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.IQ3_S, xval, weight, waux, max, 9, 0.2f, true, t,
+            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.iq3s(), xval, weight, waux, max, 9, 0.2f, true, t,
                     VectorIq3Search.scratch());
         }
     }

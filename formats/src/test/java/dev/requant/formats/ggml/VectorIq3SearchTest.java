@@ -38,7 +38,7 @@ class VectorIq3SearchTest {
         }
 
         VectorIq3Search.Lanes lanes() {
-            return this == IQ3_S ? VectorIq3Search.Lanes.IQ3_S : VectorIq3Search.Lanes.IQ3_XXS;
+            return this == IQ3_S ? VectorIq3Search.Lanes.iq3s() : VectorIq3Search.Lanes.iq3xxs();
         }
     }
 
