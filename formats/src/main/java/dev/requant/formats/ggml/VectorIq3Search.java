@@ -103,7 +103,6 @@ final class VectorIq3Search {
         /** The (trial, group) pairs off the grid, {@code trial << 3 | group}. */
         final int[] off = new int[8 * TP];
         final float[] ids = new float[TP], scales = new float[TP], sumqx = new float[TP], sumq2 = new float[TP];
-        final float[] wx = new float[32];
         final boolean[] onGridAux = new boolean[8 * TP];
     }
 
@@ -231,22 +230,25 @@ final class VectorIq3Search {
     }
 
     /**
-     * sumqx and sumq2 of every trial, in element order ({@code w*xval} is the same at every trial); two vectors of
-     * trials at a time, so that their chains of additions overlap.
+     * sumqx and sumq2 of every trial, in element order: an element adds {@code (w*xval)*q} and {@code (w*q)*q} at its
+     * level's q, products that depend only on the element and the level, so they are made once per sub-block, 8 in
+     * a vector, and each trial's level picks its pair with a lane permute. Two vectors of trials at a time, so that
+     * their chains of additions overlap.
      */
     private static void trialSums(Scratch s, float[] xval, float[] weight, int tp) {
         int[] lt = s.lt;
-        for (int i = 0; i < 32; i++) s.wx[i] = weight[i] * xval[i];
+        FloatVector positions = FloatVector.fromArray(F, POSITIONS, 0);
         int c = 0;
         for (; c + V < tp; c += 2 * V) {
             FloatVector sqx0 = FloatVector.zero(F), sq20 = FloatVector.zero(F), sqx1 = FloatVector.zero(F), sq21 = FloatVector.zero(F);
             for (int i = 0; i < 32; i++) {
-                float wx = s.wx[i], w = weight[i];
-                FloatVector q0 = position(lt, i * tp + c), q1 = position(lt, i * tp + c + V);
-                sqx0 = sqx0.add(q0.mul(wx));
-                sq20 = sq20.add(q0.mul(w).mul(q0));
-                sqx1 = sqx1.add(q1.mul(wx));
-                sq21 = sq21.add(q1.mul(w).mul(q1));
+                float w = weight[i];
+                IntVector qx = positions.mul(w * xval[i]).reinterpretAsInts(), q2 = positions.mul(w).mul(positions).reinterpretAsInts();
+                IntVector l0 = IntVector.fromArray(I, lt, i * tp + c), l1 = IntVector.fromArray(I, lt, i * tp + c + V);
+                sqx0 = sqx0.add(l0.selectFrom(qx).reinterpretAsFloats());
+                sq20 = sq20.add(l0.selectFrom(q2).reinterpretAsFloats());
+                sqx1 = sqx1.add(l1.selectFrom(qx).reinterpretAsFloats());
+                sq21 = sq21.add(l1.selectFrom(q2).reinterpretAsFloats());
             }
             sqx0.intoArray(s.sumqx, c);
             sq20.intoArray(s.sumq2, c);
@@ -256,18 +258,15 @@ final class VectorIq3Search {
         if (c < tp) {
             FloatVector sqx = FloatVector.zero(F), sq2 = FloatVector.zero(F);
             for (int i = 0; i < 32; i++) {
-                FloatVector q = position(lt, i * tp + c);
-                sqx = sqx.add(q.mul(s.wx[i]));
-                sq2 = sq2.add(q.mul(weight[i]).mul(q));
+                float w = weight[i];
+                IntVector qx = positions.mul(w * xval[i]).reinterpretAsInts(), q2 = positions.mul(w).mul(positions).reinterpretAsInts();
+                IntVector l = IntVector.fromArray(I, lt, i * tp + c);
+                sqx = sqx.add(l.selectFrom(qx).reinterpretAsFloats());
+                sq2 = sq2.add(l.selectFrom(q2).reinterpretAsFloats());
             }
             sqx.intoArray(s.sumqx, c);
             sq2.intoArray(s.sumq2, c);
         }
-    }
-
-    /** {@code (float) (2*level + 1)} of the levels at {@code lt[o..]}. */
-    private static FloatVector position(int[] lt, int o) {
-        return (FloatVector) IntVector.fromArray(I, lt, o).mul(2).add(1).convert(VectorOperators.I2F, 0);
     }
 
     /**
