@@ -78,8 +78,8 @@ final class ColdStartCodec implements BlockCodec {
             case Q4_K -> weighted ? 16.7 : 10.1;
             case Q5_K -> weighted ? 20.3 : 12.8;
             case Q6_K -> 8.3;
-            case IQ3_S -> 105.0; // VectorIq3Search, IqEncodeSpeed as above
-            case IQ3_XXS -> 160.0;
+            case IQ3_S -> 95.0; // VectorIq3Search, IqEncodeSpeed as above
+            case IQ3_XXS -> 150.0;
             default -> VECTOR_SHARE * scalarNanos(type, weighted);
         };
     }
