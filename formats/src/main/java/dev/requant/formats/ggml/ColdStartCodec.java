@@ -48,11 +48,14 @@ final class ColdStartCodec implements BlockCodec {
      * LaneQxFit, 42 before; Q3_K since Q3Fit and its branch-free packing, 16 before; Q4_K and Q5_K since LaneQkxFit,
      * 75 and 80 before). Only the order of magnitude matters: with
      * {@link #WORTH_NANOS} it says from how many weights on a kernel is worth compiling (Q6_K: 280 M, Q2_K: 246 M,
-     * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before.
+     * TQ1_0: 600 M). Q2_K since LaneQkxFit (runs of 32 super-blocks), 72 before. IQ3_S and IQ3_XXS: IqEncodeSpeed,
+     * with importance (the search is the same without).
      */
-    static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.of(GgmlType.Q2_0, 4.7, GgmlType.TQ1_0, 5.0,
-            GgmlType.TQ2_0, 3.0, GgmlType.Q2_K, 17.0, GgmlType.Q3_K, 12.0, GgmlType.Q4_K, 19.0, GgmlType.Q5_K, 20.0,
-            GgmlType.Q6_K, 14.0, GgmlType.IQ4_NL, 210.0, GgmlType.IQ4_XS, 210.0);
+    static final Map<GgmlType, Double> SCALAR_NANOS_PER_WEIGHT = Map.ofEntries(Map.entry(GgmlType.Q2_0, 4.7),
+            Map.entry(GgmlType.TQ1_0, 5.0), Map.entry(GgmlType.TQ2_0, 3.0), Map.entry(GgmlType.Q2_K, 17.0),
+            Map.entry(GgmlType.Q3_K, 12.0), Map.entry(GgmlType.Q4_K, 19.0), Map.entry(GgmlType.Q5_K, 20.0),
+            Map.entry(GgmlType.Q6_K, 14.0), Map.entry(GgmlType.IQ4_NL, 210.0), Map.entry(GgmlType.IQ4_XS, 210.0),
+            Map.entry(GgmlType.IQ3_S, 260.0), Map.entry(GgmlType.IQ3_XXS, 400.0));
     /**
      * The same with importance weights, where that path costs much more than the plain one (measured as above;
      * Q2_K since LaneQkxFit, 72 plain before it: its imatrix search tries 37 scales, the plain one 16; Q3_K since
@@ -75,6 +78,8 @@ final class ColdStartCodec implements BlockCodec {
             case Q4_K -> weighted ? 16.7 : 10.1;
             case Q5_K -> weighted ? 20.3 : 12.8;
             case Q6_K -> 8.3;
+            case IQ3_S -> 95.0; // VectorIq3Search, IqEncodeSpeed as above
+            case IQ3_XXS -> 150.0;
             default -> VECTOR_SHARE * scalarNanos(type, weighted);
         };
     }

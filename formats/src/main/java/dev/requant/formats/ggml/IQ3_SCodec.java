@@ -71,7 +71,7 @@ class IQ3_SCodec extends IqGroups.Codec {
                     scales[ib] = 0;
                     continue;
                 }
-                float scale = IqSearch.searchScale(grid, 32, xval, weight, waux, max, 9, 0.2f, true, t);
+                float scale = searchScale(xval, weight, waux, max, t);
                 if (scale < 0) {
                     scale = -scale;
                     for (int k = 0; k < 4; k++) signs[k] = ~signs[k] & 0xFF;
@@ -99,5 +99,13 @@ class IQ3_SCodec extends IqGroups.Codec {
             }
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) ibl * BLOCK_BYTES, BLOCK_BYTES);
         }
+    }
+
+    /**
+     * quantize_row_iq3_s_impl's scale search of one sub-block (19 trial scales, every group searched again at the
+     * winner): the scale, and the levels in {@code t.L}. VectorIqCodecs' encoder runs it in vector lanes, to the bit.
+     */
+    float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
+        return IqSearch.searchScale(IqGrid.IQ3_S, 32, xval, weight, waux, max, 9, 0.2f, true, t);
     }
 }

@@ -66,7 +66,7 @@ class IQ3_XXSCodec extends IqGroups.Codec {
                     scales[ib] = 0;
                     continue;
                 }
-                float scale = IqSearch.searchScale(grid, 32, xval, weight, waux, max, 15, 0.2f, false, t);
+                float scale = searchScale(xval, weight, waux, max, t);
                 if (scale < 0) {
                     // ggml: "should never happen" (xval >= 0 and positive weights); flip the scale and the signs
                     scale = -scale;
@@ -92,6 +92,15 @@ class IQ3_XXSCodec extends IqGroups.Codec {
             }
             MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) ibl * BLOCK_BYTES, BLOCK_BYTES);
         }
+    }
+
+    /**
+     * quantize_row_iq3_xxs_impl's scale search of one sub-block (31 trial scales, groups that came from neighbours
+     * searched again at the winner): the scale, and the levels in {@code t.L}. VectorIqCodecs' encoder runs it in
+     * vector lanes, to the bit.
+     */
+    float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
+        return IqSearch.searchScale(IqGrid.IQ3_XXS, 32, xval, weight, waux, max, 15, 0.2f, false, t);
     }
 
     static int getInt(byte[] b, int o) {

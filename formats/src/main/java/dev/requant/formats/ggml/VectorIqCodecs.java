@@ -66,10 +66,24 @@ final class VectorIqCodecs {
 
     static final class FastIQ3_XXS extends IQ3_XXSCodec {
         @Override void write(IqGroups g, float[] values, float[] dst, int y) { writeSigned4(g, values, dst, y); }
+
+        @Override
+        float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
+            if (!VectorIq3Search.supported()) return super.searchScale(xval, weight, waux, max, t);
+            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.iq3xxs(), xval, weight, waux, max, 15, 0.2f, false, t,
+                    VectorIq3Search.scratch());
+        }
     }
 
     static final class FastIQ3_S extends IQ3_SCodec {
         @Override void write(IqGroups g, float[] values, float[] dst, int y) { writeSigned4(g, values, dst, y); }
+
+        @Override
+        float searchScale(float[] xval, float[] weight, float[] waux, float max, IqSearch.Trial t) {
+            if (!VectorIq3Search.supported()) return super.searchScale(xval, weight, waux, max, t);
+            return VectorIq3Search.searchScale(VectorIq3Search.Lanes.iq3s(), xval, weight, waux, max, 9, 0.2f, true, t,
+                    VectorIq3Search.scratch());
+        }
     }
 
     static final class FastIQ1_S extends IQ1_SCodec {

@@ -18,7 +18,7 @@ class ColdStartCodecTest {
     static final int N = 2048;
 
     @ParameterizedTest
-    @EnumSource(names = {"Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"})
+    @EnumSource(names = {"Q2_0", "TQ1_0", "TQ2_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS", "IQ3_S", "IQ3_XXS"})
     void givesTheReferenceBytesColdAndWarm(GgmlType type) {
         Assumptions.assumeTrue(VectorSupport.enabled(), "Vector API disabled: BlockCodec.of is the reference");
         assertThat(ColdStartCodec.SCALAR_NANOS_PER_WEIGHT).containsKey(type);
