@@ -19,7 +19,6 @@ tm() { local a=$(date +%s.%N); "$@"; local r=$?; echo "WALL $(awk -v a=$a -v b=$
 one() { local name=$1 to=$2; shift 2; [ $(left) -lt 20 ] && { echo "== $name skipped (no time)" >> $B; return; }
   [ $to -gt $(left) ] && to=$(left); st "$name (timeout $to)"; echo "== $name" >> $B
   (tm timeout $to "$@") > $S/$name.log 2>&1; grep -vE 'at (dev|java|jdk)\.' $S/$name.log | grep -vE '^\s*$' | tail -14 >> $B; save; }
-rq() { "${java[@]}" dev.requant.cli.Main "$@"; }
 if [ "$PART" = 1 ]; then
   STEPS=llama LLAMA_JOBS=12 bash .gpu/session-gpu.sh .gpu $S > $S/llama-start.log 2>&1
   STEPS=tests TESTS="${TESTS:-dev.requant.cuda dev.requant.runtime.cuda dev.requant.runtime.fp4}" TESTS_TIMEOUT=${TESTS_TIMEOUT:-150} \
@@ -32,7 +31,7 @@ if [ "$PART" = 1 ]; then
   done
   STEPS=models SHAPES="gemma4-26b-a4b" TYPES=q8_0 GEN_THREADS=8 nice -n 5 bash .gpu/session-gpu.sh .gpu $S > $S/models26.log 2>&1
   st models-26b
-  one cli26-bf16-1 90 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  one cli26-bf16-1 90 "${java[@]}" dev.requant.cli.Main imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
   # per-batch times and the snapshot cost of each periodic save (debug log of ImatrixCollector)
   one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
     imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
@@ -40,8 +39,8 @@ if [ "$PART" = 1 ]; then
   while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 110 ]; do sleep 3; done
   st "llama build $( [ -f /tmp/llama-build.ok ] && echo ok || echo 'not done')"
   [ -f /tmp/llama-build.ok ] && one llama26-1 100 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
-  one cli26-bf16-2 40 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
-  one cli26-split 40 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
+  one cli26-bf16-2 40 "${java[@]}" dev.requant.cli.Main imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  one cli26-split 40 "${java[@]}" dev.requant.cli.Main imatrix $m26 -f $text -c 512 --chunks 100 --device cuda --gpu-inputs split_bf16 -o /tmp/r26s.imatrix.gguf --no-progress
   one bench26-BF16 60 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m26 $text 512 2048 6 BF16
 elif [ "$PART" = 3 ]; then
   # the 12B shape (dense, Q4_0 weights dequantized to bf16 on the GPU): the 26B file makes room for it
@@ -52,13 +51,13 @@ elif [ "$PART" = 3 ]; then
   for inputs in BF16 SPLIT_BF16; do
     one bench12-$inputs 120 "${java[@]}" dev.requant.runtime.cuda.ImatrixGpuBenchmark $m12 $text 512 2048 6 $inputs
   done
-  one cli12-bf16 90 rq imatrix $m12 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r12.imatrix.gguf --no-progress
+  one cli12-bf16 90 "${java[@]}" dev.requant.cli.Main imatrix $m12 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r12.imatrix.gguf --no-progress
   [ -f /tmp/llama-build.ok ] && one llama12 200 /tmp/llama/b/bin/llama-imatrix -m $m12 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l12.imatrix.gguf
 else
   # PART=2: a second interleaved pair on the 26B-A4B shape, and the 4B CLI
   [ -f /tmp/llama-build.ok ] && one llama26-2 110 /tmp/llama/b/bin/llama-imatrix -m $m26 -f $text -c 512 -b 2048 --chunks 100 -ngl 99 -o /tmp/l26.imatrix.gguf
-  one cli26-bf16-3 60 rq imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
-  one cli4b-bf16 60 rq imatrix $d4 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r4.imatrix.gguf --no-progress
+  one cli26-bf16-3 60 "${java[@]}" dev.requant.cli.Main imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
+  one cli4b-bf16 60 "${java[@]}" dev.requant.cli.Main imatrix $d4 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r4.imatrix.gguf --no-progress
 fi
 st end; save
 cat $S/stamps.log; grep -E "^(====|Tests|\[|.*tests (successful|failed))|FAILED|MethodSource|REPORT imatrix-gpu" $S/tests.log 2>/dev/null | head -30; echo
