@@ -7,6 +7,8 @@
 #   LLAMA_QUANTIZE=/path/to/llama-quantize bench/quantize-types.sh [REPEATS]      (default 3)
 #   TYPES="IQ2_XS Q3_K_M" ...                                                     narrows the run
 #   IMATRIX_TYPES="IQ3_S"                                                         types also run with the imatrix
+#   SHAPE=gemma3-1b ...             another SyntheticGguf shape than bench-127m (rows that are not multiples of 256
+#                                   fall back to other types, as in llama-quantize)
 #   LAUNCHER=1 ...                  requant through ./requant (the launcher and its AOT cache, as users run it)
 #                                   instead of java -jar
 #
@@ -25,9 +27,10 @@ mkdir -p "$out"
     -Dmdep.outputFile="$out/classpath.txt" >/dev/null)
 cp="$root/bench/target/classes:$(cat "$out/classpath.txt")"
 java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
-input="$out/bench-127m.bf16.gguf"
-imatrix="$out/bench-127m.imatrix.gguf"
-[ -f "$input" ] || "${java[@]}" -Xmx1g -cp "$cp" dev.requant.testmodels.SyntheticGguf "$input" bench-127m 1 "$threads" 2>&1 | grep -v incubat >&2
+shape="${SHAPE:-bench-127m}"
+input="$out/$shape.bf16.gguf"
+imatrix="$out/$shape.imatrix.gguf"
+[ -f "$input" ] || "${java[@]}" -Xmx1g -cp "$cp" dev.requant.testmodels.SyntheticGguf "$input" "$shape" 1 "$threads" 2>&1 | grep -v incubat >&2
 [ -f "$imatrix" ] || "${java[@]}" -cp "$cp" dev.requant.bench.SyntheticImatrix "$input" "$imatrix" 2>&1 | grep -v incubat >&2
 jar="$root/cli/target/requant.jar"
 rq=("${java[@]}" -jar "$jar")
