@@ -33,7 +33,7 @@ if [ "$PART" = 1 ]; then
   st models-26b
   one cli26-bf16-1 90 "${java[@]}" dev.requant.cli.Main imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26.imatrix.gguf --no-progress
   # per-batch times and the snapshot cost of each periodic save (debug log of ImatrixCollector)
-  one cli26-debug 90 "${java[@]}" -Dorg.slf4j.simpleLogger.log.dev.requant.runtime.imatrix.ImatrixCollector=debug dev.requant.cli.Main \
+  one cli26-debug 90 "${java[@]}" dev.requant.cli.Main --verbose \
     imatrix $m26 -f $text -c 512 --chunks 100 --device cuda -o /tmp/r26d.imatrix.gguf --no-progress
   grep -E "batch of|snapshot" $S/cli26-debug.log | head -40 >> $B
   while [ ! -f /tmp/llama-build.done ] && [ $(left) -gt 110 ]; do sleep 3; done
