@@ -3,7 +3,7 @@
 #   jre.tar.xz        a small JDK 25 runtime (../shared/gpu/make-jre.sh)
 #   lib/              requant.jar without the queue's database drivers and the plot library, the testmodels jar (the
 #                     synthetic models), the cuda and runtime test classes, JUnit + AssertJ
-#   golden.tar.xz     the golden gemma3-tiny and gemma4-tiny checkpoints and calibration.txt (read through REQUANT_SHARED)
+#   golden.tar.xz     the golden gemma3-tiny and gemma4-tiny checkpoints calibration.txt and the golden llama-imatrix file (read through REQUANT_SHARED)
 #   llama-src.tar.xz  the pinned llama.cpp source (LLSRC, default /tmp/llsrc: node-llama-cpp 3.22.1's bundle), cut to
 #                     what llama-imatrix and llama-perplexity need with the CPU and CUDA backends
 #   session-gpu.sh    the run itself
@@ -30,7 +30,8 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-runtime-tests.jar" -C runtime/target/test-classes .
 "$JAVA_HOME/bin/jar" cf "$dir/lib/requant-testmodels.jar" -C testmodels/target/classes .
 shared=$(cd "$root/.." && pwd)/shared/golden
-tar cJf "$dir/golden.tar.xz" -C "$shared/.." golden/hf/gemma3-tiny golden/hf/gemma4-tiny golden/text/calibration.txt
+tar cJf "$dir/golden.tar.xz" -C "$shared/.." golden/hf/gemma3-tiny golden/hf/gemma4-tiny golden/text/calibration.txt \
+  golden/llamacpp/gemma3-tiny.imatrix.gguf
 llsrc=${LLSRC:-/tmp/llsrc}
 if [ ! -f "$dir/llama-src.tar.xz" ]; then
   rm -rf "$tmp/ll" && mkdir -p "$tmp/ll/src-root"
