@@ -3,7 +3,7 @@
 #   jre.tar.xz        a small JDK 25 runtime (../shared/gpu/make-jre.sh)
 #   lib/              requant.jar without the queue's database drivers and the plot library, the testmodels jar (the
 #                     synthetic models), the cuda and runtime test classes, JUnit + AssertJ
-#   golden.tar.xz     the golden gemma3-tiny and gemma4-tiny checkpoints calibration.txt and the golden llama-imatrix file (read through REQUANT_SHARED)
+#   golden.tar.xz     the golden gemma3-tiny and gemma4-tiny checkpoints, calibration.txt and the golden llama-imatrix file (read through REQUANT_SHARED)
 #   llama-src.tar.xz  the pinned llama.cpp source (LLSRC, default /tmp/llsrc: node-llama-cpp 3.22.1's bundle), cut to
 #                     what llama-imatrix and llama-perplexity need with the CPU and CUDA backends
 #   session-gpu.sh    the run itself
