@@ -112,14 +112,7 @@ class IQ2_XXSCodec extends IqGroups.Codec {
                         if (gi < 0) gi = IqSearch.bestNeighbour(grid, search.neighbours, -gi - 1, xval, 8 * k, waux, 8 * k, scale, L, 8 * k, terms);
                         System.arraycopy(grid.levels, gi * 8, L, 8 * k, 8);
                     }
-                    float sumqx = 0, sumq2 = 0;
-                    for (int i = 0; i < 32; i++) {
-                        float w = weight[i];
-                        float q = 2 * L[i] + 1;
-                        sumqx += w * xval[i] * q;
-                        sumq2 += w * q * q;
-                    }
-                    if (sumq2 > 0) scale = sumqx / sumq2;
+                    scale = IqSearch.refitScale(xval, weight, L, 32, scale);
                 }
                 if (scale < 0) {
                     scale = -scale;

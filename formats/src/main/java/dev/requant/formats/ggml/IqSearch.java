@@ -263,16 +263,24 @@ final class IqSearch {
                 if (gi < 0) gi = bestNeighbour(g, s.neighbours, -gi - 1, xval, dims * k, waux, dims * k, scale, L, dims * k, t.terms);
                 System.arraycopy(g.levels, gi * dims, L, dims * k, dims);
             }
-            float sumqx = 0, sumq2 = 0;
-            for (int i = 0; i < n; i++) {
-                float w = weight[i];
-                float q = 2 * L[i] + 1;
-                sumqx += w * xval[i] * q;
-                sumq2 += w * q * q;
-            }
-            if (sumq2 > 0) scale = sumqx / sumq2;
+            scale = refitScale(xval, weight, L, n, scale);
         }
         return scale;
+    }
+
+    /**
+     * The weighted least-squares scale of {@code xval[0..n)} onto the values {@code 2*L[i]+1}, the sums taken in element
+     * order as ggml's final refit takes them; {@code scale} unchanged when no weight falls on a value.
+     */
+    static float refitScale(float[] xval, float[] weight, byte[] L, int n, float scale) {
+        float sumqx = 0, sumq2 = 0;
+        for (int i = 0; i < n; i++) {
+            float w = weight[i];
+            float q = 2 * L[i] + 1;
+            sumqx += w * xval[i] * q;
+            sumq2 += w * q * q;
+        }
+        return sumq2 > 0 ? sumqx / sumq2 : scale;
     }
 
     /**

@@ -171,14 +171,7 @@ final class VectorIq3Search {
                     for (int e = 0; e < 4; e++) L[4 * g + e] = (byte) lanes.levels[at + e * V];
                 }
             }
-            float sumqx = 0, sumq2 = 0;
-            for (int i = 0; i < 32; i++) {
-                float w = weight[i];
-                float q = 2 * L[i] + 1;
-                sumqx += w * xval[i] * q;
-                sumq2 += w * q * q;
-            }
-            if (sumq2 > 0) scale = sumqx / sumq2;
+            scale = IqSearch.refitScale(xval, weight, L, 32, scale);
         }
         return scale;
     }
