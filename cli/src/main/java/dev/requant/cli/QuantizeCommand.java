@@ -243,6 +243,13 @@ final class QuantizeCommand implements Callable<Integer> {
             stdout.flush();
             return 0;
         }
+        if (VectorRelaunch.possible()) {
+            boolean pays;
+            try (Quantize.Planned p = quantize.plan(request, ctx)) {
+                pays = Quantize.vectorApiPays(request, p.plan());
+            }
+            if (pays) return VectorRelaunch.run(originalArgs());
+        }
         Quantize.Result r = quantize.run(request, ctx);
         if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), TerminalText.escape(r.output()));
         stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", TerminalText.escape(r.output()),
@@ -250,6 +257,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();
         return 0;
+    }
+
+    /** The whole command line as given (for {@link VectorRelaunch}). */
+    private List<String> originalArgs() {
+        return spec.root().commandLine().getParseResult().originalArgs();
     }
 
     private Integer callMix() throws OperationException {
@@ -281,6 +293,8 @@ final class QuantizeCommand implements Callable<Integer> {
         var request = dev.requant.ops.quantize.QuantizeMix.Request.of(in, out, budget, imatrix, mix.text).withMenu(mix.allowTypes)
                 .withCalibration(mix.nCtx, mix.chunks).withSensitivity(mix.sensitivity, mode).withRecipe(mix.recipe).withDryRun(dryRun)
                 .withQat(qat).withThreads(nthreads).withDevice(mix.device);
+        // a mix measures with the forward pass (its CPU kernels are Vector API code) and writes with the vector encoders
+        if (VectorRelaunch.possible()) return VectorRelaunch.run(originalArgs());
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         MixReport.print(new dev.requant.ops.quantize.QuantizeMix().run(request, ctx), request, stdout);

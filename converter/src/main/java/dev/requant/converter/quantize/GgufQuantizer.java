@@ -114,15 +114,34 @@ public final class GgufQuantizer {
 
     /** Tells the encoders how many weights of each type this file will encode (whether compiling a vector kernel pays). */
     private static void expectWork(List<QuantizePlan.OutputShard> shards) {
+        List<PlannedQuantTensor> tensors = new ArrayList<>();
+        for (QuantizePlan.OutputShard o : shards) tensors.addAll(o.tensors());
+        forEachWork(tensors, VectorSupport::expectWork);
+    }
+
+    /**
+     * Whether some type of the plan has enough weights for a Vector API encoder to pay ({@link VectorSupport#pays}):
+     * a JVM started without the module hands such a quantization over to one with it.
+     */
+    public static boolean vectorApiPays(QuantizePlan plan) {
+        boolean[] pays = {false};
+        forEachWork(plan.tensors(), (type, weighted, n) -> pays[0] |= VectorSupport.pays(type, weighted, n));
+        return pays[0];
+    }
+
+    private interface Work {
+        void accept(GgmlType type, boolean weighted, long weights);
+    }
+
+    /** The weights to encode per output type, with importance weights and without, in that order of types. */
+    private static void forEachWork(List<PlannedQuantTensor> tensors, Work work) {
         java.util.Map<GgmlType, Long> plain = new java.util.EnumMap<>(GgmlType.class);
         java.util.Map<GgmlType, Long> weighted = new java.util.EnumMap<>(GgmlType.class);
-        for (QuantizePlan.OutputShard o : shards) {
-            for (PlannedQuantTensor t : o.tensors()) {
-                if (!t.copied()) (t.importance() != null ? weighted : plain).merge(t.output().type(), t.input().spec().elementCount(), Long::sum);
-            }
+        for (PlannedQuantTensor t : tensors) {
+            if (!t.copied()) (t.importance() != null ? weighted : plain).merge(t.output().type(), t.input().spec().elementCount(), Long::sum);
         }
-        plain.forEach((type, n) -> VectorSupport.expectWork(type, false, n));
-        weighted.forEach((type, n) -> VectorSupport.expectWork(type, true, n));
+        plain.forEach((type, n) -> work.accept(type, false, n));
+        weighted.forEach((type, n) -> work.accept(type, true, n));
     }
 
     private static void checkInput(GgufFile in, PlannedQuantTensor t, MemorySegment data) throws QuantizeException {

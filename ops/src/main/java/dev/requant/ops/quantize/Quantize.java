@@ -114,6 +114,15 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
         }
     }
 
+    /**
+     * Whether {@code r} is worth running in a JVM with the Vector API module (see VectorSupport#pays): the lattice
+     * recovery of --qat auto (its solver's vector path takes about half the scalar one's CPU time), or a plan with
+     * enough weights of a type whose vector encoder pays.
+     */
+    public static boolean vectorApiPays(Request r, QuantizePlan plan) {
+        return r.qatLattice() || GgufQuantizer.vectorApiPays(plan);
+    }
+
     /** Writes a plan with llama.cpp's encoders (or the settings' scale search), the {@code lattice} tensors' Q4_0 through lattice recovery. */
     static void write(QuantizePlan plan, Path out, java.util.Set<String> lattice, OperationContext ctx) throws java.io.IOException {
         write(plan, out, null, lattice, ctx);

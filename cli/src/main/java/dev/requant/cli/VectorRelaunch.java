@@ -1,0 +1,115 @@
+package dev.requant.cli;
+
+import dev.requant.formats.ggml.VectorSupport;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Hands a command over to a JVM with the Vector API module. The ./requant launcher starts quantize without
+ * jdk.incubator.vector: JDK 25 archives no module graph in an AOT cache when an incubator module is in the boot layer,
+ * so with the module every lambda, string concatenation and method handle of a run is generated at start-up (0.2-0.35
+ * s of a short command on 2 cores), and a small quantization's encoders are the scalar ones anyway. When the plan
+ * shows work that the vector encoders pay for (VectorSupport#pays), the command runs again, whole, in the JVM that the
+ * launcher describes in {@value #ENV}; this one waits for it and exits with its status.
+ *
+ * <p>{@value #ENV} holds that JVM's command line up to the arguments, one word per line (the java binary, its
+ * options, {@code -jar} and the jar). The new JVM gets the same arguments, stdin and stdout; its stderr passes through
+ * here, less the line "WARNING: Using incubator modules: jdk.incubator.vector" that the module makes the JVM print at
+ * start (what the launcher's filter does for a JVM it starts itself). Signals: Ctrl-C reaches both processes (one
+ * process group); a SIGTERM to this one is passed on, and this one waits for the other to finish.
+ */
+final class VectorRelaunch {
+    private VectorRelaunch() {}
+
+    static final String ENV = "REQUANT_VECTOR_JVM";
+    static final String INCUBATOR_WARNING = "WARNING: Using incubator modules: jdk.incubator.vector";
+
+    /** Whether this JVM lacks the module and the launcher said how to start one with it. */
+    static boolean possible() {
+        String jvm = System.getenv(ENV);
+        return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent();
+    }
+
+    /** Runs the same command line ({@code args}) in the JVM of {@value #ENV}; returns its exit status. */
+    static int run(List<String> args) {
+        return run(Arrays.asList(System.getenv(ENV).strip().split("\n")), args, new FileOutputStream(FileDescriptor.err));
+    }
+
+    /** Runs {@code args} in the JVM whose command line up to them is {@code jvm}, its stderr to {@code err}. */
+    static int run(List<String> jvm, List<String> args, OutputStream err) {
+        List<String> command = new ArrayList<>(jvm);
+        // how the launcher saw stderr before its filter (this JVM's stderr is the terminal again; the new one's is a pipe)
+        String tty = System.getProperty("requant.stderr.tty");
+        if (tty != null) command.add(1, "-Drequant.stderr.tty=" + tty);
+        command.addAll(args);
+        if (Verbosity.verbose()) System.err.println("requant: handing over to a JVM with the Vector API: " + String.join(" ", command));
+        System.out.flush();
+        System.err.flush();
+        Process child;
+        try {
+            child = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.INHERIT)
+                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
+        } catch (IOException e) {
+            System.err.println("requant: error: cannot start " + command.getFirst() + ": " + e.getMessage());
+            return 1;
+        }
+        Thread stderr = new Thread(() -> copyStderr(child.getErrorStream(), err), "requant-child-stderr");
+        stderr.start();
+        Thread passOn = new Thread(() -> {
+            child.destroy(); // SIGTERM: the other JVM removes its temporary output as it would for its own signal
+            try {
+                child.waitFor();
+                stderr.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "requant-child-stop");
+        Runtime.getRuntime().addShutdownHook(passOn);
+        try {
+            int status = child.waitFor();
+            stderr.join();
+            return status;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 130;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(passOn);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs
+            }
+        }
+    }
+
+    /**
+     * Copies {@code in} to {@code out} as bytes, less a first line that is the module's warning (compared as it
+     * arrives: any other first line is passed on from its first differing byte).
+     */
+    static void copyStderr(InputStream in, OutputStream out) {
+        byte[] warning = (INCUBATOR_WARNING + "\n").getBytes(StandardCharsets.US_ASCII);
+        try (in) {
+            int matched = 0, b = 0;
+            while (matched < warning.length && (b = in.read()) == (warning[matched] & 0xff)) matched++;
+            if (matched < warning.length) { // not the warning: what was held back, then the byte that differed
+                out.write(warning, 0, matched);
+                if (b >= 0) out.write(b);
+                out.flush();
+                if (b < 0) return;
+            }
+            byte[] buf = new byte[8192];
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                out.write(buf, 0, n);
+                out.flush();
+            }
+        } catch (IOException e) {
+            // the other process closed its stderr; nothing more to pass on
+        }
+    }
+}
