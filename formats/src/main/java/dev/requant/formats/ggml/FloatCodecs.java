@@ -40,7 +40,7 @@ final class FloatCodecs {
 
         @Override
         public void decode(MemorySegment src, long srcOffset, float[] dst, int dstOffset, int n) {
-            for (int i = 0; i < n; i++) dst[dstOffset + i] = BFloat16.toFloat(src.get(LittleEndian.SHORT, srcOffset + 2L * i));
+            Bf16Rows.toFloat(src, srcOffset, dst, dstOffset, n);
         }
 
         @Override
