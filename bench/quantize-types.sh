@@ -11,6 +11,9 @@
 #                                   fall back to other types, as in llama-quantize)
 #   LAUNCHER=1 ...                  requant through ./requant (the launcher and its AOT cache, as users run it)
 #                                   instead of java -jar
+#   VECTOR_AB=1 ...                 with LAUNCHER=1: also REQUANT_VECTOR=on ./requant in each round (every command in
+#                                   the JVM with the Vector API module, as before the launcher started quantize without
+#                                   it), printed as a column of its own
 #
 # Prints per case the best and median wall time of each and the ratio of the bests (requant / llama-quantize), the
 # least CPU time (user+sys) of each, and whether the two outputs are the same bytes (cmp).
@@ -54,10 +57,15 @@ printf '| case | requant best / median (s) | llama-quantize best / median (s) | 
 run_case() { # NAME TYPE FLAGS...
   local name=$1 type=$2; shift 2
   local key=${name// /}
-  rm -f "$out/t.r.$key" "$out/t.l.$key"
+  rm -f "$out/t.r.$key" "$out/t.l.$key" "$out/t.v.$key"
   for _ in $(seq "$repeats"); do
     rm -f "$out/q.r.$key.gguf" "$out/q.l.$key.gguf"
     timed "$out/t.r.$key" "${rq[@]}" quantize --no-progress "$@" "$input" "$out/q.r.$key.gguf" "$type" "$threads"
+    if [ "${VECTOR_AB:-0}" = 1 ]; then
+      timed "$out/t.v.$key" env REQUANT_VECTOR=on "${rq[@]}" quantize --no-progress "$@" "$input" "$out/q.v.$key.gguf" "$type" "$threads"
+      cmp -s "$out/q.r.$key.gguf" "$out/q.v.$key.gguf" || echo "$name: REQUANT_VECTOR=on wrote other bytes" >&2
+      rm -f "$out/q.v.$key.gguf"
+    fi
     timed "$out/t.l.$key" "$LLAMA_QUANTIZE" "$@" "$input" "$out/q.l.$key.gguf" "$type" "$threads"
   done
   local same="identical"
@@ -65,6 +73,10 @@ run_case() { # NAME TYPE FLAGS...
   printf '| %s | %s / %s | %s / %s | %.2f | %s / %s | %s |\n' "$name" "$(best "$out/t.r.$key")" "$(median "$out/t.r.$key")" \
       "$(best "$out/t.l.$key")" "$(median "$out/t.l.$key")" "$(echo "$(best "$out/t.r.$key") / $(best "$out/t.l.$key")" | bc -l)" \
       "$(leastcpu "$out/t.r.$key")" "$(leastcpu "$out/t.l.$key")" "$same"
+  if [ "${VECTOR_AB:-0}" = 1 ]; then
+    printf '|   %s, REQUANT_VECTOR=on | %s / %s | | %.2f | %s / | |\n' "$name" "$(best "$out/t.v.$key")" "$(median "$out/t.v.$key")" \
+        "$(echo "$(best "$out/t.v.$key") / $(best "$out/t.l.$key")" | bc -l)" "$(leastcpu "$out/t.v.$key")"
+  fi
   rm -f "$out/q.r.$key.gguf" "$out/q.l.$key.gguf"
 }
 needs_imatrix=" IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS Q2_K_S "  # IQ3_XS: its IQ3_XXS tensors need one (tensor_requires_imatrix)

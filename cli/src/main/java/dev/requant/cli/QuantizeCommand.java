@@ -233,8 +233,16 @@ final class QuantizeCommand implements Callable<Integer> {
         if (splitLimit != null && keepSplit) throw usage("--keep-split keeps the input's shards; it cannot be used with --split-max-size or --split-max-tensors");
         Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude), qatMode(false), splitLimit);
         PrintWriter stdout = spec.commandLine().getOut();
-        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Quantize quantize = new Quantize();
+        if (!dryRun && VectorRelaunch.possible()) {
+            boolean pays;
+            // planned quietly: the JVM that does the work says what there is to say, once
+            try (Quantize.Planned p = quantize.plan(request, OperationContext.quiet())) {
+                pays = Quantize.vectorApiPays(request, p.plan());
+            }
+            if (pays) return VectorRelaunch.run(originalArgs());
+        }
+        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         if (dryRun) {
             try (Quantize.Planned p = quantize.plan(request, ctx)) {
                 printPlan(p.plan(), stdout);
@@ -242,13 +250,6 @@ final class QuantizeCommand implements Callable<Integer> {
             }
             stdout.flush();
             return 0;
-        }
-        if (VectorRelaunch.possible()) {
-            boolean pays;
-            try (Quantize.Planned p = quantize.plan(request, ctx)) {
-                pays = Quantize.vectorApiPays(request, p.plan());
-            }
-            if (pays) return VectorRelaunch.run(originalArgs());
         }
         Quantize.Result r = quantize.run(request, ctx);
         if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), TerminalText.escape(r.output()));

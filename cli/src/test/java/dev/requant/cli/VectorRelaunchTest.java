@@ -52,6 +52,9 @@ class VectorRelaunchTest {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put(VectorRelaunch.ENV, String.join("\n", vectorJvm()));
         pb.environment().put("REQUANT_DEBUG", "1");
+        java.time.Instant now = java.time.Instant.now();
+        pb.environment().put("REQUANT_STARTUP_REPORT", "1");
+        pb.environment().put("REQUANT_LAUNCHED_AT", now.getEpochSecond() + "." + String.format("%06d", now.getNano() / 1000));
         return pb.start();
     }
 
@@ -64,6 +67,7 @@ class VectorRelaunchTest {
         assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as(err).isZero();
         assertThat(err).contains("handing over to a JVM with the Vector API").doesNotContain(VectorRelaunch.INCUBATOR_WARNING);
+        assertThat(err.split("work starts", -1)).as("one start-up report, from the JVM that does the work: " + err).hasSize(2);
 
         CliRun r = CliRun.of("quantize", "--qat", "auto", "--no-progress", gguf.toString(), direct.toString(), "Q4_0", "2");
         assertThat(r.code()).as(r.err()).isZero();
@@ -78,6 +82,7 @@ class VectorRelaunchTest {
         assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as(err).isZero();
         assertThat(err).doesNotContain("handing over");
+        assertThat(err.split("work starts", -1)).as(err).hasSize(2);
         CliRun r = CliRun.of("quantize", "--no-progress", gguf.toString(), tmp.resolve("plain-direct.gguf").toString(), "TQ2_0", "2");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(Files.mismatch(out, tmp.resolve("plain-direct.gguf"))).isEqualTo(-1L);
