@@ -92,11 +92,20 @@ final class ConvertCommand implements Callable<Integer> {
     public Integer call() throws OperationException {
         if (!dryRun && out == null) throw new CommandLine.ParameterException(spec.commandLine(), "missing -o OUT.gguf (or use --dry-run)");
         PrintWriter stdout = spec.commandLine().getOut();
-        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         Convert.Request request = new Convert.Request(dir, out, type, qat, tokenEmbeddingType, outputTensorType, modelName,
                 nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8,
                 split.limit(spec.commandLine()));
         Convert convert = new Convert();
+        if (!dryRun && VectorRelaunch.possible()) { // started without the Vector API module (see VectorRelaunch)
+            boolean pays = Convert.latticeMayRun(request);
+            if (!pays) {
+                try (Convert.Planned p = convert.plan(request, OperationContext.quiet())) {
+                    pays = Convert.vectorApiPays(request, p.plan());
+                }
+            }
+            if (pays) return VectorRelaunch.run(spec);
+        }
+        OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         if (dryRun) {
             try (Convert.Planned p = convert.plan(request, ctx)) {
                 printPlan(p, stdout);

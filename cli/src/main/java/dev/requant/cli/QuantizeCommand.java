@@ -240,7 +240,7 @@ final class QuantizeCommand implements Callable<Integer> {
             try (Quantize.Planned p = quantize.plan(request, OperationContext.quiet())) {
                 pays = Quantize.vectorApiPays(request, p.plan());
             }
-            if (pays) return VectorRelaunch.run(originalArgs());
+            if (pays) return VectorRelaunch.run(spec);
         }
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         if (dryRun) {
@@ -258,11 +258,6 @@ final class QuantizeCommand implements Callable<Integer> {
                 r.outputBytes() / 1048576.0, r.outputBitsPerWeight(), r.fallbacks() > 0 ? ", " + r.fallbacks() + " fallbacks" : "", r.seconds());
         stdout.flush();
         return 0;
-    }
-
-    /** The whole command line as given (for {@link VectorRelaunch}). */
-    private List<String> originalArgs() {
-        return spec.root().commandLine().getParseResult().originalArgs();
     }
 
     private Integer callMix() throws OperationException {
@@ -295,7 +290,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 .withCalibration(mix.nCtx, mix.chunks).withSensitivity(mix.sensitivity, mode).withRecipe(mix.recipe).withDryRun(dryRun)
                 .withQat(qat).withThreads(nthreads).withDevice(mix.device);
         // a mix measures with the forward pass (its CPU kernels are Vector API code) and writes with the vector encoders
-        if (VectorRelaunch.possible()) return VectorRelaunch.run(originalArgs());
+        if (VectorRelaunch.possible()) return VectorRelaunch.run(spec);
         PrintWriter stdout = spec.commandLine().getOut();
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         MixReport.print(new dev.requant.ops.quantize.QuantizeMix().run(request, ctx), request, stdout);

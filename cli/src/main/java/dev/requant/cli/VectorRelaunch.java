@@ -37,8 +37,9 @@ final class VectorRelaunch {
         return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent();
     }
 
-    /** Runs the same command line ({@code args}) in the JVM of {@value #ENV}; returns its exit status. */
-    static int run(List<String> args) {
+    /** Runs the whole command line of {@code spec}'s command in the JVM of {@value #ENV}; returns its exit status. */
+    static int run(picocli.CommandLine.Model.CommandSpec spec) {
+        List<String> args = spec.root().commandLine().getParseResult().originalArgs();
         return run(Arrays.asList(System.getenv(ENV).strip().split("\n")), args, new FileOutputStream(FileDescriptor.err));
     }
 

@@ -18,17 +18,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A quantize started in a JVM without the Vector API module hands its work over to one with it (VectorRelaunch): the
- * same output, the exit status passed back, the module's warning line dropped, a SIGTERM passed on. The JVMs are
- * separate processes, as the launcher starts them.
+ * A quantize or convert started in a JVM without the Vector API module hands its work over to one with it where that
+ * pays (VectorRelaunch), and otherwise runs where it is: the same output either way, the exit status passed back, the
+ * module's warning line dropped, a SIGTERM passed on. The JVMs are separate processes, as the launcher starts them.
  */
 class VectorRelaunchTest {
     @TempDir static Path tmp;
-    static Path gguf;
+    static Path hf, gguf;
 
     @BeforeAll
     static void input() throws IOException {
-        Path hf = SyntheticCheckpoint.gemma3().layers(2).hiddenSize(1024).intermediateSize(4096).heads(8).kvHeads(4).headDim(128)
+        hf = SyntheticCheckpoint.gemma3().layers(2).hiddenSize(1024).intermediateSize(4096).heads(8).kvHeads(4).headDim(128)
                 .write(tmp.resolve("hf"));
         gguf = tmp.resolve("model.bf16.gguf");
         CliRun r = CliRun.of("convert", hf.toString(), "-o", gguf.toString(), "--type", "bf16", "--no-progress");
@@ -86,6 +86,23 @@ class VectorRelaunchTest {
         CliRun r = CliRun.of("quantize", "--no-progress", gguf.toString(), tmp.resolve("plain-direct.gguf").toString(), "TQ2_0", "2");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(Files.mismatch(out, tmp.resolve("plain-direct.gguf"))).isEqualTo(-1L);
+    }
+
+    @Test
+    void aConversionToBf16StaysAndOneToQ4_0HandsOver() throws Exception {
+        for (String type : List.of("bf16", "q4_0")) {
+            Path plain = tmp.resolve("convert-" + type + ".gguf"), direct = tmp.resolve("convert-direct-" + type + ".gguf");
+            Process p = startPlain(List.of("convert", hf.toString(), "-o", plain.toString(), "--type", type, "--no-progress"));
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as(err).isZero();
+            if (type.equals("bf16")) assertThat(err).doesNotContain("handing over");
+            else assertThat(err).contains("handing over to a JVM with the Vector API"); // the QAT lattice may run (--qat auto)
+            assertThat(err.split("work starts", -1)).as(err).hasSize(2);
+            CliRun r = CliRun.of("convert", hf.toString(), "-o", direct.toString(), "--type", type, "--no-progress");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(Files.mismatch(plain, direct)).as(type).isEqualTo(-1L);
+        }
     }
 
     @Test

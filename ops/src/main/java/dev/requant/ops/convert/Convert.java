@@ -93,6 +93,25 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
             Map<String, LatticeStats> lattice, List<Nvfp4Planning.Kept> nvfp4Kept, List<String> nvfp4Dequantized,
             List<String> surprises, List<Path> files) {}
 
+    /**
+     * Whether the conversion may recover a QAT lattice (--type q4_0 or q8_0 with --qat auto or on): planning measures
+     * the lattice already, with the solver whose Vector API path takes about half the scalar one's time.
+     */
+    public static boolean latticeMayRun(Request r) {
+        return (r.type() == FileType.Q4_0 || r.type() == FileType.Q8_0) && r.qat() != QatPolicy.Mode.OFF;
+    }
+
+    /**
+     * Whether {@code r} is worth running in a JVM with the Vector API module (VectorSupport#pays): a lattice, or enough
+     * weights of an output type whose vector encoder pays (Q8_0 and Q4_0 from 400 M weights; BF16, F16 and F32 never).
+     */
+    public static boolean vectorApiPays(Request r, ConversionPlan plan) {
+        if (latticeMayRun(r)) return true;
+        Map<GgmlType, Long> weights = new java.util.EnumMap<>(GgmlType.class);
+        for (var t : plan.tensors()) weights.merge(t.decision().type(), t.elementCount(), Long::sum);
+        return weights.entrySet().stream().anyMatch(e -> dev.requant.formats.ggml.VectorSupport.pays(e.getKey(), false, e.getValue()));
+    }
+
     /** Plans without writing (--dry-run); the caller closes the result. */
     public Planned plan(Request r, OperationContext ctx) throws OperationException {
         check(r);
