@@ -96,9 +96,10 @@ final class ConvertCommand implements Callable<Integer> {
                 nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8,
                 split.limit(spec.commandLine()));
         Convert convert = new Convert();
-        if (!dryRun && VectorRelaunch.possible()) { // started without the Vector API module (see VectorRelaunch)
+        if (VectorRelaunch.possible()) { // started without the Vector API module (see VectorRelaunch)
+            // the lattice is measured while planning, so even a dry run goes; other plans only where they may pay
             boolean pays = Convert.latticeMayRun(request);
-            if (!pays) {
+            if (!pays && !dryRun && Convert.mayEncode(request)) {
                 try (Convert.Planned p = convert.plan(request, OperationContext.quiet())) {
                     pays = Convert.vectorApiPays(request, p.plan());
                 }

@@ -13,6 +13,7 @@ public final class Main {
             System.exit(0);
         }
         if (HelpCache.print(args)) System.exit(0);
+        VectorRelaunch.endWithTheJvmThatHandedOver();
         KernelWarmUp.prepare(args); // its threads start with the work (CliContext)
         LauncherStderr.restore();
         System.exit(run(args));

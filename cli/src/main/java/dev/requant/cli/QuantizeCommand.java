@@ -234,13 +234,15 @@ final class QuantizeCommand implements Callable<Integer> {
         Quantize.Request request = new Quantize.Request(in, out, s, imatrix, new ImatrixFilter(include, exclude), qatMode(false), splitLimit);
         PrintWriter stdout = spec.commandLine().getOut();
         Quantize quantize = new Quantize();
+        Quantize.Planned planned = null;
         if (!dryRun && VectorRelaunch.possible()) {
-            boolean pays;
-            // planned quietly: the JVM that does the work says what there is to say, once
-            try (Quantize.Planned p = quantize.plan(request, OperationContext.quiet())) {
-                pays = Quantize.vectorApiPays(request, p.plan());
+            // the plan tells whether the work is worth a JVM with the Vector API; made without the command's context
+            // (its start-up report and warm-ups belong to the JVM that does the work), and used for the work if it stays
+            planned = quantize.plan(request, OperationContext.quiet());
+            if (Quantize.vectorApiPays(request, planned.plan())) {
+                planned.close();
+                return VectorRelaunch.run(spec);
             }
-            if (pays) return VectorRelaunch.run(spec);
         }
         OperationContext ctx = CliContext.of(spec.commandLine().getErr(), noProgress);
         if (dryRun) {
@@ -251,7 +253,10 @@ final class QuantizeCommand implements Callable<Integer> {
             stdout.flush();
             return 0;
         }
-        Quantize.Result r = quantize.run(request, ctx);
+        Quantize.Result r;
+        try (Quantize.Planned p = planned) {
+            r = p != null ? quantize.run(request, p, ctx) : quantize.run(request, ctx);
+        }
         if (r.files() > 1) stdout.printf("%d files: %s ...%n", r.files(), TerminalText.escape(r.output()));
         stdout.printf("%s: %s, %d tensors (%d quantized, %d copied), %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)%s, %.1f s%n", TerminalText.escape(r.output()),
                 r.type().name(), r.tensors(), r.quantized(), r.tensors() - r.quantized(), r.inputBytes() / 1048576.0, r.inputBitsPerWeight(),

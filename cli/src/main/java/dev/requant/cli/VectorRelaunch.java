@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Hands a command over to a JVM with the Vector API module. The ./requant launcher starts quantize without
@@ -31,10 +32,14 @@ final class VectorRelaunch {
     static final String ENV = "REQUANT_VECTOR_JVM";
     static final String INCUBATOR_WARNING = "WARNING: Using incubator modules: jdk.incubator.vector";
 
-    /** Whether this JVM lacks the module and the launcher said how to start one with it. */
+    /**
+     * Whether this JVM lacks the module and the launcher said how to start one with it (and -Drequant.vector=false,
+     * which turns the vector encoders off anyway, was not given).
+     */
     static boolean possible() {
         String jvm = System.getenv(ENV);
-        return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent();
+        return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent()
+                && !"false".equalsIgnoreCase(System.getProperty(VectorSupport.PROPERTY));
     }
 
     /** Runs the whole command line of {@code spec}'s command in the JVM of {@value #ENV}; returns its exit status. */
@@ -43,40 +48,50 @@ final class VectorRelaunch {
         return run(Arrays.asList(System.getenv(ENV).strip().split("\n")), args, new FileOutputStream(FileDescriptor.err));
     }
 
+    /** The JVM that handed a command over to this one, whose end this one must not outlive. */
+    static final String PARENT_PROPERTY = "requant.handed.over.from";
+
     /** Runs {@code args} in the JVM whose command line up to them is {@code jvm}, its stderr to {@code err}. */
     static int run(List<String> jvm, List<String> args, OutputStream err) {
         List<String> command = new ArrayList<>(jvm);
         // how the launcher saw stderr before its filter (this JVM's stderr is the terminal again; the new one's is a pipe)
         String tty = System.getProperty("requant.stderr.tty");
         if (tty != null) command.add(1, "-Drequant.stderr.tty=" + tty);
+        command.add(1, "-D" + PARENT_PROPERTY + "=" + ProcessHandle.current().pid());
         command.addAll(args);
         if (Verbosity.verbose()) System.err.println("requant: handing over to a JVM with the Vector API: " + String.join(" ", command));
         System.out.flush();
         System.err.flush();
-        Process child;
-        try {
-            child = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.INHERIT)
-                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
-        } catch (IOException e) {
-            System.err.println("requant: error: cannot start " + command.getFirst() + ": " + e.getMessage());
-            return 1;
-        }
-        Thread stderr = new Thread(() -> copyStderr(child.getErrorStream(), err), "requant-child-stderr");
-        stderr.start();
+        ProcessBuilder pb = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.INHERIT).redirectOutput(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().remove(ENV);
+        // registered before the start, so that a SIGTERM arriving at any moment reaches the other JVM too
+        AtomicReference<Process> started = new AtomicReference<>();
+        AtomicReference<Thread> copier = new AtomicReference<>();
         Thread passOn = new Thread(() -> {
+            Process child = started.get();
+            if (child == null) return;
             child.destroy(); // SIGTERM: the other JVM removes its temporary output as it would for its own signal
             try {
                 child.waitFor();
-                stderr.join();
+                Thread c = copier.get();
+                if (c != null) c.join();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }, "requant-child-stop");
         Runtime.getRuntime().addShutdownHook(passOn);
         try {
+            Process child = pb.start();
+            started.set(child);
+            Thread stderr = new Thread(() -> copyStderr(child.getErrorStream(), err), "requant-child-stderr");
+            copier.set(stderr);
+            stderr.start();
             int status = child.waitFor();
             stderr.join();
             return status;
+        } catch (IOException e) {
+            System.err.println("requant: error: cannot start " + command.getFirst() + ": " + e.getMessage());
+            return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return 130;
@@ -86,6 +101,22 @@ final class VectorRelaunch {
             } catch (IllegalStateException shuttingDown) {
                 // the hook runs
             }
+        }
+    }
+
+    /**
+     * In a JVM a command was handed over to: ends it (as a SIGTERM would: the temporary output removed, status 143)
+     * when the JVM that handed it over ends first, which it does only when killed outright (SIGKILL): otherwise it
+     * waits for this one.
+     */
+    static void endWithTheJvmThatHandedOver() {
+        String pid = System.getProperty(PARENT_PROPERTY);
+        if (pid == null) return;
+        try {
+            ProcessHandle.of(Long.parseLong(pid)).ifPresentOrElse(
+                    parent -> parent.onExit().thenRun(() -> System.exit(143)), () -> System.exit(143));
+        } catch (NumberFormatException e) {
+            // not ours
         }
     }
 

@@ -19,4 +19,15 @@ class AotTrainingTest {
             assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("tiny.bf16.gguf", "tiny.imatrix.gguf");
         }
     }
+
+    /** The launcher also records a cache in a JVM without the Vector API module (docs/launcher.md): there too. */
+    @Test
+    void theTrainingRunsInAJvmWithoutTheVectorModule() throws Exception {
+        Process p = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), AotTraining.class.getName())
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(err).isZero();
+    }
 }

@@ -114,11 +114,10 @@ class VectorRelaunchTest {
         assertThat(text).contains("missing.gguf").doesNotContain(VectorRelaunch.INCUBATOR_WARNING);
     }
 
-    @Test
-    void aSigtermIsPassedOnAndNothingIsLeft() throws Exception {
-        Path dir = Files.createDirectories(tmp.resolve("term"));
-        Process p = startPlain(List.of("quantize", "--qat", "auto", "--no-progress", gguf.toString(), dir.resolve("out.gguf").toString(), "Q4_K_M", "1"));
-        Thread drain = Thread.ofVirtual().start(() -> {
+    /** Starts a quantization that hands over (IQ4_XS: its vector encoder pays from about 10 M weights), once it writes. */
+    static Process startHandedOverWriter(Path dir) throws Exception {
+        Process p = startPlain(List.of("quantize", "--no-progress", gguf.toString(), dir.resolve("out.gguf").toString(), "IQ4_XS", "1"));
+        Thread.ofVirtual().start(() -> {
             try {
                 p.getErrorStream().transferTo(java.io.OutputStream.nullOutputStream());
             } catch (IOException e) {
@@ -131,6 +130,13 @@ class VectorRelaunchTest {
             assertThat(System.nanoTime()).as("no temporary file appeared").isLessThan(deadline);
             Thread.sleep(5);
         }
+        return p;
+    }
+
+    @Test
+    void aSigtermIsPassedOnAndNothingIsLeft() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("term"));
+        Process p = startHandedOverWriter(dir);
         List<ProcessHandle> children = p.descendants().toList();
         assertThat(children).as("the vector JVM writes").isNotEmpty();
         assertThat(new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor()).isZero();
@@ -138,7 +144,38 @@ class VectorRelaunchTest {
         assertThat(p.exitValue()).isEqualTo(143);
         for (ProcessHandle c : children) assertThat(c.isAlive()).as("the vector JVM stopped with it").isFalse();
         assertThat(files(dir)).as("nothing left, no output").isEmpty();
-        drain.join();
+    }
+
+    @Test
+    void theVectorJvmEndsWhenTheOneThatHandedOverIsKilled() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("kill"));
+        Process p = startHandedOverWriter(dir);
+        List<ProcessHandle> children = p.descendants().toList();
+        assertThat(children).as("the vector JVM writes").isNotEmpty();
+        p.destroyForcibly(); // SIGKILL: no hook runs in this one
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        for (ProcessHandle c : children) {
+            assertThat(c.onExit().get(60, TimeUnit.SECONDS).isAlive()).as("the vector JVM ended too").isFalse();
+        }
+        assertThat(files(dir)).as("its temporary output removed, no output").isEmpty();
+    }
+
+    @Test
+    void commandsThatStayInThePlainJvmRunThere() throws Exception {
+        List<List<String>> commands = List.of(List.of("--help"), List.of("inspect", gguf.toString()),
+                List.of("quantize", "--dry-run", "--qat", "auto", gguf.toString(), tmp.resolve("d.gguf").toString(), "Q4_0"),
+                List.of("convert", hf.toString(), "--dry-run", "--type", "bf16"),
+                // the lattice is measured while planning: a dry run to Q4_0 (type id 2) hands over too
+                List.of("convert", hf.toString(), "--dry-run", "--type", "2"));
+        for (List<String> c : commands) {
+            Process p = startPlain(c);
+            p.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as(c + ": " + err).isZero();
+            assertThat(err).as(c.toString()).doesNotContain("Exception").doesNotContain("Error:");
+            assertThat(err.contains("handing over")).as(c.toString()).isEqualTo(c.contains("2"));
+        }
     }
 
     @Test

@@ -102,6 +102,19 @@ public final class Convert implements Operation<Convert.Request, Convert.Result>
     }
 
     /**
+     * Whether {@code r} may encode any weights to a block type (what a plan must be made to judge): an output type, a
+     * token-embedding or output-tensor type, --fp8-as-q8 or an NVFP4 fallback that is not a float type. A conversion
+     * to BF16, F16 or F32 only copies or widens.
+     */
+    public static boolean mayEncode(Request r) {
+        boolean floatType = r.type() == null || !r.type().defaultType().quantized();
+        boolean floatFallback = r.nvfp4Fallback() == null || !r.nvfp4Fallback().defaultType().quantized();
+        return !floatType || r.fp8AsQ8() || !floatFallback || quantized(r.tokenEmbeddingType()) || quantized(r.outputTensorType());
+    }
+
+    private static boolean quantized(GgmlType t) { return t != null && t.quantized(); }
+
+    /**
      * Whether {@code r} is worth running in a JVM with the Vector API module (VectorSupport#pays): a lattice, or enough
      * weights of an output type whose vector encoder pays (Q8_0 and Q4_0 from 400 M weights; BF16, F16 and F32 never).
      */

@@ -116,11 +116,13 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
 
     /**
      * Whether {@code r} is worth running in a JVM with the Vector API module (see VectorSupport#pays): the lattice
-     * recovery of --qat auto (its solver's vector path takes about half the scalar one's CPU time), or a plan with
-     * enough weights of a type whose vector encoder pays.
+     * recovery of --qat auto where the plan has Q4_0 tensors (its solver's vector path takes about half the scalar
+     * one's CPU time, and the scalar solver needs the module in this version), or a plan with enough weights of a
+     * type whose vector encoder pays.
      */
     public static boolean vectorApiPays(Request r, QuantizePlan plan) {
-        return r.qatLattice() || GgufQuantizer.vectorApiPays(plan);
+        boolean q4 = plan.tensors().stream().anyMatch(t -> !t.copied() && t.output().type() == dev.requant.formats.ggml.GgmlType.Q4_0);
+        return (r.qatLattice() && q4) || GgufQuantizer.vectorApiPays(plan);
     }
 
     /** Writes a plan with llama.cpp's encoders (or the settings' scale search), the {@code lattice} tensors' Q4_0 through lattice recovery. */
@@ -156,9 +158,17 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
 
     @Override
     public Result run(Request r, OperationContext ctx) throws OperationException {
+        OutputPaths.checkFile(r.outputOrDefault(), r.input(), r.imatrix());
+        try (Planned p = plan(r, ctx)) {
+            return run(r, p, ctx);
+        }
+    }
+
+    /** As {@link #run(Request, OperationContext)} with {@code r}'s plan made already (the caller closes it). */
+    public Result run(Request r, Planned p, OperationContext ctx) throws OperationException {
         Path out = r.outputOrDefault();
         OutputPaths.checkFile(out, r.input(), r.imatrix());
-        try (Planned p = plan(r, ctx)) {
+        try {
             QuantizePlan plan = p.plan();
             List<QuantizePlan.OutputShard> shards = outputShards(plan, r);
             List<Path> inputs = new ArrayList<>();
