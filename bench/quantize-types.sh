@@ -44,6 +44,9 @@ fi
 cat "$input" > /dev/null   # warm the page cache
 timed() { # FILE CMD...: appends "wall_seconds cpu_seconds" of CMD to FILE
   local file=$1; shift
+  # no dirty pages of the previous run left for this one's writes (requant fsyncs its output, llama-quantize does not:
+  # without this, ext4's journal commit made requant's fsync write the previous llama-quantize output too)
+  sync
   /usr/bin/time -f "%e %U %S" -o "$out/last.time" "$@" >/dev/null 2>"$out/last.err" || { cat "$out/last.err" >&2; exit 1; }
   awk '{printf "%s %.2f\n", $1, $2 + $3}' "$out/last.time" >> "$file"
 }
