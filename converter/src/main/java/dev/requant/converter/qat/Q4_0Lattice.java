@@ -32,11 +32,13 @@ public final class Q4_0Lattice {
     /** Blocks whose largest magnitude is below this could hold BF16 subnormals, outside the bound of plausible(). */
     private static final float MIN_PLAUSIBLE_EXTREME = 0x1p-100f;
     /**
-     * Whether the Vector API kernels ({@link Q4_0LatticeVector}) are used: the jdk.incubator.vector module is present
-     * and the vectors are 8 or 16 floats wide. -Drequant.vector=false forces the scalar path (the reference the vector
-     * path is tested against); without the module the scalar path runs and the vector class is never loaded.
+     * Whether the fast path's kernels are the Vector API's ({@link Q4_0LatticeVector}: the jdk.incubator.vector module is
+     * present, the vectors are 8 or 16 floats wide, and neither -Drequant.vector=false nor -Drequant.lattice=lanes says
+     * otherwise) or their plain-Java lanes ({@link Q4_0LatticeLanes}, same answers). Without the module the vector class
+     * is never loaded.
      */
-    static final boolean VECTOR = VectorSupport.enabled() && Q4_0LatticeVector.supported();
+    static final boolean VECTOR = VectorSupport.enabled() && !"lanes".equals(System.getProperty("requant.lattice"))
+            && Q4_0LatticeVector.supported();
 
     private final StoredPrecision precision;
 
@@ -61,8 +63,11 @@ public final class Q4_0Lattice {
     private boolean intervalsReady;
     private final float[] savedCodes = new float[QK];
     private final byte[] blockBytes = new byte[BLOCK_BYTES];
-    /** Whether this instance uses the Vector API paths (false: the scalar reference, see {@link #useScalarPath}). */
-    private boolean vector = VECTOR;
+    /**
+     * Whether this instance takes the fast path (quick rejection of candidates, the kernels of {@link #VECTOR}); false:
+     * the scalar reference, see {@link #useScalarPath}.
+     */
+    private boolean vector = true;
     private final double[] lo = new double[QK];
     private final double[] hi = new double[QK];
     private final double[] iv = new double[2];
@@ -84,6 +89,38 @@ public final class Q4_0Lattice {
     }
 
     public StoredPrecision precision() { return precision; }
+
+    /** The fast path's kernels, chosen once ({@link #VECTOR} is a constant to the JIT, which drops the other branch). */
+    private static final class Kernels {
+        static float scan(float[] src, int off, int[] counts) {
+            return VECTOR ? Q4_0LatticeVector.scan(src, off, counts) : Q4_0LatticeLanes.scan(src, off, counts);
+        }
+
+        static int firstAt(float[] src, int off, float amax) {
+            return VECTOR ? Q4_0LatticeVector.firstAt(src, off, amax) : Q4_0LatticeLanes.firstAt(src, off, amax);
+        }
+
+        static void ratios(float[] src, int off, float inv, float[] ratio) {
+            if (VECTOR) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
+        }
+
+        static boolean plausible(float[] ratio, int k) {
+            return VECTOR ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
+        }
+
+        static int verifyBf16(float[] x, int xo, float d, float[] codes) {
+            return VECTOR ? Q4_0LatticeVector.verifyBf16(x, xo, d, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, codes);
+        }
+
+        static int intersectBf16(float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
+            return VECTOR ? Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds)
+                    : Q4_0LatticeLanes.intersectBf16(x, xo, extreme, k, negative, bounds);
+        }
+
+        static void packCodes(float[] codes, java.lang.foreign.MemorySegment dst, long off) {
+            if (VECTOR) Q4_0LatticeVector.packCodes(codes, dst, off); else Q4_0LatticeLanes.packCodes(codes, dst, off);
+        }
+    }
 
     /**
      * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
@@ -117,14 +154,14 @@ public final class Q4_0Lattice {
         float amax;
         if (vector) {
             // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
-            amax = Q4_0LatticeVector.scan(src, off, zeroCounts);
+            amax = Kernels.scan(src, off, zeroCounts);
             int zeros = zeroCounts[0];
             negZeros = zeroCounts[1];
             posZeros = zeros - negZeros;
             nonzero = QK - zeros;
             extreme = -1;
             if (nonzero > 0 && Float.isFinite(amax)) {
-                extreme = Q4_0LatticeVector.firstAt(src, off, amax);
+                extreme = Kernels.firstAt(src, off, amax);
                 prepareQuickReject(src, off, amax);
             } else if (nonzero > 0) {
                 return fallback(importance, importanceOff);
@@ -269,7 +306,7 @@ public final class Q4_0Lattice {
      * Interval bounds are computed in float and widened, so nothing is missed; the verification is exact.
      */
     private int intersectBf16Vector(int k, boolean negative) {
-        int r = Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds);
+        int r = Kernels.intersectBf16(x, xo, extreme, k, negative, bounds);
         if (r == 0) return 0;
         candidateNegative = negative;
         if (r == 2) {
@@ -291,7 +328,7 @@ public final class Q4_0Lattice {
         if (!quickReject) return;
         plausibleKnown = 0;
         float inv = 1f / amax;
-        Q4_0LatticeVector.ratios(src, off, inv, ratio);
+        Kernels.ratios(src, off, inv, ratio);
     }
 
     /** {@link #plausible}, once per block and k: both signs of a scale ask about the same k. */
@@ -312,7 +349,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        return Q4_0LatticeVector.plausible(ratio, k);
+        return Kernels.plausible(ratio, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
@@ -434,7 +471,7 @@ public final class Q4_0Lattice {
 
     /** {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. */
     private boolean verifyBf16Vector(float d) {
-        int r = Q4_0LatticeVector.verifyBf16(x, xo, d, codes);
+        int r = Kernels.verifyBf16(x, xo, d, codes);
         // only zeros of the other sign differ: the scalar check counts those (and rewrites every code)
         if (r < 0) return verifyScalar(d);
         if (r == 0) return false;
@@ -516,7 +553,7 @@ public final class Q4_0Lattice {
     public void writeBlock(MemorySegment dst, long off) {
         if (vector) {
             dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
-            Q4_0LatticeVector.packCodes(codes, dst, off + 2);
+            Kernels.packCodes(codes, dst, off + 2);
             return;
         }
         short h = Float16.fromFloat(scale);
