@@ -50,11 +50,12 @@ public final class MappingPrefetch {
         return true;
     }
 
-    private static void populate(List<MemorySegment> mappings) {
+    /** Populates {@code mappings} on this thread; returns whether every call succeeded. */
+    static boolean populate(List<MemorySegment> mappings) {
         try {
             Linker linker = Linker.nativeLinker();
             Optional<MemorySegment> symbol = linker.defaultLookup().find("madvise");
-            if (symbol.isEmpty()) return;
+            if (symbol.isEmpty()) return false;
             MethodHandle madvise = linker.downcallHandle(symbol.get(),
                     FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
             for (MemorySegment m : mappings) {
@@ -62,14 +63,15 @@ public final class MappingPrefetch {
                 for (long off = 0; off < m.byteSize(); off += STEP) {
                     // the raw address, not the segment: a call holding the mapping's arena would make closing it fail
                     // (the reader may be done and close it while a call runs; then the call just finds nothing mapped)
-                    if (!m.scope().isAlive()) return;
+                    if (!m.scope().isAlive()) return false;
                     long len = Math.min(STEP, m.byteSize() - off);
                     int r = (int) madvise.invokeExact(MemorySegment.ofAddress(m.address() + off), len, MADV_POPULATE_READ);
-                    if (r != 0) return; // EINVAL before Linux 5.14; anything else: the readers fault the pages in
+                    if (r != 0) return false; // EINVAL before Linux 5.14; anything else: the readers fault the pages in
                 }
             }
+            return true;
         } catch (Throwable e) {
-            // only an optimisation: the readers fault the pages in themselves
+            return false; // only an optimisation: the readers fault the pages in themselves
         }
     }
 
