@@ -68,6 +68,8 @@ public final class Q4_0Lattice {
      * the scalar reference, see {@link #useScalarPath}.
      */
     private boolean vector = true;
+    /** Whether the fast path uses the Vector API kernels (where {@link #VECTOR}); false: the lanes, see {@link #useLanes}. */
+    private boolean vectorKernels = true;
     private final double[] lo = new double[QK];
     private final double[] hi = new double[QK];
     private final double[] iv = new double[2];
@@ -90,35 +92,39 @@ public final class Q4_0Lattice {
 
     public StoredPrecision precision() { return precision; }
 
-    /** The fast path's kernels, chosen once ({@link #VECTOR} is a constant to the JIT, which drops the other branch). */
+    /**
+     * The fast path's kernels: the Vector API's where {@link #VECTOR} and this instance wants them, else the lanes
+     * ({@link #VECTOR} is a constant to the JIT: without the Vector API the vector branch is dropped, its class never
+     * loaded).
+     */
     private static final class Kernels {
-        static float scan(float[] src, int off, int[] counts) {
-            return VECTOR ? Q4_0LatticeVector.scan(src, off, counts) : Q4_0LatticeLanes.scan(src, off, counts);
+        static float scan(boolean v, float[] src, int off, int[] counts) {
+            return VECTOR && v ? Q4_0LatticeVector.scan(src, off, counts) : Q4_0LatticeLanes.scan(src, off, counts);
         }
 
-        static int firstAt(float[] src, int off, float amax) {
-            return VECTOR ? Q4_0LatticeVector.firstAt(src, off, amax) : Q4_0LatticeLanes.firstAt(src, off, amax);
+        static int firstAt(boolean v, float[] src, int off, float amax) {
+            return VECTOR && v ? Q4_0LatticeVector.firstAt(src, off, amax) : Q4_0LatticeLanes.firstAt(src, off, amax);
         }
 
-        static void ratios(float[] src, int off, float inv, float[] ratio) {
-            if (VECTOR) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
+        static void ratios(boolean v, float[] src, int off, float inv, float[] ratio) {
+            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
         }
 
-        static boolean plausible(float[] ratio, int k) {
-            return VECTOR ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
+        static boolean plausible(boolean v, float[] ratio, int k) {
+            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
         }
 
-        static int verifyBf16(float[] x, int xo, float d, float[] codes) {
-            return VECTOR ? Q4_0LatticeVector.verifyBf16(x, xo, d, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, codes);
+        static int verifyBf16(boolean v, float[] x, int xo, float d, float[] codes) {
+            return VECTOR && v ? Q4_0LatticeVector.verifyBf16(x, xo, d, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, codes);
         }
 
-        static int intersectBf16(float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
-            return VECTOR ? Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds)
+        static int intersectBf16(boolean v, float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
+            return VECTOR && v ? Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds)
                     : Q4_0LatticeLanes.intersectBf16(x, xo, extreme, k, negative, bounds);
         }
 
-        static void packCodes(float[] codes, java.lang.foreign.MemorySegment dst, long off) {
-            if (VECTOR) Q4_0LatticeVector.packCodes(codes, dst, off); else Q4_0LatticeLanes.packCodes(codes, dst, off);
+        static void packCodes(boolean v, float[] codes, java.lang.foreign.MemorySegment dst, long off) {
+            if (VECTOR && v) Q4_0LatticeVector.packCodes(codes, dst, off); else Q4_0LatticeLanes.packCodes(codes, dst, off);
         }
     }
 
@@ -154,14 +160,14 @@ public final class Q4_0Lattice {
         float amax;
         if (vector) {
             // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
-            amax = Kernels.scan(src, off, zeroCounts);
+            amax = Kernels.scan(vectorKernels, src, off, zeroCounts);
             int zeros = zeroCounts[0];
             negZeros = zeroCounts[1];
             posZeros = zeros - negZeros;
             nonzero = QK - zeros;
             extreme = -1;
             if (nonzero > 0 && Float.isFinite(amax)) {
-                extreme = Kernels.firstAt(src, off, amax);
+                extreme = Kernels.firstAt(vectorKernels, src, off, amax);
                 prepareQuickReject(src, off, amax);
             } else if (nonzero > 0) {
                 return fallback(importance, importanceOff);
@@ -306,7 +312,7 @@ public final class Q4_0Lattice {
      * Interval bounds are computed in float and widened, so nothing is missed; the verification is exact.
      */
     private int intersectBf16Vector(int k, boolean negative) {
-        int r = Kernels.intersectBf16(x, xo, extreme, k, negative, bounds);
+        int r = Kernels.intersectBf16(vectorKernels, x, xo, extreme, k, negative, bounds);
         if (r == 0) return 0;
         candidateNegative = negative;
         if (r == 2) {
@@ -328,7 +334,7 @@ public final class Q4_0Lattice {
         if (!quickReject) return;
         plausibleKnown = 0;
         float inv = 1f / amax;
-        Kernels.ratios(src, off, inv, ratio);
+        Kernels.ratios(vectorKernels, src, off, inv, ratio);
     }
 
     /** {@link #plausible}, once per block and k: both signs of a scale ask about the same k. */
@@ -349,7 +355,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        return Kernels.plausible(ratio, k);
+        return Kernels.plausible(vectorKernels, ratio, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
@@ -471,7 +477,7 @@ public final class Q4_0Lattice {
 
     /** {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. */
     private boolean verifyBf16Vector(float d) {
-        int r = Kernels.verifyBf16(x, xo, d, codes);
+        int r = Kernels.verifyBf16(vectorKernels, x, xo, d, codes);
         // only zeros of the other sign differ: the scalar check counts those (and rewrites every code)
         if (r < 0) return verifyScalar(d);
         if (r == 0) return false;
@@ -553,7 +559,7 @@ public final class Q4_0Lattice {
     public void writeBlock(MemorySegment dst, long off) {
         if (vector) {
             dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
-            Kernels.packCodes(codes, dst, off + 2);
+            Kernels.packCodes(vectorKernels, codes, dst, off + 2);
             return;
         }
         short h = Float16.fromFloat(scale);
@@ -572,6 +578,13 @@ public final class Q4_0Lattice {
      * has compiled it, after some thousands).
      */
     void useScalarPath() { vector = false; }
+
+    /**
+     * The fast path on the plain-Java kernels ({@link Q4_0LatticeLanes}) even where the Vector API is present: for a few
+     * thousand blocks on a cold JVM (the plan's sampled fit), where the JIT compiles these within a few hundred calls
+     * and Vector API code would still run as boxed Java. Same answers as either other path.
+     */
+    void useLanes() { vectorKernels = false; }
 
     public boolean exact() { return exact; }
 

@@ -71,6 +71,44 @@ class Q4_0LatticeLanesTest {
         for (int c : outcomes) assertThat(c).as("verifications failing, with zero signs only, exact").isGreaterThan(50);
     }
 
+    /**
+     * The solver on the lanes in this JVM ({@link Q4_0Lattice#useLanes}, as the plan's sampled fit runs it) against the
+     * scalar reference over rows of adversarial blocks, the candidate order carried from block to block: everything the
+     * encoder writes or counts.
+     */
+    @Test
+    void lanesRowsAgreeWithTheScalarReference() {
+        SplittableRandom r = new SplittableRandom(1516);
+        Q4_0Lattice lanes = new Q4_0Lattice(StoredPrecision.BF16), ref = Q4_0LatticeTest.scalarReference();
+        lanes.useLanes();
+        int blocksPerRow = 36;
+        float[] row = new float[blocksPerRow * QK];
+        LatticeStats a = new LatticeStats(), b = new LatticeStats();
+        for (int n = 0; n < 800; n++) {
+            for (int k = 0; k < blocksPerRow; k++) Q4_0LatticeTest.adversarialBlock(r, (n + k * (1 + n % 5)) % 12, row, k * QK);
+            lanes.startRow();
+            ref.startRow();
+            for (int k = 0; k < blocksPerRow; k++) {
+                String at = "row " + n + " block " + k;
+                assertThat(lanes.solve(row, k * QK, null, 0)).as(at).isEqualTo(ref.solve(row, k * QK, null, 0));
+                assertThat(Float.floatToRawIntBits(lanes.scale())).as(at).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+                for (int i = 0; i < QK; i++) assertThat(lanes.code(i)).as(at).isEqualTo(ref.code(i));
+                assertThat(lanes.rule()).as(at).isEqualTo(ref.rule());
+                assertThat(lanes.extremeCode()).as(at).isEqualTo(ref.extremeCode());
+                assertThat(lanes.bf16Scale()).as(at).isEqualTo(ref.bf16Scale());
+                assertThat(lanes.zeroSignMismatches()).as(at).isEqualTo(ref.zeroSignMismatches());
+                assertThat(lanes.maxAbsError()).as(at).isEqualTo(ref.maxAbsError());
+                byte[] bl = new byte[Q4_0Lattice.BLOCK_BYTES], br = new byte[Q4_0Lattice.BLOCK_BYTES];
+                lanes.writeBlock(MemorySegment.ofArray(bl), 0);
+                ref.writeBlock(MemorySegment.ofArray(br), 0);
+                assertThat(bl).as(at).isEqualTo(br);
+                a.add(lanes);
+                b.add(ref);
+            }
+        }
+        assertThat(a.exactBlocks()).isEqualTo(b.exactBlocks()).isGreaterThan(0).isLessThan(a.blocks());
+    }
+
     @Test
     void packsCodesAsTheVectorKernel() {
         SplittableRandom r = new SplittableRandom(16);
