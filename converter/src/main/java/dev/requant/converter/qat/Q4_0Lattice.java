@@ -586,6 +586,9 @@ public final class Q4_0Lattice {
      */
     void useLanes() { vectorKernels = false; }
 
+    /** Whether the fast path uses the Vector API kernels (where {@link #VECTOR}) or the lanes; the answers are the same. */
+    void useVectorKernels(boolean v) { vectorKernels = v; }
+
     public boolean exact() { return exact; }
 
     /** The chosen scale (an F16 value). */
