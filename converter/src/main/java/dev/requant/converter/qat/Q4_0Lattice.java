@@ -2,10 +2,10 @@ package dev.requant.converter.qat;
 
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.Float16;
+import dev.requant.formats.ggml.VectorSupport;
 import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import dev.requant.formats.ggml.VectorSupport;
 
 /**
  * Recovers the Q4_0 lattice of one block of 32 stored weights: codes q[i] in -8..7 and an F16 scale d such that
