@@ -36,6 +36,15 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     public StoredPrecision precision() { return precision; }
 
     private static final AtomicBoolean WARM = new AtomicBoolean();
+    /**
+     * While {@link #warmUp} runs, the encoders solve on the plain-Java lanes ({@link Q4_0Lattice#useLanes}: compiled in
+     * milliseconds, same answers) instead of Vector API code that C2 has not compiled yet and that runs as boxed Java,
+     * tens of microseconds a block. Without a warm-up (callers that never start one) they use the vector kernels from
+     * the first block, as before.
+     */
+    private static volatile boolean warming;
+    /** The thread running {@link #warmUp}: it alone drives the vector kernels while they are being compiled. */
+    private static volatile Thread warmUpThread;
 
     /**
      * Encodes some thousands of synthetic blocks to get the solver compiled by C2: interpreted, its Vector API code
@@ -48,6 +57,17 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      */
     public static void warmUp() {
         if (!Q4_0Lattice.VECTOR || !WARM.compareAndSet(false, true)) return;
+        warmUpThread = Thread.currentThread();
+        warming = true;
+        try {
+            driveSolver();
+        } finally {
+            warming = false;
+        }
+    }
+
+    /** {@link #warmUp}'s work: the synthetic blocks through a codec of its own, on the vector kernels. */
+    private static void driveSolver() {
         int blocks = 256, qk = Q4_0Lattice.QK;
         float[] x = new float[blocks * qk];
         float[] w = new float[qk];
@@ -90,6 +110,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
         Worker w = workers.get();
         Q4_0Lattice l = w.solver();
+        l.useVectorKernels(!warming || Thread.currentThread() == warmUpThread);
         l.startRow();
         for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
             l.solve(src, srcOffset + b * Q4_0Lattice.QK, importance, b * Q4_0Lattice.QK);

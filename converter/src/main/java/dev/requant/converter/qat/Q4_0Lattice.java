@@ -2,16 +2,10 @@ package dev.requant.converter.qat;
 
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.Float16;
+import dev.requant.formats.ggml.VectorSupport;
 import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Recovers the Q4_0 lattice of one block of 32 stored weights: codes q[i] in -8..7 and an F16 scale d such that
@@ -35,18 +29,16 @@ public final class Q4_0Lattice {
     public static final int QK = 32;
     public static final int BLOCK_BYTES = 18;
     private static final double EPS = 1e-9;
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    /** Bytes, one per float lane: packed nibble pairs of block_q4_0, a vector of them at a time. */
-    private static final VectorSpecies<Byte> PACKED = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
     /** Blocks whose largest magnitude is below this could hold BF16 subnormals, outside the bound of plausible(). */
     private static final float MIN_PLAUSIBLE_EXTREME = 0x1p-100f;
-    /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
-    private static final float RINT_MAGIC = 12582912f;
     /**
-     * -Drequant.vector=false forces the scalar path (the reference the vector path is tested against). Vectors of 8 or
-     * 16 floats: {@link #writeBlock} packs half a block's codes a vector at a time.
+     * Whether the fast path's kernels are the Vector API's ({@link Q4_0LatticeVector}: the jdk.incubator.vector module is
+     * present, the vectors are 8 or 16 floats wide, and neither -Drequant.vector=false nor -Drequant.lattice=lanes says
+     * otherwise) or their plain-Java lanes ({@link Q4_0LatticeLanes}, same answers). Without the module the vector class
+     * is never loaded.
      */
-    static final boolean VECTOR = !"false".equals(System.getProperty("requant.vector")) && F.length() >= 8 && F.length() <= QK / 2;
+    static final boolean VECTOR = VectorSupport.enabled() && !"lanes".equals(System.getProperty("requant.lattice"))
+            && Q4_0LatticeVector.supported();
 
     private final StoredPrecision precision;
 
@@ -71,8 +63,13 @@ public final class Q4_0Lattice {
     private boolean intervalsReady;
     private final float[] savedCodes = new float[QK];
     private final byte[] blockBytes = new byte[BLOCK_BYTES];
-    /** Whether this instance uses the Vector API paths (false: the scalar reference, see {@link #useScalarPath}). */
-    private boolean vector = VECTOR;
+    /**
+     * Whether this instance takes the fast path (quick rejection of candidates, the kernels of {@link #VECTOR}); false:
+     * the scalar reference, see {@link #useScalarPath}.
+     */
+    private boolean vector = true;
+    /** Whether the fast path uses the Vector API kernels (where {@link #VECTOR}); false: the lanes, see {@link #useLanes}. */
+    private boolean vectorKernels = true;
     private final double[] lo = new double[QK];
     private final double[] hi = new double[QK];
     private final double[] iv = new double[2];
@@ -86,12 +83,50 @@ public final class Q4_0Lattice {
     /** Bit k: {@link #plausible}(k) was computed for this block; in {@link #plausibleOk}, its answer. */
     private int plausibleKnown, plausibleOk;
     private final float[] ratio = new float[QK];
+    private final int[] zeroCounts = new int[2];
+    private final double[] bounds = new double[2];
 
     public Q4_0Lattice(StoredPrecision precision) {
         this.precision = precision;
     }
 
     public StoredPrecision precision() { return precision; }
+
+    /**
+     * The fast path's kernels: the Vector API's where {@link #VECTOR} and this instance wants them, else the lanes
+     * ({@link #VECTOR} is a constant to the JIT: without the Vector API the vector branch is dropped, its class never
+     * loaded).
+     */
+    private static final class Kernels {
+        static float scan(boolean v, float[] src, int off, int[] counts) {
+            return VECTOR && v ? Q4_0LatticeVector.scan(src, off, counts) : Q4_0LatticeLanes.scan(src, off, counts);
+        }
+
+        static int firstAt(boolean v, float[] src, int off, float amax) {
+            return VECTOR && v ? Q4_0LatticeVector.firstAt(src, off, amax) : Q4_0LatticeLanes.firstAt(src, off, amax);
+        }
+
+        static void ratios(boolean v, float[] src, int off, float inv, float[] ratio) {
+            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
+        }
+
+        static boolean plausible(boolean v, float[] ratio, int k) {
+            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
+        }
+
+        static int verifyBf16(boolean v, float[] x, int xo, float d, float[] codes) {
+            return VECTOR && v ? Q4_0LatticeVector.verifyBf16(x, xo, d, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, codes);
+        }
+
+        static int intersectBf16(boolean v, float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
+            return VECTOR && v ? Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds)
+                    : Q4_0LatticeLanes.intersectBf16(x, xo, extreme, k, negative, bounds);
+        }
+
+        static void packCodes(boolean v, float[] codes, java.lang.foreign.MemorySegment dst, long off) {
+            if (VECTOR && v) Q4_0LatticeVector.packCodes(codes, dst, off); else Q4_0LatticeLanes.packCodes(codes, dst, off);
+        }
+    }
 
     /**
      * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
@@ -125,24 +160,14 @@ public final class Q4_0Lattice {
         float amax;
         if (vector) {
             // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
-            FloatVector m = FloatVector.zero(F);
-            int zeros = 0;
-            for (int i = 0; i < QK; i += F.length()) {
-                FloatVector v = FloatVector.fromArray(F, src, off + i);
-                m = m.max(v.abs());
-                IntVector b = v.reinterpretAsInts();
-                zeros += b.and(0x7FFFFFFF).compare(VectorOperators.EQ, 0).trueCount();
-                negZeros += b.compare(VectorOperators.EQ, 0x80000000).trueCount();
-            }
-            amax = m.reduceLanes(VectorOperators.MAX);
+            amax = Kernels.scan(vectorKernels, src, off, zeroCounts);
+            int zeros = zeroCounts[0];
+            negZeros = zeroCounts[1];
             posZeros = zeros - negZeros;
             nonzero = QK - zeros;
             extreme = -1;
             if (nonzero > 0 && Float.isFinite(amax)) {
-                for (int i = 0; i < QK && extreme < 0; i += F.length()) {
-                    var at = FloatVector.fromArray(F, src, off + i).abs().compare(VectorOperators.EQ, amax);
-                    if (at.anyTrue()) extreme = i + at.firstTrue();
-                }
+                extreme = Kernels.firstAt(vectorKernels, src, off, amax);
                 prepareQuickReject(src, off, amax);
             } else if (nonzero > 0) {
                 return fallback(importance, importanceOff);
@@ -287,51 +312,14 @@ public final class Q4_0Lattice {
      * Interval bounds are computed in float and widened, so nothing is missed; the verification is exact.
      */
     private int intersectBf16Vector(int k, boolean negative) {
-        float am = Math.abs(x[xo + extreme]);
-        int mb = Float.floatToRawIntBits(am) >>> 16;
-        int mhalf = (mb & 1) == 0 ? 0x8000 : 0x7FFF;
-        float d0Lo = Float.intBitsToFloat((mb << 16) - mhalf) / k;
-        float d0Hi = Float.intBitsToFloat((mb << 16) + mhalf) / k;
-        float dMid = (d0Lo + d0Hi) * 0.5f;
-        // Within the extreme's interval a code is pinned unless |x|/d sits this close to a half-way point.
-        float margin = 0.5f - (float) k * (d0Hi - d0Lo) / dMid - 1e-3f;
-        FloatVector inv = FloatVector.broadcast(F, 1f / dMid);
-        FloatVector lo = FloatVector.broadcast(F, d0Lo);
-        FloatVector hi = FloatVector.broadcast(F, d0Hi);
-        boolean ambiguous = false;
-        for (int i = 0; i < QK; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, x, xo + i);
-            FloatVector a = v.abs();
-            var zero = a.compare(VectorOperators.EQ, 0f);
-            FloatVector t = a.mul(inv);
-            // zero lanes get code 1 and no say in the interval
-            FloatVector kv = t.add(RINT_MAGIC).sub(RINT_MAGIC).blend(1f, zero);
-            // code magnitude must be 1..cap: 8 where the code is negative (x and d of opposite signs), else 7
-            var negCode = negative ? v.compare(VectorOperators.GT, 0f) : v.compare(VectorOperators.LT, 0f);
-            FloatVector cap = FloatVector.broadcast(F, 7f).blend(8f, negCode);
-            if (kv.compare(VectorOperators.LT, 1f).or(kv.compare(VectorOperators.GT, cap)).anyTrue()) return 0;
-            var amb = t.sub(kv).abs().compare(VectorOperators.GT, margin).andNot(zero);
-            ambiguous |= amb.anyTrue();
-            var skip = zero.or(amb);
-            IntVector b = a.reinterpretAsInts().lanewise(VectorOperators.LSHR, 16);
-            // ties round to even: an even bf16 owns both half-way points (0x8000), an odd one neither (0x7FFF)
-            IntVector half = b.and(1).lanewise(VectorOperators.XOR, 1).add(0x7FFF);
-            IntVector top = b.lanewise(VectorOperators.LSHL, 16);
-            FloatVector eLo = top.sub(half).reinterpretAsFloats().div(kv);
-            FloatVector eHi = top.add(half).reinterpretAsFloats().div(kv);
-            lo = lo.max(eLo.blend(0f, skip));
-            hi = hi.min(eHi.blend(Float.MAX_VALUE, skip));
-        }
-        double dLo = lo.reduceLanes(VectorOperators.MAX) * (1 - 1e-6);
-        double dHi = hi.reduceLanes(VectorOperators.MIN) * (1 + 1e-6);
-        // The codes of unambiguous elements are forced, so an empty interval rules the candidate out either way.
-        if (dLo > dHi) return 0;
+        int r = Kernels.intersectBf16(vectorKernels, x, xo, extreme, k, negative, bounds);
+        if (r == 0) return 0;
         candidateNegative = negative;
-        if (ambiguous) {
+        if (r == 2) {
             ensureIntervals();
-            return search(0, dLo, dHi) ? 1 : 0;
+            return search(0, bounds[0], bounds[1]) ? 1 : 0;
         }
-        return pickF16(dLo, dHi) ? 1 : 0;
+        return pickF16(bounds[0], bounds[1]) ? 1 : 0;
     }
 
     /**
@@ -346,7 +334,7 @@ public final class Q4_0Lattice {
         if (!quickReject) return;
         plausibleKnown = 0;
         float inv = 1f / amax;
-        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
+        Kernels.ratios(vectorKernels, src, off, inv, ratio);
     }
 
     /** {@link #plausible}, once per block and k: both signs of a scale ask about the same k. */
@@ -367,12 +355,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        for (int i = 0; i < QK; i += F.length()) {
-            FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
-            FloatVector off = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
-            if (off.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
-        }
-        return true;
+        return Kernels.plausible(vectorKernels, ratio, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
@@ -494,25 +477,10 @@ public final class Q4_0Lattice {
 
     /** {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. */
     private boolean verifyBf16Vector(float d) {
-        FloatVector dv = FloatVector.broadcast(F, d);
-        FloatVector inv = FloatVector.broadcast(F, 1f / d);
-        for (int i = 0; i < QK; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, x, xo + i);
-            FloatVector q = v.mul(inv).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);
-            FloatVector p = q.mul(dv);
-            IntVector u = p.reinterpretAsInts();
-            // ggml_compute_fp32_to_bf16 without the NaN branch (products of finite values are finite)
-            IntVector rounded = u.add(0x7FFF).add(u.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
-            IntVector vb = v.reinterpretAsInts();
-            var differ = rounded.compare(VectorOperators.NE, vb);
-            if (differ.anyTrue()) {
-                // A zero of the other sign still counts (the scalar check counts those); any other difference fails.
-                var bothZero = rounded.or(vb).and(0x7FFFFFFF).compare(VectorOperators.EQ, 0);
-                if (differ.andNot(bothZero).anyTrue()) return false;
-                return verifyScalar(d);
-            }
-            q.intoArray(codes, i);
-        }
+        int r = Kernels.verifyBf16(vectorKernels, x, xo, d, codes);
+        // only zeros of the other sign differ: the scalar check counts those (and rewrites every code)
+        if (r < 0) return verifyScalar(d);
+        if (r == 0) return false;
         scale = d;
         zeroSignMismatches = 0;
         return true;
@@ -591,14 +559,7 @@ public final class Q4_0Lattice {
     public void writeBlock(MemorySegment dst, long off) {
         if (vector) {
             dst.set(LittleEndian.SHORT, off, Float16.fromFloat(scale));
-            for (int j = 0; j < QK / 2; j += F.length()) {
-                // (lo + 8) + 16 (hi + 8): exact in float, below 256
-                FloatVector lo = FloatVector.fromArray(F, codes, j);
-                FloatVector hi = FloatVector.fromArray(F, codes, QK / 2 + j);
-                FloatVector packed = hi.mul(16f).add(lo).add(136f);
-                ((ByteVector) packed.convert(VectorOperators.F2I, 0).convertShape(VectorOperators.I2B, PACKED, 0))
-                        .intoMemorySegment(dst, off + 2 + j, ByteOrder.LITTLE_ENDIAN);
-            }
+            Kernels.packCodes(vectorKernels, codes, dst, off + 2);
             return;
         }
         short h = Float16.fromFloat(scale);
@@ -617,6 +578,16 @@ public final class Q4_0Lattice {
      * has compiled it, after some thousands).
      */
     void useScalarPath() { vector = false; }
+
+    /**
+     * The fast path on the plain-Java kernels ({@link Q4_0LatticeLanes}) even where the Vector API is present: for a few
+     * thousand blocks on a cold JVM (the plan's sampled fit), where the JIT compiles these within a few hundred calls
+     * and Vector API code would still run as boxed Java. Same answers as either other path.
+     */
+    void useLanes() { vectorKernels = false; }
+
+    /** Whether the fast path uses the Vector API kernels (where {@link #VECTOR}) or the lanes; the answers are the same. */
+    void useVectorKernels(boolean v) { vectorKernels = v; }
 
     public boolean exact() { return exact; }
 

@@ -140,10 +140,11 @@ public final class QatPolicy {
         int blocksPerRow = Math.max(1, n / Q4_0Lattice.QK);
         int sample = (int) Math.min(rows, Math.min(SAMPLE_ROWS, (SAMPLE_BLOCKS + blocksPerRow - 1) / blocksPerRow));
         float[] row = new float[n];
-        // The scalar path: these few thousand blocks run while the JVM is cold, where the vector path would still be
-        // interpreted (tens of microseconds a block); both give the same answers.
+        // The plain-Java lanes: these few thousand blocks run while the JVM is cold, where the vector kernels would still
+        // be interpreted (tens of microseconds a block); the lanes reject wrong candidates as cheaply as they do, which
+        // the scalar reference does not (it searches each one's interval). All three give the same answers.
         Q4_0Lattice l = new Q4_0Lattice(precision);
-        l.useScalarPath();
+        l.useLanes();
         LatticeStats stats = new LatticeStats();
         for (int i = 0; i < sample; i++) {
             t.recipe().readRows(rows * i / sample, 1, row);

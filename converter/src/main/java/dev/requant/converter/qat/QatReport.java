@@ -74,9 +74,42 @@ public final class QatReport {
 
     /** "blk.3.attn_q.weight" -> "attn_q"; "v.blk.3.attn_q.weight" -> "v.attn_q" (projectors); "token_embd.weight" -> "token_embd". */
     public static String tensorClass(String ggufName) {
+        String plain = plainTensorClass(ggufName);
+        return plain != null ? plain : tensorClassByPattern(ggufName);
+    }
+
+    /** The definition of {@link #tensorClass}, by {@link #BLOCK}. */
+    static String tensorClassByPattern(String ggufName) {
         Matcher m = BLOCK.matcher(ggufName);
         if (m.matches()) return (m.group(1) != null ? m.group(1) + "." : "") + m.group(2);
-        return ggufName.endsWith(".weight") ? ggufName.substring(0, ggufName.length() - ".weight".length()) : ggufName;
+        return withoutWeight(ggufName);
+    }
+
+    /**
+     * {@link #BLOCK}'s answer without the regex, for names of ASCII letters, digits, '_' and '.' (every GGUF tensor name
+     * requant writes; null for any other, which the pattern decides). A conversion asks for the class of every lattice
+     * tensor several times, and the lazy pattern's backtracking was hot enough that both JIT compilers spent a few
+     * tenths of a second of CPU on it.
+     */
+    static String plainTensorClass(String s) {
+        int n = s.length();
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.')) return null;
+        }
+        int p = n > 2 && (s.charAt(0) == 'a' || s.charAt(0) == 'v') && s.charAt(1) == '.' ? 2 : 0;
+        if (!s.startsWith("blk.", p)) return withoutWeight(s);
+        int digits = p + 4, end = digits;
+        while (end < n && s.charAt(end) >= '0' && s.charAt(end) <= '9') end++;
+        if (end == digits || end + 1 >= n || s.charAt(end) != '.') return withoutWeight(s);
+        String rest = s.substring(end + 1);
+        // the lazy group leaves ".weight" to the optional suffix only if something precedes it
+        String cls = rest.length() > ".weight".length() ? withoutWeight(rest) : rest;
+        return p == 2 ? s.substring(0, 2) + cls : cls;
+    }
+
+    private static String withoutWeight(String name) {
+        return name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : name;
     }
 
     public List<TensorFit> tensors() { return tensors; }

@@ -86,6 +86,27 @@ class QatReportTest {
     }
 
     @Test
+    void tensorClassWithoutTheRegexAnswersAsThePattern() {
+        String[] parts = {"a.", "v.", "blk.", "blk", "12", "3", ".", "..", "attn_q", "weight", ".weight", "x", "token_embd", "_", "A"};
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        int plain = 0;
+        for (int n = 0; n < 50000; n++) {
+            StringBuilder b = new StringBuilder();
+            for (int k = r.nextInt(1, 7); k > 0; k--) b.append(parts[r.nextInt(parts.length)]);
+            if (n % 3 == 0) b.insert(0, "blk." + r.nextInt(40) + ".");
+            if (n % 5 == 0) b.insert(0, r.nextBoolean() ? "a." : "v.");
+            String name = b.toString();
+            String fast = QatReport.plainTensorClass(name);
+            if (fast != null) plain++;
+            assertThat(QatReport.tensorClass(name)).as(name).isEqualTo(QatReport.tensorClassByPattern(name));
+        }
+        assertThat(plain).isGreaterThan(40000);
+        assertThat(QatReport.tensorClass("blk.1.x\n")).isEqualTo(QatReport.tensorClassByPattern("blk.1.x\n"));
+        assertThat(QatReport.tensorClass("v.blk.0.attn_q.weight")).isEqualTo("v.attn_q");
+        assertThat(QatReport.tensorClass("blk.0..weight")).isEqualTo(".weight");
+    }
+
+    @Test
     void tensorClassesStripLayerAndSuffix() {
         assertThat(QatReport.tensorClass("blk.12.ffn_down.weight")).isEqualTo("ffn_down");
         assertThat(QatReport.tensorClass("token_embd.weight")).isEqualTo("token_embd");

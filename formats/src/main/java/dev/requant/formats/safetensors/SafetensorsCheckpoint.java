@@ -3,6 +3,7 @@ package dev.requant.formats.safetensors;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.InputFiles;
+import dev.requant.formats.io.MappingPrefetch;
 import dev.requant.formats.io.ModelFolder;
 import dev.requant.formats.io.JsonFile;
 import java.io.IOException;
@@ -134,6 +135,14 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
     }
 
     public Path root() { return root; }
+
+    /**
+     * Starts mapping the shards' pages in on a background thread, in shard order ({@link MappingPrefetch}), for a
+     * caller about to read every tensor; returns whether it started.
+     */
+    public boolean prefetch() {
+        return MappingPrefetch.start(files.stream().map(SafetensorsFile::mapping).toList(), "requant-prefetch");
+    }
 
     public List<SafetensorsFile> files() { return files; }
 

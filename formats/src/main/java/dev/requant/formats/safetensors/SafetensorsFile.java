@@ -212,6 +212,9 @@ public final class SafetensorsFile implements AutoCloseable {
 
     public long fileSize() { return mapping.byteSize(); }
 
+    /** The whole file's mapping (for {@link SafetensorsCheckpoint#prefetch}). */
+    MemorySegment mapping() { return mapping; }
+
     /** The tensor's bytes, a slice of the mapping. */
     public MemorySegment data(SafetensorsTensor t) {
         return mapping.asSlice(dataStart + t.begin(), t.byteSize());

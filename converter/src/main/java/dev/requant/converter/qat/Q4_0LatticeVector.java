@@ -1,0 +1,158 @@
+package dev.requant.converter.qat;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Q4_0Lattice}'s Vector API kernels, a block of 32 weights at a time. In a class of its own, loaded only where
+ * {@link Q4_0Lattice#VECTOR} says the Vector API is usable: the solver must run (on its scalar path) in a JVM started
+ * without the jdk.incubator.vector module, whose types this class's fields and bodies name.
+ */
+final class Q4_0LatticeVector {
+    private Q4_0LatticeVector() {}
+
+    private static final int QK = Q4_0Lattice.QK;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Bytes, one per float lane: packed nibble pairs of block_q4_0, a vector of them at a time. */
+    private static final VectorSpecies<Byte> PACKED = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
+    /** 1.5 * 2^23: adding and subtracting it rounds half to even, exact for |t| < 2^22 (here |t| <= 8.5). */
+    private static final float RINT_MAGIC = 12582912f;
+
+    /** Vectors of 8 or 16 floats: {@link #packCodes} packs half a block's codes a vector at a time. */
+    static boolean supported() { return F.length() >= 8 && F.length() <= QK / 2; }
+
+    /** max |x| of the block {@code src[off..off+32)}; {@code counts[0]}: its zeros of either sign, {@code counts[1]}: its -0s. */
+    static float scan(float[] src, int off, int[] counts) {
+        FloatVector m = FloatVector.zero(F);
+        int zeros = 0, negZeros = 0;
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, src, off + i);
+            m = m.max(v.abs());
+            IntVector b = v.reinterpretAsInts();
+            zeros += b.and(0x7FFFFFFF).compare(VectorOperators.EQ, 0).trueCount();
+            negZeros += b.compare(VectorOperators.EQ, 0x80000000).trueCount();
+        }
+        counts[0] = zeros;
+        counts[1] = negZeros;
+        return m.reduceLanes(VectorOperators.MAX);
+    }
+
+    /** The first element of the block whose magnitude is {@code amax}, or -1. */
+    static int firstAt(float[] src, int off, float amax) {
+        for (int i = 0; i < QK; i += F.length()) {
+            var at = FloatVector.fromArray(F, src, off + i).abs().compare(VectorOperators.EQ, amax);
+            if (at.anyTrue()) return i + at.firstTrue();
+        }
+        return -1;
+    }
+
+    /** {@code ratio[i] = |src[off+i]| * inv}. */
+    static void ratios(float[] src, int off, float inv, float[] ratio) {
+        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
+    }
+
+    /** Whether every {@code ratio[i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
+    static boolean plausible(float[] ratio, int k) {
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
+            FloatVector off = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
+            if (off.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
+        }
+        return true;
+    }
+
+    /**
+     * The exact check of scale {@code d} for BF16 storage: nearest codes, float32 products rounded to BF16, bit for bit.
+     * Returns 1 when every product reproduces its stored value (the codes are then in {@code codes}), 0 when one does
+     * not, -1 when the only differences are zeros of the other sign (the scalar check counts those).
+     */
+    static int verifyBf16(float[] x, int xo, float d, float[] codes) {
+        FloatVector dv = FloatVector.broadcast(F, d);
+        FloatVector inv = FloatVector.broadcast(F, 1f / d);
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            FloatVector q = v.mul(inv).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);
+            FloatVector p = q.mul(dv);
+            IntVector u = p.reinterpretAsInts();
+            // ggml_compute_fp32_to_bf16 without the NaN branch (products of finite values are finite)
+            IntVector rounded = u.add(0x7FFF).add(u.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
+            IntVector vb = v.reinterpretAsInts();
+            var differ = rounded.compare(VectorOperators.NE, vb);
+            if (differ.anyTrue()) {
+                var bothZero = rounded.or(vb).and(0x7FFFFFFF).compare(VectorOperators.EQ, 0);
+                return differ.andNot(bothZero).anyTrue() ? 0 : -1;
+            }
+            q.intoArray(codes, i);
+        }
+        return 1;
+    }
+
+    /**
+     * The general candidate pass for BF16 storage (see Q4_0Lattice.intersectBf16Vector): each element's code guessed
+     * from the middle of the interval the extreme element allows, the intervals those codes give intersected. Returns
+     * 0 when the candidate is impossible, else the interval of |d| in {@code bounds} and 1, or 2 when some code was
+     * ambiguous (the exact search must decide). Bounds computed in float and widened, so nothing is missed.
+     */
+    static int intersectBf16(float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
+        float am = Math.abs(x[xo + extreme]);
+        int mb = Float.floatToRawIntBits(am) >>> 16;
+        int mhalf = (mb & 1) == 0 ? 0x8000 : 0x7FFF;
+        float d0Lo = Float.intBitsToFloat((mb << 16) - mhalf) / k;
+        float d0Hi = Float.intBitsToFloat((mb << 16) + mhalf) / k;
+        float dMid = (d0Lo + d0Hi) * 0.5f;
+        // Within the extreme's interval a code is pinned unless |x|/d sits this close to a half-way point.
+        float margin = 0.5f - (float) k * (d0Hi - d0Lo) / dMid - 1e-3f;
+        FloatVector inv = FloatVector.broadcast(F, 1f / dMid);
+        FloatVector lo = FloatVector.broadcast(F, d0Lo);
+        FloatVector hi = FloatVector.broadcast(F, d0Hi);
+        boolean ambiguous = false;
+        for (int i = 0; i < QK; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            FloatVector a = v.abs();
+            var zero = a.compare(VectorOperators.EQ, 0f);
+            FloatVector t = a.mul(inv);
+            // zero lanes get code 1 and no say in the interval
+            FloatVector kv = t.add(RINT_MAGIC).sub(RINT_MAGIC).blend(1f, zero);
+            // code magnitude must be 1..cap: 8 where the code is negative (x and d of opposite signs), else 7
+            var negCode = negative ? v.compare(VectorOperators.GT, 0f) : v.compare(VectorOperators.LT, 0f);
+            FloatVector cap = FloatVector.broadcast(F, 7f).blend(8f, negCode);
+            if (kv.compare(VectorOperators.LT, 1f).or(kv.compare(VectorOperators.GT, cap)).anyTrue()) return 0;
+            var amb = t.sub(kv).abs().compare(VectorOperators.GT, margin).andNot(zero);
+            ambiguous |= amb.anyTrue();
+            var skip = zero.or(amb);
+            IntVector b = a.reinterpretAsInts().lanewise(VectorOperators.LSHR, 16);
+            // ties round to even: an even bf16 owns both half-way points (0x8000), an odd one neither (0x7FFF)
+            IntVector half = b.and(1).lanewise(VectorOperators.XOR, 1).add(0x7FFF);
+            IntVector top = b.lanewise(VectorOperators.LSHL, 16);
+            FloatVector eLo = top.sub(half).reinterpretAsFloats().div(kv);
+            FloatVector eHi = top.add(half).reinterpretAsFloats().div(kv);
+            lo = lo.max(eLo.blend(0f, skip));
+            hi = hi.min(eHi.blend(Float.MAX_VALUE, skip));
+        }
+        double dLo = lo.reduceLanes(VectorOperators.MAX) * (1 - 1e-6);
+        double dHi = hi.reduceLanes(VectorOperators.MIN) * (1 + 1e-6);
+        // The codes of unambiguous elements are forced, so an empty interval rules the candidate out either way.
+        if (dLo > dHi) return 0;
+        bounds[0] = dLo;
+        bounds[1] = dHi;
+        return ambiguous ? 2 : 1;
+    }
+
+    /** The 16 bytes of block_q4_0's nibbles at {@code off}: element j | element j+16 << 4, as codes+8. */
+    static void packCodes(float[] codes, MemorySegment dst, long off) {
+        for (int j = 0; j < QK / 2; j += F.length()) {
+            // (lo + 8) + 16 (hi + 8): exact in float, below 256
+            FloatVector lo = FloatVector.fromArray(F, codes, j);
+            FloatVector hi = FloatVector.fromArray(F, codes, QK / 2 + j);
+            FloatVector packed = hi.mul(16f).add(lo).add(136f);
+            ((ByteVector) packed.convert(VectorOperators.F2I, 0).convertShape(VectorOperators.I2B, PACKED, 0))
+                    .intoMemorySegment(dst, off + j, ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+}
