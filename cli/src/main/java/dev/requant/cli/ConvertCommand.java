@@ -96,10 +96,10 @@ final class ConvertCommand implements Callable<Integer> {
                 nvfp4Fallback, nvfp4UpstreamSplit, threads != null ? threads : Runtime.getRuntime().availableProcessors(), mmproj, fp8AsQ8,
                 split.limit(spec.commandLine()));
         Convert convert = new Convert();
-        if (VectorRelaunch.possible()) { // started without the Vector API module (see VectorRelaunch)
-            // the lattice is measured while planning, so even a dry run goes; other plans only where they may pay
+        if (!dryRun && VectorRelaunch.possible()) { // started without the Vector API module (see VectorRelaunch)
+            // a lattice's solver has a vector path; other plans are made to judge only where they may encode
             boolean pays = Convert.latticeMayRun(request);
-            if (!pays && !dryRun && Convert.mayEncode(request)) {
+            if (!pays && Convert.mayEncode(request)) {
                 try (Convert.Planned p = convert.plan(request, OperationContext.quiet())) {
                     pays = Convert.vectorApiPays(request, p.plan());
                 }

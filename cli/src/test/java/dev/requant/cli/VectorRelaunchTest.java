@@ -165,7 +165,8 @@ class VectorRelaunchTest {
         List<List<String>> commands = List.of(List.of("--help"), List.of("inspect", gguf.toString()),
                 List.of("quantize", "--dry-run", "--qat", "auto", gguf.toString(), tmp.resolve("d.gguf").toString(), "Q4_0"),
                 List.of("convert", hf.toString(), "--dry-run", "--type", "bf16"),
-                // the lattice is measured while planning: a dry run to Q4_0 (type id 2) hands over too
+                // a dry run to Q4_0 (type id 2, which the launcher's look at the arguments misses) measures the lattice
+                // in this JVM: its solver runs without the module too (Q4_0LatticeLanes)
                 List.of("convert", hf.toString(), "--dry-run", "--type", "2"));
         for (List<String> c : commands) {
             Process p = startPlain(c);
@@ -174,7 +175,7 @@ class VectorRelaunchTest {
             assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
             assertThat(p.exitValue()).as(c + ": " + err).isZero();
             assertThat(err).as(c.toString()).doesNotContain("Exception").doesNotContain("Error:");
-            assertThat(err.contains("handing over")).as(c.toString()).isEqualTo(c.contains("2"));
+            assertThat(err).as(c.toString()).doesNotContain("handing over");
         }
     }
 
