@@ -38,8 +38,7 @@ final class VectorRelaunch {
      */
     static boolean possible() {
         String jvm = System.getenv(ENV);
-        return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent()
-                && !"false".equalsIgnoreCase(System.getProperty(VectorSupport.PROPERTY));
+        return jvm != null && !jvm.isBlank() && !VectorSupport.modulePresent() && VectorSupport.requested();
     }
 
     /** Runs the whole command line of {@code spec}'s command in the JVM of {@value #ENV}; returns its exit status. */

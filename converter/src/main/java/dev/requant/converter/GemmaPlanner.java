@@ -46,8 +46,9 @@ public final class GemmaPlanner {
         if (!Files.isDirectory(dir)) throw new FormatException(dir, "is not a Hugging Face model folder");
         HfConfig config = HfConfig.read(dir);
         SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir);
-        // every caller reads the weights (a Q4_0 plan samples rows of every tensor before the first is encoded): their
-        // pages mapped in on a background thread in one pass, instead of a fault at a time on the readers' threads
+        // a conversion reads every weight, and a Q4_0 plan samples rows of every tensor before the first is encoded: the
+        // pages mapped in on a background thread in one pass, instead of a fault at a time on the readers' threads (a dry
+        // run that reads little starts it all the same; its daemon thread ends with the process or when the plan closes)
         ck.prefetch();
         try {
             return plan(config, ck, settings, policy);

@@ -40,10 +40,9 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      * While {@link #warmUp} runs, the encoders solve on the plain-Java lanes ({@link Q4_0Lattice#useLanes}: compiled in
      * milliseconds, same answers) instead of Vector API code that C2 has not compiled yet and that runs as boxed Java,
      * tens of microseconds a block. Without a warm-up (callers that never start one) they use the vector kernels from
-     * the first block, as before.
+     * the first block, as before. This is the thread running the warm-up, null when none runs: it alone drives the
+     * vector kernels while they compile.
      */
-    private static volatile boolean warming;
-    /** The thread running {@link #warmUp}: it alone drives the vector kernels while they are being compiled. */
     private static volatile Thread warmUpThread;
 
     /**
@@ -58,11 +57,10 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     public static void warmUp() {
         if (!Q4_0Lattice.VECTOR || !WARM.compareAndSet(false, true)) return;
         warmUpThread = Thread.currentThread();
-        warming = true;
         try {
             driveSolver();
         } finally {
-            warming = false;
+            warmUpThread = null;
         }
     }
 
@@ -110,7 +108,8 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
         Worker w = workers.get();
         Q4_0Lattice l = w.solver();
-        l.useVectorKernels(!warming || Thread.currentThread() == warmUpThread);
+        Thread warming = warmUpThread;
+        l.useVectorKernels(warming == null || warming == Thread.currentThread());
         l.startRow();
         for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
             l.solve(src, srcOffset + b * Q4_0Lattice.QK, importance, b * Q4_0Lattice.QK);

@@ -14,7 +14,9 @@ public final class VectorSupport {
 
     private static final boolean MODULE = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
-    private static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY)) && MODULE && VectorCodecs.supported();
+    private static final boolean REQUESTED = !"false".equalsIgnoreCase(System.getProperty(PROPERTY));
+
+    private static final boolean ENABLED = REQUESTED && MODULE && VectorCodecs.supported();
 
     /**
      * From how many weights the Vector API encoders of Q4_0 and Q8_0 (compiled at once, no {@link ColdStartCodec})
@@ -31,6 +33,9 @@ public final class VectorSupport {
      * a short command on 2 cores.
      */
     public static boolean modulePresent() { return MODULE; }
+
+    /** Whether the Vector API paths are wanted: {@value #PROPERTY} is not "false" (whether or not they can run here). */
+    public static boolean requested() { return REQUESTED; }
 
     /**
      * Whether encoding {@code weights} weights of {@code type} (with importance weights or without) is worth a JVM with

@@ -2,7 +2,6 @@ package dev.requant.formats.ggml;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -108,15 +107,8 @@ class VectorIq3SearchTest {
             int n = superBlocks * 256;
             for (int rep = 0; rep < 24; rep++) {
                 float[] x = rep % 2 == 0 ? VectorLowBitCodecsTest.awkward(r, n + 3, rep % 4 == 2) : modelLike(r, n + 3);
-                float[] w = null;
-                if (rep % 3 > 0) {
-                    w = new float[n];
-                    for (int i = 0; i < n; i++) w[i] = rep % 3 == 2 && r.nextInt(6) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
-                }
-                byte[] a = new byte[(int) type.rowBytes(n) + 2], b = new byte[a.length];
-                fast.encodeRow(x, 3, n, w, MemorySegment.ofArray(a), 2);
-                ref.encodeRow(x, 3, n, w, MemorySegment.ofArray(b), 2);
-                assertThat(a).as("%s, %d super-blocks, rep %d", type, superBlocks, rep).isEqualTo(b);
+                VectorLowBitCodecsTest.assertEncodesAlike(fast, ref, type, x, n, VectorLowBitCodecsTest.importance(r, n, rep),
+                        type + ", " + superBlocks + " super-blocks, rep " + rep);
             }
         }
     }

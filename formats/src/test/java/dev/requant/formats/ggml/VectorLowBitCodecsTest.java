@@ -65,15 +65,7 @@ class VectorLowBitCodecsTest {
             int n = superBlocks * 256;
             for (int rep = 0; rep < 12; rep++) {
                 float[] x = awkward(r, n + 3, rep % 4 == 3);
-                float[] w = null;
-                if (rep % 3 > 0) {
-                    w = new float[n];
-                    for (int i = 0; i < n; i++) w[i] = rep % 3 == 2 && r.nextInt(6) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
-                }
-                byte[] a = new byte[(int) type.rowBytes(n) + 2], b = new byte[a.length];
-                fast.encodeRow(x, 3, n, w, MemorySegment.ofArray(a), 2);
-                ref.encodeRow(x, 3, n, w, MemorySegment.ofArray(b), 2);
-                assertThat(a).as("%s, %d super-blocks, rep %d", type, superBlocks, rep).isEqualTo(b);
+                assertEncodesAlike(fast, ref, type, x, n, importance(r, n, rep), type + ", " + superBlocks + " super-blocks, rep " + rep);
             }
         }
     }
@@ -140,5 +132,24 @@ class VectorLowBitCodecsTest {
             System.out.println("lanes=" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() + " fast=" + VectorSupport.enabled()
                     + " mismatches=" + mismatches + " checked=" + checked);
         }
+    }
+
+    /**
+     * Importance for round {@code rep}: none every third round, log-normal values otherwise, with a sixth of them zero
+     * every third.
+     */
+    static float[] importance(SplittableRandom r, int n, int rep) {
+        if (rep % 3 == 0) return null;
+        float[] w = new float[n];
+        for (int i = 0; i < n; i++) w[i] = rep % 3 == 2 && r.nextInt(6) == 0 ? 0f : (float) Math.exp(2 * r.nextGaussian());
+        return w;
+    }
+
+    /** {@code fast} and {@code ref} encode {@code x[3..3+n)} with {@code w} into the same bytes, at an odd offset. */
+    static void assertEncodesAlike(BlockCodec fast, BlockCodec ref, GgmlType type, float[] x, int n, float[] w, String what) {
+        byte[] a = new byte[(int) type.rowBytes(n) + 2], b = new byte[a.length];
+        fast.encodeRow(x, 3, n, w, MemorySegment.ofArray(a), 2);
+        ref.encodeRow(x, 3, n, w, MemorySegment.ofArray(b), 2);
+        assertThat(a).as(what).isEqualTo(b);
     }
 }

@@ -157,16 +157,21 @@ public final class Quantize implements Operation<Quantize.Request, Quantize.Resu
 
     @Override
     public Result run(Request r, OperationContext ctx) throws OperationException {
-        OutputPaths.checkFile(r.outputOrDefault(), r.input(), r.imatrix());
+        OutputPaths.checkFile(r.outputOrDefault(), r.input(), r.imatrix()); // before the plan's reading
         try (Planned p = plan(r, ctx)) {
-            return run(r, p, ctx);
+            return write(r, p, ctx);
         }
     }
 
     /** As {@link #run(Request, OperationContext)} with {@code r}'s plan made already (the caller closes it). */
     public Result run(Request r, Planned p, OperationContext ctx) throws OperationException {
+        OutputPaths.checkFile(r.outputOrDefault(), r.input(), r.imatrix());
+        return write(r, p, ctx);
+    }
+
+    /** Writes {@code r}'s output from its plan, the output path checked. */
+    private Result write(Request r, Planned p, OperationContext ctx) throws OperationException {
         Path out = r.outputOrDefault();
-        OutputPaths.checkFile(out, r.input(), r.imatrix());
         try {
             QuantizePlan plan = p.plan();
             List<QuantizePlan.OutputShard> shards = outputShards(plan, r);
