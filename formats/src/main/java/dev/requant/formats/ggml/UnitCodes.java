@@ -1,0 +1,36 @@
+package dev.requant.formats.ggml;
+
+/**
+ * The fast path of quantize_row_q2_0_ref, which scales a block by its largest magnitude and rounds each x/amax half
+ * away from zero (roundf) to -1, 0 or 1, for blocks where that rounding is simple: every value finite and 1/amax
+ * finite. Then |x * (1/amax)| is at most 1 plus a rounding error, and the reference's roundf, conversion to int and
+ * clamp come down to one conversion of t + copysign(0.5, t), in double as roundf computes it (in float, 0.49999997
+ * + 0.5 rounds up to 1). Blocks holding Inf or NaN, or whose largest magnitude is so small (below 2^-128) that its
+ * inverse overflows, go through the codec's transliteration, which rounds such values as the C code does.
+ * (TQ1_0's and TQ2_0's encoders round the same way, but their transliterations were as fast as this in CodecSpeed.)
+ */
+final class UnitCodes {
+    private UnitCodes() {}
+
+    /**
+     * The largest |x| of {@code x[o, o+n)}, or NaN where a value is Inf or NaN or the largest is not 0 and its inverse
+     * overflows. For non-negative floats the order of the raw bits is the order of the values (and Inf and NaN lie
+     * above every finite one), so this is an integer maximum, which the JIT vectorizes; where it returns a number, it is
+     * the amax of the reference's {@code a > amax} scan.
+     */
+    static float finiteLargest(float[] x, int o, int n) {
+        int bits = 0;
+        for (int j = 0; j < n; j++) bits = Math.max(bits, Float.floatToRawIntBits(x[o + j]) & 0x7fffffff);
+        if (bits >= 0x7f800000) return Float.NaN;
+        float amax = Float.intBitsToFloat(bits);
+        return amax == 0 || 1.0f / amax < Float.POSITIVE_INFINITY ? amax : Float.NaN;
+    }
+
+    /**
+     * {@code round(t) + 1} (0, 1 or 2) for {@code |t| < 1.5}, rounding halves away from zero; branch-free, since on
+     * real weights the code of each value is as good as random (two comparisons ran at 1.1x the conversion's time).
+     */
+    static int code(float t) {
+        return 1 + (int) ((double) t + Math.copySign(0.5, t));
+    }
+}
