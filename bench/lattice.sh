@@ -9,7 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 requant_find_jdk
 out="$root/bench/out"
 mkdir -p "$out"
-(cd "$root" && mvn -B -q -o -pl bench -am install -DskipTests >/dev/null && mvn -B -q -o -pl bench dependency:build-classpath \
+# package, not install: the reactor resolves the sibling modules to their target/ jars, and ~/.m2 stays as it was
+(cd "$root" && mvn -B -q -o -pl bench -am package dependency:build-classpath -DskipTests \
     -Dmdep.outputFile="$out/bench-classpath.txt" >/dev/null)
 cp="$root/bench/target/classes:$(cat "$out/bench-classpath.txt")"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
