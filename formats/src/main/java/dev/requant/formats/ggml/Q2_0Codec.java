@@ -32,9 +32,9 @@ class Q2_0Codec implements BlockCodec {
     private static final int RUN = 64;
 
     /**
-     * quantize_row_q2_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes} (two
-     * comparisons per value instead of roundf's double floor and the C conversion's range checks), the rest through
-     * {@link #encodeBlock}; the same bytes either way.
+     * quantize_row_q2_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes} (one
+     * branch-free conversion per value instead of roundf's range check and double floor and the C conversion's range
+     * checks), the rest through {@link #encodeBlock}; the same bytes either way.
      */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
