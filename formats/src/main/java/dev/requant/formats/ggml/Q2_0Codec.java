@@ -50,9 +50,7 @@ class Q2_0Codec implements BlockCodec {
                     continue;
                 }
                 float id = amax > 0.0f ? 1.0f / amax : 0.0f;
-                short d = Float16.fromFloat(amax);
-                run[p] = (byte) d;
-                run[p + 1] = (byte) (d >> 8);
+                Q4_KCodec.putShort(run, p, Float16.fromFloat(amax));
                 for (int k = 0; k < QK / 4; ++k) {
                     int i = o + 4 * k;
                     run[p + 2 + k] = (byte) (UnitCodes.code(x[i] * id) | UnitCodes.code(x[i + 1] * id) << 2
