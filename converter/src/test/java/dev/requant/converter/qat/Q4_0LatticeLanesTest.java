@@ -91,17 +91,7 @@ class Q4_0LatticeLanesTest {
             for (int k = 0; k < blocksPerRow; k++) {
                 String at = "row " + n + " block " + k;
                 assertThat(lanes.solve(row, k * QK, null, 0)).as(at).isEqualTo(ref.solve(row, k * QK, null, 0));
-                assertThat(Float.floatToRawIntBits(lanes.scale())).as(at).isEqualTo(Float.floatToRawIntBits(ref.scale()));
-                for (int i = 0; i < QK; i++) assertThat(lanes.code(i)).as(at).isEqualTo(ref.code(i));
-                assertThat(lanes.rule()).as(at).isEqualTo(ref.rule());
-                assertThat(lanes.extremeCode()).as(at).isEqualTo(ref.extremeCode());
-                assertThat(lanes.bf16Scale()).as(at).isEqualTo(ref.bf16Scale());
-                assertThat(lanes.zeroSignMismatches()).as(at).isEqualTo(ref.zeroSignMismatches());
-                assertThat(lanes.maxAbsError()).as(at).isEqualTo(ref.maxAbsError());
-                byte[] bl = new byte[Q4_0Lattice.BLOCK_BYTES], br = new byte[Q4_0Lattice.BLOCK_BYTES];
-                lanes.writeBlock(MemorySegment.ofArray(bl), 0);
-                ref.writeBlock(MemorySegment.ofArray(br), 0);
-                assertThat(bl).as(at).isEqualTo(br);
+                Q4_0LatticeTest.assertSameBlock(lanes, ref, at);
                 a.add(lanes);
                 b.add(ref);
             }

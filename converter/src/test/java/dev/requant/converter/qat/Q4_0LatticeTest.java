@@ -267,23 +267,30 @@ class Q4_0LatticeTest {
             vec.startRow();
             ref.startRow();
             for (int b = 0; b < blocksPerRow; b++) {
-                boolean a = vec.solve(row, b * QK, null, 0), e = ref.solve(row, b * QK, null, 0);
                 String at = "row " + n + " block " + b;
-                assertThat(a).as(at).isEqualTo(e);
-                assertThat(Float.floatToRawIntBits(vec.scale())).as(at).isEqualTo(Float.floatToRawIntBits(ref.scale()));
-                for (int i = 0; i < QK; i++) assertThat(vec.code(i)).as(at).isEqualTo(ref.code(i));
-                assertThat(vec.rule()).as(at).isEqualTo(ref.rule());
-                assertThat(vec.extremeCode()).as(at).isEqualTo(ref.extremeCode());
-                assertThat(vec.bf16Scale()).as(at).isEqualTo(ref.bf16Scale());
-                assertThat(vec.zeroSignMismatches()).as(at).isEqualTo(ref.zeroSignMismatches());
-                assertThat(vec.maxAbsError()).as(at).isEqualTo(ref.maxAbsError());
-                byte[] bv = new byte[Q4_0Lattice.BLOCK_BYTES], br = new byte[Q4_0Lattice.BLOCK_BYTES];
-                vec.writeBlock(MemorySegment.ofArray(bv), 0);
-                ref.writeBlock(MemorySegment.ofArray(br), 0);
-                assertThat(bv).as(at).isEqualTo(br);
+                assertThat(vec.solve(row, b * QK, null, 0)).as(at).isEqualTo(ref.solve(row, b * QK, null, 0));
+                assertSameBlock(vec, ref, at);
             }
         }
         for (int c : kinds) assertThat(c).isGreaterThan(1000);
+    }
+
+    /**
+     * After both solved the same block: everything the encoder writes or counts is the same (scale bits, codes, rule,
+     * extreme code, BF16 scale, zero-sign mismatches, error, the packed block).
+     */
+    static void assertSameBlock(Q4_0Lattice got, Q4_0Lattice ref, String at) {
+        assertThat(Float.floatToRawIntBits(got.scale())).as(at).isEqualTo(Float.floatToRawIntBits(ref.scale()));
+        for (int i = 0; i < QK; i++) assertThat(got.code(i)).as(at).isEqualTo(ref.code(i));
+        assertThat(got.rule()).as(at).isEqualTo(ref.rule());
+        assertThat(got.extremeCode()).as(at).isEqualTo(ref.extremeCode());
+        assertThat(got.bf16Scale()).as(at).isEqualTo(ref.bf16Scale());
+        assertThat(got.zeroSignMismatches()).as(at).isEqualTo(ref.zeroSignMismatches());
+        assertThat(got.maxAbsError()).as(at).isEqualTo(ref.maxAbsError());
+        byte[] bg = new byte[Q4_0Lattice.BLOCK_BYTES], br = new byte[Q4_0Lattice.BLOCK_BYTES];
+        got.writeBlock(MemorySegment.ofArray(bg), 0);
+        ref.writeBlock(MemorySegment.ofArray(br), 0);
+        assertThat(bg).as(at).isEqualTo(br);
     }
 
     /** One block of the given adversarial kind (see {@link #vectorRowsAgreeWithScalarReferenceOnAdversarialBlocks}). */
