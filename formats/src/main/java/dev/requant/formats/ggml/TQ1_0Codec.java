@@ -43,9 +43,54 @@ class TQ1_0Codec implements BlockCodec {
         }
     }
 
+    /** Blocks encoded into a scratch array before one copy to the destination. */
+    private static final int RUN = 32;
+
+    /**
+     * quantize_row_tq1_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes}, the rest
+     * through {@link #encodeBlock}; the same bytes either way. With trits 0..2, ggml's byte-wide {@code q = q*3 + t}
+     * never wraps (at most 242 after five trits, 240 after qh's four and the zero pad), so a byte is the plain sum
+     * 81t0 + 27t1 + 9t2 + 3t3 + t4: three short loops that C2 compiles in a few milliseconds, where the
+     * transliteration's three inlined pack loops took it 0.1-0.3 s of CPU, half its work in a quantization of the
+     * 127 M-weight test file (BENCHMARKS.md, "Whole-method compiles").
+     */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        for (int b = 0; b < n / QK_K; b++) encodeBlock(x, xo + b * QK_K, dst, dstOffset + (long) b * BLOCK_BYTES);
+        int blocks = n / QK_K;
+        byte[] run = new byte[Math.min(blocks, RUN) * BLOCK_BYTES];
+        for (int b0 = 0; b0 < blocks; b0 += RUN) {
+            int count = Math.min(RUN, blocks - b0);
+            for (int b = b0; b < b0 + count; b++) {
+                int o = xo + b * QK_K, p = (b - b0) * BLOCK_BYTES;
+                float amax = UnitCodes.finiteLargest(x, o, QK_K);
+                if (amax != amax) { // Inf, NaN or a subnormal amax: the transliteration, then its bytes into the run
+                    encodeBlock(x, o, MemorySegment.ofArray(run), p);
+                    continue;
+                }
+                float id = amax != 0 ? 1.0f / amax : 0.0f;
+                Q4_KCodec.putShort(run, p + D, Float16.fromFloat(amax));
+                for (int m = 0; m < 32; ++m) run[p + m] = scaled(trits5(x, o + m, 32, id));
+                for (int m = 0; m < 16; ++m) run[p + 32 + m] = scaled(trits5(x, o + 160 + m, 16, id));
+                for (int j = 0; j < 4; ++j) run[p + QH + j] = scaled(3 * trits4(x, o + 240 + j, 4, id)); // zero pad
+            }
+            MemorySegment.copy(run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, count * BLOCK_BYTES);
+        }
+    }
+
+    /** The codes of four elements {@code stride} apart from {@code x[o]} as base-3 digits, the first most significant. */
+    private static int trits4(float[] x, int o, int stride, float id) {
+        return 27 * UnitCodes.code(x[o] * id) + 9 * UnitCodes.code(x[o + stride] * id)
+                + 3 * UnitCodes.code(x[o + 2 * stride] * id) + UnitCodes.code(x[o + 3 * stride] * id);
+    }
+
+    /** The same of five elements. */
+    private static int trits5(float[] x, int o, int stride, float id) {
+        return 3 * trits4(x, o, stride, id) + UnitCodes.code(x[o + 4 * stride] * id);
+    }
+
+    /** A base-3 fraction q/243 (q < 243) scaled to a byte, rounded up: ggml's {@code (q*256 + 242) / 243}. */
+    private static byte scaled(int q) {
+        return (byte) ((q * 256 + (243 - 1)) / 243);
     }
 
     /** quantize_row_tq1_0_ref for one block. */
