@@ -77,7 +77,7 @@ class TQ1_0Codec implements BlockCodec {
         }
     }
 
-    /** The codes of four elements {@code stride} apart from {@code x[o]} as base-3 digits, the first most significant. */
+    /** The codes of four elements {@code stride} apart from {@code x[o]} in base 3, the first most significant. */
     private static int trits4(float[] x, int o, int stride, float id) {
         return 27 * UnitCodes.code(x[o] * id) + 9 * UnitCodes.code(x[o + stride] * id)
                 + 3 * UnitCodes.code(x[o + 2 * stride] * id) + UnitCodes.code(x[o + 3 * stride] * id);

@@ -1,14 +1,13 @@
 package dev.requant.formats.ggml;
 
 /**
- * The fast path of quantize_row_q2_0_ref and quantize_row_tq1_0_ref, which scale a block by its largest magnitude and
- * round each x/amax half away from zero (roundf, lroundf) to -1, 0 or 1, for blocks where that rounding is simple:
- * every value finite and 1/amax finite. Then |x * (1/amax)| is at most 1 plus a rounding error, and the reference's
- * rounding, conversion to int and clamp come down to one conversion of t + copysign(0.5, t), in double as roundf
- * computes it (in float, 0.49999997 + 0.5 rounds up to 1). Blocks holding Inf or NaN, or whose largest magnitude is so
- * small (below 2^-128) that its inverse overflows, go through the codec's transliteration, which rounds such values as
- * the C code does. (TQ2_0's encoder rounds the same way, but its transliteration was as fast as this in CodecSpeed and
- * cheap to compile.)
+ * The fast path of quantize_row_q2_0_ref, quantize_row_tq1_0_ref and quantize_row_tq2_0_ref, which scale a block by its
+ * largest magnitude and round each x/amax half away from zero (roundf, lroundf) to -1, 0 or 1, for blocks where that
+ * rounding is simple: every value finite and 1/amax finite. Then |x * (1/amax)| is at most 1 plus a rounding error,
+ * and the reference's rounding, conversion to int and clamp come down to one conversion of t + copysign(0.5, t), in
+ * double as roundf computes it (in float, 0.49999997 + 0.5 rounds up to 1). Blocks holding Inf or NaN, or whose
+ * largest magnitude is so small (below 2^-128) that its inverse overflows, go through the codec's transliteration,
+ * which rounds such values as the C code does.
  */
 final class UnitCodes {
     private UnitCodes() {}

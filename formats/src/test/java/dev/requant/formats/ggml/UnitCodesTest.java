@@ -8,10 +8,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * Q2_0's and TQ1_0's row encoders ({@link UnitCodes} for blocks of finite values) give the bytes of their block
- * transliterations, block for block, on rows built to sit on the roundings' edges: values at and next to +-amax/2,
- * zeros of both signs, all-zero blocks, the smallest normal and subnormal largest magnitudes (1/amax overflows for the
- * latter), Inf and NaN, in blocks side by side with ordinary ones and across runs of blocks.
+ * The row encoders of Q2_0, TQ1_0 and TQ2_0 ({@link UnitCodes} for blocks of finite values) give the bytes of their
+ * block transliterations, block for block, on rows built to sit on the roundings' edges: values at and next to
+ * +-amax/2, zeros of both signs, all-zero blocks, the smallest normal and subnormal largest magnitudes (1/amax
+ * overflows for the latter), Inf and NaN, in blocks side by side with ordinary ones and across runs of blocks.
  */
 class UnitCodesTest {
     interface BlockEncoder {
@@ -22,6 +22,7 @@ class UnitCodesTest {
         return switch (type) {
             case Q2_0 -> Q2_0Codec::encodeBlock;
             case TQ1_0 -> TQ1_0Codec::encodeBlock;
+            case TQ2_0 -> TQ2_0Codec::encodeBlock;
             default -> throw new IllegalArgumentException(type.ggmlName());
         };
     }
@@ -55,7 +56,7 @@ class UnitCodesTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q2_0", "TQ1_0"})
+    @EnumSource(value = GgmlType.class, names = {"Q2_0", "TQ1_0", "TQ2_0"})
     void rowEncoderGivesTheTransliterationsBytes(GgmlType type) {
         BlockCodec codec = BlockCodec.reference(type);
         BlockEncoder block = transliteration(type);
