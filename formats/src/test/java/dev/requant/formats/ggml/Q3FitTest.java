@@ -31,6 +31,27 @@ class Q3FitTest {
         }
     }
 
+    /** The branch-free search picks the scan's element, to the bit: ties of +a and -a, signed zeros, Inf, NaN. */
+    @Test
+    void largestMagnitudeIsTheScansElement() {
+        SplittableRandom r = new SplittableRandom(2026);
+        float[] x = new float[40];
+        for (int g = 0; g < 100_000; g++) {
+            int n = r.nextInt(1, 33), xo = r.nextInt(8);
+            group(r, g % 7, x, xo, n);
+            switch (g % 5) {
+                case 0 -> x[xo + r.nextInt(n)] = -x[xo + r.nextInt(n)]; // often a tie of +a and -a
+                case 1 -> { for (int i = 0; i < n; i++) x[xo + i] = r.nextBoolean() ? 0f : -0f; }
+                case 2 -> x[xo + r.nextInt(n)] = r.nextBoolean() ? Float.NEGATIVE_INFINITY : Float.NaN;
+                default -> {}
+            }
+            float want = QuantFit.largestMagnitudeScan(x, xo, n);
+            float got = QuantFit.largestMagnitude(x, xo, n);
+            assertThat(Float.floatToRawIntBits(got)).as("group " + g).isEqualTo(Float.floatToRawIntBits(want));
+        }
+        assertThat(QuantFit.largestMagnitude(x, 0, 0)).isEqualTo(0f);
+    }
+
     @Test
     void sameScaleAndCodesAsMakeQ3Quants() {
         SplittableRandom r = new SplittableRandom(20261206);
