@@ -28,8 +28,9 @@ class Q2_0Codec implements BlockCodec {
         }
     }
 
-    /** Blocks encoded into a scratch array before one copy to the destination. */
-    private static final int RUN = 64;
+    /** The fast path (one run of 64 blocks per copy), and the transliteration for the blocks it leaves. */
+    private static final UnitCodes.Rows ROWS =
+            new UnitCodes.Rows(QK, BLOCK_BYTES, 0, 64, Q2_0Codec::codes, Q2_0Codec::encodeBlock);
 
     /**
      * quantize_row_q2_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes} (one
@@ -38,26 +39,15 @@ class Q2_0Codec implements BlockCodec {
      */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        int blocks = n / QK;
-        byte[] run = new byte[Math.min(blocks, RUN) * BLOCK_BYTES];
-        for (int b0 = 0; b0 < blocks; b0 += RUN) {
-            int count = Math.min(RUN, blocks - b0);
-            for (int b = b0; b < b0 + count; b++) {
-                int o = xo + b * QK, p = (b - b0) * BLOCK_BYTES;
-                float amax = UnitCodes.finiteLargest(x, o, QK);
-                if (amax != amax) { // Inf, NaN or a subnormal amax: the transliteration, then its bytes into the run
-                    encodeBlock(x, o, MemorySegment.ofArray(run), p);
-                    continue;
-                }
-                float id = amax > 0.0f ? 1.0f / amax : 0.0f;
-                Q4_KCodec.putShort(run, p, Float16.fromFloat(amax));
-                for (int k = 0; k < QK / 4; ++k) {
-                    int i = o + 4 * k;
-                    run[p + 2 + k] = (byte) (UnitCodes.code(x[i] * id) | UnitCodes.code(x[i + 1] * id) << 2
-                            | UnitCodes.code(x[i + 2] * id) << 4 | UnitCodes.code(x[i + 3] * id) << 6);
-                }
-            }
-            MemorySegment.copy(run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, count * BLOCK_BYTES);
+        ROWS.encode(x, xo, n, dst, dstOffset);
+    }
+
+    /** The packed codes of a block of finite values: four to a byte, the first in the low bits. */
+    private static void codes(float[] x, int o, float id, byte[] run, int p) {
+        for (int k = 0; k < QK / 4; ++k) {
+            int i = o + 4 * k;
+            run[p + 2 + k] = (byte) (UnitCodes.code(x[i] * id) | UnitCodes.code(x[i + 1] * id) << 2
+                    | UnitCodes.code(x[i + 2] * id) << 4 | UnitCodes.code(x[i + 3] * id) << 6);
         }
     }
 

@@ -43,8 +43,9 @@ class TQ1_0Codec implements BlockCodec {
         }
     }
 
-    /** Blocks encoded into a scratch array before one copy to the destination. */
-    private static final int RUN = 32;
+    /** The fast path (runs of 32 blocks per copy), and the transliteration for the blocks it leaves. */
+    private static final UnitCodes.Rows ROWS =
+            new UnitCodes.Rows(QK_K, BLOCK_BYTES, D, 32, TQ1_0Codec::codes, TQ1_0Codec::encodeBlock);
 
     /**
      * quantize_row_tq1_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes}, the rest
@@ -56,25 +57,14 @@ class TQ1_0Codec implements BlockCodec {
      */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        int blocks = n / QK_K;
-        byte[] run = new byte[Math.min(blocks, RUN) * BLOCK_BYTES];
-        for (int b0 = 0; b0 < blocks; b0 += RUN) {
-            int count = Math.min(RUN, blocks - b0);
-            for (int b = b0; b < b0 + count; b++) {
-                int o = xo + b * QK_K, p = (b - b0) * BLOCK_BYTES;
-                float amax = UnitCodes.finiteLargest(x, o, QK_K);
-                if (amax != amax) { // Inf, NaN or a subnormal amax: the transliteration, then its bytes into the run
-                    encodeBlock(x, o, MemorySegment.ofArray(run), p);
-                    continue;
-                }
-                float id = amax != 0 ? 1.0f / amax : 0.0f;
-                Q4_KCodec.putShort(run, p + D, Float16.fromFloat(amax));
-                for (int m = 0; m < 32; ++m) run[p + m] = scaled(trits5(x, o + m, 32, id));
-                for (int m = 0; m < 16; ++m) run[p + 32 + m] = scaled(trits5(x, o + 160 + m, 16, id));
-                for (int j = 0; j < 4; ++j) run[p + QH + j] = scaled(3 * trits4(x, o + 240 + j, 4, id)); // zero pad
-            }
-            MemorySegment.copy(run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, count * BLOCK_BYTES);
-        }
+        ROWS.encode(x, xo, n, dst, dstOffset);
+    }
+
+    /** The packed trits of a block of finite values: qs as five elements 32 and 16 apart, qh as four and a zero. */
+    private static void codes(float[] x, int o, float id, byte[] run, int p) {
+        for (int m = 0; m < 32; ++m) run[p + m] = scaled(trits5(x, o + m, 32, id));
+        for (int m = 0; m < 16; ++m) run[p + 32 + m] = scaled(trits5(x, o + 160 + m, 16, id));
+        for (int j = 0; j < 4; ++j) run[p + QH + j] = scaled(3 * trits4(x, o + 240 + j, 4, id)); // zero pad
     }
 
     /** The codes of four elements {@code stride} apart from {@code x[o]} in base 3, the first most significant. */

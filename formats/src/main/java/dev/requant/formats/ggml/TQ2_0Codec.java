@@ -32,8 +32,9 @@ class TQ2_0Codec implements BlockCodec {
         }
     }
 
-    /** Blocks encoded into a scratch array before one copy to the destination. */
-    private static final int RUN = 64;
+    /** The fast path (runs of 64 blocks per copy), and the transliteration for the blocks it leaves. */
+    private static final UnitCodes.Rows ROWS =
+            new UnitCodes.Rows(QK_K, BLOCK_BYTES, D, 64, TQ2_0Codec::codes, TQ2_0Codec::encodeBlock);
 
     /**
      * quantize_row_tq2_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes}, the rest
@@ -41,26 +42,15 @@ class TQ2_0Codec implements BlockCodec {
      */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        int blocks = n / QK_K;
-        byte[] run = new byte[Math.min(blocks, RUN) * BLOCK_BYTES];
-        for (int b0 = 0; b0 < blocks; b0 += RUN) {
-            int count = Math.min(RUN, blocks - b0);
-            for (int b = b0; b < b0 + count; b++) {
-                int o = xo + b * QK_K, p = (b - b0) * BLOCK_BYTES;
-                float amax = UnitCodes.finiteLargest(x, o, QK_K);
-                if (amax != amax) { // Inf, NaN or a subnormal amax: the transliteration, then its bytes into the run
-                    encodeBlock(x, o, MemorySegment.ofArray(run), p);
-                    continue;
-                }
-                float id = amax != 0 ? 1.0f / amax : 0.0f;
-                Q4_KCodec.putShort(run, p + D, Float16.fromFloat(amax));
-                for (int j = 0; j < 64; ++j) { // byte j: elements i, i+32, i+64, i+96 of i = 4*(j - j%32) + j%32
-                    int i = o + 3 * (j & 32) + j;
-                    run[p + j] = (byte) (UnitCodes.code(x[i] * id) | UnitCodes.code(x[i + 32] * id) << 2
-                            | UnitCodes.code(x[i + 64] * id) << 4 | UnitCodes.code(x[i + 96] * id) << 6);
-                }
-            }
-            MemorySegment.copy(run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, count * BLOCK_BYTES);
+        ROWS.encode(x, xo, n, dst, dstOffset);
+    }
+
+    /** The packed codes of a block of finite values: byte j holds i, i+32, i+64, i+96 for i = 4(j - j%32) + j%32. */
+    private static void codes(float[] x, int o, float id, byte[] run, int p) {
+        for (int j = 0; j < 64; ++j) {
+            int i = o + 3 * (j & 32) + j;
+            run[p + j] = (byte) (UnitCodes.code(x[i] * id) | UnitCodes.code(x[i + 32] * id) << 2
+                    | UnitCodes.code(x[i + 64] * id) << 4 | UnitCodes.code(x[i + 96] * id) << 6);
         }
     }
 

@@ -1,5 +1,8 @@
 package dev.requant.formats.ggml;
 
+import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.MemorySegment;
+
 /**
  * The fast path of quantize_row_q2_0_ref, quantize_row_tq1_0_ref and quantize_row_tq2_0_ref, which scale a block by its
  * largest magnitude and round each x/amax half away from zero (roundf, lroundf) to -1, 0 or 1, for blocks where that
@@ -11,6 +14,44 @@ package dev.requant.formats.ggml;
  */
 final class UnitCodes {
     private UnitCodes() {}
+
+    /** The codes of one block of finite values into {@code run[p..]}, given id = 1/amax (0 for an all-zero block). */
+    interface Codes {
+        void write(float[] x, int o, float id, byte[] run, int p);
+    }
+
+    /** A codec's transliteration of one block, for the blocks the fast path leaves to it. */
+    interface Transliteration {
+        void encode(float[] x, int o, MemorySegment dst, long base);
+    }
+
+    /**
+     * The row encoder of a type whose blocks hold the fp16 amax at {@code scaleOffset} and codes from
+     * {@link #code}: blocks of finite values get their scale here and their codes from {@code codes}, the others go
+     * through {@code transliteration}; {@code runBlocks} blocks are encoded into a scratch array per copy to the
+     * destination. Each codec keeps one in a static final field, so the JIT sees its fields as constants.
+     */
+    record Rows(int qk, int blockBytes, int scaleOffset, int runBlocks, Codes codes, Transliteration transliteration) {
+        void encode(float[] x, int xo, int n, MemorySegment dst, long dstOffset) {
+            int blocks = n / qk;
+            byte[] run = new byte[Math.min(blocks, runBlocks) * blockBytes];
+            for (int b0 = 0; b0 < blocks; b0 += runBlocks) {
+                int count = Math.min(runBlocks, blocks - b0);
+                for (int b = b0; b < b0 + count; b++) {
+                    int o = xo + b * qk, p = (b - b0) * blockBytes;
+                    float amax = finiteLargest(x, o, qk);
+                    if (amax != amax) { // Inf, NaN or a subnormal amax: the transliteration, into the run
+                        transliteration.encode(x, o, MemorySegment.ofArray(run), p);
+                        continue;
+                    }
+                    Q4_KCodec.putShort(run, p + scaleOffset, Float16.fromFloat(amax));
+                    codes.write(x, o, amax != 0 ? 1.0f / amax : 0.0f, run, p);
+                }
+                long at = dstOffset + (long) b0 * blockBytes;
+                MemorySegment.copy(run, 0, dst, LittleEndian.BYTE, at, count * blockBytes);
+            }
+        }
+    }
 
     /**
      * The largest |x| of {@code x[o, o+n)}, or NaN where a value is Inf or NaN or the largest is not 0 and its inverse
