@@ -124,7 +124,12 @@ final class LaneQxBlocks {
         }
     }
 
-    /** The sums of one trial: clamp(nearest_int(iscale*x), -nmax, nmax-1) as l; sumlx += (w*x)*l, suml2 += (w*l)*l. */
+    /**
+     * The sums of one trial: clamp(nearest_int(iscale*x), -nmax, nmax-1) as l; sumlx += (w*x)*l, suml2 += (w*l)*l.
+     * Two elements per pass over the lanes, added one after the other as before (the same roundings): the running sums
+     * are loaded and stored half as often (Q6_K 14.4 ns/weight against 15.0). Four per pass made the loop body too
+     * large for C2 to unroll and vectorize (49 ns/weight).
+     */
     private void sums(int c, int g, int nmax) {
         final float lo_ = -nmax, hi_ = nmax - 1;
         final float[] isc = this.isc, sumlx = this.sumlx, suml2 = this.suml2;
@@ -132,7 +137,18 @@ final class LaneQxBlocks {
             sumlx[k] = 0;
             suml2[k] = 0;
         }
-        for (int i = 0; i < g; i++) {
+        int i = 0;
+        for (; i + 2 <= g; i += 2) {
+            float[] x0 = xt[i], w0 = wt[i], v0 = wxt[i], x1 = xt[i + 1], w1 = wt[i + 1], v1 = wxt[i + 1];
+            for (int k = 0; k < c; k++) {
+                float s = isc[k];
+                float l0 = Math.max(lo_, Math.min(hi_, s * x0[k] + MAGIC - MAGIC));
+                float l1 = Math.max(lo_, Math.min(hi_, s * x1[k] + MAGIC - MAGIC));
+                sumlx[k] = (sumlx[k] + v0[k] * l0) + v1[k] * l1;
+                suml2[k] = (suml2[k] + w0[k] * l0 * l0) + w1[k] * l1 * l1;
+            }
+        }
+        for (; i < g; i++) {
             float[] xr = xt[i], wr = wt[i], wxr = wxt[i];
             for (int k = 0; k < c; k++) {
                 float l = Math.max(lo_, Math.min(hi_, isc[k] * xr[k] + MAGIC - MAGIC));
