@@ -34,13 +34,23 @@ public final class QuantFit {
         // branch-free, where the scan's "a new largest?" branch is as good as random on real weights and its
         // mispredictions made this the hottest method of Q3_K's plain encoder. Then the first element of that
         // magnitude, which is the one the scan keeps.
-        int bits = 0;
-        for (int i = 0; i < n; ++i) bits = Math.max(bits, Float.floatToRawIntBits(x[xo + i]) & 0x7fffffff);
+        int bits = largestMagnitudeBits(x, xo, n);
         if (bits == 0) return 0; // empty or all zeros (of either sign): the scan's initial 0
         if (bits > 0x7f800000) return largestMagnitudeScan(x, xo, n); // a NaN, which the scan passes over
         int i = xo;
         while ((Float.floatToRawIntBits(x[i]) & 0x7fffffff) != bits) i++;
         return x[i];
+    }
+
+    /**
+     * The raw bits of the largest |x| of {@code x[xo..xo+n)} (0 for none): for non-negative floats the order of the raw
+     * bits is the order of the values, with Inf above every finite one and NaN above Inf, so this is an integer
+     * maximum, which the JIT vectorizes and which has no data-dependent branch.
+     */
+    static int largestMagnitudeBits(float[] x, int xo, int n) {
+        int bits = 0;
+        for (int i = 0; i < n; ++i) bits = Math.max(bits, Float.floatToRawIntBits(x[xo + i]) & 0x7fffffff);
+        return bits;
     }
 
     /** {@link #largestMagnitude} as make_qx_quants writes it (the reference, and the path for groups holding NaN). */

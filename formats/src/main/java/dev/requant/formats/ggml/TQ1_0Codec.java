@@ -51,9 +51,9 @@ class TQ1_0Codec implements BlockCodec {
      * quantize_row_tq1_0_ref, a run of blocks at a time: blocks of finite values through {@link UnitCodes}, the rest
      * through {@link #encodeBlock}; the same bytes either way. With trits 0..2, ggml's byte-wide {@code q = q*3 + t}
      * never wraps (at most 242 after five trits, 240 after qh's four and the zero pad), so a byte is the plain sum
-     * 81t0 + 27t1 + 9t2 + 3t3 + t4: three short loops that C2 compiles in a few milliseconds, where the
-     * transliteration's three inlined pack loops took it 0.1-0.3 s of CPU, half its work in a quantization of the
-     * 127 M-weight test file (BENCHMARKS.md, "Whole-method compiles").
+     * 81t0 + 27t1 + 9t2 + 3t3 + t4: three short loops that C2 compiles in 4-10 ms (the shared row loop in 17-40),
+     * where the transliteration's three inlined pack loops took it 0.1-0.3 s of CPU, half its work in a quantization of
+     * the 127 M-weight test file (BENCHMARKS.md, "Whole-method compiles").
      */
     @Override
     public void encodeRow(float[] x, int xo, int n, float[] importance, MemorySegment dst, long dstOffset) {

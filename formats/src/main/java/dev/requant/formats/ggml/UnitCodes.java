@@ -55,13 +55,11 @@ final class UnitCodes {
 
     /**
      * The largest |x| of {@code x[o, o+n)}, or NaN where a value is Inf or NaN or the largest is not 0 and its inverse
-     * overflows. For non-negative floats the order of the raw bits is the order of the values (and Inf and NaN lie
-     * above every finite one), so this is an integer maximum, which the JIT vectorizes; where it returns a number, it is
-     * the amax of the reference's {@code a > amax} scan.
+     * overflows ({@link QuantFit#largestMagnitudeBits}); where it returns a number, it is the amax of the reference's
+     * {@code a > amax} scan.
      */
     static float finiteLargest(float[] x, int o, int n) {
-        int bits = 0;
-        for (int j = 0; j < n; j++) bits = Math.max(bits, Float.floatToRawIntBits(x[o + j]) & 0x7fffffff);
+        int bits = QuantFit.largestMagnitudeBits(x, o, n);
         if (bits >= 0x7f800000) return Float.NaN;
         float amax = Float.intBitsToFloat(bits);
         return amax == 0 || 1.0f / amax < Float.POSITIVE_INFINITY ? amax : Float.NaN;

@@ -14,11 +14,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * overflows for the latter), Inf and NaN, in blocks side by side with ordinary ones and across runs of blocks.
  */
 class UnitCodesTest {
-    interface BlockEncoder {
-        void encode(float[] x, int o, MemorySegment dst, long base);
-    }
-
-    static BlockEncoder transliteration(GgmlType type) {
+    static UnitCodes.Transliteration transliteration(GgmlType type) {
         return switch (type) {
             case Q2_0 -> Q2_0Codec::encodeBlock;
             case TQ1_0 -> TQ1_0Codec::encodeBlock;
@@ -59,13 +55,13 @@ class UnitCodesTest {
     @EnumSource(value = GgmlType.class, names = {"Q2_0", "TQ1_0", "TQ2_0"})
     void rowEncoderGivesTheTransliterationsBytes(GgmlType type) {
         BlockCodec codec = BlockCodec.reference(type);
-        BlockEncoder block = transliteration(type);
+        UnitCodes.Transliteration block = transliteration(type);
         int qk = type.blockSize();
         int blockBytes = (int) type.rowBytes(qk);
         SplittableRandom r = new SplittableRandom(23);
         int differences = 0, fallbacks = 0;
         for (int row = 0; row < 200; row++) {
-            int blocks = 1 + r.nextInt(row < 100 ? 8 : 150); // past the row encoder's runs of 64 blocks
+            int blocks = 1 + r.nextInt(row < 100 ? 8 : 150); // past the row encoders' runs of 32 and 64 blocks
             int n = blocks * qk, xo = r.nextInt(3);
             float[] x = new float[xo + n];
             for (int b = 0; b < blocks; b++) {
