@@ -56,9 +56,6 @@ final class CommandTree {
     }
 
     private static CommandLine configure(CommandLine cl) {
-        // help texts read the file-type table through these (quantize --help, queue add --help)
-        System.setProperty("requant.quantize.types", QuantizeCommand.typeTable());
-        System.setProperty("requant.producible.types", dev.requant.formats.gguf.FileType.producibleNames());
         cl.addSubcommand(CommandLine.HelpCommand.class);
         ErrorReporter errors = new ErrorReporter();
         cl.setExecutionExceptionHandler(errors);

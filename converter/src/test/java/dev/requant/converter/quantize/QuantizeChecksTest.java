@@ -17,6 +17,7 @@ import dev.requant.formats.io.LittleEndian;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -238,6 +239,25 @@ class QuantizeChecksTest {
             MemorySegment bf = a.allocate(8);
             bf.set(LittleEndian.SHORT, 6, (short) 0xff81);
             assertThat(RowDataCheck.firstInvalid(GgmlType.BF16, bf, 0, 8)).isEqualTo(3);
+        }
+    }
+
+    /** The check runs in slices of whole blocks or elements: an index past the first slices counts from the start. */
+    @Test
+    void rowDataCheckCountsAcrossSlices() {
+        try (Arena a = Arena.ofConfined()) {
+            int blocks = 5000; // 1 MiB of Q6_K, many slices; an offset into the segment as a chunk inside a file has
+            MemorySegment q6 = a.allocate(64 + 210L * blocks);
+            assertThat(RowDataCheck.firstInvalid(GgmlType.Q6_K, q6, 64, 210L * blocks)).isEqualTo(-1);
+            q6.set(LittleEndian.SHORT, 64 + 210L * 4321 + 208, (short) 0x7c00);
+            q6.set(LittleEndian.SHORT, 64 + 210L * 4999 + 208, (short) 0x7c00);
+            assertThat(RowDataCheck.firstInvalid(GgmlType.Q6_K, q6, 64, 210L * blocks)).isEqualTo(4321);
+            MemorySegment f32 = a.allocate(4L * 100_003);
+            f32.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * 100_002, Float.NaN);
+            assertThat(RowDataCheck.firstInvalid(GgmlType.F32, f32, 0, 4L * 100_003)).isEqualTo(100_002);
+            MemorySegment bf = a.allocate(2L * 70_001);
+            bf.set(LittleEndian.SHORT, 2L * 9000, (short) 0x7f80);
+            assertThat(RowDataCheck.firstInvalid(GgmlType.BF16, bf, 0, 2L * 70_001)).isEqualTo(9000);
         }
     }
 
