@@ -177,16 +177,14 @@ class Q3_KCodec implements BlockCodec {
      * first-pass codes at {@code L[lo..]}); the third bit of each into hmask (bit j/32 of hmask[j%32]), the low two
      * into qs.
      */
+    /** Per-thread scratch of {@link #finish}: the 16 sub-block scales d. */
+    private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
+
     static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk) {
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, D));
-        for (int j = 0; j < QK_K / 16; ++j) {
-            float d = d0 * scale(j, blk);
-            if (d == 0) continue;
-            for (int ii = 0; ii < 16; ++ii) {
-                int l = nearestInt(x[xo + 16 * j + ii] / d);
-                L[lo + 16 * j + ii] = (byte) (Math.max(-4, Math.min(3, l)) + 4);
-            }
-        }
+        float[] d = D16.get();
+        for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * scale(j, blk);
+        SubBlockCodes.requantize(x, xo, d, 4, L, lo);
         // hmask bit j/32 of byte j%32 is code j's third bit, qs as Q2_K packs them: without branches, as the third
         // bits are coin flips that a branch per code mispredicts (half of this method's time when it branched)
         for (int l = 0; l < 32; ++l) {

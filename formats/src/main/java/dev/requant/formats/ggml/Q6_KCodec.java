@@ -133,10 +133,8 @@ class Q6_KCodec implements BlockCodec {
      * codes {@code L[lo..lo+256)} as make_qx_quants left them): the 8-bit scales, the fp16 d, the codes again at the
      * quantized scales, packing. Shared by the scalar and the vector encoder.
      */
-    private static final float MAGIC = 12582912.0f;
-
-    /** Per-thread scratch of {@link #finish}: each element's sub-block scale d. */
-    private static final ThreadLocal<float[]> D_AT = ThreadLocal.withInitial(() -> new float[QK_K]);
+    /** Per-thread scratch of {@link #finish}: the 16 sub-block scales d. */
+    private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
 
     static void finish(float[] x, int xo, float[] scales, int so, byte[] L, int lo, byte[] blk) {
         float maxScale = 0;
@@ -156,35 +154,9 @@ class Q6_KCodec implements BlockCodec {
         Q4_KCodec.putShort(blk, 208, Float16.fromFloat(1 / iscale));
         for (int ib = 0; ib < QK_K / 16; ++ib) blk[192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[so + ib]));
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
-        float[] dAt = D_AT.get();
-        float minAbsD = Float.POSITIVE_INFINITY;
-        boolean usual = true;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            float d = d0 * blk[192 + j];
-            usual &= Math.abs(d) > 0 && Math.abs(d) < Float.POSITIVE_INFINITY;
-            minAbsD = Math.min(minAbsD, Math.abs(d));
-            for (int ii = 0; ii < 16; ++ii) dAt[16 * j + ii] = d;
-        }
-        float maxAbsX = 0;
-        for (int i = 0; i < QK_K; ++i) maxAbsX = Math.max(maxAbsX, Math.abs(x[xo + i]));
-        if (usual && maxAbsX <= 4.0e6f * minAbsD) {
-            // Every quotient is below 2^22 in magnitude, where nearest_int equals rounding by adding and subtracting
-            // 1.5*2^23 in float: one loop over the 256 elements with each element's d at its index, all in float and
-            // stored as bytes, which C2 turns into vector divisions (the scalar loop below was a seventh of the encoder)
-            for (int i = 0; i < QK_K; ++i) {
-                L[lo + i] = (byte) (Math.max(-32f, Math.min(31f, x[xo + i] / dAt[i] + MAGIC - MAGIC)) + 32f);
-            }
-        } else { // a scale of 0 (ggml keeps make_qx_quants' codes there), NaN or infinite, or quotients beyond 2^22
-            for (int j = 0; j < QK_K / 16; ++j) {
-                float d = dAt[16 * j];
-                if (d == 0) continue;
-                for (int ii = 0; ii < 16; ++ii) {
-                    int l = nearestInt(x[xo + 16 * j + ii] / d);
-                    l = Math.max(-32, Math.min(31, l));
-                    L[lo + 16 * j + ii] = (byte) (l + 32);
-                }
-            }
-        }
+        float[] d = D16.get();
+        for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * blk[192 + j];
+        SubBlockCodes.requantize(x, xo, d, 32, L, lo);
         int ql = 0, qh = 128;
         for (int j = 0; j < QK_K; j += 128) {
             for (int l = 0; l < 32; ++l) {
