@@ -3,7 +3,6 @@ package dev.requant.converter.quantize;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.io.LittleEndian;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * ggml_validate_row_data (ggml/src/ggml-quants.c): float data must hold no NaN or infinity, and quantized blocks no
@@ -49,14 +48,14 @@ public final class RowDataCheck {
 
     private static long firstNonFiniteF32(MemorySegment data, long offset, long bytes) {
         for (long i = 0; i < bytes / 4; i++) {
-            if (nonFinite32(data.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 4 * i))) return i;
+            if (nonFinite32(data.get(LittleEndian.INT, offset + 4 * i))) return i;
         }
         return -1;
     }
 
     private static long firstNonFiniteF64(MemorySegment data, long offset, long bytes) {
         for (long i = 0; i < bytes / 8; i++) {
-            if (!Double.isFinite(data.get(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), offset + 8 * i))) return i;
+            if (!Double.isFinite(data.get(LittleEndian.DOUBLE, offset + 8 * i))) return i;
         }
         return -1;
     }

@@ -79,6 +79,8 @@ class Q3_KCodec implements BlockCodec {
         final LaneQxFit qx = new LaneQxFit(16);
         final float[] w = new float[CHUNK_BLOCKS * QK_K], scales = new float[CHUNK_BLOCKS * 16], sw = new float[CHUNK_BLOCKS * 16];
         final byte[] L = new byte[CHUNK_BLOCKS * QK_K], blk = new byte[BLOCK_BYTES], Ls = new byte[16];
+        /** The run's blocks, written to the destination with one copy (a copy per block cost its checks each time). */
+        final byte[] run = new byte[CHUNK_BLOCKS * BLOCK_BYTES];
     }
 
     /**
@@ -131,8 +133,9 @@ class Q3_KCodec implements BlockCodec {
                     scalesWeighted(scales, 16 * j, sw, 16 * j, s.Ls, blk);
                 }
                 finish(x, xb, L, j * QK_K, blk);
-                MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) (b0 + j) * BLOCK_BYTES, BLOCK_BYTES);
+                System.arraycopy(blk, 0, s.run, j * BLOCK_BYTES, BLOCK_BYTES);
             }
+            MemorySegment.copy(s.run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, blocks * BLOCK_BYTES);
         }
     }
 

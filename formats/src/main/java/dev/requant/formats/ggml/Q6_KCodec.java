@@ -68,6 +68,8 @@ class Q6_KCodec implements BlockCodec {
         final LaneQxBlocks fit = new LaneQxBlocks(CHUNK_BLOCKS * 16);
         final float[] w = new float[CHUNK_BLOCKS * QK_K], scales = new float[CHUNK_BLOCKS * 16];
         final byte[] L = new byte[CHUNK_BLOCKS * QK_K], blk = new byte[BLOCK_BYTES];
+        /** The run's blocks, written to the destination with one copy (a copy per block cost its checks each time). */
+        final byte[] run = new byte[CHUNK_BLOCKS * BLOCK_BYTES];
     }
 
     /**
@@ -100,8 +102,9 @@ class Q6_KCodec implements BlockCodec {
                 java.util.Arrays.fill(blk, (byte) 0);
                 if (finite) finish(x, xb + j * QK_K, s.scales, 16 * j, s.L, j * QK_K, blk);
                 else encodeBlock(x, xb + j * QK_K, importance, (b0 + j) * QK_K % n, blk, s.L, s.scales);
-                MemorySegment.copy(blk, 0, dst, LittleEndian.BYTE, dstOffset + (long) (b0 + j) * BLOCK_BYTES, BLOCK_BYTES);
+                System.arraycopy(blk, 0, s.run, j * BLOCK_BYTES, BLOCK_BYTES);
             }
+            MemorySegment.copy(s.run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, blocks * BLOCK_BYTES);
         }
     }
 
