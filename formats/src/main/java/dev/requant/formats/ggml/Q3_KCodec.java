@@ -106,7 +106,7 @@ class Q3_KCodec implements BlockCodec {
                 }
                 for (int g = 0; g < m / 16; g++) sw[g] = Q2_KCodec.sum16(w, 16 * g);
                 lanes = FiniteCheck.allFinite(x, xb0, xb0 + m) && FiniteCheck.allFinite(w, 0, m);
-                if (lanes) s.lanes.fit(m / 16, 16, 4, x, xb0, w, 0, scales, 0, L, 0);
+                if (lanes) s.lanes.fit(m / 16, 16, 4, x, xb0, w, 0, scales, 0, null, 0); // codes: finish's, or codes()
             }
             for (int j = 0; j < blocks; j++) {
                 Arrays.fill(blk, (byte) 0);
@@ -132,7 +132,7 @@ class Q3_KCodec implements BlockCodec {
                     }
                     scalesWeighted(scales, 16 * j, sw, 16 * j, s.Ls, blk);
                 }
-                finish(x, xb, L, j * QK_K, blk);
+                finish(x, xb, L, j * QK_K, blk, lanes ? s.lanes : null, 16 * j);
                 System.arraycopy(blk, 0, s.run, j * BLOCK_BYTES, BLOCK_BYTES);
             }
             MemorySegment.copy(s.run, 0, dst, LittleEndian.BYTE, dstOffset + (long) b0 * BLOCK_BYTES, blocks * BLOCK_BYTES);
@@ -184,10 +184,15 @@ class Q3_KCodec implements BlockCodec {
     private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
 
     static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk) {
+        finish(x, xo, L, lo, blk, null, 0);
+    }
+
+    /** {@link #finish}, where the fit's codes of a sub-block whose scale rounds to 0 come from {@code fits}, lane0 on. */
+    static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk, LaneQxBlocks fits, int lane0) {
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, D));
         float[] d = D16.get();
         for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * scale(j, blk);
-        SubBlockCodes.requantize(x, xo, d, 4, L, lo);
+        SubBlockCodes.requantize(x, xo, d, 4, L, lo, fits, lane0);
         // hmask bit j/32 of byte j%32 is code j's third bit, qs as Q2_K packs them: without branches, as the third
         // bits are coin flips that a branch per code mispredicts (half of this method's time when it branched)
         for (int l = 0; l < 32; ++l) {

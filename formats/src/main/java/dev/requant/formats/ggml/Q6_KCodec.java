@@ -97,10 +97,10 @@ class Q6_KCodec implements BlockCodec {
                 for (int j = 0; j < blocks; j++) System.arraycopy(importance, (b0 + j) * QK_K % n, w, j * QK_K, QK_K);
                 finite = FiniteCheck.allFinite(x, xb, xb + m) && FiniteCheck.allFinite(w, 0, m);
             }
-            if (finite) s.fit.fit(m / 16, 16, 32, x, xb, w, 0, s.scales, 0, s.L, 0);
+            if (finite) s.fit.fit(m / 16, 16, 32, x, xb, w, 0, s.scales, 0, null, 0); // codes: finish's, or codes()
             for (int j = 0; j < blocks; j++) {
                 java.util.Arrays.fill(blk, (byte) 0);
-                if (finite) finish(x, xb + j * QK_K, s.scales, 16 * j, s.L, j * QK_K, blk);
+                if (finite) finish(x, xb + j * QK_K, s.scales, 16 * j, s.L, j * QK_K, blk, s.fit, 16 * j);
                 else encodeBlock(x, xb + j * QK_K, importance, (b0 + j) * QK_K % n, blk, s.L, s.scales);
                 System.arraycopy(blk, 0, s.run, j * BLOCK_BYTES, BLOCK_BYTES);
             }
@@ -140,6 +140,11 @@ class Q6_KCodec implements BlockCodec {
     private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
 
     static void finish(float[] x, int xo, float[] scales, int so, byte[] L, int lo, byte[] blk) {
+        finish(x, xo, scales, so, L, lo, blk, null, 0);
+    }
+
+    /** {@link #finish}, where the fit's codes of a sub-block whose scale rounds to 0 come from {@code fits}, lane0 on. */
+    static void finish(float[] x, int xo, float[] scales, int so, byte[] L, int lo, byte[] blk, LaneQxBlocks fits, int lane0) {
         float maxScale = 0;
         float maxAbsScale = 0;
         for (int ib = 0; ib < QK_K / 16; ++ib) {
@@ -159,7 +164,7 @@ class Q6_KCodec implements BlockCodec {
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
         float[] d = D16.get();
         for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * blk[192 + j];
-        SubBlockCodes.requantize(x, xo, d, 32, L, lo);
+        SubBlockCodes.requantize(x, xo, d, 32, L, lo, fits, lane0);
         int ql = 0, qh = 128;
         for (int j = 0; j < QK_K; j += 128) {
             for (int l = 0; l < 32; ++l) {

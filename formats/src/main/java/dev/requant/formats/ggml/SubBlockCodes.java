@@ -22,8 +22,12 @@ final class SubBlockCodes {
     /** Per-thread scratch: each element's d. */
     private static final ThreadLocal<float[]> D_AT = ThreadLocal.withInitial(() -> new float[256]);
 
-    /** The 16 sub-blocks of 16 elements at {@code x[xo..xo+256)}, scales {@code d[0..16)}, codes into {@code L[lo..]}. */
-    static void requantize(float[] x, int xo, float[] d, int nmax, byte[] L, int lo) {
+    /**
+     * The 16 sub-blocks of 16 elements at {@code x[xo..xo+256)}, scales {@code d[0..16)}, codes into {@code L[lo..]}. A
+     * sub-block whose d is 0 keeps the codes L holds, or, where {@code fits} is given (a {@link LaneQxBlocks#fit} that
+     * wrote no codes), gets them from lane {@code lane0 + j} of it.
+     */
+    static void requantize(float[] x, int xo, float[] d, int nmax, byte[] L, int lo, LaneQxBlocks fits, int lane0) {
         float[] dAt = D_AT.get();
         float minAbsD = Float.POSITIVE_INFINITY;
         boolean usual = true;
@@ -44,7 +48,10 @@ final class SubBlockCodes {
         }
         for (int j = 0; j < 16; ++j) {
             float dj = d[j];
-            if (dj == 0) continue;
+            if (dj == 0) {
+                if (fits != null) fits.codes(lane0 + j, 16, nmax, L, lo + 16 * j);
+                continue;
+            }
             for (int ii = 0; ii < 16; ++ii) {
                 int l = nearestInt(x[xo + 16 * j + ii] / dj);
                 L[lo + 16 * j + ii] = (byte) (Math.max(-nmax, Math.min(nmax - 1, l)) + nmax);

@@ -24,7 +24,7 @@ class SubBlockCodesTest {
             }
             byte[] L = new byte[260], ref = new byte[260];
             for (int i = 0; i < L.length; i++) L[i] = ref[i] = (byte) r.nextInt(2 * nmax);
-            SubBlockCodes.requantize(x, 0, d, nmax, L, 2);
+            SubBlockCodes.requantize(x, 0, d, nmax, L, 2, null, 0);
             for (int j = 0; j < 16; ++j) {
                 if (d[j] == 0) continue;
                 for (int ii = 0; ii < 16; ++ii) {
