@@ -20,6 +20,15 @@ done
 trap 'bash scripts/test-stop-postgres.sh' EXIT
 rc=0
 mvn -B -ntp verify "$@" || rc=$?
+# The launcher as users run it: once the jar is built, a second `./requant --version` (the first may make the start-up
+# caches, and says so) prints the version and nothing on stderr.
+if [ "$rc" -eq 0 ]; then
+  ./requant --version >/dev/null 2>&1 || rc=1
+  if ! err="$(./requant --version 2>&1 >/dev/null)" || [ -n "$err" ]; then
+    echo "test.sh: FAILED: ./requant --version: ${err:-non-zero exit}" >&2
+    rc=1
+  fi
+fi
 # One line on what ran and what was skipped, and why (the reasons are otherwise only in the XML reports).
 "$JAVA_HOME/bin/java" scripts/TestSummary.java "$root" >&2 || true
 exit "$rc"

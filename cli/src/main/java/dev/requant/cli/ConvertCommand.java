@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "convert", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "convert", mixinStandardHelpOptions = true,
         description = {
             "Convert a Hugging Face Gemma 3 / Gemma 4 folder to a GGUF file that llama.cpp runs.",
             "Metadata, tensor names, transforms and types follow convert_hf_to_gguf.py (--type bf16 output is byte-identical).",

@@ -31,7 +31,7 @@ import picocli.CommandLine.Option;
  * the project exists for: Q4_0 that keeps the QAT lattice against llama.cpp's Q4_0 and Q8_0, measured by KL
  * divergence against BF16.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "demo", mixinStandardHelpOptions = true,
         header = "Run the main job on a bundled default: a synthetic QAT Gemma 3 through qat-report, four conversions and eval.",
         description = {
             "Run requant's main job on a bundled default: a synthetic QAT Gemma 3 checkpoint is checked (qat-report),",

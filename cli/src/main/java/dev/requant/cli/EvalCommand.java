@@ -19,7 +19,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "eval", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "eval", mixinStandardHelpOptions = true,
         header = "Measure the perplexity and KL divergence of models against a reference, as llama-perplexity does.",
         description = {
             "Perplexity and KL-divergence of models against a reference, with llama-perplexity's definitions.",

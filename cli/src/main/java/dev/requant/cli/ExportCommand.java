@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "export", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "export", mixinStandardHelpOptions = true,
         description = {
             "Write a Gemma 3 / Gemma 4 GGUF back as a Hugging Face folder: config.json, tokenizer files, model card and safetensors shards.",
             "Dense weights in BF16 (or --dtype f32): BF16 tensors are copied, quantized ones decoded exactly; NVFP4 weights become a",

@@ -27,7 +27,7 @@ import picocli.CommandLine.Parameters;
  * model path and the subcommands share the command). The logic lives in {@link CollectImatrix}; this class parses
  * options and reports.
  */
-@Command(name = "imatrix", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "imatrix", mixinStandardHelpOptions = true,
         header = "Collect, merge, convert and summarize importance matrices in llama.cpp's formats.",
         description = {
             "Importance matrices in llama.cpp's formats (GGUF imatrix and legacy .dat).",

@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "convert", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "convert", mixinStandardHelpOptions = true,
         header = "Convert an imatrix between GGUF and legacy .dat, as llama-imatrix does.",
         description = {
             "Convert an imatrix between GGUF and legacy .dat as llama-imatrix --in-file IN -c N --output-format F does.",

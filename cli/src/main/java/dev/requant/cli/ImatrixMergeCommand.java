@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "merge", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "merge", mixinStandardHelpOptions = true,
         header = "Combine imatrix files as llama-imatrix --in-file A --in-file B does.",
         description = {
             "Combine imatrix files as llama-imatrix --in-file A --in-file B ... does: sums and token counts add up, so",

@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "stats", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "stats", mixinStandardHelpOptions = true,
         header = "Print per-weight statistics of an imatrix, after llama-imatrix --show-statistics.",
         description = {
             "Per-weight statistics of an imatrix, after llama-imatrix --show-statistics: over the mean squares E[x^2]",

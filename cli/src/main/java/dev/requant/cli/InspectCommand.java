@@ -28,7 +28,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "inspect", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "inspect", mixinStandardHelpOptions = true,
         description = {
             "Show what a GGUF file, safetensors file or Hugging Face folder holds.",
             "Metadata, tensor table and totals per type. Reads only the header unless --hash is given; the output is",

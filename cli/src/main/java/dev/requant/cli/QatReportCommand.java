@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "qat-report", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "qat-report", mixinStandardHelpOptions = true,
         header = "Report which tensors of a model sit on a Q4_0 or Q8_0 lattice (were quantization-aware trained).",
         description = {
             "Which tensors of a checkpoint were trained onto a Q4_0 or a Q8_0 lattice, without converting anything; for a",

@@ -25,7 +25,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "quantize", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "quantize", mixinStandardHelpOptions = true,
         header = "Quantize a GGUF file as llama-quantize does, bit for bit.",
         description = {
             "Quantize a GGUF file as llama-quantize does, bit for bit: the same per-tensor types (output/token_embd",

@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "quantize-nvfp4", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "quantize-nvfp4", mixinStandardHelpOptions = true,
         header = "Quantize a BF16 Hugging Face folder to NVFP4 with ModelOpt's math.",
         description = {
             "Quantize a BF16 Gemma 3/4 Hugging Face folder to NVFP4 (which llama.cpp cannot do), with NVIDIA ModelOpt's math:",

@@ -15,7 +15,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "add", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "add", mixinStandardHelpOptions = true,
         header = "Queue a job: one source into each of --types.",
         description = {
             "Queue a job: SOURCE (a Hugging Face folder or a GGUF file) to each of --types.",

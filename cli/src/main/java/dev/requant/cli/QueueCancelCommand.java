@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "cancel", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "cancel", mixinStandardHelpOptions = true,
         header = "Cancel a step and the steps that need it, or a whole job.",
         description = {
             "Cancel a step and the steps that need it, or a whole job (jN: its unfinished steps that no other job",

@@ -4,7 +4,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-@Command(name = "queue", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "queue", mixinStandardHelpOptions = true,
         header = "Run many sources into many quant types as a crash-safe batch queue.",
         description = {
             "Batch requantization queue: many sources x many quant types, run by workers that may crash.",

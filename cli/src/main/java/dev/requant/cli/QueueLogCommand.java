@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "log", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "log", mixinStandardHelpOptions = true,
         header = "Show a step's state, error and output, and the log of every attempt.",
         description = {
             "Show a step's state, error and output, then every attempt: worker, times, outcome and its log",

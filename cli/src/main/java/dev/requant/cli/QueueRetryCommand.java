@@ -8,7 +8,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "retry", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "retry", mixinStandardHelpOptions = true,
         description = {
             "Queue failed or cancelled steps again, with a fresh set of attempts.",
             "ID is a step (12, the status table's step column) or a job (j3: all its failed and cancelled steps).",

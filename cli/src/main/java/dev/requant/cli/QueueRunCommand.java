@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "run", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "run", mixinStandardHelpOptions = true,
         description = {
             "Work on the queue: lease steps, run them, record their outputs. Start one per machine (or more).",
             "A worker renews its leases while it runs; the step of a worker that dies is taken over by another",

@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "status", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "status", mixinStandardHelpOptions = true,
         description = {
             "Show every step: job, source, type, state, worker, progress, ETA, output size; then a summary line.",
             "States: queued, waiting (for steps it needs), retrying (backing off after a failure), running, done,",

@@ -25,7 +25,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "report", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "report", mixinStandardHelpOptions = true,
         header = "Size against KL divergence: llama.cpp's file types (with and without the imatrix) and requant's mixes, as a chart.",
         description = {
             "Size against KL divergence for one model: llama.cpp's file types without and with the imatrix, and",

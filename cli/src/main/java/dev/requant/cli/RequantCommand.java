@@ -6,7 +6,10 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "requant",
+// addMethodSubcommands = false on every command: none has @Command methods, and picocli would otherwise read the
+// annotations of every method of each command class it builds, about 15 ms of a cold start (BENCHMARKS.md, "Two C2
+// threads")
+@Command(addMethodSubcommands = false, name = "requant",
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = {

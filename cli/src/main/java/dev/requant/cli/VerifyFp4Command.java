@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "verify-fp4", mixinStandardHelpOptions = true,
+@Command(addMethodSubcommands = false, name = "verify-fp4", mixinStandardHelpOptions = true,
         header = "Verify an NVFP4 model: static checks, W4A16/W4A4 logits against a reference, and a llama.cpp run.",
         description = {
             "Verify an NVFP4 model (ModelOpt / compressed-tensors folder, or an NVFP4 GGUF):",
