@@ -18,8 +18,9 @@ import java.util.Set;
  * Starts compiling the vector kernels a command is about to need while the command plans its work and reads its
  * first tensors. The JIT turns Vector API code into vector instructions only in C2, after some thousands of calls;
  * on a 2-core machine that warm-up is a second or more of a quantization that takes two, so it runs on the second
- * core beside the work instead of before the first tensor. Judged from the raw arguments (before picocli has built
- * the command); a wrong guess costs only some CPU time on a daemon thread.
+ * core beside the work instead of before the first tensor. In the JVM without the Vector API, a cheap quantization's
+ * plain encoders are warmed too, from the start ({@link #warmPlain}). Judged from the raw arguments (before picocli has
+ * built the command); a wrong guess costs only some CPU time on a daemon thread.
  */
 final class KernelWarmUp {
     private KernelWarmUp() {}
@@ -64,7 +65,7 @@ final class KernelWarmUp {
      * encoders' kernels one after another, 30-60 ms each, so the first tensors ran in C1's code for a quarter of a
      * second, while during start-up the second core is mostly idle. Run here, the kernels reach C2 about 0.1 s sooner
      * (Q6_K's LaneQxBlocks.sums 0.14 s after the JVM's start instead of 0.23 s); the cheap quantizations of the
-     * 127 M-weight file took 0.97-0.99 of the time, for 1% more CPU (BENCHMARKS.md, "Two C2 threads"). It encodes
+     * 127 M-weight file took 0.96-0.98 of the time for the same CPU (BENCHMARKS.md, "Two C2 threads"). It encodes
      * 1.5 M weights as Q6_K and 0.8 M with the file type's own encoder.
      */
     static void warmPlain(List<GgmlType> types) {

@@ -21,7 +21,7 @@ public final class RowDataCheck {
         // In slices of whole blocks (or elements): a quantization checks each chunk it writes, a few MiB, on its first
         // calls while this runs in the interpreter, and the launcher's JVM compiles no loop while it runs (no on-stack
         // replacement). Called per slice, the loops below are compiled after a few slices instead of after a few chunks:
-        // a quarter of the main thread's time in a short quantization went to interpreting them.
+        // a seventh of the main thread's CPU in a short quantization went to interpreting them.
         long unit = type.quantized() ? type.typeSize() : type.typeSize() / Math.max(1, type.blockSize());
         if (unit <= 0) return firstInvalidSlice(type, data, offset, bytes);
         long slice = Math.max(1, SLICE_BYTES / unit) * unit;
