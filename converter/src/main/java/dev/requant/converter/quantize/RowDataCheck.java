@@ -22,7 +22,7 @@ public final class RowDataCheck {
         // calls while this runs in the interpreter, and the launcher's JVM compiles no loop while it runs (no on-stack
         // replacement). Called per slice, the loops below are compiled after a few slices instead of after a few chunks:
         // a seventh of the main thread's CPU in a short quantization went to interpreting them.
-        long unit = type.quantized() ? type.typeSize() : type.typeSize() / Math.max(1, type.blockSize());
+        long unit = type.typeSize(); // a block's bytes, or an element's (float types have blocks of one)
         if (unit <= 0) return firstInvalidSlice(type, data, offset, bytes);
         long slice = Math.max(1, SLICE_BYTES / unit) * unit;
         for (long done = 0; done < bytes; done += slice) {

@@ -15,7 +15,7 @@ package dev.requant.formats.ggml;
 final class LaneQxBlocks {
     private static final float MAGIC = 12582912.0f;
 
-    private final float[][] xt, wt, wxt, lt;
+    private final float[][] xt, wt, wxt;
     private final float[] hi, lo, max, isc, sumlx, suml2, scale, best, keep;
     private final boolean[] zero;
 
@@ -24,7 +24,6 @@ final class LaneQxBlocks {
         xt = new float[32][capacity];
         wt = new float[32][capacity];
         wxt = new float[32][capacity];
-        lt = new float[32][capacity];
         hi = new float[capacity];
         lo = new float[capacity];
         max = new float[capacity];
@@ -39,12 +38,12 @@ final class LaneQxBlocks {
 
     /**
      * make_qx_quants(g, nmax, x, L, 1, w) of {@code lanes} consecutive groups of {@code g} (up to 32) from
-     * {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's scale into {@code scales[so + k]}, its codes
-     * (0..2*nmax-1) into {@code L[lo + g*k ..]}, or, with L null, none: Q6_K and Q3_K compute every code again from the
-     * rounded scales and need a fit's codes only for a sub-block whose scale rounds to 0, which {@link #codes} gives
-     * (writing all of them, a strided store per weight, was a twentieth of the Q6_K encoder).
+     * {@code x[xo..]} with weights {@code w[wo..]}, all finite: group k's scale into {@code scales[so + k]}; its codes
+     * (0..2*nmax-1) from {@link #codes}. Q6_K and Q3_K compute every code again from the rounded scales and need a
+     * fit's codes only for a sub-block whose scale rounds to 0 (writing all of them, a strided store per weight, was a
+     * twentieth of the Q6_K encoder).
      */
-    void fit(int lanes, int g, int nmax, float[] x, int xo, float[] w, int wo, float[] scales, int so, byte[] L, int lo) {
+    void fit(int lanes, int g, int nmax, float[] x, int xo, float[] w, int wo, float[] scales, int so) {
         transpose(lanes, g, x, xo, w, wo);
         largest(lanes, g);
         for (int k = 0; k < lanes; k++) isc[k] = -nmax / max[k];
@@ -62,24 +61,11 @@ final class LaneQxBlocks {
             sums(lanes, g, nmax);
             keepBetter(lanes);
         }
-        final float lo_ = -nmax, hi_ = nmax - 1, offset = nmax;
-        if (L != null) {
-            for (int i = 0; i < g; i++) {
-                float[] xr = xt[i], lr = lt[i];
-                for (int k = 0; k < lanes; k++) lr[k] = offset + Math.max(lo_, Math.min(hi_, keep[k] * xr[k] + MAGIC - MAGIC));
-                for (int k = 0; k < lanes; k++) L[lo + k * g + i] = (byte) lr[k];
-            }
-        }
-        for (int k = 0; k < lanes; k++) {
-            scales[so + k] = scale[k];
-            if (zero[k]) { // largest magnitude below GROUP_MAX_EPS: all codes 0, scale 0
-                scales[so + k] = 0f;
-                if (L != null) java.util.Arrays.fill(L, lo + k * g, lo + (k + 1) * g, (byte) 0);
-            }
-        }
+        // largest magnitude below GROUP_MAX_EPS: scale 0 (and all codes 0, see codes)
+        for (int k = 0; k < lanes; k++) scales[so + k] = zero[k] ? 0f : scale[k];
     }
 
-    /** Lane k's codes from the last {@link #fit} (of groups of g, with nmax), as fit writes them, into {@code L[lo..]}. */
+    /** Lane k's codes (0..2*nmax-1) from the last {@link #fit} (of groups of g, with nmax), into {@code L[lo..]}. */
     void codes(int k, int g, int nmax, byte[] L, int lo) {
         if (zero[k]) {
             java.util.Arrays.fill(L, lo, lo + g, (byte) 0);

@@ -106,7 +106,7 @@ class Q3_KCodec implements BlockCodec {
                 }
                 for (int g = 0; g < m / 16; g++) sw[g] = Q2_KCodec.sum16(w, 16 * g);
                 lanes = FiniteCheck.allFinite(x, xb0, xb0 + m) && FiniteCheck.allFinite(w, 0, m);
-                if (lanes) s.lanes.fit(m / 16, 16, 4, x, xb0, w, 0, scales, 0, null, 0); // codes: finish's, or codes()
+                if (lanes) s.lanes.fit(m / 16, 16, 4, x, xb0, w, 0, scales, 0); // codes: finish's, or codes()
             }
             for (int j = 0; j < blocks; j++) {
                 Arrays.fill(blk, (byte) 0);
@@ -177,20 +177,12 @@ class Q3_KCodec implements BlockCodec {
 
     /**
      * Both encoders' end: codes 0..7 from the fp16-rounded d and 6-bit scales (sub-blocks whose scale is 0 keep the
-     * first-pass codes at {@code L[lo..]}); the third bit of each into hmask (bit j/32 of hmask[j%32]), the low two
-     * into qs.
+     * first-pass codes at {@code L[lo..]}, or take them from lane {@code lane0 + j} of {@code fits} where the fits
+     * wrote none); the third bit of each into hmask (bit j/32 of hmask[j%32]), the low two into qs.
      */
-    /** Per-thread scratch of {@link #finish}: the 16 sub-block scales d. */
-    private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
-
-    static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk) {
-        finish(x, xo, L, lo, blk, null, 0);
-    }
-
-    /** {@link #finish}, where the fit's codes of a sub-block whose scale rounds to 0 come from {@code fits}, lane0 on. */
     static void finish(float[] x, int xo, byte[] L, int lo, byte[] blk, LaneQxBlocks fits, int lane0) {
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, D));
-        float[] d = D16.get();
+        float[] d = SubBlockCodes.scales();
         for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * scale(j, blk);
         SubBlockCodes.requantize(x, xo, d, 4, L, lo, fits, lane0);
         // hmask bit j/32 of byte j%32 is code j's third bit, qs as Q2_K packs them: without branches, as the third

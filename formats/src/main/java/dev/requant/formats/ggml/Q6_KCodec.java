@@ -97,7 +97,7 @@ class Q6_KCodec implements BlockCodec {
                 for (int j = 0; j < blocks; j++) System.arraycopy(importance, (b0 + j) * QK_K % n, w, j * QK_K, QK_K);
                 finite = FiniteCheck.allFinite(x, xb, xb + m) && FiniteCheck.allFinite(w, 0, m);
             }
-            if (finite) s.fit.fit(m / 16, 16, 32, x, xb, w, 0, s.scales, 0, null, 0); // codes: finish's, or codes()
+            if (finite) s.fit.fit(m / 16, 16, 32, x, xb, w, 0, s.scales, 0); // codes: finish's, or codes()
             for (int j = 0; j < blocks; j++) {
                 java.util.Arrays.fill(blk, (byte) 0);
                 if (finite) finish(x, xb + j * QK_K, s.scales, 16 * j, s.L, j * QK_K, blk, s.fit, 16 * j);
@@ -136,9 +136,6 @@ class Q6_KCodec implements BlockCodec {
      * codes {@code L[lo..lo+256)} as make_qx_quants left them): the 8-bit scales, the fp16 d, the codes again at the
      * quantized scales, packing. Shared by the scalar and the vector encoder.
      */
-    /** Per-thread scratch of {@link #finish}: the 16 sub-block scales d. */
-    private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[QK_K / 16]);
-
     static void finish(float[] x, int xo, float[] scales, int so, byte[] L, int lo, byte[] blk) {
         finish(x, xo, scales, so, L, lo, blk, null, 0);
     }
@@ -162,7 +159,7 @@ class Q6_KCodec implements BlockCodec {
         Q4_KCodec.putShort(blk, 208, Float16.fromFloat(1 / iscale));
         for (int ib = 0; ib < QK_K / 16; ++ib) blk[192 + ib] = (byte) Math.min(127, nearestInt(iscale * scales[so + ib]));
         float d0 = Float16.toFloat(Q4_KCodec.getShort(blk, 208));
-        float[] d = D16.get();
+        float[] d = SubBlockCodes.scales();
         for (int j = 0; j < QK_K / 16; ++j) d[j] = d0 * blk[192 + j];
         SubBlockCodes.requantize(x, xo, d, 32, L, lo, fits, lane0);
         int ql = 0, qh = 128;

@@ -21,6 +21,13 @@ final class SubBlockCodes {
     private static final float EXACT_QUOTIENT = 4.0e6f;
     /** Per-thread scratch: each element's d. */
     private static final ThreadLocal<float[]> D_AT = ThreadLocal.withInitial(() -> new float[256]);
+    /** Per-thread room for the 16 sub-block scales a caller hands to {@link #requantize}. */
+    private static final ThreadLocal<float[]> D16 = ThreadLocal.withInitial(() -> new float[16]);
+
+    /** This thread's array for the 16 sub-block scales of one {@link #requantize} call. */
+    static float[] scales() {
+        return D16.get();
+    }
 
     /**
      * The 16 sub-blocks of 16 elements at {@code x[xo..xo+256)}, scales {@code d[0..16)}, codes into {@code L[lo..]}. A
