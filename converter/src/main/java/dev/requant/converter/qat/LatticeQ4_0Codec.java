@@ -110,9 +110,9 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         Q4_0Lattice l = w.solver();
         Thread warming = warmUpThread;
         l.useVectorKernels(warming == null || warming == Thread.currentThread());
-        l.startRow();
+        l.startRow(src, srcOffset, n);
         for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
-            l.solve(src, srcOffset + b * Q4_0Lattice.QK, importance, b * Q4_0Lattice.QK);
+            l.solveInRow(b, importance, b * Q4_0Lattice.QK);
             l.writeBlock(dst, dstOffset + (long) b * Q4_0Lattice.BLOCK_BYTES);
             w.stats().add(l);
         }

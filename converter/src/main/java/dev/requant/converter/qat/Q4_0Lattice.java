@@ -82,9 +82,19 @@ public final class Q4_0Lattice {
     private boolean quickReject;
     /** Bit k: {@link #plausible}(k) was computed for this block; in {@link #plausibleOk}, its answer. */
     private int plausibleKnown, plausibleOk;
-    private final float[] ratio = new float[QK];
+    /** The ratios of {@link #prepareQuickReject}: {@code ratio[ratioOff ..]}, this block's own or its row's. */
+    private float[] ratio;
+    private int ratioOff;
+    private final float[] blockRatio = new float[QK];
     private final int[] zeroCounts = new int[2];
     private final double[] bounds = new double[2];
+    /** The row of {@link #startRow(float[], int, int)}, whether it was scanned, and each block's scan. */
+    private float[] rowSrc;
+    private int rowOff;
+    private boolean rowScanned;
+    private float[] rowAmax = new float[0];
+    private int[] rowInfo = new int[0];
+    private float[] rowRatio = new float[0];
 
     public Q4_0Lattice(StoredPrecision precision) {
         this.precision = precision;
@@ -110,12 +120,12 @@ public final class Q4_0Lattice {
             if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
         }
 
-        static boolean plausible(boolean v, float[] ratio, int k) {
-            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
+        static boolean plausible(boolean v, float[] ratio, int off, int k) {
+            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, off, k) : Q4_0LatticeLanes.plausible(ratio, off, k);
         }
 
-        static int verifyBf16(boolean v, float[] x, int xo, float d, float[] codes) {
-            return VECTOR && v ? Q4_0LatticeVector.verifyBf16(x, xo, d, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, codes);
+        static int verifyBf16(boolean v, float[] x, int xo, float d, float inv, float[] codes) {
+            return VECTOR && v ? Q4_0LatticeVector.verifyBf16(x, xo, d, inv, codes) : Q4_0LatticeLanes.verifyBf16(x, xo, d, inv, codes);
         }
 
         static int intersectBf16(boolean v, float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
@@ -134,6 +144,50 @@ public final class Q4_0Lattice {
      */
     public void startRow() {
         lastK = 0;
+    }
+
+    /**
+     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: forgets the candidate order, as {@link #startRow}
+     * does, and on the fast path with the Vector API kernels and BF16 storage scans the whole row first
+     * ({@link Q4_0LatticeVector#scanRow}): each block's largest magnitude, extreme element, signs of its zeros and the
+     * ratios {@link #plausible} tests. Every block's solve begins with those, and as one pass over the row without a
+     * branch per block they cost a fraction of what the same work did between each block's candidate tries, where
+     * each step waited on the one before; the tries themselves are unchanged.
+     */
+    public void startRow(float[] src, int off, int n) {
+        startRow();
+        rowSrc = src;
+        rowOff = off;
+        rowScanned = VECTOR && vector && vectorKernels && precision == StoredPrecision.BF16;
+        if (!rowScanned) return;
+        int blocks = n / QK;
+        if (rowAmax.length < blocks) {
+            rowAmax = new float[blocks];
+            rowInfo = new int[blocks];
+            rowRatio = new float[blocks * QK];
+        }
+        Q4_0LatticeVector.scanRow(src, off, blocks, MIN_PLAUSIBLE_EXTREME, rowAmax, rowInfo, rowRatio);
+    }
+
+    /**
+     * Solves block {@code b} of the row given to {@link #startRow(float[], int, int)}, in order from block 0: the same
+     * answer, block for block, as {@link #solve} on each.
+     */
+    public boolean solveInRow(int b, float[] importance, int importanceOff) {
+        int off = rowOff + b * QK;
+        int info = rowScanned ? rowInfo[b] : 0;
+        if ((info & Q4_0LatticeVector.ROW_SCANNED) == 0) return solve(rowSrc, off, importance, importanceOff);
+        x = rowSrc;
+        xo = off;
+        intervalsReady = false;
+        extreme = info & Q4_0LatticeVector.ROW_EXTREME;
+        quickReject = true;
+        plausibleKnown = 0;
+        ratio = rowRatio;
+        ratioOff = b * QK;
+        // a scanned block has a non-zero value; only whether either zero occurs matters then
+        return solveScanned(rowAmax[b], 1, (info >>> Q4_0LatticeVector.ROW_POS_ZERO_SHIFT) & 1,
+                (info >>> Q4_0LatticeVector.ROW_NEG_ZERO_SHIFT) & 1, importance, importanceOff);
     }
 
     /** Solves each block of the row {@code x[off .. off+n)} as a fresh row and counts it into {@code stats}. */
@@ -157,7 +211,8 @@ public final class Q4_0Lattice {
         xo = off;
         intervalsReady = false;
         int nonzero = 0, posZeros = 0, negZeros = 0;
-        float amax;
+        float amax = 0f;
+        boolean scanned = false;
         if (vector) {
             // max |x| and zero counts a vector at a time; the extreme is the first element reaching the max
             amax = Kernels.scan(vectorKernels, src, off, zeroCounts);
@@ -166,13 +221,16 @@ public final class Q4_0Lattice {
             posZeros = zeros - negZeros;
             nonzero = QK - zeros;
             extreme = -1;
-            if (nonzero > 0 && Float.isFinite(amax)) {
+            scanned = nonzero == 0 || Float.isFinite(amax);
+            if (nonzero > 0 && scanned) {
                 extreme = Kernels.firstAt(vectorKernels, src, off, amax);
                 prepareQuickReject(src, off, amax);
-            } else if (nonzero > 0) {
-                return fallback(importance, importanceOff);
             }
-        } else {
+            // else a NaN or an infinity: the scan below finds the extreme as the reference does (a NaN is never the
+            // largest), which the least-error fallback's scale then follows
+        }
+        if (!scanned) {
+            nonzero = posZeros = negZeros = 0;
             quickReject = false;
             amax = -1f;
             extreme = -1;
@@ -189,7 +247,19 @@ public final class Q4_0Lattice {
                     extreme = i;
                 }
             }
+            // A NaN or an infinity on the fast path: no lattice holds it (the reference's verification never matches a
+            // NaN, and an infinite extreme goes to the fallback), so straight to the fallback, whose scale follows the
+            // extreme found above. The vector verification would take NaN bits for a match.
+            if (vector) amax = Float.POSITIVE_INFINITY;
         }
+        return solveScanned(amax, nonzero, posZeros, negZeros, importance, importanceOff);
+    }
+
+    /**
+     * {@link #solve} once the block is scanned: its largest magnitude, counts of non-zero values and of either zero, and
+     * (for a non-zero block) {@link #extreme} and the quick rejection set up.
+     */
+    private boolean solveScanned(float amax, int nonzero, int posZeros, int negZeros, float[] importance, int importanceOff) {
         zeroSignMismatches = 0;
         maxAbsError = 0;
         if (nonzero == 0) {
@@ -203,7 +273,7 @@ public final class Q4_0Lattice {
             exact = true;
             return true;
         }
-        if (!Float.isFinite(amax)) {
+        if (!Float.isFinite(amax) || extreme < 0) { // extreme < 0: nothing but NaNs and zeros
             return fallback(importance, importanceOff);
         }
         // Stored zeros come from code 0: 0*d carries the sign of d. Bitwise exactness needs d of the zeros' sign.
@@ -252,7 +322,9 @@ public final class Q4_0Lattice {
         // Fast path: the scale is exactly the extreme value over its code (always so for BF16-held scales).
         float q = (xm < 0) == negative ? k : -k;
         float d0 = xm / q;
-        if (Float16.round(d0) == d0 && verify(d0)) {
+        // q/xm instead of 1/d0: the two divisions run side by side instead of one after the other. Either is within
+        // two ulps of 1/d0, and the verification's result cannot tell them apart (see verifyBf16Vector).
+        if (Float16.round(d0) == d0 && verify(d0, q / xm)) {
             feasibleLo = feasibleHi = Math.abs(d0);
             bf16Scale = BFloat16.round(d0) == d0 || anyBf16Verifies();
             return true;
@@ -334,6 +406,8 @@ public final class Q4_0Lattice {
         if (!quickReject) return;
         plausibleKnown = 0;
         float inv = 1f / amax;
+        ratio = blockRatio;
+        ratioOff = 0;
         Kernels.ratios(vectorKernels, src, off, inv, ratio);
     }
 
@@ -355,7 +429,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        return Kernels.plausible(vectorKernels, ratio, k);
+        return Kernels.plausible(vectorKernels, ratio, ratioOff, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};
@@ -453,7 +527,12 @@ public final class Q4_0Lattice {
 
     /** Exact check of a scale: nearest codes, float32 products, rounded to the stored precision, bit for bit. */
     private boolean verify(float d) {
-        return vector && precision == StoredPrecision.BF16 ? verifyBf16Vector(d) : verifyScalar(d);
+        return verify(d, 1f / d);
+    }
+
+    /** {@link #verify} with {@code inv} = 1/d or a value within a few ulps of it. */
+    private boolean verify(float d, float inv) {
+        return vector && precision == StoredPrecision.BF16 ? verifyBf16Vector(d, inv) : verifyScalar(d);
     }
 
     private boolean verifyScalar(float d) {
@@ -475,9 +554,16 @@ public final class Q4_0Lattice {
         return true;
     }
 
-    /** {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. */
-    private boolean verifyBf16Vector(float d) {
-        int r = Kernels.verifyBf16(vectorKernels, x, xo, d, codes);
+    /**
+     * {@link #verify} for BF16 storage, a vector at a time: the hot loop of encoding a QAT checkpoint. The codes are
+     * round(x[i] * inv), and any {@code inv} within a few ulps of 1/d gives the same answer: where x[i] is bf16(c*d)
+     * for a code c (|c| <= 8), x[i]*inv lies within about 8 * 2^-9 = 2^-6 of c, so it rounds to c either way; and where
+     * two such inv could round apart, x[i]*inv is within 2^-18 of a half-way point, so x[i] is about |d|/2 from both
+     * codes' products, far outside its BF16 rounding interval (at most 2^-9 |x[i]| <= 2^-5 |d| wide on each side): the
+     * check fails either way.
+     */
+    private boolean verifyBf16Vector(float d, float inv) {
+        int r = Kernels.verifyBf16(vectorKernels, x, xo, d, inv, codes);
         // only zeros of the other sign differ: the scalar check counts those (and rewrites every code)
         if (r < 0) return verifyScalar(d);
         if (r == 0) return false;

@@ -46,18 +46,17 @@ final class Q4_0LatticeLanes {
     }
 
     /** As {@link Q4_0LatticeVector#plausible}. */
-    static boolean plausible(float[] ratio, int k) {
+    static boolean plausible(float[] ratio, int off, int k) {
         float kf = k;
         for (int i = 0; i < QK; i++) {
-            float t = ratio[i] * kf;
+            float t = ratio[off + i] * kf;
             if (Math.abs(t - ((t + RINT_MAGIC) - RINT_MAGIC)) > 0.0625f) return false;
         }
         return true;
     }
 
     /** As {@link Q4_0LatticeVector#verifyBf16}: 1, 0, or -1 when only zeros of the other sign differ. */
-    static int verifyBf16(float[] x, int xo, float d, float[] codes) {
-        float inv = 1f / d;
+    static int verifyBf16(float[] x, int xo, float d, float inv, float[] codes) {
         boolean zeroDiffers = false;
         for (int i = 0; i < QK; i++) {
             float v = x[xo + i];

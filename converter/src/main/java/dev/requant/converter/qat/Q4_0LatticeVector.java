@@ -43,6 +43,48 @@ final class Q4_0LatticeVector {
         return m.reduceLanes(VectorOperators.MAX);
     }
 
+    /** {@link #scanRow}'s word per block: the extreme element's index in its low bits. */
+    static final int ROW_EXTREME = 0x3F;
+    static final int ROW_POS_ZERO_SHIFT = 6;
+    static final int ROW_NEG_ZERO_SHIFT = 7;
+    /** Set where the block was scanned: its largest magnitude is finite and at least the bound of plausible(). */
+    static final int ROW_SCANNED = 1 << 8;
+
+    /**
+     * For each of {@code blocks} blocks from {@code src[off]}: {@code amax[b]}, its largest magnitude; in
+     * {@code info[b]} the index of the first element of that magnitude and whether +0 and -0 occur, as {@link #scan}
+     * and {@link #firstAt} give them; and in {@code ratio[32 b ..]} the block's {@link #ratios}. Blocks whose largest
+     * magnitude is not finite or below {@code minExtreme} get {@code info[b] = 0} (not {@link #ROW_SCANNED}): the
+     * solver scans those itself. Masks are read as bit fields, not branched on, so consecutive blocks overlap in the CPU.
+     * (Testing every extreme code here too cost 40-50 ns a block, against 1.6 tests a block on demand.)
+     */
+    static void scanRow(float[] src, int off, int blocks, float minExtreme, float[] amax, int[] info, float[] ratio) {
+        int lanes = F.length();
+        for (int b = 0; b < blocks; b++) {
+            int o = off + b * QK;
+            FloatVector m = FloatVector.zero(F);
+            for (int i = 0; i < QK; i += lanes) m = m.max(FloatVector.fromArray(F, src, o + i).abs());
+            float mx = m.reduceLanes(VectorOperators.MAX);
+            amax[b] = mx;
+            float inv = 1f / mx;
+            long at = 0, zeros = 0, negZeros = 0;
+            for (int i = 0; i < QK; i += lanes) {
+                FloatVector v = FloatVector.fromArray(F, src, o + i);
+                FloatVector a = v.abs();
+                at |= a.compare(VectorOperators.EQ, mx).toLong() << i;
+                zeros |= a.compare(VectorOperators.EQ, 0f).toLong() << i;
+                negZeros |= v.reinterpretAsInts().compare(VectorOperators.EQ, 0x80000000).toLong() << i;
+                a.mul(inv).intoArray(ratio, b * QK + i);
+            }
+            // NaN and infinity fail the first test; 0 and tiny maxima the second
+            boolean scanned = mx < Float.POSITIVE_INFINITY && mx >= minExtreme;
+            info[b] = scanned
+                    ? Long.numberOfTrailingZeros(at) | ((zeros & ~negZeros) != 0 ? 1 : 0) << ROW_POS_ZERO_SHIFT
+                            | (negZeros != 0 ? 1 : 0) << ROW_NEG_ZERO_SHIFT | ROW_SCANNED
+                    : 0;
+        }
+    }
+
     /** The first element of the block whose magnitude is {@code amax}, or -1. */
     static int firstAt(float[] src, int off, float amax) {
         for (int i = 0; i < QK; i += F.length()) {
@@ -57,24 +99,24 @@ final class Q4_0LatticeVector {
         for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
     }
 
-    /** Whether every {@code ratio[i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
-    static boolean plausible(float[] ratio, int k) {
+    /** Whether every {@code ratio[off+i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
+    static boolean plausible(float[] ratio, int off, int k) {
         for (int i = 0; i < QK; i += F.length()) {
-            FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
-            FloatVector off = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
-            if (off.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
+            FloatVector t = FloatVector.fromArray(F, ratio, off + i).mul((float) k);
+            FloatVector miss = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
+            if (miss.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
         }
         return true;
     }
 
     /**
-     * The exact check of scale {@code d} for BF16 storage: nearest codes, float32 products rounded to BF16, bit for bit.
-     * Returns 1 when every product reproduces its stored value (the codes are then in {@code codes}), 0 when one does
+     * The exact check of scale {@code d} for BF16 storage: nearest codes (x * {@code invD}, 1/d or within a few ulps of
+     * it, see Q4_0Lattice.verifyBf16Vector), float32 products rounded to BF16, bit for bit. Returns 1 when every product reproduces its stored value (the codes are then in {@code codes}), 0 when one does
      * not, -1 when the only differences are zeros of the other sign (the scalar check counts those).
      */
-    static int verifyBf16(float[] x, int xo, float d, float[] codes) {
+    static int verifyBf16(float[] x, int xo, float d, float invD, float[] codes) {
         FloatVector dv = FloatVector.broadcast(F, d);
-        FloatVector inv = FloatVector.broadcast(F, 1f / d);
+        FloatVector inv = FloatVector.broadcast(F, invD);
         for (int i = 0; i < QK; i += F.length()) {
             FloatVector v = FloatVector.fromArray(F, x, xo + i);
             FloatVector q = v.mul(inv).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);

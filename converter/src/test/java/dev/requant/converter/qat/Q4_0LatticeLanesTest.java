@@ -45,7 +45,7 @@ class Q4_0LatticeLanesTest {
             Q4_0LatticeLanes.ratios(x, 0, 1f / av, rl);
             assertThat(rl).as(at).containsExactly(rv);
             for (int k = 1; k <= 8; k++) {
-                assertThat(Q4_0LatticeLanes.plausible(rl, k)).as("%s k %d", at, k).isEqualTo(Q4_0LatticeVector.plausible(rv, k));
+                assertThat(Q4_0LatticeLanes.plausible(rl, 0, k)).as("%s k %d", at, k).isEqualTo(Q4_0LatticeVector.plausible(rv, 0, k));
                 for (boolean negative : new boolean[] {false, true}) {
                     int iv = Q4_0LatticeVector.intersectBf16(x, 0, extreme, k, negative, bv);
                     int il = Q4_0LatticeLanes.intersectBf16(x, 0, extreme, k, negative, bl);
@@ -56,7 +56,7 @@ class Q4_0LatticeLanesTest {
                     short b = BFloat16.fromFloat(d0);
                     for (float d : new float[] {d0, BFloat16.round(d0), BFloat16.toFloat((short) (b + 1)), BFloat16.toFloat((short) (b - 1))}) {
                         if (d == 0f || !Float.isFinite(d)) continue;
-                        int vv = Q4_0LatticeVector.verifyBf16(x, 0, d, codesV), vl = Q4_0LatticeLanes.verifyBf16(x, 0, d, codesL);
+                        int vv = Q4_0LatticeVector.verifyBf16(x, 0, d, 1f / d, codesV), vl = Q4_0LatticeLanes.verifyBf16(x, 0, d, 1f / d, codesL);
                         // the vector kernel stops at the first vector with a difference, so -1 (zeros of the other
                         // sign only, so far) may be 0 in the lanes when a later element differs: the solver then runs
                         // the exact scalar check on -1 and fails, the same answer as on 0
