@@ -88,6 +88,9 @@ public final class Q4_0Lattice {
     private final float[] blockRatio = new float[QK];
     private final int[] zeroCounts = new int[2];
     private final double[] bounds = new double[2];
+    /** Whether {@link #fallback} computes its error terms with the kernels; their terms, one per element. */
+    private boolean fastErrors;
+    private final double[] errorTerms = new double[QK];
     /** The row of {@link #startRow(float[], int, int)}, whether it was scanned, and each block's scan. */
     private float[] rowSrc;
     private int rowOff;
@@ -131,6 +134,10 @@ public final class Q4_0Lattice {
         static int intersectBf16(boolean v, float[] x, int xo, int extreme, int k, boolean negative, double[] bounds) {
             return VECTOR && v ? Q4_0LatticeVector.intersectBf16(x, xo, extreme, k, negative, bounds)
                     : Q4_0LatticeLanes.intersectBf16(x, xo, extreme, k, negative, bounds);
+        }
+
+        static void squaredErrors(boolean v, float[] x, int xo, float d, float[] w, int wo, double[] terms) {
+            if (VECTOR && v) Q4_0LatticeVector.squaredErrors(x, xo, d, w, wo, terms); else Q4_0LatticeLanes.squaredErrors(x, xo, d, w, wo, terms);
         }
 
         static void packCodes(boolean v, float[] codes, java.lang.foreign.MemorySegment dst, long off) {
@@ -582,6 +589,10 @@ public final class Q4_0Lattice {
         extremeCode = 0;
         bf16Scale = false;
         float xm = extreme >= 0 ? x[xo + extreme] : 0f;
+        // the fast path's error terms a vector at a time, summed in the reference's order (same sums); a NaN takes the
+        // reference's loop, whose conversion to a code (0) the vector rounding does not reproduce
+        fastErrors = vector;
+        for (int i = 0; i < QK && fastErrors; i++) fastErrors = !Float.isNaN(x[xo + i]);
         double bestErr = Double.POSITIVE_INFINITY;
         float best = 0f;
         float[] hypotheses = {xm / -8f, xm / 7f, -xm / 7f};
@@ -632,6 +643,12 @@ public final class Q4_0Lattice {
     }
 
     private double weightedError(float d, float[] importance, int importanceOff) {
+        if (fastErrors) {
+            Kernels.squaredErrors(vectorKernels, x, xo, d, importance, importanceOff, errorTerms);
+            double e = 0;
+            for (int i = 0; i < QK; i++) e += errorTerms[i];
+            return e;
+        }
         double e = 0;
         for (int i = 0; i < QK; i++) {
             int q = nearestCode(x[xo + i], d);

@@ -115,6 +115,17 @@ final class Q4_0LatticeLanes {
         return ambiguous ? 2 : 1;
     }
 
+    /** As {@link Q4_0LatticeVector#squaredErrors}. */
+    static void squaredErrors(float[] x, int xo, float d, float[] w, int wo, double[] terms) {
+        for (int i = 0; i < QK; i++) {
+            float v = x[xo + i];
+            float t = ((v / d) + RINT_MAGIC) - RINT_MAGIC;
+            float q = Math.min(Math.max(t, -8f), 7f);
+            double r = (double) v - (double) (q * d);
+            terms[i] = w == null ? r * r : (double) w[wo + i] * r * r;
+        }
+    }
+
     /** As {@link Q4_0LatticeVector#packCodes}. */
     static void packCodes(float[] codes, MemorySegment dst, long off) {
         for (int j = 0; j < QK / 2; j++) {

@@ -3,6 +3,7 @@ package dev.requant.converter.qat;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -184,6 +185,30 @@ final class Q4_0LatticeVector {
         bounds[0] = dLo;
         bounds[1] = dHi;
         return ambiguous ? 2 : 1;
+    }
+
+    private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());
+
+    /**
+     * The least-error fallback's terms for scale {@code d}: {@code terms[i] = (w[wo+i] * r) * r} (w = 1 without an
+     * importance) with r = x[i] - q*d in double, q the nearest code clamped to -8..7 from the float quotient x[i]/d,
+     * each term exactly as Q4_0Lattice.weightedError computes it (its caller adds them in the same order). For blocks
+     * without NaN: rounding by 1.5 * 2^23 is Math.rint below 2^22, and larger quotients (or infinite ones) clamp the same.
+     */
+    static void squaredErrors(float[] x, int xo, float d, float[] w, int wo, double[] terms) {
+        int lanes = F.length(), half = D.length();
+        for (int i = 0; i < QK; i += lanes) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            FloatVector q = v.div(d).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);
+            FloatVector p = q.mul(d);
+            for (int part = 0; part < 2; part++) {
+                DoubleVector r = ((DoubleVector) v.convertShape(VectorOperators.F2D, D, part))
+                        .sub((DoubleVector) p.convertShape(VectorOperators.F2D, D, part));
+                DoubleVector t = w == null ? r.mul(r)
+                        : ((DoubleVector) FloatVector.fromArray(F, w, wo + i).convertShape(VectorOperators.F2D, D, part)).mul(r).mul(r);
+                t.intoArray(terms, i + part * half);
+            }
+        }
     }
 
     /** The 16 bytes of block_q4_0's nibbles at {@code off}: element j | element j+16 << 4, as codes+8. */

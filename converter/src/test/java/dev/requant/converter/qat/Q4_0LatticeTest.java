@@ -279,7 +279,8 @@ class Q4_0LatticeTest {
      * The row pass ({@link Q4_0Lattice#startRow(float[], int, int)} then {@link Q4_0Lattice#solveInRow}, as the encoder
      * runs it) against the scalar reference block by block: the adversarial kinds above plus blocks holding NaN or
      * infinity and lattices whose largest magnitude sits at the bound below which no block is scanned ahead, in rows of
-     * 1 to 40 blocks at any offset of a larger array, one solver for rows of every length.
+     * 1 to 40 blocks at any offset of a larger array, one solver for rows of every length, half of them with an
+     * importance per column (the least-error fallback's terms are computed a vector at a time on this path).
      */
     @Test
     void rowPassAgreesWithScalarReferenceBlockByBlock() {
@@ -295,11 +296,17 @@ class Q4_0LatticeTest {
                 kinds[kind]++;
                 adversarialBlock(r, kind, all, off + b * QK);
             }
+            // half the rows with an importance per column, which the least-error fallback weighs its errors by
+            float[] importance = null;
+            if (n % 2 == 1) {
+                importance = new float[blocks * QK];
+                for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
+            }
             vec.startRow(all, off, blocks * QK);
             ref.startRow();
             for (int b = 0; b < blocks; b++) {
                 String at = "row " + n + " block " + b;
-                assertThat(vec.solveInRow(b, null, 0)).as(at).isEqualTo(ref.solve(all, off + b * QK, null, 0));
+                assertThat(vec.solveInRow(b, importance, b * QK)).as(at).isEqualTo(ref.solve(all, off + b * QK, importance, b * QK));
                 assertSameBlock(vec, ref, at);
             }
         }
