@@ -27,7 +27,9 @@ timed() { # label, command...
   local load; load="$(cut -d' ' -f1 /proc/loadavg)"
   /usr/bin/time -f "$label %e s wall, %U+%S s cpu, load $load" "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err"; exit 1; }
   tail -n 1 "$work/last.err"
+  tail -n 1 "$work/last.err" | cut -d' ' -f1,2 >>"$work/walls.txt"
 }
+: >"$work/walls.txt"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$pairs"); do
   rm -f "$work/out-pairs.gguf" "$work/out-llama.gguf"
@@ -41,3 +43,12 @@ for i in $(seq "$pairs"); do
   fi
 done
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# per-pair wall ratios against llama-quantize's run of the same round, and their median
+summary() { # label
+  awk -v a="$1" '$1 == a { x[++n] = $2 } $1 == "llama-quantize" { y[++m] = $2 }
+    END { for (i = 1; i <= n && i <= m; i++) printf "%.2f\n", x[i] / y[i] }' "$work/walls.txt" | sort -g |
+    awk -v a="$1" '{ r[NR] = $1 } END { if (NR) printf "%s / llama-quantize: %s to %s, median %.2f (%d pairs)\n", a, r[1], r[NR],
+      NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2, NR }'
+}
+summary requant
+[ -z "${BASE_JAR:-}" ] || summary requant-base
