@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -140,7 +141,7 @@ final class KernelWarmUp {
             String a = args[i];
             boolean optionValue = args[i - 1].startsWith("-") && !args[i - 1].contains("=");
             if (a.startsWith("-") || optionValue || a.chars().allMatch(Character::isDigit)) continue;
-            java.util.Optional<FileType> type = FileType.parse(a);
+            Optional<FileType> type = FileType.parse(a);
             if (type.isEmpty()) continue;
             GgmlType own = type.get().defaultType();
             if (!PLAIN.contains(own)) return List.of();

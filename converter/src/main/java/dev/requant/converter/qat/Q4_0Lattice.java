@@ -88,8 +88,7 @@ public final class Q4_0Lattice {
     private final float[] blockRatio = new float[QK];
     private final int[] zeroCounts = new int[2];
     private final double[] bounds = new double[2];
-    /** Whether {@link #fallback} computes its error terms with the kernels; their terms, one per element. */
-    private boolean fastErrors;
+    /** {@link #weightedError}'s terms on the fast path, one per element. */
     private final double[] errorTerms = new double[QK];
     /** The row of {@link #startRow(float[], int, int)}, whether it was scanned, and each block's scan. */
     private float[] rowSrc;
@@ -120,7 +119,7 @@ public final class Q4_0Lattice {
         }
 
         static void ratios(boolean v, float[] src, int off, float inv, float[] ratio) {
-            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
+            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio, 0); else Q4_0LatticeLanes.ratios(src, off, inv, ratio, 0);
         }
 
         static boolean plausible(boolean v, float[] ratio, int off, int k) {
@@ -591,7 +590,7 @@ public final class Q4_0Lattice {
         float xm = extreme >= 0 ? x[xo + extreme] : 0f;
         // the fast path's error terms a vector at a time, summed in the reference's order (same sums); a NaN takes the
         // reference's loop, whose conversion to a code (0) the vector rounding does not reproduce
-        fastErrors = vector;
+        boolean fastErrors = vector;
         for (int i = 0; i < QK && fastErrors; i++) fastErrors = !Float.isNaN(x[xo + i]);
         double bestErr = Double.POSITIVE_INFINITY;
         float best = 0f;
@@ -603,7 +602,7 @@ public final class Q4_0Lattice {
                 for (int dlt = -3; dlt <= 3; dlt++) {
                     float d = Float16.toFloat((short) (c + dlt));
                     if (!Float.isFinite(d) || d == 0f || Math.signum(d) != Math.signum(h)) continue;
-                    double e = weightedError(d, importance, importanceOff);
+                    double e = weightedError(d, importance, importanceOff, fastErrors);
                     if (e < bestErr) {
                         bestErr = e;
                         best = d;
@@ -642,8 +641,9 @@ public final class Q4_0Lattice {
         return q < -8 ? -8 : (q > 7 ? 7 : q);
     }
 
-    private double weightedError(float d, float[] importance, int importanceOff) {
-        if (fastErrors) {
+    /** The (importance-)weighted squared error of scale d; {@code fast}: with the kernels, for a block without NaN. */
+    private double weightedError(float d, float[] importance, int importanceOff, boolean fast) {
+        if (fast) {
             Kernels.squaredErrors(vectorKernels, x, xo, d, importance, importanceOff, errorTerms);
             double e = 0;
             for (int i = 0; i < QK; i++) e += errorTerms[i];

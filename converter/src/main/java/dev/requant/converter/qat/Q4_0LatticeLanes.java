@@ -41,8 +41,8 @@ final class Q4_0LatticeLanes {
     }
 
     /** As {@link Q4_0LatticeVector#ratios}. */
-    static void ratios(float[] src, int off, float inv, float[] ratio) {
-        for (int i = 0; i < QK; i++) ratio[i] = Math.abs(src[off + i]) * inv;
+    static void ratios(float[] src, int off, float inv, float[] ratio, int ro) {
+        for (int i = 0; i < QK; i++) ratio[ro + i] = Math.abs(src[off + i]) * inv;
     }
 
     /** As {@link Q4_0LatticeVector#plausible}. */

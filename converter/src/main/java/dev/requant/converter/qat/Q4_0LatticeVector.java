@@ -75,8 +75,8 @@ final class Q4_0LatticeVector {
                 at |= a.compare(VectorOperators.EQ, mx).toLong() << i;
                 zeros |= a.compare(VectorOperators.EQ, 0f).toLong() << i;
                 negZeros |= v.reinterpretAsInts().compare(VectorOperators.EQ, 0x80000000).toLong() << i;
-                a.mul(inv).intoArray(ratio, b * QK + i);
             }
+            ratios(src, o, inv, ratio, b * QK);
             // NaN and infinity fail the first test; 0 and tiny maxima the second
             boolean scanned = mx < Float.POSITIVE_INFINITY && mx >= minExtreme;
             info[b] = scanned
@@ -95,9 +95,9 @@ final class Q4_0LatticeVector {
         return -1;
     }
 
-    /** {@code ratio[i] = |src[off+i]| * inv}. */
-    static void ratios(float[] src, int off, float inv, float[] ratio) {
-        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
+    /** {@code ratio[ro+i] = |src[off+i]| * inv}. */
+    static void ratios(float[] src, int off, float inv, float[] ratio, int ro) {
+        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, ro + i);
     }
 
     /** Whether every {@code ratio[off+i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
@@ -112,8 +112,9 @@ final class Q4_0LatticeVector {
 
     /**
      * The exact check of scale {@code d} for BF16 storage: nearest codes (x * {@code invD}, 1/d or within a few ulps of
-     * it, see Q4_0Lattice.verifyBf16Vector), float32 products rounded to BF16, bit for bit. Returns 1 when every product reproduces its stored value (the codes are then in {@code codes}), 0 when one does
-     * not, -1 when the only differences are zeros of the other sign (the scalar check counts those).
+     * it, see Q4_0Lattice.verifyBf16Vector), float32 products rounded to BF16, bit for bit. Returns 1 when every product
+     * reproduces its stored value (the codes are then in {@code codes}), 0 when one does not, -1 when the only
+     * differences are zeros of the other sign (the scalar check counts those).
      */
     static int verifyBf16(float[] x, int xo, float d, float invD, float[] codes) {
         FloatVector dv = FloatVector.broadcast(F, d);
