@@ -28,6 +28,15 @@ if [ "$rc" -eq 0 ]; then
     echo "test.sh: FAILED: ./requant --version: ${err:-non-zero exit}" >&2
     rc=1
   fi
+  # the JVM with the Vector API module too: its compiler directives (scripts/jit-vector-fallbacks.json) must parse, and
+  # its stdout must be the plain JVM's (HotSpot announces directives there unless the launcher silences it)
+  REQUANT_VECTOR=on ./requant --version >/dev/null 2>&1 || rc=1
+  verr="$(mktemp)"
+  if ! out="$(REQUANT_VECTOR=on ./requant --version 2>"$verr")" || [ -s "$verr" ] || [ "$out" != "$(./requant --version 2>/dev/null)" ]; then
+    echo "test.sh: FAILED: REQUANT_VECTOR=on ./requant --version: $(cat "$verr") $out" >&2
+    rc=1
+  fi
+  rm -f "$verr"
 fi
 # One line on what ran and what was skipped, and why (the reasons are otherwise only in the XML reports).
 "$JAVA_HOME/bin/java" scripts/TestSummary.java "$root" >&2 || true
