@@ -73,8 +73,9 @@ class Q4_0LatticeLanesTest {
 
     /**
      * The solver on the lanes in this JVM ({@link Q4_0Lattice#useLanes}, as the plan's sampled fit runs it) against the
-     * scalar reference over rows of adversarial blocks, the candidate order carried from block to block: everything the
-     * encoder writes or counts.
+     * scalar reference over rows of adversarial blocks (NaN and infinity among them), the candidate order carried from
+     * block to block, half the rows with an importance per column (the least-error fallback's terms come from the lanes'
+     * {@code squaredErrors} then): everything the encoder writes or counts.
      */
     @Test
     void lanesRowsAgreeWithTheScalarReference() {
@@ -85,12 +86,17 @@ class Q4_0LatticeLanesTest {
         float[] row = new float[blocksPerRow * QK];
         LatticeStats a = new LatticeStats(), b = new LatticeStats();
         for (int n = 0; n < 800; n++) {
-            for (int k = 0; k < blocksPerRow; k++) Q4_0LatticeTest.adversarialBlock(r, (n + k * (1 + n % 5)) % 12, row, k * QK);
+            for (int k = 0; k < blocksPerRow; k++) Q4_0LatticeTest.adversarialBlock(r, (n + k * (1 + n % 5)) % 14, row, k * QK);
+            float[] importance = null;
+            if (n % 2 == 1) {
+                importance = new float[blocksPerRow * QK];
+                for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
+            }
             lanes.startRow();
             ref.startRow();
             for (int k = 0; k < blocksPerRow; k++) {
                 String at = "row " + n + " block " + k;
-                assertThat(lanes.solve(row, k * QK, null, 0)).as(at).isEqualTo(ref.solve(row, k * QK, null, 0));
+                assertThat(lanes.solve(row, k * QK, importance, k * QK)).as(at).isEqualTo(ref.solve(row, k * QK, importance, k * QK));
                 Q4_0LatticeTest.assertSameBlock(lanes, ref, at);
                 a.add(lanes);
                 b.add(ref);
