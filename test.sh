@@ -37,6 +37,21 @@ if [ "$rc" -eq 0 ]; then
     rc=1
   fi
   rm -f "$verr"
+  # The launcher counts the CPUs it may run on as the JVM does (taskset, a container's cpuset): pinned to one CPU, it
+  # gives the JVM two C2 threads (-XX:CICompilerCount=3). A stand-in JDK whose java prints its options shows them.
+  if command -v taskset >/dev/null 2>&1; then
+    fake="$(mktemp -d)"
+    mkdir "$fake/bin"
+    echo 'JAVA_VERSION="25.0.0"' >"$fake/release"
+    printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/args"\n' "$fake" >"$fake/bin/java"
+    chmod +x "$fake/bin/java"
+    REQUANT_NO_AOT=1 JAVA_HOME="$fake" taskset -c 0 ./requant --version >/dev/null 2>&1 || true
+    if ! grep -qx -- -XX:CICompilerCount=3 "$fake/args" 2>/dev/null; then
+      echo "test.sh: FAILED: ./requant pinned to one CPU did not pass -XX:CICompilerCount=3 to java" >&2
+      rc=1
+    fi
+    rm -rf "$fake"
+  fi
 fi
 # One line on what ran and what was skipped, and why (the reasons are otherwise only in the XML reports).
 "$JAVA_HOME/bin/java" scripts/TestSummary.java "$root" >&2 || true
