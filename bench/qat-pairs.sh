@@ -3,8 +3,9 @@
 # --qat auto` of the 1.02 B-weight checkpoint of `bench/qat.sh RULE` against `llama-quantize --pure BF16.gguf OUT Q4_0 2`
 # of the same weights (the BF16 GGUF is made once by requant), interleaved, with a `sync` before every run (llama-quantize
 # does not fsync; without the sync its dirty pages land in requant's fsync). Also runs BASE_JAR the same way when set
-# (an older requant.jar, with its own AOT cache), for before/after numbers on the same machine and minute.
-#   LLAMA_QUANTIZE=/path/to/llama-quantize bench/qat-pairs.sh [RULE] [PAIRS]
+# (an older requant.jar), for before/after numbers on the same machine and minute: through this checkout's launcher
+# (a copy of it beside the jar, in bench/out), so with the same JVM options, and its own start-up caches.
+#   LLAMA_QUANTIZE=/path/to/llama-quantize [QAT_SHAPE=4b] bench/qat-pairs.sh [RULE] [PAIRS]
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
@@ -13,13 +14,19 @@ requant_find_jdk
 rule="${1:-learned}"
 pairs="${2:-5}"
 work="$root/bench/out/qat-$rule"
+[ "${QAT_SHAPE:-1b}" = 1b ] || work="$work-$QAT_SHAPE" # QAT_SHAPE=4b: the Gemma 3 4B shape (bench/qat.sh)
 lq="${LLAMA_QUANTIZE:-/tmp/llcpu/b/bin/llama-quantize}"
 [ -f "$work/hf/model.safetensors" ] || [ -f "$work/hf/model.safetensors.index.json" ] || bench/qat.sh "$rule" 0
 [ -f "$work/BF16.gguf" ] || ./requant convert "$work/hf" -o "$work/BF16.gguf" --type bf16 --no-progress >/dev/null
 ./requant --version >/dev/null 2>&1
-java=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC)
-if [ -n "${BASE_JAR:-}" ] && [ ! -f "$BASE_JAR.aot" ]; then
-  "${java[@]}" -XX:AOTCacheOutput="$BASE_JAR.aot" -Xlog:aot=off -Xlog:cds=off -cp "$BASE_JAR" dev.requant.cli.AotTraining >/dev/null 2>&1
+if [ -n "${BASE_JAR:-}" ]; then
+  # the launcher finds its jar at cli/target/requant.jar beside it and makes the start-up caches there
+  base="$root/bench/out/base-launcher"
+  mkdir -p "$base/cli/target"
+  cp "$root/requant" "$base/requant"
+  rm -rf "$base/scripts" && cp -r "$root/scripts" "$base/scripts"
+  cmp -s "$BASE_JAR" "$base/cli/target/requant.jar" || cp "$BASE_JAR" "$base/cli/target/requant.jar"
+  "$base/requant" --version >/dev/null 2>&1
 fi
 timed() { # label, command...
   local label="$1"; shift
@@ -37,8 +44,7 @@ for i in $(seq "$pairs"); do
   timed "llama-quantize" "$lq" --pure "$work/BF16.gguf" "$work/out-llama.gguf" Q4_0 2
   if [ -n "${BASE_JAR:-}" ]; then
     rm -f "$work/out-base.gguf"
-    timed "requant-base" "${java[@]}" -XX:AOTCache="$BASE_JAR.aot" -Xlog:aot=off -Xlog:cds=off -jar "$BASE_JAR" convert "$work/hf" \
-        -o "$work/out-base.gguf" --type q4_0 --qat auto --threads 2 --no-progress
+    timed "requant-base" "$base/requant" convert "$work/hf" -o "$work/out-base.gguf" --type q4_0 --qat auto --threads 2 --no-progress
     cmp -s "$work/out-pairs.gguf" "$work/out-base.gguf" && echo "  outputs identical" || echo "  OUTPUTS DIFFER"
   fi
 done

@@ -4,6 +4,8 @@
 # (llama.cpp's max/-8 encoder), against llama-quantize's 2.35 s for plain Q4_0 of a 2.0 GB BF16 GGUF on the issue's
 # 2-core machine.
 #   bench/qat.sh [RULE] [REPEATS]      RULE: learned (default), absmax7, max8, optionally with :fp32
+# QAT_SHAPE=4b: the Gemma 3 4B shape instead (34 layers, hidden 2560, ff 10240; 3.2 B weights, 6.4 GB of BF16), in
+# bench/out/qat-RULE-4b.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
@@ -11,13 +13,18 @@ cd "$root"
 requant_find_jdk
 rule="${1:-learned}"
 repeats="${2:-3}"
-work="$root/bench/out/qat-$rule"
+shape="${QAT_SHAPE:-1b}"
+case "$shape" in
+  1b) work="$root/bench/out/qat-$rule" dims=(--layers 38 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256) ;;
+  4b) work="$root/bench/out/qat-$rule-4b" dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256) ;;
+  *) echo "QAT_SHAPE must be 1b or 4b" >&2; exit 2 ;;
+esac
 mkdir -p "$work"
 ./requant --version >/dev/null 2>&1
 jar="$root/cli/target/requant.jar"
 if [ ! -f "$work/hf/model.safetensors.index.json" ] && [ ! -f "$work/hf/model.safetensors" ]; then
   "$JAVA_HOME/bin/java" -cp "$jar" dev.requant.testmodels.SyntheticCheckpointTool --out "$work/hf" --family gemma3 \
-    --layers 38 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256 --qat "$rule" 2>&1 | grep -v incubat
+    "${dims[@]}" --qat "$rule" 2>&1 | grep -v incubat
 fi
 cat "$work"/hf/*.safetensors > /dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d), load $(cut -d' ' -f1-3 /proc/loadavg)"
