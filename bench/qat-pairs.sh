@@ -5,7 +5,7 @@
 # does not fsync; without the sync its dirty pages land in requant's fsync). Also runs BASE_JAR the same way when set
 # (an older requant.jar), for before/after numbers on the same machine and minute: through this checkout's launcher
 # (a copy of it beside the jar, in bench/out), so with the same JVM options, and its own start-up caches.
-#   LLAMA_QUANTIZE=/path/to/llama-quantize [QAT_SHAPE=4b] bench/qat-pairs.sh [RULE] [PAIRS]
+#   LLAMA_QUANTIZE=/path/to/llama-quantize [QAT_SHAPE=gemma3-1b|4b|gemma3-4b] bench/qat-pairs.sh [RULE] [PAIRS]
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
@@ -14,7 +14,7 @@ requant_find_jdk
 rule="${1:-learned}"
 pairs="${2:-5}"
 work="$root/bench/out/qat-$rule"
-[ "${QAT_SHAPE:-1b}" = 1b ] || work="$work-$QAT_SHAPE" # QAT_SHAPE=4b: the Gemma 3 4B shape (bench/qat.sh)
+[ "${QAT_SHAPE:-1b}" = 1b ] || work="$work-$QAT_SHAPE" # QAT_SHAPE: the checkpoint's shape (bench/qat.sh)
 lq="${LLAMA_QUANTIZE:-/tmp/llcpu/b/bin/llama-quantize}"
 [ -f "$work/hf/model.safetensors" ] || [ -f "$work/hf/model.safetensors.index.json" ] || bench/qat.sh "$rule" 0
 [ -f "$work/BF16.gguf" ] || ./requant convert "$work/hf" -o "$work/BF16.gguf" --type bf16 --no-progress >/dev/null

@@ -4,8 +4,12 @@
 # (llama.cpp's max/-8 encoder), against llama-quantize's 2.35 s for plain Q4_0 of a 2.0 GB BF16 GGUF on the issue's
 # 2-core machine.
 #   bench/qat.sh [RULE] [REPEATS]      RULE: learned (default), absmax7, max8, optionally with :fp32
-# QAT_SHAPE=4b: the Gemma 3 4B shape instead (34 layers, hidden 2560, ff 10240; 3.2 B weights, 6.4 GB of BF16), in
-# bench/out/qat-RULE-4b.
+# QAT_SHAPE picks the shape (the folder is bench/out/qat-RULE, or qat-RULE-SHAPE for the others):
+#   1b (default): 38 layers, hidden 1152, ff 6912, the golden tiny vocabulary: 1.02 B weights, 2.0 GB of BF16
+#   gemma3-1b: Gemma 3 1B as published (26 layers, hidden 1152, ff 6912, 262,144-piece vocabulary, tied embedding):
+#              1.0 B weights, 302 M of them in the embedding
+#   4b: Gemma 3 4B's layers (34, hidden 2560, ff 10240) with the tiny vocabulary: 3.2 B weights, 6.4 GB
+#   gemma3-4b: Gemma 3 4B's text model as published, 262,144-piece vocabulary: 3.9 B weights, 7.8 GB
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
@@ -15,10 +19,14 @@ rule="${1:-learned}"
 repeats="${2:-3}"
 shape="${QAT_SHAPE:-1b}"
 case "$shape" in
-  1b) work="$root/bench/out/qat-$rule" dims=(--layers 38 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256) ;;
-  4b) work="$root/bench/out/qat-$rule-4b" dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256) ;;
-  *) echo "QAT_SHAPE must be 1b or 4b" >&2; exit 2 ;;
+  1b) dims=(--layers 38 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256) ;;
+  gemma3-1b) dims=(--layers 26 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256 --vocab 262144) ;;
+  4b) dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256) ;;
+  gemma3-4b) dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256 --vocab 262144) ;;
+  *) echo "QAT_SHAPE must be 1b, gemma3-1b, 4b or gemma3-4b" >&2; exit 2 ;;
 esac
+work="$root/bench/out/qat-$rule"
+[ "$shape" = 1b ] || work="$work-$shape"
 mkdir -p "$work"
 ./requant --version >/dev/null 2>&1
 jar="$root/cli/target/requant.jar"
