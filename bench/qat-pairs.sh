@@ -23,8 +23,9 @@ if [ -n "${BASE_JAR:-}" ]; then
   # the launcher finds its jar at cli/target/requant.jar beside it and makes the start-up caches there
   base="$root/bench/out/base-launcher"
   mkdir -p "$base/cli/target"
-  cp "$root/requant" "$base/requant"
-  rm -rf "$base/scripts" && cp -r "$root/scripts" "$base/scripts"
+  # with their times kept: the launcher rebuilds a jar older than any .java file beside it (scripts/ holds one)
+  cp -p "$root/requant" "$base/requant"
+  rm -rf "$base/scripts" && cp -rp "$root/scripts" "$base/scripts"
   cmp -s "$BASE_JAR" "$base/cli/target/requant.jar" || cp "$BASE_JAR" "$base/cli/target/requant.jar"
   "$base/requant" --version >/dev/null 2>&1
 fi

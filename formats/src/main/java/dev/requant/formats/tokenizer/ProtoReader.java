@@ -22,24 +22,40 @@ final class ProtoReader {
     private final byte[] buf;
     private final int end;
     private int pos;
+    /**
+     * Where this reader's message sits, for errors: {@code path}, or {@code path[index]} where index >= 0; the field
+     * names given to the reads follow it. Kept in parts so that reading a vocabulary of 262,144 pieces builds none of
+     * their names unless one is wrong.
+     */
+    private final String path;
+    private final int index;
 
     ProtoReader(Path file, byte[] buf) {
-        this(file, buf, 0, buf.length);
+        this(file, buf, 0, buf.length, null, -1);
     }
 
-    private ProtoReader(Path file, byte[] buf, int start, int end) {
+    private ProtoReader(Path file, byte[] buf, int start, int end, String path, int index) {
         this.file = file;
         this.buf = buf;
         this.pos = start;
         this.end = end;
+        this.path = path;
+        this.index = index;
     }
 
     boolean hasMore() { return pos < end; }
 
     int position() { return pos; }
 
+    /** An error at byte {@code at} reading {@code field} of this message ("" for the message itself). */
     FormatException error(int at, String field, String problem) {
-        return new FormatException(file, at, field, problem);
+        return new FormatException(file, at, name(path, index, field), problem);
+    }
+
+    private static String name(String path, int index, String field) {
+        if (path == null) return field;
+        String message = index < 0 ? path : path + "[" + index + "]";
+        return field.isEmpty() ? message : message + "." + field;
     }
 
     /** The next field key: {@code (field << 3) | wireType}. */
@@ -82,11 +98,27 @@ final class ProtoReader {
         return Float.intBitsToFloat(fixed32(field));
     }
 
-    /** A length-delimited field as a reader over its bytes. */
+    /** A length-delimited field as a reader over its bytes (its reads name their fields in full). */
     ProtoReader message(String field) throws FormatException {
         int n = length(field);
-        ProtoReader r = new ProtoReader(file, buf, pos, pos + n);
+        ProtoReader r = new ProtoReader(file, buf, pos, pos + n, null, -1);
         pos += n;
+        return r;
+    }
+
+    /**
+     * The {@code index}-th element of a repeated message field: its reads give only their own field names, and errors
+     * name them {@code field[index].name} ({@code field[index]} for "").
+     */
+    ProtoReader message(String field, int index) throws FormatException {
+        int at = pos;
+        long n = varint(field);
+        if (n < 0 || n > end - pos) {
+            throw new FormatException(file, at, name(name(path, this.index, field), index, ""),
+                    "length " + n + " runs past the end of its message (" + (end - pos) + " bytes left)");
+        }
+        ProtoReader r = new ProtoReader(file, buf, pos, pos + (int) n, name(path, this.index, field), index);
+        pos += (int) n;
         return r;
     }
 
@@ -97,12 +129,21 @@ final class ProtoReader {
         return b;
     }
 
+    /**
+     * A UTF-8 string field; malformed UTF-8 is an error. Decoded by the String constructor, which replaces malformed
+     * input with U+FFFD: only a result holding U+FFFD (a malformed input, or a well-formed EF BF BD) goes through the
+     * strict decoder. A vocabulary of 262,144 pieces took about 0.1 s of a cold JVM through the strict decoder alone.
+     */
     String string(String field) throws FormatException {
         int at = pos;
-        byte[] b = bytes(field);
+        int n = length(field);
+        int start = pos;
+        pos += n;
+        String s = new String(buf, start, n, StandardCharsets.UTF_8);
+        if (s.indexOf('\uFFFD') < 0) return s;
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(buf, start, n)).toString();
         } catch (CharacterCodingException e) {
             throw error(at, field, "string is not valid UTF-8");
         }

@@ -52,7 +52,7 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
             int key = r.key("ModelProto");
             int field = key >>> 3, wire = key & 7;
             if (field == 1 && wire == ProtoReader.LEN) {
-                pieces.add(piece(r.message("pieces[" + pieces.size() + "]"), pieces.size()));
+                pieces.add(piece(r.message("pieces", pieces.size()), pieces.size()));
             } else if (field == 2 && wire == ProtoReader.LEN) {
                 trainer = trainer(r.message("trainer_spec"));
             } else if (field == 3 && wire == ProtoReader.LEN) {
@@ -65,33 +65,33 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
         return new SentencePieceModel(pieces, trainer, normalizer);
     }
 
+    /** One piece; {@code r} names its errors pieces[index] (no name is built per piece unless one is wrong). */
     private static Piece piece(ProtoReader r, int index) throws FormatException {
-        String name = "pieces[" + index + "]";
         String text = null;
         float score = 0f;
         TokenType type = TokenType.NORMAL;
         while (r.hasMore()) {
-            int key = r.key(name);
+            int key = r.key("");
             int field = key >>> 3, wire = key & 7;
             if (field == 1 && wire == ProtoReader.LEN) {
-                text = r.string(name + ".piece");
+                text = r.string("piece");
             } else if (field == 2 && wire == ProtoReader.FIXED32) {
-                score = r.float32(name + ".score");
+                score = r.float32("score");
             } else if (field == 3 && wire == ProtoReader.VARINT) {
                 int at = r.position();
-                long t = r.varint(name + ".type");
+                long t = r.varint("type");
                 type = t >= 1 && t <= 6 ? TokenType.byId((int) t).orElseThrow()
-                        : failType(r, at, name, t);
+                        : failType(r, at, t);
             } else {
-                r.skip(wire, name + " field " + field);
+                r.skip(wire, "field " + field);
             }
         }
-        if (text == null) throw r.error(r.position(), name, "piece " + index + " has no text");
+        if (text == null) throw r.error(r.position(), "", "piece " + index + " has no text");
         return new Piece(text, score, type);
     }
 
-    private static TokenType failType(ProtoReader r, int at, String name, long t) throws FormatException {
-        throw r.error(at, name + ".type", "unknown piece type " + t);
+    private static TokenType failType(ProtoReader r, int at, long t) throws FormatException {
+        throw r.error(at, "type", "unknown piece type " + t);
     }
 
     private static TrainerSpec trainer(ProtoReader r) throws FormatException {

@@ -26,14 +26,13 @@ public final class SentencePieceVocab {
      */
     public static VocabularyTables create(Path dir, SentencePieceModel spm, Integer vocabSize) throws IOException {
         int n = vocabSize == null || vocabSize == 0 ? spm.pieces().size() : vocabSize;
-        List<String> tokens = new ArrayList<>(n);
+        // "[PAD<id>]" for the ids no piece or added token fills, named once the others are in (262,144 names otherwise)
+        String[] names = new String[n];
+        List<String> tokens = java.util.Arrays.asList(names);
         float[] scores = new float[n];
         int[] types = new int[n];
-        for (int i = 0; i < n; i++) {
-            tokens.add("[PAD" + i + "]");
-            scores[i] = -10000f;
-            types[i] = TokenType.UNUSED.id();
-        }
+        java.util.Arrays.fill(scores, -10000f);
+        java.util.Arrays.fill(types, TokenType.UNUSED.id());
         for (int id = 0; id < spm.pieces().size(); id++) {
             if (id >= n) {
                 LOG.warn("ignore tokens from {}: id is out of range, max={}", id, n - 1);
@@ -82,6 +81,7 @@ public final class SentencePieceVocab {
                 tokens.set(id, content);
             }
         }
+        for (int i = 0; i < n; i++) if (names[i] == null) names[i] = "[PAD" + i + "]";
         return new VocabularyTables(tokens, scores, types);
     }
 

@@ -15,8 +15,14 @@ public enum TokenType {
 
     public int id() { return id; }
 
+    /** Indexed by id (values() would copy its array on every call, once per vocabulary piece). */
+    private static final TokenType[] BY_ID = new TokenType[7];
+
+    static {
+        for (TokenType t : values()) BY_ID[t.id] = t;
+    }
+
     public static Optional<TokenType> byId(int id) {
-        for (TokenType t : values()) if (t.id == id) return Optional.of(t);
-        return Optional.empty();
+        return id >= 0 && id < BY_ID.length ? Optional.ofNullable(BY_ID[id]) : Optional.empty();
     }
 }

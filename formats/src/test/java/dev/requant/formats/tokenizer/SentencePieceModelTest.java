@@ -95,4 +95,34 @@ class SentencePieceModelTest {
                 new SentencePieceModel.TrainerSpec(2, 2, false, true, 0, -1, -1, -1), new SentencePieceModel.NormalizerSpec("identity", false, false, true));
         org.assertj.core.api.Assertions.assertThat(SentencePieceModel.parse(java.nio.file.Path.of("odd.model"), odd.toBytes())).isEqualTo(odd);
     }
+
+    @Test
+    void pieceTextsAreStrictUtf8AndErrorsNameThePiece() throws FormatException {
+        Path f = Path.of("t.model");
+        // pieces { piece: <bytes> } as ModelProto field 1, inner field 1
+        java.util.function.Function<byte[], byte[]> model = text -> {
+            byte[] b = new byte[4 + text.length];
+            b[0] = 0x0A;
+            b[1] = (byte) (2 + text.length);
+            b[2] = 0x0A;
+            b[3] = (byte) text.length;
+            System.arraycopy(text, 0, b, 4, text.length);
+            return b;
+        };
+        byte[] multi = "\u2581h\u00e9llo\u4e16".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(SentencePieceModel.parse(f, model.apply(multi)).pieces().get(0).text()).isEqualTo("\u2581h\u00e9llo\u4e16");
+        // a well-formed U+FFFD is a character like any other; malformed bytes (a lone continuation byte, an overlong
+        // '/', an encoded surrogate, a truncated sequence) are errors that name the piece's field
+        assertThat(SentencePieceModel.parse(f, model.apply(new byte[] {'a', (byte) 0xEF, (byte) 0xBF, (byte) 0xBD})).pieces().get(0).text())
+                .isEqualTo("a\uFFFD");
+        for (byte[] bad : new byte[][] {{'a', (byte) 0x80}, {(byte) 0xC0, (byte) 0xAF}, {(byte) 0xED, (byte) 0xA0, (byte) 0x80},
+                {'a', (byte) 0xE2, (byte) 0x96}}) {
+            assertThatThrownBy(() -> SentencePieceModel.parse(f, model.apply(bad))).isInstanceOf(FormatException.class)
+                    .hasMessageContaining("pieces[0].piece").hasMessageContaining("not valid UTF-8");
+        }
+        // the second piece's unknown type names pieces[1].type
+        byte[] second = {0x0A, 0x03, 0x0A, 0x01, 'a', 0x0A, 0x05, 0x0A, 0x01, 'b', 0x18, 0x09};
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, second)).hasMessageContaining("pieces[1].type")
+                .hasMessageContaining("unknown piece type 9");
+    }
 }
