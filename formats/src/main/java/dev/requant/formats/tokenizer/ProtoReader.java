@@ -49,7 +49,13 @@ final class ProtoReader {
 
     /** An error at byte {@code at} reading {@code field} of this message ("" for the message itself). */
     FormatException error(int at, String field, String problem) {
-        return new FormatException(file, at, name(path, index, field), problem);
+        return error(at, field, -1, problem);
+    }
+
+    /** {@link #error(int, String, String)} for element {@code element} of a repeated field ({@code field[element]}); -1: none. */
+    private FormatException error(int at, String field, int element, String problem) {
+        String named = name(path, index, field);
+        return new FormatException(file, at, element < 0 ? named : name(named, element, ""), problem);
     }
 
     private static String name(String path, int index, String field) {
@@ -67,15 +73,19 @@ final class ProtoReader {
     }
 
     long varint(String field) throws FormatException {
+        return varint(field, -1);
+    }
+
+    private long varint(String field, int element) throws FormatException {
         int at = pos;
         long result = 0;
         for (int shift = 0; shift < 64; shift += 7) {
-            if (pos >= end) throw error(at, field, "truncated varint");
+            if (pos >= end) throw error(at, field, element, "truncated varint");
             int b = buf[pos++] & 0xFF;
             result |= (long) (b & 0x7F) << shift;
             if ((b & 0x80) == 0) return result;
         }
-        throw error(at, field, "varint longer than 10 bytes");
+        throw error(at, field, element, "varint longer than 10 bytes");
     }
 
     /** An int32 field: negative values are sign-extended 10-byte varints. */
@@ -100,7 +110,7 @@ final class ProtoReader {
 
     /** A length-delimited field as a reader over its bytes (its reads name their fields in full). */
     ProtoReader message(String field) throws FormatException {
-        int n = length(field);
+        int n = length(field, -1);
         ProtoReader r = new ProtoReader(file, buf, pos, pos + n, null, -1);
         pos += n;
         return r;
@@ -111,22 +121,10 @@ final class ProtoReader {
      * name them {@code field[index].name} ({@code field[index]} for "").
      */
     ProtoReader message(String field, int index) throws FormatException {
-        int at = pos;
-        long n = varint(field);
-        if (n < 0 || n > end - pos) {
-            throw new FormatException(file, at, name(name(path, this.index, field), index, ""),
-                    "length " + n + " runs past the end of its message (" + (end - pos) + " bytes left)");
-        }
-        ProtoReader r = new ProtoReader(file, buf, pos, pos + (int) n, name(path, this.index, field), index);
-        pos += (int) n;
-        return r;
-    }
-
-    byte[] bytes(String field) throws FormatException {
-        int n = length(field);
-        byte[] b = java.util.Arrays.copyOfRange(buf, pos, pos + n);
+        int n = length(field, index);
+        ProtoReader r = new ProtoReader(file, buf, pos, pos + n, name(path, this.index, field), index);
         pos += n;
-        return b;
+        return r;
     }
 
     /**
@@ -136,7 +134,7 @@ final class ProtoReader {
      */
     String string(String field) throws FormatException {
         int at = pos;
-        int n = length(field);
+        int n = length(field, -1);
         int start = pos;
         pos += n;
         String s = new String(buf, start, n, StandardCharsets.UTF_8);
@@ -154,16 +152,19 @@ final class ProtoReader {
         switch (wireType) {
             case VARINT -> varint(field);
             case FIXED64 -> { need(8, field); pos += 8; }
-            case LEN -> { int n = length(field); pos += n; }
+            case LEN -> { int n = length(field, -1); pos += n; }
             case FIXED32 -> { need(4, field); pos += 4; }
             default -> throw error(pos, field, "unsupported protobuf wire type " + wireType);
         }
     }
 
-    private int length(String field) throws FormatException {
+    /** The length of a length-delimited field; {@code element} >= 0 names errors {@code field[element]}. */
+    private int length(String field, int element) throws FormatException {
         int at = pos;
-        long n = varint(field);
-        if (n < 0 || n > end - pos) throw error(at, field, "length " + n + " runs past the end of its message (" + (end - pos) + " bytes left)");
+        long n = varint(field, element);
+        if (n < 0 || n > end - pos) {
+            throw error(at, field, element, "length " + n + " runs past the end of its message (" + (end - pos) + " bytes left)");
+        }
         return (int) n;
     }
 

@@ -15,8 +15,8 @@ public enum TokenType {
 
     public int id() { return id; }
 
-    /** Indexed by id (values() would copy its array on every call, once per vocabulary piece). */
-    private static final TokenType[] BY_ID = new TokenType[7];
+    /** Indexed by id (values() would copy its array on every call, once per vocabulary piece); the ids are 0..6. */
+    private static final TokenType[] BY_ID = new TokenType[values().length];
 
     static {
         for (TokenType t : values()) BY_ID[t.id] = t;

@@ -120,6 +120,9 @@ class SentencePieceModelTest {
             assertThatThrownBy(() -> SentencePieceModel.parse(f, model.apply(bad))).isInstanceOf(FormatException.class)
                     .hasMessageContaining("pieces[0].piece").hasMessageContaining("not valid UTF-8");
         }
+        // a piece whose length is cut off names the piece too
+        assertThatThrownBy(() -> SentencePieceModel.parse(f, new byte[] {0x0A, (byte) 0x80})).hasMessageContaining("pieces[0]")
+                .hasMessageContaining("truncated varint");
         // the second piece's unknown type names pieces[1].type
         byte[] second = {0x0A, 0x03, 0x0A, 0x01, 'a', 0x0A, 0x05, 0x0A, 0x01, 'b', 0x18, 0x09};
         assertThatThrownBy(() -> SentencePieceModel.parse(f, second)).hasMessageContaining("pieces[1].type")
