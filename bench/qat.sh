@@ -20,11 +20,11 @@ repeats="${2:-3}"
 shape="${QAT_SHAPE:-1b}"
 case "$shape" in
   1b) dims=(--layers 38 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256) ;;
-  gemma3-1b) dims=(--layers 26 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256 --vocab 262144) ;;
-  4b) dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256) ;;
-  gemma3-4b) dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256 --vocab 262144) ;;
+  gemma3-1b) dims=(--layers 26 --hidden 1152 --ff 6912 --heads 4 --kv-heads 1 --head-dim 256) ;;
+  4b|gemma3-4b) dims=(--layers 34 --hidden 2560 --ff 10240 --heads 8 --kv-heads 4 --head-dim 256) ;;
   *) echo "QAT_SHAPE must be 1b, gemma3-1b, 4b or gemma3-4b" >&2; exit 2 ;;
 esac
+case "$shape" in gemma3-*) dims+=(--vocab 262144) ;; esac
 work="$root/bench/out/qat-$rule"
 [ "$shape" = 1b ] || work="$work-$shape"
 mkdir -p "$work"
