@@ -24,12 +24,35 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     /** One thread's solver and counts. */
     private record Worker(Q4_0Lattice solver, LatticeStats stats) {}
 
+    /**
+     * Blocks of row scan scratch each solver reserves when made (see {@link Q4_0Lattice#reserveRows}): rows of 32,768
+     * weights (136 KB); Gemma 3 27B's longest rows have 21,504.
+     */
+    private static final int ROW_RESERVE = 1024;
+    /**
+     * A thread's solvers, one per stored precision, shared by the codecs of every tensor that thread encodes (a
+     * solver keeps nothing from one row to the next that {@link Q4_0Lattice#startRow(float[], int, int)} does not
+     * reset): the row scratch is allocated once per thread instead of once per tensor.
+     */
+    private static final ThreadLocal<Q4_0Lattice[]> SOLVERS = ThreadLocal.withInitial(() -> new Q4_0Lattice[StoredPrecision.values().length]);
+
+    private static Q4_0Lattice solver(StoredPrecision precision) {
+        Q4_0Lattice[] mine = SOLVERS.get();
+        Q4_0Lattice s = mine[precision.ordinal()];
+        if (s == null) {
+            s = new Q4_0Lattice(precision);
+            s.reserveRows(ROW_RESERVE);
+            mine[precision.ordinal()] = s;
+        }
+        return s;
+    }
+
     public LatticeQ4_0Codec(StoredPrecision precision) {
         this.precision = precision;
         this.workers = ThreadLocal.withInitial(() -> {
             LatticeStats stats = new LatticeStats();
             perThread.add(stats);
-            return new Worker(new Q4_0Lattice(precision), stats);
+            return new Worker(solver(precision), stats);
         });
     }
 
@@ -40,10 +63,9 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      * While {@link #warmUp} runs, the encoders solve on the plain-Java lanes ({@link Q4_0Lattice#useLanes}: compiled in
      * milliseconds, same answers) instead of Vector API code that C2 has not compiled yet and that runs as boxed Java,
      * tens of microseconds a block. Without a warm-up (callers that never start one) they use the vector kernels from
-     * the first block, as before. This is the thread running the warm-up, null when none runs: it alone drives the
-     * vector kernels while they compile.
+     * the first block, as before. True while the warm-up runs: it alone drives the vector kernels while they compile.
      */
-    private static volatile Thread warmUpThread;
+    private static volatile boolean warming;
 
     /**
      * Encodes some thousands of synthetic blocks to get the solver compiled by C2: interpreted, its Vector API code
@@ -56,11 +78,11 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      */
     public static void warmUp() {
         if (!Q4_0Lattice.VECTOR || !WARM.compareAndSet(false, true)) return;
-        warmUpThread = Thread.currentThread();
+        warming = true;
         try {
             driveSolver();
         } finally {
-            warmUpThread = null;
+            warming = false;
         }
     }
 
@@ -92,7 +114,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
         MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
         for (int rep = 0; rep < 60; rep++) {
-            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES);
+            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES, true);
         }
     }
 
@@ -106,10 +128,18 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
 
     @Override
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
+        encodeRow(src, srcOffset, n, importance, dst, dstOffset, !warming);
+    }
+
+    /**
+     * {@link #encodeRow} on the Vector API kernels or the lanes. The warm-up calls this directly: with the choice
+     * made in {@link #encodeRow}, the C2 code compiled while only the warm-up had run took a trap on the first
+     * encoder's call and was compiled again.
+     */
+    private void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset, boolean vectorKernels) {
         Worker w = workers.get();
         Q4_0Lattice l = w.solver();
-        Thread warming = warmUpThread;
-        l.useVectorKernels(warming == null || warming == Thread.currentThread());
+        l.useVectorKernels(vectorKernels);
         l.startRow(src, srcOffset, n);
         for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
             l.solveInRow(b, importance, b * Q4_0Lattice.QK);

@@ -167,12 +167,21 @@ public final class Q4_0Lattice {
         rowScanned = VECTOR && vector && vectorKernels && precision == StoredPrecision.BF16;
         if (!rowScanned) return;
         int blocks = n / QK;
-        if (rowAmax.length < blocks) {
-            rowAmax = new float[blocks];
-            rowInfo = new int[blocks];
-            rowRatio = new float[blocks * QK];
-        }
+        if (rowAmax.length < blocks) reserveRows(blocks);
         Q4_0LatticeVector.scanRow(src, off, blocks, MIN_PLAUSIBLE_EXTREME, rowAmax, rowInfo, rowRatio);
+    }
+
+    /**
+     * Allocates {@link #startRow(float[], int, int)}'s scratch for rows of up to {@code blocks} blocks now. An encoder's
+     * solver does so when it is made: growing it on a first row instead is a branch that C2, compiling from the
+     * warm-up's profile, had never seen taken, so each encoder thread's first row (and each longer row) took a trap
+     * and a recompilation of the encoding loop.
+     */
+    public void reserveRows(int blocks) {
+        if (rowAmax.length >= blocks) return;
+        rowAmax = new float[blocks];
+        rowInfo = new int[blocks];
+        rowRatio = new float[blocks * QK];
     }
 
     /**

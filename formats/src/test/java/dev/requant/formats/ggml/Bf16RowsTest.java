@@ -8,12 +8,12 @@ import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** The vector widening kernel against the plain loop: the same floats bit for bit, the same finite answer. */
+/** The vector widening kernel against the plain loop, and the loop against the definition: the same floats bit for bit, the same finite answer. */
 class Bf16RowsTest {
     @Test
     void vectorKernelWidensAndChecksAsTheLoopDoes() {
         SplittableRandom r = new SplittableRandom(16);
-        int max = 1000;
+        int max = 9000; // past two of the kernels' chunks of 4096
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment src = arena.allocate(2L * (max + 8));
             float[] a = new float[max + 8], b = new float[max + 8];
@@ -33,17 +33,41 @@ class Bf16RowsTest {
                 }
                 java.util.Arrays.fill(a, 7f);
                 java.util.Arrays.fill(b, 7f);
-                boolean va = Bf16RowsVector.toFloatFinite(src, 2L * from, a, to, n);
+                boolean va = Bf16Rows.toFloatFiniteVector(src, 2L * from, a, to, n);
                 boolean sa = Bf16Rows.toFloatFiniteScalar(src, 2L * from, b, to, n);
                 assertThat(va).as("trial %d", t).isEqualTo(sa);
-                for (int i = 0; i < a.length; i++) {
-                    assertThat(Float.floatToRawIntBits(a[i])).as("trial %d, element %d", t, i).isEqualTo(Float.floatToRawIntBits(b[i]));
-                }
+                int differs = -1;
+                for (int i = 0; i < a.length && differs < 0; i++) if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) differs = i;
+                assertThat(differs).as("trial %d: first element that differs", t).isEqualTo(-1);
                 assertThat(sa).isEqualTo(FiniteCheck.allFiniteScalar(b, to, to + n));
                 if (sa) finite++; else nonFinite++;
             }
             assertThat(finite).isGreaterThan(400);
             assertThat(nonFinite).isGreaterThan(400);
+        }
+    }
+
+    /**
+     * The plain loop (a chunk at a time through an array) against the definition, one little-endian value at a time:
+     * lengths around the chunk's (4096), a row starting at an odd byte, every bit pattern's widening, nothing written
+     * outside the row.
+     */
+    @Test
+    void plainLoopWidensEveryValueAcrossItsChunks() {
+        SplittableRandom r = new SplittableRandom(41);
+        MemorySegment src = MemorySegment.ofArray(new byte[2 * 12_300 + 1]);
+        for (long i = 0; i < src.byteSize(); i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+        for (int n : new int[] {0, 1, 4095, 4096, 4097, 8192, 12_289}) {
+            for (long from : new long[] {0, 1, 7}) {
+                float[] dst = new float[n + 6];
+                java.util.Arrays.fill(dst, 7f);
+                Bf16Rows.toFloatScalar(src, from, dst, 3, n);
+                for (int i = 0; i < dst.length; i++) {
+                    float want = i < 3 || i >= n + 3 ? 7f : Float.intBitsToFloat(
+                            (src.get(ValueLayout.JAVA_BYTE, from + 2L * (i - 3)) & 0xFF | (src.get(ValueLayout.JAVA_BYTE, from + 2L * (i - 3) + 1) & 0xFF) << 8) << 16);
+                    assertThat(Float.floatToRawIntBits(dst[i])).as("n %d, from %d, element %d", n, from, i).isEqualTo(Float.floatToRawIntBits(want));
+                }
+            }
         }
     }
 
