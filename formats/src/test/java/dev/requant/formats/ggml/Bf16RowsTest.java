@@ -48,24 +48,30 @@ class Bf16RowsTest {
     }
 
     /**
-     * The plain loop (a chunk at a time through an array) against the definition, one little-endian value at a time:
-     * lengths around the chunk's (4096), a row starting at an odd byte, every bit pattern's widening, nothing written
-     * outside the row.
+     * The plain loop and the vector path (a chunk of 4096 at a time through an array) against the definition, one
+     * little-endian value at a time: lengths around the chunk's, rows starting at odd bytes, every bit pattern's
+     * widening, nothing written outside the row.
      */
     @Test
-    void plainLoopWidensEveryValueAcrossItsChunks() {
+    void bothPathsWidenEveryValueAsDefined() {
         SplittableRandom r = new SplittableRandom(41);
-        MemorySegment src = MemorySegment.ofArray(new byte[2 * 12_300 + 1]);
+        MemorySegment src = MemorySegment.ofArray(new byte[2 * 12_300 + 8]);
         for (long i = 0; i < src.byteSize(); i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
         for (int n : new int[] {0, 1, 4095, 4096, 4097, 8192, 12_289}) {
             for (long from : new long[] {0, 1, 7}) {
-                float[] dst = new float[n + 6];
-                java.util.Arrays.fill(dst, 7f);
-                Bf16Rows.toFloatScalar(src, from, dst, 3, n);
-                for (int i = 0; i < dst.length; i++) {
-                    float want = i < 3 || i >= n + 3 ? 7f : Float.intBitsToFloat(
-                            (src.get(ValueLayout.JAVA_BYTE, from + 2L * (i - 3)) & 0xFF | (src.get(ValueLayout.JAVA_BYTE, from + 2L * (i - 3) + 1) & 0xFF) << 8) << 16);
-                    assertThat(Float.floatToRawIntBits(dst[i])).as("n %d, from %d, element %d", n, from, i).isEqualTo(Float.floatToRawIntBits(want));
+                for (boolean vector : new boolean[] {false, true}) {
+                    float[] dst = new float[n + 6];
+                    java.util.Arrays.fill(dst, 7f);
+                    if (vector) Bf16Rows.toFloatFiniteVector(src, from, dst, 3, n);
+                    else Bf16Rows.toFloatScalar(src, from, dst, 3, n);
+                    int differs = -1;
+                    for (int i = 0; i < dst.length && differs < 0; i++) {
+                        long at = from + 2L * (i - 3);
+                        float want = i < 3 || i >= n + 3 ? 7f : Float.intBitsToFloat(
+                                (src.get(ValueLayout.JAVA_BYTE, at) & 0xFF | (src.get(ValueLayout.JAVA_BYTE, at + 1) & 0xFF) << 8) << 16);
+                        if (Float.floatToRawIntBits(dst[i]) != Float.floatToRawIntBits(want)) differs = i;
+                    }
+                    assertThat(differs).as("n %d, from %d, vector %s: first element that differs", n, from, vector).isEqualTo(-1);
                 }
             }
         }
