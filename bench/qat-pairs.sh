@@ -4,7 +4,8 @@
 # of the same weights (the BF16 GGUF is made once by requant), interleaved, with a `sync` before every run (llama-quantize
 # does not fsync; without the sync its dirty pages land in requant's fsync). Also runs BASE_JAR the same way when set
 # (an older requant.jar), for before/after numbers on the same machine and minute: through this checkout's launcher
-# (a copy of it beside the jar, in bench/out), so with the same JVM options, and its own start-up caches.
+# (a copy of it beside the jar, in bench/out), so with the same JVM options, and its own start-up caches; BASE_LAUNCHER
+# names another launcher script to copy instead (a launcher change: BASE_JAR=cli/target/requant.jar and the old script).
 #   LLAMA_QUANTIZE=/path/to/llama-quantize [QAT_SHAPE=gemma3-1b|4b|gemma3-4b] bench/qat-pairs.sh [RULE] [PAIRS]
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -24,7 +25,7 @@ if [ -n "${BASE_JAR:-}" ]; then
   base="$root/bench/out/base-launcher"
   mkdir -p "$base/cli/target"
   # with their times kept: the launcher rebuilds a jar older than any .java file beside it (scripts/ holds one)
-  cp -p "$root/requant" "$base/requant"
+  cp -p "${BASE_LAUNCHER:-$root/requant}" "$base/requant"
   rm -rf "$base/scripts" && cp -rp "$root/scripts" "$base/scripts"
   cmp -s "$BASE_JAR" "$base/cli/target/requant.jar" || cp "$BASE_JAR" "$base/cli/target/requant.jar"
   "$base/requant" --version >/dev/null 2>&1
