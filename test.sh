@@ -37,14 +37,15 @@ if [ "$rc" -eq 0 ]; then
     rc=1
   fi
   rm -f "$verr"
+  # A stand-in JDK whose java prints its options shows what the launcher passes.
+  fake="$(mktemp -d)"
+  mkdir "$fake/bin"
+  echo 'JAVA_VERSION="25.0.0"' >"$fake/release"
+  printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/args"\n' "$fake" >"$fake/bin/java"
+  chmod +x "$fake/bin/java"
   # The launcher counts the CPUs it may run on as the JVM does (taskset, a container's cpuset): pinned to one CPU, it
-  # gives the JVM two C2 threads (-XX:CICompilerCount=3). A stand-in JDK whose java prints its options shows them.
+  # gives the JVM two C2 threads (-XX:CICompilerCount=3).
   if command -v taskset >/dev/null 2>&1; then
-    fake="$(mktemp -d)"
-    mkdir "$fake/bin"
-    echo 'JAVA_VERSION="25.0.0"' >"$fake/release"
-    printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/args"\n' "$fake" >"$fake/bin/java"
-    chmod +x "$fake/bin/java"
     # the first CPU this process may run on (a container's cpuset need not hold CPU 0)
     cpu="$(sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\).*/\1/p' /proc/self/status)"
     REQUANT_NO_AOT=1 JAVA_HOME="$fake" taskset -c "${cpu:-0}" ./requant --version >/dev/null 2>&1 || true
@@ -52,8 +53,20 @@ if [ "$rc" -eq 0 ]; then
       echo "test.sh: FAILED: ./requant pinned to one CPU did not pass -XX:CICompilerCount=3 to java" >&2
       rc=1
     fi
-    rm -rf "$fake"
   fi
+  # No OSR for a conversion to Q4_0 with the QAT lattice on, and only for that (docs/launcher.md, "JIT policy").
+  for c in "convert HF --type q4_0:1" "convert HF --type=Q4_0 --qat on:1" "convert HF --type q4_0 --qat off:0" \
+      "convert HF --type q4_0 --qat=off:0" "convert HF --type q8_0:0" "quantize IN OUT IQ4_XS:0"; do
+    rm -f "$fake/args"
+    # shellcheck disable=SC2086 # the words of the case
+    REQUANT_NO_AOT=1 JAVA_HOME="$fake" ./requant ${c%:*} >/dev/null 2>&1 || true
+    n="$(grep -cx -- -XX:-UseOnStackReplacement "$fake/args" 2>/dev/null)"
+    if [ "${n:-0}" != "${c##*:}" ]; then
+      echo "test.sh: FAILED: ./requant ${c%:*} passed -XX:-UseOnStackReplacement ${n:-0} times, not ${c##*:}" >&2
+      rc=1
+    fi
+  done
+  rm -rf "$fake"
 fi
 # One line on what ran and what was skipped, and why (the reasons are otherwise only in the XML reports).
 "$JAVA_HOME/bin/java" scripts/TestSummary.java "$root" >&2 || true
