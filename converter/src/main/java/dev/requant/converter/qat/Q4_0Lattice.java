@@ -167,7 +167,7 @@ public final class Q4_0Lattice {
         rowScanned = VECTOR && vector && vectorKernels && precision == StoredPrecision.BF16;
         if (!rowScanned) return;
         int blocks = n / QK;
-        if (rowAmax.length < blocks) reserveRows(blocks);
+        reserveRows(blocks);
         Q4_0LatticeVector.scanRow(src, off, blocks, MIN_PLAUSIBLE_EXTREME, rowAmax, rowInfo, rowRatio);
     }
 
