@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -81,9 +82,30 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         warming = true;
         try {
             driveSolver();
+            warmed = true;
         } finally {
             warming = false;
+            WARM_DONE.countDown();
         }
+    }
+
+    /** Set once {@link #warmUp} has run to its end: the solver's vector kernels are compiled, or being compiled. */
+    private static volatile boolean warmed;
+    private static final CountDownLatch WARM_DONE = new CountDownLatch(1);
+
+    /**
+     * Waits for a {@link #warmUp} that has started to finish; returns whether one has run to its end, so that a solver
+     * of this process may use the vector kernels from its first block. Returns false at once where none was started.
+     * For QatPolicy's sampled fit, see there.
+     */
+    public static boolean awaitWarmUp() {
+        if (!WARM.get()) return false;
+        try {
+            WARM_DONE.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return warmed;
     }
 
     /** {@link #warmUp}'s work: the synthetic blocks through a codec of its own, on the vector kernels. */

@@ -205,11 +205,15 @@ public final class Q4_0Lattice {
                 (info >>> Q4_0LatticeVector.ROW_NEG_ZERO_SHIFT) & 1, importance, importanceOff);
     }
 
-    /** Solves each block of the row {@code x[off .. off+n)} as a fresh row and counts it into {@code stats}. */
+    /**
+     * Solves each block of the row {@code x[off .. off+n)} as a fresh row and counts it into {@code stats}. Through
+     * {@link #solveInRow}, as the encoders solve: a plan measuring after the lattice's warm-up then runs the code C2
+     * compiled for it, instead of per-block scans of its own that would start out interpreted.
+     */
     public void measureRow(float[] x, int off, int n, LatticeStats stats) {
-        startRow();
-        for (int b = 0; b < n; b += QK) {
-            solve(x, off + b, null, 0);
+        startRow(x, off, n);
+        for (int b = 0; b < n / QK; b++) {
+            solveInRow(b, null, 0);
             stats.add(this);
         }
     }
@@ -301,7 +305,7 @@ public final class Q4_0Lattice {
             if ((!hasPreference || negative == preferNegativeScale) && tryCandidate(lastK, negative)) {
                 exact = true;
                 extremeCode = lastK;
-                rule = lastK == 8 ? LatticeRule.SIGNED_MAX_OVER_NEG8 : lastK == 7 ? LatticeRule.ABSMAX_OVER_7 : LatticeRule.LEARNED;
+                rule = RULE_OF_EXTREME_CODE[lastK];
                 return true;
             }
         }
@@ -320,7 +324,7 @@ public final class Q4_0Lattice {
                         extremeCode = k;
                         lastK = k;
                         lastOpposite = opposite;
-                        rule = k == 8 ? LatticeRule.SIGNED_MAX_OVER_NEG8 : k == 7 ? LatticeRule.ABSMAX_OVER_7 : LatticeRule.LEARNED;
+                        rule = RULE_OF_EXTREME_CODE[k];
                         return true;
                     }
                 }
@@ -328,6 +332,15 @@ public final class Q4_0Lattice {
         }
         return fallback(importance, importanceOff);
     }
+
+    /**
+     * The rule a block's extreme code (index 1..8) suggests, see {@link #rule}. A table, not a chain of comparisons:
+     * compiled from the warm-up's profile, such a chain had a branch real checkpoints take and the warm-up had not, and
+     * its trap compiled the solver again.
+     */
+    private static final LatticeRule[] RULE_OF_EXTREME_CODE = {LatticeRule.ZERO, LatticeRule.LEARNED, LatticeRule.LEARNED,
+        LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.ABSMAX_OVER_7,
+        LatticeRule.SIGNED_MAX_OVER_NEG8};
 
     /** Extreme element code magnitude {@code k}, scale sign {@code negative}. */
     private boolean tryCandidate(int k, boolean negative) {

@@ -314,6 +314,42 @@ class Q4_0LatticeTest {
     }
 
     /**
+     * measureRow (the plan's sampled fit, through the row pass) counts what the scalar reference finds block by block,
+     * on the vector kernels and on the lanes, for rows of the adversarial kinds at any offset, one solver for every row.
+     */
+    @Test
+    void measuredRowsCountWhatTheScalarReferenceFinds() {
+        SplittableRandom r = new SplittableRandom(78);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), lanes = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
+        lanes.useLanes();
+        LatticeStats sv = new LatticeStats(), sl = new LatticeStats(), sr = new LatticeStats();
+        float[] all = new float[48 * QK];
+        for (int n = 0; n < 400; n++) {
+            int blocks = 1 + r.nextInt(40);
+            int off = r.nextInt(all.length - blocks * QK + 1);
+            for (int b = 0; b < blocks; b++) adversarialBlock(r, r.nextInt(14), all, off + b * QK);
+            vec.measureRow(all, off, blocks * QK, sv);
+            lanes.measureRow(all, off, blocks * QK, sl);
+            ref.startRow();
+            for (int b = 0; b < blocks; b++) {
+                ref.solve(all, off + b * QK, null, 0);
+                sr.add(ref);
+            }
+        }
+        assertThat(sr.exactBlocks()).isGreaterThan(1000);
+        assertThat(sr.inexactBlocks()).isGreaterThan(100);
+        for (LatticeStats s : new LatticeStats[] {sv, sl}) {
+            assertThat(s.blocks()).isEqualTo(sr.blocks());
+            assertThat(s.exactBlocks()).isEqualTo(sr.exactBlocks());
+            assertThat(s.ruleCounts()).isEqualTo(sr.ruleCounts());
+            for (int k = 1; k <= 8; k++) assertThat(s.extremeCodeCount(k)).as("extreme code %d", k).isEqualTo(sr.extremeCodeCount(k));
+            assertThat(s.scaleDtype()).isEqualTo(sr.scaleDtype());
+            assertThat(s.zeroSignMismatches()).isEqualTo(sr.zeroSignMismatches());
+            assertThat(Double.compare(s.maxAbsError(), sr.maxAbsError())).isZero();
+        }
+    }
+
+    /**
      * After both solved the same block: everything the encoder writes or counts is the same (scale bits, codes, rule,
      * extreme code, BF16 scale, zero-sign mismatches, error, the packed block).
      */
