@@ -70,13 +70,10 @@ public final class GgufConversion {
         try (Output w = split == null ? Output.single(GgufWriter.create(out, metadata, plan.specs()))
                 : Output.split(GgufSplitWriter.create(GgufSplit.outputPrefix(out), metadata, plan.specs(), split, false));
                 TensorEncoder encoder = new TensorEncoder(Math.max(1, threads))) {
-            for (PlannedTensor t : plan.tensors()) {
-                try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
-                    writeTensor(t, sink, encoder, sources);
-                } catch (NonFiniteWeight e) {
-                    throw new FormatException(e.file != null ? e.file : plan.config().dir(), e.getMessage());
-                }
-                if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
+            try {
+                encoder.encodeAll(plan.tensors().stream().map(t -> job(t, w, sources, listener)).iterator());
+            } catch (NonFiniteWeight e) {
+                throw new FormatException(e.file != null ? e.file : plan.config().dir(), e.getMessage());
             }
             finisher.finish(w.first());
             w.commit();
@@ -110,26 +107,58 @@ public final class GgufConversion {
         }
     }
 
-    private static void writeTensor(PlannedTensor t, GgufWriter.TensorSink sink, TensorEncoder encoder, Map<Path, FileChannel> sources) throws IOException {
+    /**
+     * The tensor's part of the output: encoded by the encoder's threads, or written here when its bytes are stored in
+     * the output type (copied from the source file, or repacked).
+     */
+    private static TensorEncoder.Job job(PlannedTensor t, Output w, Map<Path, FileChannel> sources, Listener listener) {
         if (t.decision().encoder() == null) {
             Optional<TensorRecipe.FileRegion> region = t.recipe().storedRegion(t.decision().type());
             if (region.isPresent()) {
                 TensorRecipe.FileRegion r = region.get();
-                FileChannel src = sources.get(r.file());
-                if (src == null) {
-                    src = FileChannel.open(r.file(), StandardOpenOption.READ);
-                    sources.put(r.file(), src);
-                }
-                sink.transferFrom(src, r.offset(), r.length());
-                return;
+                return written(t, w, listener, sink -> {
+                    FileChannel src = sources.get(r.file());
+                    if (src == null) {
+                        src = FileChannel.open(r.file(), StandardOpenOption.READ);
+                        sources.put(r.file(), src);
+                    }
+                    sink.transferFrom(src, r.offset(), r.length());
+                });
             }
             Optional<MemorySegment> stored = t.recipe().stored(t.decision().type());
-            if (stored.isPresent()) {
-                sink.write(stored.get());
-                return;
-            }
+            if (stored.isPresent()) return written(t, w, listener, sink -> sink.write(stored.get()));
         }
-        encode(t, encoder, sink::write);
+        RawRecipe raw = rawCopy(t);
+        if (raw != null) return written(t, w, listener, sink -> copyRaw(t, raw, sink::write));
+        return new TensorEncoder.Encoded(rows(t), t.decision().encoderOrReference(), null, new TensorEncoder.Output() {
+            private GgufWriter.TensorSink sink;
+
+            @Override
+            public TensorEncoder.ChunkSink open() throws IOException {
+                sink = w.beginTensor(t.ggufName());
+                return sink::write;
+            }
+
+            @Override
+            public void close() throws IOException {
+                sink.close();
+                if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
+            }
+        }, TensorEncoder.Progress.NONE);
+    }
+
+    private interface SinkWrite {
+        void to(GgufWriter.TensorSink sink) throws IOException;
+    }
+
+    /** A tensor whose bytes {@code write} puts in its sink on the calling thread, in its turn. */
+    private static TensorEncoder.Written written(PlannedTensor t, Output w, Listener listener, SinkWrite write) {
+        return new TensorEncoder.Written(() -> {
+            try (GgufWriter.TensorSink sink = w.beginTensor(t.ggufName())) {
+                write.to(sink);
+            }
+            if (listener != null) listener.tensorWritten(t, t.spec().byteSize());
+        });
     }
 
     /**
@@ -137,11 +166,22 @@ public final class GgufConversion {
      * thread count. A repacked tensor already in its output type is copied instead (no float round trip).
      */
     static void encode(PlannedTensor t, TensorEncoder encoder, TensorEncoder.ChunkSink out) throws IOException {
-        TensorRecipe r = t.recipe();
-        if (r instanceof RawRecipe raw && raw.rawType() == t.decision().type() && t.decision().encoder() == null) {
+        RawRecipe raw = rawCopy(t);
+        if (raw != null) {
             copyRaw(t, raw, out);
             return;
         }
+        encoder.encode(rows(t), t.decision().encoderOrReference(), null, out, TensorEncoder.Progress.NONE);
+    }
+
+    /** The tensor's repacked recipe when it is already in its output type (copied, no float round trip), else null. */
+    private static RawRecipe rawCopy(PlannedTensor t) {
+        return t.recipe() instanceof RawRecipe raw && raw.rawType() == t.decision().type() && t.decision().encoder() == null ? raw : null;
+    }
+
+    /** The tensor's rows as its encoder reads them, refusing NaN and infinity where the output is quantized. */
+    private static RowSource rows(PlannedTensor t) {
+        TensorRecipe r = t.recipe();
         long rowLen = r.rowLength();
         if (rowLen > Integer.MAX_VALUE) throw new IllegalStateException(t.ggufName() + ": row of " + rowLen + " elements");
         int n = (int) rowLen;
@@ -166,7 +206,7 @@ public final class GgufConversion {
                 }
             }
         };
-        encoder.encode(rows, t.decision().encoderOrReference(), null, out, TensorEncoder.Progress.NONE);
+        return rows;
     }
 
     private static Path sourceFile(TensorRecipe r) {

@@ -86,24 +86,29 @@ public final class GgufQuantizer {
         expectWork(shards);
         List<GgufWriter> writers = new ArrayList<>();
         try (TensorEncoder encoder = new TensorEncoder(s.threads())) {
+            // every shard is written before any is renamed into place, so a failure leaves none of them; the encoder's
+            // threads run on from one tensor (and shard) to the next, each shard's file made in its turn
+            List<JobSource> jobs = new ArrayList<>();
             long done = 0;
-            // every shard is written before any is renamed into place, so a failure leaves none of them
             for (QuantizePlan.OutputShard o : shards) {
-                GgufWriter w = GgufWriter.create(o.path(), o.metadata(), o.tensors().stream().map(PlannedQuantTensor::output).toList());
-                writers.add(w);
+                GgufWriter[] w = {null};
+                jobs.add(() -> new TensorEncoder.Written(() -> {
+                    w[0] = GgufWriter.create(o.path(), o.metadata(), o.tensors().stream().map(PlannedQuantTensor::output).toList());
+                    writers.add(w[0]);
+                }));
                 for (PlannedQuantTensor t : o.tensors()) {
-                    GgufFile in = plan.input().files().get(t.shard());
-                    MemorySegment data = in.tensorData(t.input());
-                    long elements = t.input().spec().elementCount();
-                    if (t.copied()) {
-                        checkInput(in, t, data);
-                        w.writeTensor(t.name(), data);
-                    } else {
-                        encode(in, t, data, encoder, w, codecChoice, done, progress);
-                    }
-                    done += elements;
-                    progress.elementsDone(done, t);
+                    long doneBefore = done;
+                    done += t.input().spec().elementCount();
+                    long doneAfter = done;
+                    jobs.add(() -> job(plan, t, () -> w[0], codecChoice, doneBefore, doneAfter, progress));
                 }
+            }
+            try {
+                encoder.encodeAll(jobs.stream().map(JobSource::makeUnchecked).iterator());
+            } catch (CheckedRows.InvalidData e) {
+                throw new QuantizeException(e.getMessage());
+            } catch (java.io.UncheckedIOException e) {
+                throw e.getCause();
             }
             // the first shard last: an interrupted commit never leaves a first shard pointing to missing ones
             for (int i = writers.size() - 1; i >= 0; i--) writers.get(i).commit();
@@ -156,39 +161,69 @@ public final class GgufQuantizer {
         return search == ScaleSearch.EXHAUSTIVE ? ExhaustiveCodecs::forType : BlockCodec::of;
     }
 
-    private static void encode(GgufFile in, PlannedQuantTensor t, MemorySegment data, TensorEncoder encoder, GgufWriter w,
-            java.util.function.Function<PlannedQuantTensor, BlockCodec> codecs, long doneBefore, Progress progress) throws IOException {
-        GgmlType src = t.input().type();
-        GgmlType dst = t.output().type();
-        int n = Math.toIntExact(t.input().spec().rowLength());
-        long rows = t.input().spec().rows();
-        if (src.quantized()) checkInput(in, t, data); // dequantized inputs: their scales; float inputs: checked as read
-        RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
-                : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
-        BlockCodec codec = codecs.apply(t);
-        long rowBytes = dst.rowBytes(n);
-        long[] chunkRow = {0};
-        try (GgufWriter.TensorSink sink = w.beginTensor(t.name())) {
-            encodeRows(encoder, rowsIn, codec, t, sink, chunkRow, rowBytes, n, in, dst, doneBefore, progress);
-        } catch (CheckedRows.InvalidData e) {
-            throw new QuantizeException(e.getMessage());
+    /** Makes a job when the encoder takes it; see {@link #job}. */
+    private interface JobSource {
+        TensorEncoder.Job make() throws IOException;
+
+        default TensorEncoder.Job makeUnchecked() {
+            try {
+                return make();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         }
     }
 
-    private static void encodeRows(TensorEncoder encoder, RowSource rowsIn, BlockCodec codec, PlannedQuantTensor t,
-            GgufWriter.TensorSink sink, long[] chunkRow, long rowBytes, int n, GgufFile in, GgmlType dst, long doneBefore,
-            Progress progress) throws IOException {
-        {
-            encoder.encode(rowsIn, codec, t.importance(), chunk -> {
-                long bad = RowDataCheck.firstInvalid(dst, MemorySegment.ofBuffer(chunk), 0, chunk.remaining());
-                if (bad >= 0) {
-                    long row = chunkRow[0] + (dst.quantized() ? bad * dst.blockSize() : bad) / n;
-                    throw new QuantizeException(in.path() + ": tensor '" + t.name() + "' row " + row + ": quantized data validation failed ("
-                            + dst.ggmlName() + " scale is not finite; values too large for an fp16 scale?)");
-                }
-                chunkRow[0] += chunk.remaining() / rowBytes;
-                sink.write(chunk);
-            }, r -> progress.elementsDone(doneBefore + r * n, t));
+    /**
+     * A tensor's job, made when the encoder takes it (its input checked then, not all tensors' before the first is
+     * encoded): copied as stored, or encoded into the shard's writer, each chunk checked as llama-quantize checks it.
+     */
+    private static TensorEncoder.Job job(QuantizePlan plan, PlannedQuantTensor t, java.util.function.Supplier<GgufWriter> writer,
+            java.util.function.Function<PlannedQuantTensor, BlockCodec> codecs, long doneBefore, long doneAfter, Progress progress)
+            throws IOException {
+        GgufFile in = plan.input().files().get(t.shard());
+        MemorySegment data = in.tensorData(t.input());
+        if (t.copied()) {
+            return new TensorEncoder.Written(() -> {
+                checkInput(in, t, data);
+                writer.get().writeTensor(t.name(), data);
+                progress.elementsDone(doneAfter, t);
+            });
         }
+        GgmlType src = t.input().type();
+        // dequantized inputs: their scales, before any row is encoded; float inputs: checked as read
+        if (src.quantized()) checkInput(in, t, data);
+        GgmlType dst = t.output().type();
+        int n = Math.toIntExact(t.input().spec().rowLength());
+        long rows = t.input().spec().rows();
+        RowSource rowsIn = src.quantized() ? RowSource.of(data, src, n, rows)
+                : new CheckedRows(data, src, n, rows, in.path() + ": tensor '" + t.name() + "'");
+        long rowBytes = dst.rowBytes(n);
+        TensorEncoder.Output output = new TensorEncoder.Output() {
+            private GgufWriter.TensorSink sink;
+            private long chunkRow;
+
+            @Override
+            public TensorEncoder.ChunkSink open() throws IOException {
+                sink = writer.get().beginTensor(t.name());
+                return chunk -> {
+                    long bad = RowDataCheck.firstInvalid(dst, MemorySegment.ofBuffer(chunk), 0, chunk.remaining());
+                    if (bad >= 0) {
+                        long row = chunkRow + (dst.quantized() ? bad * dst.blockSize() : bad) / n;
+                        throw new QuantizeException(in.path() + ": tensor '" + t.name() + "' row " + row + ": quantized data validation failed ("
+                                + dst.ggmlName() + " scale is not finite; values too large for an fp16 scale?)");
+                    }
+                    chunkRow += chunk.remaining() / rowBytes;
+                    sink.write(chunk);
+                };
+            }
+
+            @Override
+            public void close() throws IOException {
+                sink.close();
+                progress.elementsDone(doneAfter, t);
+            }
+        };
+        return new TensorEncoder.Encoded(rowsIn, codecs.apply(t), t.importance(), output, r -> progress.elementsDone(doneBefore + r * n, t));
     }
 }

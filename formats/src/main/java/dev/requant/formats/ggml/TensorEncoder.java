@@ -5,8 +5,8 @@ import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
+import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -19,7 +19,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ggml quantizer, so the output does not depend on the thread count or the chunking. Memory stays bounded: a few
  * chunks of about {@value #CHUNK_BYTES} bytes per thread are in flight, never a whole tensor.
  *
- * <p>Close the encoder to stop its threads. One encoder may be reused for many tensors, one at a time.
+ * <p>{@link #encodeAll} writes a sequence of tensors with the threads encoding ahead across tensor boundaries.
+ *
+ * <p>Close the encoder to stop its threads. One encoder may be reused for many calls, one at a time.
  */
 public final class TensorEncoder implements AutoCloseable {
     /** Target size of the encoded bytes of one chunk of rows. */
@@ -53,8 +55,10 @@ public final class TensorEncoder implements AutoCloseable {
     private final int chunkBytes;
     private final ExecutorService pool;
     private final ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[1][0]);
-    /** Chunk buffers (2 per thread in flight), reused across tensors; see {@link #buffer}. */
-    private final ByteBuffer[] buffers;
+    /** Chunks encoding or encoded and not yet written at a time: 4 per thread (with 2, the threads still waited for the caller to write now and then). */
+    private final int inFlight;
+    /** Chunk buffers not in use, reused across tensors and calls; see {@link #buffer}. Used by the calling thread only. */
+    private final ArrayDeque<ByteBuffer> spare = new ArrayDeque<>();
 
     /** An encoder with {@code threads} worker threads (1 encodes on the calling thread). */
     public TensorEncoder(int threads) {
@@ -66,7 +70,7 @@ public final class TensorEncoder implements AutoCloseable {
         this.chunkBytes = chunkBytes;
         if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         this.threads = threads;
-        this.buffers = new ByteBuffer[threads == 1 ? 1 : 2 * threads];
+        this.inFlight = 4 * threads;
         if (threads == 1) {
             pool = null;
         } else {
@@ -118,56 +122,120 @@ public final class TensorEncoder implements AutoCloseable {
      */
     public void encode(RowSource source, BlockCodec codec, float[] importance, ChunkSink out, Progress progress)
             throws IOException {
-        GgmlType target = codec.type();
-        int n = source.rowLength();
-        long rows = source.rows();
-        // only the stock encoder is warmed here; another codec of the type (the QAT lattice) never calls that kernel
-        if (codec == BlockCodec.of(target)) VectorSupport.warmUp(target);
-        long rowBytes = target.rowBytes(n);
-        long rowsPerMatrix = rowsPerMatrix(importance, n, rows);
-        int chunkRows = (int) Math.max(1, Math.min(Math.min(rows, this.chunkBytes / Math.max(1, rowBytes)), CHUNK_WEIGHTS / n));
-        int chunkBytes = Math.toIntExact(chunkRows * rowBytes);
-        long chunks = (rows + chunkRows - 1) / chunkRows;
-        float[] imatrix = codec.usesImportance() ? importance : null;
-        encodeChunks(source, ColdStartCodec.forTensor(codec, imatrix != null), imatrix, out, progress, rows, rowBytes, rowsPerMatrix,
-                chunkRows, chunkBytes, chunks);
+        encodeAll(List.<Job>of(new Encoded(source, codec, importance, Output.of(out), progress)).iterator());
     }
 
-    private void encodeChunks(RowSource source, BlockCodec codec, float[] imatrix, ChunkSink out, Progress progress, long rows,
-            long rowBytes, long rowsPerMatrix, int chunkRows, int chunkBytes, long chunks) throws IOException {
+    /** One tensor of the sequence {@link #encodeAll} writes: {@link Encoded} here, or {@link Written} by the caller. */
+    public sealed interface Job permits Encoded, Written {}
+
+    /**
+     * A tensor encoded from {@code source} with {@code codec} (safe to call from several threads at once) and
+     * {@code importance} (as for {@link #encode(RowSource, GgmlType, float[], ChunkSink, Progress)}); its bytes go in
+     * order to {@code output}, opened when its first chunk is due and closed after its last; {@code progress} is told the
+     * rows written after each chunk.
+     */
+    public record Encoded(RowSource source, BlockCodec codec, float[] importance, Output output, Progress progress) implements Job {}
+
+    /** A tensor the caller writes itself (a copy of stored bytes): run on the calling thread in its turn. */
+    public record Written(IoAction write) implements Job {}
+
+    /** Where an {@link Encoded} tensor's bytes go: {@link #open} when its first chunk is due, {@link #close} after its last. */
+    public interface Output {
+        ChunkSink open() throws IOException;
+
+        void close() throws IOException;
+
+        /** Bytes to {@code sink}, with nothing to open or close. */
+        static Output of(ChunkSink sink) {
+            return new Output() {
+                @Override public ChunkSink open() { return sink; }
+
+                @Override public void close() {}
+            };
+        }
+    }
+
+    /** A step of the caller's that may fail with an IOException. */
+    @FunctionalInterface
+    public interface IoAction {
+        void run() throws IOException;
+    }
+
+    /**
+     * Writes a sequence of tensors in order: every byte of one before any of the next, as a GGUF file's tensor data
+     * needs them. The threads encode ahead across tensor boundaries: the next tensor's first chunks are encoded while
+     * this one's last are still being finished and written, so the threads do not wait at the end of each tensor for its
+     * slowest chunk and for the caller to start the next (a model has hundreds of tensors, many of them a few chunks).
+     * A job is taken from {@code jobs} (on the calling thread) only when its first chunk can be started.
+     */
+    public void encodeAll(Iterator<? extends Job> jobs) throws IOException {
         if (pool == null) {
-            ByteBuffer buf = buffer(0, chunkBytes);
-            for (long c = 0; c < chunks; c++) {
-                long first = c * chunkRows;
-                int count = (int) Math.min(chunkRows, rows - first);
-                encodeChunk(source, codec, rowBytes, imatrix, rowsPerMatrix, first, count, buf);
-                out.write(buf);
-                progress.rowsDone(first + count);
+            while (jobs.hasNext()) {
+                switch (jobs.next()) {
+                    case Written w -> w.write().run();
+                    case Encoded e -> {
+                        Tensor t = new Tensor(e);
+                        ChunkSink sink = e.output().open();
+                        ByteBuffer buf = buffer(t.chunkBytes);
+                        for (long c = 0; c < t.chunks; c++) {
+                            t.encodeChunk(c, buf);
+                            sink.write(buf);
+                            e.progress().rowsDone(t.rowsThrough(c));
+                        }
+                        spare.add(buf);
+                        e.output().close();
+                    }
+                }
             }
             return;
         }
-        int inFlight = buffers.length;
-        BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(inFlight);
-        for (int i = 0; i < inFlight; i++) free.add(buffer(i, chunkBytes));
-        ArrayDeque<Future<ByteBuffer>> pending = new ArrayDeque<>();
-        long next = 0;
-        long written = 0;
+        // the order in which the caller writes: chunks (encoding or done) and the caller's own tensors
+        ArrayDeque<Slot> queue = new ArrayDeque<>();
+        int encoding = 0; // slots holding a chunk buffer
+        Tensor current = null;
+        long nextChunk = 0;
         try {
-            while (next < chunks || !pending.isEmpty()) {
-                while (next < chunks && pending.size() < inFlight) {
-                    ByteBuffer buf = free.take();
-                    long first = next * chunkRows;
-                    int count = (int) Math.min(chunkRows, rows - first);
-                    pending.add(pool.submit(() -> {
-                        encodeChunk(source, codec, rowBytes, imatrix, rowsPerMatrix, first, count, buf);
+            while (true) {
+                // start chunks while buffers are free; the queue's length bounds how far ahead jobs are taken
+                while (encoding < inFlight && queue.size() < 4 * inFlight) {
+                    if (current == null || nextChunk == current.chunks) {
+                        current = null;
+                        if (!jobs.hasNext()) break;
+                        switch (jobs.next()) {
+                            case Written w -> queue.add(new Slot(null, 0, null, w));
+                            case Encoded e -> {
+                                current = new Tensor(e);
+                                nextChunk = 0;
+                                if (current.chunks == 0) queue.add(new Slot(current, -1, null, null)); // opened and closed in turn
+                            }
+                        }
+                        continue;
+                    }
+                    Tensor t = current;
+                    long c = nextChunk++;
+                    ByteBuffer buf = buffer(t.chunkBytes);
+                    encoding++;
+                    queue.add(new Slot(t, c, pool.submit(() -> {
+                        t.encodeChunk(c, buf);
                         return buf;
-                    }));
-                    next++;
+                    }), null));
                 }
-                ByteBuffer done = pending.removeFirst().get();
-                out.write(done);
-                progress.rowsDone(Math.min(rows, ++written * chunkRows));
-                free.add(done);
+                Slot s = queue.pollFirst();
+                if (s == null) break;
+                if (s.written() != null) {
+                    s.written().write().run();
+                    continue;
+                }
+                Tensor t = s.tensor();
+                if (s.chunk() <= 0) t.sink = t.job.output().open();
+                if (s.chunk() >= 0) {
+                    ByteBuffer done = s.result().get();
+                    encoding--;
+                    t.sink.write(done);
+                    spare.add(done);
+                    t.job.progress().rowsDone(t.rowsThrough(s.chunk()));
+                }
+                if (s.chunk() == t.chunks - 1) t.job.output().close(); // -1 == 0 - 1 for a tensor of no rows
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -178,10 +246,11 @@ public final class TensorEncoder implements AutoCloseable {
             if (cause instanceof Error err) throw err;
             throw new IOException(cause);
         } finally {
-            for (Future<ByteBuffer> f : pending) f.cancel(false);
-            for (Future<ByteBuffer> f : pending) {
+            for (Slot s : queue) if (s.result() != null) s.result().cancel(false);
+            for (Slot s : queue) {
+                if (s.result() == null) continue;
                 try {
-                    f.get();
+                    spare.add(s.result().get());
                 } catch (Exception ignored) {
                     // already failing or cancelled; only waiting so no worker still writes into a buffer
                 }
@@ -189,13 +258,52 @@ public final class TensorEncoder implements AutoCloseable {
         }
     }
 
+    /** A place in {@link #encodeAll}'s order: chunk {@code chunk} of {@code tensor} (-1: a tensor of no rows), or the caller's {@code written}. */
+    private record Slot(Tensor tensor, long chunk, Future<ByteBuffer> result, Written written) {}
+
+    /** An {@link Encoded} job with its chunking, and its output once opened. */
+    private final class Tensor {
+        final Encoded job;
+        final RowSource source;
+        final BlockCodec codec;
+        final float[] imatrix;
+        final long rows, rowBytes, rowsPerMatrix, chunks;
+        final int chunkRows, chunkBytes;
+        ChunkSink sink;
+
+        Tensor(Encoded job) {
+            this.job = job;
+            source = job.source();
+            GgmlType target = job.codec().type();
+            int n = source.rowLength();
+            rows = source.rows();
+            // only the stock encoder is warmed here; another codec of the type (the QAT lattice) never calls that kernel
+            if (job.codec() == BlockCodec.of(target)) VectorSupport.warmUp(target);
+            rowBytes = target.rowBytes(n);
+            rowsPerMatrix = rowsPerMatrix(job.importance(), n, rows);
+            chunkRows = (int) Math.max(1, Math.min(Math.min(rows, TensorEncoder.this.chunkBytes / Math.max(1, rowBytes)), CHUNK_WEIGHTS / n));
+            chunkBytes = Math.toIntExact(chunkRows * rowBytes);
+            chunks = (rows + chunkRows - 1) / chunkRows;
+            imatrix = job.codec().usesImportance() ? job.importance() : null;
+            codec = ColdStartCodec.forTensor(job.codec(), imatrix != null);
+        }
+
+        void encodeChunk(long c, ByteBuffer buf) {
+            long first = c * chunkRows;
+            TensorEncoder.this.encodeChunk(source, codec, rowBytes, imatrix, rowsPerMatrix, first, (int) Math.min(chunkRows, rows - first), buf);
+        }
+
+        long rowsThrough(long c) { return Math.min(rows, (c + 1) * chunkRows); }
+    }
+
     /**
-     * The i-th chunk buffer, kept from tensor to tensor: allocating and zeroing fresh direct buffers for each of a
-     * model's hundreds of tensors cost more than writing them.
+     * A chunk buffer of at least {@code bytes}, kept from tensor to tensor: allocating and zeroing fresh direct buffers
+     * for each of a model's hundreds of tensors cost more than writing them.
      */
-    private ByteBuffer buffer(int i, int bytes) {
-        if (buffers[i] == null || buffers[i].capacity() < bytes) buffers[i] = ByteBuffer.allocateDirect(Math.max(bytes, chunkBytes));
-        return buffers[i].clear();
+    private ByteBuffer buffer(int bytes) {
+        ByteBuffer b = spare.poll();
+        if (b == null || b.capacity() < bytes) b = ByteBuffer.allocateDirect(Math.max(bytes, chunkBytes));
+        return b.clear();
     }
 
     private static long rowsPerMatrix(float[] importance, int n, long rows) {

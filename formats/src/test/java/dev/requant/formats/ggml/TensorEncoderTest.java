@@ -160,6 +160,111 @@ class TensorEncoderTest {
         }
     }
 
+    /**
+     * encodeAll over tensors of many sizes (one row to many chunks, none), the caller's own tensors between them, and
+     * the same codecs as above: every tensor's bytes are the plain loop's, each output is opened, written and closed
+     * before the next is opened, and progress counts each tensor's rows up to all of them, on 1 to 3 threads.
+     */
+    @Test
+    void encodeAllWritesEachTensorWholeAndInOrder() throws IOException {
+        int n = 256;
+        int[] rowCounts = {1, 37, 9, 0, 300, 5, 120, 2, 64};
+        List<GgmlType> types = List.of(GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.F16);
+        List<float[]> data = new ArrayList<>();
+        for (int i = 0; i < rowCounts.length; i++) data.add(random(n * rowCounts[i], 10 + i));
+        for (int threads : new int[] {1, 2, 3}) {
+            List<String> events = new ArrayList<>();
+            List<ByteArrayOutputStream> got = new ArrayList<>();
+            List<TensorEncoder.Job> jobs = new ArrayList<>();
+            for (int i = 0; i < rowCounts.length; i++) {
+                int k = i;
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                got.add(out);
+                if (i % 3 == 2) { // the caller's own bytes, written in turn
+                    jobs.add(new TensorEncoder.Written(() -> {
+                        events.add("written " + k);
+                        out.write(k);
+                    }));
+                    continue;
+                }
+                jobs.add(new TensorEncoder.Encoded(RowSource.ofFloats(data.get(i), n), BlockCodec.of(types.get(i % types.size())), null,
+                        new TensorEncoder.Output() {
+                            @Override
+                            public TensorEncoder.ChunkSink open() {
+                                events.add("open " + k);
+                                return chunk -> {
+                                    assertThat(events.getLast()).isIn("open " + k, "write " + k);
+                                    events.add("write " + k);
+                                    byte[] b = new byte[chunk.remaining()];
+                                    chunk.get(b);
+                                    out.write(b);
+                                };
+                            }
+
+                            @Override
+                            public void close() { events.add("close " + k); }
+                        }, rows -> {
+                            assertThat(rows).isLessThanOrEqualTo(rowCounts[k]);
+                            if (rows == rowCounts[k]) events.add("done " + k);
+                        }));
+            }
+            try (TensorEncoder e = new TensorEncoder(threads, 4096)) {
+                e.encodeAll(jobs.iterator());
+            }
+            List<String> order = events.stream().filter(ev -> !ev.startsWith("write")).toList();
+            List<String> want = new ArrayList<>();
+            for (int i = 0; i < rowCounts.length; i++) {
+                if (i % 3 == 2) {
+                    want.add("written " + i);
+                } else {
+                    want.add("open " + i);
+                    if (rowCounts[i] > 0) want.add("done " + i);
+                    want.add("close " + i);
+                }
+            }
+            assertThat(order).as("%d threads", threads).isEqualTo(want);
+            for (int i = 0; i < rowCounts.length; i++) {
+                byte[] expected = i % 3 == 2 ? new byte[] {(byte) i} : serial(data.get(i), n, types.get(i % types.size()), null);
+                assertThat(got.get(i).toByteArray()).as("tensor %d, %d threads", i, threads).isEqualTo(expected);
+            }
+        }
+    }
+
+    /** A tensor whose rows fail: encodeAll fails with its error, and neither closes it nor opens any tensor after it. */
+    @Test
+    void encodeAllStopsAtAFailingTensor() {
+        List<String> events = new ArrayList<>();
+        RowSource broken = new RowSource() {
+            @Override public int rowLength() { return 32; }
+
+            @Override public long rows() { return 50_000; }
+
+            @Override
+            public void read(long first, int count, float[] dst) {
+                if (first > 20_000) throw new IllegalStateException("disk on fire at row " + first);
+            }
+        };
+        List<TensorEncoder.Job> jobs = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            int k = i;
+            RowSource rows = i == 1 ? broken : RowSource.ofFloats(random(32 * 4000, i), 32);
+            jobs.add(new TensorEncoder.Encoded(rows, BlockCodec.of(GgmlType.Q8_0), null, new TensorEncoder.Output() {
+                @Override
+                public TensorEncoder.ChunkSink open() {
+                    events.add("open " + k);
+                    return chunk -> { };
+                }
+
+                @Override
+                public void close() { events.add("close " + k); }
+            }, TensorEncoder.Progress.NONE));
+        }
+        try (TensorEncoder e = new TensorEncoder(2, 4096)) {
+            assertThatThrownBy(() -> e.encodeAll(jobs.iterator())).hasMessageContaining("disk on fire");
+        }
+        assertThat(events).containsExactly("open 0", "close 0", "open 1");
+    }
+
     @Test
     void rowLengthMustBeWholeBlocks() {
         try (TensorEncoder e = new TensorEncoder(1)) {
