@@ -352,7 +352,10 @@ public final class Q4_0Lattice {
         float d0 = xm / q;
         // q/xm instead of 1/d0: the two divisions run side by side instead of one after the other. Either is within
         // two ulps of 1/d0, and the verification's result cannot tell them apart (see verifyBf16Vector).
-        if (Float16.round(d0) == d0 && verify(d0, q / xm)) {
+        float inv0 = q / xm;
+        // a float with any of its 13 lowest fraction bits set is no F16 value: no conversion needed to rule it out
+        // (k = 7, 6, 5, 3: almost always)
+        if ((Float.floatToRawIntBits(d0) & 0x1FFF) == 0 && Float16.round(d0) == d0 && verify(d0, inv0)) {
             feasibleLo = feasibleHi = Math.abs(d0);
             bf16Scale = BFloat16.round(d0) == d0 || anyBf16Verifies();
             return true;
@@ -361,16 +364,22 @@ public final class Q4_0Lattice {
         // d0's side of it (|xm/k - d| <= 2^-9 |d|, less than a BF16 step).
         float db = BFloat16.round(d0);
         if (db != d0) {
-            if (tryBf16(db)) return true;
+            if (tryBf16(db, inv0)) return true;
             short bits = BFloat16.fromFloat(db); // sign and magnitude: +1 steps away from zero, -1 towards it
-            if (tryBf16(BFloat16.toFloat((short) (Math.abs(d0) > Math.abs(db) ? bits + 1 : bits - 1)))) return true;
+            if (tryBf16(BFloat16.toFloat((short) (Math.abs(d0) > Math.abs(db) ? bits + 1 : bits - 1)), inv0)) return true;
         }
         return trySlow(k, negative);
     }
 
-    /** A BF16 (and F16) value as the scale: verified exactly. */
-    private boolean tryBf16(float d) {
-        if (d == 0f || Float16.round(d) != d || !verify(d)) return false;
+    /**
+     * A BF16 (and F16) value as the scale, within 1.5 BF16 steps of d0: verified exactly. Where {@link #quickReject}
+     * holds (BF16 storage, products clear of the subnormals), the verification multiplies by {@code inv0} = q/xm, within
+     * a few ulps of 1/d0 and so within 2^-6 of 1/d relative, and needs no division of its own: if any codes c reproduce
+     * the block at d, each x = c*d*(1+e) with |e| <= 2^-9, so x*inv0 lies within 8*(2^-9 + 2^-6) < 0.15 of c and rounds
+     * to it; the codes are then those of an exact 1/d, and a block the check accepts is exact either way.
+     */
+    private boolean tryBf16(float d, float inv0) {
+        if (d == 0f || Float16.round(d) != d || !verify(d, quickReject ? inv0 : 1f / d)) return false;
         feasibleLo = feasibleHi = Math.abs(d);
         bf16Scale = true;
         return true;
