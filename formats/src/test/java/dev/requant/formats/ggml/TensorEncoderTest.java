@@ -143,18 +143,23 @@ class TensorEncoderTest {
         assertThat(Files.exists(file)).isFalse();
     }
 
-    @Test
-    void aFailingSourceFailsTheEncodeWithoutHanging() {
-        RowSource broken = new RowSource() {
+    /** Rows of 32 that fail to read past row {@code failAfter}. */
+    static RowSource failingAfter(long rows, long failAfter) {
+        return new RowSource() {
             @Override public int rowLength() { return 32; }
 
-            @Override public long rows() { return 100_000; }
+            @Override public long rows() { return rows; }
 
             @Override
             public void read(long first, int count, float[] dst) {
-                if (first > 40_000) throw new IllegalStateException("disk on fire at row " + first);
+                if (first > failAfter) throw new IllegalStateException("disk on fire at row " + first);
             }
         };
+    }
+
+    @Test
+    void aFailingSourceFailsTheEncodeWithoutHanging() {
+        RowSource broken = failingAfter(100_000, 40_000);
         try (TensorEncoder e = new TensorEncoder(2)) {
             assertThatThrownBy(() -> encode(e, broken, GgmlType.Q8_0, null)).hasMessageContaining("disk on fire");
         }
@@ -234,16 +239,7 @@ class TensorEncoderTest {
     @Test
     void encodeAllStopsAtAFailingTensor() {
         List<String> events = new ArrayList<>();
-        RowSource broken = new RowSource() {
-            @Override public int rowLength() { return 32; }
-
-            @Override public long rows() { return 50_000; }
-
-            @Override
-            public void read(long first, int count, float[] dst) {
-                if (first > 20_000) throw new IllegalStateException("disk on fire at row " + first);
-            }
-        };
+        RowSource broken = failingAfter(50_000, 20_000);
         List<TensorEncoder.Job> jobs = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             int k = i;
