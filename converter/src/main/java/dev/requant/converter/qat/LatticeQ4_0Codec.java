@@ -59,14 +59,21 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
 
     public StoredPrecision precision() { return precision; }
 
+    /** Set when {@link #warmUp} starts; {@link #WARM_DONE} counts down when it ends, {@link #warmed} if it ran to its end. */
     private static final AtomicBoolean WARM = new AtomicBoolean();
+    private static final CountDownLatch WARM_DONE = new CountDownLatch(1);
+    /** The solver's vector kernels are compiled, or being compiled. */
+    private static volatile boolean warmed;
     /**
      * While {@link #warmUp} runs, the encoders solve on the plain-Java lanes ({@link Q4_0Lattice#useLanes}: compiled in
      * milliseconds, same answers) instead of Vector API code that C2 has not compiled yet and that runs as boxed Java,
      * tens of microseconds a block. Without a warm-up (callers that never start one) they use the vector kernels from
-     * the first block, as before. True while the warm-up runs: it alone drives the vector kernels while they compile.
+     * the first block, as before. True while the warm-up runs (started and not yet ended): it alone drives the vector
+     * kernels while they compile.
      */
-    private static volatile boolean warming;
+    private static boolean warming() {
+        return WARM.get() && WARM_DONE.getCount() > 0;
+    }
 
     /**
      * Encodes some thousands of synthetic blocks to get the solver compiled by C2: interpreted, its Vector API code
@@ -79,19 +86,13 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      */
     public static void warmUp() {
         if (!Q4_0Lattice.VECTOR || !WARM.compareAndSet(false, true)) return;
-        warming = true;
         try {
             driveSolver();
             warmed = true;
         } finally {
-            warming = false;
             WARM_DONE.countDown();
         }
     }
-
-    /** Set once {@link #warmUp} has run to its end: the solver's vector kernels are compiled, or being compiled. */
-    private static volatile boolean warmed;
-    private static final CountDownLatch WARM_DONE = new CountDownLatch(1);
 
     /**
      * Waits for a {@link #warmUp} that has started to finish; returns whether one has run to its end, so that a solver
@@ -150,7 +151,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
 
     @Override
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        encodeRow(src, srcOffset, n, importance, dst, dstOffset, !warming);
+        encodeRow(src, srcOffset, n, importance, dst, dstOffset, !warming());
     }
 
     /**
