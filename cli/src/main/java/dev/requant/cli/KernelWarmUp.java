@@ -99,8 +99,8 @@ final class KernelWarmUp {
             // then the BF16 widening that the encoders read a billion weights through (Bf16Rows: its vector kernel
             // with the NaN/Inf check is 8x the plain loop once compiled)
             Thread t = new Thread(() -> {
-                LatticeQ4_0Codec.warmUp();
                 Bf16Rows.warmUp();
+                LatticeQ4_0Codec.warmUp();
             }, "requant-warm-up-lattice");
             t.setDaemon(true);
             t.start();

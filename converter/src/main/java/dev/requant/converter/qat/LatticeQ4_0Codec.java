@@ -109,36 +109,59 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         return warmed;
     }
 
-    /** {@link #warmUp}'s work: the synthetic blocks through a codec of its own, on the vector kernels. */
+    /**
+     * {@link #warmUp}'s work: synthetic blocks through a codec of its own, on the vector kernels. Most are what real
+     * checkpoints are made of, blocks on lattices of BF16 scales; every fourth pass also holds one block of each rare
+     * kind (a scale held in FP32 by the learned and the max/-8 rule, a block on no lattice, an all-zero block). Those
+     * passes give each rare branch a count in the solver's profile, so that C2 compiles it as a branch and not as a
+     * trap. Rare, so that C2 does not compile the rare paths themselves (the general search, the F16 pick, the
+     * least-error fallback): with a quarter of the blocks rare it did, 0.5 s of compiler time that a checkpoint whose
+     * blocks are all on BF16 lattices never used, spent before its first tensor (a checkpoint full of them gets them
+     * compiled once it runs them).
+     */
     private static void driveSolver() {
         int blocks = 256, qk = Q4_0Lattice.QK;
+        float[] common = syntheticBlocks(blocks, false), mixed = syntheticBlocks(blocks, true);
+        LatticeQ4_0Codec codec = new LatticeQ4_0Codec(StoredPrecision.BF16);
+        // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
+        MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
+        for (int rep = 0; rep < 60; rep++) {
+            float[] x = rep % 4 == 0 ? mixed : common;
+            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES, true);
+        }
+    }
+
+    /**
+     * {@code blocks} blocks of 32 Gaussian weights: kind {@code b % 16} takes block b to a lattice of a learned scale
+     * (kinds 0-5), absmax/7 (6-9) or max/-8 (10-13), with the scale rounded to BF16 except for kinds 5 and 13 (held in
+     * FP32); kind 14 is on no lattice and kind 15 all zero. Those four rare kinds are kept by one block each (the first)
+     * with {@code rare}, by none without; the others become kind {@code b % 5} (learned, BF16).
+     */
+    private static float[] syntheticBlocks(int blocks, boolean rare) {
+        int qk = Q4_0Lattice.QK;
         float[] x = new float[blocks * qk];
         float[] w = new float[qk];
         SplittableRandom r = new SplittableRandom(0x5EED);
         for (int b = 0; b < blocks; b++) {
             int kind = b % 16;
+            if ((kind == 5 || kind >= 13) && !(rare && b == kind)) kind = b % 5;
             int o = b * qk;
-            if (kind == 15 && b % 64 == 15) continue; // all zero
+            if (kind == 15) continue; // all zero
             int im = 0;
             for (int i = 0; i < qk; i++) {
                 w[i] = (float) r.nextGaussian() * 0.02f;
                 if (Math.abs(w[i]) > Math.abs(w[im])) im = i;
             }
-            if (kind >= 14) { // not on a lattice
+            if (kind == 14) { // not on a lattice
                 for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(w[i]);
                 continue;
             }
             float d = kind < 6 ? Math.abs(w[im]) / (6.2f + 1.5f * (float) r.nextDouble()) // learned
                     : kind < 10 ? Math.abs(w[im]) / 7f : w[im] / -8f;
-            if (kind != 5 && kind != 13) d = BFloat16.round(d); // kinds 5 and 13: the scale held in FP32
+            if (kind != 5 && kind != 13) d = BFloat16.round(d);
             for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(Math.max(-8, Math.min(7, (int) Math.rint(w[i] / d))) * d);
         }
-        LatticeQ4_0Codec codec = new LatticeQ4_0Codec(StoredPrecision.BF16);
-        // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
-        MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
-        for (int rep = 0; rep < 60; rep++) {
-            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES, true);
-        }
+        return x;
     }
 
     @Override
