@@ -1,18 +1,24 @@
 package dev.requant.formats.gguf;
 
+import dev.requant.formats.io.Utf8StringList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * A GGUF array value. Elements are held in a primitive array chosen by the element type, so a 262k-entry token list
  * costs what its values cost: UINT8/INT8 byte[], UINT16/INT16 short[], UINT32/INT32 int[], UINT64/INT64 long[],
- * FLOAT32 float[], FLOAT64 double[], BOOL boolean[], STRING String[], ARRAY GgufArray[] (nested; read only).
+ * FLOAT32 float[], FLOAT64 double[], BOOL boolean[], STRING {@link Utf8StringList} (given as String[] too), ARRAY
+ * GgufArray[] (nested; read only).
  */
 public final class GgufArray {
     private final GgufValueType elementType;
     private final Object values;
+    /** {@link #strings()}, made on its first call. */
+    private volatile String[] strings;
 
     public GgufArray(GgufValueType elementType, Object values) {
+        if (elementType == GgufValueType.STRING && values instanceof String[] a) values = Utf8StringList.of(a);
         Class<?> expected = switch (elementType) {
             case UINT8, INT8 -> byte[].class;
             case UINT16, INT16 -> short[].class;
@@ -21,7 +27,7 @@ public final class GgufArray {
             case FLOAT32 -> float[].class;
             case FLOAT64 -> double[].class;
             case BOOL -> boolean[].class;
-            case STRING -> String[].class;
+            case STRING -> Utf8StringList.class;
             case ARRAY -> GgufArray[].class;
         };
         if (!expected.isInstance(values)) {
@@ -32,6 +38,7 @@ public final class GgufArray {
     }
 
     public static GgufArray ofStrings(String... v) { return new GgufArray(GgufValueType.STRING, v); }
+    public static GgufArray ofStrings(List<String> v) { return new GgufArray(GgufValueType.STRING, Utf8StringList.of(v)); }
     public static GgufArray ofInt32(int... v) { return new GgufArray(GgufValueType.INT32, v); }
     public static GgufArray ofUInt32(int... v) { return new GgufArray(GgufValueType.UINT32, v); }
     public static GgufArray ofFloat32(float... v) { return new GgufArray(GgufValueType.FLOAT32, v); }
@@ -39,14 +46,22 @@ public final class GgufArray {
 
     public GgufValueType elementType() { return elementType; }
 
-    /** The backing primitive array (not copied). */
+    /** The backing primitive array (not copied); for STRING the {@link Utf8StringList}. */
     public Object values() { return values; }
 
     public int length() {
-        return java.lang.reflect.Array.getLength(values);
+        return values instanceof Utf8StringList l ? l.size() : java.lang.reflect.Array.getLength(values);
     }
 
-    public String[] strings() { return (String[]) values; }
+    /** A STRING array's elements, decoded once (for the vocabulary's hundreds of thousands, {@link #stringList}). */
+    public String[] strings() {
+        String[] s = strings;
+        if (s == null) strings = s = stringList().toArray(String[]::new);
+        return s;
+    }
+
+    /** A STRING array's elements, each decoded when read. */
+    public Utf8StringList stringList() { return (Utf8StringList) values; }
     public int[] ints() { return (int[]) values; }
     public long[] longs() { return (long[]) values; }
     public float[] floats() { return (float[]) values; }
@@ -69,7 +84,7 @@ public final class GgufArray {
             case FLOAT32 -> floats()[i];
             case FLOAT64 -> doubles()[i];
             case BOOL -> bools()[i];
-            case STRING -> strings()[i];
+            case STRING -> stringList().get(i);
             case ARRAY -> arrays()[i];
         };
     }

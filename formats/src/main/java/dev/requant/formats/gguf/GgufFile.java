@@ -4,6 +4,7 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
 import dev.requant.formats.io.MappedFile;
 import dev.requant.formats.io.SegmentCursor;
+import dev.requant.formats.io.Utf8StringList;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -260,6 +261,16 @@ public final class GgufFile implements GgufTensors, AutoCloseable {
 
     /** A string; {@code budget} is null for tensor names, whose length the caller limits. */
     private static String readString(SegmentCursor in, String field, Budget budget) throws FormatException {
+        return in.utf8(stringLength(in, field, budget), field);
+    }
+
+    /** A string of an array, appended to {@code strings} as its bytes. */
+    private static void readString(SegmentCursor in, String field, Budget budget, Utf8StringList.Builder strings) throws FormatException {
+        in.utf8(stringLength(in, field, budget), field, strings);
+    }
+
+    /** A string's length, checked against GGUF's limit, the file and {@code budget} (null: none). */
+    private static long stringLength(SegmentCursor in, String field, Budget budget) throws FormatException {
         long at = in.position();
         long len = in.i64(field + ".length");
         if (len < 0 || len > MAX_STRING_BYTES) {
@@ -269,7 +280,7 @@ public final class GgufFile implements GgufTensors, AutoCloseable {
             throw in.error(at, field, "string of " + len + " bytes is longer than the rest of the file (" + in.remaining() + " bytes)");
         }
         if (budget != null) budget.spendBytes(in, at, field, 8 + len);
-        return in.utf8(len, field);
+        return len;
     }
 
     private static GgufValue readValue(SegmentCursor in, GgufValueType type, String field, Budget budget) throws FormatException {
@@ -344,16 +355,18 @@ public final class GgufFile implements GgufTensors, AutoCloseable {
                 yield new GgufArray(elem, v);
             }
             case STRING -> {
-                String[] v = new String[n];
+                // the bytes as they are, checked but not decoded: a vocabulary's 262,144 tokens go to a GGUF header
+                // again unchanged (Utf8StringList)
+                Utf8StringList.Builder v = new Utf8StringList.Builder(n, Math.min(in.remaining(), 8L * n));
                 for (int i = 0; i < n; i++) {
                     try {
-                        v[i] = readString(in, field, budget);
+                        readString(in, field, budget, v);
                     } catch (FormatException e) {
                         // name the element only on failure: a vocabulary has hundreds of thousands of them
                         throw new FormatException(e.file(), e.offset(), field + "[" + i + "]", e.problem());
                     }
                 }
-                yield new GgufArray(elem, v);
+                yield new GgufArray(elem, v.build());
             }
             case ARRAY -> {
                 // gguf-py writes nested arrays as [uint32 type][uint64 count][elements] per element; llama.cpp rejects them.

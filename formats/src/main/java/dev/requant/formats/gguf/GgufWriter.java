@@ -146,7 +146,7 @@ public final class GgufWriter implements AutoCloseable {
             case UINT64, INT64 -> { for (long x : a.longs()) b.i64(x); }
             case FLOAT32 -> { for (float x : a.floats()) b.f32(x); }
             case FLOAT64 -> { for (double x : a.doubles()) b.f64(x); }
-            case STRING -> { for (String s : a.strings()) b.ggufString(s); }
+            case STRING -> b.ggufStrings(a.stringList());
             case ARRAY -> throw new IllegalArgumentException("nested arrays are not written");
         }
     }

@@ -67,6 +67,19 @@ public final class LittleEndianBuffer {
         return bytes(b);
     }
 
+    /** Each element as {@link #ggufString} writes it, the bytes copied as they are held. */
+    public LittleEndianBuffer ggufStrings(Utf8StringList strings) {
+        int n = strings.size();
+        ensure(Math.toIntExact(8L * n + strings.totalBytes()));
+        for (int i = 0; i < n; i++) {
+            int len = strings.byteLength(i);
+            i64(len);
+            strings.copyBytes(i, data, size);
+            size += len;
+        }
+        return this;
+    }
+
     public LittleEndianBuffer zeros(int n) {
         ensure(n);
         size += n; // the array is zero-filled beyond size

@@ -91,6 +91,17 @@ public final class SegmentCursor {
         return b;
     }
 
+    /**
+     * Appends the next {@code n} bytes to {@code strings} as one string, unless they are not well-formed UTF-8: then
+     * fails naming {@code field}, with the cursor at their start.
+     */
+    public void utf8(long n, String field, Utf8StringList.Builder strings) throws FormatException {
+        need(n, field);
+        if (n > Integer.MAX_VALUE - 8) throw error(position, field, "string of " + n + " bytes is too long");
+        if (!strings.add(segment, position, (int) n)) throw error(position, field, "string is not valid UTF-8");
+        position += n;
+    }
+
     /** Strict UTF-8 of exactly {@code n} bytes. */
     public String utf8(long n, String field) throws FormatException {
         long start = position;

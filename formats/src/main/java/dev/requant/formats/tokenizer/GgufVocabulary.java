@@ -5,7 +5,6 @@ import dev.requant.formats.gguf.GgufKeys;
 import dev.requant.formats.gguf.GgufMetadata;
 import dev.requant.formats.gguf.GgufValue;
 import dev.requant.formats.gguf.GgufValueType;
-import java.util.List;
 
 /**
  * A vocabulary as GGUF {@code tokenizer.*} keys ({@link GgufKeys.Tokenizer}): writers that emit them in
@@ -39,7 +38,7 @@ public final class GgufVocabulary {
     }
 
     private static void writeTables(GgufMetadata md, VocabularyTables t) {
-        md.put(GgufKeys.Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(t.tokens().toArray(String[]::new))));
+        md.put(GgufKeys.Tokenizer.TOKENS, GgufValue.array(GgufArray.ofStrings(t.tokens())));
         md.put(GgufKeys.Tokenizer.SCORES, GgufValue.array(GgufArray.ofFloat32(t.scores().clone())));
         md.put(GgufKeys.Tokenizer.TOKEN_TYPE, GgufValue.array(new GgufArray(GgufValueType.INT32, t.types().clone())));
     }
@@ -63,6 +62,6 @@ public final class GgufVocabulary {
             if (a.length() < n) throw new IllegalArgumentException(GgufKeys.Tokenizer.TOKEN_TYPE + " has " + a.length() + " entries for " + n + " tokens");
             System.arraycopy(a.ints(), 0, types, 0, n);
         });
-        return new VocabularyTables(List.of(tok.strings()), scores, types);
+        return new VocabularyTables(tok.stringList(), scores, types);
     }
 }

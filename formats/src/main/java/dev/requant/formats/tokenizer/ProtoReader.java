@@ -1,6 +1,7 @@
 package dev.requant.formats.tokenizer;
 
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.Utf8StringList;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -145,6 +146,15 @@ final class ProtoReader {
         } catch (CharacterCodingException e) {
             throw error(at, field, "string is not valid UTF-8");
         }
+    }
+
+    /** A UTF-8 string field appended to {@code strings} as its bytes, checked as {@link #string} checks it. */
+    void string(String field, Utf8StringList.Builder strings) throws FormatException {
+        int at = pos;
+        int n = length(field, -1);
+        if (!Utf8StringList.wellFormed(buf, pos, n)) throw error(at, field, "string is not valid UTF-8");
+        strings.add(buf, pos, n);
+        pos += n;
     }
 
     /** Skips a field of the given wire type (groups, wire types 3 and 4, are not used by sentencepiece). */

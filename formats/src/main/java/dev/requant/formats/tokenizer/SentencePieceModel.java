@@ -4,21 +4,104 @@ import dev.requant.formats.FormatException;
 import dev.requant.formats.io.InputFiles;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import dev.requant.formats.io.Utf8StringList;
+import java.util.AbstractList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.RandomAccess;
 
 /**
  * A SentencePiece {@code tokenizer.model} (proto2 {@code ModelProto} of google/sentencepiece
  * src/sentencepiece_model.proto), read with a hand-written wire-format parser. Only the fields a GGUF conversion or a
  * tokenizer needs are kept; unknown fields are skipped by wire type.
  */
-public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, NormalizerSpec normalizer) {
-    public SentencePieceModel {
-        pieces = List.copyOf(pieces);
+public record SentencePieceModel(Pieces pieces, TrainerSpec trainer, NormalizerSpec normalizer) {
+    public SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, NormalizerSpec normalizer) {
+        this(Pieces.of(pieces), trainer, normalizer);
     }
 
     /** {@code message SentencePiece { optional string piece = 1; optional float score = 2; optional Type type = 3 [default = NORMAL]; }} */
     public record Piece(String text, float score, TokenType type) {}
+
+    /**
+     * The pieces as three tables, the texts as UTF-8 bytes ({@link Utf8StringList}); a {@link Piece} is made when one
+     * is read. A conversion copies the texts into the GGUF vocabulary without decoding them.
+     */
+    public static final class Pieces extends AbstractList<Piece> implements RandomAccess {
+        private final Utf8StringList texts;
+        private final float[] scores;
+        private final byte[] types;
+
+        private Pieces(Utf8StringList texts, float[] scores, byte[] types) {
+            this.texts = texts;
+            this.scores = scores;
+            this.types = types;
+        }
+
+        static Pieces of(List<Piece> pieces) {
+            if (pieces instanceof Pieces p) return p;
+            Builder b = new Builder();
+            for (Piece p : pieces) b.add(p.text(), p.score(), p.type());
+            return b.build();
+        }
+
+        @Override
+        public int size() { return scores.length; }
+
+        @Override
+        public Piece get(int i) {
+            return new Piece(texts.get(i), scores[i], type(i));
+        }
+
+        /** The texts, indexed as the pieces. */
+        public Utf8StringList texts() { return texts; }
+
+        public float score(int i) { return scores[i]; }
+
+        public TokenType type(int i) { return TokenType.byId(types[i]).orElseThrow(); }
+
+        /** {@link #type}'s id. */
+        public int typeId(int i) { return types[i]; }
+
+        /** The scores of the first {@code count} pieces into {@code dst}. */
+        public void copyScores(int count, float[] dst) {
+            System.arraycopy(scores, 0, dst, 0, count);
+        }
+
+        private static final class Builder {
+            private final Utf8StringList.Builder texts = new Utf8StringList.Builder(1024, 16 * 1024);
+            private float[] scores = new float[1024];
+            private byte[] types = new byte[1024];
+
+            /** Room for one more score and type; returns its index. */
+            private int next() {
+                int i = texts.size();
+                if (i == scores.length) {
+                    scores = Arrays.copyOf(scores, 2 * i);
+                    types = Arrays.copyOf(types, 2 * i);
+                }
+                return i;
+            }
+
+            void add(String text, float score, TokenType type) {
+                int i = next();
+                scores[i] = score;
+                types[i] = (byte) type.id();
+                texts.add(text);
+            }
+
+            /** For the parser: the text is already appended to {@link #texts}. */
+            void set(int i, float score, TokenType type) {
+                scores[i] = score;
+                types[i] = (byte) type.id();
+            }
+
+            Pieces build() {
+                int n = texts.size();
+                return new Pieces(texts.build(), Arrays.copyOf(scores, n), Arrays.copyOf(types, n));
+            }
+        }
+    }
 
     /**
      * The TrainerSpec fields worth reading: {@code model_type = 3} (UNIGRAM=1, BPE=2, WORD=3, CHAR=4),
@@ -45,14 +128,15 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
     /** Parses the bytes of a tokenizer.model; {@code file} only names it in errors. */
     public static SentencePieceModel parse(Path file, byte[] bytes) throws FormatException {
         ProtoReader r = new ProtoReader(file, bytes);
-        List<Piece> pieces = new ArrayList<>();
+        Pieces.Builder pieces = new Pieces.Builder();
         TrainerSpec trainer = new TrainerSpec(1, 8000, false, false, 0, 1, 2, -1);
         NormalizerSpec normalizer = new NormalizerSpec("", true, true, true);
         while (r.hasMore()) {
             int key = r.key("ModelProto");
             int field = key >>> 3, wire = key & 7;
             if (field == 1 && wire == ProtoReader.LEN) {
-                pieces.add(piece(r.message("pieces", pieces.size()), pieces.size()));
+                int index = pieces.next();
+                piece(r.message("pieces", index), index, pieces);
             } else if (field == 2 && wire == ProtoReader.LEN) {
                 trainer = trainer(r.message("trainer_spec"));
             } else if (field == 3 && wire == ProtoReader.LEN) {
@@ -61,20 +145,24 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
                 r.skip(wire, "ModelProto field " + field);
             }
         }
-        if (pieces.isEmpty()) throw new FormatException(file, "is not a SentencePiece model: it has no pieces");
-        return new SentencePieceModel(pieces, trainer, normalizer);
+        if (pieces.texts.size() == 0) throw new FormatException(file, "is not a SentencePiece model: it has no pieces");
+        return new SentencePieceModel(pieces.build(), trainer, normalizer);
     }
 
-    /** One piece; {@code r} names its errors pieces[index] (no name is built per piece unless one is wrong). */
-    private static Piece piece(ProtoReader r, int index) throws FormatException {
-        String text = null;
+    /**
+     * Piece {@code index} into {@code pieces}: its text appended to their texts, its score and type set. {@code r}
+     * names its errors pieces[index] (no name is built per piece unless one is wrong).
+     */
+    private static void piece(ProtoReader r, int index, Pieces.Builder pieces) throws FormatException {
+        int texts = pieces.texts.size();
         float score = 0f;
         TokenType type = TokenType.NORMAL;
         while (r.hasMore()) {
             int key = r.key("");
             int field = key >>> 3, wire = key & 7;
             if (field == 1 && wire == ProtoReader.LEN) {
-                text = r.string("piece");
+                if (pieces.texts.size() > texts) pieces.texts.removeLast(); // a field given twice: the last one counts
+                r.string("piece", pieces.texts);
             } else if (field == 2 && wire == ProtoReader.FIXED32) {
                 score = r.float32("score");
             } else if (field == 3 && wire == ProtoReader.VARINT) {
@@ -86,8 +174,8 @@ public record SentencePieceModel(List<Piece> pieces, TrainerSpec trainer, Normal
                 r.skip(wire, "field " + field);
             }
         }
-        if (text == null) throw r.error(r.position(), "", "piece " + index + " has no text");
-        return new Piece(text, score, type);
+        if (pieces.texts.size() == texts) throw r.error(r.position(), "", "piece " + index + " has no text");
+        pieces.set(index, score, type);
     }
 
     private static TokenType failType(ProtoReader r, int at, long t) throws FormatException {

@@ -2,9 +2,9 @@ package dev.requant.formats.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.requant.formats.io.InputFiles;
+import dev.requant.formats.io.Utf8StringList;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,28 +24,18 @@ public final class SentencePieceVocab {
      * @param vocabSize the config's vocab_size_per_layer_input or vocab_size; null or 0 = the piece count
      */
     public static VocabularyTables create(Path dir, SentencePieceModel spm, Integer vocabSize) throws IOException {
-        int n = vocabSize == null || vocabSize == 0 ? spm.pieces().size() : vocabSize;
-        // "[PAD<id>]" for the ids no piece or added token fills, named once the others are in (262,144 names otherwise)
-        String[] names = new String[n];
-        List<String> tokens = java.util.Arrays.asList(names);
+        SentencePieceModel.Pieces pieces = spm.pieces();
+        int n = vocabSize == null || vocabSize == 0 ? pieces.size() : vocabSize;
+        int count = Math.min(n, pieces.size());
+        if (count < pieces.size()) LOG.warn("ignore tokens from {}: id is out of range, max={}", count, n - 1);
+        // the texts that replace a piece's or fill an id no piece has; null: the piece's text ("[PAD<id>]" where none)
+        String[] replaced = new String[n];
         float[] scores = new float[n];
         int[] types = new int[n];
-        java.util.Arrays.fill(scores, -10000f);
-        java.util.Arrays.fill(types, TokenType.UNUSED.id());
-        for (int id = 0; id < spm.pieces().size(); id++) {
-            if (id >= n) {
-                LOG.warn("ignore tokens from {}: id is out of range, max={}", id, n - 1);
-                break;
-            }
-            SentencePieceModel.Piece p = spm.pieces().get(id);
-            TokenType t = switch (p.type()) {
-                case UNKNOWN, CONTROL, UNUSED, BYTE -> p.type();
-                default -> TokenType.NORMAL;
-            };
-            tokens.set(id, p.text());
-            scores[id] = p.score();
-            types[id] = t.id();
-        }
+        java.util.Arrays.fill(scores, count, n, -10000f);
+        java.util.Arrays.fill(types, count, n, TokenType.UNUSED.id());
+        pieces.copyScores(count, scores);
+        for (int id = 0; id < count; id++) types[id] = VOCAB_TYPE[pieces.typeId(id)];
         Path addedFile = dir.resolve("added_tokens.json");
         if (InputFiles.present(addedFile, "added tokens file")) {
             JsonNode added = SpecialVocab.readJson(addedFile);
@@ -55,7 +45,7 @@ public final class SentencePieceVocab {
                     LOG.warn("ignore token {}: id is out of range, max={}", id, n - 1);
                     continue;
                 }
-                tokens.set(id, e.getKey());
+                replaced[id] = e.getKey();
                 scores[id] = -1000f;
                 types[id] = TokenType.USER_DEFINED.id();
             }
@@ -77,11 +67,33 @@ public final class SentencePieceVocab {
                     types[id] = TokenType.USER_DEFINED.id();
                 }
                 scores[id] = -1000f;
-                tokens.set(id, content);
+                replaced[id] = content;
             }
         }
-        for (int i = 0; i < n; i++) if (names[i] == null) names[i] = "[PAD" + i + "]";
-        return new VocabularyTables(tokens, scores, types);
+        // the pieces' texts copied as bytes, in runs between the replaced ids
+        Utf8StringList texts = pieces.texts();
+        Utf8StringList.Builder tokens = new Utf8StringList.Builder(n, texts.totalBytes() + 16L * (n - count));
+        int from = 0; // the first piece not yet copied
+        for (int id = 0; id < n; id++) {
+            if (id < count && replaced[id] == null) continue;
+            if (from < Math.min(id, count)) tokens.addAll(texts, from, Math.min(id, count));
+            tokens.add(replaced[id] != null ? replaced[id] : "[PAD" + id + "]");
+            from = id + 1;
+        }
+        if (from < count) tokens.addAll(texts, from, count);
+        return new VocabularyTables(tokens.build(), scores, types);
+    }
+
+    /** A piece's type id to its GGUF token type id: USER_DEFINED pieces (and NORMAL ones) become NORMAL. */
+    private static final int[] VOCAB_TYPE = new int[7];
+
+    static {
+        for (TokenType t : TokenType.values()) {
+            VOCAB_TYPE[t.id()] = switch (t) {
+                case UNKNOWN, CONTROL, UNUSED, BYTE -> t.id();
+                default -> TokenType.NORMAL.id();
+            };
+        }
     }
 
     /** TextModel.does_token_look_special (conversion/base.py). */

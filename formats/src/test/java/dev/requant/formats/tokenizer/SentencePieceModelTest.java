@@ -128,4 +128,15 @@ class SentencePieceModelTest {
         assertThatThrownBy(() -> SentencePieceModel.parse(f, second)).hasMessageContaining("pieces[1].type")
                 .hasMessageContaining("unknown piece type 9");
     }
+
+    @Test
+    void aPieceWithItsTextGivenTwiceKeepsTheLastAsProtobufDoes() throws FormatException {
+        // pieces { piece: "ab" piece: "c" score: 1.5 type: CONTROL }, pieces { piece: "d" }
+        byte[] twice = {0x0A, 0x0E, 0x0A, 0x02, 'a', 'b', 0x0A, 0x01, 'c', 0x15, 0x00, 0x00, (byte) 0xC0, 0x3F, 0x18, 0x03,
+                0x0A, 0x03, 0x0A, 0x01, 'd'};
+        SentencePieceModel m = SentencePieceModel.parse(Path.of("t.model"), twice);
+        assertThat(m.pieces()).containsExactly(new SentencePieceModel.Piece("c", 1.5f, TokenType.CONTROL),
+                new SentencePieceModel.Piece("d", 0f, TokenType.NORMAL));
+        assertThat(m.pieces().texts()).containsExactly("c", "d");
+    }
 }
