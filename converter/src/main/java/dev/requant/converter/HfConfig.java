@@ -1,7 +1,7 @@
 package dev.requant.converter;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.JsonFile;
@@ -27,7 +27,6 @@ import java.util.Set;
  * same model as llama.cpp's loader reads those keys back.
  */
 public final class HfConfig {
-    static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
     private final GemmaArch.HfClass hfClass;
@@ -271,7 +270,7 @@ public final class HfConfig {
     private Rope rope(boolean g4) throws FormatException {
         JsonNode r = hp.get("rope_parameters");
         if (r == null || r.isNull()) r = hp.get("rope_scaling");
-        ObjectNode rope = r != null && r.isObject() ? ((ObjectNode) r).deepCopy() : JSON.createObjectNode();
+        ObjectNode rope = r != null && r.isObject() ? ((ObjectNode) r).deepCopy() : JsonNodeFactory.instance.objectNode();
         if (r != null && !r.isNull() && !r.isObject()) throw error("rope_parameters / rope_scaling must be an object, is " + r);
         if (!rope.has("full_attention") && !rope.has("sliding_attention")) {
             JsonNode local = firstPresent("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq");

@@ -1,6 +1,7 @@
 package dev.requant.converter;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.FormatException;
 import dev.requant.formats.ggml.GgmlType;
@@ -182,7 +183,7 @@ public final class MmprojPlanner {
 
     /** preprocessor_config.json, then processor_config.json (its image_processor lifted to the top), merged. */
     private static JsonNode preprocessor(Path dir) throws IOException {
-        ObjectNode out = HfConfig.JSON.createObjectNode();
+        ObjectNode out = JsonNodeFactory.instance.objectNode();
         Path pp = dir.resolve("preprocessor_config.json");
         if (Files.isRegularFile(pp)) {
             JsonNode j = JsonFile.read(pp);

@@ -31,7 +31,10 @@ import java.util.regex.Pattern;
  * size label comes from the parameter count ({@code gguf.size_label}) unless a heuristic found one.
  */
 public final class ModelNaming {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    /** Made when a model card is read: an ObjectMapper's start cost a conversion 40-50 ms (see JsonTree). */
+    private static final class Yaml {
+        static final ObjectMapper MAPPER = new ObjectMapper(new YAMLFactory());
+    }
 
     // sampling
     JsonNode samplingSequence, samplingTopK, samplingTopP, samplingMinP, samplingXtcProbability, samplingXtcThreshold, samplingTemp,
@@ -111,7 +114,7 @@ public final class ModelNaming {
         String text = yaml.toString().replace("- no\n", "- \"no\"\n").replace("\t", "  ");
         if (text.isBlank()) return null;
         try {
-            JsonNode n = YAML.readTree(text);
+            JsonNode n = Yaml.MAPPER.readTree(text);
             return n != null && n.isObject() ? n : null;
         } catch (IOException e) {
             throw new FormatException(readme, "front matter is not valid YAML: " + e.getMessage());

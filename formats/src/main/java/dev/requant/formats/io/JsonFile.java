@@ -3,7 +3,6 @@ package dev.requant.formats.io;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.requant.formats.FormatException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,8 +15,6 @@ import java.nio.file.Path;
  */
 public final class JsonFile {
     private JsonFile() {}
-
-    private static final ObjectMapper MAPPER = new ObjectMapper();
 
     /**
      * The largest JSON file read (docs/limits.md). The whole tree is held in memory, several times the file's size; the
@@ -33,7 +30,7 @@ public final class JsonFile {
             throw new FormatException(file, "is " + size + " bytes; requant reads JSON files of at most " + (MAX_BYTES >> 20) + " MiB");
         }
         try {
-            return MAPPER.readTree(file.toFile());
+            return JsonTree.read(file.toFile());
         } catch (JacksonException e) {
             JsonLocation at = e.getLocation();
             String where = at == null || at.getLineNr() < 0 ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";

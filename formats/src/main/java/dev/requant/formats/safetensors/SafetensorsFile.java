@@ -1,12 +1,9 @@
 package dev.requant.formats.safetensors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.requant.formats.FormatException;
+import dev.requant.formats.io.JsonTree;
 import dev.requant.formats.io.LittleEndian;
 import dev.requant.formats.io.MappedFile;
 import java.io.IOException;
@@ -35,10 +32,6 @@ import java.util.Optional;
 public final class SafetensorsFile implements AutoCloseable {
     /** The reference implementation refuses headers above 100 MB. */
     static final long MAX_HEADER_BYTES = 100_000_000L;
-    static final ObjectMapper JSON = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build();
 
     private final Path path;
     private final Arena arena;
@@ -87,7 +80,7 @@ public final class SafetensorsFile implements AutoCloseable {
         MemorySegment.copy(seg, LittleEndian.BYTE, 8, headerBytes, 0, (int) n);
         JsonNode root;
         try {
-            root = JSON.readTree(headerBytes);
+            root = JsonTree.readStrict(headerBytes);
         } catch (JsonProcessingException e) {
             throw new FormatException(path, 8, "header", "header is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {

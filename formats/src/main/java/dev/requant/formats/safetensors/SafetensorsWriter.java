@@ -1,6 +1,7 @@
 package dev.requant.formats.safetensors;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.requant.formats.io.AtomicFile;
 import java.io.IOException;
@@ -73,7 +74,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     static byte[] encodeHeader(Map<String, String> metadata, List<Spec> specs) {
-        ObjectNode root = SafetensorsFile.JSON.createObjectNode();
+        ObjectNode root = JsonNodeFactory.instance.objectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = root.putObject("__metadata__");
             metadata.forEach(m::put);
