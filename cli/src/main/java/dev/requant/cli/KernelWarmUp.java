@@ -96,8 +96,10 @@ final class KernelWarmUp {
         pending = Plan.NONE;
         if (!plan.kernels().isEmpty()) VectorSupport.warmUpInBackground(plan.kernels().toArray(GgmlType[]::new));
         if (plan.lattice()) {
-            // then the BF16 widening that the encoders read a billion weights through (Bf16Rows: its vector kernel
-            // with the NaN/Inf check is 8x the plain loop once compiled)
+            // first the BF16 widening that the encoders read a billion weights through (Bf16Rows: its vector kernel
+            // with the NaN/Inf check is 8x the plain loop once compiled), then the lattice solver: the plan's sampled
+            // fit waits for the solver's warm-up and then reads its rows through the widening, which ran in C1's code
+            // when it came second (about 50 ms of the plan on 2 cores)
             Thread t = new Thread(() -> {
                 Bf16Rows.warmUp();
                 LatticeQ4_0Codec.warmUp();
