@@ -111,13 +111,15 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
 
     /**
      * {@link #warmUp}'s work: synthetic blocks through a codec of its own, on the vector kernels. Most are what real
-     * checkpoints are made of, blocks on lattices of BF16 scales; every fourth pass also holds one block of each rare
-     * kind (a scale held in FP32 by the learned and the max/-8 rule, a block on no lattice, an all-zero block). Those
-     * passes give each rare branch a count in the solver's profile, so that C2 compiles it as a branch and not as a
-     * trap. Rare, so that C2 does not compile the rare paths themselves (the general search, the F16 pick, the
-     * least-error fallback): with a quarter of the blocks rare it did, 0.5 s of compiler time that a checkpoint whose
-     * blocks are all on BF16 lattices never used, spent before its first tensor (a checkpoint full of them gets them
-     * compiled once it runs them).
+     * checkpoints are made of, blocks on lattices of BF16 scales. The first four passes and every eighth after them
+     * also end with one block of each rare kind (a scale held in FP32 by the learned and the max/-8 rule, a block on
+     * no lattice, an all-zero block): they give each rare branch a count in the profile C2 compiles the solver from,
+     * so that it compiles a branch and not a trap (each trap real data hit compiled the solver again, 0.15-0.4 s of a
+     * compiler thread). The first passes, because C2 compiles from them; at the end of a pass, because the first
+     * blocks of the first pass run before the interpreter profiles anything. Few, so that C2 does not compile the
+     * rare paths themselves (the general search, the F16 pick, the least-error fallback): with a quarter of every
+     * pass rare it did, 0.5 s of compile-thread time that a checkpoint whose blocks are all on BF16 lattices never
+     * used, spent before its first tensor (a checkpoint full of them gets them compiled once it runs them).
      */
     private static void driveSolver() {
         int blocks = 256, qk = Q4_0Lattice.QK;
@@ -126,7 +128,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
         MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
         for (int rep = 0; rep < 60; rep++) {
-            float[] x = rep % 4 == 0 ? mixed : common;
+            float[] x = rep < 4 || rep % 8 == 0 ? mixed : common;
             for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES, true);
         }
     }
@@ -134,8 +136,8 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     /**
      * {@code blocks} blocks of 32 Gaussian weights: kind {@code b % 16} takes block b to a lattice of a learned scale
      * (kinds 0-5), absmax/7 (6-9) or max/-8 (10-13), with the scale rounded to BF16 except for kinds 5 and 13 (held in
-     * FP32); kind 14 is on no lattice and kind 15 all zero. Those four rare kinds are kept by one block each (the first)
-     * with {@code rare}, by none without; the others become kind {@code b % 5} (learned, BF16).
+     * FP32); kind 14 is on no lattice and kind 15 all zero. Those four rare kinds are kept by one block each (among the
+     * last 16) with {@code rare}, by none without; the others become kind {@code b % 5} (learned, BF16).
      */
     private static float[] syntheticBlocks(int blocks, boolean rare) {
         int qk = Q4_0Lattice.QK;
@@ -144,7 +146,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         SplittableRandom r = new SplittableRandom(0x5EED);
         for (int b = 0; b < blocks; b++) {
             int kind = b % 16;
-            if ((kind == 5 || kind >= 13) && !(rare && b == kind)) kind = b % 5;
+            if ((kind == 5 || kind >= 13) && !(rare && b >= blocks - 16)) kind = b % 5;
             int o = b * qk;
             if (kind == 15) continue; // all zero
             int im = 0;
