@@ -72,4 +72,13 @@ class JsonTreeTest {
                 .isInstanceOf(JacksonException.class).hasMessageContaining("Trailing token");
         assertThatThrownBy(() -> JsonTree.readStrict("{} x".getBytes(StandardCharsets.UTF_8))).isInstanceOf(JacksonException.class);
     }
+
+    /** docs/limits.md: JSON nested at most 1,000 deep, as Jackson's parser allows (the tree is built recursively). */
+    @Test
+    void nestingIsLimitedAsJacksonLimitsIt() throws Exception {
+        both("[".repeat(1000) + "]".repeat(1000));
+        Path deep = Files.writeString(dir.resolve("deep.json"), "[".repeat(1001) + "]".repeat(1001));
+        assertThatThrownBy(() -> JsonTree.read(deep.toFile())).isInstanceOf(JacksonException.class).hasMessageContaining("1000");
+        assertThatThrownBy(() -> MAPPER.readTree(deep.toFile())).isInstanceOf(JacksonException.class).hasMessageContaining("1000");
+    }
 }
