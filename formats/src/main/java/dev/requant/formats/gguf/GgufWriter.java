@@ -142,9 +142,9 @@ public final class GgufWriter implements AutoCloseable {
             case UINT8, INT8 -> b.bytes(a.bytes());
             case BOOL -> { for (boolean x : a.bools()) b.u8(x ? 1 : 0); }
             case UINT16, INT16 -> { for (short x : a.shorts()) b.i16(x); }
-            case UINT32, INT32 -> { for (int x : a.ints()) b.i32(x); }
+            case UINT32, INT32 -> b.i32s(a.ints());
             case UINT64, INT64 -> { for (long x : a.longs()) b.i64(x); }
-            case FLOAT32 -> { for (float x : a.floats()) b.f32(x); }
+            case FLOAT32 -> b.f32s(a.floats());
             case FLOAT64 -> { for (double x : a.doubles()) b.f64(x); }
             case STRING -> b.ggufStrings(a.stringList());
             case ARRAY -> throw new IllegalArgumentException("nested arrays are not written");

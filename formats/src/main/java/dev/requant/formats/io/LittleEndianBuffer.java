@@ -51,6 +51,25 @@ public final class LittleEndianBuffer {
 
     public LittleEndianBuffer f32(float v) { return i32(Float.floatToRawIntBits(v)); }
 
+    /**
+     * Every element as {@link #i32} writes it, in one bulk copy: a vocabulary's token types and scores are 262,144
+     * values each, and a loop of calls runs interpreted when the header is written at a command's start.
+     */
+    public LittleEndianBuffer i32s(int[] v) {
+        ensure(Math.multiplyExact(4, v.length));
+        ByteBuffer.wrap(data, size, 4 * v.length).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().put(v);
+        size += 4 * v.length;
+        return this;
+    }
+
+    /** Every element as {@link #f32} writes it (its raw bits, NaN payloads kept), in one bulk copy. */
+    public LittleEndianBuffer f32s(float[] v) {
+        ensure(Math.multiplyExact(4, v.length));
+        ByteBuffer.wrap(data, size, 4 * v.length).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(v);
+        size += 4 * v.length;
+        return this;
+    }
+
     public LittleEndianBuffer f64(double v) { return i64(Double.doubleToRawLongBits(v)); }
 
     public LittleEndianBuffer bytes(byte[] b) {
