@@ -6,7 +6,6 @@ import dev.requant.formats.ggml.GgmlType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -134,7 +133,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     }
 
     /**
-     * {@code blocks} blocks of 32 Gaussian weights: kind {@code b % 16} takes block b to a lattice of a learned scale
+     * {@code blocks} blocks of 32 weights: kind {@code b % 16} takes block b to a lattice of a learned scale
      * (kinds 0-5), absmax/7 (6-9) or max/-8 (10-13), with the scale rounded to BF16 except for kinds 5 and 13 (held in
      * FP32); kind 14 is on no lattice and kind 15 all zero. Those four rare kinds are kept by one block each (among the
      * last 16) with {@code rare}, by none without; the others become kind {@code b % 5} (learned, BF16).
@@ -143,7 +142,9 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         int qk = Q4_0Lattice.QK;
         float[] x = new float[blocks * qk];
         float[] w = new float[qk];
-        SplittableRandom r = new SplittableRandom(0x5EED);
+        // a linear congruential sequence, not java.util.random: its Gaussians ran interpreted at start-up and then took
+        // C2 a compilation of their own (30 ms), for data whose only job is to take the solver down each path
+        int seed = 0x5EED;
         for (int b = 0; b < blocks; b++) {
             int kind = b % 16;
             if ((kind == 5 || kind >= 13) && !(rare && b >= blocks - 16)) kind = b % 5;
@@ -151,14 +152,16 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
             if (kind == 15) continue; // all zero
             int im = 0;
             for (int i = 0; i < qk; i++) {
-                w[i] = (float) r.nextGaussian() * 0.02f;
+                seed = seed * 1103515245 + 12345;
+                w[i] = ((seed >>> 8) & 0xFFFF) / 65536f * 0.08f - 0.04f; // uniform in [-0.04, 0.04)
                 if (Math.abs(w[i]) > Math.abs(w[im])) im = i;
             }
             if (kind == 14) { // not on a lattice
                 for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(w[i]);
                 continue;
             }
-            float d = kind < 6 ? Math.abs(w[im]) / (6.2f + 1.5f * (float) r.nextDouble()) // learned
+            seed = seed * 1103515245 + 12345;
+            float d = kind < 6 ? Math.abs(w[im]) / (6.2f + 1.5f * (((seed >>> 8) & 0xFFFF) / 65536f)) // learned
                     : kind < 10 ? Math.abs(w[im]) / 7f : w[im] / -8f;
             if (kind != 5 && kind != 13) d = BFloat16.round(d);
             for (int i = 0; i < qk; i++) x[o + i] = BFloat16.round(Math.max(-8, Math.min(7, (int) Math.rint(w[i] / d))) * d);
