@@ -19,7 +19,7 @@ import java.io.IOException;
  * long or BigInteger nodes, other numbers as doubles, a repeated key's last value, no input at all a
  * {@link MissingNode}), without an ObjectMapper. A conversion reads a few JSON files before its first tensor, and
  * there an ObjectMapper cost 40-50 ms of class initialisation (its default date format) and its tree deserializer
- * about as much again of a JVM that has compiled nothing yet (BENCHMARKS.md, "A vocabulary as bytes").
+ * about as much again of a JVM that has compiled nothing yet (BENCHMARKS.md, "Start-up of the QAT conversion").
  */
 public final class JsonTree {
     private JsonTree() {}

@@ -2,10 +2,6 @@ package dev.requant.formats.io;
 
 import dev.requant.formats.FormatException;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -18,8 +14,6 @@ public final class SegmentCursor {
     private final Path file;
     private final MemorySegment segment;
     private final long limit;
-    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
     private long position;
 
     public SegmentCursor(Path file, MemorySegment segment) {
@@ -102,21 +96,13 @@ public final class SegmentCursor {
         position += n;
     }
 
-    /** Strict UTF-8 of exactly {@code n} bytes. */
+    /** Strict UTF-8 of exactly {@code n} bytes ({@link Utf8StringList#wellFormed}). */
     public String utf8(long n, String field) throws FormatException {
         long start = position;
         if (n == 0) return "";  // one shared instance: a header of a million empty strings costs a million references
         if (n > Integer.MAX_VALUE - 8) throw error(start, field, "string of " + n + " bytes is too long");
         byte[] b = bytes(n, field);
-        // The JDK's decoder is fast but replaces bad input with U+FFFD; only then is the strict check needed.
-        String s = new String(b, StandardCharsets.UTF_8);
-        if (s.indexOf('\uFFFD') >= 0) {
-            try {
-                utf8.decode(ByteBuffer.wrap(b));
-            } catch (CharacterCodingException e) {
-                throw error(start, field, "string is not valid UTF-8");
-            }
-        }
-        return s;
+        if (!Utf8StringList.wellFormed(b, 0, b.length)) throw error(start, field, "string is not valid UTF-8");
+        return new String(b, StandardCharsets.UTF_8);
     }
 }

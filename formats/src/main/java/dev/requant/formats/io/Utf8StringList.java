@@ -13,7 +13,7 @@ import java.util.RandomAccess;
  * An immutable list of strings held as their UTF-8 bytes, all in one array, each decoded only when it is read. A
  * vocabulary goes from a tokenizer.model or a GGUF file into a GGUF header as bytes: as String objects, its 262,144
  * tokens were each decoded and encoded again, about 0.3 s of a conversion's start, where the JVM runs that code
- * interpreted or barely compiled (BENCHMARKS.md, "A vocabulary as bytes").
+ * interpreted or barely compiled (BENCHMARKS.md, "Start-up of the QAT conversion").
  */
 public final class Utf8StringList extends AbstractList<String> implements RandomAccess {
     private final byte[] bytes;

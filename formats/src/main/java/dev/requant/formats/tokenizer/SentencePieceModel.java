@@ -2,9 +2,9 @@ package dev.requant.formats.tokenizer;
 
 import dev.requant.formats.FormatException;
 import dev.requant.formats.io.InputFiles;
+import dev.requant.formats.io.Utf8StringList;
 import java.io.IOException;
 import java.nio.file.Path;
-import dev.requant.formats.io.Utf8StringList;
 import java.util.AbstractList;
 import java.util.Arrays;
 import java.util.List;
