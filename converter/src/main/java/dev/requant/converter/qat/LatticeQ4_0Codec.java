@@ -121,14 +121,18 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      * used, spent before its first tensor (a checkpoint full of them gets them compiled once it runs them).
      */
     private static void driveSolver() {
-        int blocks = 256, qk = Q4_0Lattice.QK;
+        // rows of 36 blocks, as Gemma's 1,152-wide rows are: each row ends in blocks short of a batch of the row encoder
+        // (Q4_0Lattice.encodeRow), which the solver takes one by one, as it does in real rows
+        int rowBlocks = 36, blocks = 8 * rowBlocks, qk = Q4_0Lattice.QK;
         float[] common = syntheticBlocks(blocks, false), mixed = syntheticBlocks(blocks, true);
         LatticeQ4_0Codec codec = new LatticeQ4_0Codec(StoredPrecision.BF16);
         // native memory, as the encoder's chunk buffers are (a heap segment here would leave the writes compiled for the wrong kind)
         MemorySegment out = Arena.ofAuto().allocate(blocks * Q4_0Lattice.BLOCK_BYTES);
         for (int rep = 0; rep < 60; rep++) {
             float[] x = rep < 4 || rep % 8 == 0 ? mixed : common;
-            for (int row = 0; row < blocks / 32; row++) codec.encodeRow(x, row * 32 * qk, 32 * qk, null, out, row * 32L * Q4_0Lattice.BLOCK_BYTES, true);
+            for (int row = 0; row < blocks / rowBlocks; row++) {
+                codec.encodeRow(x, row * rowBlocks * qk, rowBlocks * qk, null, out, (long) row * rowBlocks * Q4_0Lattice.BLOCK_BYTES, true);
+            }
         }
     }
 
@@ -191,12 +195,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         Worker w = workers.get();
         Q4_0Lattice l = w.solver();
         l.useVectorKernels(vectorKernels);
-        l.startRow(src, srcOffset, n);
-        for (int b = 0; b < n / Q4_0Lattice.QK; b++) {
-            l.solveInRow(b, importance, b * Q4_0Lattice.QK);
-            l.writeBlock(dst, dstOffset + (long) b * Q4_0Lattice.BLOCK_BYTES);
-            w.stats().add(l);
-        }
+        l.encodeRow(src, srcOffset, n, importance, dst, dstOffset, w.stats());
     }
 
     /** The least-error fallback uses the importance; exact blocks do not need it. */

@@ -37,6 +37,15 @@ public final class LatticeStats {
         zeroSignMismatches += l.zeroSignMismatches();
     }
 
+    /** Counts one block solved exactly with a scale held in BF16 (as {@link #add(Q4_0Lattice)} would count it). */
+    void addBf16Exact(LatticeRule rule, int extremeCode) {
+        blocks++;
+        exact++;
+        rules[rule.ordinal()]++;
+        extremeCodes[extremeCode]++;
+        bf16Scale++;
+    }
+
     /** Counts one Q8_0 block ({@link #dominantRule} then reports absmax/127 when most exact blocks follow it). */
     public void add(Q8_0Lattice l) {
         blocks++;

@@ -4,6 +4,7 @@ import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.Float16;
 import dev.requant.formats.ggml.VectorSupport;
 import dev.requant.formats.io.LittleEndian;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -74,8 +75,6 @@ public final class Q4_0Lattice {
     private final double[] hi = new double[QK];
     private final double[] iv = new double[2];
     private boolean preferNegativeScale;
-    private int lastK;
-    private boolean lastOpposite;
     private int extreme;
     private boolean candidateNegative;
     private double feasibleLo, feasibleHi;
@@ -97,6 +96,14 @@ public final class Q4_0Lattice {
     private float[] rowAmax = new float[0];
     private int[] rowInfo = new int[0];
     private float[] rowRatio = new float[0];
+
+    /** Blocks {@link #encodeRow} solves side by side where it can ({@link Q4_0LatticeVector#solveBatch}); 0 without the Vector API. */
+    private static final int BATCH = VECTOR ? Q4_0LatticeVector.batchBlocks() : 0;
+    /** {@link Q4_0LatticeVector#solveBatch}'s scratch and results: the blocks transposed and their ratios; code bytes, F16 scales, extreme codes. */
+    private final float[] batchX = new float[2 * BATCH * QK];
+    private final int[] batchWords = new int[BATCH * QK / 8];
+    private final int[] batchHalves = new int[BATCH];
+    private final int[] batchCodes = new int[BATCH];
 
     public Q4_0Lattice(StoredPrecision precision) {
         this.precision = precision;
@@ -145,23 +152,13 @@ public final class Q4_0Lattice {
     }
 
     /**
-     * Forgets the candidate order learned from earlier blocks. Call at the start of each row, so that a row's result
-     * never depends on which thread encoded the rows before it.
-     */
-    public void startRow() {
-        lastK = 0;
-    }
-
-    /**
-     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: forgets the candidate order, as {@link #startRow}
-     * does, and on the fast path with the Vector API kernels and BF16 storage scans the whole row first
+     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: on the fast path with the Vector API kernels and BF16 storage scans the whole row first
      * ({@link Q4_0LatticeVector#scanRow}): each block's largest magnitude, extreme element, signs of its zeros and the
      * ratios {@link #plausible} tests. Every block's solve begins with those, and as one pass over the row without a
      * branch per block they cost a fraction of what the same work did between each block's candidate tries, where
      * each step waited on the one before; the tries themselves are unchanged.
      */
     public void startRow(float[] src, int off, int n) {
-        startRow();
         rowSrc = src;
         rowOff = off;
         rowScanned = VECTOR && vector && vectorKernels && precision == StoredPrecision.BF16;
@@ -206,17 +203,68 @@ public final class Q4_0Lattice {
     }
 
     /**
-     * Solves each block of the row {@code x[off .. off+n)} as a fresh row and counts it into {@code stats}. Through
-     * {@link #solveInRow}, as the encoders solve: a plan measuring after the lattice's warm-up then runs the code C2
-     * compiled for it, instead of per-block scans of its own that would start out interpreted.
+     * Encodes the row {@code src[off .. off+n)}: each block solved as {@link #solve} solves it, written at
+     * {@code dst[dstOff + 18 b]} as block_q4_0 and counted into {@code stats}. On the fast
+     * path with the Vector API kernels and BF16 storage, {@link Q4_0LatticeVector#solveBatch} takes the blocks a batch at
+     * a time and answers most of them (blocks on lattices of BF16 scales) side by side; the blocks it leaves, and a
+     * row's last blocks short of a batch, go through {@link #solve}. Otherwise the row pass, {@link #solveInRow}.
+     *
+     * @param importance per-column weights of the row for the least-error fallback (may be null), read from
+     *     {@code importance[0]} for the row's first column
      */
-    public void measureRow(float[] x, int off, int n, LatticeStats stats) {
-        startRow(x, off, n);
-        for (int b = 0; b < n / QK; b++) {
-            solveInRow(b, null, 0);
+    public void encodeRow(float[] src, int off, int n, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
+        int blocks = n / QK;
+        if (BATCH > 0 && vector && vectorKernels && precision == StoredPrecision.BF16) {
+            encodeBatches(src, off, blocks, importance, dst, dstOff, stats);
+            return;
+        }
+        startRow(src, off, n);
+        for (int b = 0; b < blocks; b++) {
+            solveInRow(b, importance, b * QK);
+            writeBlock(dst, dstOff + (long) b * BLOCK_BYTES);
             stats.add(this);
         }
     }
+
+    /** {@link #encodeRow} a batch of blocks at a time, then the blocks short of a batch one by one. */
+    private void encodeBatches(float[] src, int off, int blocks, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
+        int b = 0;
+        for (; b + BATCH <= blocks; b += BATCH) {
+            long solved = Q4_0LatticeVector.solveBatch(src, off + b * QK, MIN_PLAUSIBLE_EXTREME, batchX, batchWords, batchHalves, batchCodes);
+            for (int j = 0; j < BATCH; j++) {
+                if ((solved >>> j & 1) == 0) {
+                    encodeOne(src, off, b + j, importance, dst, dstOff, stats);
+                    continue;
+                }
+                stats.addBf16Exact(RULE_OF_EXTREME_CODE[batchCodes[j]], batchCodes[j]);
+                long at = dstOff + (long) (b + j) * BLOCK_BYTES;
+                dst.set(LittleEndian.SHORT, at, (short) batchHalves[j]);
+                for (int g = 0; g < QK / 8; g++) dst.set(LittleEndian.INT, at + 2 + 4 * g, batchWords[g * BATCH + j]);
+            }
+        }
+        for (; b < blocks; b++) encodeOne(src, off, b, importance, dst, dstOff, stats);
+    }
+
+    /** Block {@code b} of the row through {@link #solve}, written and counted. */
+    private void encodeOne(float[] src, int off, int b, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
+        solve(src, off + b * QK, importance, b * QK);
+        writeBlock(dst, dstOff + (long) b * BLOCK_BYTES);
+        stats.add(this);
+    }
+
+    /**
+     * Counts each block of the row {@code x[off .. off+n)} into {@code stats}, solved as the encoders solve them
+     * ({@link #encodeRow}): a plan measuring after the lattice's warm-up then runs the code C2 compiled for it.
+     */
+    public void measureRow(float[] x, int off, int n, LatticeStats stats) {
+        long bytes = (long) (n / QK) * BLOCK_BYTES;
+        // native memory, as the encoders' chunk buffers are: the writes are then compiled for one kind of segment
+        if (sink.byteSize() < bytes) sink = Arena.ofAuto().allocate(bytes);
+        encodeRow(x, off, n, null, sink, 0, stats);
+    }
+
+    /** Where {@link #measureRow} has its blocks written (and forgotten): encodeRow then has no branch for "no output". */
+    private MemorySegment sink = MemorySegment.NULL;
 
     /**
      * Solves the block {@code src[off..off+32)}; returns whether an exact lattice was found. Afterwards the accessors
@@ -299,16 +347,6 @@ public final class Q4_0Lattice {
         boolean hasPreference = (posZeros > 0) != (negZeros > 0);
         preferNegativeScale = negZeros > 0 && posZeros == 0;
         boolean extremeNegative = x[xo + extreme] < 0;
-        // Blocks of a row follow one rule: the candidate that solved the previous block usually solves this one.
-        if (lastK > 0) {
-            boolean negative = lastOpposite != extremeNegative;
-            if ((!hasPreference || negative == preferNegativeScale) && tryCandidate(lastK, negative)) {
-                exact = true;
-                extremeCode = lastK;
-                rule = RULE_OF_EXTREME_CODE[lastK];
-                return true;
-            }
-        }
         for (int pass = 0; pass < (hasPreference ? 2 : 1); pass++) {
             for (int k = 8; k >= 1; k--) {
                 // The extreme element gets code -k when d has the opposite sign (allowed down to -8), +k otherwise (up to 7).
@@ -318,12 +356,9 @@ public final class Q4_0Lattice {
                     boolean opposite = k == 8 || variant == 1;
                     boolean negative = opposite != extremeNegative;
                     if (hasPreference && (negative == preferNegativeScale) != (pass == 0)) continue;
-                    if (k == lastK && opposite == lastOpposite && lastK > 0) continue; // tried above
                     if (tryCandidate(k, negative)) {
                         exact = true;
                         extremeCode = k;
-                        lastK = k;
-                        lastOpposite = opposite;
                         rule = RULE_OF_EXTREME_CODE[k];
                         return true;
                     }
@@ -338,7 +373,7 @@ public final class Q4_0Lattice {
      * compiled from the warm-up's profile, such a chain had a branch real checkpoints take and the warm-up had not, and
      * its trap compiled the solver again.
      */
-    private static final LatticeRule[] RULE_OF_EXTREME_CODE = {LatticeRule.ZERO, LatticeRule.LEARNED, LatticeRule.LEARNED,
+    static final LatticeRule[] RULE_OF_EXTREME_CODE = {LatticeRule.ZERO, LatticeRule.LEARNED, LatticeRule.LEARNED,
         LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.LEARNED, LatticeRule.ABSMAX_OVER_7,
         LatticeRule.SIGNED_MAX_OVER_NEG8};
 

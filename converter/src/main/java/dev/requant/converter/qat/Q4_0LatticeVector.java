@@ -6,6 +6,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -186,6 +187,136 @@ final class Q4_0LatticeVector {
         bounds[0] = dLo;
         bounds[1] = dHi;
         return ambiguous ? 2 : 1;
+    }
+
+    /** Blocks {@link #solveBatch} solves side by side: one per float lane. */
+    static int batchBlocks() { return F.length(); }
+
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /**
+     * {@link #batchBlocks} consecutive blocks from {@code x[off]}, one per lane, solved as Q4_0Lattice.solve solves each
+     * where the answer is a scale held in BF16 that its first candidates find: returns the lanes solved, and for each
+     * lane j solved its block_q4_0: the F16 scale's bits in {@code halves[j]} and the 16 bytes of codes as little-endian
+     * words {@code words[j]}, {@code words[L + j]}, {@code words[2L + j]}, {@code words[3L + j]} (L lanes), and its
+     * extreme code in {@code extremeCodes[j]}. {@code xt}: scratch of 64 L floats. Every other
+     * lane is left to the solver: any block with a NaN, an infinity, a largest magnitude below {@code minExtreme} (zero
+     * blocks too), zeros of both signs, and any block whose first plausible extreme code does not verify with its first
+     * sign and scales (where the solver goes on to other signs, F16 scales and its interval search).
+     *
+     * <p>Why the same answer: the solver tries extreme codes from 8 down, each with the scale's sign of the stored zeros
+     * (codes below 8 with the extreme's own sign without zeros; -8 only with the opposite one), and within a code the
+     * scale xm/q when it is an F16 value, else xm/q rounded to BF16 and then the BF16 neighbour on xm/q's side. Here each
+     * lane walks the same order and stops at the first code whose check is not ruled out: a code is skipped only where
+     * some |x[i]|*k/|xm| lies more than 1/16 from an integer, which no block on a lattice with that extreme code allows
+     * (the bound of Q4_0Lattice.plausible), so the solver finds nothing there either. The codes are round(x*q/xm) and the
+     * check rounds each product to BF16 exactly as the solver's verification does. Transposed (lane j holds block j), the
+     * work has no horizontal reductions and no branch per block.
+     */
+    static long solveBatch(float[] x, int off, float minExtreme, float[] xt, int[] words, int[] halves, int[] extremeCodes) {
+        int lanes = F.length();
+        long all = (1L << lanes) - 1;
+        FloatVector amax = FloatVector.zero(F), xm = FloatVector.zero(F);
+        VectorMask<Integer> posZero = I.maskAll(false), negZero = I.maskAll(false);
+        // transposed by plain copies: the Vector API's gather (a load with an index map) was not compiled to one here,
+        // and without it the vectors downstream lost their exact types and ran as Java; a transpose of L-by-L tiles by
+        // two-vector permutes (selectFrom) was no faster than the copies
+        for (int j = 0; j < lanes; j++) {
+            for (int i = 0; i < QK; i++) xt[i * lanes + j] = x[off + j * QK + i];
+        }
+        for (int i = 0; i < QK; i++) {
+            FloatVector v = FloatVector.fromArray(F, xt, i * lanes);
+            FloatVector a = v.abs();
+            // strictly larger: the first element of the largest magnitude is the extreme, as the solver's scan finds it
+            xm = xm.blend(v, a.compare(VectorOperators.GT, amax));
+            amax = amax.max(a); // a NaN anywhere makes it NaN (Math.max), which the finiteness test below sets aside
+            IntVector b = v.reinterpretAsInts();
+            posZero = posZero.or(b.compare(VectorOperators.EQ, 0));
+            negZero = negZero.or(b.compare(VectorOperators.EQ, 0x80000000));
+        }
+        long pos = posZero.toLong(), neg = negZero.toLong();
+        long left = ~amax.compare(VectorOperators.LT, Float.POSITIVE_INFINITY).toLong()
+                | amax.compare(VectorOperators.LT, minExtreme).toLong() | (pos & neg);
+        long extNeg = xm.compare(VectorOperators.LT, 0f).toLong();
+        long pref = pos ^ neg;
+        // the scale's sign tried first below 8: the zeros' (negative where only -0 occurs), else the extreme's
+        long firstNeg = (pref & neg) | (~pref & extNeg);
+        // -8 takes a scale of the extreme's opposite sign; with zeros, only where that is their sign
+        long eightOk = ~pref | ~(neg ^ ~extNeg);
+        // each lane's first extreme code in the solver's order that its ratios allow: Q4_0Lattice.plausible's test on the
+        // same ratios |x|/amax (so the same decisions), a pass over the batch per code until every lane has one
+        FloatVector inv = FloatVector.broadcast(F, 1f).div(amax);
+        for (int i = 0; i < QK; i++) FloatVector.fromArray(F, xt, i * lanes).abs().mul(inv).intoArray(xt, (QK + i) * lanes);
+        long undecided = all & ~left;
+        IntVector kLane = IntVector.zero(I);
+        for (int k = 8; k >= 1 && undecided != 0; k--) {
+            // no test for an empty set here: the warm-up's batches never have one at 8, and C2 compiled that branch as a
+            // trap that a real batch (every extreme positive, the scales too) then took
+            long tried = k == 8 ? undecided & eightOk : undecided;
+            VectorMask<Float> far = F.maskAll(false);
+            for (int i = 0; i < QK; i++) {
+                FloatVector t = FloatVector.fromArray(F, xt, (QK + i) * lanes).mul((float) k);
+                far = far.or(t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs().compare(VectorOperators.GT, 0.0625f));
+            }
+            long found = tried & ~far.toLong();
+            kLane = kLane.blend(k, VectorMask.fromLong(I, found));
+            undecided &= ~found;
+        }
+        long candidates = all & ~left & ~undecided;
+        // one verification of every lane's code with its first sign and scales
+        long eight = kLane.compare(VectorOperators.EQ, 8).toLong();
+        long negative = (eight & ~extNeg) | (~eight & firstNeg);
+        FloatVector kf = (FloatVector) kLane.convert(VectorOperators.I2F, 0);
+        // code +k where the scale has the extreme's sign, -k where not
+        FloatVector q = kf.blend(kf.neg(), VectorMask.fromLong(F, negative ^ extNeg));
+        FloatVector d0 = xm.div(q), inv0 = q.div(xm);
+        IntVector d0b = d0.reinterpretAsInts();
+        // ggml_compute_fp32_to_bf16 of finite values, as in verifyBf16 (written out in each place: a helper that C2
+        // did not inline took its vectors boxed, and their lane operations ran as Java)
+        IntVector dbb = d0b.add(0x7FFF).add(d0b.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000);
+        FloatVector db = dbb.reinterpretAsFloats();
+        // xm/q itself where it has no fraction bit beyond F16's (it must then be a BF16 value here), else its BF16
+        // rounding and that one's neighbour on xm/q's side
+        long d0Short = d0b.and(0x1FFF).compare(VectorOperators.EQ, 0).toLong();
+        long d0Bf16 = d0b.and(0xFFFF).compare(VectorOperators.EQ, 0).toLong();
+        IntVector step = IntVector.broadcast(I, -0x10000).blend(0x10000, d0.abs().compare(VectorOperators.GT, db.abs()).cast(I));
+        FloatVector dA = db.blend(d0, VectorMask.fromLong(F, d0Short));
+        FloatVector dB = dbb.add(step).reinterpretAsFloats();
+        // scales in F16's normal range, 2^-14 to below 2^16 by the exponent field (BF16 values there are F16 values)
+        IntVector eA = dA.reinterpretAsInts().lanewise(VectorOperators.LSHR, 23).and(0xFF);
+        IntVector eB = dB.reinterpretAsInts().lanewise(VectorOperators.LSHR, 23).and(0xFF);
+        long usableA = eA.compare(VectorOperators.GE, 127 - 14).and(eA.compare(VectorOperators.LE, 127 + 15)).toLong() & (~d0Short | d0Bf16);
+        long usableB = eB.compare(VectorOperators.GE, 127 - 14).and(eB.compare(VectorOperators.LE, 127 + 15)).toLong() & ~d0Short;
+        VectorMask<Integer> diffA = I.maskAll(false), diffB = I.maskAll(false);
+        for (int i = 0; i < QK; i++) {
+            FloatVector v = FloatVector.fromArray(F, xt, i * lanes);
+            FloatVector c = v.mul(inv0).add(RINT_MAGIC).sub(RINT_MAGIC).max(-8f).min(7f);
+            c.intoArray(xt, (QK + i) * lanes); // over the ratios, no longer needed: the codes the words below pack
+            IntVector vb = v.reinterpretAsInts();
+            IntVector pA = c.mul(dA).reinterpretAsInts(), pB = c.mul(dB).reinterpretAsInts();
+            diffA = diffA.or(pA.add(0x7FFF).add(pA.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000).compare(VectorOperators.NE, vb));
+            diffB = diffB.or(pB.add(0x7FFF).add(pB.lanewise(VectorOperators.LSHR, 16).and(1)).and(0xFFFF0000).compare(VectorOperators.NE, vb));
+        }
+        long okA = usableA & ~diffA.toLong();
+        // a plausible code that did not verify here: the solver decides (other signs, scales, its search)
+        long solved = candidates & (okA | (usableA & usableB & ~diffB.toLong()));
+        FloatVector dSolved = dA.blend(dB, VectorMask.fromLong(F, solved & ~okA));
+        // block_q4_0's 16 bytes of nibbles as 4 little-endian words a lane: byte t = code[t] + 8 | (code[t + 16] + 8) << 4
+        for (int g = 0; g < QK / 8; g++) {
+            IntVector w = IntVector.zero(I);
+            for (int t = 4 * g; t < 4 * g + 4; t++) {
+                FloatVector lo = FloatVector.fromArray(F, xt, (QK + t) * lanes);
+                FloatVector hi = FloatVector.fromArray(F, xt, (QK + t + QK / 2) * lanes);
+                IntVector b = (IntVector) hi.mul(16f).add(lo).add(136f).convert(VectorOperators.F2I, 0);
+                w = w.or(b.lanewise(VectorOperators.LSHL, 8 * (t - 4 * g)));
+            }
+            w.intoArray(words, g * lanes);
+        }
+        // the F16 bits of a BF16 value in F16's normal range: sign, exponent rebiased from 127 to 15, top 10 fraction bits
+        IntVector sb = dSolved.reinterpretAsInts();
+        sb.lanewise(VectorOperators.LSHR, 16).and(0x8000)
+                .or(sb.lanewise(VectorOperators.LSHR, 13).sub((127 - 15) << 10).and(0x7FFF)).intoArray(halves, 0);
+        kLane.intoArray(extremeCodes, 0);
+        return solved;
     }
 
     private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());

@@ -92,8 +92,6 @@ class Q4_0LatticeLanesTest {
                 importance = new float[blocksPerRow * QK];
                 for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
             }
-            lanes.startRow();
-            ref.startRow();
             for (int k = 0; k < blocksPerRow; k++) {
                 String at = "row " + n + " block " + k;
                 assertThat(lanes.solve(row, k * QK, importance, k * QK)).as(at).isEqualTo(ref.solve(row, k * QK, importance, k * QK));

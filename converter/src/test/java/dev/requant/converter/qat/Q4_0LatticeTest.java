@@ -264,8 +264,6 @@ class Q4_0LatticeTest {
                 kinds[kind]++;
                 adversarialBlock(r, kind, row, b * QK);
             }
-            vec.startRow();
-            ref.startRow();
             for (int b = 0; b < blocksPerRow; b++) {
                 String at = "row " + n + " block " + b;
                 assertThat(vec.solve(row, b * QK, null, 0)).as(at).isEqualTo(ref.solve(row, b * QK, null, 0));
@@ -303,7 +301,6 @@ class Q4_0LatticeTest {
                 for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
             }
             vec.startRow(all, off, blocks * QK);
-            ref.startRow();
             for (int b = 0; b < blocks; b++) {
                 String at = "row " + n + " block " + b;
                 assertThat(vec.solveInRow(b, importance, b * QK)).as(at).isEqualTo(ref.solve(all, off + b * QK, importance, b * QK));
@@ -330,7 +327,6 @@ class Q4_0LatticeTest {
             for (int b = 0; b < blocks; b++) adversarialBlock(r, r.nextInt(14), all, off + b * QK);
             vec.measureRow(all, off, blocks * QK, sv);
             lanes.measureRow(all, off, blocks * QK, sl);
-            ref.startRow();
             for (int b = 0; b < blocks; b++) {
                 ref.solve(all, off + b * QK, null, 0);
                 sr.add(ref);
@@ -347,6 +343,91 @@ class Q4_0LatticeTest {
             assertThat(s.zeroSignMismatches()).isEqualTo(sr.zeroSignMismatches());
             assertThat(Double.compare(s.maxAbsError(), sr.maxAbsError())).isZero();
         }
+    }
+
+    /**
+     * encodeRow as the encoders run it (with the Vector API, batches of blocks solved side by side by
+     * Q4_0LatticeVector.solveBatch and the blocks it leaves solved one by one) writes and counts exactly what the scalar
+     * reference finds block by block: rows of 1 to 72 blocks at any offset of a larger array, so that batches, their
+     * remainders and rows shorter than a batch all occur; most blocks on QAT lattices of every rule with BF16 scales of
+     * either sign (where the batch answers), one in four of the adversarial kinds (where it must leave the block to the
+     * solver, or answer as the solver would); half the rows with an importance per column.
+     */
+    @Test
+    void encodedRowsMatchScalarReferenceByteForByte() {
+        SplittableRandom r = new SplittableRandom(79);
+        Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
+        LatticeStats sv = new LatticeStats(), sr = new LatticeStats();
+        float[] all = new float[80 * QK];
+        for (int n = 0; n < 1500; n++) {
+            int blocks = 1 + r.nextInt(72);
+            int off = r.nextInt(all.length - blocks * QK + 1);
+            for (int b = 0; b < blocks; b++) {
+                if (r.nextInt(4) == 0) adversarialBlock(r, r.nextInt(14), all, off + b * QK);
+                else QatWeights.block(r, ScaleRule.values()[r.nextInt(3)], ScaleDtype.BF16, 0.02f, null, all, off + b * QK);
+            }
+            float[] importance = null;
+            if (n % 2 == 1) {
+                importance = new float[blocks * QK];
+                for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
+            }
+            byte[] got = new byte[blocks * Q4_0Lattice.BLOCK_BYTES], want = new byte[got.length];
+            vec.encodeRow(all, off, blocks * QK, importance, MemorySegment.ofArray(got), 0, sv);
+            for (int b = 0; b < blocks; b++) {
+                ref.solve(all, off + b * QK, importance, b * QK);
+                ref.writeBlock(MemorySegment.ofArray(want), (long) b * Q4_0Lattice.BLOCK_BYTES);
+                sr.add(ref);
+            }
+            for (int b = 0; b < blocks; b++) {
+                int at = b * Q4_0Lattice.BLOCK_BYTES;
+                assertThat(java.util.Arrays.copyOfRange(got, at, at + Q4_0Lattice.BLOCK_BYTES)).as("row %d block %d", n, b)
+                        .isEqualTo(java.util.Arrays.copyOfRange(want, at, at + Q4_0Lattice.BLOCK_BYTES));
+            }
+        }
+        assertThat(sr.exactBlocks()).isGreaterThan(20000);
+        assertThat(sr.inexactBlocks()).isGreaterThan(1000);
+        assertThat(sv.blocks()).isEqualTo(sr.blocks());
+        assertThat(sv.exactBlocks()).isEqualTo(sr.exactBlocks());
+        assertThat(sv.ruleCounts()).isEqualTo(sr.ruleCounts());
+        for (int k = 1; k <= 8; k++) assertThat(sv.extremeCodeCount(k)).as("extreme code %d", k).isEqualTo(sr.extremeCodeCount(k));
+        assertThat(sv.scaleDtype()).isEqualTo(sr.scaleDtype());
+        assertThat(sv.zeroSignMismatches()).isEqualTo(sr.zeroSignMismatches());
+        assertThat(Double.compare(sv.maxAbsError(), sr.maxAbsError())).isZero();
+    }
+
+    /**
+     * The batch kernel itself, for each QAT rule with BF16 scales: it answers nearly every block (the fast path is not
+     * quietly handing everything to the solver), and every block it answers has the scale bits, codes and extreme code
+     * the scalar reference finds. Blocks without stored zeros whose extreme has the other sign than the scale are the
+     * ones it leaves (the solver tries the other sign first there).
+     */
+    @ParameterizedTest
+    @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
+    void batchKernelAnswersQatBlocksAsTheReferenceDoes(ScaleRule rule) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Q4_0Lattice.VECTOR, "the Vector API's kernels");
+        SplittableRandom r = new SplittableRandom(80 + rule.ordinal());
+        int lanes = Q4_0LatticeVector.batchBlocks();
+        float[] x = new float[lanes * QK], xt = new float[2 * lanes * QK];
+        int[] words = new int[lanes * QK / 8], halves = new int[lanes], codes = new int[lanes];
+        Q4_0Lattice ref = scalarReference();
+        byte[] block = new byte[Q4_0Lattice.BLOCK_BYTES];
+        long answered = 0, total = 0;
+        for (int n = 0; n < 2000; n++) {
+            for (int j = 0; j < lanes; j++) QatWeights.block(r, rule, ScaleDtype.BF16, 0.02f, null, x, j * QK);
+            long solved = Q4_0LatticeVector.solveBatch(x, 0, 0x1p-100f, xt, words, halves, codes);
+            for (int j = 0; j < lanes; j++, total++) {
+                if ((solved >>> j & 1) == 0) continue;
+                answered++;
+                assertThat(ref.solve(x, j * QK, null, 0)).isTrue();
+                ref.writeBlock(MemorySegment.ofArray(block), 0);
+                MemorySegment got = MemorySegment.ofArray(new byte[Q4_0Lattice.BLOCK_BYTES]);
+                got.set(dev.requant.formats.io.LittleEndian.SHORT, 0, (short) halves[j]);
+                for (int g = 0; g < QK / 8; g++) got.set(dev.requant.formats.io.LittleEndian.INT, 2 + 4 * g, words[g * lanes + j]);
+                assertThat(got.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).as("batch %d lane %d", n, j).isEqualTo(block);
+                assertThat(codes[j]).isEqualTo(ref.extremeCode());
+            }
+        }
+        assertThat((double) answered / total).isGreaterThan(0.9);
     }
 
     /**

@@ -46,7 +46,6 @@ class Q4_0LatticeWithoutVectorModuleTest {
         }
         Q4_0Lattice ref = Q4_0LatticeTest.scalarReference();
         for (int r = 0; r < ROWS; r++) {
-            ref.startRow();
             for (int b = 0; b < ROW / Q4_0Lattice.QK; b++) {
                 ref.solve(x, r * ROW + b * Q4_0Lattice.QK, null, 0);
                 ref.writeBlock(dst, r * rowBytes + (long) b * Q4_0Lattice.BLOCK_BYTES);
