@@ -122,7 +122,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
      */
     private static void driveSolver() {
         // rows of 36 blocks, as Gemma's 1,152-wide rows are: each row ends in blocks short of a batch of the row encoder
-        // (Q4_0Lattice.encodeRow), which the solver takes one by one, as it does in real rows
+        // (Q4_0Lattice.encodeRows), which the solver takes one by one
         int rowBlocks = 36, blocks = 8 * rowBlocks, qk = Q4_0Lattice.QK;
         float[] common = syntheticBlocks(blocks, false), mixed = syntheticBlocks(blocks, true);
         LatticeQ4_0Codec codec = new LatticeQ4_0Codec(StoredPrecision.BF16);
@@ -131,7 +131,7 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         for (int rep = 0; rep < 60; rep++) {
             float[] x = rep < 4 || rep % 8 == 0 ? mixed : common;
             for (int row = 0; row < blocks / rowBlocks; row++) {
-                codec.encodeRow(x, row * rowBlocks * qk, rowBlocks * qk, null, out, (long) row * rowBlocks * Q4_0Lattice.BLOCK_BYTES, true);
+                codec.encode(x, row * rowBlocks * qk, rowBlocks * qk, 1, null, out, (long) row * rowBlocks * Q4_0Lattice.BLOCK_BYTES, true);
             }
         }
     }
@@ -183,19 +183,29 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
 
     @Override
     public void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset) {
-        encodeRow(src, srcOffset, n, importance, dst, dstOffset, !warming());
+        encode(src, srcOffset, n, 1, importance, dst, dstOffset, !warming());
     }
 
     /**
-     * {@link #encodeRow} on the Vector API kernels or the lanes. The warm-up calls this directly: with the choice
+     * Rows a chunk at a time: the solver's batches then run on across row boundaries, and only the chunk's last blocks
+     * short of a batch are solved one by one (a row of Gemma's 1,152 weights is 36 blocks: with batches of 16, a row at
+     * a time left 4 of every 36 to the solver).
+     */
+    @Override
+    public void encodeRows(float[] src, int srcOffset, int n, int rows, float[] importance, MemorySegment dst, long dstOffset) {
+        encode(src, srcOffset, n, rows, importance, dst, dstOffset, !warming());
+    }
+
+    /**
+     * {@link #encodeRows} on the Vector API kernels or the lanes. The warm-up calls this directly: with the choice
      * made in {@link #encodeRow}, the C2 code compiled while only the warm-up had run took a trap on the first
      * encoder's call and was compiled again.
      */
-    private void encodeRow(float[] src, int srcOffset, int n, float[] importance, MemorySegment dst, long dstOffset, boolean vectorKernels) {
+    private void encode(float[] src, int srcOffset, int n, int rows, float[] importance, MemorySegment dst, long dstOffset, boolean vectorKernels) {
         Worker w = workers.get();
         Q4_0Lattice l = w.solver();
         l.useVectorKernels(vectorKernels);
-        l.encodeRow(src, srcOffset, n, importance, dst, dstOffset, w.stats());
+        l.encodeRows(src, srcOffset, n, rows, importance, dst, dstOffset, w.stats());
     }
 
     /** The least-error fallback uses the importance; exact blocks do not need it. */

@@ -204,50 +204,71 @@ public final class Q4_0Lattice {
 
     /**
      * Encodes the row {@code src[off .. off+n)}: each block solved as {@link #solve} solves it, written at
-     * {@code dst[dstOff + 18 b]} as block_q4_0 and counted into {@code stats}. On the fast
-     * path with the Vector API kernels and BF16 storage, {@link Q4_0LatticeVector#solveBatch} takes the blocks a batch at
-     * a time and answers most of them (blocks on lattices of BF16 scales) side by side; the blocks it leaves, and a
-     * row's last blocks short of a batch, go through {@link #solve}. Otherwise the row pass, {@link #solveInRow}.
+     * {@code dst[dstOff + 18 b]} as block_q4_0 and counted into {@code stats}. See {@link #encodeRows}.
      *
      * @param importance per-column weights of the row for the least-error fallback (may be null), read from
      *     {@code importance[0]} for the row's first column
      */
     public void encodeRow(float[] src, int off, int n, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
-        int blocks = n / QK;
+        encodeRows(src, off, n, 1, importance, dst, dstOff, stats);
+    }
+
+    /**
+     * {@link #encodeRow} of {@code rows} consecutive rows of {@code n} weights (their blocks consecutive in {@code dst}
+     * too). On the fast path with the Vector API kernels and BF16 storage, {@link Q4_0LatticeVector#solveBatch} takes
+     * the blocks a batch at a time, across row boundaries (a block's answer does not depend on the blocks before it),
+     * and answers most of them (blocks on lattices of BF16 scales) side by side; the blocks it leaves, and the last
+     * blocks short of a batch, go through {@link #solve}. Otherwise each row through the row pass, {@link #solveInRow}.
+     */
+    public void encodeRows(float[] src, int off, int n, int rows, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
+        int perRow = n / QK;
         if (BATCH > 0 && vector && vectorKernels && precision == StoredPrecision.BF16) {
-            encodeBatches(src, off, blocks, importance, dst, dstOff, stats);
+            encodeBatches(src, off, perRow, rows * perRow, importance, dst, dstOff, stats);
             return;
         }
-        startRow(src, off, n);
-        for (int b = 0; b < blocks; b++) {
-            solveInRow(b, importance, b * QK);
-            writeBlock(dst, dstOff + (long) b * BLOCK_BYTES);
-            stats.add(this);
-        }
-    }
-
-    /** {@link #encodeRow} a batch of blocks at a time, then the blocks short of a batch one by one. */
-    private void encodeBatches(float[] src, int off, int blocks, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
-        int b = 0;
-        for (; b + BATCH <= blocks; b += BATCH) {
-            long solved = Q4_0LatticeVector.solveBatch(src, off + b * QK, MIN_PLAUSIBLE_EXTREME, batchX, batchWords, batchHalves, batchCodes);
-            for (int j = 0; j < BATCH; j++) {
-                if ((solved >>> j & 1) == 0) {
-                    encodeOne(src, off, b + j, importance, dst, dstOff, stats);
-                    continue;
-                }
-                stats.addBf16Exact(RULE_OF_EXTREME_CODE[batchCodes[j]], batchCodes[j]);
-                long at = dstOff + (long) (b + j) * BLOCK_BYTES;
-                dst.set(LittleEndian.SHORT, at, (short) batchHalves[j]);
-                for (int g = 0; g < QK / 8; g++) dst.set(LittleEndian.INT, at + 2 + 4 * g, batchWords[g * BATCH + j]);
+        for (int r = 0; r < rows; r++) {
+            startRow(src, off + r * n, n);
+            for (int b = 0; b < perRow; b++) {
+                solveInRow(b, importance, b * QK);
+                writeBlock(dst, dstOff + (long) (r * perRow + b) * BLOCK_BYTES);
+                stats.add(this);
             }
         }
-        for (; b < blocks; b++) encodeOne(src, off, b, importance, dst, dstOff, stats);
     }
 
-    /** Block {@code b} of the row through {@link #solve}, written and counted. */
-    private void encodeOne(float[] src, int off, int b, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
-        solve(src, off + b * QK, importance, b * QK);
+    /**
+     * {@link #encodeRows}' fast path over {@code blocks} blocks (rows of {@code perRow}): batches, then one by one. The
+     * blocks solved one by one (a few in a hundred on QAT checkpoints) take the solver's plain-Java lanes: the Vector
+     * API kernels would need C2 to compile the whole solver a second time, in vector form, before the first tensor
+     * (0.3-0.4 s of a compiler thread on 2 cores, while the encoders waited), for the same answers.
+     */
+    private void encodeBatches(float[] src, int off, int perRow, int blocks, float[] importance, MemorySegment dst, long dstOff,
+            LatticeStats stats) {
+        vectorKernels = false;
+        try {
+            int b = 0;
+            for (; b + BATCH <= blocks; b += BATCH) {
+                long solved = Q4_0LatticeVector.solveBatch(src, off + b * QK, MIN_PLAUSIBLE_EXTREME, batchX, batchWords, batchHalves, batchCodes);
+                for (int j = 0; j < BATCH; j++) {
+                    if ((solved >>> j & 1) == 0) {
+                        encodeOne(src, off, b + j, perRow, importance, dst, dstOff, stats);
+                        continue;
+                    }
+                    stats.addBf16Exact(RULE_OF_EXTREME_CODE[batchCodes[j]], batchCodes[j]);
+                    long at = dstOff + (long) (b + j) * BLOCK_BYTES;
+                    dst.set(LittleEndian.SHORT, at, (short) batchHalves[j]);
+                    for (int g = 0; g < QK / 8; g++) dst.set(LittleEndian.INT, at + 2 + 4 * g, batchWords[g * BATCH + j]);
+                }
+            }
+            for (; b < blocks; b++) encodeOne(src, off, b, perRow, importance, dst, dstOff, stats);
+        } finally {
+            vectorKernels = true;
+        }
+    }
+
+    /** Block {@code b} (of rows of {@code perRow}) through {@link #solve}, written and counted. */
+    private void encodeOne(float[] src, int off, int b, int perRow, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
+        solve(src, off + b * QK, importance, b % perRow * QK);
         writeBlock(dst, dstOff + (long) b * BLOCK_BYTES);
         stats.add(this);
     }

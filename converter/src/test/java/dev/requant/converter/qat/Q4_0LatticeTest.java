@@ -346,12 +346,13 @@ class Q4_0LatticeTest {
     }
 
     /**
-     * encodeRow as the encoders run it (with the Vector API, batches of blocks solved side by side by
-     * Q4_0LatticeVector.solveBatch and the blocks it leaves solved one by one) writes and counts exactly what the scalar
-     * reference finds block by block: rows of 1 to 72 blocks at any offset of a larger array, so that batches, their
-     * remainders and rows shorter than a batch all occur; most blocks on QAT lattices of every rule with BF16 scales of
-     * either sign (where the batch answers), one in four of the adversarial kinds (where it must leave the block to the
-     * solver, or answer as the solver would); half the rows with an importance per column.
+     * encodeRows as the encoders run it (with the Vector API, batches of blocks solved side by side by
+     * Q4_0LatticeVector.solveBatch across row boundaries and the blocks it leaves solved one by one) writes and counts
+     * exactly what the scalar reference finds block by block: 1 to 3 rows of up to 72 blocks in all, at any offset of a
+     * larger array, so that batches, batches across rows, their remainders and rows shorter than a batch all occur;
+     * most blocks on QAT lattices of every rule with BF16 scales of either sign (where the batch answers), one in four
+     * of the adversarial kinds (where it must leave the block to the solver, or answer as the solver would); half the
+     * calls with an importance per column.
      */
     @Test
     void encodedRowsMatchScalarReferenceByteForByte() {
@@ -360,7 +361,7 @@ class Q4_0LatticeTest {
         LatticeStats sv = new LatticeStats(), sr = new LatticeStats();
         float[] all = new float[80 * QK];
         for (int n = 0; n < 1500; n++) {
-            int blocks = 1 + r.nextInt(72);
+            int rows = 1 + r.nextInt(3), perRow = 1 + r.nextInt(72 / rows), blocks = rows * perRow;
             int off = r.nextInt(all.length - blocks * QK + 1);
             for (int b = 0; b < blocks; b++) {
                 if (r.nextInt(4) == 0) adversarialBlock(r, r.nextInt(14), all, off + b * QK);
@@ -368,19 +369,19 @@ class Q4_0LatticeTest {
             }
             float[] importance = null;
             if (n % 2 == 1) {
-                importance = new float[blocks * QK];
+                importance = new float[perRow * QK];
                 for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
             }
             byte[] got = new byte[blocks * Q4_0Lattice.BLOCK_BYTES], want = new byte[got.length];
-            vec.encodeRow(all, off, blocks * QK, importance, MemorySegment.ofArray(got), 0, sv);
+            vec.encodeRows(all, off, perRow * QK, rows, importance, MemorySegment.ofArray(got), 0, sv);
             for (int b = 0; b < blocks; b++) {
-                ref.solve(all, off + b * QK, importance, b * QK);
+                ref.solve(all, off + b * QK, importance, b % perRow * QK);
                 ref.writeBlock(MemorySegment.ofArray(want), (long) b * Q4_0Lattice.BLOCK_BYTES);
                 sr.add(ref);
             }
             for (int b = 0; b < blocks; b++) {
                 int at = b * Q4_0Lattice.BLOCK_BYTES;
-                assertThat(java.util.Arrays.copyOfRange(got, at, at + Q4_0Lattice.BLOCK_BYTES)).as("row %d block %d", n, b)
+                assertThat(java.util.Arrays.copyOfRange(got, at, at + Q4_0Lattice.BLOCK_BYTES)).as("call %d block %d", n, b)
                         .isEqualTo(java.util.Arrays.copyOfRange(want, at, at + Q4_0Lattice.BLOCK_BYTES));
             }
         }
