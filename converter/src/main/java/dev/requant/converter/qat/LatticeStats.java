@@ -37,13 +37,21 @@ public final class LatticeStats {
         zeroSignMismatches += l.zeroSignMismatches();
     }
 
-    /** Counts one block solved exactly with a scale held in BF16 (as {@link #add(Q4_0Lattice)} would count it). */
-    void addBf16Exact(LatticeRule rule, int extremeCode) {
-        blocks++;
-        exact++;
-        rules[rule.ordinal()]++;
-        extremeCodes[extremeCode]++;
-        bf16Scale++;
+    /**
+     * Counts a batch of blocks solved exactly with scales held in BF16 (as {@link #add(Q4_0Lattice)} would count each):
+     * those of the set bits j of {@code lanes}, block j with extreme code {@code extremeCodes[j]}. Once a batch, not once
+     * a block: five counters bumped for every block were a twentieth of the encoders' time.
+     */
+    void addBf16Exact(long lanes, int[] extremeCodes) {
+        int n = Long.bitCount(lanes);
+        blocks += n;
+        exact += n;
+        bf16Scale += n;
+        for (long m = lanes; m != 0; m &= m - 1) {
+            int k = extremeCodes[Long.numberOfTrailingZeros(m)];
+            this.extremeCodes[k]++;
+            rules[Q4_0Lattice.RULE_OF_EXTREME_CODE[k].ordinal()]++;
+        }
     }
 
     /** Counts one Q8_0 block ({@link #dominantRule} then reports absmax/127 when most exact blocks follow it). */

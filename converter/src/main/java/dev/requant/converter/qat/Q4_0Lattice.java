@@ -99,6 +99,7 @@ public final class Q4_0Lattice {
 
     /** Blocks {@link #encodeRow} solves side by side where it can ({@link Q4_0LatticeVector#solveBatch}); 0 without the Vector API. */
     private static final int BATCH = VECTOR ? Q4_0LatticeVector.batchBlocks() : 0;
+    private static final long BATCH_LANES = (1L << BATCH) - 1;
     /** {@link Q4_0LatticeVector#solveBatch}'s scratch and results: the blocks transposed and their ratios; code bytes, F16 scales, extreme codes. */
     private final float[] batchX = new float[2 * BATCH * QK];
     private final int[] batchWords = new int[BATCH * QK / 8];
@@ -249,15 +250,15 @@ public final class Q4_0Lattice {
             int b = 0;
             for (; b + BATCH <= blocks; b += BATCH) {
                 long solved = Q4_0LatticeVector.solveBatch(src, off + b * QK, MIN_PLAUSIBLE_EXTREME, batchX, batchWords, batchHalves, batchCodes);
-                for (int j = 0; j < BATCH; j++) {
-                    if ((solved >>> j & 1) == 0) {
-                        encodeOne(src, off, b + j, perRow, importance, dst, dstOff, stats);
-                        continue;
-                    }
-                    stats.addBf16Exact(RULE_OF_EXTREME_CODE[batchCodes[j]], batchCodes[j]);
+                stats.addBf16Exact(solved, batchCodes);
+                for (long m = solved; m != 0; m &= m - 1) {
+                    int j = Long.numberOfTrailingZeros(m);
                     long at = dstOff + (long) (b + j) * BLOCK_BYTES;
                     dst.set(LittleEndian.SHORT, at, (short) batchHalves[j]);
                     for (int g = 0; g < QK / 8; g++) dst.set(LittleEndian.INT, at + 2 + 4 * g, batchWords[g * BATCH + j]);
+                }
+                for (long m = ~solved & BATCH_LANES; m != 0; m &= m - 1) {
+                    encodeOne(src, off, b + Long.numberOfTrailingZeros(m), perRow, importance, dst, dstOff, stats);
                 }
             }
             for (; b < blocks; b++) encodeOne(src, off, b, perRow, importance, dst, dstOff, stats);
