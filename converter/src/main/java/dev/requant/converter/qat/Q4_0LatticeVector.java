@@ -196,12 +196,12 @@ final class Q4_0LatticeVector {
     /**
      * {@link #batchBlocks} consecutive blocks from {@code x[off]}, one per lane, solved as Q4_0Lattice.solve solves each
      * where the answer is a scale held in BF16 that its first candidates find: returns the lanes solved, and for each
-     * lane j solved its block_q4_0: the F16 scale's bits in {@code halves[j]} and the 16 bytes of codes as little-endian
-     * words {@code words[j]}, {@code words[L + j]}, {@code words[2L + j]}, {@code words[3L + j]} (L lanes), and its
-     * extreme code in {@code extremeCodes[j]}. {@code xt}: scratch of 64 L floats. Every other
-     * lane is left to the solver: any block with a NaN, an infinity, a largest magnitude below {@code minExtreme} (zero
-     * blocks too), zeros of both signs, and any block whose first plausible extreme code does not verify with its first
-     * sign and scales (where the solver goes on to other signs, F16 scales and its interval search).
+     * lane j solved its block_q4_0 (the F16 scale's bits in {@code halves[j]}, the 16 bytes of codes as little-endian
+     * words {@code words[j]}, {@code words[L + j]}, {@code words[2L + j]}, {@code words[3L + j]} for L lanes) and its
+     * extreme code in {@code extremeCodes[j]}; {@code xt} is scratch of 64 L floats. Every other lane is left to the
+     * solver: any block with a NaN, an infinity, a largest magnitude below {@code minExtreme} (zero blocks too), zeros of
+     * both signs, and any block whose first plausible extreme code does not verify with its first sign and scales (where
+     * the solver goes on to other signs, F16 scales and its interval search).
      *
      * <p>Why the same answer: the solver tries extreme codes from 8 down, each with the scale's sign of the stored zeros
      * (codes below 8 with the extreme's own sign without zeros; -8 only with the opposite one), and within a code the
