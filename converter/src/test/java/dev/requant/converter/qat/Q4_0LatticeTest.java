@@ -1,15 +1,19 @@
 package dev.requant.converter.qat;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.requant.formats.ggml.BFloat16;
 import dev.requant.formats.ggml.BlockCodec;
 import dev.requant.formats.ggml.Float16;
 import dev.requant.formats.ggml.GgmlType;
-import java.lang.foreign.MemorySegment;
+import dev.requant.formats.io.LittleEndian;
 import dev.requant.testmodels.QatWeights;
 import dev.requant.testmodels.QatWeights.ScaleDtype;
 import dev.requant.testmodels.QatWeights.ScaleRule;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -110,7 +114,7 @@ class Q4_0LatticeTest {
         assertThat(lat.solve(new float[QK], 0, null, 0)).isTrue();
         assertBitIdentical(roundTrip(lat), new float[QK]);
         float[] negZeros = new float[QK];
-        java.util.Arrays.fill(negZeros, -0.0f);
+        Arrays.fill(negZeros, -0.0f);
         assertThat(lat.solve(negZeros, 0, null, 0)).isTrue();
         assertBitIdentical(roundTrip(lat), negZeros);
         assertThat(lat.rule()).isEqualTo(LatticeRule.ZERO);
@@ -134,7 +138,7 @@ class Q4_0LatticeTest {
     @Test
     void singleValueBlockIsExact() {
         float[] s = new float[QK];
-        java.util.Arrays.fill(s, BFloat16.round(0.0371f));
+        Arrays.fill(s, BFloat16.round(0.0371f));
         Q4_0Lattice lat = new Q4_0Lattice(StoredPrecision.BF16);
         assertThat(lat.solve(s, 0, null, 0)).isTrue();
         assertBitIdentical(roundTrip(lat), s);
@@ -173,7 +177,7 @@ class Q4_0LatticeTest {
         float[] s = new float[QK];
         for (int i = 0; i < QK; i++) s[i] = BFloat16.round((float) r.nextGaussian() * 0.05f);
         float[] heavy = new float[QK];
-        java.util.Arrays.fill(heavy, 1e-3f);
+        Arrays.fill(heavy, 1e-3f);
         heavy[5] = 1e3f;
         Q4_0Lattice plain = new Q4_0Lattice(StoredPrecision.BF16);
         Q4_0Lattice weighted = new Q4_0Lattice(StoredPrecision.BF16);
@@ -334,15 +338,19 @@ class Q4_0LatticeTest {
         }
         assertThat(sr.exactBlocks()).isGreaterThan(1000);
         assertThat(sr.inexactBlocks()).isGreaterThan(100);
-        for (LatticeStats s : new LatticeStats[] {sv, sl}) {
-            assertThat(s.blocks()).isEqualTo(sr.blocks());
-            assertThat(s.exactBlocks()).isEqualTo(sr.exactBlocks());
-            assertThat(s.ruleCounts()).isEqualTo(sr.ruleCounts());
-            for (int k = 1; k <= 8; k++) assertThat(s.extremeCodeCount(k)).as("extreme code %d", k).isEqualTo(sr.extremeCodeCount(k));
-            assertThat(s.scaleDtype()).isEqualTo(sr.scaleDtype());
-            assertThat(s.zeroSignMismatches()).isEqualTo(sr.zeroSignMismatches());
-            assertThat(Double.compare(s.maxAbsError(), sr.maxAbsError())).isZero();
-        }
+        assertSameCounts(sv, sr);
+        assertSameCounts(sl, sr);
+    }
+
+    /** Everything a conversion reports from the counts: blocks, exact ones, rules, extreme codes, scale type, zero signs, error. */
+    static void assertSameCounts(LatticeStats got, LatticeStats want) {
+        assertThat(got.blocks()).isEqualTo(want.blocks());
+        assertThat(got.exactBlocks()).isEqualTo(want.exactBlocks());
+        assertThat(got.ruleCounts()).isEqualTo(want.ruleCounts());
+        for (int k = 1; k <= 8; k++) assertThat(got.extremeCodeCount(k)).as("extreme code %d", k).isEqualTo(want.extremeCodeCount(k));
+        assertThat(got.scaleDtype()).isEqualTo(want.scaleDtype());
+        assertThat(got.zeroSignMismatches()).isEqualTo(want.zeroSignMismatches());
+        assertThat(Double.compare(got.maxAbsError(), want.maxAbsError())).isZero();
     }
 
     /**
@@ -381,19 +389,13 @@ class Q4_0LatticeTest {
             }
             for (int b = 0; b < blocks; b++) {
                 int at = b * Q4_0Lattice.BLOCK_BYTES;
-                assertThat(java.util.Arrays.copyOfRange(got, at, at + Q4_0Lattice.BLOCK_BYTES)).as("call %d block %d", n, b)
-                        .isEqualTo(java.util.Arrays.copyOfRange(want, at, at + Q4_0Lattice.BLOCK_BYTES));
+                assertThat(Arrays.copyOfRange(got, at, at + Q4_0Lattice.BLOCK_BYTES)).as("call %d block %d", n, b)
+                        .isEqualTo(Arrays.copyOfRange(want, at, at + Q4_0Lattice.BLOCK_BYTES));
             }
         }
         assertThat(sr.exactBlocks()).isGreaterThan(20000);
         assertThat(sr.inexactBlocks()).isGreaterThan(1000);
-        assertThat(sv.blocks()).isEqualTo(sr.blocks());
-        assertThat(sv.exactBlocks()).isEqualTo(sr.exactBlocks());
-        assertThat(sv.ruleCounts()).isEqualTo(sr.ruleCounts());
-        for (int k = 1; k <= 8; k++) assertThat(sv.extremeCodeCount(k)).as("extreme code %d", k).isEqualTo(sr.extremeCodeCount(k));
-        assertThat(sv.scaleDtype()).isEqualTo(sr.scaleDtype());
-        assertThat(sv.zeroSignMismatches()).isEqualTo(sr.zeroSignMismatches());
-        assertThat(Double.compare(sv.maxAbsError(), sr.maxAbsError())).isZero();
+        assertSameCounts(sv, sr);
     }
 
     /**
@@ -405,7 +407,7 @@ class Q4_0LatticeTest {
     @ParameterizedTest
     @EnumSource(value = ScaleRule.class, names = {"MAX_NEG8", "ABSMAX_7", "LEARNED"})
     void batchKernelAnswersQatBlocksAsTheReferenceDoes(ScaleRule rule) {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Q4_0Lattice.VECTOR, "the Vector API's kernels");
+        assumeTrue(Q4_0Lattice.VECTOR, "the Vector API's kernels");
         SplittableRandom r = new SplittableRandom(80 + rule.ordinal());
         int lanes = Q4_0LatticeVector.batchBlocks();
         float[] x = new float[lanes * QK], xt = new float[2 * lanes * QK];
@@ -422,9 +424,9 @@ class Q4_0LatticeTest {
                 assertThat(ref.solve(x, j * QK, null, 0)).isTrue();
                 ref.writeBlock(MemorySegment.ofArray(block), 0);
                 MemorySegment got = MemorySegment.ofArray(new byte[Q4_0Lattice.BLOCK_BYTES]);
-                got.set(dev.requant.formats.io.LittleEndian.SHORT, 0, (short) halves[j]);
-                for (int g = 0; g < QK / 8; g++) got.set(dev.requant.formats.io.LittleEndian.INT, 2 + 4 * g, words[g * lanes + j]);
-                assertThat(got.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).as("batch %d lane %d", n, j).isEqualTo(block);
+                got.set(LittleEndian.SHORT, 0, (short) halves[j]);
+                for (int g = 0; g < QK / 8; g++) got.set(LittleEndian.INT, 2 + 4 * g, words[g * lanes + j]);
+                assertThat(got.toArray(ValueLayout.JAVA_BYTE)).as("batch %d lane %d", n, j).isEqualTo(block);
                 assertThat(codes[j]).isEqualTo(ref.extremeCode());
             }
         }
