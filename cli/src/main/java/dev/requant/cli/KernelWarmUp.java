@@ -100,7 +100,7 @@ final class KernelWarmUp {
             // vector kernel with the NaN/Inf check is 8x the plain loop once compiled), the widening's warm-up in the
             // middle of the solver's, while C2 compiles the solver's batch kernel: the plan's sampled fit waits for the
             // solver's warm-up and then reads its rows through the widening. One after the other (the widening first),
-            // the solver's kernel reached C2 0.4-0.5 s after the command started.
+            // the solver's batch kernel was queued for C2 at 1.1 s of the JVM's time on a 2-core VM, now at 0.9 s.
             Thread t = new Thread(() -> LatticeQ4_0Codec.warmUp(Bf16Rows::warmUp), "requant-warm-up-lattice");
             t.setDaemon(true);
             t.start();

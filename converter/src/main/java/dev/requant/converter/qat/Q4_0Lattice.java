@@ -97,7 +97,7 @@ public final class Q4_0Lattice {
     private int[] rowInfo = new int[0];
     private float[] rowRatio = new float[0];
 
-    /** Blocks {@link #encodeRow} solves side by side where it can ({@link Q4_0LatticeVector#solveBatch}); 0 without the Vector API. */
+    /** Blocks {@link #encodeRows} solves side by side where it can ({@link Q4_0LatticeVector#solveBatch}); 0 without the Vector API. */
     private static final int BATCH = VECTOR ? Q4_0LatticeVector.batchBlocks() : 0;
     private static final long BATCH_LANES = (1L << BATCH) - 1;
     /** {@link Q4_0LatticeVector#solveBatch}'s scratch and results: the blocks transposed and their ratios; code bytes, F16 scales, extreme codes. */
@@ -105,6 +105,8 @@ public final class Q4_0Lattice {
     private final int[] batchWords = new int[BATCH * QK / 8];
     private final int[] batchHalves = new int[BATCH];
     private final int[] batchCodes = new int[BATCH];
+    /** Where {@link #measureRow} has its blocks written (and forgotten): encodeRows then has no branch for "no output". */
+    private MemorySegment sink = MemorySegment.NULL;
 
     public Q4_0Lattice(StoredPrecision precision) {
         this.precision = precision;
@@ -153,11 +155,12 @@ public final class Q4_0Lattice {
     }
 
     /**
-     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: on the fast path with the Vector API kernels and BF16 storage scans the whole row first
-     * ({@link Q4_0LatticeVector#scanRow}): each block's largest magnitude, extreme element, signs of its zeros and the
-     * ratios {@link #plausible} tests. Every block's solve begins with those, and as one pass over the row without a
-     * branch per block they cost a fraction of what the same work did between each block's candidate tries, where
-     * each step waited on the one before; the tries themselves are unchanged.
+     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: on the fast path with the Vector API kernels and
+     * BF16 storage, scans the whole row first ({@link Q4_0LatticeVector#scanRow}): each block's largest magnitude,
+     * extreme element, signs of its zeros and the ratios {@link #plausible} tests. Every block's solve begins with
+     * those, and as one pass over the row without a branch per block they cost a fraction of what the same work did
+     * between each block's candidate tries, where each step waited on the one before; the tries themselves are
+     * unchanged. (With BF16 storage and the Vector API kernels, {@link #encodeRows} takes batches instead.)
      */
     public void startRow(float[] src, int off, int n) {
         rowSrc = src;
@@ -239,7 +242,7 @@ public final class Q4_0Lattice {
 
     /**
      * {@link #encodeRows}' fast path over {@code blocks} blocks (rows of {@code perRow}): batches, then one by one. The
-     * blocks solved one by one (a few in a hundred on QAT checkpoints) take the solver's plain-Java lanes: the Vector
+     * blocks solved one by one (few on a checkpoint whose scales were held in BF16) take the solver's plain-Java lanes: the Vector
      * API kernels would need C2 to compile the whole solver a second time, in vector form, before the first tensor
      * (0.3-0.4 s of a compiler thread on 2 cores, while the encoders waited), for the same answers.
      */
@@ -284,9 +287,6 @@ public final class Q4_0Lattice {
         if (sink.byteSize() < bytes) sink = Arena.ofAuto().allocate(bytes);
         encodeRow(x, off, n, null, sink, 0, stats);
     }
-
-    /** Where {@link #measureRow} has its blocks written (and forgotten): encodeRow then has no branch for "no output". */
-    private MemorySegment sink = MemorySegment.NULL;
 
     /**
      * Solves the block {@code src[off..off+32)}; returns whether an exact lattice was found. Afterwards the accessors
