@@ -25,14 +25,9 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
     private record Worker(Q4_0Lattice solver, LatticeStats stats) {}
 
     /**
-     * Blocks of row scan scratch each solver reserves when made (see {@link Q4_0Lattice#reserveRows}): rows of 32,768
-     * weights (136 KB); Gemma 3 27B's longest rows have 21,504.
-     */
-    private static final int ROW_RESERVE = 1024;
-    /**
-     * A thread's solvers, one per stored precision, shared by the codecs of every tensor that thread encodes (a
-     * solver keeps nothing from one row to the next that {@link Q4_0Lattice#startRow(float[], int, int)} does not
-     * reset): the row scratch is allocated once per thread instead of once per tensor.
+     * A thread's solvers, one per stored precision, shared by the codecs of every tensor that thread encodes (a block's
+     * answer depends on nothing a solver keeps from the blocks before it): the scratch is allocated once per thread
+     * instead of once per tensor.
      */
     private static final ThreadLocal<Q4_0Lattice[]> SOLVERS = ThreadLocal.withInitial(() -> new Q4_0Lattice[StoredPrecision.values().length]);
 
@@ -41,7 +36,6 @@ public final class LatticeQ4_0Codec implements BlockCodec, LatticeCodec {
         Q4_0Lattice s = mine[precision.ordinal()];
         if (s == null) {
             s = new Q4_0Lattice(precision);
-            s.reserveRows(ROW_RESERVE);
             mine[precision.ordinal()] = s;
         }
         return s;

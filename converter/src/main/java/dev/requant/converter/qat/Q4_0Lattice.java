@@ -81,21 +81,12 @@ public final class Q4_0Lattice {
     private boolean quickReject;
     /** Bit k: {@link #plausible}(k) was computed for this block; in {@link #plausibleOk}, its answer. */
     private int plausibleKnown, plausibleOk;
-    /** The ratios of {@link #prepareQuickReject}: {@code ratio[ratioOff ..]}, this block's own or its row's. */
-    private float[] ratio;
-    private int ratioOff;
-    private final float[] blockRatio = new float[QK];
+    /** The ratios of {@link #prepareQuickReject}. */
+    private final float[] ratio = new float[QK];
     private final int[] zeroCounts = new int[2];
     private final double[] bounds = new double[2];
     /** {@link #weightedError}'s terms on the fast path, one per element. */
     private final double[] errorTerms = new double[QK];
-    /** The row of {@link #startRow(float[], int, int)}, whether it was scanned, and each block's scan. */
-    private float[] rowSrc;
-    private int rowOff;
-    private boolean rowScanned;
-    private float[] rowAmax = new float[0];
-    private int[] rowInfo = new int[0];
-    private float[] rowRatio = new float[0];
 
     /** Blocks {@link #encodeRows} solves side by side where it can ({@link Q4_0LatticeVector#solveBatch}); 0 without the Vector API. */
     private static final int BATCH = VECTOR ? Q4_0LatticeVector.batchBlocks() : 0;
@@ -155,58 +146,6 @@ public final class Q4_0Lattice {
     }
 
     /**
-     * Starts the row {@code src[off .. off+n)} for {@link #solveInRow}: on the fast path with the Vector API kernels and
-     * BF16 storage, scans the whole row first ({@link Q4_0LatticeVector#scanRow}): each block's largest magnitude,
-     * extreme element, signs of its zeros and the ratios {@link #plausible} tests. Every block's solve begins with
-     * those, and as one pass over the row without a branch per block they cost a fraction of what the same work did
-     * between each block's candidate tries, where each step waited on the one before; the tries themselves are
-     * unchanged. (With BF16 storage and the Vector API kernels, {@link #encodeRows} takes batches instead.)
-     */
-    public void startRow(float[] src, int off, int n) {
-        rowSrc = src;
-        rowOff = off;
-        rowScanned = VECTOR && vector && vectorKernels && precision == StoredPrecision.BF16;
-        if (!rowScanned) return;
-        int blocks = n / QK;
-        reserveRows(blocks);
-        Q4_0LatticeVector.scanRow(src, off, blocks, MIN_PLAUSIBLE_EXTREME, rowAmax, rowInfo, rowRatio);
-    }
-
-    /**
-     * Allocates {@link #startRow(float[], int, int)}'s scratch for rows of up to {@code blocks} blocks now. An encoder's
-     * solver does so when it is made: growing it on a first row instead is a branch that C2, compiling from the
-     * warm-up's profile, had never seen taken, so each encoder thread's first row (and each longer row) took a trap
-     * and a recompilation of the encoding loop.
-     */
-    public void reserveRows(int blocks) {
-        if (rowAmax.length >= blocks) return;
-        rowAmax = new float[blocks];
-        rowInfo = new int[blocks];
-        rowRatio = new float[blocks * QK];
-    }
-
-    /**
-     * Solves block {@code b} of the row given to {@link #startRow(float[], int, int)}, in order from block 0: the same
-     * answer, block for block, as {@link #solve} on each.
-     */
-    public boolean solveInRow(int b, float[] importance, int importanceOff) {
-        int off = rowOff + b * QK;
-        int info = rowScanned ? rowInfo[b] : 0;
-        if ((info & Q4_0LatticeVector.ROW_SCANNED) == 0) return solve(rowSrc, off, importance, importanceOff);
-        x = rowSrc;
-        xo = off;
-        intervalsReady = false;
-        extreme = info & Q4_0LatticeVector.ROW_EXTREME;
-        quickReject = true;
-        plausibleKnown = 0;
-        ratio = rowRatio;
-        ratioOff = b * QK;
-        // a scanned block has a non-zero value; only whether either zero occurs matters then
-        return solveScanned(rowAmax[b], 1, (info >>> Q4_0LatticeVector.ROW_POS_ZERO_SHIFT) & 1,
-                (info >>> Q4_0LatticeVector.ROW_NEG_ZERO_SHIFT) & 1, importance, importanceOff);
-    }
-
-    /**
      * Encodes the row {@code src[off .. off+n)}: each block solved as {@link #solve} solves it, written at
      * {@code dst[dstOff + 18 b]} as block_q4_0 and counted into {@code stats}. See {@link #encodeRows}.
      *
@@ -222,7 +161,7 @@ public final class Q4_0Lattice {
      * too). On the fast path with the Vector API kernels and BF16 storage, {@link Q4_0LatticeVector#solveBatch} takes
      * the blocks a batch at a time, across row boundaries (a block's answer does not depend on the blocks before it),
      * and answers most of them (blocks on lattices of BF16 scales) side by side; the blocks it leaves, and the last
-     * blocks short of a batch, go through {@link #solve}. Otherwise each row through the row pass, {@link #solveInRow}.
+     * blocks short of a batch, go through {@link #solve}. Otherwise every block goes through {@link #solve}.
      */
     public void encodeRows(float[] src, int off, int n, int rows, float[] importance, MemorySegment dst, long dstOff, LatticeStats stats) {
         int perRow = n / QK;
@@ -230,14 +169,7 @@ public final class Q4_0Lattice {
             encodeBatches(src, off, perRow, rows * perRow, importance, dst, dstOff, stats);
             return;
         }
-        for (int r = 0; r < rows; r++) {
-            startRow(src, off + r * n, n);
-            for (int b = 0; b < perRow; b++) {
-                solveInRow(b, importance, b * QK);
-                writeBlock(dst, dstOff + (long) (r * perRow + b) * BLOCK_BYTES);
-                stats.add(this);
-            }
-        }
+        for (int b = 0; b < rows * perRow; b++) encodeOne(src, off, b, perRow, importance, dst, dstOff, stats);
     }
 
     /**
@@ -500,8 +432,6 @@ public final class Q4_0Lattice {
         if (!quickReject) return;
         plausibleKnown = 0;
         float inv = 1f / amax;
-        ratio = blockRatio;
-        ratioOff = 0;
         Kernels.ratios(vectorKernels, src, off, inv, ratio);
     }
 
@@ -523,7 +453,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        return Kernels.plausible(vectorKernels, ratio, ratioOff, k);
+        return Kernels.plausible(vectorKernels, ratio, 0, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};

@@ -45,48 +45,6 @@ final class Q4_0LatticeVector {
         return m.reduceLanes(VectorOperators.MAX);
     }
 
-    /** {@link #scanRow}'s word per block: the extreme element's index in its low bits. */
-    static final int ROW_EXTREME = 0x3F;
-    static final int ROW_POS_ZERO_SHIFT = 6;
-    static final int ROW_NEG_ZERO_SHIFT = 7;
-    /** Set where the block was scanned: its largest magnitude is finite and at least the bound of plausible(). */
-    static final int ROW_SCANNED = 1 << 8;
-
-    /**
-     * For each of {@code blocks} blocks from {@code src[off]}: {@code amax[b]}, its largest magnitude; in
-     * {@code info[b]} the index of the first element of that magnitude and whether +0 and -0 occur, as {@link #scan}
-     * and {@link #firstAt} give them; and in {@code ratio[32 b ..]} the block's {@link #ratios}. Blocks whose largest
-     * magnitude is not finite or below {@code minExtreme} get {@code info[b] = 0} (not {@link #ROW_SCANNED}): the
-     * solver scans those itself. Masks are read as bit fields, not branched on, so consecutive blocks overlap in the CPU.
-     * (Testing every extreme code here too cost 40-50 ns a block, against 1.6 tests a block on demand.)
-     */
-    static void scanRow(float[] src, int off, int blocks, float minExtreme, float[] amax, int[] info, float[] ratio) {
-        int lanes = F.length();
-        for (int b = 0; b < blocks; b++) {
-            int o = off + b * QK;
-            FloatVector m = FloatVector.zero(F);
-            for (int i = 0; i < QK; i += lanes) m = m.max(FloatVector.fromArray(F, src, o + i).abs());
-            float mx = m.reduceLanes(VectorOperators.MAX);
-            amax[b] = mx;
-            float inv = 1f / mx;
-            long at = 0, zeros = 0, negZeros = 0;
-            for (int i = 0; i < QK; i += lanes) {
-                FloatVector v = FloatVector.fromArray(F, src, o + i);
-                FloatVector a = v.abs();
-                at |= a.compare(VectorOperators.EQ, mx).toLong() << i;
-                zeros |= a.compare(VectorOperators.EQ, 0f).toLong() << i;
-                negZeros |= v.reinterpretAsInts().compare(VectorOperators.EQ, 0x80000000).toLong() << i;
-            }
-            ratios(src, o, inv, ratio, b * QK);
-            // NaN and infinity fail the first test; 0 and tiny maxima the second
-            boolean scanned = mx < Float.POSITIVE_INFINITY && mx >= minExtreme;
-            info[b] = scanned
-                    ? Long.numberOfTrailingZeros(at) | ((zeros & ~negZeros) != 0 ? 1 : 0) << ROW_POS_ZERO_SHIFT
-                            | (negZeros != 0 ? 1 : 0) << ROW_NEG_ZERO_SHIFT | ROW_SCANNED
-                    : 0;
-        }
-    }
-
     /** The first element of the block whose magnitude is {@code amax}, or -1. */
     static int firstAt(float[] src, int off, float amax) {
         for (int i = 0; i < QK; i += F.length()) {

@@ -142,16 +142,14 @@ public final class QatPolicy {
         int blocksPerRow = Math.max(1, n / Q4_0Lattice.QK);
         int sample = (int) Math.min(rows, Math.min(SAMPLE_ROWS, (SAMPLE_BLOCKS + blocksPerRow - 1) / blocksPerRow));
         float[] row = new float[n];
-        // The vector kernels once the lattice's warm-up has run, waiting for one that is running. Not the plain-Java
-        // lanes meanwhile: C2 compiles the solver from the warm-up's profile, where the lanes' branches are never taken,
-        // so their first call afterwards trapped and the whole solver was compiled again (0.2-0.4 s of C2; the warm-up
-        // ends 0.1-0.2 s after the plan starts on 2 cores, where the compiler threads use the time). Without a warm-up
-        // (a JVM without the Vector API, or a caller that starts none) the lanes: there the vector kernels would run
-        // interpreted, tens of microseconds a block, while the lanes compile within a few hundred calls and reject wrong
-        // candidates as cheaply, which the scalar reference does not (it searches each one's interval). All three give
-        // the same answers.
+        // The vector kernels (the batch kernel, as the encoders run it) once the lattice's warm-up has run, waiting for
+        // one that is running. Not the plain-Java lanes meanwhile: on 2 cores, measuring on the lanes without waiting
+        // (and letting the encoders start on them) cost 0.18 CPU-s more and saved no wall time (BENCHMARKS.md, "Blocks
+        // side by side"). Without a warm-up (a JVM without the Vector API, or a caller that starts none) the lanes: there
+        // the vector kernels would run interpreted, tens of microseconds a block, while the lanes compile within a few
+        // hundred calls and reject wrong candidates as cheaply, which the scalar reference does not (it searches each
+        // one's interval). All three give the same answers.
         Q4_0Lattice l = new Q4_0Lattice(precision);
-        l.reserveRows(blocksPerRow); // here, not on startRow's growth branch, which compiled code has never seen taken
         if (!LatticeQ4_0Codec.awaitWarmUp()) l.useLanes();
         LatticeStats stats = new LatticeStats();
         for (int i = 0; i < sample; i++) {

@@ -278,14 +278,13 @@ class Q4_0LatticeTest {
     }
 
     /**
-     * The row pass ({@link Q4_0Lattice#startRow(float[], int, int)} then {@link Q4_0Lattice#solveInRow}, as the encoder
-     * runs it) against the scalar reference block by block: the adversarial kinds above plus blocks holding NaN or
-     * infinity and lattices whose largest magnitude sits at the bound below which no block is scanned ahead, in rows of
-     * 1 to 40 blocks at any offset of a larger array, one solver for rows of every length, half of them with an
-     * importance per column (the least-error fallback's terms are computed a vector at a time on this path).
+     * The fast path block by block against the scalar reference: the adversarial kinds above plus blocks holding NaN or
+     * infinity and lattices whose largest magnitude sits at the bound of the quick test, in rows of 1 to 40 blocks at any
+     * offset of a larger array, one solver for rows of every length, half of them with an importance per column (the
+     * least-error fallback's terms are computed a vector at a time on this path).
      */
     @Test
-    void rowPassAgreesWithScalarReferenceBlockByBlock() {
+    void vectorPathAgreesWithScalarReferenceOnEveryKind() {
         SplittableRandom r = new SplittableRandom(77);
         Q4_0Lattice vec = new Q4_0Lattice(StoredPrecision.BF16), ref = scalarReference();
         float[] all = new float[48 * QK];
@@ -304,10 +303,9 @@ class Q4_0LatticeTest {
                 importance = new float[blocks * QK];
                 for (int i = 0; i < importance.length; i++) importance[i] = (float) (r.nextDouble() * r.nextDouble() * 3);
             }
-            vec.startRow(all, off, blocks * QK);
             for (int b = 0; b < blocks; b++) {
                 String at = "row " + n + " block " + b;
-                assertThat(vec.solveInRow(b, importance, b * QK)).as(at).isEqualTo(ref.solve(all, off + b * QK, importance, b * QK));
+                assertThat(vec.solve(all, off + b * QK, importance, b * QK)).as(at).isEqualTo(ref.solve(all, off + b * QK, importance, b * QK));
                 assertSameBlock(vec, ref, at);
             }
         }
@@ -315,7 +313,7 @@ class Q4_0LatticeTest {
     }
 
     /**
-     * measureRow (the plan's sampled fit, through the row pass) counts what the scalar reference finds block by block,
+     * measureRow (the plan's sampled fit, through the row encoder) counts what the scalar reference finds block by block,
      * on the vector kernels and on the lanes, for rows of the adversarial kinds at any offset, one solver for every row.
      */
     @Test
