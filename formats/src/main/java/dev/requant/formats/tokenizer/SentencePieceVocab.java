@@ -85,7 +85,7 @@ public final class SentencePieceVocab {
     }
 
     /** A piece's type id to its GGUF token type id: USER_DEFINED pieces (and NORMAL ones) become NORMAL. */
-    private static final int[] VOCAB_TYPE = new int[7];
+    private static final int[] VOCAB_TYPE = new int[TokenType.values().length]; // ids are 0..6, as TokenType.byId indexes them
 
     static {
         for (TokenType t : TokenType.values()) {
