@@ -54,6 +54,16 @@ if [ "$rc" -eq 0 ]; then
       rc=1
     fi
   fi
+  # Huge pages for the heap exactly where the kernel gives them on request (docs/launcher.md, "Huge pages for the heap").
+  rm -f "$fake/args"
+  REQUANT_NO_AOT=1 JAVA_HOME="$fake" ./requant --version >/dev/null 2>&1 || true
+  want=0
+  if grep -qF '[madvise]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then want=1; fi
+  n="$(grep -cx -- -XX:+UseTransparentHugePages "$fake/args" 2>/dev/null || true)"
+  if [ "${n:-0}" != "$want" ]; then
+    echo "test.sh: FAILED: ./requant passed -XX:+UseTransparentHugePages ${n:-0} times, not $want (THP mode: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null))" >&2
+    rc=1
+  fi
   # No OSR for a conversion to Q4_0 with the QAT lattice on, and only for that (docs/launcher.md, "JIT policy").
   for c in "convert HF --type q4_0:1" "convert HF --type=Q4_0 --qat on:1" "convert HF --type q4_0 --qat off:0" \
       "convert HF --type q4_0 --qat=off:0" "convert HF --type q8_0:0" "quantize IN OUT IQ4_XS:0"; do
