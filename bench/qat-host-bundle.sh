@@ -4,6 +4,7 @@
 #   jre.tar.xz        a small JDK 25 runtime (../shared/gpu/make-jre.sh)
 #   llama-src.tar.xz  the pinned llama.cpp source (node-llama-cpp 3.22.1's bundle, scripts/test-prepare-interop.sh
 #                     installs it), cut to llama-quantize with the CPU backend
+#   shared/           the golden gemma3-tiny tokenizer, which the synthetic checkpoint's tokenizer grows
 #   headclasses/      with BASE_JAR (an older requant.jar): its classes that differ from cli/target/requant.jar, so
 #                     that bench/qat-host.sh rebuilds the old jar there from the new one (a whole second jar would not
 #                     fit beside the first in what a device call carries)
@@ -31,6 +32,8 @@ if [ ! -f "$dir/llama-src.tar.xz" ]; then
   tar cJf "$dir/llama-src.tar.xz" -C "$tmp/ll" src-root
 fi
 [ -f "$dir/jre.tar.xz" ] || bash "$root/../shared/gpu/make-jre.sh" "$dir" >/dev/null
+mkdir -p "$dir/shared/golden/hf/gemma3-tiny"
+cp "$root/../shared/golden/hf/gemma3-tiny/tokenizer.model" "$dir/shared/golden/hf/gemma3-tiny/"
 rm -rf "$dir/headclasses"
 if [ -n "${BASE_JAR:-}" ]; then
   mkdir -p "$tmp/new" "$tmp/base" "$dir/headclasses"

@@ -4,7 +4,7 @@
 # `bench/qat-pairs.sh learned` with all cores (ALLPAIRS rounds, default 3) and pinned to cores 0 and 1 with taskset
 # (PAIRS rounds), with the base jar in every round where the bundle has headclasses/. Run from the repository root
 # with the bundle of bench/qat-host-bundle.sh in BUNDLE (default .gpu) and cli/target/requant.jar beside it:
-#   QAT_SHAPE=gemma3-1b ALLPAIRS=3 bash .gpu/qat-host.sh 9
+#   QAT_SHAPE=gemma3-1b ALLPAIRS=3 bash bench/qat-host.sh 9
 set -uo pipefail
 start=$(date +%s)
 stamp() { echo "[+$(( $(date +%s) - start )) s] $*"; }
@@ -12,6 +12,8 @@ b=${BUNDLE:-.gpu}
 n=${1:-9}
 [ -x /tmp/jre/bin/java ] || tar xJf "$b/jre.tar.xz" -C /tmp || exit 1
 export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
+# the golden tokenizer the checkpoint's grows (no ../shared on the host)
+export REQUANT_SHARED="${REQUANT_SHARED:-$(readlink -f "$b/shared")}"
 # newer than every source file that came with the tree, so that the launcher does not try to build it (no Maven here)
 touch cli/target/requant.jar
 echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
