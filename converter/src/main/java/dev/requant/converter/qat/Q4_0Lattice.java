@@ -120,11 +120,11 @@ public final class Q4_0Lattice {
         }
 
         static void ratios(boolean v, float[] src, int off, float inv, float[] ratio) {
-            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio, 0); else Q4_0LatticeLanes.ratios(src, off, inv, ratio, 0);
+            if (VECTOR && v) Q4_0LatticeVector.ratios(src, off, inv, ratio); else Q4_0LatticeLanes.ratios(src, off, inv, ratio);
         }
 
-        static boolean plausible(boolean v, float[] ratio, int off, int k) {
-            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, off, k) : Q4_0LatticeLanes.plausible(ratio, off, k);
+        static boolean plausible(boolean v, float[] ratio, int k) {
+            return VECTOR && v ? Q4_0LatticeVector.plausible(ratio, k) : Q4_0LatticeLanes.plausible(ratio, k);
         }
 
         static int verifyBf16(boolean v, float[] x, int xo, float d, float inv, float[] codes) {
@@ -453,7 +453,7 @@ public final class Q4_0Lattice {
      * multiple of 1/k (>= 1/8) away unless the codes allow it, so nearly every wrong candidate ends here.
      */
     private boolean plausible(int k) {
-        return Kernels.plausible(vectorKernels, ratio, 0, k);
+        return Kernels.plausible(vectorKernels, ratio, k);
     }
 
     private static final double[] RECIP = {0, 1, 1 / 2.0, 1 / 3.0, 1 / 4.0, 1 / 5.0, 1 / 6.0, 1 / 7.0, 1 / 8.0};

@@ -41,15 +41,15 @@ final class Q4_0LatticeLanes {
     }
 
     /** As {@link Q4_0LatticeVector#ratios}. */
-    static void ratios(float[] src, int off, float inv, float[] ratio, int ro) {
-        for (int i = 0; i < QK; i++) ratio[ro + i] = Math.abs(src[off + i]) * inv;
+    static void ratios(float[] src, int off, float inv, float[] ratio) {
+        for (int i = 0; i < QK; i++) ratio[i] = Math.abs(src[off + i]) * inv;
     }
 
     /** As {@link Q4_0LatticeVector#plausible}. */
-    static boolean plausible(float[] ratio, int off, int k) {
+    static boolean plausible(float[] ratio, int k) {
         float kf = k;
         for (int i = 0; i < QK; i++) {
-            float t = ratio[off + i] * kf;
+            float t = ratio[i] * kf;
             if (Math.abs(t - ((t + RINT_MAGIC) - RINT_MAGIC)) > 0.0625f) return false;
         }
         return true;

@@ -54,15 +54,15 @@ final class Q4_0LatticeVector {
         return -1;
     }
 
-    /** {@code ratio[ro+i] = |src[off+i]| * inv}. */
-    static void ratios(float[] src, int off, float inv, float[] ratio, int ro) {
-        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, ro + i);
+    /** {@code ratio[i] = |src[off+i]| * inv}. */
+    static void ratios(float[] src, int off, float inv, float[] ratio) {
+        for (int i = 0; i < QK; i += F.length()) FloatVector.fromArray(F, src, off + i).abs().mul(inv).intoArray(ratio, i);
     }
 
-    /** Whether every {@code ratio[off+i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
-    static boolean plausible(float[] ratio, int off, int k) {
+    /** Whether every {@code ratio[i] * k} lies within 1/16 of an integer (see Q4_0Lattice.plausible). */
+    static boolean plausible(float[] ratio, int k) {
         for (int i = 0; i < QK; i += F.length()) {
-            FloatVector t = FloatVector.fromArray(F, ratio, off + i).mul((float) k);
+            FloatVector t = FloatVector.fromArray(F, ratio, i).mul((float) k);
             FloatVector miss = t.sub(t.add(RINT_MAGIC).sub(RINT_MAGIC)).abs();
             if (miss.compare(VectorOperators.GT, 0.0625f).anyTrue()) return false;
         }

@@ -41,11 +41,11 @@ class Q4_0LatticeLanesTest {
             assertThat(Float.floatToRawIntBits(al)).as(at).isEqualTo(Float.floatToRawIntBits(av));
             int extreme = Q4_0LatticeVector.firstAt(x, 0, av);
             assertThat(Q4_0LatticeLanes.firstAt(x, 0, al)).as(at).isEqualTo(extreme);
-            Q4_0LatticeVector.ratios(x, 0, 1f / av, rv, 0);
-            Q4_0LatticeLanes.ratios(x, 0, 1f / av, rl, 0);
+            Q4_0LatticeVector.ratios(x, 0, 1f / av, rv);
+            Q4_0LatticeLanes.ratios(x, 0, 1f / av, rl);
             assertThat(rl).as(at).containsExactly(rv);
             for (int k = 1; k <= 8; k++) {
-                assertThat(Q4_0LatticeLanes.plausible(rl, 0, k)).as("%s k %d", at, k).isEqualTo(Q4_0LatticeVector.plausible(rv, 0, k));
+                assertThat(Q4_0LatticeLanes.plausible(rl, k)).as("%s k %d", at, k).isEqualTo(Q4_0LatticeVector.plausible(rv, k));
                 for (boolean negative : new boolean[] {false, true}) {
                     int iv = Q4_0LatticeVector.intersectBf16(x, 0, extreme, k, negative, bv);
                     int il = Q4_0LatticeLanes.intersectBf16(x, 0, extreme, k, negative, bl);
